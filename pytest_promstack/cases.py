@@ -1,0 +1,299 @@
+"""Test files (CSV, JSON, JSONL, YAML) -> ``Case`` objects with file:row provenance.
+
+Columns/keys are template variables, plus promptfoo's conventions (``__expected``,
+``__description``, ``__metadata:key``, ``__threshold``, ...). A bad row becomes a Case
+carrying its one-line error; an unreadable file raises ``CaseError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .assertions import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand
+from .errors import CaseError
+from .types import AssertionSpec, Case
+
+SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
+SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
+           "__providerOutput", "__marks", "__id")
+PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options",
+                  "providerOutput", "marks", "id"}
+EXPECTED_N = re.compile(r"^__expected\d*$")
+MARK = re.compile(r"^[A-Za-z_]\w*$")
+
+
+class Loader:
+    """Reads test files; ``known`` tells whether an assertion type is registered."""
+
+    def __init__(self, root: Path, known: Callable[[str], bool], suggest: Callable[[str], str],
+                 encoding: str | None = None) -> None:
+        self.root, self.known, self.suggest, self.encoding = root, known, suggest, encoding
+
+    def load(self, path: Path) -> list[Case]:
+        rel = self.rel(path)
+        kind = SUFFIXES.get(path.suffix.lower())
+        if kind is None:
+            raise CaseError(rel, None, f"unknown test file type; use one of {', '.join(SUFFIXES)}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CaseError(rel, None, f"cannot read: {exc.strerror}") from None
+        return list(getattr(self, f"_{kind}")(rel, data))
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def _decode(self, rel: str, data: bytes) -> str:
+        if self.encoding:
+            try:
+                return data.decode(self.encoding)
+            except (UnicodeDecodeError, LookupError) as exc:
+                raise CaseError(rel, None, f"cannot decode as {self.encoding}: {exc}; "
+                                "fix the encoding: setting") from None
+        for enc in ("utf-8-sig", "cp949"):  # cp949 is a superset of EUC-KR
+            try:
+                return data.decode(enc)
+            except UnicodeDecodeError:
+                continue
+        raise CaseError(rel, None, "is neither UTF-8 nor CP949/EUC-KR; save it as UTF-8 "
+                        "or set encoding: in promstack.yaml")
+
+    # -- formats --------------------------------------------------------------------------
+
+    def _csv(self, rel: str, data: bytes) -> Iterator[Case]:
+        text = self._decode(rel, data)
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise CaseError(rel, None, "is empty; the first line must name the columns") from None
+        except csv.Error as exc:
+            raise CaseError(rel, 1, f"malformed CSV header: {exc}") from None
+        header = [h.strip() for h in header]
+        self._check_header(rel, header)
+        line = reader.line_num + 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield self._bad(rel, line, f"malformed CSV: {exc}; check the quotes on this row")
+                return
+            start, line = line, reader.line_num + 1
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                yield self._bad(rel, start, f"has {len(cells)} fields but the header has {len(header)}; "
+                                "quote cells that contain commas")
+                continue
+            yield self._flat(rel, start, dict(zip(header, cells, strict=True)))
+
+    def _check_header(self, rel: str, header: list[str]) -> None:
+        problems = [self._unknown_special(h) for h in header]
+        problems = [p for p in problems if p]
+        if problems:
+            raise CaseError(rel, 1, "; ".join(problems))
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise CaseError(rel, 1, f"duplicate column(s) {', '.join(dupes)}")
+
+    def _unknown_special(self, key: str) -> str | None:
+        if not key.startswith("__") or EXPECTED_N.match(key) or key.split(":")[0] in SPECIAL:
+            return None
+        if key in ("__human_score",):
+            return None
+        close = difflib.get_close_matches(key, SPECIAL, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(SPECIAL)})"
+        return f"unknown special column {key!r}{hint}"
+
+    def _json(self, rel: str, data: bytes) -> Iterator[Case]:
+        try:
+            doc = json.loads(self._decode(rel, data))
+        except json.JSONDecodeError as exc:
+            raise CaseError(rel, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+        yield from self._records(rel, doc)
+
+    def _yaml(self, rel: str, data: bytes) -> Iterator[Case]:
+        import yaml
+
+        try:
+            doc = yaml.safe_load(self._decode(rel, data))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            row = mark.line + 1 if mark is not None else None
+            raise CaseError(rel, row, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        yield from self._records(rel, doc)
+
+    def _jsonl(self, rel: str, data: bytes) -> Iterator[Case]:
+        for n, line in enumerate(self._decode(rel, data).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield self._bad(rel, n, f"not valid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            yield self._record(rel, n, record)
+
+    def _records(self, rel: str, doc: Any) -> Iterator[Case]:
+        if isinstance(doc, dict) and isinstance(doc.get("tests"), list):
+            doc = doc["tests"]
+        if not isinstance(doc, list):
+            raise CaseError(rel, None, "must be a list of cases, or an object with a 'tests' list")
+        for n, record in enumerate(doc, 1):
+            yield self._record(rel, n, record)
+
+    def _record(self, rel: str, row: int, record: Any) -> Case:
+        if not isinstance(record, dict):
+            return self._bad(rel, row, f"a case must be an object, got {type(record).__name__}")
+        if isinstance(record.get("vars"), dict) and set(record) <= PROMPTFOO_KEYS:
+            return self._promptfoo(rel, row, record)
+        problems = [p for p in (self._unknown_special(k) for k in record) if p]
+        if problems:
+            return self._bad(rel, row, "; ".join(problems))
+        return self._flat(rel, row, record)
+
+    # -- one row --------------------------------------------------------------------------
+
+    def _bad(self, rel: str, row: int, message: str) -> Case:
+        return Case(file=rel, row=row, vars={}, error=f"{rel}:{row}: {message}")
+
+    def _flat(self, rel: str, row: int, record: dict[str, Any]) -> Case:
+        """A flat row: plain keys are variables, ``__`` keys are conventions."""
+        variables = {k: v for k, v in record.items() if not k.startswith("__")}
+        asserts: list[AssertionSpec] = []
+        metadata: dict[str, Any] = {}
+        try:
+            for key, value in record.items():
+                if EXPECTED_N.match(key):
+                    asserts.extend(self._expected(key, value))
+                elif key.startswith("__metadata:"):
+                    _metadata(metadata, key[len("__metadata:"):], value)
+            if isinstance(variables.get("expected_output"), str) and variables["expected_output"].strip():
+                asserts.append(AssertionSpec(NEEDS_JUDGE, variables["expected_output"], origin="expected_output"))
+            return Case(
+                file=rel, row=row, vars=variables, asserts=tuple(asserts),
+                description=_text(record.get("__description")), case_id=_text(record.get("__id")),
+                metadata=metadata, marks=_marks(record.get("__marks")),
+                threshold=_threshold(record.get("__threshold")),
+                prefix=_text(record.get("__prefix")) or "", suffix=_text(record.get("__suffix")) or "",
+                provider_output=_output(record.get("__providerOutput")),
+            )
+        except _RowProblem as exc:
+            return self._bad(rel, row, str(exc))
+
+    def _expected(self, key: str, value: Any) -> list[AssertionSpec]:
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for item in items:
+            if item is None or (isinstance(item, str) and not item.strip()):
+                continue
+            out.append(self._assertion(key, item))
+        return out
+
+    def _assertion(self, origin: str, item: Any) -> AssertionSpec:
+        try:
+            if isinstance(item, str):
+                spec = parse_shorthand(item, self.known)
+            else:
+                spec = from_structured(item, self.known)
+        except AssertionSyntaxError as exc:
+            name = str(exc)
+            if " " in name or ":" in name:
+                raise _RowProblem(f"{origin}: {name}") from None
+            raise _RowProblem(f"{origin}: unknown assertion {name!r}{self.suggest(name)}") from None
+        if spec is None:
+            raise _RowProblem(f"{origin}: empty assertion")
+        return AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, origin)
+
+    def _promptfoo(self, rel: str, row: int, record: dict[str, Any]) -> Case:
+        """promptfoo's own case shape: ``{vars, assert, description, metadata, threshold}``."""
+        try:
+            raw_asserts = record.get("assert") or []
+            if not isinstance(raw_asserts, list):
+                raise _RowProblem("assert: must be a list")
+            asserts = [self._assertion(f"assert[{i}]", a) for i, a in enumerate(raw_asserts)]
+            variables = dict(record["vars"])
+            if isinstance(variables.get("expected_output"), str) and variables["expected_output"].strip():
+                asserts.append(AssertionSpec(NEEDS_JUDGE, variables["expected_output"], origin="expected_output"))
+            metadata = record.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise _RowProblem("metadata: must be a mapping")
+            return Case(
+                file=rel, row=row, vars=variables, asserts=tuple(asserts),
+                description=_text(record.get("description")), case_id=_text(record.get("id")),
+                metadata=dict(metadata), marks=_marks(record.get("marks")),
+                threshold=_threshold(record.get("threshold")),
+                provider_output=_output(record.get("providerOutput")),
+            )
+        except _RowProblem as exc:
+            return self._bad(rel, row, str(exc))
+
+
+class _RowProblem(Exception):
+    pass
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _output(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _metadata(metadata: dict[str, Any], key: str, value: Any) -> None:
+    if not key:
+        raise _RowProblem("__metadata: needs a key, e.g. __metadata:topic")
+    if key.endswith("[]"):
+        items = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+        metadata[key[:-2]] = [v for v in items if v != ""]
+    elif value not in (None, ""):
+        metadata[key] = value
+
+
+def _threshold(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise _RowProblem(f"__threshold: {value!r} is not a number between 0 and 1") from None
+    if not 0 <= t <= 1:
+        raise _RowProblem(f"__threshold: {t:g} is outside 0..1")
+    return t
+
+
+def _marks(value: Any) -> tuple[str, ...]:
+    """``slow; xfail: reason`` (string) or a list of the same items."""
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list) else str(value).split(";")
+    out = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        name = item.split(":", 1)[0].strip()
+        if not MARK.match(name):
+            raise _RowProblem(f"__marks: {name!r} is not a marker name; write e.g. 'slow; xfail: reason'")
+        out.append(item)
+    return tuple(out)

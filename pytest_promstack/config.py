@@ -1,0 +1,281 @@
+"""``promstack.yaml`` or ``[tool.promstack]`` plus command-line options -> one ``Settings``.
+
+Validation is eager and lists every problem at once, each naming the file and key.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
+from .options import CACHE_MODES  # noqa: F401 - one list, shared with the options
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelSpec(_Strict):
+    """A model entry: a litellm model name under an alias."""
+
+    name: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class InlinePrompt(_Strict):
+    id: str | int
+    template: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+
+
+PromptRef = str | InlinePrompt
+
+
+class SuiteSpec(_Strict):
+    prompt: PromptRef | None = None
+    prompts: list[PromptRef] | None = None
+    tests: list[str]
+    models: list[str] | None = None
+    assert_: list[str | dict[str, Any]] = Field(default_factory=list, alias="assert")
+    vars: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("tests", mode="before")
+    @classmethod
+    def _one_glob(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class CacheSpec(_Strict):
+    dir: str = ".promstack/cache"
+
+
+class FileConfig(_Strict):
+    models: list[str | ModelSpec] = Field(default_factory=list)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    concurrency: int = Field(8, ge=1, le=4096)
+    timeout: float = Field(120.0, gt=0)
+    encoding: str | None = None
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+    suites: dict[str, SuiteSpec] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    prompts: tuple[PromptRef, ...]
+    tests: tuple[str, ...]  # the globs as written
+    files: tuple[Path, ...]  # what they matched, sorted
+    models: tuple[str, ...]  # aliases
+    asserts: tuple[str | dict[str, Any], ...]
+    vars: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, validated."""
+
+    root: Path
+    source: str  # "promstack.yaml" or "pyproject.toml [tool.promstack]"
+    models: dict[str, ModelSpec]
+    suites: dict[str, Suite]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    concurrency: int = 8
+    timeout: float = 120.0
+    encoding: str | None = None
+    cache_dir: Path = Path(".promstack/cache")
+    cache_mode: str = "use"
+
+    def files(self) -> dict[Path, list[Suite]]:
+        """Every test file -> the suites that use it."""
+        out: dict[Path, list[Suite]] = {}
+        for suite in self.suites.values():
+            for f in suite.files:
+                out.setdefault(f, []).append(suite)
+        return out
+
+
+def find_config(root: Path, explicit: str | None) -> tuple[Path, dict[str, Any], str] | None:
+    """Locate and parse the config; returns (path, raw mapping, source label)."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_absolute():
+            path = root / path
+        if not path.is_file():
+            raise ConfigError(str(explicit), ["file not found; check --promstack-config"])
+        return _read(path)
+    for name in CONFIG_NAMES:
+        if (root / name).is_file():
+            return _read(root / name)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
+
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        section = data.get("tool", {}).get("promstack")
+        if section is not None:
+            return pyproject, section, "pyproject.toml [tool.promstack]"
+    return None
+
+
+def _read(path: Path) -> tuple[Path, dict[str, Any], str]:
+    if path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("promstack", {})
+        return path, data, f"{path.name} [tool.promstack]"
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(path.name, [f"not valid YAML: {_one_line(exc)}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path.name, ["the top level must be a mapping (models:, suites:, ...)"])
+    return path, data, path.name
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def load_settings(root: Path, options: dict[str, Any]) -> Settings:
+    """Read the config under ``root`` and apply command-line ``options``."""
+    found = find_config(root, options.get("config"))
+    if found is None:
+        raise ConfigError(
+            "promstack",
+            [f"no promstack.yaml or [tool.promstack] in {root}; create one (see the README)"],
+        )
+    path, raw, source = found
+    return build_settings(path.parent, raw, source, options)
+
+
+def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[str, Any]) -> Settings:
+    try:
+        cfg = FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, [_pydantic_problem(e) for e in exc.errors()]) from None
+    problems: list[str] = []
+    models = _models(cfg, problems)
+    selected_models = _select_models(models, options.get("models") or [], problems)
+    suites = _suites(base, cfg, models, selected_models, options.get("suites") or [], problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return Settings(
+        root=base,
+        source=source,
+        models=models,
+        suites=suites,
+        defaults=cfg.defaults,
+        concurrency=options.get("concurrency") or cfg.concurrency,
+        timeout=cfg.timeout,
+        encoding=cfg.encoding,
+        cache_dir=base / cfg.cache.dir,
+        cache_mode=options.get("cache") or "use",
+    )
+
+
+def _pydantic_problem(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key; remove it or check its spelling (see the README for the keys)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the tried union member's name in the location ("str", "ModelSpec").
+    return isinstance(part, str) and (part in {"str", "int"} or part[:1].isupper())
+
+
+def _models(cfg: FileConfig, problems: list[str]) -> dict[str, ModelSpec]:
+    models: dict[str, ModelSpec] = {}
+    for i, entry in enumerate(cfg.models):
+        spec = ModelSpec(name=entry, model=entry) if isinstance(entry, str) else entry
+        if spec.name in models:
+            problems.append(f"models[{i}]: the name {spec.name!r} is used twice")
+        models[spec.name] = spec
+    return models
+
+
+def _select_models(models: dict[str, ModelSpec], wanted: list[str], problems: list[str]) -> list[str]:
+    """``--promstack-model``: a configured alias, or any litellm model name."""
+    for name in wanted:
+        if name not in models:
+            if "/" not in name:
+                problems.append(
+                    f"--promstack-model {name}: not a configured model and not a "
+                    "litellm 'provider/model' name"
+                )
+                continue
+            models[name] = ModelSpec(name=name, model=name)
+    return list(wanted)
+
+
+def _suites(
+    base: Path,
+    cfg: FileConfig,
+    models: dict[str, ModelSpec],
+    override: list[str],
+    wanted: list[str],
+    problems: list[str],
+) -> dict[str, Suite]:
+    for name in wanted:
+        if name not in cfg.suites:
+            known = ", ".join(sorted(cfg.suites)) or "none"
+            problems.append(f"--promstack-suite {name}: no such suite (configured: {known})")
+    out: dict[str, Suite] = {}
+    for name, spec in cfg.suites.items():
+        if wanted and name not in wanted:
+            continue
+        where = f"suites.{name}"
+        prompts = _suite_prompts(spec, where, problems)
+        files = _expand(base, spec.tests, f"{where}.tests", problems)
+        suite_models = tuple(override or spec.models or list(models))
+        if not override:
+            for m in spec.models or []:
+                if m not in models:
+                    problems.append(f"{where}.models: unknown model {m!r}; add it under models:")
+        out[name] = Suite(name, prompts, tuple(spec.tests), files, suite_models,
+                          tuple(spec.assert_), spec.vars)
+    return out
+
+
+def _suite_prompts(spec: SuiteSpec, where: str, problems: list[str]) -> tuple[PromptRef, ...]:
+    if spec.prompt is not None and spec.prompts is not None:
+        problems.append(f"{where}: give either prompt: or prompts:, not both")
+    refs = list(spec.prompts or ([spec.prompt] if spec.prompt is not None else []))
+    return tuple(refs) if refs else (InlinePrompt(id="input", template="{{ input }}"),)
+
+
+def _expand(base: Path, patterns: list[str], where: str, problems: list[str]) -> tuple[Path, ...]:
+    files: set[Path] = set()
+    for pattern in patterns:
+        matched = [Path(p) for p in glob.glob(str(base / pattern), recursive=True)]
+        matched = [p.resolve() for p in matched if p.is_file()]
+        if not matched:
+            problems.append(f"{where}: no file matches {pattern!r}")
+        files.update(matched)
+    return tuple(sorted(files))
+
+
+def api_key_for(spec: ModelSpec) -> str | None:
+    if spec.api_key_env is None:
+        return None
+    return os.environ.get(spec.api_key_env)

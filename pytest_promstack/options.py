@@ -1,0 +1,55 @@
+"""The ``--promstack-*`` options, shared by the pytest plugin and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+CACHE_MODES = ("use", "off", "refresh")
+
+
+def cache_mode_type(value: str) -> str:
+    if value not in CACHE_MODES:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be one of {', '.join(CACHE_MODES)}")
+    return value
+
+
+def positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return n
+
+
+def add_options(add: Any) -> None:
+    """``add`` is a pytest option group's ``addoption`` or argparse's ``add_argument``."""
+    add("--promstack", action="store_true", default=False, dest="promstack",
+        help="Collect prompt test files of the configured suites and run them. Default: %(default)r")
+    add("--promstack-config", metavar="PATH", default=None, dest="promstack_config",
+        help="Config file (promstack.yaml or pyproject.toml). Default: %(default)r "
+             "(promstack.yaml, then [tool.promstack] in pyproject.toml, at the rootdir)")
+    add("--promstack-suite", metavar="NAME", action="append", default=[], dest="promstack_suites",
+        help="Run only this suite; repeatable. Default: %(default)r (all suites)")
+    add("--promstack-model", metavar="NAME", action="append", default=[], dest="promstack_models",
+        help="Run on this model instead of the configured ones (a configured name or a litellm "
+             "'provider/model'); repeatable. Default: %(default)r")
+    add("--promstack-concurrency", metavar="N", type=positive_int, default=None,
+        dest="promstack_concurrency",
+        help="Model calls in flight at once. Default: %(default)r (the config's concurrency, else 8)")
+    add("--promstack-cache", metavar="MODE", type=cache_mode_type, default="use", dest="promstack_cache",
+        help=f"Response cache: {', '.join(CACHE_MODES)} (refresh calls again and overwrites). "
+             "Default: %(default)r")
+
+
+def settings_options(option: Any) -> dict[str, Any]:
+    """The parsed options that ``config.load_settings`` takes."""
+    return {
+        "config": option.promstack_config,
+        "suites": option.promstack_suites,
+        "models": option.promstack_models,
+        "concurrency": option.promstack_concurrency,
+        "cache": option.promstack_cache,
+    }

@@ -1,0 +1,125 @@
+"""pytest hooks only; each delegates to the session object or a pure module.
+
+Nothing happens without ``--promstack``: no files are collected and nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .options import add_options, settings_options
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser.getgroup("promstack", "prompt regression tests (pytest-promstack)").addoption)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_promstack_register_assertions(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    from .assertions import register_builtins
+
+    register_builtins(register)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.option.promstack:
+        return
+    from .config import load_settings
+    from .errors import ConfigError
+    from .registry import build_registry
+    from .session import SESSION_KEY, PromstackSession
+
+    root = _root(config)
+    try:
+        settings = load_settings(root, settings_options(config.option))
+        ps = PromstackSession(config, settings, build_registry(config.hook))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"promstack: invalid configuration\n{exc}") from None
+    config.stash[SESSION_KEY] = ps
+    config.pluginmanager.register(Reporter(ps), "promstack-reporter")
+
+
+def _root(config: pytest.Config) -> Path:
+    from .config import find_config
+
+    for candidate in (config.rootpath, config.invocation_params.dir):
+        if config.option.promstack_config or find_config(candidate, None) is not None:
+            return candidate
+    return config.rootpath
+
+
+def _session(config: pytest.Config) -> Any:
+    from .session import SESSION_KEY
+
+    return config.stash.get(SESSION_KEY, None) if config.option.promstack else None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    ps = _session(parent.config)
+    if ps is None or not ps.wants(file_path):
+        return None
+    from .items import PromptFile
+
+    return PromptFile.from_parent(parent, path=file_path)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
+    ps = _session(config)
+    return ps.header(items) if ps is not None else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    ps = _session(session.config)
+    if ps is not None and not session.config.option.collectonly:
+        ps.start_calls(session.items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    ps = _session(item.config)
+    if ps is None:
+        return report
+    from .errors import PromstackError
+
+    if call.excinfo is not None and isinstance(call.excinfo.value, PromstackError):
+        report.longrepr = str(call.excinfo.value)  # users' mistakes get one line, not a traceback
+    if hasattr(item, "plan"):
+        report.promstack = ps.result_of(item)
+    return report
+
+
+class Reporter:
+    """Registered only with ``--promstack`` (as junitxml registers its writer): gathers the
+    per-case results that travel on the reports, so xdist and no xdist give the same totals."""
+
+    def __init__(self, ps: Any) -> None:
+        self.ps = ps
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.ps.record(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    ps = _session(config)
+    if ps is None or not ps.records:
+        return
+    terminalreporter.section("promstack summary")
+    for line in ps.summary():
+        terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    ps = _session(config)
+    if ps is not None:
+        ps.close()

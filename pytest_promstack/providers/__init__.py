@@ -1,0 +1,1 @@
+"""Providers litellm does not have, registered as litellm custom providers."""

@@ -1,0 +1,46 @@
+"""The one place that calls the register hooks: name -> assertion, with "did you mean"."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+AssertionFn = Callable[..., Any]
+
+
+@dataclass
+class Registry:
+    """Assertion types by name. The first registration of a name wins, so a user's
+    conftest (called before the built-ins, which are ``trylast``) can override one."""
+
+    assertions: dict[str, AssertionFn] = field(default_factory=dict)
+
+    def register_assertion(self, name: str, fn: AssertionFn) -> None:
+        if not name or not name.replace("-", "").replace("_", "").isalnum() or name.startswith("not-"):
+            raise ValueError(f"assertion name {name!r}: use letters, digits and '-', no 'not-' prefix")
+        self.assertions.setdefault(name, fn)
+
+    def known(self) -> list[str]:
+        return sorted(self.assertions)
+
+    def suggest(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.known(), n=1, cutoff=0.5)
+        return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(self.known())})"
+
+
+def build_registry(hook: Any) -> Registry:
+    """Collect assertion types through ``pytest_promstack_register_assertions``."""
+    registry = Registry()
+    hook.pytest_promstack_register_assertions(register=registry.register_assertion)
+    return registry
+
+
+def builtin_registry() -> Registry:
+    """The built-ins alone, for code that runs without a pytest session."""
+    from . import assertions
+
+    registry = Registry()
+    assertions.register_builtins(registry.register_assertion)
+    return registry

@@ -1,0 +1,94 @@
+"""Frozen, JSON-serialisable dataclasses of the data flow:
+Case -> Request -> Response -> Score/Result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AssertionSpec:
+    """One check: ``type`` (``not-`` prefix negates), its ``value``, threshold and weight."""
+
+    type: str
+    value: Any = None
+    threshold: float | None = None
+    weight: float = 1.0
+    origin: str = ""  # where it was written, e.g. "__expected2" or "suite assert[0]"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test case: the variables of one row plus its expectations."""
+
+    file: str  # path relative to rootdir, posix
+    row: int  # 1-based data row (CSV: line of the row; JSON/YAML: index + 1)
+    vars: dict[str, Any]
+    asserts: tuple[AssertionSpec, ...] = ()
+    description: str | None = None
+    case_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    marks: tuple[str, ...] = ()
+    threshold: float | None = None
+    prefix: str = ""
+    suffix: str = ""
+    provider_output: str | None = None
+    error: str | None = None  # a malformed row: the item fails with this line
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.row}"
+
+    @property
+    def name(self) -> str:
+        return self.case_id or self.description or f"row-{self.row}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """A rendered model call. ``key`` is the cache key."""
+
+    model: str  # alias shown in ids and reports
+    litellm_model: str
+    messages: tuple[dict[str, Any], ...]
+    params: dict[str, Any]
+    key: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class Response:
+    """What a model call produced; ``error`` set means the call failed."""
+
+    text: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    cached: bool = False
+    finish_reason: str | None = None
+    error: str | None = None
+    status_code: int | None = None
+    attempts: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Response:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Score:
+    """The outcome of one assertion."""
+
+    type: str
+    passed: bool
+    score: float
+    reason: str
+    weight: float = 1.0

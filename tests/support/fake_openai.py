@@ -1,0 +1,188 @@
+"""A small OpenAI-compatible server on 127.0.0.1 for tests and benchmarks.
+
+Real HTTP, so the real litellm path runs. Replies are scripted: by default the server
+answers ``replies[<last user message>]`` or echoes it; ``latency`` adds a delay;
+``faults`` maps a model name to an HTTP status to return.
+
+    with FakeOpenAI(replies={"hi": "hello"}, latency=0.2) as server:
+        ... api_base=server.url ...
+        assert server.count == 1
+
+Run standalone for benchmarks: ``python -m tests.support.fake_openai --latency 0.2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Reply:
+    text: str | None = None
+    status: int = 200
+    body: Any = None  # raw body overrides everything
+    headers: dict[str, str] = field(default_factory=dict)
+    finish_reason: str = "stop"
+    usage: bool = True
+
+
+class FakeOpenAI:
+    def __init__(self, replies: dict[str, str] | None = None, latency: float = 0.0,
+                 faults: dict[str, int] | None = None,
+                 respond: Callable[[dict[str, Any]], Reply | None] | None = None) -> None:
+        self.replies = dict(replies or {})
+        self.latency = latency
+        self.faults = dict(faults or {})
+        self.respond = respond
+        self.requests: list[dict[str, Any]] = []
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: Any = None
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.max_in_flight = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeOpenAI:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake OpenAI server did not start")
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+            fut.result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _serve(self, ready: threading.Event) -> None:
+        from aiohttp import web
+
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_post("/chat/completions", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+        loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        ready.set()
+        loop.run_forever()
+        loop.close()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def _handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.json()
+        with self._lock:
+            self.requests.append(body)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            reply = self._reply(body)
+            if self.latency:
+                await asyncio.sleep(self.latency)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+        if reply.body is not None:
+            text = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
+            return web.Response(status=reply.status, text=text, content_type="application/json",
+                                headers=reply.headers)
+        if reply.status != 200:
+            err = {"error": {"message": reply.text or f"scripted error {reply.status}",
+                             "type": "server_error", "code": reply.status}}
+            return web.json_response(err, status=reply.status, headers=reply.headers)
+        return web.json_response(completion(body, reply), headers=reply.headers)
+
+    def _reply(self, body: dict[str, Any]) -> Reply:
+        if self.respond is not None:
+            scripted = self.respond(body)
+            if scripted is not None:
+                return scripted
+        status = self.faults.get(body.get("model", ""))
+        if status:
+            return Reply(status=status, text=f"scripted failure for {body.get('model')}")
+        prompt = last_user(body)
+        return Reply(text=self.replies.get(prompt, f"echo: {prompt}"))
+
+
+def last_user(body: dict[str, Any]) -> str:
+    for msg in reversed(body.get("messages", [])):
+        if msg.get("role") == "user":
+            content = msg.get("content")
+            return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    return ""
+
+
+def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    text = reply.text or ""
+    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+    out: dict[str, Any] = {
+        "id": f"chatcmpl-{time.monotonic_ns()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                     "finish_reason": reply.finish_reason}],
+    }
+    if reply.usage:
+        out["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
+                        "total_tokens": prompt_tokens + len(text.split())}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeOpenAI(latency=args.latency)
+    server.port = args.port
+    server.start()
+    print(server.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
