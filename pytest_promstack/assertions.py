@@ -100,6 +100,8 @@ def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Cont
 def _normalise(result: Any) -> Outcome:
     if isinstance(result, Outcome):
         return result
+    if hasattr(result, "passed") and hasattr(result, "reason"):  # an Outcome-like object
+        return Outcome(bool(result.passed), str(result.reason), _num(getattr(result, "score", None)))
     if isinstance(result, bool):
         return Outcome(result)
     if isinstance(result, tuple) and len(result) == 2:

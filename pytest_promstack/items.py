@@ -39,7 +39,7 @@ class PromptFile(pytest.File):
 
 
 def _key() -> Any:
-    from .session import SESSION_KEY
+    from .stash import SESSION_KEY
 
     return SESSION_KEY
 

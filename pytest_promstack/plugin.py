@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .options import add_options, settings_options
+from .stash import SESSION_KEY
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -37,7 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .config import load_settings
     from .errors import ConfigError
     from .registry import build_registry
-    from .session import SESSION_KEY, PromstackSession
+    from .session import PromstackSession
 
     root = _root(config)
     try:
@@ -59,8 +60,6 @@ def _root(config: pytest.Config) -> Path:
 
 
 def _session(config: pytest.Config) -> Any:
-    from .session import SESSION_KEY
-
     return config.stash.get(SESSION_KEY, None) if config.option.promstack else None
 
 
@@ -94,8 +93,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
     if call.excinfo is not None and isinstance(call.excinfo.value, PromstackError):
         report.longrepr = str(call.excinfo.value)  # users' mistakes get one line, not a traceback
-    if hasattr(item, "plan"):
+    from .items import CaseItem, FileErrorItem
+
+    if isinstance(item, CaseItem):
         report.promstack = ps.result_of(item)
+    elif isinstance(item, FileErrorItem):
+        report.promstack = ps.file_error_result(item)
     return report
 
 

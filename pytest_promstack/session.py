@@ -3,6 +3,7 @@ concurrently, scores items, aggregates their reports and writes the summary."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from .types import AssertionSpec, Case, Request, Response, Score
 if TYPE_CHECKING:
     from .execute import Engine
 
-SESSION_KEY = pytest.StashKey["PromstackSession"]()
+from .stash import SESSION_KEY  # noqa: E402,F401 - re-exported for callers of the session
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class PromstackSession:
         self.records: dict[str, dict[str, Any]] = {}
         self.cache: Any = None
         self.suite_asserts = self._parse_suite_asserts()
+        # `python:module:function` assertions import from the project root, like pytest's pythonpath.
+        self._root_on_path = str(settings.root) not in sys.path
+        if self._root_on_path:
+            sys.path.insert(0, str(settings.root))
 
     # -- collection -------------------------------------------------------------------------
 
@@ -101,7 +106,7 @@ class PromstackSession:
 
     def _plan(self, case: Case, base: str, suite: Suite, prompt: Prompt | str, model: str,
               show_suite: bool, show_prompt: bool) -> Planned:
-        pid = prompt.id if isinstance(prompt, Prompt) else "<broken prompt>"
+        pid = prompt.id if isinstance(prompt, Prompt) else "<broken>"
         version = prompt.version if isinstance(prompt, Prompt) else "-"
         params = [suite.name] if show_suite else []
         params += [f"{pid}@{version}"] if show_prompt else []
@@ -263,6 +268,14 @@ class PromstackSession:
             "score": getattr(item, "score", None),
         }
 
+    def file_error_result(self, item: pytest.Item) -> dict[str, Any]:
+        """An unreadable file counts once, as an error, under each suite that uses it."""
+        suite = self.files[Path(item.path).resolve()][0].name
+        return {"suite": suite, "model": "-", "litellm_model": None, "prompt_id": "-", "prompt_version": "-",
+                "file": str(item.path), "row": None, "called": False, "latency_ms": None,
+                "input_tokens": None, "output_tokens": None, "cost_usd": None, "cached": False,
+                "error": None, "score": None}
+
     def record(self, report: pytest.TestReport) -> None:
         data = getattr(report, "promstack", None)
         if data is None:
@@ -287,6 +300,8 @@ class PromstackSession:
         return summary_lines(summarise(records), unpriced(records))
 
     def close(self) -> None:
+        if self._root_on_path and str(self.settings.root) in sys.path:
+            sys.path.remove(str(self.settings.root))
         if self.engine is not None:
             self.engine.close()
         if self.cache is not None:

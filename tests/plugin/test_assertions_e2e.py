@@ -1,0 +1,119 @@
+"""Every assertion type, passing and failing, in the CSV shorthand and the structured form."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+# (assertion, output that passes, output that fails)
+CASES = [
+    ("equals:환불 절차 안내", "환불 절차 안내", "환불 절차"),
+    ("contains:환불", "환불해 드릴게요", "교환해 드릴게요"),
+    ("icontains:REFUND", "refund is possible", "no way"),
+    ("not-icontains:as an ai", "도와드릴게요", "As an AI, I cannot"),
+    ("contains-any:환불,교환", "교환 가능합니다", "불가능합니다"),
+    ("contains-all:환불,절차", "환불 절차는 다음과 같습니다", "환불만 가능"),
+    ("icontains-any:PARIS,lyon", "paris", "rome"),
+    ("icontains-all:a,B", "A b", "a c"),
+    ("starts-with:안녕하세요", "안녕하세요, 고객님", "고객님 안녕하세요"),
+    (r"regex:^\d+$", "12345", "12a45"),
+    ("is-json", '{"ok": true}', "{ok: true}"),
+    ('contains-json:{"type": "object", "required": ["환불"]}', '답: {"환불": "가능"} 입니다', '답: {"교환": 1}'),
+    ('json-schema:{"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}',
+     '{"n": 3}', '{"n": "3"}'),
+    ("length:2..10", "환불 안내", "환"),
+    ("length:<=5", "짧다", "이 문장은 너무 깁니다"),
+    ("levenshtein(2):Paris", "Pariss", "London"),
+    ("python:len(output) < 5", "짧음", "아주 긴 대답입니다"),
+    ("python:'환불' in output and output.endswith('요')", "환불해요", "환불합니다"),
+    ("python:checks:polite", "감사합니다", "싫어"),
+]
+
+
+def _rows(cases, pick):
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["input", "__providerOutput", "__expected", "__description"])
+    for i, case in enumerate(cases):
+        writer.writerow(["x", case[pick], case[0], f"c{i}"])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("pick", "outcome"), [(1, "passed"), (2, "failed")])
+def test_each_type_passes_and_fails_on_korean_text(project, pick, outcome):
+    project.write({"prompt_tests/a.csv": _rows(CASES, pick),
+                   "checks.py": "def polite(output, context):\n    return '감사' in output\n"})
+    result = project.run("-p", "no:randomly", "-rA")
+    result.assert_outcomes(**{outcome: len(CASES)})
+    assert project.server.count == 0
+
+
+def test_structured_form_weights_and_threshold(project):
+    project.write({"prompt_tests/a.yaml": """
+        - vars: {input: x}
+          providerOutput: 환불 절차를 안내합니다
+          threshold: 0.7
+          assert:
+            - {type: contains, value: 환불, weight: 3}
+            - {type: contains, value: 교환, weight: 1}
+          description: 가중치 통과
+        - vars: {input: x}
+          providerOutput: 교환만 됩니다
+          threshold: 0.7
+          assert:
+            - {type: contains, value: 환불, weight: 3}
+            - {type: contains, value: 교환, weight: 1}
+          description: 가중치 실패
+        - input: x
+          __providerOutput: '{"a": 1}'
+          __expected: [is-json, {type: length, value: {min: 3, max: 20}}]
+    """})
+    result = project.run("-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*가중치 실패*FAILED*", "*score 0.25 < threshold 0.7*"])
+
+
+def test_latency_and_cost_assertions_use_the_response(project):
+    project.server.latency = 0.3
+    project.write({"prompt_tests/a.csv": "input,__expected,__expected2\nfast,latency:5000,not-latency:100\n"
+                                         "slow,latency:100,\n"})
+    result = project.run()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*✗ latency: * ms, limit 100 ms"])
+
+
+def test_cost_assertion_fails_when_price_is_unknown(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\nx,cost:1\n"})
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*cost is n/a (no price for this model)*"])
+
+
+def test_conftest_adds_and_overrides_assertions_through_the_hook(project):
+    project.write({
+        "conftest.py": """
+            def pytest_promstack_register_assertions(register):
+                register("polite", lambda output, value, ctx: ("감사" in output, "no 감사"))
+                register("contains", lambda output, value, ctx: (True, "overridden"))
+        """,
+        "prompt_tests/a.csv": "input,__providerOutput,__expected,__expected2\nx,감사합니다,polite,contains:zzz\n"
+                              "y,싫어요,not-polite,\n",
+    })
+    project.run().assert_outcomes(passed=2)
+
+
+def test_case_without_expectations_fails_saying_so(project):
+    project.write({"prompt_tests/a.csv": "input\nx\n"})
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the case has no expectations; add an __expected column*"])
+
+
+def test_suite_assertions_apply_to_every_case(project):
+    project.server.replies = {"b": "As an AI model, no"}
+    project.write({"prompt_tests/a.csv": "input\na\nb\n"},
+                  suites={"s": {"tests": ["prompt_tests/*"], "assert": [{"type": "not-icontains", "value": "as an ai"}]}})
+    result = project.run()
+    result.assert_outcomes(passed=1, failed=1)
