@@ -206,10 +206,7 @@ class Loader:
 
     def _assertion(self, origin: str, item: Any) -> AssertionSpec:
         try:
-            if isinstance(item, str):
-                spec = parse_shorthand(item, self.known)
-            else:
-                spec = from_structured(item, self.known)
+            spec = parse_shorthand(item, self.known) if isinstance(item, str) else from_structured(item, self.known)
         except AssertionSyntaxError as exc:
             name = str(exc)
             if " " in name or ":" in name:
@@ -287,13 +284,16 @@ def _marks(value: Any) -> tuple[str, ...]:
     if value is None or value == "":
         return ()
     items = value if isinstance(value, list) else str(value).split(";")
-    out = []
+    out: list[str] = []
     for item in items:
         item = str(item).strip()
         if not item:
             continue
         name = item.split(":", 1)[0].strip()
         if not MARK.match(name):
+            if out and ":" in out[-1]:  # a ';' inside the previous marker's reason
+                out[-1] = f"{out[-1]}; {item}"
+                continue
             raise _RowProblem(f"__marks: {name!r} is not a marker name; write e.g. 'slow; xfail: reason'")
         out.append(item)
     return tuple(out)

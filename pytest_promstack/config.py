@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .options import CACHE_MODES  # noqa: F401 - one list, shared with the options
 
 CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
-from .options import CACHE_MODES  # noqa: F401 - one list, shared with the options
 
 
 class _Strict(BaseModel):

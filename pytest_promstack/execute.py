@@ -7,6 +7,7 @@ Errors are data: a failed call resolves to a ``Response`` with ``error`` set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -65,10 +66,8 @@ class Engine:
         """Stop the background loop; unfinished calls resolve as errors."""
         task, loop = self._task, self._loop
         if task is not None and loop is not None and not task.done():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(task.cancel)
-            except RuntimeError:  # the loop closed meanwhile
-                pass
         if self._thread is not None:
             self._thread.join(timeout=30)
         for fut in self.futures.values():

@@ -23,7 +23,7 @@ from .types import AssertionSpec, Case, Request, Response, Score
 if TYPE_CHECKING:
     from .execute import Engine
 
-from .stash import SESSION_KEY  # noqa: E402,F401 - re-exported for callers of the session
+from .stash import SESSION_KEY  # noqa: F401 - re-exported for callers of the session
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .session import PromstackSession
+    pass
 
 SESSION_KEY = pytest.StashKey["PromstackSession"]()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +17,8 @@ def _heavy_imports_once() -> None:
     from pytest_promstack._litellm import import_litellm
 
     import_litellm()
-    import importlib
     import gc
-
+    import importlib
     import pkgutil
 
     import pytest_promstack
@@ -26,10 +26,8 @@ def _heavy_imports_once() -> None:
     ours = [f"pytest_promstack.{m.name}" for m in pkgutil.walk_packages(pytest_promstack.__path__)
             if m.name != "providers.local"]
     for name in ("pandas", "diskcache", "tabulate", "hypothesis", *ours):
-        try:  # hypothesis: its pytest plugin imports it in every inner run's summary
+        with contextlib.suppress(ImportError):  # hypothesis: its plugin imports it in every inner run
             importlib.import_module(name)
-        except ImportError:
-            pass
     gc.freeze()  # inner runs gc.collect() at their end; keep that off these big module graphs
 
 

@@ -138,7 +138,9 @@ def test_summary_figures_come_from_the_responses(project):
     result = project.run()
     result.assert_outcomes(passed=1, failed=1)
     (row,) = summary_rows(result)
-    assert row["cases"] == "2" and row["passed"] == "1" and row["failed"] == "1"
+    assert row["cases"] == "2"
+    assert row["passed"] == "1"
+    assert row["failed"] == "1"
     assert row["pass %"] == "50.0"
     assert row["tokens in"] == "3"  # the server counts words: 2 + 1
     assert row["tokens out"] == "4"
@@ -179,11 +181,14 @@ def test_junit_properties_per_item(project):
     project.run("--junitxml=junit.xml").assert_outcomes(passed=1)
     case = ET.parse(project.path / "junit.xml").find(".//testcase")
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert props["model"] == "mine" and props["prompt_id"] == "input"
+    assert props["model"] == "mine"
+    assert props["prompt_id"] == "input"
     assert len(props["prompt_version"]) == 8
     assert float(props["latency_ms"]) > 0
-    assert props["input_tokens"] == "1" and props["output_tokens"] == "2"
-    assert props["cost_usd"] == "n/a" and props["cached"] == "false"
+    assert props["input_tokens"] == "1"
+    assert props["output_tokens"] == "2"
+    assert props["cost_usd"] == "n/a"
+    assert props["cached"] == "false"
 
 
 def test_marks_and_metadata_become_markers(project):
@@ -229,7 +234,8 @@ def test_sampling_params_reach_the_provider(project):
     project.write({"prompt_tests/a.csv": "input,__expected\nx,contains:x\n"})
     project.run()
     body = project.server.requests[0]
-    assert body["temperature"] == 0 and body["max_tokens"] == 64
+    assert body["temperature"] == 0
+    assert body["max_tokens"] == 64
 
 
 def test_model_option_overrides_configured_models(project):

@@ -1,0 +1,52 @@
+"""The offline local model, for real: no API key, no network."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from tests.conftest import summary_rows
+
+HAS_LOCAL = importlib.util.find_spec("llama_cpp") is not None
+
+CONFIG = """
+models: [local/gemma-3-270m]
+defaults: {temperature: 0, max_tokens: 24}
+concurrency: 4
+suites:
+  facts:
+    tests: ["prompt_tests/*.csv"]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason='needs pip install -e ".[local]"')
+def test_local_model_answers_counts_tokens_and_costs_zero(pytester, monkeypatch):
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    pytester.makefile(".yaml", promstack=CONFIG)
+    (pytester.path / "prompt_tests").mkdir()
+    (pytester.path / "prompt_tests/a.csv").write_text(
+        "input,__expected\nWhat is the capital of France?,icontains:Paris\n"
+        "What is the capital of Japan?,icontains:Tokyo\nWhat is 2+2?,regex:4\n", encoding="utf-8")
+    result = pytester.runpytest("--promstack", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    (row,) = summary_rows(result)
+    assert int(row["tokens in"]) > 0
+    assert int(row["tokens out"]) > 0
+    assert float(row["cost USD"]) == 0
+    result = pytester.runpytest("--promstack", "-p", "no:cacheprovider")
+    (row,) = summary_rows(result)
+    assert row["cache hits"] == "3/3"
+
+
+def test_local_model_without_the_extra_says_how_to_install(pytester):
+    pytester.makefile(".yaml", promstack=CONFIG)
+    pytester.makeconftest("import sys\nsys.modules['llama_cpp'] = None  # as if not installed\n")
+    (pytester.path / "prompt_tests").mkdir()
+    (pytester.path / "prompt_tests/a.csv").write_text("input,__expected\nhi,contains:x\n", encoding="utf-8")
+    result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(['*model call failed: *the local model needs the "local" extra: '
+                                 'pip install "pytest-promstack[[]local[]]"*'])

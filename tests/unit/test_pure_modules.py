@@ -1,0 +1,149 @@
+"""Unit tests of the pure modules: cache keys, prompts, cases, assertion parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_promstack import assertions
+from pytest_promstack.cache import DiskCache, cache_key, cacheable
+from pytest_promstack.cases import Loader
+from pytest_promstack.errors import CaseError, TemplateError
+from pytest_promstack.prompts import from_mapping
+from pytest_promstack.registry import builtin_registry
+from pytest_promstack.types import Response
+
+MSGS = [{"role": "user", "content": "환불하고 싶어요"}]
+
+
+def test_cache_key_is_stable_and_ignores_timeouts_and_keys():
+    base = cache_key("openai/m", MSGS, {"temperature": 0, "max_tokens": 10})
+    assert base == cache_key("openai/m", MSGS, {"max_tokens": 10, "temperature": 0})
+    assert base == cache_key("openai/m", MSGS, {"temperature": 0, "max_tokens": 10, "timeout": 5, "api_key": "k"})
+    assert len(base) == 64
+
+
+@pytest.mark.parametrize("change", [
+    {"model": "openai/other"},
+    {"messages": [{"role": "user", "content": "환불할래요"}]},
+    {"params": {"temperature": 0.7, "max_tokens": 10}},
+    {"params": {"temperature": 0, "max_tokens": 10, "seed": 1}},
+    {"params": {"temperature": 0, "max_tokens": 10, "stop": ["\n"]}},
+    {"params": {"temperature": 0, "max_tokens": 10, "response_format": {"type": "json_object"}}},
+    {"api_base": "http://127.0.0.1:1/v1"},
+])
+def test_cache_key_changes_with_anything_that_changes_the_answer(change):
+    args = {"model": "openai/m", "messages": MSGS, "params": {"temperature": 0, "max_tokens": 10}, "api_base": None}
+    assert cache_key(**args) != cache_key(**{**args, **change})
+
+
+def test_disk_cache_round_trip_is_json_and_skips_errors(tmp_path):
+    cache = DiskCache(tmp_path / "c")
+    cache.set("k", Response(text="환불", input_tokens=3, output_tokens=1, cost_usd=0.5, latency_ms=12.0))
+    cache.set("e", Response(error="boom"))
+    cache.set("t", Response(text="cut", finish_reason="length"))
+    got = cache.get("k")
+    assert got.text == "환불"
+    assert got.input_tokens == 3
+    assert got.cost_usd == 0.5
+    assert cache.get("e") is None
+    assert cache.get("t") is None
+    raw = cache._cache.get("k")
+    assert isinstance(raw, str)
+    assert '"text": "환불"' in raw
+    assert not cacheable(Response(text=None))
+    cache.close()
+
+
+def test_prompt_version_changes_with_content_not_with_id():
+    a = from_mapping({"id": "a", "template": "{{ input }}"}, "x", "a")
+    b = from_mapping({"id": "b", "template": "{{ input }}"}, "x", "b")
+    c = from_mapping({"id": "a", "template": "{{ input }}!"}, "x", "a")
+    assert a.version == b.version != c.version
+    assert len(a.version) == 8
+
+
+def test_prompt_render_strict_undefined_names_variable():
+    p = from_mapping({"id": "p", "messages": [{"role": "system", "content": "상담원"},
+                                              {"role": "user", "content": "{{ input }} {{ user.name }}"}]},
+                     "prompts/p.yaml", "p")
+    with pytest.raises(TemplateError, match=r"'input' is undefined in prompts/p\.yaml"):
+        p.render({})
+    with pytest.raises(TemplateError, match="'name' is undefined"):
+        p.render({"input": "x", "user": {}})
+    assert p.render({"input": "환불", "user": {"name": "김"}}, prefix="[", suffix="]")[-1]["content"] == "[환불 김]"
+
+
+def test_prompt_file_shape_errors():
+    with pytest.raises(CaseError, match="exactly one of template: or messages:"):
+        from_mapping({"id": "p"}, "p.yaml", "p")
+    with pytest.raises(CaseError, match=r"messages\[0\]: needs role: and content:"):
+        from_mapping({"messages": [{"content": "x"}]}, "p.yaml", "p")
+
+
+def _loader(tmp_path: Path) -> Loader:
+    reg = builtin_registry()
+    return Loader(tmp_path, reg.assertions.__contains__, reg.suggest)
+
+
+def test_loader_reads_conventions(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("input,__expected,__expected2,__description,__metadata:topic,__metadata:tags[],__threshold,__marks\n"
+                 "환불,icontains:환불,levenshtein(3):환불,설명,refund,\"a, b\",0.5,slow; xfail: 이유\n",
+                 encoding="utf-8")
+    (case,) = _loader(tmp_path).load(f)
+    assert case.vars == {"input": "환불"}
+    assert [a.type for a in case.asserts] == ["icontains", "levenshtein"]
+    assert case.asserts[1].threshold == 3
+    assert case.description == "설명"
+    assert case.row == 2
+    assert case.metadata == {"topic": "refund", "tags": ["a", "b"]}
+    assert case.threshold == 0.5
+    assert case.marks == ("slow", "xfail: 이유")
+
+
+def test_loader_row_numbers_follow_file_lines_with_multiline_cells(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text('input,__expected\n"two\nlines",contains:two\nthird,contains:third\n', encoding="utf-8")
+    cases = _loader(tmp_path).load(f)
+    assert [c.row for c in cases] == [2, 4]
+
+
+def test_unreadable_file_raises_case_error(tmp_path):
+    with pytest.raises(CaseError, match="unknown test file type"):
+        _loader(tmp_path).load(tmp_path / "a.txt")
+    (tmp_path / "e.csv").write_text("")
+    with pytest.raises(CaseError, match="is empty"):
+        _loader(tmp_path).load(tmp_path / "e.csv")
+
+
+@pytest.mark.parametrize(("text", "type_", "value"), [
+    ("contains:a:b", "contains", "a:b"),
+    ("Paris", "equals", "Paris"),
+    ("환불: 가능", "equals", "환불: 가능"),
+    ("is-json", "is-json", None),
+    ("not-regex:^x", "not-regex", "^x"),
+])
+def test_shorthand_parsing(text, type_, value):
+    spec = assertions.parse_shorthand(text, builtin_registry().assertions.__contains__)
+    assert (spec.type, spec.value) == (type_, value)
+
+
+def test_shorthand_unknown_type_raises():
+    with pytest.raises(assertions.AssertionSyntaxError):
+        assertions.parse_shorthand("contians:x", builtin_registry().assertions.__contains__)
+
+
+def test_levenshtein_distance():
+    assert assertions.levenshtein_distance("kitten", "sitting") == 3
+    assert assertions.levenshtein_distance("환불", "환불요") == 1
+
+
+def test_combine_weights_and_threshold():
+    from pytest_promstack.types import Score
+
+    scores = [Score("a", True, 1.0, "", 3), Score("b", False, 0.0, "", 1)]
+    assert assertions.combine(scores, None) == (False, 0.75)
+    assert assertions.combine(scores, 0.7) == (True, 0.75)
+    assert assertions.combine(scores, 0.8) == (False, 0.75)
