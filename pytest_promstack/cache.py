@@ -1,14 +1,16 @@
-"""Response cache on disk (diskcache), values stored as JSON, never pickle.
+"""Response caches, all holding the same JSON values under the same keys (never pickle):
+diskcache on disk (default), Redis for fleets of CI runners, and committed cassettes.
 
 The key is a sha256 over a versioned canonical JSON of everything that changes the answer:
 model, endpoint, messages and every sampling parameter. Timeouts and keys are left out.
+A failing cache is reported as a warning and never fails the run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +22,24 @@ CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by pytest-promstack.\n"
 )
+Warn = Callable[[str], None]
 
 
 def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any],
-              api_base: str | None = None) -> str:
-    """sha256 of the canonical request; equal requests give equal keys across runs."""
-    body = {
+              api_base: str | None = None, repeat: int = 0, extra: dict[str, Any] | None = None) -> str:
+    """sha256 of the canonical request; equal requests give equal keys across runs.
+    ``repeat`` (the repeat index) and ``extra`` (a Python target's vars) join only when set."""
+    body: dict[str, Any] = {
         "v": KEY_VERSION,
         "model": model,
         "api_base": api_base,
         "messages": messages,
         "params": {k: v for k, v in params.items() if k not in NOT_IN_KEY},
     }
+    if repeat:
+        body["repeat"] = repeat
+    if extra:
+        body["extra"] = extra
     raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
@@ -41,41 +49,119 @@ def cacheable(response: Response) -> bool:
     return response.error is None and response.text is not None and response.finish_reason != "length"
 
 
-class DiskCache:
-    """diskcache.Cache holding JSON strings; a failed write is a warning, not a failure."""
+def encode(response: Response) -> str:
+    data = response.to_json()
+    data["cached"] = False
+    return json.dumps(data, ensure_ascii=False)
 
-    def __init__(self, directory: Path) -> None:
+
+def decode(raw: Any) -> Response | None:
+    if raw is None:
+        return None
+    try:
+        return Response.from_json(json.loads(raw))
+    except (ValueError, TypeError):
+        return None
+
+
+class DiskCache:
+    """diskcache.Cache holding JSON strings."""
+
+    def __init__(self, directory: Path, warn: Warn) -> None:
         import diskcache
 
         _prepare(directory)
         self.directory = directory
-        self._cache = diskcache.Cache(str(directory), disk=diskcache.Disk)
+        self.warn = warn
+        self._cache = diskcache.Cache(str(directory))
 
     def get(self, key: str) -> Response | None:
         try:
-            raw = self._cache.get(key)
+            return decode(self._cache.get(key))
         except Exception as exc:  # a damaged cache must not fail the run
-            warnings.warn(f"promstack: cache read failed ({exc}); calling the model", stacklevel=2)
-            return None
-        if raw is None:
-            return None
-        try:
-            return Response.from_json(json.loads(raw))
-        except (ValueError, TypeError):
+            self.warn(f"cache read failed ({exc}); calling the model")
             return None
 
     def set(self, key: str, response: Response) -> None:
         if not cacheable(response):
             return
-        data = response.to_json()
-        data["cached"] = False
         try:
-            self._cache.set(key, json.dumps(data, ensure_ascii=False))
+            self._cache.set(key, encode(response))
         except Exception as exc:
-            warnings.warn(f"promstack: cache write failed ({exc}); the run goes on", stacklevel=2)
+            self.warn(f"cache write failed ({exc}); the run goes on")
 
     def close(self) -> None:
         self._cache.close()
+
+
+class RedisCache:
+    """A shared cache for CI fleets (redis-py). Any Redis failure switches this run over to
+    the ``fallback`` (the disk cache) with one warning."""
+
+    PREFIX = "promstack:"
+
+    def __init__(self, url: str, ttl: int | None, fallback: DiskCache, warn: Warn) -> None:
+        self.url, self.ttl, self.fallback, self.warn = url, ttl, fallback, warn
+        self.down = False
+        try:
+            import redis
+
+            self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            self._client.ping()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.down:
+            self.down = True
+            self.warn(f"Redis cache at {self.url} is unreachable ({type(exc).__name__}: {exc}); "
+                      "using the disk cache for the rest of this run")
+
+    def get(self, key: str) -> Response | None:
+        if not self.down:
+            try:
+                return decode(self._client.get(self.PREFIX + key))
+            except Exception as exc:
+                self._fail(exc)
+        return self.fallback.get(key)
+
+    def set(self, key: str, response: Response) -> None:
+        if not cacheable(response):
+            return
+        if not self.down:
+            try:
+                self._client.set(self.PREFIX + key, encode(response), ex=self.ttl)
+                return
+            except Exception as exc:
+                self._fail(exc)
+        self.fallback.set(key, response)
+
+    def close(self) -> None:
+        if not self.down:
+            try:
+                self._client.close()
+            except Exception:
+                pass
+        self.fallback.close()
+
+
+class Layered:
+    """The working cache first, then the committed cassettes (read-only)."""
+
+    def __init__(self, primary: Any, cassettes: dict[str, Response]) -> None:
+        self.primary, self.cassettes = primary, cassettes
+
+    def get(self, key: str) -> Response | None:
+        hit = self.primary.get(key) if self.primary is not None else None
+        return hit if hit is not None else self.cassettes.get(key)
+
+    def set(self, key: str, response: Response) -> None:
+        if self.primary is not None:
+            self.primary.set(key, response)
+
+    def close(self) -> None:
+        if self.primary is not None:
+            self.primary.close()
 
 
 def _prepare(directory: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-from .options import CACHE_MODES  # noqa: F401 - one list, shared with the options
+from .options import CACHE_MODES
 
 CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
 
@@ -60,7 +60,26 @@ class SuiteSpec(_Strict):
 
 
 class CacheSpec(_Strict):
+    mode: str = "use"
     dir: str = ".promstack/cache"
+    cassettes: str = "cassettes"
+    backend: str = "disk"
+    url: str | None = None
+    ttl: int | None = Field(None, ge=1)
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, v: str) -> str:
+        if v not in CACHE_MODES:
+            raise ValueError(f"must be one of {', '.join(CACHE_MODES)}")
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v not in ("disk", "redis"):
+            raise ValueError("must be disk or redis")
+        return v
 
 
 class FileConfig(_Strict):
@@ -68,8 +87,15 @@ class FileConfig(_Strict):
     defaults: dict[str, Any] = Field(default_factory=dict)
     concurrency: int = Field(8, ge=1, le=4096)
     timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    retry_backoff: float = Field(0.5, ge=0)
+    retry_max_wait: float = Field(30.0, ge=0)
     encoding: str | None = None
     cache: CacheSpec = Field(default_factory=CacheSpec)
+    log: str | None = ".promstack/calls.jsonl"
+    user_id: str | None = None
+    repeat: int = Field(1, ge=1, le=1000)
+    min_pass: int | None = Field(None, ge=1)
     suites: dict[str, SuiteSpec] = Field(default_factory=dict)
 
 
@@ -98,6 +124,16 @@ class Settings:
     encoding: str | None = None
     cache_dir: Path = Path(".promstack/cache")
     cache_mode: str = "use"
+    cassette_dir: Path = Path("cassettes")
+    cache_url: str | None = None  # Redis, when set
+    cache_ttl: int | None = None
+    max_retries: int = 4
+    retry_backoff: float = 0.5
+    retry_max_wait: float = 30.0
+    log_path: Path | None = None
+    user_id: str | None = None
+    repeat: int = 1
+    min_pass: int = 1
 
     def files(self) -> dict[Path, list[Suite]]:
         """Every test file -> the suites that use it."""
@@ -173,8 +209,16 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     models = _models(cfg, problems)
     selected_models = _select_models(models, options.get("models") or [], problems)
     suites = _suites(base, cfg, models, selected_models, options.get("suites") or [], problems)
+    repeat = options.get("repeat") or cfg.repeat
+    min_pass = cfg.min_pass or repeat
+    if min_pass > repeat:
+        problems.append(f"min_pass: {min_pass} is more than repeat ({repeat})")
+    cache_url = options.get("cache_url") or (cfg.cache.url if cfg.cache.backend == "redis" else None)
+    if cfg.cache.backend == "redis" and not cache_url:
+        problems.append("cache.url: the redis backend needs url: redis://host:port/db")
     if problems:
         raise ConfigError(source, problems)
+    log = options.get("log") or cfg.log
     return Settings(
         root=base,
         source=source,
@@ -185,7 +229,17 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         timeout=cfg.timeout,
         encoding=cfg.encoding,
         cache_dir=base / cfg.cache.dir,
-        cache_mode=options.get("cache") or "use",
+        cache_mode=options.get("cache") or cfg.cache.mode,
+        cassette_dir=base / cfg.cache.cassettes,
+        cache_url=cache_url,
+        cache_ttl=cfg.cache.ttl,
+        max_retries=cfg.max_retries,
+        retry_backoff=cfg.retry_backoff,
+        retry_max_wait=cfg.retry_max_wait,
+        log_path=(base / log) if log else None,
+        user_id=cfg.user_id,
+        repeat=repeat,
+        min_pass=min_pass,
     )
 
 

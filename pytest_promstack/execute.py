@@ -1,63 +1,122 @@
-"""The async engine: every model call through ``litellm.acompletion``, bounded by a
-semaphore, on one background event loop so pytest can score finished cases meanwhile.
+"""The async engine: every model call through ``litellm.acompletion`` (or a Python target),
+on one background event loop so pytest can score finished cases meanwhile.
 
-Errors are data: a failed call resolves to a ``Response`` with ``error`` set.
+* C calls in flight at all times (a semaphore, not batches), identical requests made once;
+* our own retry loop: exponential backoff with jitter on 429/5xx/connection errors,
+  ``Retry-After`` (seconds or HTTP date) and ``retry-after-ms`` honoured up to a cap, no retry
+  on 400/401/403/404/422, one deadline per call covering attempts and waits;
+* per-model AIMD concurrency: halve on 429, +1 after a window of successes;
+* errors are data: a failed call resolves to a ``Response`` with ``error`` set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .cache import cacheable
 from .types import Request, Response
 
-Cache = Any  # DiskCache or anything with get/set
+NO_RETRY = {400, 401, 403, 404, 422}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 4
+    backoff: float = 0.5  # first wait, doubled each attempt, with full jitter
+    max_wait: float = 30.0  # cap on one wait, Retry-After included
+
+
+class Limiter:
+    """AIMD concurrency for one model: starts at ``ceiling``; a 429 halves it, and a run of
+    ``limit`` successes adds one back, up to the ceiling."""
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self.limit = ceiling
+        self.in_flight = 0
+        self._ok = 0
+        self._cond: asyncio.Condition | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        return self._cond
+
+    async def acquire(self) -> None:
+        cond = self._condition()
+        async with cond:
+            await cond.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+
+    async def release(self, throttled: bool) -> None:
+        cond = self._condition()
+        async with cond:
+            self.in_flight -= 1
+            if throttled:
+                self.limit, self._ok = max(1, self.limit // 2), 0
+            else:
+                self._ok += 1
+                if self._ok >= self.limit and self.limit < self.ceiling:
+                    self.limit, self._ok = self.limit + 1, 0
+            cond.notify_all()
+
+
+Progress = Callable[[int, int, int, int], None]  # done, total, cache hits, errors
 
 
 class Engine:
     """Resolve requests to responses: cache first, then concurrent calls."""
 
-    def __init__(self, concurrency: int, cache: Cache | None, mode: str = "use",
-                 on_result: Callable[[Request, Response], None] | None = None) -> None:
+    def __init__(self, concurrency: int, cache: Any = None, mode: str = "use",
+                 policy: RetryPolicy | None = None, log: Any = None,
+                 progress: Progress | None = None) -> None:
         self.concurrency = concurrency
         self.cache = cache
         self.mode = mode
-        self.on_result = on_result
+        self.policy = policy or RetryPolicy()
+        self.log = log
+        self.progress = progress
         self.futures: dict[str, Future[Response]] = {}
-        self.unpriced: set[str] = set()
-        self._pending: list[Request] = []
+        self.limiters: dict[str, Limiter] = {}
+        self.total = self.done = self.hits = self.errors = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+
+    # -- public -----------------------------------------------------------------------------
 
     def submit(self, requests: Iterable[Request]) -> None:
         """Look every request up in the cache; start calls for the misses in the background."""
+        pending: list[Request] = []
         for req in requests:
             if req.key in self.futures:
+                self._log_hit(req, dedup=True)
                 continue
             fut: Future[Response] = Future()
             self.futures[req.key] = fut
-            hit = self.cache.get(req.key) if self.cache is not None and self.mode == "use" else None
+            self.total += 1
+            hit = self._lookup(req)
             if hit is not None:
-                fut.set_result(replace(hit, cached=True))
+                fut.set_result(hit)
+                self.done += 1
+                self.hits += 1
+                self._log_hit(req, response=hit)
             else:
-                self._pending.append(req)
-        if self._pending:
-            pending, self._pending = self._pending, []
-            from ._litellm import import_litellm
-
-            import_litellm()  # in this thread: see _litellm.LAZY_MODULES
-            self._thread = threading.Thread(target=self._run, args=(pending,), name="promstack-engine",
-                                            daemon=True)
-            self._thread.start()
+                pending.append(req)
+        if pending:
+            self._start(pending)
+        self._report()
 
     def result(self, key: str, timeout: float | None = None) -> Response:
         return self.futures[key].result(timeout)
@@ -74,7 +133,49 @@ class Engine:
             if not fut.done():
                 fut.set_result(Response(error="interrupted before the call finished"))
 
+    # -- cache ------------------------------------------------------------------------------
+
+    def _lookup(self, req: Request) -> Response | None:
+        if self.cache is None or self.mode not in ("use", "replay"):
+            return None
+        hit = self.cache.get(req.key)
+        return replace(hit, cached=True) if hit is not None else None
+
+    def _log_hit(self, req: Request, response: Response | None = None, dedup: bool = False) -> None:
+        if self.log is None:
+            return
+        if dedup:
+            fut = self.futures[req.key]
+            if not fut.done():
+                fut.add_done_callback(lambda f: self._log_final(req, replace(f.result(), cached=True)))
+                return
+            response = replace(fut.result(), cached=True)
+        if response is not None:
+            self._log_final(req, response)
+
+    def _log_final(self, req: Request, resp: Response) -> None:
+        if self.log is None:
+            return
+        self.log.write(**req.meta, model=req.model, input_tokens=resp.input_tokens,
+                       output_tokens=resp.output_tokens, cost_usd=resp.cost_usd, latency_ms=resp.latency_ms,
+                       cached=resp.cached, attempts=resp.attempts, status="error" if resp.error else "ok",
+                       status_code=resp.status_code, error=resp.error)
+
     # -- background loop --------------------------------------------------------------------
+
+    def _start(self, pending: list[Request]) -> None:
+        if self.mode == "replay":
+            for req in pending:
+                self._finish(req, Response(error=f"cache miss in replay mode (key {req.key}); record it with "
+                                                 "--promstack-record, or run with --promstack-cache use",
+                                           miss=True, retry=False))
+            return
+        if any(not r.litellm_model.startswith("python:") for r in pending):
+            from ._litellm import import_litellm
+
+            import_litellm()  # in this thread: see _litellm._warm_up
+        self._thread = threading.Thread(target=self._run, args=(pending,), name="promstack-engine", daemon=True)
+        self._thread.start()
 
     def _run(self, requests: list[Request]) -> None:
         loop = asyncio.new_event_loop()
@@ -95,24 +196,107 @@ class Engine:
 
         async def one(req: Request) -> None:
             async with sem:
-                resp = await call(litellm, req)
+                resp = await self._call_with_retries(litellm, req)
             self._finish(req, resp)
 
         await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
 
+    async def _call_with_retries(self, litellm: Any, req: Request) -> Response:
+        limiter = self.limiters.setdefault(req.model, Limiter(self.concurrency))
+        deadline = time.monotonic() + req.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            await limiter.acquire()
+            got: Response | None = None
+            try:
+                got = await _attempt(litellm, req, remaining)
+            finally:
+                await limiter.release(got is not None and got.status_code == 429)
+            resp = replace(got, attempts=attempt)
+            wait = self._retry_wait(resp, attempt, deadline)
+            if wait is None:
+                return resp
+            if self.log is not None:
+                self.log.write(**req.meta, model=req.model, latency_ms=resp.latency_ms, cached=False,
+                               attempt=attempt, status="retry", status_code=resp.status_code, error=resp.error)
+            await asyncio.sleep(wait)
+
+    def _retry_wait(self, resp: Response, attempt: int, deadline: float) -> float | None:
+        """Seconds to wait before the next attempt, or None to stop here."""
+        if resp.error is None or not _retryable(resp) or attempt > self.policy.max_retries:
+            return None
+        backoff = random.uniform(0, self.policy.backoff * 2 ** (attempt - 1))
+        wait = min(resp_retry_after(resp) or backoff, self.policy.max_wait)
+        if time.monotonic() + wait >= deadline:
+            return None
+        return wait
+
     def _finish(self, req: Request, resp: Response) -> None:
-        if resp.error is None and resp.cost_usd is None and resp.text is not None:
-            self.unpriced.add(req.litellm_model)
-        if self.cache is not None and self.mode != "off" and cacheable(resp):
+        if self.cache is not None and self.mode not in ("off", "replay") and cacheable(resp):
             self.cache.set(req.key, resp)
         fut = self.futures[req.key]
         if not fut.done():
             fut.set_result(resp)
-        if self.on_result is not None:
-            self.on_result(req, resp)
+        with self._lock:
+            self.done += 1
+            self.errors += resp.error is not None
+        self._log_final(req, resp)
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.done, self.total, self.hits, self.errors)
+
+
+# ---- one attempt -------------------------------------------------------------------------
+
+
+def _retryable(resp: Response) -> bool:
+    if resp.status_code in NO_RETRY or resp.retry is False:
+        return False
+    return resp.status_code is None or resp.status_code == 429 or resp.status_code >= 500
+
+
+def resp_retry_after(resp: Response) -> float | None:
+    return resp.retry_after
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """``retry-after-ms`` (milliseconds), else ``Retry-After`` in seconds or as an HTTP date."""
+    if headers is None:
+        return None
+    get = headers.get
+    ms = get("retry-after-ms")
+    if ms:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(ms) / 1000)
+    value = get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+async def _attempt(litellm: Any, req: Request, remaining: float) -> Response:
+    if remaining <= 0:
+        return Response(error=f"deadline of {req.timeout:g} s passed", retry=False)
+    try:
+        return await asyncio.wait_for(call(litellm, req, remaining), timeout=remaining)
+    except TimeoutError:
+        return Response(error=f"deadline of {req.timeout:g} s passed", latency_ms=remaining * 1000, retry=False)
 
 
 def _prepare_litellm(requests: list[Request]) -> Any:
+    if all(r.litellm_model.startswith("python:") for r in requests):
+        return None
     from ._litellm import import_litellm
 
     litellm = import_litellm()
@@ -152,16 +336,20 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.shutdown_asyncgens())
 
 
-async def call(litellm: Any, req: Request) -> Response:
-    """One model call; never raises for provider problems."""
-    kwargs: dict[str, Any] = {**req.params, "timeout": req.timeout, "num_retries": 0, "max_retries": 0}
+async def call(litellm: Any, req: Request, timeout: float) -> Response:
+    """One attempt; never raises for provider problems."""
+    if req.litellm_model.startswith("python:"):
+        from .apps import call_target
+
+        return await call_target(req)
+    kwargs: dict[str, Any] = {**req.params, "timeout": timeout, "num_retries": 0, "max_retries": 0}
     if req.api_base:
         kwargs["api_base"] = req.api_base
     if req.api_key_env:
         key = os.environ.get(req.api_key_env)
         if not key:
             return Response(error=f"environment variable {req.api_key_env} is not set; "
-                            f"export it with the API key for {req.model}")
+                            f"export it with the API key for {req.model}", retry=False)
         kwargs["api_key"] = key
     start = time.perf_counter()
     try:
@@ -176,14 +364,18 @@ async def call(litellm: Any, req: Request) -> Response:
 def _response(litellm: Any, raw: Any, latency_ms: float) -> Response:
     choices = getattr(raw, "choices", None) or []
     if not choices:
-        return Response(error="the provider returned no choices", latency_ms=latency_ms)
+        return Response(error="the provider returned no choices", latency_ms=round(latency_ms, 3), retry=False)
     message = choices[0].message
     usage = getattr(raw, "usage", None)
+    hidden = getattr(raw, "_hidden_params", {}) or {}
+    tokens_in, tokens_out = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+    if hidden.get("promstack_no_usage"):
+        tokens_in = tokens_out = None
     return Response(
         text=message.content if message.content is not None else "",
-        input_tokens=getattr(usage, "prompt_tokens", None),
-        output_tokens=getattr(usage, "completion_tokens", None),
-        cost_usd=_cost(litellm, raw),
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost_usd=_cost(litellm, raw) if tokens_in is not None else None,
         latency_ms=round(latency_ms, 3),
         finish_reason=choices[0].finish_reason,
     )
@@ -207,4 +399,6 @@ def _error(exc: Exception, latency_ms: float) -> Response:
     prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
     if isinstance(exc, Warning):
         prefix = f"a warning was raised as an error inside litellm (filterwarnings = error?): {prefix}"
-    return Response(error=f"{prefix}: {message}", status_code=status, latency_ms=round(latency_ms, 3))
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
+    return Response(error=f"{prefix}: {message}", status_code=status, latency_ms=round(latency_ms, 3),
+                    retry_after=parse_retry_after(headers))

@@ -70,7 +70,9 @@ class CaseItem(pytest.Item):
     def __init__(self, *, plan: Planned, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = plan
-        self.response: Any = None
+        self.responses: list[Any] = []
+        self.passes: int | None = None
+        self.score: float | None = None
 
     @property
     def ps(self) -> PromstackSession:

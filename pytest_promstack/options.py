@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-CACHE_MODES = ("use", "off", "refresh")
+CACHE_MODES = ("use", "off", "refresh", "replay", "record")
 
 
 def cache_mode_type(value: str) -> str:
@@ -39,9 +39,20 @@ def add_options(add: Any) -> None:
     add("--promstack-concurrency", metavar="N", type=positive_int, default=None,
         dest="promstack_concurrency",
         help="Model calls in flight at once. Default: %(default)r (the config's concurrency, else 8)")
-    add("--promstack-cache", metavar="MODE", type=cache_mode_type, default="use", dest="promstack_cache",
-        help=f"Response cache: {', '.join(CACHE_MODES)} (refresh calls again and overwrites). "
+    add("--promstack-cache", metavar="MODE", type=cache_mode_type, default=None, dest="promstack_cache",
+        help=f"Response cache: {', '.join(CACHE_MODES)}. refresh calls again and overwrites; replay makes "
+             "no call (a miss fails); record also writes the suites' cassettes. Default: %(default)r "
+             "(the config's cache.mode, else 'use')")
+    add("--promstack-record", action="store_true", default=False, dest="promstack_record",
+        help="Same as --promstack-cache=record: write cassettes (one JSONL per suite) for git. "
              "Default: %(default)r")
+    add("--promstack-cache-url", metavar="URL", default=None, dest="promstack_cache_url",
+        help="Shared Redis cache (redis://host:port/db) instead of the disk cache. Default: %(default)r")
+    add("--promstack-log", metavar="PATH", default=None, dest="promstack_log",
+        help="Call log (JSONL, one line per model call). Default: %(default)r (the config's log, "
+             "else .promstack/calls.jsonl)")
+    add("--promstack-repeat", metavar="N", type=positive_int, default=None, dest="promstack_repeat",
+        help="Run each case N times (see min_pass in the config). Default: %(default)r (the config's repeat, else 1)")
 
 
 def settings_options(option: Any) -> dict[str, Any]:
@@ -51,5 +62,8 @@ def settings_options(option: Any) -> dict[str, Any]:
         "suites": option.promstack_suites,
         "models": option.promstack_models,
         "concurrency": option.promstack_concurrency,
-        "cache": option.promstack_cache,
+        "cache": "record" if option.promstack_record else option.promstack_cache,
+        "cache_url": option.promstack_cache_url,
+        "log": option.promstack_log,
+        "repeat": option.promstack_repeat,
     }

@@ -48,6 +48,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"promstack: invalid configuration\n{exc}") from None
     config.stash[SESSION_KEY] = ps
     config.pluginmanager.register(Reporter(ps), "promstack-reporter")
+    if config.pluginmanager.hasplugin("xdist"):
+        from .xdist import XdistHooks
+
+        config.pluginmanager.register(XdistHooks(), "promstack-xdist")
 
 
 def _root(config: pytest.Config) -> Path:
@@ -81,6 +85,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ps = _session(session.config)
     if ps is not None and not session.config.option.collectonly:
         ps.start_calls(session.items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    ps = _session(session.config)
+    if ps is not None and not session.config.option.collectonly:
+        reporter = None if ps.is_worker else session.config.pluginmanager.get_plugin("terminalreporter")
+        ps.wait_for_calls(reporter)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -120,6 +132,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("promstack summary")
     for line in ps.summary():
         terminalreporter.write_line(line)
+    for line in ps.written:
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    ps = _session(session.config)
+    if ps is not None:
+        ps.written = ps.finish()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -1,10 +1,12 @@
 """The per-run state: plans items from test files, pre-runs every model call
-concurrently, scores items, aggregates their reports and writes the summary."""
+concurrently, scores items, aggregates their reports and writes the outputs."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+import time
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +20,11 @@ from .errors import CaseError, ConfigError, TemplateError
 from .items import CaseErrored, CaseFailed, CaseItem
 from .prompts import Prompt, from_mapping, load_prompt
 from .registry import Registry
+from .stash import SESSION_KEY  # noqa: F401 - re-exported for callers of the session
 from .types import AssertionSpec, Case, Request, Response, Score
 
 if TYPE_CHECKING:
     from .execute import Engine
-
-from .stash import SESSION_KEY  # noqa: F401 - re-exported for callers of the session
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,9 @@ class Planned:
     prompt_id: str
     prompt_version: str
     name: str
+    case_id: str
     asserts: tuple[AssertionSpec, ...]
-    request: Request | None = None
+    requests: tuple[Request, ...] = ()
     error: str | None = None
     markers: tuple[Any, ...] = ()
     keywords: frozenset[str] = field(default_factory=frozenset)
@@ -50,16 +52,28 @@ class PromstackSession:
         self.registry = registry
         self.loader = Loader(settings.root, registry.assertions.__contains__, registry.suggest,
                              settings.encoding)
-        self.files = {p: s for p, s in settings.files().items()}
+        self.files = settings.files()
         self._prompts: dict[str, list[Prompt | str]] = {}
         self.engine: Engine | None = None
         self.records: dict[str, dict[str, Any]] = {}
+        self.cassette_entries: dict[str, list[dict[str, Any]]] = {}
+        self.planned_ids: set[str] = set()
+        self.warnings: list[str] = []
+        self.written: list[str] = []
         self.cache: Any = None
+        self.log: Any = None
+        workerinput = getattr(config, "workerinput", None)
+        self.is_worker = workerinput is not None
+        self.run_id = workerinput.get("testrunuid", "")[:12] if workerinput else uuid.uuid4().hex[:12]
         self.suite_asserts = self._parse_suite_asserts()
-        # `python:module:function` assertions import from the project root, like pytest's pythonpath.
+        # `python:module:function` assertions and targets import from the project root.
         self._root_on_path = str(settings.root) not in sys.path
         if self._root_on_path:
             sys.path.insert(0, str(settings.root))
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     # -- collection -------------------------------------------------------------------------
 
@@ -70,15 +84,17 @@ class PromstackSession:
         suites = self.files[path.resolve()]
         cases = self.loader.load(path)
         names = _names(cases)
+        rel = self.loader.rel(path)
         plans: list[Planned] = []
-        many_suites = len(suites) > 1
         for suite in suites:
             prompts = self.prompts(suite)
             for case in cases:
                 for prompt in prompts:
                     for model in self._models(suite, prompt):
-                        plans.append(self._plan(case, names[case.row], suite, prompt, model,
-                                                many_suites, len(prompts) > 1))
+                        plan = self._plan(case, rel, names[case.row], suite, prompt, model,
+                                          len(suites) > 1, len(prompts) > 1)
+                        self.planned_ids.add(plan.case_id)
+                        plans.append(plan)
         return plans
 
     def prompts(self, suite: Suite) -> list[Prompt | str]:
@@ -104,7 +120,7 @@ class PromstackSession:
             return [prompt.model]
         return ["<no model>"]
 
-    def _plan(self, case: Case, base: str, suite: Suite, prompt: Prompt | str, model: str,
+    def _plan(self, case: Case, rel: str, base: str, suite: Suite, prompt: Prompt | str, model: str,
               show_suite: bool, show_prompt: bool) -> Planned:
         pid = prompt.id if isinstance(prompt, Prompt) else "<broken>"
         version = prompt.version if isinstance(prompt, Prompt) else "-"
@@ -112,26 +128,23 @@ class PromstackSession:
         params += [f"{pid}@{version}"] if show_prompt else []
         params.append(model)
         name = f"{base}[{'-'.join(params)}]"
-        plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
-                       name=name, asserts=case.asserts + self._suite_asserts(suite))
         markers, keywords, mark_error = self._markers(case, suite, model)
-        error = mark_error or self._plan_error(case, prompt, model)
-        request = None
+        error = mark_error or self._plan_error(prompt, model)
+        plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
+                       name=name, case_id=f"{rel}::{name}", asserts=case.asserts + self.suite_asserts[suite.name],
+                       error=error, markers=tuple(markers), keywords=frozenset(keywords))
         if error is None and case.error is None and case.provider_output is None and isinstance(prompt, Prompt):
-            request, error = self._request(case, suite, prompt, model)
-        return Planned(**{**plan.__dict__, "request": request, "error": error,
-                          "markers": tuple(markers), "keywords": frozenset(keywords)})
+            requests, error = self._requests(plan, suite, prompt)
+            plan = replace(plan, requests=requests, error=error)
+        return plan
 
-    def _plan_error(self, case: Case, prompt: Prompt | str, model: str) -> str | None:
+    def _plan_error(self, prompt: Prompt | str, model: str) -> str | None:
         if isinstance(prompt, str):
             return prompt
         if model == "<no model>":
             return ("no model to run: list models: in promstack.yaml, set model: in the prompt, "
                     "or pass --promstack-model")
         return None
-
-    def _suite_asserts(self, suite: Suite) -> tuple[AssertionSpec, ...]:
-        return self.suite_asserts[suite.name]
 
     def _parse_suite_asserts(self) -> dict[str, tuple[AssertionSpec, ...]]:
         """Suite ``assert:`` lists are config: a bad one stops the run, listing every problem."""
@@ -155,17 +168,28 @@ class PromstackSession:
             raise ConfigError(self.settings.source, problems)
         return out
 
-    def _request(self, case: Case, suite: Suite, prompt: Prompt, model: str) -> tuple[Request | None, str | None]:
+    def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
+        case, model = plan.case, plan.model
         spec = self.settings.models.get(model) or ModelSpec(name=model, model=model)
+        variables = {**suite.vars, **case.vars}
         try:
-            messages = prompt.render({**suite.vars, **case.vars}, case.prefix, case.suffix)
+            messages = prompt.render(variables, case.prefix, case.suffix)
         except TemplateError as exc:
-            return None, str(exc)
+            return (), str(exc)
         params = {**self.settings.defaults, **spec.params, **prompt.params}
-        key = cache_key(spec.model, messages, params, spec.api_base)
-        return Request(model=model, litellm_model=spec.model, messages=tuple(messages), params=params,
-                       key=key, api_base=spec.api_base, api_key_env=spec.api_key_env,
-                       timeout=self.settings.timeout), None
+        is_app = spec.model.startswith("python:")
+        meta: dict[str, Any] = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                                "prompt_version": plan.prompt_version}
+        if is_app:
+            meta["vars"] = variables
+        out = []
+        for i in range(self.settings.repeat):
+            key = cache_key(spec.model, messages, params, spec.api_base, repeat=i,
+                            extra={"vars": variables} if is_app else None)
+            out.append(Request(model=model, litellm_model=spec.model, messages=tuple(messages), params=params,
+                               key=key, api_base=spec.api_base, api_key_env=spec.api_key_env,
+                               timeout=self.settings.timeout, meta={**meta, "repeat": i}))
+        return tuple(out), None
 
     def _markers(self, case: Case, suite: Suite, model: str) -> tuple[list[Any], set[str], str | None]:
         markers: list[Any] = []
@@ -188,21 +212,51 @@ class PromstackSession:
     # -- running ----------------------------------------------------------------------------
 
     def start_calls(self, items: list[pytest.Item]) -> None:
-        """Resolve every collected request now: cache hits at once, misses concurrently."""
-        from .execute import Engine
+        """Resolve every request of this process's items: cache hits at once, misses concurrently."""
+        from .xdist import my_items
 
-        requests = [i.plan.request for i in items if isinstance(i, CaseItem) and i.plan.request]
-        self.engine = Engine(self.settings.concurrency, self._cache(), self.settings.cache_mode)
-        self.engine.submit(requests)
+        mine = my_items(self.config, items)
+        requests = [r for i in mine if isinstance(i, CaseItem) for r in i.plan.requests]
+        self._engine().submit(requests)
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            from .calllog import CallLog, user_id
+            from .execute import Engine, RetryPolicy
+
+            s = self.settings
+            if s.log_path is not None:
+                self.log = CallLog(s.log_path, self.run_id, s.user_id or user_id())
+            self.engine = Engine(s.concurrency, self._cache(), s.cache_mode, RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait),
+                                 self.log)
+        return self.engine
 
     def _cache(self) -> Any:
-        if self.settings.cache_mode == "off":
-            return None
-        if self.cache is None:
-            from .cache import DiskCache
+        from .cache import DiskCache, Layered, RedisCache
+        from .cassettes import load
 
-            self.cache = DiskCache(self.settings.cache_dir)
+        s = self.settings
+        primary = None
+        if s.cache_mode != "off":
+            primary = DiskCache(s.cache_dir, self.warn)
+            if s.cache_url:
+                primary = RedisCache(s.cache_url, s.cache_ttl, primary, self.warn)
+        cassettes = load(s.cassette_dir, list(s.suites)) if s.cache_mode in ("use", "replay", "record") else {}
+        self.cache = Layered(primary, cassettes)
         return self.cache
+
+    def wait_for_calls(self, reporter: Any) -> None:
+        """Show calls done / total, cache hits and errors until every call has finished."""
+        engine = self.engine
+        if engine is None or engine.total == 0:
+            return
+        from .report.terminal import Progress
+
+        progress = Progress(reporter, engine.total)
+        while engine.done < engine.total:
+            progress.update(engine.done, engine.hits, engine.errors)
+            time.sleep(0.1)
+        progress.finish(engine.done, engine.hits, engine.errors)
 
     def setup_item(self, item: CaseItem) -> None:
         plan = item.plan
@@ -212,100 +266,149 @@ class PromstackSession:
         if plan.error:
             raise CaseErrored(f"{where}: {plan.error}")
         if plan.case.provider_output is not None:
-            item.response = Response(text=plan.case.provider_output)
+            item.responses = [Response(text=plan.case.provider_output)]
         else:
-            item.response = self._response(plan.request)
+            item.responses = [self._response(r) for r in plan.requests]
         item.user_properties.extend(self._properties(item))
-        if item.response.error:
-            raise CaseErrored(f"{where}: model call failed: {item.response.error}")
+        errors = [r for r in item.responses if r.error and not r.miss]
+        if errors:
+            r = errors[0]
+            detail = f"{r.error} (after {r.attempts} attempt{'s' if r.attempts != 1 else ''})"
+            raise CaseErrored(f"{where}: model call failed: {detail}")
 
-    def _response(self, request: Request | None) -> Response:
-        if request is None:
-            return Response(error="nothing to call (no request was planned)")
-        if self.engine is None or request.key not in self.engine.futures:
-            if self.engine is None:
-                from .execute import Engine
-
-                self.engine = Engine(self.settings.concurrency, self._cache(), self.settings.cache_mode)
-            self.engine.submit([request])
-        return self.engine.result(request.key)
+    def _response(self, request: Request) -> Response:
+        engine = self._engine()
+        if request.key not in engine.futures:
+            engine.submit([request])  # an item this process did not pre-run
+        return engine.result(request.key)
 
     def _properties(self, item: CaseItem) -> list[tuple[str, Any]]:
-        r, plan = item.response, item.plan
+        r, plan = item.responses[0], item.plan
         return [("model", plan.model), ("prompt_id", plan.prompt_id), ("prompt_version", plan.prompt_version),
-                ("latency_ms", _na(r.latency_ms)), ("input_tokens", _na(r.input_tokens)),
-                ("output_tokens", _na(r.output_tokens)), ("cost_usd", _na(r.cost_usd)),
-                ("cached", str(r.cached).lower())]
+                ("latency_ms", _na(r.latency_ms)), ("input_tokens", _na(_total(item.responses, "input_tokens"))),
+                ("output_tokens", _na(_total(item.responses, "output_tokens"))),
+                ("cost_usd", _na(_total(item.responses, "cost_usd"))), ("cached", str(r.cached).lower())]
 
     def run_item(self, item: CaseItem) -> None:
         plan = item.plan
         if plan.case.error:
             raise CaseFailed(plan.case.error)
-        output = item.response.text or ""
-        ctx = assertions.Context(vars=plan.case.vars, response=item.response)
+        if not plan.asserts:
+            raise CaseFailed(f"{plan.case.where} [{plan.model}]: the case has no expectations; add an "
+                             "__expected column (e.g. icontains:환불) or a suite assert:")
+        misses = [r for r in item.responses if r.miss]
+        if misses:
+            raise CaseFailed(f"{plan.case.where} [{plan.model}]: {misses[0].error}")
+        runs = [self._score(plan, r) for r in item.responses]
+        item.passes = sum(ok for ok, _, _ in runs)
+        item.score = sum(v for _, v, _ in runs) / len(runs)
+        need = self.settings.min_pass if len(runs) > 1 else 1
+        if item.passes < need:
+            failed = next(r for r in runs if not r[0])
+            raise CaseFailed(_failure(plan, failed[2], failed[1], item.responses[runs.index(failed)].text or "",
+                                      item.passes, len(runs), need))
+
+    def _score(self, plan: Planned, response: Response) -> tuple[bool, float, list[Score]]:
+        output = response.text or ""
+        ctx = assertions.Context(vars=plan.case.vars, response=response)
         scores = [assertions.evaluate(spec, self.registry.assertions[spec.type.removeprefix("not-")],
                                       output, ctx) for spec in plan.asserts]
         passed, value = assertions.combine(scores, plan.case.threshold)
-        item.scores, item.score = scores, value
-        if not scores:
-            raise CaseFailed(f"{plan.case.where} [{plan.model}]: the case has no expectations; add an "
-                             "__expected column (e.g. icontains:환불) or a suite assert:")
-        if not passed:
-            raise CaseFailed(_failure(plan, scores, value, output))
+        return passed, value, scores
 
     # -- results ----------------------------------------------------------------------------
 
     def result_of(self, item: CaseItem) -> dict[str, Any]:
-        plan, r = item.plan, item.response
-        return {
-            "suite": plan.suite, "model": plan.model,
-            "litellm_model": plan.request.litellm_model if plan.request else None, "prompt_id": plan.prompt_id,
-            "prompt_version": plan.prompt_version, "file": plan.case.file, "row": plan.case.row,
-            "called": plan.request is not None and r is not None,
-            "latency_ms": getattr(r, "latency_ms", None), "input_tokens": getattr(r, "input_tokens", None),
-            "output_tokens": getattr(r, "output_tokens", None), "cost_usd": getattr(r, "cost_usd", None),
-            "cached": bool(getattr(r, "cached", False)), "error": getattr(r, "error", None),
-            "score": getattr(item, "score", None),
+        plan, rs = item.plan, getattr(item, "responses", None) or []
+        first = rs[0] if rs else None
+        called = bool(plan.requests) and bool(rs)
+        out = {
+            "suite": plan.suite, "model": plan.model, "case_id": plan.case_id,
+            "litellm_model": plan.requests[0].litellm_model if plan.requests else None,
+            "prompt_id": plan.prompt_id, "prompt_version": plan.prompt_version,
+            "file": plan.case.file, "row": plan.case.row, "called": called,
+            "latencies": [r.latency_ms for r in rs if r.latency_ms is not None],
+            "input_tokens": _total(rs, "input_tokens"), "output_tokens": _total(rs, "output_tokens"),
+            "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
+            "error": first.error if first is not None else None, "score": getattr(item, "score", None),
+            "repeats": len(rs), "passes": getattr(item, "passes", None),
         }
+        if self.settings.cache_mode == "record" and called:
+            from .cassettes import entry
+
+            out["cassette"] = [entry(plan.case_id, req, r) for req, r in zip(plan.requests, rs, strict=False)
+                               if r.error is None and r.text is not None]
+        return out
 
     def file_error_result(self, item: pytest.Item) -> dict[str, Any]:
-        """An unreadable file counts once, as an error, under each suite that uses it."""
+        """An unreadable file counts once, as an error, under the first suite that uses it."""
         suite = self.files[Path(item.path).resolve()][0].name
         return {"suite": suite, "model": "-", "litellm_model": None, "prompt_id": "-", "prompt_version": "-",
-                "file": str(item.path), "row": None, "called": False, "latency_ms": None,
+                "case_id": str(item.nodeid), "file": str(item.path), "row": None, "called": False, "latencies": [],
                 "input_tokens": None, "output_tokens": None, "cost_usd": None, "cached": False,
-                "error": None, "score": None}
+                "error": None, "score": None, "repeats": 0, "passes": None}
 
     def record(self, report: pytest.TestReport) -> None:
         data = getattr(report, "promstack", None)
         if data is None:
             return
+        data = dict(data)
+        for entry in data.pop("cassette", None) or []:
+            self.cassette_entries.setdefault(data["suite"], []).append(entry)
         rec = self.records.setdefault(report.nodeid, {"outcome": "passed"})
         rec.update(data)
         rec["outcome"] = _outcome(report, rec["outcome"])
+
+    def finish(self) -> list[str]:
+        """Write what the run produced (controller only); returns lines to announce."""
+        lines: list[str] = []
+        if self.is_worker:
+            return lines
+        if self.settings.cache_mode == "record":
+            from .cassettes import write
+
+            for suite, entries in sorted(self.cassette_entries.items()):
+                path = write(self.settings.cassette_dir, suite, entries, self.planned_ids)
+                lines.append(f"promstack: wrote {_rel(path, self.settings.root)} ({len(entries)} recorded)")
+        return lines
 
     def header(self, items: list[pytest.Item]) -> str:
         cases = [i for i in items if isinstance(i, CaseItem)]
         files = {i.plan.case.file for i in cases}
         s = self.settings
         cache = "off" if s.cache_mode == "off" else f"{s.cache_mode} ({_rel(s.cache_dir, s.root)})"
+        if s.cache_url:
+            cache += f" + redis {s.cache_url}"
+        repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
         return (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
-                f"cache {cache}, concurrency {s.concurrency}")
+                f"cache {cache}, concurrency {s.concurrency}{repeat}")
 
     def summary(self) -> list[str]:
-        from .metrics import summarise, unpriced
+        from .metrics import flaky, summarise, unpriced
         from .report.terminal import summary_lines
 
         records = list(self.records.values())
-        return summary_lines(summarise(records), unpriced(records))
+        lines = summary_lines(summarise(records), unpriced(records), flaky(records))
+        if self.log is not None and self.log.failed:
+            self.warn(f"call log not written: {self.log.failed}")
+        return lines + [f"promstack: warning: {w}" for w in self.warnings]
 
     def close(self) -> None:
-        if self._root_on_path and str(self.settings.root) in sys.path:
-            sys.path.remove(str(self.settings.root))
         if self.engine is not None:
             self.engine.close()
         if self.cache is not None:
             self.cache.close()
+        if self.log is not None:
+            self.log.close()
+        if self._root_on_path and str(self.settings.root) in sys.path:
+            sys.path.remove(str(self.settings.root))
+
+
+def _total(responses: list[Response], name: str) -> Any:
+    values = [getattr(r, name) for r in responses]
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values)
 
 
 def _outcome(report: pytest.TestReport, current: str) -> str:
@@ -315,7 +418,7 @@ def _outcome(report: pytest.TestReport, current: str) -> str:
         return "error" if report.when != "call" else "failed"
     if report.skipped:
         return "skipped"
-    return current if report.when == "teardown" else ("passed" if current == "passed" else current)
+    return current
 
 
 def _names(cases: list[Case]) -> dict[int, str]:
@@ -325,9 +428,12 @@ def _names(cases: list[Case]) -> dict[int, str]:
     return {c.row: c.name if counts[c.name] == 1 else f"{c.name} (row {c.row})" for c in cases}
 
 
-def _failure(plan: Planned, scores: list[Score], value: float, output: str) -> str:
+def _failure(plan: Planned, scores: list[Score], value: float, output: str, passes: int, runs: int,
+             need: int) -> str:
     failed = [s for s in scores if not s.passed]
     head = f"{plan.case.where} [{plan.model}]: {len(failed)} of {len(scores)} assertions failed"
+    if runs > 1:
+        head = f"{plan.case.where} [{plan.model}]: passed {passes} of {runs} repeats, needs {need}; a failing one:"
     if plan.case.threshold is not None:
         head += f" (score {value:.2f} < threshold {plan.case.threshold:g})"
     lines = [head] + [f"  {'✓' if s.passed else '✗'} {s.reason}" for s in scores]
@@ -345,5 +451,3 @@ def _rel(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
-
-

@@ -57,6 +57,7 @@ class Request:
     api_base: str | None = None
     api_key_env: str | None = None
     timeout: float = 120.0
+    meta: dict[str, Any] = field(default_factory=dict)  # suite, case_id, prompt: for the call log
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,16 @@ class Response:
     error: str | None = None
     status_code: int | None = None
     attempts: int = 1
+    retry_after: float | None = None  # what the provider asked us to wait
+    retry: bool | None = None  # False: retrying cannot help (no key, no choices, deadline)
+    miss: bool = False  # replay mode had no recorded answer
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("retry_after")
+        data.pop("retry")
+        data.pop("miss")
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Response:

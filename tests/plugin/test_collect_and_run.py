@@ -95,7 +95,7 @@ def test_cache_off_and_refresh_call_again(project):
 def test_errors_and_truncated_answers_are_not_cached(project):
     from tests.support.fake_openai import Reply
 
-    project.server.respond = lambda body: (Reply(status=500) if "bad" in str(body["messages"])
+    project.server.respond = lambda body: (Reply(status=400) if "bad" in str(body["messages"])
                                            else Reply(text="cut", finish_reason="length"))
     project.write({"prompt_tests/a.csv": "input,__expected\nbad,contains:x\ncut,contains:cut\n"})
     project.run().assert_outcomes(passed=1, errors=1)

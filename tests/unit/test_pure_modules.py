@@ -39,7 +39,8 @@ def test_cache_key_changes_with_anything_that_changes_the_answer(change):
 
 
 def test_disk_cache_round_trip_is_json_and_skips_errors(tmp_path):
-    cache = DiskCache(tmp_path / "c")
+    warnings = []
+    cache = DiskCache(tmp_path / "c", warnings.append)
     cache.set("k", Response(text="환불", input_tokens=3, output_tokens=1, cost_usd=0.5, latency_ms=12.0))
     cache.set("e", Response(error="boom"))
     cache.set("t", Response(text="cut", finish_reason="length"))
@@ -54,6 +55,7 @@ def test_disk_cache_round_trip_is_json_and_skips_errors(tmp_path):
     assert '"text": "환불"' in raw
     assert not cacheable(Response(text=None))
     cache.close()
+    assert warnings == []
 
 
 def test_prompt_version_changes_with_content_not_with_id():

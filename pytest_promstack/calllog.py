@@ -1,0 +1,56 @@
+"""The JSONL log of every model call: append-only, one ``os.write`` per line, so concurrent
+writers (threads, xdist workers) never interleave and an interrupted run leaves every
+complete line valid."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+FIELDS = ("timestamp", "run_id", "suite", "case_id", "prompt_id", "prompt_version", "model",
+          "input_tokens", "output_tokens", "cost_usd", "latency_ms", "cached", "attempt", "attempts",
+          "status", "status_code", "error", "user_id")
+
+
+def user_id() -> str | None:
+    """Who runs this: PROMSTACK_USER, else the CI actor, else the login name."""
+    for var in ("PROMSTACK_USER", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
+
+
+class CallLog:
+    def __init__(self, path: Path, run_id: str, user: str | None) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.user = user
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self.failed: str | None = None
+
+    def write(self, **fields: Any) -> None:
+        record = {"timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                  "run_id": self.run_id, "user_id": self.user}
+        record.update(fields)
+        line = json.dumps({k: record.get(k) for k in FIELDS if k in record or k in FIELDS},
+                          ensure_ascii=False, separators=(",", ":")) + "\n"
+        data = line.encode("utf-8")
+        with self._lock:
+            try:
+                if self._fd is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                os.write(self._fd, data)  # one write per line: O_APPEND keeps lines whole
+            except OSError as exc:
+                self.failed = f"{self.path}: {exc.strerror}"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -1,0 +1,92 @@
+"""Cassettes: recorded responses as text files committed to git, one JSONL file per suite,
+one line per request, in a stable order so pull-request diffs are readable.
+
+    {"case": "prompt_tests/a.csv::환불[gemma]", "key": "…", "model": "local/gemma-3-270m",
+     "request": {"messages": [...], "params": {...}}, "response": "…",
+     "usage": {"input_tokens": 11, "output_tokens": 8}, "cost_usd": 0.0, "latency_ms": 812.4}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .types import Request, Response
+
+
+def entry(case_id: str, req: Request, resp: Response) -> dict[str, Any]:
+    return {
+        "case": case_id,
+        "key": req.key,
+        "model": req.litellm_model,
+        "request": {"messages": list(req.messages), "params": req.params},
+        "response": resp.text,
+        "usage": {"input_tokens": resp.input_tokens, "output_tokens": resp.output_tokens},
+        "cost_usd": resp.cost_usd,
+        "latency_ms": resp.latency_ms,
+    }
+
+
+def to_response(e: dict[str, Any]) -> Response:
+    usage = e.get("usage") or {}
+    return Response(text=e.get("response"), input_tokens=usage.get("input_tokens"),
+                    output_tokens=usage.get("output_tokens"), cost_usd=e.get("cost_usd"),
+                    latency_ms=e.get("latency_ms"), finish_reason="stop")
+
+
+def path_for(directory: Path, suite: str) -> Path:
+    return directory / f"{suite}.jsonl"
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """A cassette's entries; a damaged line is skipped (the rest still replays)."""
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(e, dict) and isinstance(e.get("key"), str):
+            out.append(e)
+    return out
+
+
+def load(directory: Path, suites: list[str]) -> dict[str, Response]:
+    responses: dict[str, Response] = {}
+    for suite in suites:
+        for e in read(path_for(directory, suite)):
+            responses[e["key"]] = to_response(e)
+    return responses
+
+
+def write(directory: Path, suite: str, new: list[dict[str, Any]], keep_cases: set[str]) -> Path:
+    """Merge ``new`` entries into the suite's cassette. Old entries stay when their case is
+    still collected but was not run this time (``-k``); entries of vanished cases go."""
+    path = path_for(directory, suite)
+    fresh = {(e["case"], e["key"]) for e in new}
+    ran = {e["case"] for e in new}
+    kept = [e for e in read(path) if e.get("case") in keep_cases and e.get("case") not in ran
+            and (e.get("case"), e.get("key")) not in fresh]
+    entries = sorted(kept + new, key=lambda e: (str(e.get("case")), str(e.get("key"))))
+    text = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
+    atomic_write(path, text)
+    return path
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,67 @@
+"""pytest-xdist support: each worker pre-runs exactly its own share of the model calls.
+
+With ``-n N`` (``--dist load``, xdist's default) our scheduler gives worker ``gw<i>`` the
+items whose collection index ``% N == i``, all at once, and that worker pre-runs the calls
+of exactly those items. Other ``--dist`` modes keep xdist's scheduler; their workers
+call a request when they first meet it (still cached and shared through the cache).
+Per-case results travel on the test reports, so the controller's totals equal a run
+without ``-n``. This module is registered only when xdist is installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+def _share(config: pytest.Config) -> tuple[int, int] | None:
+    """(worker index, worker count) when this process is an xdist worker under our scheduler."""
+    wi = getattr(config, "workerinput", None)
+    if wi is None or config.getvalue("dist") != "load":
+        return None
+    try:
+        return int(str(wi["workerid"]).removeprefix("gw")), int(wi["workercount"])
+    except (KeyError, ValueError):
+        return None
+
+
+def my_items(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
+    share = _share(config)
+    if share is None:
+        return items
+    index, count = share
+    return [item for i, item in enumerate(items) if i % count == index]
+
+
+class XdistHooks:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if not config.option.promstack or config.getvalue("dist") != "load":
+            return None
+        return _partition_scheduling()(config, log)
+
+
+def _partition_scheduling() -> type:
+    from xdist.scheduler import LoadScheduling
+
+    class PartitionScheduling(LoadScheduling):  # type: ignore[misc]
+        """Sends every worker its fixed share (index % workers) at once; a crashed worker's
+        items go back to the pool and to the others, as with xdist's load scheduling."""
+
+        def schedule(self) -> None:
+            if self.collection is not None or not self._check_nodes_have_same_collection():
+                return super().schedule()
+            self.collection = next(iter(self.node2collection.values()))
+            count = len(self.nodes)
+            for node in self.nodes:
+                index = int(str(node.gateway.id).removeprefix("gw")) % count
+                share = [i for i in range(len(self.collection)) if i % count == index]
+                if share:
+                    self.node2pending[node].extend(share)
+                    node.send_runtest_some(share)
+            self.pending[:] = []
+            for node in self.nodes:
+                node.shutdown()
+
+    return PartitionScheduling
