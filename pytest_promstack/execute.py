@@ -367,9 +367,9 @@ def _response(litellm: Any, raw: Any, latency_ms: float) -> Response:
         return Response(error="the provider returned no choices", latency_ms=round(latency_ms, 3), retry=False)
     message = choices[0].message
     usage = getattr(raw, "usage", None)
-    hidden = getattr(raw, "_hidden_params", {}) or {}
     tokens_in, tokens_out = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
-    if hidden.get("promstack_no_usage"):
+    if not tokens_in and not tokens_out:
+        # litellm fills a missing `usage` with zeros; a real answer never has 0 prompt tokens
         tokens_in = tokens_out = None
     return Response(
         text=message.content if message.content is not None else "",

@@ -108,7 +108,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     from .items import CaseItem, FileErrorItem
 
     if isinstance(item, CaseItem):
-        report.promstack = ps.result_of(item)
+        report.promstack = ps.result_of(item, call.when)
     elif isinstance(item, FileErrorItem):
         report.promstack = ps.file_error_result(item)
     return report

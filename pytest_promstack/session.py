@@ -318,7 +318,7 @@ class PromstackSession:
 
     # -- results ----------------------------------------------------------------------------
 
-    def result_of(self, item: CaseItem) -> dict[str, Any]:
+    def result_of(self, item: CaseItem, when: str = "call") -> dict[str, Any]:
         plan, rs = item.plan, getattr(item, "responses", None) or []
         first = rs[0] if rs else None
         called = bool(plan.requests) and bool(rs)
@@ -333,7 +333,7 @@ class PromstackSession:
             "error": first.error if first is not None else None, "score": getattr(item, "score", None),
             "repeats": len(rs), "passes": getattr(item, "passes", None),
         }
-        if self.settings.cache_mode == "record" and called:
+        if self.settings.cache_mode == "record" and called and when == "call":
             from .cassettes import entry
 
             out["cassette"] = [entry(plan.case_id, req, r) for req, r in zip(plan.requests, rs, strict=False)

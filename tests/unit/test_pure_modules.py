@@ -149,3 +149,55 @@ def test_combine_weights_and_threshold():
     assert assertions.combine(scores, None) == (False, 0.75)
     assert assertions.combine(scores, 0.7) == (True, 0.75)
     assert assertions.combine(scores, 0.8) == (False, 0.75)
+
+
+def test_parse_retry_after_forms():
+    from email.utils import formatdate
+
+    from pytest_promstack.execute import parse_retry_after
+
+    assert parse_retry_after({"retry-after": "3"}) == 3.0
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert 8 <= parse_retry_after({"retry-after": formatdate(__import__("time").time() + 10, usegmt=True)}) <= 10
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after(None) is None
+
+
+def test_limiter_halves_on_429_and_recovers():
+    import asyncio
+
+    from pytest_promstack.execute import Limiter
+
+    async def scenario():
+        lim = Limiter(8)
+        await lim.acquire()
+        await lim.release(throttled=True)
+        assert lim.limit == 4
+        await lim.acquire()
+        await lim.release(throttled=True)
+        assert lim.limit == 2
+        for _ in range(2 + 3 + 4 + 5 + 6 + 7):
+            await lim.acquire()
+            await lim.release(throttled=False)
+        assert lim.limit == 8
+
+    asyncio.run(scenario())
+
+
+def test_call_log_lines_are_whole_under_concurrent_writers(tmp_path):
+    import json
+    import threading
+
+    from pytest_promstack.calllog import CallLog
+
+    log = CallLog(tmp_path / "calls.jsonl", "run1", "me")
+    threads = [threading.Thread(target=lambda i=i: [log.write(case_id=f"c{i}-{j}", error="x" * 5000)
+                                                   for j in range(50)]) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    lines = (tmp_path / "calls.jsonl").read_text().splitlines()
+    assert len(lines) == 400
+    assert all(json.loads(line)["run_id"] == "run1" for line in lines)

@@ -1,0 +1,270 @@
+"""The engine under faults: retries, deadlines, rate limits, malformed answers; replay and
+cassettes; the call log; repeats; Python targets; progress."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from email.utils import formatdate
+
+from tests.conftest import summary_rows
+from tests.support.fake_openai import Reply
+
+ONE = "input,__expected\nhi,contains:hi\n"
+FAST_RETRY = {"retry_backoff": 0.01, "retry_max_wait": 5}
+
+
+def _log(project):
+    path = project.path / ".promstack/calls.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_429_with_retry_after_four_times_then_success(project):
+    seen = []
+
+    def respond(body):
+        seen.append(time.monotonic())
+        if len(seen) <= 4:
+            return Reply(status=429, headers={"Retry-After": "0.2"} if len(seen) % 2 else {"retry-after-ms": "200"})
+        return None
+
+    project.server.respond = respond
+    project.write({"prompt_tests/a.csv": ONE}, **FAST_RETRY)
+    project.run().assert_outcomes(passed=1)
+    assert project.server.count == 5
+    waits = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    assert all(w >= 0.19 for w in waits[:4])  # Retry-After honoured, not the 10 ms backoff
+    lines = _log(project)
+    assert [line["status"] for line in lines] == ["retry"] * 4 + ["ok"]
+    assert lines[-1]["attempts"] == 5 and all(line["status_code"] == 429 for line in lines[:4])
+
+
+def test_retry_after_as_http_date(project):
+    calls = []
+    project.server.respond = lambda body: (calls.append(1) or Reply(
+        status=429, headers={"Retry-After": formatdate(time.time() + 2, usegmt=True)})) if not calls else None
+    project.write({"prompt_tests/a.csv": ONE}, **FAST_RETRY)
+    start = time.monotonic()
+    project.run().assert_outcomes(passed=1)
+    assert time.monotonic() - start >= 0.9  # waited for the date (1 s resolution), not the 10 ms backoff
+
+
+def test_500_forever_errors_with_status_and_attempts(project):
+    project.server.respond = lambda body: Reply(status=500, text="overloaded")
+    project.write({"prompt_tests/a.csv": ONE}, max_retries=2, **FAST_RETRY)
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*[[]mine[]]: model call failed: InternalServerError (HTTP 500): *overloaded* (after 3 attempts)"])
+    assert project.server.count == 3
+
+
+def test_401_is_not_retried(project):
+    project.server.respond = lambda body: Reply(status=401, text="bad key")
+    project.write({"prompt_tests/a.csv": ONE}, **FAST_RETRY)
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*HTTP 401*bad key* (after 1 attempt)"])
+    assert project.server.count == 1
+
+
+def test_hang_past_the_deadline_errors(project):
+    project.server.latency = 5
+    project.write({"prompt_tests/a.csv": ONE}, timeout=1, **FAST_RETRY)
+    start = time.monotonic()
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    assert time.monotonic() - start < 4.5
+    result.stdout.fnmatch_lines(["*model call failed:*"])
+
+
+def test_malformed_json_and_empty_choices_are_errors(project):
+    def respond(body):
+        text = body["messages"][-1]["content"]
+        if text == "broken":
+            return Reply(body="{not json")
+        if text == "empty":
+            return Reply(body={"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": []})
+        return None
+
+    project.server.respond = respond
+    project.write({"prompt_tests/a.csv": "input,__expected\nbroken,contains:x\nempty,contains:x\nfine,contains:fine\n"},
+                  max_retries=1, **FAST_RETRY)
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(["*a.csv:3 [[]mine[]]: model call failed: the provider returned no choices*"])
+
+
+def test_missing_usage_gives_na_not_zero(project):
+    project.server.respond = lambda body: Reply(text="hi there", usage=False)
+    project.write({"prompt_tests/a.csv": ONE})
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    (row,) = summary_rows(result)
+    assert row["tokens in"] == "n/a" and row["tokens out"] == "n/a" and row["cost USD"] == "n/a"
+
+
+def test_connection_refused_for_one_model_other_passes(project):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    project.write({
+        "promstack.yaml": f"""
+            models:
+              - {{name: up, model: openai/up, api_base: "{project.server.url}", api_key_env: PROMSTACK_TEST_KEY}}
+              - {{name: down, model: openai/down, api_base: "http://127.0.0.1:{dead}/v1", api_key_env: PROMSTACK_TEST_KEY}}
+            max_retries: 1
+            retry_backoff: 0.01
+            suites: {{s: {{tests: [prompt_tests/a.csv]}}}}
+        """,
+        "prompt_tests/a.csv": ONE,
+    })
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*[[]down[]]: model call failed: *Connection*(after 2 attempts)"])
+
+
+def test_repeated_429s_halve_concurrency_then_recover(project):
+    state = {"n": 0}
+
+    def respond(body):
+        state["n"] += 1
+        return Reply(status=429, headers={"retry-after-ms": "50"}) if state["n"] <= 8 else None
+
+    project.server.respond = respond
+    project.server.latency = 0.05
+    rows = "\n".join(f"q{i},contains:q{i}" for i in range(40))
+    project.write({"prompt_tests/a.csv": f"input,__expected\n{rows}\n"}, concurrency=8, **FAST_RETRY)
+    project.run().assert_outcomes(passed=40)
+    assert project.server.max_in_flight == 8
+
+
+def test_replay_fails_on_cache_miss_and_makes_no_call(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\nknown,contains:known\n"})
+    project.run().assert_outcomes(passed=1)
+    project.write({"prompt_tests/a.csv": "input,__expected\nknown,contains:known\nnew,contains:new\n"})
+    project.server.reset()
+    result = project.run("--promstack-cache=replay")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*a.csv:3 [[]mine[]]: cache miss in replay mode (key ????????????????*"])
+    assert project.server.count == 0
+
+
+def test_record_writes_sorted_cassettes_that_replay_without_cache(project):
+    project.write({"prompt_tests/a.csv": "input,__expected,__description\n둘,contains:둘,b\n하나,contains:하나,a\n"})
+    result = project.run("--promstack-record")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["promstack: wrote cassettes/regression.jsonl (2 recorded)"])
+    lines = (project.path / "cassettes/regression.jsonl").read_text(encoding="utf-8").splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [e["case"] for e in entries] == ["prompt_tests/a.csv::a[mine]", "prompt_tests/a.csv::b[mine]"]
+    assert entries[0]["response"] == "echo: 하나" and "하나" in lines[0]  # UTF-8, not \\u escapes
+    assert entries[0]["request"]["messages"] == [{"role": "user", "content": "하나"}]
+    # a fresh clone: no disk cache, only the committed cassette
+    import shutil
+
+    shutil.rmtree(project.path / ".promstack")
+    project.server.reset()
+    project.run("--promstack-cache=replay").assert_outcomes(passed=2)
+    project.run().assert_outcomes(passed=2)
+    assert project.server.count == 0
+
+
+def test_record_keeps_deselected_cases_and_drops_vanished_ones(project):
+    project.write({"prompt_tests/a.csv": "input,__expected,__description\nx,contains:x,a\ny,contains:y,b\n"})
+    project.run("--promstack-record")
+    project.run("--promstack-record", "-k", "a")
+    assert len((project.path / "cassettes/regression.jsonl").read_text().splitlines()) == 2
+    project.write({"prompt_tests/a.csv": "input,__expected,__description\nx,contains:x,a\n"})
+    project.run("--promstack-record")
+    assert len((project.path / "cassettes/regression.jsonl").read_text().splitlines()) == 1
+
+
+def test_call_log_has_one_line_per_call_with_the_fields(project, monkeypatch):
+    monkeypatch.setenv("PROMSTACK_USER", "user_123")
+    project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:환불\nb,contains:b\n"})
+    project.run()
+    project.run()
+    lines = _log(project)
+    assert len(lines) == 4
+    first = lines[0]
+    for key in ("timestamp", "run_id", "suite", "case_id", "prompt_id", "prompt_version", "model", "input_tokens",
+                "output_tokens", "cost_usd", "latency_ms", "cached", "attempts", "status", "error", "user_id"):
+        assert key in first
+    assert first["user_id"] == "user_123" and first["suite"] == "regression" and first["model"] == "mine"
+    assert [line["cached"] for line in lines] == [False, False, True, True]
+    assert len({line["run_id"] for line in lines}) == 2
+    assert {line["case_id"] for line in lines} == {"prompt_tests/a.csv::row-2[mine]", "prompt_tests/a.csv::row-3[mine]"}
+
+
+def test_repeat_and_min_pass_report_flaky_cases(project):
+    counter = {"n": 0}
+
+    def respond(body):
+        counter["n"] += 1
+        if body["messages"][-1]["content"] == "wobbly":
+            return Reply(text="yes" if counter["n"] % 2 else "no")
+        return Reply(text="yes")
+
+    project.server.respond = respond
+    project.write({"prompt_tests/a.csv": "input,__expected\nwobbly,contains:yes\nsteady,contains:yes\n"},
+                  repeat=4, min_pass=2)
+    result = project.run()
+    result.assert_outcomes(passed=2)
+    assert project.server.count == 8  # the repeat index is in the cache key
+    result.stdout.fnmatch_lines(["promstack: flaky: prompt_tests/a.csv::row-2[mine] passed 2 of 4 repeats"])
+    (row,) = summary_rows(result)
+    assert row["flaky"] == "1"
+    result = project.run("--promstack-repeat=4", "-p", "no:randomly")
+    assert project.server.count == 8  # all cached
+    project.write({"prompt_tests/a.csv": "input,__expected\nwobbly,contains:yes\n"}, repeat=4)
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*passed 2 of 4 repeats, needs 4*"])
+
+
+def test_python_target_tests_an_application(project):
+    project.write({
+        "support_app.py": """
+            import asyncio
+            FAQ = {"환불": "환불은 주문 후 7일 이내 가능합니다.", "배송": "배송은 2-3일 걸립니다."}
+
+            async def answer(messages, vars):
+                await asyncio.sleep(0.01)
+                question = messages[-1]["content"]
+                for key, reply in FAQ.items():
+                    if key in question:
+                        return {"text": reply, "usage": {"input_tokens": 3, "output_tokens": 5}, "cost_usd": 0.001}
+                return "상담원에게 연결해 드리겠습니다."
+
+            def broken(messages, vars):
+                raise RuntimeError("index unavailable")
+        """,
+        "promstack.yaml": """
+            models:
+              - {name: app, model: "python:support_app:answer"}
+              - {name: broken, model: "python:support_app:broken"}
+            suites: {app: {tests: [prompt_tests/a.csv]}}
+        """,
+        "prompt_tests/a.csv": "input,__expected\n환불하고 싶어요,contains:7일\n배송 언제 와요?,contains:2-3일\n",
+    })
+    result = project.run()
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(["*[[]broken[]]: model call failed: python:support_app:broken raised RuntimeError: index unavailable*"])
+    rows = {r["model"]: r for r in summary_rows(result)}
+    assert rows["app"]["tokens in"] == "6" and rows["app"]["cost USD"] == "0.002000"
+    assert float(rows["app"]["P50 ms"]) >= 10
+    project.run().assert_outcomes(passed=2, errors=2)
+    (row,) = [r for r in summary_rows(project.run()) if r["model"] == "app"]
+    assert row["cache hits"] == "2/2"
+
+
+def test_progress_prints_a_few_lines_without_a_tty_and_nothing_under_q(project):
+    rows = "\n".join(f"q{i},contains:q{i}" for i in range(40))
+    project.write({"prompt_tests/a.csv": f"input,__expected\n{rows}\n"})
+    result = project.run()
+    progress = [line for line in result.stdout.lines if line.startswith("promstack: calls")]
+    assert 1 <= len(progress) <= 5
+    assert progress[-1].startswith("promstack: calls 40/40 done, 0 from cache, 0 errors")
+    result = project.run("-q")
+    assert not [line for line in result.stdout.lines if line.startswith("promstack: calls")]
