@@ -350,7 +350,10 @@ class PromstackSession:
 
     def record(self, report: pytest.TestReport) -> None:
         data = getattr(report, "promstack", None)
-        if data is None:
+        if data is None:  # e.g. xdist's report for an item whose worker crashed
+            if report.nodeid in self.records:
+                rec = self.records[report.nodeid]
+                rec["outcome"] = _outcome(report, rec["outcome"])
             return
         data = dict(data)
         for entry in data.pop("cassette", None) or []:

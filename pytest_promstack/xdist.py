@@ -18,7 +18,7 @@ import pytest
 def _share(config: pytest.Config) -> tuple[int, int] | None:
     """(worker index, worker count) when this process is an xdist worker under our scheduler."""
     wi = getattr(config, "workerinput", None)
-    if wi is None or config.getvalue("dist") != "load":
+    if wi is None or not wi.get("promstack_partition"):
         return None
     try:
         return int(str(wi["workerid"]).removeprefix("gw")), int(wi["workercount"])
@@ -35,6 +35,11 @@ def my_items(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Ite
 
 
 class XdistHooks:
+    def pytest_configure_node(self, node: Any) -> None:
+        """Tell each worker that our scheduler hands it the share ``index % count``."""
+        if node.config.option.promstack and node.config.getvalue("dist") == "load":
+            node.workerinput["promstack_partition"] = True
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
         if not config.option.promstack or config.getvalue("dist") != "load":
@@ -53,6 +58,8 @@ def _partition_scheduling() -> type:
             if self.collection is not None or not self._check_nodes_have_same_collection():
                 return super().schedule()
             self.collection = next(iter(self.node2collection.values()))
+            if self.maxschedchunk is None:  # LoadScheduling uses it when it reschedules a crashed worker's items
+                self.maxschedchunk = len(self.collection)
             count = len(self.nodes)
             for node in self.nodes:
                 index = int(str(node.gateway.id).removeprefix("gw")) % count
