@@ -172,3 +172,17 @@ def _prepare(directory: Path) -> None:
     ignore = directory / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# created by pytest-promstack\n*\n", encoding="utf-8")
+
+
+def build_cache(settings: Any, warn: Warn) -> Layered:
+    """Disk (or Redis over disk) as the working cache, with the suites' cassettes beneath."""
+    from .cassettes import load
+
+    s = settings
+    primary: Any = None
+    if s.cache_mode != "off":
+        primary = DiskCache(s.cache_dir, warn)
+        if s.cache_url:
+            primary = RedisCache(s.cache_url, s.cache_ttl, primary, warn)
+    cassettes = load(s.cassette_dir, list(s.suites)) if s.cache_mode in ("use", "replay", "record") else {}
+    return Layered(primary, cassettes)

@@ -200,6 +200,16 @@ def load_settings(root: Path, options: dict[str, Any]) -> Settings:
     return build_settings(path.parent, raw, source, options)
 
 
+def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settings:
+    """The project's settings, or defaults when it has no promstack config (fixtures, SDK)."""
+    options = options or {}
+    found = find_config(root, options.get("config"))
+    if found is None:
+        return build_settings(root, {}, "defaults", options)
+    path, raw, source = found
+    return build_settings(path.parent, raw, source, options)
+
+
 def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[str, Any]) -> Settings:
     try:
         cfg = FileConfig.model_validate(raw)

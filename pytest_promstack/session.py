@@ -232,17 +232,9 @@ class PromstackSession:
         return self.engine
 
     def _cache(self) -> Any:
-        from .cache import DiskCache, Layered, RedisCache
-        from .cassettes import load
+        from .cache import build_cache
 
-        s = self.settings
-        primary = None
-        if s.cache_mode != "off":
-            primary = DiskCache(s.cache_dir, self.warn)
-            if s.cache_url:
-                primary = RedisCache(s.cache_url, s.cache_ttl, primary, self.warn)
-        cassettes = load(s.cassette_dir, list(s.suites)) if s.cache_mode in ("use", "replay", "record") else {}
-        self.cache = Layered(primary, cassettes)
+        self.cache = build_cache(self.settings, self.warn)
         return self.cache
 
     def wait_for_calls(self, reporter: Any) -> None:
