@@ -44,6 +44,7 @@ class CallLog:
             try:
                 if self._fd is None:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
+                    _ignore(self.path)
                     self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 os.write(self._fd, data)  # one write per line: O_APPEND keeps lines whole
             except OSError as exc:
@@ -54,3 +55,14 @@ class CallLog:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _ignore(path: Path) -> None:
+    """Keep the log out of git by default: a .gitignore line beside it (in .promstack/)."""
+    if path.parent.name != ".promstack":
+        return
+    ignore = path.parent / ".gitignore"
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    if path.name not in lines:
+        with ignore.open("a", encoding="utf-8") as f:
+            f.write(f"{path.name}\n")

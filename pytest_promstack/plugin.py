@@ -48,10 +48,26 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"promstack: invalid configuration\n{exc}") from None
     config.stash[SESSION_KEY] = ps
     config.pluginmanager.register(Reporter(ps), "promstack-reporter")
+    ps.restore_sigterm = _sigterm_as_interrupt()
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistHooks
 
         config.pluginmanager.register(XdistHooks(), "promstack-xdist")
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM (CI cancelling a job) ends the run like Ctrl-C: pytest then finishes the session,
+    so what completed is kept and nothing half-done is cached. Returns the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _root(config: pytest.Config) -> Path:
@@ -146,3 +162,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     ps = _session(config)
     if ps is not None:
         ps.close()
+        if ps.restore_sigterm is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, ps.restore_sigterm)

@@ -60,6 +60,7 @@ class PromstackSession:
         self.planned_ids: set[str] = set()
         self.warnings: list[str] = []
         self.written: list[str] = []
+        self.restore_sigterm: Any = None
         self.cache: Any = None
         self.log: Any = None
         workerinput = getattr(config, "workerinput", None)

@@ -1,0 +1,39 @@
+"""Ctrl-C and SIGTERM mid-run: finished calls are kept, nothing half-done is cached."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.project import KEY_ENV
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_mid_run_keeps_finished_calls(project, sig):
+    project.server.latency = 0.4
+    rows = "\n".join(f"q{i},contains:q{i}" for i in range(40))
+    project.write({"prompt_tests/a.csv": f"input,__expected\n{rows}\n"}, concurrency=4)
+    env = {**os.environ, KEY_ENV: "k"}
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider"],
+                            cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while project.server.count < 12 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "Traceback" not in out.split("KeyboardInterrupt")[0]
+    lines = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()]
+    ok = {x["case_id"] for x in lines if x["status"] == "ok"}
+    assert 8 <= len(ok) < 40  # some finished, not all
+    # every finished call was cached; nothing else was
+    project.server.reset()
+    result = project.run("--promstack-cache=replay")
+    result.assert_outcomes(passed=len(ok), failed=40 - len(ok))
+    assert project.server.count == 0
