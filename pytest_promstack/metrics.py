@@ -1,52 +1,61 @@
-"""Aggregation of per-case records with pandas: pass rate, latency percentiles, tokens, cost."""
+"""Aggregation of per-case records: pass rate, latency percentiles, tokens, cost.
+
+Plain Python (statistics.quantiles, the same linear interpolation as pandas' default):
+the terminal summary runs on every warm rerun, where importing pandas would cost more
+than the whole aggregation.
+"""
 
 from __future__ import annotations
 
+import statistics
+from collections import Counter
 from typing import Any
 
-GROUP = ["suite", "model", "prompt_id", "prompt_version"]
+GROUP = ("suite", "model", "prompt_id", "prompt_version")
 OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
 
 
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per suite x model x prompt version, in a stable order."""
-    if not records:
-        return []
-    import pandas as pd
-
-    df = pd.DataFrame.from_records(records)
-    for col in ("input_tokens", "output_tokens", "cost_usd"):
-        df[col] = pd.to_numeric(df.get(col), errors="coerce")
-    rows = []
-    for key, g in df.groupby(GROUP, sort=True, dropna=False):
-        rows.append({**dict(zip(GROUP, key, strict=True)), **_figures(pd, g)})
-    return rows
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(tuple(str(r.get(k)) for k in GROUP), []).append(r)
+    return [{**dict(zip(GROUP, key, strict=True)), **_figures(rows)} for key, rows in sorted(groups.items())]
 
 
-def _figures(pd: Any, g: Any) -> dict[str, Any]:
-    counts = g["outcome"].value_counts()
-    n = len(g)
-    called = g[g["called"].astype(bool) & g["error"].isna()]
-    lat = pd.Series([v for values in g["latencies"] for v in (values or [])], dtype="float64")
-    priced = called["cost_usd"]
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (pandas' and numpy's default)."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return float(values[0])
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return float(cuts[round(q * 100) - 1])
+
+
+def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    counts = Counter(r.get("outcome") for r in rows)
+    n = len(rows)
+    latencies = [float(v) for r in rows for v in (r.get("latencies") or [])]
+    priced = [r.get("cost_usd") for r in rows if r.get("called") and r.get("error") is None]
     return {
         "cases": n,
-        **{o: int(counts.get(o, 0)) for o in OUTCOMES},
-        "pass_pct": 100.0 * int(counts.get("passed", 0)) / n if n else 0.0,
-        "p50_ms": float(lat.quantile(0.5)) if len(lat) else None,
-        "p95_ms": float(lat.quantile(0.95)) if len(lat) else None,
-        "input_tokens": _sum(g["input_tokens"]),
-        "output_tokens": _sum(g["output_tokens"]),
-        "cost_usd": None if priced.empty or priced.isna().any() else float(priced.sum()),
-        "cache_hits": int(g["cached"].astype(bool).sum()),
-        "calls": int(g["called"].astype(bool).sum()),
-        "flaky": len(flaky(g.to_dict("records"))),
+        **{o: counts.get(o, 0) for o in OUTCOMES},
+        "pass_pct": 100.0 * counts.get("passed", 0) / n if n else 0.0,
+        "p50_ms": percentile(latencies, 0.5),
+        "p95_ms": percentile(latencies, 0.95),
+        "input_tokens": _sum(r.get("input_tokens") for r in rows),
+        "output_tokens": _sum(r.get("output_tokens") for r in rows),
+        "cost_usd": None if not priced or any(c is None for c in priced) else float(sum(priced)),
+        "cache_hits": sum(bool(r.get("cached")) for r in rows),
+        "calls": sum(bool(r.get("called")) for r in rows),
+        "flaky": len(flaky(rows)),
     }
 
 
-def _sum(col: Any) -> int | None:
-    values = col.dropna()
-    return int(values.sum()) if len(values) else None
+def _sum(values: Any) -> int | None:
+    present = [v for v in values if v is not None]
+    return int(sum(present)) if present else None
 
 
 def unpriced(records: list[dict[str, Any]]) -> list[str]:

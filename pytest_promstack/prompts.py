@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,20 @@ class Prompt:
         raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
 
+    @cached_property
+    def _templates(self) -> list[Any]:
+        """Each message's content compiled once (compiling is most of the cost of a render)."""
+        env = _environment()
+        return [_compile(env, m.get("content", ""), self.source) if isinstance(m.get("content", ""), str)
+                else None for m in self.messages]
+
     def render(self, variables: dict[str, Any], prefix: str = "", suffix: str = "") -> list[dict[str, Any]]:
         """Render every message; raises ``TemplateError`` naming the missing variable."""
-        env = _environment()
         out = []
-        for msg in self.messages:
+        for msg, template in zip(self.messages, self._templates, strict=True):
             content = msg.get("content", "")
-            if isinstance(content, str):
-                content = _render_one(env, content, variables, self.source)
+            if template is not None:
+                content = _render_one(template, variables, self.source)
             out.append({**msg, "content": content})
         if prefix or suffix:
             last = _last_user(out)
@@ -60,11 +67,20 @@ def _environment() -> Any:
     )
 
 
-def _render_one(env: Any, text: str, variables: dict[str, Any], source: str) -> str:
+def _compile(env: Any, text: str, source: str) -> Any:
     import jinja2
 
     try:
-        return env.from_string(text).render(**variables)
+        return env.from_string(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{source}: template syntax error on line {exc.lineno}: {exc.message}") from None
+
+
+def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
+    import jinja2
+
+    try:
+        return template.render(**variables)
     except jinja2.UndefinedError as exc:
         name = _undefined_name(str(exc))
         raise TemplateError(

@@ -49,6 +49,8 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.first: float | None = None
+        self.last: float | None = None
 
     @property
     def url(self) -> str:
@@ -63,6 +65,7 @@ class FakeOpenAI:
         with self._lock:
             self.requests.clear()
             self.max_in_flight = 0
+            self.first = self.last = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/chat/completions", self._handle)
+        app.router.add_get("/stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
@@ -113,6 +117,7 @@ class FakeOpenAI:
         body = await request.json()
         with self._lock:
             self.requests.append(body)
+            self.first = self.first or time.time()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -122,6 +127,7 @@ class FakeOpenAI:
         finally:
             with self._lock:
                 self.in_flight -= 1
+                self.last = time.time()
         if reply.body is not None:
             text = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
             return web.Response(status=reply.status, text=text, content_type="application/json",
@@ -131,6 +137,14 @@ class FakeOpenAI:
                              "type": "server_error", "code": reply.status}}
             return web.json_response(err, status=reply.status, headers=reply.headers)
         return web.json_response(completion(body, reply), headers=reply.headers)
+
+    async def _stats(self, request: Any) -> Any:
+        """Counts and wall-clock times (time.time) of the first request and the last answer."""
+        from aiohttp import web
+
+        with self._lock:
+            return web.json_response({"count": len(self.requests), "first": self.first, "last": self.last,
+                                      "max_in_flight": self.max_in_flight})
 
     def _reply(self, body: dict[str, Any]) -> Reply:
         if self.respond is not None:

@@ -201,3 +201,33 @@ def test_call_log_lines_are_whole_under_concurrent_writers(tmp_path):
     lines = (tmp_path / "calls.jsonl").read_text().splitlines()
     assert len(lines) == 400
     assert all(json.loads(line)["run_id"] == "run1" for line in lines)
+
+
+def test_percentiles_match_linear_interpolation():
+    from pytest_promstack.metrics import percentile
+
+    values = [10.0, 20.0, 30.0, 40.0, 100.0]
+    assert percentile(values, 0.5) == 30.0
+    assert percentile(values, 0.95) == pytest.approx(40 + 0.8 * 60)  # rank 0.95 * 4 = 3.8
+    assert percentile([7.0], 0.95) == 7.0
+    assert percentile([], 0.5) is None
+
+
+def test_summary_groups_and_totals():
+    from pytest_promstack.metrics import summarise
+
+    rec = {"suite": "s", "model": "m", "prompt_id": "p", "prompt_version": "v", "called": True, "error": None}
+    rows = summarise([
+        {**rec, "outcome": "passed", "latencies": [100.0], "input_tokens": 3, "output_tokens": 4, "cost_usd": 0.5,
+         "cached": True},
+        {**rec, "outcome": "failed", "latencies": [300.0], "input_tokens": 5, "output_tokens": 1, "cost_usd": 0.25,
+         "cached": False},
+        {**rec, "model": "other", "outcome": "error", "latencies": [], "input_tokens": None, "output_tokens": None,
+         "cost_usd": None, "cached": False, "error": "boom"},
+    ])
+    assert [r["model"] for r in rows] == ["m", "other"]
+    m = rows[0]
+    assert (m["cases"], m["passed"], m["failed"], m["pass_pct"]) == (2, 1, 1, 50.0)
+    assert (m["input_tokens"], m["output_tokens"], m["cost_usd"], m["cache_hits"]) == (8, 5, 0.75, 1)
+    assert m["p50_ms"] == 200.0
+    assert rows[1]["cost_usd"] is None and rows[1]["error"] == 1

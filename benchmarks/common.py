@@ -1,0 +1,73 @@
+"""Shared pieces of the benchmarks: the loopback server, projects, timing, medians."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Server:
+    """tests/support/fake_openai.py in its own process."""
+
+    def __init__(self, latency: float) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_openai", "--latency", str(latency)],
+                                     cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.url.removesuffix("/v1") + "/stats") as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def make_project(root: Path, url: str, n: int, concurrency: int, model: str = "openai/bench") -> None:
+    (root / "cases").mkdir(parents=True, exist_ok=True)
+    rows = ["input,__expected"] + [f"question {i},contains:question {i}" for i in range(n)]
+    (root / "cases/bench.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (root / "promstack.yaml").write_text(json.dumps({
+        "models": [{"name": "bench", "model": model, "api_base": url, "api_key_env": "BENCH_KEY"}],
+        "defaults": {"temperature": 0, "max_tokens": 64},
+        "concurrency": concurrency,
+        "log": None,
+        "suites": {"bench": {"tests": ["cases/*.csv"]}},
+    }), encoding="utf-8")
+    (root / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of the child, stdout)."""
+    env = {**os.environ, "BENCH_KEY": "x", "OPENAI_API_KEY": "x", "PYTHONDONTWRITEBYTECODE": "1"}
+    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if check and out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return elapsed, max(peak, before) / 1024, out.stdout
+
+
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header"]
+
+
+def report(title: str, results: dict[str, list[float]], unit: str = "s") -> dict[str, float]:
+    med = {k: statistics.median(v) for k, v in results.items() if v}
+    print(title)
+    for name, values in results.items():
+        if values:
+            runs = ", ".join(f"{v:.2f}" for v in values)
+            print(f"  {name:34s} median {med[name]:8.2f} {unit}   runs: {runs}")
+    return med
