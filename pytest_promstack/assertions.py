@@ -16,6 +16,7 @@ from .types import AssertionSpec, Response, Score
 
 SHORTHAND = re.compile(r"^(?P<not>not-)?(?P<type>[a-z][a-z0-9_-]*)(?:\((?P<arg>[^)]*)\))?(?::(?P<value>.*))?$", re.S)
 NEEDS_JUDGE = "llm-expectation"
+JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class Context:
     vars: dict[str, Any] = field(default_factory=dict)
     response: Response = field(default_factory=Response)
     threshold: float | None = None
+    verdicts: dict[str, Any] = field(default_factory=dict)  # spec_id -> judge verdict (judged types)
+    verdict: Any = None
+
+
+def spec_id(spec: AssertionSpec) -> str:
+    """Identifies an assertion within a case (for its judge verdict)."""
+    return f"{spec.origin}|{spec.type}|{json.dumps(spec.value, sort_keys=True, ensure_ascii=False, default=str)}"
 
 
 class AssertionSyntaxError(ValueError):
@@ -85,7 +93,7 @@ def _num(v: Any) -> float | None:
 def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Context) -> Score:
     """Run one assertion; ``not-`` negates it. Exceptions become a failed score."""
     negate = spec.type.startswith("not-")
-    ctx = Context(ctx.vars, ctx.response, spec.threshold)
+    ctx = Context(ctx.vars, ctx.response, spec.threshold, ctx.verdicts, ctx.verdicts.get(spec_id(spec)))
     try:
         outcome = _normalise(fn(output, spec.value, ctx))
     except Exception as exc:  # a user's assertion may raise anything: it is a failure, not a crash
@@ -324,13 +332,18 @@ def _python(output: str, value: Any, ctx: Context) -> Outcome:
     return Outcome(outcome.passed, outcome.reason or f"{code} is {bool(outcome.passed)}", outcome.score)
 
 
-def _needs_judge(output: str, value: Any, ctx: Context) -> Outcome:
-    return Outcome(
-        False,
-        f"expected_output {_show(str(value))} is a natural-language expectation and needs an LLM "
-        "judge, which this version does not have yet; add a deterministic __expected check "
-        "(e.g. icontains:환불) or mark the case xfail",
-    )
+def _judged(output: str, value: Any, ctx: Context) -> Outcome:
+    """Judge-backed types: the verdict was obtained before scoring (see session/judges)."""
+    v = ctx.verdict
+    if v is None:
+        return Outcome(False, f"{_show(str(value))} needs an LLM judge: set default_judge: <model> (or judges:) "
+                              "in promstack.yaml")
+    if isinstance(v, str):  # the reason no judge could be used (unknown judge name)
+        return Outcome(False, v)
+    detail = "; ".join(f"{s['criterion'][:40]}={s['score']}" for s in v["scores"])
+    agreement = f", agreement {v['agreement']:.0%}" if v.get("repeats", 1) > 1 else ""
+    return Outcome(bool(v["passed"]), f"judge {v['judge']} {v['normalised']:.0f}/100 ({detail}){agreement}",
+                   v["normalised"] / 100)
 
 
 BUILTINS: dict[str, Callable[..., Any]] = {
@@ -351,7 +364,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "cost": _cost,
     "levenshtein": _levenshtein,
     "python": _python,
-    NEEDS_JUDGE: _needs_judge,
+    **{name: _judged for name in JUDGED},
 }
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-FIELDS = ("timestamp", "run_id", "suite", "case_id", "prompt_id", "prompt_version", "model",
+FIELDS = ("timestamp", "run_id", "kind", "suite", "case_id", "prompt_id", "prompt_version", "model",
           "input_tokens", "output_tokens", "cost_usd", "latency_ms", "cached", "attempt", "attempts",
           "status", "status_code", "error", "user_id")
 
@@ -35,7 +35,7 @@ class CallLog:
 
     def write(self, **fields: Any) -> None:
         record = {"timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                  "run_id": self.run_id, "user_id": self.user}
+                  "run_id": self.run_id, "kind": "model", "user_id": self.user}
         record.update(fields)
         line = json.dumps({k: record.get(k) for k in FIELDS if k in record or k in FIELDS},
                           ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -22,9 +22,9 @@ from .types import AssertionSpec, Case
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
-           "__providerOutput", "__marks", "__id")
+           "__providerOutput", "__marks", "__id", "__human_score")
 PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options",
-                  "providerOutput", "marks", "id"}
+                  "providerOutput", "marks", "id", "human_score"}
 EXPECTED_N = re.compile(r"^__expected\d*$")
 MARK = re.compile(r"^[A-Za-z_]\w*$")
 
@@ -113,8 +113,6 @@ class Loader:
     def _unknown_special(self, key: str) -> str | None:
         if not key.startswith("__") or EXPECTED_N.match(key) or key.split(":")[0] in SPECIAL:
             return None
-        if key in ("__human_score",):
-            return None
         close = difflib.get_close_matches(key, SPECIAL, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(SPECIAL)})"
         return f"unknown special column {key!r}{hint}"
@@ -191,6 +189,7 @@ class Loader:
                 threshold=_threshold(record.get("__threshold")),
                 prefix=_text(record.get("__prefix")) or "", suffix=_text(record.get("__suffix")) or "",
                 provider_output=_output(record.get("__providerOutput")),
+                human_score=_human(record.get("__human_score")),
             )
         except _RowProblem as exc:
             return self._bad(rel, row, str(exc))
@@ -235,6 +234,7 @@ class Loader:
                 metadata=dict(metadata), marks=_marks(record.get("marks")),
                 threshold=_threshold(record.get("threshold")),
                 provider_output=_output(record.get("providerOutput")),
+                human_score=_human(record.get("human_score", (record.get("metadata") or {}).get("human_score"))),
             )
         except _RowProblem as exc:
             return self._bad(rel, row, str(exc))
@@ -277,6 +277,15 @@ def _threshold(value: Any) -> float | None:
     if not 0 <= t <= 1:
         raise _RowProblem(f"__threshold: {t:g} is outside 0..1")
     return t
+
+
+def _human(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _RowProblem(f"__human_score: {value!r} is not a number on the judges' scale") from None
 
 
 def _marks(value: Any) -> tuple[str, ...]:

@@ -59,6 +59,32 @@ class SuiteSpec(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+class JudgeSpec(_Strict):
+    model: str
+    criteria: list[str] = Field(default_factory=list)
+    scale: tuple[int, int] = (1, 5)
+    pass_score: float | None = None
+    pass_on: str = "criterion"
+    language: str = "ko"
+    prompt: str | None = None
+    repeat: int = Field(1, ge=1, le=20)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] >= v[1]:
+            raise ValueError("must be [low, high] with low < high, e.g. [1, 5]")
+        return v
+
+    @field_validator("pass_on")
+    @classmethod
+    def _pass_on(cls, v: str) -> str:
+        if v not in ("criterion", "mean"):
+            raise ValueError("must be criterion (every criterion reaches pass_score) or mean")
+        return v
+
+
 class CacheSpec(_Strict):
     mode: str = "use"
     dir: str = ".promstack/cache"
@@ -97,6 +123,16 @@ class FileConfig(_Strict):
     repeat: int = Field(1, ge=1, le=1000)
     min_pass: int | None = Field(None, ge=1)
     suites: dict[str, SuiteSpec] = Field(default_factory=dict)
+    judges: dict[str, JudgeSpec] = Field(default_factory=dict)
+    default_judge: str | None = None
+    judge_aggregate: str = "each"
+
+    @field_validator("judge_aggregate")
+    @classmethod
+    def _aggregate(cls, v: str) -> str:
+        if v not in ("each", "mean", "min", "majority"):
+            raise ValueError("must be each, mean, min or majority")
+        return v
 
 
 @dataclass(frozen=True)
@@ -134,6 +170,9 @@ class Settings:
     user_id: str | None = None
     repeat: int = 1
     min_pass: int = 1
+    judges: dict[str, Any] = field(default_factory=dict)  # name -> judges.Judge
+    default_judge: str | None = None
+    judge_aggregate: str = "each"
 
     def files(self) -> dict[Path, list[Suite]]:
         """Every test file -> the suites that use it."""
@@ -226,9 +265,10 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     cache_url = options.get("cache_url") or (cfg.cache.url if cfg.cache.backend == "redis" else None)
     if cfg.cache.backend == "redis" and not cache_url:
         problems.append("cache.url: the redis backend needs url: redis://host:port/db")
+    log = options.get("log") or cfg.log
+    judges, default_judge = _judges(cfg, problems, models)
     if problems:
         raise ConfigError(source, problems)
-    log = options.get("log") or cfg.log
     return Settings(
         root=base,
         source=source,
@@ -250,7 +290,37 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         user_id=cfg.user_id,
         repeat=repeat,
         min_pass=min_pass,
+        judges=judges,
+        default_judge=default_judge,
+        judge_aggregate=cfg.judge_aggregate,
     )
+
+
+def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec]) -> tuple[dict[str, Any], str | None]:
+    """Named judges, and the default one: ``default_judge`` names a judge or a model; else the
+    judge called ``default``, else the only judge."""
+    from .judges import Judge
+
+    judges: dict[str, Any] = {}
+    for name, spec in cfg.judges.items():
+        if not spec.criteria:
+            problems.append(f"judges.{name}.criteria: list at least one criterion")
+        pass_score = spec.pass_score if spec.pass_score is not None else spec.scale[1] - (spec.scale[1] - spec.scale[0]) / 4
+        if not spec.scale[0] <= pass_score <= spec.scale[1]:
+            problems.append(f"judges.{name}.pass_score: {pass_score:g} is outside the scale {spec.scale[0]}-{spec.scale[1]}")
+        judges[name] = Judge(name, spec.model, tuple(spec.criteria), tuple(spec.scale), pass_score, spec.pass_on,
+                             spec.language, spec.prompt, spec.repeat, spec.params)
+    default = cfg.default_judge
+    if default and default not in judges:
+        if "/" not in default and default not in models:
+            problems.append(f"default_judge: {default!r} is not a judge under judges:, a model under models:, "
+                            "or a litellm 'provider/model'")
+        else:
+            judges["default"] = Judge("default", default, (), (1, 5), 4)
+            default = "default"
+    if default is None:
+        default = "default" if "default" in judges else (next(iter(judges)) if len(judges) == 1 else None)
+    return judges, default
 
 
 def _pydantic_problem(err: dict[str, Any]) -> str:

@@ -51,7 +51,8 @@ def _promstack_runner(pytestconfig: pytest.Config) -> Iterator[Any]:
     from .registry import build_registry
     from .runner import Runner
 
-    runner = Runner(load_or_default(pytestconfig.rootpath), build_registry(pytestconfig.hook))
+    settings = load_or_default(pytestconfig.rootpath)
+    runner = Runner(settings, build_registry(pytestconfig.hook, settings))
     pytestconfig.stash[RUNNER_KEY] = runner
     yield runner
     runner.close()

@@ -24,3 +24,19 @@ def pytest_promstack_register_assertions(register: Callable[[str, Callable[..., 
     the output text, the assertion's value and a context (``ctx.vars``, ``ctx.response``,
     ``ctx.threshold``) and returns ``bool``, ``(bool, reason)`` or ``{"pass", "score", "reason"}``.
     """
+
+
+@hookspec
+def pytest_promstack_register_judges(register: Callable[[str, Any], None], settings: Any) -> None:
+    """Register LLM judges by name (``pytest_promstack.judges.Judge``). The judges of
+    ``promstack.yaml`` register last (``trylast``) and the first registration of a name
+    wins, so a conftest can add a judge or replace a configured one::
+
+        from pytest_promstack.judges import Judge
+
+        def pytest_promstack_register_judges(register, settings):
+            register("tone", Judge("tone", model="openai/gpt-4o-mini",
+                                   criteria=("톤이 일관적인가?",), scale=(1, 5), pass_score=4))
+
+    Cases then use ``judge:tone``.
+    """

@@ -50,7 +50,37 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "cache_hits": sum(bool(r.get("cached")) for r in rows),
         "calls": sum(bool(r.get("called")) for r in rows),
         "flaky": len(flaky(rows)),
+        "quality": quality(rows),
+        "judged": sum(r.get("quality") is not None for r in rows),
+        "eval_cost_usd": _eval_cost(rows),
+        "judge_calls": sum(r.get("judge_calls") or 0 for r in rows),
     }
+
+
+def quality(records: list[dict[str, Any]]) -> float | None:
+    """0..100: the mean of the judged cases' normalised judge scores."""
+    values = [r["quality"] for r in records if r.get("quality") is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _eval_cost(rows: list[dict[str, Any]]) -> float | None:
+    costs = [r.get("eval_cost_usd", 0.0) for r in rows]
+    return None if any(c is None for c in costs) else float(sum(costs))
+
+
+def calibrations(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Judge vs human labels, per judge, over cases that carry a human score."""
+    from .judges import calibration
+
+    pairs: dict[str, list[tuple[float, int]]] = {}
+    scales: dict[str, tuple[int, int]] = {}
+    for r in records:
+        if r.get("human_score") is None:
+            continue
+        for v in r.get("judges") or []:
+            pairs.setdefault(v["judge"], []).append((v["mean"], int(round(r["human_score"]))))
+            scales[v["judge"]] = tuple(v["scale"])
+    return [{"judge": name, **calibration(p, scales[name])} for name, p in sorted(pairs.items())]
 
 
 def _sum(values: Any) -> int | None:
@@ -67,5 +97,5 @@ def unpriced(records: list[dict[str, Any]]) -> list[str]:
 
 def flaky(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Repeated cases that passed some repeats and failed others."""
-    return [r for r in records if (r.get("repeats") or 0) > 1 and r.get("passes") is not None
-            and 0 < r["passes"] < r["repeats"]]
+    return [r for r in records if ((r.get("repeats") or 0) > 1 and r.get("passes") is not None
+                                   and 0 < r["passes"] < r["repeats"]) or r.get("judge_flaky")]

@@ -5,6 +5,7 @@ Nothing happens without ``--promstack``: no files are collected and nothing heav
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,12 @@ def pytest_promstack_register_assertions(register: Callable[[str, Callable[..., 
     register_builtins(register)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_promstack_register_judges(register: Callable[[str, Any], None], settings: Any) -> None:
+    for name, judge in (getattr(settings, "judges", None) or {}).items():
+        register(name, judge)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not config.option.promstack:
         return
@@ -43,7 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
     root = _root(config)
     try:
         settings = load_settings(root, settings_options(config.option))
-        ps = PromstackSession(config, settings, build_registry(config.hook))
+        registry = build_registry(config.hook, settings)
+        default = settings.default_judge or ("default" if "default" in registry.judges else
+                                             next(iter(registry.judges)) if len(registry.judges) == 1 else None)
+        settings = dataclasses.replace(settings, judges=registry.judges, default_judge=default)
+        ps = PromstackSession(config, settings, registry)
     except ConfigError as exc:
         raise pytest.UsageError(f"promstack: invalid configuration\n{exc}") from None
     config.stash[SESSION_KEY] = ps

@@ -16,6 +16,10 @@ class Registry:
     conftest (called before the built-ins, which are ``trylast``) can override one."""
 
     assertions: dict[str, AssertionFn] = field(default_factory=dict)
+    judges: dict[str, Any] = field(default_factory=dict)
+
+    def register_judge(self, name: str, judge: Any) -> None:
+        self.judges.setdefault(name, judge)
 
     def register_assertion(self, name: str, fn: AssertionFn) -> None:
         if not name or not name.replace("-", "").replace("_", "").isalnum() or name.startswith("not-"):
@@ -30,10 +34,11 @@ class Registry:
         return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(self.known())})"
 
 
-def build_registry(hook: Any) -> Registry:
-    """Collect assertion types through ``pytest_promstack_register_assertions``."""
+def build_registry(hook: Any, settings: Any = None) -> Registry:
+    """Collect assertion types and judges through our register hooks."""
     registry = Registry()
     hook.pytest_promstack_register_assertions(register=registry.register_assertion)
+    hook.pytest_promstack_register_judges(register=registry.register_judge, settings=settings)
     return registry
 
 

@@ -61,6 +61,10 @@ class PromstackSession:
         self.warnings: list[str] = []
         self.written: list[str] = []
         self.restore_sigterm: Any = None
+        self.mine: list[CaseItem] = []
+        self._counts = (0, 0, 0)
+        self.verdicts: dict[str, dict[tuple[str, int], Any]] = {}  # nodeid -> (spec id, reply) -> verdict
+        self.judge_jobs: dict[str, list[Any]] = {}  # nodeid -> its judge jobs
         self.cache: Any = None
         self.log: Any = None
         workerinput = getattr(config, "workerinput", None)
@@ -216,8 +220,8 @@ class PromstackSession:
         """Resolve every request of this process's items: cache hits at once, misses concurrently."""
         from .xdist import my_items
 
-        mine = my_items(self.config, items)
-        requests = [r for i in mine if isinstance(i, CaseItem) for r in i.plan.requests]
+        self.mine = [i for i in my_items(self.config, items) if isinstance(i, CaseItem)]
+        requests = [r for i in self.mine for r in i.plan.requests]
         self._engine().submit(requests)
 
     def _engine(self) -> Engine:
@@ -239,17 +243,71 @@ class PromstackSession:
         return self.cache
 
     def wait_for_calls(self, reporter: Any) -> None:
-        """Show calls done / total, cache hits and errors until every call has finished."""
+        """Show calls done / total, cache hits and errors until every call has finished;
+        then run the judge phase the same way."""
         engine = self.engine
-        if engine is None or engine.total == 0:
+        if engine is None:
             return
+        self._wait(reporter, "calls")
+        jobs = self._judge_jobs()
+        if jobs:
+            from . import judging
+
+            judging.run(engine, jobs, self.settings, lambda: self._wait(reporter, "judge calls"))
+            for job in jobs:
+                self.verdicts.setdefault(job.owner, {})[(job.spec, job.index)] = judging.aggregate(job)
+                self.judge_jobs.setdefault(job.owner, []).append(job)
+
+    def _wait(self, reporter: Any, what: str) -> None:
         from .report.terminal import Progress
 
-        progress = Progress(reporter, engine.total)
+        engine = self._engine()
+        start_done, start_hits, start_errors = self._counts
+        total = engine.total - start_done
+        if total <= 0:
+            return
+        progress = Progress(reporter, total, what)
         while engine.done < engine.total:
-            progress.update(engine.done, engine.hits, engine.errors)
-            time.sleep(0.1)
-        progress.finish(engine.done, engine.hits, engine.errors)
+            progress.update(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
+            time.sleep(0.05)
+        progress.finish(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
+        self._counts = (engine.done, engine.hits, engine.errors)
+
+    def _judge_jobs(self) -> list[Any]:
+        """One job per judged assertion x reply of this process's items."""
+        from . import judges, judging
+
+        jobs = []
+        for item in self.mine:
+            plan = item.plan
+            judged = [a for a in plan.asserts if a.type.removeprefix("not-") in assertions.JUDGED]
+            if not judged or plan.error or plan.case.error:
+                continue
+            replies = self._replies(item)
+            for spec in judged:
+                sid = assertions.spec_id(spec)
+                judge, expectation, problem = judging.resolve(self.settings, spec)
+                if problem is not None or judge is None:
+                    for i in range(len(replies)):
+                        self.verdicts.setdefault(item.nodeid, {})[(sid, i)] = problem
+                    continue
+                template = judges.template_text(judge, self.settings.root)
+                for i, reply in enumerate(replies):
+                    if reply.error:
+                        continue
+                    msgs = judges.messages(judge, _question(plan), reply.text or "", template, expectation)
+                    job = judging.Job(item.nodeid, sid, i, judge, msgs)
+                    meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                            "prompt_version": plan.prompt_version}
+                    job.requests = [judging.request(self.settings, job, j, msgs, meta) for j in range(judge.repeat)]
+                    jobs.append(job)
+        return jobs
+
+    def _replies(self, item: CaseItem) -> list[Response]:
+        plan = item.plan
+        if plan.case.provider_output is not None:
+            return [Response(text=plan.case.provider_output)]
+        return [self._response(r) for r in plan.requests]
 
     def setup_item(self, item: CaseItem) -> None:
         plan = item.plan
@@ -268,6 +326,9 @@ class PromstackSession:
             r = errors[0]
             detail = f"{r.error} (after {r.attempts} attempt{'s' if r.attempts != 1 else ''})"
             raise CaseErrored(f"{where}: model call failed: {detail}")
+        for verdict in self.verdicts.get(item.nodeid, {}).values():
+            if isinstance(verdict, dict) and "error" in verdict:  # fail closed: no verdict, no pass
+                raise CaseErrored(f"{where}: judge {verdict['judge']} gave no usable verdict: {verdict['error']}")
 
     def _response(self, request: Request) -> Response:
         engine = self._engine()
@@ -292,7 +353,7 @@ class PromstackSession:
         misses = [r for r in item.responses if r.miss]
         if misses:
             raise CaseFailed(f"{plan.case.where} [{plan.model}]: {misses[0].error}")
-        runs = [self._score(plan, r) for r in item.responses]
+        runs = [self._score(plan, r, self._verdicts_for(item, i)) for i, r in enumerate(item.responses)]
         item.passes = sum(ok for ok, _, _ in runs)
         item.score = sum(v for _, v, _ in runs) / len(runs)
         need = self.settings.min_pass if len(runs) > 1 else 1
@@ -301,11 +362,15 @@ class PromstackSession:
             raise CaseFailed(_failure(plan, failed[2], failed[1], item.responses[runs.index(failed)].text or "",
                                       item.passes, len(runs), need))
 
-    def _score(self, plan: Planned, response: Response) -> tuple[bool, float, list[Score]]:
+    def _verdicts_for(self, item: CaseItem, index: int) -> dict[str, Any]:
+        return {sid: v for (sid, i), v in self.verdicts.get(item.nodeid, {}).items() if i == index}
+
+    def _score(self, plan: Planned, response: Response, verdicts: dict[str, Any]) -> tuple[bool, float, list[Score]]:
         output = response.text or ""
-        ctx = assertions.Context(vars=plan.case.vars, response=response)
+        ctx = assertions.Context(vars=plan.case.vars, response=response, verdicts=verdicts)
         scores = [assertions.evaluate(spec, self.registry.assertions[spec.type.removeprefix("not-")],
                                       output, ctx) for spec in plan.asserts]
+        scores = _aggregate_judges(scores, self.settings.judge_aggregate)
         passed, value = assertions.combine(scores, plan.case.threshold)
         return passed, value, scores
 
@@ -325,6 +390,7 @@ class PromstackSession:
             "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
             "error": first.error if first is not None else None, "score": getattr(item, "score", None),
             "repeats": len(rs), "passes": getattr(item, "passes", None),
+            **self._judge_figures(item),
         }
         if self.settings.cache_mode == "record" and called and when == "call":
             from .cassettes import entry
@@ -333,13 +399,29 @@ class PromstackSession:
                                if r.error is None and r.text is not None]
         return out
 
+    def _judge_figures(self, item: CaseItem) -> dict[str, Any]:
+        from .judging import eval_cost
+
+        verdicts = [v for v in self.verdicts.get(item.nodeid, {}).values() if isinstance(v, dict) and "error" not in v]
+        jobs = self.judge_jobs.get(item.nodeid, [])
+        cost, calls = eval_cost(jobs)
+        return {
+            "quality": sum(v["normalised"] for v in verdicts) / len(verdicts) if verdicts else None,
+            "judges": verdicts, "eval_cost_usd": cost if jobs else 0.0, "judge_calls": calls,
+            "judge_cached": sum(r.cached for job in jobs for r in job.responses),
+            "human_score": item.plan.case.human_score,
+            "judge_flaky": any(v.get("agreement", 1) < 1 for v in verdicts),
+        }
+
     def file_error_result(self, item: pytest.Item) -> dict[str, Any]:
         """An unreadable file counts once, as an error, under the first suite that uses it."""
         suite = self.files[Path(item.path).resolve()][0].name
         return {"suite": suite, "model": "-", "litellm_model": None, "prompt_id": "-", "prompt_version": "-",
                 "case_id": str(item.nodeid), "file": str(item.path), "row": None, "called": False, "latencies": [],
                 "input_tokens": None, "output_tokens": None, "cost_usd": None, "cached": False,
-                "error": None, "score": None, "repeats": 0, "passes": None}
+                "error": None, "score": None, "repeats": 0, "passes": None, "quality": None, "judges": [],
+                "eval_cost_usd": 0.0, "judge_calls": 0, "judge_cached": 0, "human_score": None,
+                "judge_flaky": False}
 
     def record(self, report: pytest.TestReport) -> None:
         data = getattr(report, "promstack", None)
@@ -380,11 +462,11 @@ class PromstackSession:
                 f"cache {cache}, concurrency {s.concurrency}{repeat}")
 
     def summary(self) -> list[str]:
-        from .metrics import flaky, summarise, unpriced
+        from .metrics import calibrations, flaky, summarise, unpriced
         from .report.terminal import summary_lines
 
         records = list(self.records.values())
-        lines = summary_lines(summarise(records), unpriced(records), flaky(records))
+        lines = summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records))
         if self.log is not None and self.log.failed:
             self.warn(f"call log not written: {self.log.failed}")
         return lines + [f"promstack: warning: {w}" for w in self.warnings]
@@ -398,6 +480,28 @@ class PromstackSession:
             self.log.close()
         if self._root_on_path and str(self.settings.root) in sys.path:
             sys.path.remove(str(self.settings.root))
+
+
+def _question(plan: Planned) -> str:
+    """What the judge sees as the question: the last user message sent, else the input."""
+    if plan.requests:
+        for msg in reversed(plan.requests[0].messages):
+            if msg.get("role") == "user":
+                return str(msg.get("content", ""))
+    return str(plan.case.vars.get("input", plan.case.vars))
+
+
+def _aggregate_judges(scores: list[Score], how: str) -> list[Score]:
+    """Several judges on a case: each must pass (each/min), their mean must pass, or most must."""
+    judged = [s for s in scores if s.type.removeprefix("not-") in assertions.JUDGED]
+    if how in ("each", "min") or len(judged) < 2:
+        return scores
+    rest = [s for s in scores if s not in judged]
+    mean = sum(s.score for s in judged) / len(judged)
+    passes = sum(s.passed for s in judged)
+    passed = passes * 2 > len(judged) if how == "majority" else mean >= 0.75
+    reason = f"judges ({how} of {len(judged)}): {passes} passed, mean {100 * mean:.0f}/100"
+    return [*rest, Score("judges", passed, mean, reason, sum(s.weight for s in judged))]
 
 
 def _total(responses: list[Response], name: str) -> Any:

@@ -34,6 +34,7 @@ class Case:
     prefix: str = ""
     suffix: str = ""
     provider_output: str | None = None
+    human_score: float | None = None  # a human label on the judges' scale, for calibration
     error: str | None = None  # a malformed row: the item fails with this line
 
     @property

@@ -6,22 +6,48 @@ import time
 from typing import Any
 
 HEADERS = ["suite", "model", "prompt", "cases", "passed", "failed", "errors", "xfail", "flaky", "pass %",
-           "P50 ms", "P95 ms", "tokens in", "tokens out", "cost USD", "cache hits"]
+           "quality", "P50 ms", "P95 ms", "tokens in", "tokens out", "cost USD", "eval USD", "cache hits"]
 
 
-def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[dict[str, Any]]) -> list[str]:
+def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[dict[str, Any]],
+                  calibrations: list[dict[str, Any]] | None = None) -> list[str]:
     from tabulate import tabulate
 
     table = [[r["suite"], r["model"], f"{r['prompt_id']}@{r['prompt_version']}", r["cases"], r["passed"],
-              r["failed"], r["error"], r["xfailed"], r["flaky"], f"{r['pass_pct']:.1f}", _ms(r["p50_ms"]),
-              _ms(r["p95_ms"]), _int(r["input_tokens"]), _int(r["output_tokens"]), _cost(r["cost_usd"]),
+              r["failed"], r["error"], r["xfailed"], r["flaky"], f"{r['pass_pct']:.1f}", _quality(r.get("quality")),
+              _ms(r["p50_ms"]), _ms(r["p95_ms"]), _int(r["input_tokens"]), _int(r["output_tokens"]),
+              _cost(r["cost_usd"]), _cost(r.get("eval_cost_usd")) if r.get("judge_calls") else "-",
               f"{r['cache_hits']}/{r['calls']}"] for r in rows]
     lines = tabulate(table, headers=HEADERS, tablefmt="simple", disable_numparse=True).splitlines()
+    judged = [r for r in rows if r.get("quality") is not None]
+    if judged:
+        from ..metrics import quality
+
+        weighted = [{"quality": r["quality"]} for r in judged for _ in range(r["judged"])]
+        calls = sum(r["judge_calls"] for r in rows)
+        costs = [r.get("eval_cost_usd") for r in rows]
+        eval_cost = "n/a" if any(c is None for c in costs) else _cost(sum(costs))
+        lines.append(f"promstack: quality score {quality(weighted):.1f}/100 over {sum(r['judged'] for r in judged)} "
+                     f"judged cases; {calls} judge calls, eval cost {eval_cost} USD (not in cost USD)")
+    for c in calibrations or []:
+        lines.append(f"promstack: calibration {c['judge']}: n={c['n']}, exact {c['exact']:.0%}, within one "
+                     f"{c['within_one']:.0%}, Spearman {_num(c['spearman'])}, weighted kappa {_num(c['kappa'])}")
     for r in sorted(flaky, key=lambda r: r["case_id"]):
-        lines.append(f"promstack: flaky: {r['case_id']} passed {r['passes']} of {r['repeats']} repeats")
+        if r.get("judge_flaky"):
+            lines.append(f"promstack: flaky: {r['case_id']} judges disagreed across repeats")
+        else:
+            lines.append(f"promstack: flaky: {r['case_id']} passed {r['passes']} of {r['repeats']} repeats")
     for model in unpriced:
         lines.append(f"promstack: warning: litellm has no price for {model}; its cost shows as n/a")
     return lines
+
+
+def _quality(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
 
 
 def _ms(v: float | None) -> str:
@@ -42,9 +68,10 @@ class Progress:
     """Calls done / total while they run: rewritten in place on a terminal, a few lines in a
     CI log (at each quarter), nothing under -q."""
 
-    def __init__(self, reporter: Any, total: int) -> None:
+    def __init__(self, reporter: Any, total: int, what: str = "calls") -> None:
         self.reporter = reporter
         self.total = total
+        self.what = what
         self.start = time.monotonic()
         self.quiet = reporter is None or reporter.verbosity < 0
         self.tty = bool(reporter is not None and reporter.isatty)
@@ -52,7 +79,7 @@ class Progress:
         self.shown = False
 
     def _line(self, done: int, hits: int, errors: int) -> str:
-        return (f"promstack: calls {done}/{self.total} done, {hits} from cache, {errors} errors, "
+        return (f"promstack: {self.what} {done}/{self.total} done, {hits} from cache, {errors} errors, "
                 f"{time.monotonic() - self.start:.1f} s")
 
     def update(self, done: int, hits: int, errors: int) -> None:

@@ -1,0 +1,214 @@
+"""LLM-as-judge: criteria on a scale, strict verdicts that fail closed, and calibration.
+
+A judge answers a JSON object ``{"scores": [{"criterion", "score", "reason"}]}``. The
+verdict is parsed strictly; one repair attempt is made; otherwise the case *errors* with
+the raw answer. Pass/fail comes from the scores and thresholds, never from a flag the
+judge wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from .errors import JudgeError
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"scores": {"type": "array", "items": {
+        "type": "object",
+        "properties": {"criterion": {"type": "string"}, "score": {"type": "integer"}, "reason": {"type": "string"}},
+        "required": ["criterion", "score", "reason"]}}},
+    "required": ["scores"],
+}
+EXPECTATION = {"ko": "응답이 기대하는 응답의 내용과 의도를 충족하는가?",
+               "en": "Does the reply meet the content and intent of the expected reply?"}
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A named judge: model, criteria, scale and the pass rule."""
+
+    name: str
+    model: str
+    criteria: tuple[str, ...] = ()
+    scale: tuple[int, int] = (1, 5)
+    pass_score: float = 4
+    pass_on: str = "criterion"  # every criterion >= pass_score, or "mean"
+    language: str = "ko"
+    template: str | None = None  # a Jinja2 template text replacing the built-in one
+    repeat: int = 1
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def with_criteria(self, criteria: tuple[str, ...], name: str | None = None) -> Judge:
+        return Judge(name or self.name, self.model, criteria, self.scale, self.pass_score, self.pass_on,
+                     self.language, self.template, self.repeat, self.params)
+
+
+@dataclass(frozen=True)
+class CriterionScore:
+    criterion: str
+    score: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    judge: str
+    scores: tuple[CriterionScore, ...]
+    scale: tuple[int, int]
+    passed: bool
+
+    @property
+    def mean(self) -> float:
+        return sum(s.score for s in self.scores) / len(self.scores)
+
+    @property
+    def normalised(self) -> float:
+        """0..100: the mean's position on the scale."""
+        lo, hi = self.scale
+        return 100.0 * (self.mean - lo) / (hi - lo)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"judge": self.judge, "passed": self.passed, "mean": self.mean, "normalised": self.normalised,
+                "scores": [{"criterion": s.criterion, "score": s.score, "reason": s.reason} for s in self.scores]}
+
+
+def template_text(judge: Judge, root: Path | None = None) -> str:
+    if judge.template:
+        path = Path(judge.template)
+        if root is not None and not path.is_absolute():
+            path = root / path
+        return path.read_text(encoding="utf-8") if path.suffix in (".j2", ".jinja", ".txt") and path.exists() \
+            else judge.template
+    lang = judge.language if judge.language in ("ko", "en") else "en"
+    return files("pytest_promstack").joinpath(f"templates/judge_{lang}.j2").read_text(encoding="utf-8")
+
+
+def messages(judge: Judge, question: str, answer: str, template: str, expectation: str | None = None
+             ) -> list[dict[str, Any]]:
+    """The judge's prompt, blind to which model answered."""
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    text = env.from_string(template).render(
+        criteria=list(judge.criteria), scale_min=judge.scale[0], scale_max=judge.scale[1],
+        question=question, answer=answer, expectation=expectation)
+    return [{"role": "user", "content": text}]
+
+
+def request_params(judge: Judge) -> dict[str, Any]:
+    """Ask for structured output; providers without it drop the parameter (drop_params)."""
+    return {"temperature": 0, "max_tokens": 400 + 80 * len(judge.criteria), **judge.params,
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": "verdict", "schema": SCHEMA, "strict": True}}}
+
+
+def repair_messages(original: list[dict[str, Any]], raw: str, problem: str, language: str) -> list[dict[str, Any]]:
+    ask = (f"방금 답은 형식이 맞지 않습니다 ({problem}). 설명 없이 요구한 JSON 객체 하나만 다시 답하세요."
+           if language == "ko" else
+           f"That answer was not valid ({problem}). Reply again with only the JSON object asked for.")
+    return [*original, {"role": "assistant", "content": raw}, {"role": "user", "content": ask}]
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
+
+
+def parse(raw: str | None, judge: Judge) -> Verdict:
+    """Strict: one JSON object, a score per criterion, integers within the scale."""
+    if raw is None or not raw.strip():
+        raise JudgeError("the judge gave an empty answer")
+    text = raw.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JudgeError(f"the judge's answer is not JSON ({exc.msg} at char {exc.pos})") from None
+    items = data.get("scores") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise JudgeError('the judge\'s answer has no "scores" list')
+    if len(items) != len(judge.criteria):
+        raise JudgeError(f"the judge scored {len(items)} criteria, expected {len(judge.criteria)}")
+    scores = tuple(_score(item, criterion, judge.scale) for item, criterion in zip(items, judge.criteria, strict=True))
+    return Verdict(judge.name, scores, judge.scale, _passed(scores, judge))
+
+
+def _score(item: Any, criterion: str, scale: tuple[int, int]) -> CriterionScore:
+    if not isinstance(item, dict) or "score" not in item:
+        raise JudgeError(f"criterion {criterion!r}: no score")
+    value = item["score"]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise JudgeError(f"criterion {criterion!r}: score {value!r} is not an integer")
+    if not scale[0] <= value <= scale[1]:
+        raise JudgeError(f"criterion {criterion!r}: score {value} is outside the scale {scale[0]}-{scale[1]}")
+    return CriterionScore(criterion, int(value), str(item.get("reason", "")))
+
+
+def _passed(scores: tuple[CriterionScore, ...], judge: Judge) -> bool:
+    if judge.pass_on == "mean":
+        return sum(s.score for s in scores) / len(scores) >= judge.pass_score
+    return all(s.score >= judge.pass_score for s in scores)
+
+
+# ---- calibration against human labels ------------------------------------------------------
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1  # ties share their average rank
+        i = j + 1
+    return ranks
+
+
+def spearman(xs: list[float], ys: list[float]) -> float | None:
+    """Pearson correlation of the ranks (ties averaged); None when either side is constant."""
+    rx, ry = _ranks(xs), _ranks(ys)
+    n = len(xs)
+    mx, my = sum(rx) / n, sum(ry) / n
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = sum((a - mx) ** 2 for a in rx)
+    vy = sum((b - my) ** 2 for b in ry)
+    return None if vx == 0 or vy == 0 else cov / math.sqrt(vx * vy)
+
+
+def weighted_kappa(xs: list[int], ys: list[int], lo: int, hi: int) -> float | None:
+    """Cohen's kappa with quadratic weights on the scale lo..hi."""
+    k = hi - lo + 1
+    n = len(xs)
+    observed = [[0.0] * k for _ in range(k)]
+    for a, b in zip(xs, ys, strict=True):
+        observed[a - lo][b - lo] += 1
+    row = [sum(r) for r in observed]
+    col = [sum(observed[i][j] for i in range(k)) for j in range(k)]
+    weight = [[((i - j) ** 2) / ((k - 1) ** 2) for j in range(k)] for i in range(k)]
+    num = sum(weight[i][j] * observed[i][j] for i in range(k) for j in range(k))
+    den = sum(weight[i][j] * row[i] * col[j] / n for i in range(k) for j in range(k))
+    return None if den == 0 else 1 - num / den
+
+
+def calibration(pairs: list[tuple[float, int]], scale: tuple[int, int]) -> dict[str, Any]:
+    """Judge (mean score on the scale) against human labels: agreement figures."""
+    judged = [min(scale[1], max(scale[0], int(math.floor(j + 0.5)))) for j, _ in pairs]
+    human = [h for _, h in pairs]
+    n = len(pairs)
+    return {
+        "n": n,
+        "exact": sum(a == b for a, b in zip(judged, human, strict=True)) / n,
+        "within_one": sum(abs(a - b) <= 1 for a, b in zip(judged, human, strict=True)) / n,
+        "spearman": spearman([j for j, _ in pairs], [float(h) for h in human]),
+        "kappa": weighted_kappa(judged, human, *scale),
+    }

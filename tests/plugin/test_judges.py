@@ -1,0 +1,178 @@
+"""LLM judges against the loopback server with scripted verdicts: fail closed, strict
+parsing, caching, eval cost apart, calibration, Korean criteria."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import summary_rows
+from tests.support.fake_openai import Reply, last_user
+
+CRITERIA = ["응답이 질문에 적절한가?", "톤이 일관적인가?", "잘못된 정보가 없는가?"]
+
+
+def judge_config(project, **judge):
+    return {
+        "promstack.yaml": json.dumps({
+            "models": [
+                {"name": "mine", "model": "openai/mine", "api_base": project.server.url, "api_key_env": "PROMSTACK_TEST_KEY"},
+                {"name": "judge", "model": "openai/gpt-4o-mini", "api_base": project.server.url,
+                 "api_key_env": "PROMSTACK_TEST_KEY"},
+            ],
+            "judges": {"support_quality": {"model": "judge", "criteria": CRITERIA, "scale": [1, 5],
+                                           "pass_score": 4, **judge}},
+            "max_retries": 0,
+            "suites": {"s": {"tests": ["prompt_tests/*"], "models": ["mine"]}},
+        }, ensure_ascii=False),
+    }
+
+
+def is_judge(body):
+    return body["model"] == "gpt-4o-mini"
+
+
+def verdict(*scores, **extra):
+    return json.dumps({"scores": [{"criterion": c, "score": s, "reason": f"이유 {i}"}
+                                  for i, (c, s) in enumerate(zip(CRITERIA, scores, strict=False))], **extra},
+                      ensure_ascii=False)
+
+
+def scripted(by_answer):
+    """Judge replies chosen by the answer under judgement (found in the judge prompt)."""
+    def respond(body):
+        if not is_judge(body):
+            return None
+        prompt = body["messages"][0]["content"]
+        for needle, reply in by_answer.items():
+            if f"echo: {needle}" in prompt:
+                return Reply(text=reply(body) if callable(reply) else reply)
+        raise AssertionError("unscripted judge call")
+    return respond
+
+
+def test_scores_decide_pass_not_a_pass_flag_and_korean_criteria_reach_the_judge(project):
+    project.server.respond = scripted({"good": verdict(5, 4, 5), "bad": verdict(2, 3, 1, **{"pass": True})})
+    project.write({**judge_config(project),
+                   "prompt_tests/a.csv": "input,__expected\ngood,judge:support_quality\nbad,judge:support_quality\n"})
+    result = project.run()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*✗ judge: judge support_quality 25/100 (응답이 질문에 적절한가?=2; *"])
+    judge_prompts = [b["messages"][0]["content"] for b in project.server.requests if is_judge(b)]
+    assert all(all(c in p for c in CRITERIA) for p in judge_prompts)
+    assert all("mine" not in p for p in judge_prompts)  # blind: no model name
+    (row,) = summary_rows(result)
+    assert row["quality"] == f"{(100 * (14 / 3 - 1) / 4 + 100 * (2 - 1) / 4) / 2:.1f}"
+
+
+@pytest.mark.parametrize(("answer", "problem"), [
+    ("I think it is fine.", "not JSON"),
+    ('{"verdict": "good"}', 'no "scores" list'),
+    (verdict(5, 4), "scored 2 criteria, expected 3"),
+    (verdict(5, 9, 4), "score 9 is outside the scale 1-5"),
+    (verdict(5, 4.5, 4), "score 4.5 is not an integer"),
+    ("", "empty answer"),
+])
+def test_unusable_verdict_is_repaired_once_then_the_case_errors(project, answer, problem):
+    project.server.respond = scripted({"x": answer})
+    project.write({**judge_config(project), "prompt_tests/a.csv": "input,__expected\nx,judge:support_quality\n"})
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*[[]mine[]]: judge support_quality gave no usable verdict: *{problem}*raw answer*"])
+    judge_calls = [b for b in project.server.requests if is_judge(b)]
+    assert len(judge_calls) == 2  # the question, and one repair with the bad answer shown to the judge
+    assert judge_calls[1]["messages"][1] == {"role": "assistant", "content": answer}
+
+
+def test_a_repaired_verdict_counts(project):
+    calls = []
+
+    def reply(body):
+        calls.append(1)
+        return "Sure! Here you go" if len(calls) == 1 else f"```json\n{verdict(5, 5, 4)}\n```"
+
+    project.server.respond = scripted({"x": reply})
+    project.write({**judge_config(project), "prompt_tests/a.csv": "input,__expected\nx,judge:support_quality\n"})
+    project.run().assert_outcomes(passed=1)
+
+
+def test_seed_csv_expected_output_is_judged_by_the_default_judge(project):
+    seen = []
+
+    def respond(body):
+        if not is_judge(body):
+            return None
+        seen.append(body["messages"][0]["content"])
+        return Reply(text=json.dumps({"scores": [{"criterion": "c", "score": 5, "reason": "ok"}]}))
+
+    project.server.respond = respond
+    config = json.loads(judge_config(project)["promstack.yaml"])
+    del config["judges"]
+    config["default_judge"] = "judge"
+    project.write({"promstack.yaml": json.dumps(config),
+                   "prompt_tests/seed.csv": 'input,expected_output\n"환불하고 싶어요","환불 절차 안내"\n'})
+    project.run().assert_outcomes(passed=1)
+    assert "환불 절차 안내" in seen[0] and "환불하고 싶어요" in seen[0]
+
+
+def test_judge_calls_are_cached_and_their_cost_counted_apart(project):
+    project.server.respond = scripted({"a": verdict(5, 5, 5), "b": verdict(4, 4, 4)})
+    project.write({**judge_config(project), "prompt_tests/a.csv": "input,__expected\na,judge:support_quality\n"
+                                                                   "b,llm-rubric:정중한가?\n"})
+    project.write({"promstack.yaml": judge_config(project)["promstack.yaml"].replace(
+        '"max_retries"', '"default_judge": "support_quality", "max_retries"')})
+    project.server.respond = lambda body: (Reply(text=json.dumps({"scores": [{"criterion": "c", "score": 5, "reason": "r"}]}))
+                                           if is_judge(body) and "정중한가?" in body["messages"][0]["content"]
+                                           else scripted({"a": verdict(5, 5, 5)})(body))
+    result = project.run()
+    result.assert_outcomes(passed=2)
+    (row,) = summary_rows(result)
+    assert row["cost USD"] == "n/a"  # the app model has no price ...
+    eval_cost = float(row["eval USD"])  # ... the judge (gpt-4o-mini) has one, counted apart
+    assert eval_cost > 0
+    result.stdout.fnmatch_lines(["promstack: quality score 100.0/100 over 2 judged cases; 2 judge calls, eval cost *"])
+    lines = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()]
+    assert sorted(x["kind"] for x in lines) == ["judge", "judge", "model", "model"]
+    project.server.reset()
+    project.run().assert_outcomes(passed=2)
+    assert project.server.count == 0
+
+
+def test_unknown_judge_and_no_default_judge_fail_saying_what_to_set(project):
+    config = json.loads(judge_config(project)["promstack.yaml"])
+    config["judges"]["other"] = {"model": "judge", "criteria": ["x"]}
+    project.write({"promstack.yaml": json.dumps(config),
+                   "prompt_tests/a.csv": "input,__expected\nx,judge:nope\ny,llm-rubric:polite?\n"})
+    result = project.run()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*judge 'nope' is not configured (judges: other, support_quality)*"])
+    result.stdout.fnmatch_lines(["*needs an LLM judge: set default_judge*"])
+
+
+def test_judge_repeat_reports_agreement_and_flags_disagreement(project):
+    answers = iter([verdict(5, 5, 5), verdict(2, 2, 2), verdict(5, 5, 5)])
+    project.server.respond = scripted({"x": lambda body: next(answers)})
+    project.write({**judge_config(project, repeat=3), "prompt_tests/a.csv": "input,__expected\nx,judge:support_quality\n"})
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["promstack: flaky: prompt_tests/a.csv::row-2[[]mine[]] judges disagreed across repeats"])
+
+
+def test_calibration_against_human_labels(project):
+    # judge scores (all criteria equal) vs human labels:
+    #   judge 5 4 3 2 1 5 ; human 5 4 2 2 3 4
+    judge_scores = {"a": 5, "b": 4, "c": 3, "d": 2, "e": 1, "f": 5}
+    human = {"a": 5, "b": 4, "c": 2, "d": 2, "e": 3, "f": 4}
+    project.server.respond = scripted({k: verdict(v, v, v) for k, v in judge_scores.items()})
+    rows = "".join(f"{k},judge:support_quality,{human[k]}\n" for k in judge_scores)
+    project.write({**judge_config(project, pass_score=1), "prompt_tests/a.csv": f"input,__expected,__human_score\n{rows}"})
+    result = project.run()
+    result.assert_outcomes(passed=6)
+    # By hand. exact: a, b, d = 3/6 = 50%; within one: all but e = 5/6 = 83%.
+    # Spearman: ranks J = [5.5, 4, 3, 2, 1, 5.5], H = [6, 4.5, 1.5, 1.5, 3, 4.5], both mean 3.5;
+    #   cov = 12.75, var J = 17, var H = 16.5, rho = 12.75 / sqrt(280.5) = 0.761.
+    # Quadratic kappa on 1..5 (w = d^2/16): observed = (1 + 4 + 1)/16 = 0.375;
+    #   expected = sum w * row_J * col_H / n = 124 / 16 / 6 = 1.2917; kappa = 1 - 0.375/1.2917 = 0.710.
+    result.stdout.fnmatch_lines(["promstack: calibration support_quality: n=6, exact 50%, within one 83%, "
+                                 "Spearman 0.76, weighted kappa 0.71"])
