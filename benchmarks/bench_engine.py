@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import PYTEST, ROOT, Server, make_project, report, run  # noqa: E402
+from benchmarks.common import PYTEST, ROOT, Server, make_project, report, run
 
 BARE = textwrap.dedent("""
     import asyncio, os, sys
@@ -68,7 +67,8 @@ def promptfoo_config(root: Path, url: str, n: int) -> list[str] | None:
 def stress(repeat: int) -> None:
     n, lat, c = 1000, 0.2, 64
     server = Server(lat)
-    res: dict[str, list[float]] = {"promstack": [], "promstack -n 2": [], "bare litellm script": [], "promptfoo -j 64": []}
+    names = ("promstack", "promstack -n 2", "bare litellm script", "promptfoo -j 64")
+    res: dict[str, list[float]] = {name: [] for name in names}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp)
@@ -155,7 +155,7 @@ def big(repeat: int) -> None:
             cache.close()
             walls, rss = [], []
             for _ in range(repeat):
-                wall, peak, _ = run([sys.executable, str(ROOT / "benchmarks/peak.py"), *PYTEST[1:], "--promstack",
+                wall, _peak, _ = run([sys.executable, str(ROOT / "benchmarks/peak.py"), *PYTEST[1:], "--promstack",
                                      "--promstack-cache=replay"], p)
                 walls.append(wall)
                 rss.append(float(Path(p / "peak.txt").read_text()))

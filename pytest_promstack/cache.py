@@ -8,6 +8,7 @@ A failing cache is reported as a warning and never fails the run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -138,10 +139,8 @@ class RedisCache:
 
     def close(self) -> None:
         if not self.down:
-            try:
+            with contextlib.suppress(Exception):
                 self._client.close()
-            except Exception:
-                pass
         self.fallback.close()
 
 

@@ -85,6 +85,20 @@ class JudgeSpec(_Strict):
         return v
 
 
+class ArenaSpec(_Strict):
+    models: list[str] = Field(min_length=2)
+    judge: str | None = None
+    tests: list[str]
+    prompt: PromptRef | None = None
+    seed: int = 0
+    bootstrap: int = Field(1000, ge=0, le=100_000)
+
+    @field_validator("tests", mode="before")
+    @classmethod
+    def _one_glob(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
 class CacheSpec(_Strict):
     mode: str = "use"
     dir: str = ".promstack/cache"
@@ -125,6 +139,7 @@ class FileConfig(_Strict):
     suites: dict[str, SuiteSpec] = Field(default_factory=dict)
     judges: dict[str, JudgeSpec] = Field(default_factory=dict)
     default_judge: str | None = None
+    arena: ArenaSpec | None = None
     judge_aggregate: str = "each"
 
     @field_validator("judge_aggregate")
@@ -144,6 +159,7 @@ class Suite:
     models: tuple[str, ...]  # aliases
     asserts: tuple[str | dict[str, Any], ...]
     vars: dict[str, Any]
+    arena: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,7 @@ class Settings:
     judges: dict[str, Any] = field(default_factory=dict)  # name -> judges.Judge
     default_judge: str | None = None
     judge_aggregate: str = "each"
+    arena: dict[str, Any] | None = None  # judge, seed, bootstrap, contenders
 
     def files(self) -> dict[Path, list[Suite]]:
         """Every test file -> the suites that use it."""
@@ -267,6 +284,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         problems.append("cache.url: the redis backend needs url: redis://host:port/db")
     log = options.get("log") or cfg.log
     judges, default_judge = _judges(cfg, problems, models)
+    arena = _arena(base, cfg, models, judges, default_judge, suites, options.get("suites") or [], problems)
     if problems:
         raise ConfigError(source, problems)
     return Settings(
@@ -293,7 +311,29 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         judges=judges,
         default_judge=default_judge,
         judge_aggregate=cfg.judge_aggregate,
+        arena=arena,
     )
+
+
+def _arena(base: Path, cfg: FileConfig, models: dict[str, ModelSpec], judges: dict[str, Any],
+           default_judge: str | None, suites: dict[str, Suite], wanted: list[str], problems: list[str]
+           ) -> dict[str, Any] | None:
+    """The arena becomes a suite named ``arena`` whose items compare its contenders."""
+    spec = cfg.arena
+    if spec is None or (wanted and "arena" not in wanted):
+        return None
+    for m in spec.models:
+        if m not in models:
+            if "/" not in m:
+                problems.append(f"arena.models: unknown model {m!r}; add it under models:")
+            models[m] = ModelSpec(name=m, model=m)
+    judge = spec.judge or default_judge
+    if judge is None or (judge not in judges and judge not in (cfg.judges or {})):
+        problems.append(f"arena.judge: {judge!r} is not a judge under judges: (the arena needs one with criteria)")
+    files = _expand(base, spec.tests, "arena.tests", problems)
+    prompts = (spec.prompt,) if spec.prompt is not None else (InlinePrompt(id="input", template="{{ input }}"),)
+    suites["arena"] = Suite("arena", prompts, tuple(spec.tests), files, tuple(spec.models), (), {}, arena=True)
+    return {"judge": judge, "seed": spec.seed, "bootstrap": spec.bootstrap, "contenders": list(spec.models)}
 
 
 def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec]) -> tuple[dict[str, Any], str | None]:
@@ -305,9 +345,10 @@ def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec]) 
     for name, spec in cfg.judges.items():
         if not spec.criteria:
             problems.append(f"judges.{name}.criteria: list at least one criterion")
-        pass_score = spec.pass_score if spec.pass_score is not None else spec.scale[1] - (spec.scale[1] - spec.scale[0]) / 4
-        if not spec.scale[0] <= pass_score <= spec.scale[1]:
-            problems.append(f"judges.{name}.pass_score: {pass_score:g} is outside the scale {spec.scale[0]}-{spec.scale[1]}")
+        lo, hi = spec.scale
+        pass_score = spec.pass_score if spec.pass_score is not None else hi - (hi - lo) / 4  # 4 on 1-5
+        if not lo <= pass_score <= hi:
+            problems.append(f"judges.{name}.pass_score: {pass_score:g} is outside the scale {lo}-{hi}")
         judges[name] = Judge(name, spec.model, tuple(spec.criteria), tuple(spec.scale), pass_score, spec.pass_on,
                              spec.language, spec.prompt, spec.repeat, spec.params)
     default = cfg.default_judge
@@ -371,7 +412,7 @@ def _suites(
     problems: list[str],
 ) -> dict[str, Suite]:
     for name in wanted:
-        if name not in cfg.suites:
+        if name not in cfg.suites and not (name == "arena" and cfg.arena is not None):
             known = ", ".join(sorted(cfg.suites)) or "none"
             problems.append(f"--promstack-suite {name}: no such suite (configured: {known})")
     out: dict[str, Suite] = {}

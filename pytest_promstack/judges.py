@@ -102,11 +102,22 @@ def messages(judge: Judge, question: str, answer: str, template: str, expectatio
     return [{"role": "user", "content": text}]
 
 
+def schema_for(judge: Judge) -> dict[str, Any]:
+    """The verdict schema with this judge's number of criteria and its scale."""
+    n = len(judge.criteria)
+    item = {"type": "object", "properties": {
+        "criterion": {"type": "string"},
+        "score": {"type": "integer", "minimum": judge.scale[0], "maximum": judge.scale[1]},
+        "reason": {"type": "string"}}, "required": ["criterion", "score", "reason"]}
+    return {"type": "object", "properties": {"scores": {"type": "array", "items": item, "minItems": n,
+                                                        "maxItems": n}}, "required": ["scores"]}
+
+
 def request_params(judge: Judge) -> dict[str, Any]:
     """Ask for structured output; providers without it drop the parameter (drop_params)."""
     return {"temperature": 0, "max_tokens": 400 + 80 * len(judge.criteria), **judge.params,
             "response_format": {"type": "json_schema",
-                                "json_schema": {"name": "verdict", "schema": SCHEMA, "strict": True}}}
+                                "json_schema": {"name": "verdict", "schema": schema_for(judge)}}}
 
 
 def repair_messages(original: list[dict[str, Any]], raw: str, problem: str, language: str) -> list[dict[str, Any]]:
@@ -202,7 +213,7 @@ def weighted_kappa(xs: list[int], ys: list[int], lo: int, hi: int) -> float | No
 
 def calibration(pairs: list[tuple[float, int]], scale: tuple[int, int]) -> dict[str, Any]:
     """Judge (mean score on the scale) against human labels: agreement figures."""
-    judged = [min(scale[1], max(scale[0], int(math.floor(j + 0.5)))) for j, _ in pairs]
+    judged = [min(scale[1], max(scale[0], math.floor(j + 0.5))) for j, _ in pairs]
     human = [h for _, h in pairs]
     n = len(pairs)
     return {

@@ -126,3 +126,98 @@ def eval_cost(jobs: list[Job]) -> tuple[float | None, int]:
     costs = [r.cost_usd for r in responses if r.error is None]
     cost = None if any(c is None for c in costs) else float(sum(c for c in costs if c is not None))
     return cost, len(responses)
+
+
+# ---- arena: pairwise, both orders ------------------------------------------------------------
+
+
+@dataclass
+class PairJob:
+    owner: str
+    case: str
+    a: str
+    b: str
+    judge: judges.Judge
+    messages: list[list[dict[str, Any]]]  # order a-first, then b-first
+    requests: list[Request] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)  # "A" | "B" | "tie" | "!problem"
+
+
+def pair_jobs(settings: Settings, judge: judges.Judge, items: list[Any], replies: Callable[[Any], list[Response]],
+              question: Callable[[Any], str]) -> list[PairJob]:
+    from . import arena
+
+    jobs = []
+    for item in items:
+        plan = item.plan
+        answers = dict(zip(plan.contenders, replies(item), strict=False))
+        if any(r.error for r in answers.values()):
+            continue  # the item errors on its own replies
+        q = question(plan)
+        for a, b in arena.pairs(list(plan.contenders)):
+            ta, tb = answers[a].text or "", answers[b].text or ""
+            msgs = [arena.messages(judge, q, ta, tb), arena.messages(judge, q, tb, ta)]
+            job = PairJob(item.nodeid, plan.case_id, a, b, judge, msgs)
+            meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                    "prompt_version": plan.prompt_version}
+            job.requests = [_pair_request(settings, judge, m, meta) for m in msgs]
+            jobs.append(job)
+    return jobs
+
+
+def _pair_request(settings: Settings, judge: judges.Judge, messages: list[dict[str, Any]], meta: dict[str, Any]
+                  ) -> Request:
+    from . import arena
+
+    spec = settings.models.get(judge.model) or ModelSpec(name=judge.model, model=judge.model)
+    params = {**spec.params, **arena.request_params(judge)}
+    key = cache_key(spec.model, messages, params, spec.api_base)
+    return Request(model=judge.model, litellm_model=spec.model, messages=tuple(messages),
+                   params={**params, "drop_params": True}, key=key, api_base=spec.api_base,
+                   api_key_env=spec.api_key_env, timeout=settings.timeout, meta={**meta, "kind": "judge"})
+
+
+def run_pairs(engine: Any, jobs: list[PairJob], settings: Settings, wait: Callable[[], None]) -> None:
+    """Ask both orders of every pair; repair an unusable answer once."""
+    engine.submit([r for job in jobs for r in job.requests])
+    wait()
+    repairs = []
+    for job in jobs:
+        job.responses = [engine.result(r.key) for r in job.requests]
+        job.results = [_pair_parse(r) for r in job.responses]
+        for i, res in enumerate(job.results):
+            if res.startswith("!") and job.responses[i].error is None:
+                msgs = judges.repair_messages(job.messages[i], job.responses[i].text or "", res[1:],
+                                              job.judge.language)
+                repairs.append((job, i, _pair_request(settings, job.judge, msgs, job.requests[i].meta)))
+    if repairs:
+        engine.submit([req for _, _, req in repairs])
+        wait()
+        for job, i, req in repairs:
+            resp = engine.result(req.key)
+            job.responses.append(resp)
+            fixed = _pair_parse(resp)
+            job.results[i] = fixed if not fixed.startswith("!") else f"{fixed}; raw answer: {(resp.text or '')[:200]!r}"
+
+
+def _pair_parse(resp: Response) -> str:
+    from . import arena
+
+    if resp.error:
+        return f"!the judge's call failed: {resp.error}"
+    try:
+        return arena.parse(resp.text)
+    except JudgeError as exc:
+        return f"!{exc}"
+
+
+def pair_result(job: PairJob) -> dict[str, Any]:
+    from . import arena
+
+    problems = [r[1:] for r in job.results if r.startswith("!")]
+    if problems:
+        return {"case": job.case, "a": job.a, "b": job.b, "error": problems[0]}
+    winner, flipped = arena.combine(job.results[0], job.results[1], job.a, job.b)
+    return {"case": job.case, "a": job.a, "b": job.b, "winner": winner, "flipped": flipped,
+            "verdicts": list(job.results)}

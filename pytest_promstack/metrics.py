@@ -78,7 +78,7 @@ def calibrations(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if r.get("human_score") is None:
             continue
         for v in r.get("judges") or []:
-            pairs.setdefault(v["judge"], []).append((v["mean"], int(round(r["human_score"]))))
+            pairs.setdefault(v["judge"], []).append((v["mean"], round(r["human_score"])))
             scales[v["judge"]] = tuple(v["scale"])
     return [{"judge": name, **calibration(p, scales[name])} for name, p in sorted(pairs.items())]
 

@@ -122,9 +122,9 @@ class Runner:
 
     def engine(self) -> Any:
         if self._engine is None:
+            from .cache import build_cache
             from .calllog import CallLog, user_id
             from .execute import Engine, RetryPolicy
-            from .cache import build_cache
 
             s = self.settings
             log = CallLog(s.log_path, self.run_id, s.user_id or user_id()) if s.log_path else None

@@ -41,6 +41,7 @@ class Planned:
     asserts: tuple[AssertionSpec, ...]
     requests: tuple[Request, ...] = ()
     error: str | None = None
+    contenders: tuple[str, ...] = ()  # arena items: one request per contender, in this order
     markers: tuple[Any, ...] = ()
     keywords: frozenset[str] = field(default_factory=frozenset)
 
@@ -65,6 +66,7 @@ class PromstackSession:
         self._counts = (0, 0, 0)
         self.verdicts: dict[str, dict[tuple[str, int], Any]] = {}  # nodeid -> (spec id, reply) -> verdict
         self.judge_jobs: dict[str, list[Any]] = {}  # nodeid -> its judge jobs
+        self.arena_games: dict[str, list[dict[str, Any]]] = {}  # nodeid -> its pairwise games
         self.cache: Any = None
         self.log: Any = None
         workerinput = getattr(config, "workerinput", None)
@@ -95,7 +97,7 @@ class PromstackSession:
             prompts = self.prompts(suite)
             for case in cases:
                 for prompt in prompts:
-                    for model in self._models(suite, prompt):
+                    for model in (["arena"] if suite.arena else self._models(suite, prompt)):
                         plan = self._plan(case, rel, names[case.row], suite, prompt, model,
                                           len(suites) > 1, len(prompts) > 1)
                         self.planned_ids.add(plan.case_id)
@@ -138,6 +140,8 @@ class PromstackSession:
         plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
                        name=name, case_id=f"{rel}::{name}", asserts=case.asserts + self.suite_asserts[suite.name],
                        error=error, markers=tuple(markers), keywords=frozenset(keywords))
+        if suite.arena:
+            plan = replace(plan, asserts=(), contenders=suite.models)
         if error is None and case.error is None and case.provider_output is None and isinstance(prompt, Prompt):
             requests, error = self._requests(plan, suite, prompt)
             plan = replace(plan, requests=requests, error=error)
@@ -174,13 +178,20 @@ class PromstackSession:
         return out
 
     def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
-        case, model = plan.case, plan.model
-        spec = self.settings.models.get(model) or ModelSpec(name=model, model=model)
+        case = plan.case
         variables = {**suite.vars, **case.vars}
         try:
             messages = prompt.render(variables, case.prefix, case.suffix)
         except TemplateError as exc:
             return (), str(exc)
+        if plan.contenders:
+            return tuple(r for m in plan.contenders for r in self._model_requests(plan, m, prompt, messages,
+                                                                                  variables, repeats=1)), None
+        return self._model_requests(plan, plan.model, prompt, messages, variables, self.settings.repeat), None
+
+    def _model_requests(self, plan: Planned, model: str, prompt: Prompt, messages: list[dict[str, Any]],
+                        variables: dict[str, Any], repeats: int) -> tuple[Request, ...]:
+        spec = self.settings.models.get(model) or ModelSpec(name=model, model=model)
         params = {**self.settings.defaults, **spec.params, **prompt.params}
         is_app = spec.model.startswith("python:")
         meta: dict[str, Any] = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
@@ -188,13 +199,13 @@ class PromstackSession:
         if is_app:
             meta["vars"] = variables
         out = []
-        for i in range(self.settings.repeat):
+        for i in range(repeats):
             key = cache_key(spec.model, messages, params, spec.api_base, repeat=i,
                             extra={"vars": variables} if is_app else None)
             out.append(Request(model=model, litellm_model=spec.model, messages=tuple(messages), params=params,
                                key=key, api_base=spec.api_base, api_key_env=spec.api_key_env,
                                timeout=self.settings.timeout, meta={**meta, "repeat": i}))
-        return tuple(out), None
+        return tuple(out)
 
     def _markers(self, case: Case, suite: Suite, model: str) -> tuple[list[Any], set[str], str | None]:
         markers: list[Any] = []
@@ -232,7 +243,8 @@ class PromstackSession:
             s = self.settings
             if s.log_path is not None:
                 self.log = CallLog(s.log_path, self.run_id, s.user_id or user_id())
-            self.engine = Engine(s.concurrency, self._cache(), s.cache_mode, RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait),
+            policy = RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait)
+            self.engine = Engine(s.concurrency, self._cache(), s.cache_mode, policy,
                                  self.log)
         return self.engine
 
@@ -249,6 +261,7 @@ class PromstackSession:
         if engine is None:
             return
         self._wait(reporter, "calls")
+        self._arena_phase(reporter)
         jobs = self._judge_jobs()
         if jobs:
             from . import judging
@@ -272,6 +285,23 @@ class PromstackSession:
             time.sleep(0.05)
         progress.finish(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
         self._counts = (engine.done, engine.hits, engine.errors)
+
+    def _arena_phase(self, reporter: Any) -> None:
+        """Judge every pair of contenders of every arena case, in both orders."""
+        arena = self.settings.arena
+        items = [i for i in self.mine if i.plan.contenders and not i.plan.error and not i.plan.case.error]
+        if not arena or not items:
+            return
+        from . import judging
+
+        judge = self.settings.judges.get(arena["judge"])
+        if judge is None:
+            return
+        jobs = judging.pair_jobs(self.settings, judge, items, self._replies, _question)
+        judging.run_pairs(self._engine(), jobs, self.settings, lambda: self._wait(reporter, "arena judge calls"))
+        for job in jobs:
+            self.arena_games.setdefault(job.owner, []).append(judging.pair_result(job))
+            self.judge_jobs.setdefault(job.owner, []).append(job)
 
     def _judge_jobs(self) -> list[Any]:
         """One job per judged assertion x reply of this process's items."""
@@ -326,6 +356,10 @@ class PromstackSession:
             r = errors[0]
             detail = f"{r.error} (after {r.attempts} attempt{'s' if r.attempts != 1 else ''})"
             raise CaseErrored(f"{where}: model call failed: {detail}")
+        for game in self.arena_games.get(item.nodeid, []):
+            if "error" in game:
+                raise CaseErrored(f"{where}: arena judge gave no usable verdict for {game['a']} vs {game['b']}: "
+                                  f"{game['error']}")
         for verdict in self.verdicts.get(item.nodeid, {}).values():
             if isinstance(verdict, dict) and "error" in verdict:  # fail closed: no verdict, no pass
                 raise CaseErrored(f"{where}: judge {verdict['judge']} gave no usable verdict: {verdict['error']}")
@@ -347,6 +381,9 @@ class PromstackSession:
         plan = item.plan
         if plan.case.error:
             raise CaseFailed(plan.case.error)
+        if plan.contenders:
+            item.passes, item.score = 1, None
+            return
         if not plan.asserts:
             raise CaseFailed(f"{plan.case.where} [{plan.model}]: the case has no expectations; add an "
                              "__expected column (e.g. icontains:환불) or a suite assert:")
@@ -389,8 +426,9 @@ class PromstackSession:
             "input_tokens": _total(rs, "input_tokens"), "output_tokens": _total(rs, "output_tokens"),
             "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
             "error": first.error if first is not None else None, "score": getattr(item, "score", None),
-            "repeats": len(rs), "passes": getattr(item, "passes", None),
+            "repeats": 1 if plan.contenders else len(rs), "passes": getattr(item, "passes", None),
             **self._judge_figures(item),
+            "arena": [g for g in self.arena_games.get(item.nodeid, []) if "error" not in g],
         }
         if self.settings.cache_mode == "record" and called and when == "call":
             from .cassettes import entry
@@ -421,7 +459,7 @@ class PromstackSession:
                 "input_tokens": None, "output_tokens": None, "cost_usd": None, "cached": False,
                 "error": None, "score": None, "repeats": 0, "passes": None, "quality": None, "judges": [],
                 "eval_cost_usd": 0.0, "judge_calls": 0, "judge_cached": 0, "human_score": None,
-                "judge_flaky": False}
+                "judge_flaky": False, "arena": []}
 
     def record(self, report: pytest.TestReport) -> None:
         data = getattr(report, "promstack", None)
@@ -450,6 +488,16 @@ class PromstackSession:
                 lines.append(f"promstack: wrote {_rel(path, self.settings.root)} ({len(entries)} recorded)")
         return lines
 
+    def arena_result(self) -> dict[str, Any] | None:
+        arena = self.settings.arena
+        games = [g for r in self.records.values() for g in r.get("arena") or []]
+        if not arena or not games:
+            return None
+        from .arena import summarise
+
+        games.sort(key=lambda g: (g["case"], g["a"], g["b"]))
+        return summarise(games, arena["contenders"], arena["seed"], arena["bootstrap"])
+
     def header(self, items: list[pytest.Item]) -> str:
         cases = [i for i in items if isinstance(i, CaseItem)]
         files = {i.plan.case.file for i in cases}
@@ -467,6 +515,11 @@ class PromstackSession:
 
         records = list(self.records.values())
         lines = summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records))
+        arena = self.arena_result()
+        if arena is not None:
+            from .report.terminal import arena_lines
+
+            lines += arena_lines(arena)
         if self.log is not None and self.log.failed:
             self.warn(f"call log not written: {self.log.failed}")
         return lines + [f"promstack: warning: {w}" for w in self.warnings]

@@ -8,6 +8,7 @@ runs any other GGUF file. Costs 0; one model instance per process, calls seriali
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -60,6 +61,7 @@ class LocalModel(CustomLLM):
                 top_p=float(params.get("top_p", 1.0) or 1.0),
                 seed=int(params.get("seed", 0) or 0),
                 stop=STOP + list(_as_list(params.get("stop"))),
+                grammar=_grammar(params.get("response_format")),
             )
 
     def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
@@ -73,6 +75,21 @@ class LocalModel(CustomLLM):
                           logging_obj: Any, optional_params: dict, *args: Any, **kwargs: Any) -> ModelResponse:
         out = await asyncio.to_thread(self._generate, _short(model), messages, optional_params)
         return _fill(model_response, model, out)
+
+
+def _grammar(response_format: Any) -> Any:
+    """Structured output: a JSON schema (or any JSON object) becomes a llama.cpp grammar,
+    so the model can only produce text that parses."""
+    if not isinstance(response_format, dict):
+        return None
+    from llama_cpp import LlamaGrammar
+
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    if response_format.get("type") == "json_object":
+        return LlamaGrammar.from_json_schema(json.dumps({"type": "object"}), verbose=False)
+    return None
 
 
 def _as_list(value: Any) -> list[str]:

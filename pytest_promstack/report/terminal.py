@@ -42,6 +42,27 @@ def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[d
     return lines
 
 
+def arena_lines(arena: dict[str, Any]) -> list[str]:
+    """Win rates, ratings with 95% intervals, pairwise results and the judge's flip rate."""
+    from tabulate import tabulate
+
+    order = sorted(arena["contenders"], key=lambda c: -arena["rating"][c])
+    rows = []
+    for c in order:
+        lo, hi = arena["interval"].get(c, (None, None))
+        ci = f"[{lo:.0f}, {hi:.0f}]" if lo is not None else "-"
+        rate = arena["win_rate"][c]
+        rows.append([c, "-" if rate is None else f"{100 * rate:.1f}%", f"{arena['rating'][c]:.0f}", ci])
+    flip = "n/a" if arena["flip_rate"] is None else f"{100 * arena['flip_rate']:.1f}%"
+    lines = ["", f"promstack arena: {arena['games']} games, judge order-flip rate {flip} "
+                 "(a pair whose two orders disagree counts as a tie)"]
+    lines += tabulate(rows, headers=["contender", "win rate", "rating (BT)", "95% CI"], tablefmt="simple",
+                      disable_numparse=True).splitlines()
+    for pair, wtl in arena["pairs"].items():
+        lines.append(f"  {pair}: {wtl['win']} wins, {wtl['tie']} ties, {wtl['loss']} losses")
+    return lines
+
+
 def _quality(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 

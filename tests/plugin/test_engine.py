@@ -3,6 +3,7 @@ cassettes; the call log; repeats; Python targets; progress."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import time
@@ -33,11 +34,12 @@ def test_429_with_retry_after_four_times_then_success(project):
     project.write({"prompt_tests/a.csv": ONE}, **FAST_RETRY)
     project.run().assert_outcomes(passed=1)
     assert project.server.count == 5
-    waits = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+    waits = [b - a for a, b in itertools.pairwise(seen)]
     assert all(w >= 0.19 for w in waits[:4])  # Retry-After honoured, not the 10 ms backoff
     lines = _log(project)
     assert [line["status"] for line in lines] == ["retry"] * 4 + ["ok"]
-    assert lines[-1]["attempts"] == 5 and all(line["status_code"] == 429 for line in lines[:4])
+    assert lines[-1]["attempts"] == 5
+    assert all(line["status_code"] == 429 for line in lines[:4])
 
 
 def test_retry_after_as_http_date(project):
@@ -101,7 +103,9 @@ def test_missing_usage_gives_na_not_zero(project):
     result = project.run()
     result.assert_outcomes(passed=1)
     (row,) = summary_rows(result)
-    assert row["tokens in"] == "n/a" and row["tokens out"] == "n/a" and row["cost USD"] == "n/a"
+    assert row["tokens in"] == "n/a"
+    assert row["tokens out"] == "n/a"
+    assert row["cost USD"] == "n/a"
 
 
 def test_connection_refused_for_one_model_other_passes(project):
@@ -158,7 +162,8 @@ def test_record_writes_sorted_cassettes_that_replay_without_cache(project):
     lines = (project.path / "cassettes/regression.jsonl").read_text(encoding="utf-8").splitlines()
     entries = [json.loads(line) for line in lines]
     assert [e["case"] for e in entries] == ["prompt_tests/a.csv::a[mine]", "prompt_tests/a.csv::b[mine]"]
-    assert entries[0]["response"] == "echo: 하나" and "하나" in lines[0]  # UTF-8, not \\u escapes
+    assert entries[0]["response"] == "echo: 하나"
+    assert "하나" in lines[0]
     assert entries[0]["request"]["messages"] == [{"role": "user", "content": "하나"}]
     # a fresh clone: no disk cache, only the committed cassette
     import shutil
@@ -191,7 +196,9 @@ def test_call_log_has_one_line_per_call_with_the_fields(project, monkeypatch):
     for key in ("timestamp", "run_id", "suite", "case_id", "prompt_id", "prompt_version", "model", "input_tokens",
                 "output_tokens", "cost_usd", "latency_ms", "cached", "attempts", "status", "error", "user_id"):
         assert key in first
-    assert first["user_id"] == "user_123" and first["suite"] == "regression" and first["model"] == "mine"
+    assert first["user_id"] == "user_123"
+    assert first["suite"] == "regression"
+    assert first["model"] == "mine"
     assert [line["cached"] for line in lines] == [False, False, True, True]
     assert len({line["run_id"] for line in lines}) == 2
     assert {line["case_id"] for line in lines} == {"prompt_tests/a.csv::row-2[mine]", "prompt_tests/a.csv::row-3[mine]"}
@@ -252,7 +259,8 @@ def test_python_target_tests_an_application(project):
     result.assert_outcomes(passed=2, errors=2)
     result.stdout.fnmatch_lines(["*[[]broken[]]: model call failed: python:support_app:broken raised RuntimeError: index unavailable*"])
     rows = {r["model"]: r for r in summary_rows(result)}
-    assert rows["app"]["tokens in"] == "6" and rows["app"]["cost USD"] == "0.002000"
+    assert rows["app"]["tokens in"] == "6"
+    assert rows["app"]["cost USD"] == "0.002000"
     assert float(rows["app"]["P50 ms"]) >= 10
     project.run().assert_outcomes(passed=2, errors=2)
     (row,) = [r for r in summary_rows(project.run()) if r["model"] == "app"]

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import summary_rows
-from tests.support.fake_openai import Reply, last_user
+from tests.support.fake_openai import Reply
 
 CRITERIA = ["응답이 질문에 적절한가?", "톤이 일관적인가?", "잘못된 정보가 없는가?"]
 
@@ -113,7 +113,8 @@ def test_seed_csv_expected_output_is_judged_by_the_default_judge(project):
     project.write({"promstack.yaml": json.dumps(config),
                    "prompt_tests/seed.csv": 'input,expected_output\n"환불하고 싶어요","환불 절차 안내"\n'})
     project.run().assert_outcomes(passed=1)
-    assert "환불 절차 안내" in seen[0] and "환불하고 싶어요" in seen[0]
+    assert "환불 절차 안내" in seen[0]
+    assert "환불하고 싶어요" in seen[0]
 
 
 def test_judge_calls_are_cached_and_their_cost_counted_apart(project):

@@ -45,7 +45,9 @@ def test_unreachable_redis_warns_once_and_uses_the_disk_cache(project):
     result = project.run(f"--promstack-cache-url={url}")
     result.assert_outcomes(passed=6)
     warnings = [line for line in result.stdout.lines if "Redis cache at" in line]
-    assert len(warnings) == 1 and "unreachable" in warnings[0] and "using the disk cache" in warnings[0]
+    assert len(warnings) == 1
+    assert "unreachable" in warnings[0]
+    assert "using the disk cache" in warnings[0]
     project.server.reset()
     project.run(f"--promstack-cache-url={url}").assert_outcomes(passed=6)
     assert project.server.count == 0  # the disk cache kept the answers
@@ -75,7 +77,8 @@ def test_outcomes_and_totals_do_not_depend_on_xdist(project, args):
     result.assert_outcomes(passed=7, failed=6)
     (row,) = summary_rows(result)
     assert (row["cases"], row["passed"], row["failed"]) == ("13", "7", "6")
-    assert row["tokens in"] == "13" and row["tokens out"] == "28"
+    assert row["tokens in"] == "13"
+    assert row["tokens out"] == "28"
     assert project.server.count == 13  # each worker called only its own share
 
 
@@ -99,7 +102,8 @@ def test_a_killed_worker_leaves_the_other_results_in_the_summary(project):
     })
     result = project.pytester.runpytest("--promstack", "-p", "no:cacheprovider", "-n", "2")
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed") == 7 and outcomes.get("failed") == 1
+    assert outcomes.get("passed") == 7
+    assert outcomes.get("failed") == 1
     result.stdout.fnmatch_lines(["*worker 'gw*' crashed while running*killme*"])
     (row,) = summary_rows(result)
     assert row["passed"] == "7"

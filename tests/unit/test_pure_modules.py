@@ -230,7 +230,8 @@ def test_summary_groups_and_totals():
     assert (m["cases"], m["passed"], m["failed"], m["pass_pct"]) == (2, 1, 1, 50.0)
     assert (m["input_tokens"], m["output_tokens"], m["cost_usd"], m["cache_hits"]) == (8, 5, 0.75, 1)
     assert m["p50_ms"] == 200.0
-    assert rows[1]["cost_usd"] is None and rows[1]["error"] == 1
+    assert rows[1]["cost_usd"] is None
+    assert rows[1]["error"] == 1
 
 
 def test_calibration_statistics_on_textbook_cases():
@@ -244,7 +245,8 @@ def test_calibration_statistics_on_textbook_cases():
     # expected = (w(1,5) * 1 * 2 + w(5,5) * 1 * 2) / 2 = 1; kappa = 1 - 1/1 = 0
     assert weighted_kappa([1, 5], [5, 5], 1, 5) == pytest.approx(0.0)
     c = calibration([(4.6, 5), (2.2, 2)], (1, 5))
-    assert c["exact"] == 1.0 and c["n"] == 2
+    assert c["exact"] == 1.0
+    assert c["n"] == 2
 
 
 def test_verdict_parse_is_strict():
@@ -253,7 +255,9 @@ def test_verdict_parse_is_strict():
 
     judge = Judge("j", "m", ("a", "b"), (1, 5), 4)
     v = parse('{"scores": [{"criterion": "a", "score": 5, "reason": "r"}, {"criterion": "b", "score": 3}], "pass": true}', judge)
-    assert v.passed is False and v.mean == 4.0 and v.normalised == 75.0
+    assert v.passed is False
+    assert v.mean == 4.0
+    assert v.normalised == 75.0
     assert parse('```json\n{"scores": [{"score": 4}, {"score": 4}]}\n```', judge).passed is True
     for bad in ('{"scores": [{"score": true}, {"score": 4}]}', '{"scores": [{"score": 0}, {"score": 4}]}', "[]"):
         with pytest.raises(JudgeError):

@@ -1,0 +1,84 @@
+"""The model arena: blind pairwise judging in both orders, ties on disagreement, ratings."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.fake_openai import Reply
+
+
+def arena_config(project, models=("m1", "m2", "m3")):
+    def model(name, litellm):
+        return {"name": name, "model": litellm, "api_base": project.server.url, "api_key_env": "PROMSTACK_TEST_KEY"}
+    return json.dumps({
+        "models": [model(m, f"openai/{m}") for m in models] + [model("judge", "openai/judge-model")],
+        "judges": {"pref": {"model": "judge", "criteria": ["응답이 질문에 적절한가?"]}},
+        "arena": {"models": list(models), "judge": "pref", "tests": ["arena/*.csv"], "seed": 7, "bootstrap": 200},
+        "max_retries": 0,
+        "suites": {},
+    }, ensure_ascii=False)
+
+
+def replies_by_model(body):
+    if body["model"] == "judge-model":
+        return None
+    return Reply(text=f"{body['model']} says {body['messages'][-1]['content']}")
+
+
+def judge_reply(choose):
+    def respond(body):
+        if body["model"] != "judge-model":
+            return replies_by_model(body)
+        prompt = body["messages"][0]["content"]
+        a = prompt.split("[응답 A]\n", 1)[1].split(" says", 1)[0]
+        b = prompt.split("[응답 B]\n", 1)[1].split(" says", 1)[0]
+        return Reply(text=json.dumps({"winner": choose(a, b), "reason": "r"}))
+    return respond
+
+
+CASES = "input\n" + "\n".join(f"질문 {i}" for i in range(8)) + "\n"
+
+
+def test_a_judge_that_always_prefers_position_a_gives_ties_and_full_flip_rate(project):
+    project.server.respond = judge_reply(lambda a, b: "A")
+    project.write({"promstack.yaml": arena_config(project), "arena/a.csv": CASES})
+    result = project.run()
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines([
+        "promstack arena: 24 games, judge order-flip rate 100.0% *",
+        "*m1 vs m2: 0 wins, 8 ties, 0 losses",
+    ])
+    rates = [line for line in result.stdout.lines if line.startswith(("m1 ", "m2 ", "m3 "))]
+    assert all(" 50.0% " in line for line in rates), rates
+    judge_prompts = [b["messages"][0]["content"] for b in project.server.requests if b["model"] == "judge-model"]
+    assert len(judge_prompts) == 48  # 8 cases x 3 pairs x 2 orders
+    assert not any(name in p.split("[응답 A]")[0] for p in judge_prompts for name in ("m1", "m2", "m3"))
+
+
+def test_a_judge_that_prefers_one_model_ranks_it_first(project):
+    rank = {"m3": 3, "m1": 2, "m2": 1}
+    project.server.respond = judge_reply(lambda a, b: "A" if rank[a] > rank[b] else "B")
+    project.write({"promstack.yaml": arena_config(project), "arena/a.csv": CASES})
+    result = project.run()
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["promstack arena: 24 games, judge order-flip rate 0.0% *"])
+    table = [line.split() for line in result.stdout.lines if line.startswith(("m1 ", "m2 ", "m3 "))]
+    assert [row[0] for row in table] == ["m3", "m1", "m2"]  # by Bradley-Terry rating
+    assert [row[1] for row in table] == ["100.0%", "50.0%", "0.0%"]
+    result.stdout.fnmatch_lines(["*m1 vs m3: 0 wins, 0 ties, 8 losses"])
+    # seeded: the same run gives the same intervals
+    again = project.run()
+    assert [x for x in again.stdout.lines if "[" in x and "%" in x] == [x for x in result.stdout.lines if "[" in x and "%" in x]
+
+
+def test_an_unusable_pairwise_verdict_errors_the_case(project):
+    def respond(body):
+        if body["model"] == "judge-model":
+            return Reply(text="A is better")
+        return replies_by_model(body)
+
+    project.server.respond = respond
+    project.write({"promstack.yaml": arena_config(project, models=("m1", "m2")), "arena/a.csv": "input\nq\n"})
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*arena judge gave no usable verdict for m1 vs m2: *not JSON*raw answer*"])
