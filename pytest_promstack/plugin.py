@@ -47,8 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from .registry import build_registry
     from .session import PromstackSession
 
-    root = _root(config)
     try:
+        root = _root(config)
         settings = load_settings(root, settings_options(config.option))
         registry = build_registry(config.hook, settings)
         default = settings.default_judge or ("default" if "default" in registry.judges else

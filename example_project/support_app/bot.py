@@ -29,3 +29,8 @@ def answer(messages: list[dict[str, Any]], vars: dict[str, Any]) -> dict[str, An
         text = entry["answer"] if entry else HANDOFF
     return {"text": text, "usage": {"input_tokens": len(question.split()), "output_tokens": len(text.split())},
             "cost_usd": 0.0}
+
+
+def handoff(messages: list[dict[str, Any]], vars: dict[str, Any]) -> str:
+    """A baseline for the arena: always hands the customer to a person."""
+    return HANDOFF

@@ -150,3 +150,11 @@ def test_bad_option_value(project):
     result = project.run("--promstack-cache=sometimes")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--promstack-cache*must be one of use, off, refresh*"])
+
+
+def test_broken_yaml_config_is_a_usage_error_with_the_position(project):
+    project.write({"promstack.yaml": "suites:\n  s: {tests: [a.csv\n"})
+    result = project.run()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*promstack.yaml: not valid YAML: *line 3*"])
+    result.stderr.no_fnmatch_line("*INTERNALERROR*")

