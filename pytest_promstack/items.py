@@ -73,6 +73,7 @@ class CaseItem(pytest.Item):
         self.responses: list[Any] = []
         self.passes: int | None = None
         self.score: float | None = None
+        self.scores: list[Any] = []
 
     @property
     def ps(self) -> PromstackSession:

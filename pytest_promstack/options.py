@@ -51,6 +51,8 @@ def add_options(add: Any) -> None:
     add("--promstack-log", metavar="PATH", default=None, dest="promstack_log",
         help="Call log (JSONL, one line per model call). Default: %(default)r (the config's log, "
              "else .promstack/calls.jsonl)")
+    add("--promstack-json", metavar="PATH", default=None, dest="promstack_json",
+        help="Write the run's results as one JSON document (schema promstack-results/1). Default: %(default)r")
     add("--promstack-repeat", metavar="N", type=positive_int, default=None, dest="promstack_repeat",
         help="Run each case N times (see min_pass in the config). Default: %(default)r (the config's repeat, else 1)")
 

@@ -64,6 +64,9 @@ class PromstackSession:
         self.restore_sigterm: Any = None
         self.mine: list[CaseItem] = []
         self._counts = (0, 0, 0)
+        from datetime import UTC, datetime
+
+        self.started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         self.verdicts: dict[str, dict[tuple[str, int], Any]] = {}  # nodeid -> (spec id, reply) -> verdict
         self.judge_jobs: dict[str, list[Any]] = {}  # nodeid -> its judge jobs
         self.arena_games: dict[str, list[dict[str, Any]]] = {}  # nodeid -> its pairwise games
@@ -391,6 +394,7 @@ class PromstackSession:
         if misses:
             raise CaseFailed(f"{plan.case.where} [{plan.model}]: {misses[0].error}")
         runs = [self._score(plan, r, self._verdicts_for(item, i)) for i, r in enumerate(item.responses)]
+        item.scores = runs[0][2]
         item.passes = sum(ok for ok, _, _ in runs)
         item.score = sum(v for _, v, _ in runs) / len(runs)
         need = self.settings.min_pass if len(runs) > 1 else 1
@@ -430,6 +434,11 @@ class PromstackSession:
             **self._judge_figures(item),
             "arena": [g for g in self.arena_games.get(item.nodeid, []) if "error" not in g],
         }
+        out["vars"] = plan.case.vars
+        out["messages"] = list(plan.requests[0].messages) if plan.requests else []
+        out["output"] = first.text if first is not None else None
+        out["assertions"] = [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
+                             for sc in getattr(item, "scores", None) or []]
         if self.settings.cache_mode == "record" and called and when == "call":
             from .cassettes import entry
 
@@ -480,6 +489,18 @@ class PromstackSession:
         lines: list[str] = []
         if self.is_worker:
             return lines
+        json_path = self.config.option.promstack_json
+        if json_path:
+            from .report import results
+
+            path = Path(json_path)
+            s = self.settings
+            run = {"id": self.run_id, "started": self.started, "git_commit": results.git_commit(s.root),
+                   "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
+                                "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
+                                "judges": sorted(s.judges)}}
+            results.write(path, results.document(run, list(self.records.values()), self.arena_result()))
+            lines.append(f"promstack: wrote {json_path}")
         if self.settings.cache_mode == "record":
             from .cassettes import write
 

@@ -82,3 +82,18 @@ def test_an_unusable_pairwise_verdict_errors_the_case(project):
     result = project.run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*arena judge gave no usable verdict for m1 vs m2: *not JSON*raw answer*"])
+
+
+def test_results_json_carries_cases_summary_and_arena(project):
+    rank = {"m2": 2, "m1": 1}
+    project.server.respond = judge_reply(lambda a, b: "A" if rank[a] > rank[b] else "B")
+    project.write({"promstack.yaml": arena_config(project, models=("m1", "m2")), "arena/a.csv": "input\n하나\n둘\n"})
+    result = project.run("--promstack-json=out/results.json")
+    result.stdout.fnmatch_lines(["promstack: wrote out/results.json"])
+    doc = json.loads((project.path / "out/results.json").read_text(encoding="utf-8"))
+    assert doc["schema"] == "promstack-results/1"
+    assert [c["case_id"] for c in doc["cases"]] == ["arena/a.csv::row-2[arena]", "arena/a.csv::row-3[arena]"]
+    assert doc["cases"][0]["vars"] == {"input": "하나"}
+    assert doc["arena"]["win_rate"] == {"m1": 0.0, "m2": 1.0}
+    assert doc["arena"]["pairs"] == {"m1 vs m2": {"win": 0, "tie": 0, "loss": 2}}
+    assert sum(r["cases"] for r in doc["summary"]) == len(doc["cases"])
