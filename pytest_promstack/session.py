@@ -247,9 +247,13 @@ class PromstackSession:
             if s.log_path is not None:
                 self.log = CallLog(s.log_path, self.run_id, s.user_id or user_id())
             policy = RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait)
-            self.engine = Engine(s.concurrency, self._cache(), s.cache_mode, policy,
-                                 self.log)
+            self.engine = Engine(self._concurrency(), self._cache(), s.cache_mode, policy, self.log)
         return self.engine
+
+    def _concurrency(self) -> int:
+        """``concurrency`` is for the whole run: under xdist the workers share it."""
+        workers = int((getattr(self.config, "workerinput", None) or {}).get("workercount", 1))
+        return max(1, self.settings.concurrency // workers)
 
     def _cache(self) -> Any:
         from .cache import build_cache

@@ -177,3 +177,24 @@ def test_calibration_against_human_labels(project):
     #   expected = sum w * row_J * col_H / n = 124 / 16 / 6 = 1.2917; kappa = 1 - 0.375/1.2917 = 0.710.
     result.stdout.fnmatch_lines(["promstack: calibration support_quality: n=6, exact 50%, within one 83%, "
                                  "Spearman 0.76, weighted kappa 0.71"])
+
+
+@pytest.mark.parametrize(("how", "outcome"), [("each", "failed"), ("majority", "passed"), ("mean", "passed")])
+def test_several_judges_on_one_case_are_combined_as_configured(project, how, outcome):
+    # three judges: two pass with 5s, one fails with 2s -> each: fail; majority: 2 of 3 pass;
+    # mean: (100 + 100 + 25) / 3 = 75 -> reaches 75
+    def respond(body):
+        if not is_judge(body):
+            return None
+        prompt = body["messages"][0]["content"]
+        score = 2 if "엄격" in prompt.split("[기준]")[1] else 5
+        return Reply(text=json.dumps({"scores": [{"criterion": "c", "score": score, "reason": "r"}]}))
+
+    project.server.respond = respond
+    config = json.loads(judge_config(project)["promstack.yaml"])
+    config["judges"] = {name: {"model": "judge", "criteria": [criterion]} for name, criterion in
+                        (("j1", "친절한가?"), ("j2", "정확한가?"), ("j3", "엄격한 기준을 만족하는가?"))}
+    config["judge_aggregate"] = how
+    project.write({"promstack.yaml": json.dumps(config, ensure_ascii=False),
+                   "prompt_tests/a.csv": "input,__expected,__expected2,__expected3\nx,judge:j1,judge:j2,judge:j3\n"})
+    project.run().assert_outcomes(**{outcome: 1})
