@@ -134,9 +134,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = str(call.excinfo.value)  # users' mistakes get one line, not a traceback
     from .items import CaseItem, FileErrorItem
 
-    if isinstance(item, CaseItem):
+    # The case's record travels once: on the call report, or on a failed/skipped setup (then
+    # there is no call). pytest keeps every report until the end, so this also keeps memory flat.
+    carries = call.when == "call" or (call.when == "setup" and not report.passed)
+    if carries and isinstance(item, CaseItem):
         report.promstack = ps.result_of(item, call.when)
-    elif isinstance(item, FileErrorItem):
+    elif call.when == "setup" and isinstance(item, CaseItem):
+        report.promstack = ps.identity_of(item)  # small: so a crash before the call is still counted
+    elif carries and isinstance(item, FileErrorItem):
         report.promstack = ps.file_error_result(item)
     return report
 

@@ -464,6 +464,13 @@ class PromstackSession:
             "judge_flaky": any(v.get("agreement", 1) < 1 for v in verdicts),
         }
 
+    def identity_of(self, item: CaseItem) -> dict[str, Any]:
+        plan = item.plan
+        return {"suite": plan.suite, "model": plan.model, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                "prompt_version": plan.prompt_version, "file": plan.case.file, "row": plan.case.row,
+                "called": False, "latencies": [], "input_tokens": None, "output_tokens": None, "cost_usd": None,
+                "cached": False, "error": None, "repeats": 0, "passes": None}
+
     def file_error_result(self, item: pytest.Item) -> dict[str, Any]:
         """An unreadable file counts once, as an error, under the first suite that uses it."""
         suite = self.files[Path(item.path).resolve()][0].name
