@@ -3,6 +3,7 @@ concurrently, scores items, aggregates their reports and writes the outputs."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import uuid
@@ -234,6 +235,10 @@ class PromstackSession:
         """Resolve every request of this process's items: cache hits at once, misses concurrently."""
         from .xdist import my_items
 
+        # Items, plans and the modules imported so far live until the session ends: move them
+        # out of the garbage collector's way, so its passes during the run and pytest's five
+        # collections at the end do not walk them again (0.5 s on 1,000 cases).
+        gc.freeze()
         self.mine = [i for i in my_items(self.config, items) if isinstance(i, CaseItem)]
         requests = [r for i in self.mine for r in i.plan.requests]
         self._engine().submit(requests)
