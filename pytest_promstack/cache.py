@@ -18,7 +18,8 @@ from typing import Any
 from .types import Response
 
 KEY_VERSION = 1
-NOT_IN_KEY = {"timeout", "api_key", "num_retries", "max_retries", "stream", "metadata"}
+NOT_IN_KEY = {"timeout", "api_key", "num_retries", "max_retries", "stream", "metadata", "drop_params",
+              "input_cost_per_token", "output_cost_per_token"}
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by pytest-promstack.\n"

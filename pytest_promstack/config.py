@@ -45,6 +45,18 @@ class InlinePrompt(_Strict):
 PromptRef = str | InlinePrompt
 
 
+class GateSpec(_Strict):
+    min_quality_score: float | None = Field(None, ge=0, le=100)
+    min_pass_rate: float | None = Field(None, ge=0, le=100)
+    max_p95_latency_ms: float | None = Field(None, ge=0)
+    max_error_rate: float | None = Field(None, ge=0, le=100)
+    max_cost_usd: float | None = Field(None, ge=0)
+    max_tokens: float | None = Field(None, ge=0)
+
+    def values(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class SuiteSpec(_Strict):
     prompt: PromptRef | None = None
     prompts: list[PromptRef] | None = None
@@ -52,6 +64,7 @@ class SuiteSpec(_Strict):
     models: list[str] | None = None
     assert_: list[str | dict[str, Any]] = Field(default_factory=list, alias="assert")
     vars: dict[str, Any] = Field(default_factory=dict)
+    gates: GateSpec = Field(default_factory=GateSpec)
 
     @field_validator("tests", mode="before")
     @classmethod
@@ -140,6 +153,7 @@ class FileConfig(_Strict):
     judges: dict[str, JudgeSpec] = Field(default_factory=dict)
     default_judge: str | None = None
     arena: ArenaSpec | None = None
+    gates: GateSpec = Field(default_factory=GateSpec)
     judge_aggregate: str = "each"
 
     @field_validator("judge_aggregate")
@@ -160,6 +174,7 @@ class Suite:
     asserts: tuple[str | dict[str, Any], ...]
     vars: dict[str, Any]
     arena: bool = False
+    gates: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -190,6 +205,7 @@ class Settings:
     default_judge: str | None = None
     judge_aggregate: str = "each"
     arena: dict[str, Any] | None = None  # judge, seed, bootstrap, contenders
+    gates: dict[str, float] = field(default_factory=dict)  # for the whole run
 
     def files(self) -> dict[Path, list[Suite]]:
         """Every test file -> the suites that use it."""
@@ -312,6 +328,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         default_judge=default_judge,
         judge_aggregate=cfg.judge_aggregate,
         arena=arena,
+        gates={**cfg.gates.values(), **(options.get("gates") or {})},
     )
 
 
@@ -428,7 +445,7 @@ def _suites(
                 if m not in models:
                     problems.append(f"{where}.models: unknown model {m!r}; add it under models:")
         out[name] = Suite(name, prompts, tuple(spec.tests), files, suite_models,
-                          tuple(spec.assert_), spec.vars)
+                          tuple(spec.assert_), spec.vars, gates=spec.gates.values())
     return out
 
 

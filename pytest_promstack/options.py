@@ -14,6 +14,12 @@ def cache_mode_type(value: str) -> str:
     return value
 
 
+def _gate(value: str) -> tuple[str, float]:
+    from .gates import parse_option
+
+    return parse_option(value)
+
+
 def positive_int(value: str) -> int:
     try:
         n = int(value)
@@ -53,6 +59,9 @@ def add_options(add: Any) -> None:
              "else .promstack/calls.jsonl)")
     add("--promstack-json", metavar="PATH", default=None, dest="promstack_json",
         help="Write the run's results as one JSON document (schema promstack-results/1). Default: %(default)r")
+    add("--promstack-gate", metavar="KEY=VALUE", action="append", default=[], dest="promstack_gates",
+        type=_gate, help="A gate for the whole run, e.g. min_pass_rate=90 or max_cost_usd=1.5; repeatable; "
+                         "adds to the config's gates:. Default: %(default)r")
     add("--promstack-repeat", metavar="N", type=positive_int, default=None, dest="promstack_repeat",
         help="Run each case N times (see min_pass in the config). Default: %(default)r (the config's repeat, else 1)")
 
@@ -68,4 +77,5 @@ def settings_options(option: Any) -> dict[str, Any]:
         "cache_url": option.promstack_cache_url,
         "log": option.promstack_log,
         "repeat": option.promstack_repeat,
+        "gates": dict(option.promstack_gates),
     }

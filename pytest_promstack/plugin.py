@@ -170,8 +170,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     ps = _session(session.config)
-    if ps is not None:
-        ps.written = ps.finish()
+    if ps is None:
+        return
+    if not ps.check_gates() and session.exitstatus == pytest.ExitCode.OK:
+        from .gates import GATE_FAILED
+
+        session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
+    ps.written = ps.finish()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -62,6 +62,8 @@ class PromstackSession:
         self.planned_ids: set[str] = set()
         self.warnings: list[str] = []
         self.written: list[str] = []
+        self.gate_verdicts: list[Any] = []
+        self.gate_warnings: list[str] = []
         self.restore_sigterm: Any = None
         self.mine: list[CaseItem] = []
         self._counts = (0, 0, 0)
@@ -500,6 +502,24 @@ class PromstackSession:
         rec.update(data)
         rec["outcome"] = _outcome(report, rec["outcome"])
 
+    def check_gates(self) -> bool:
+        """Evaluate the gates (controller only); True when every gate passed."""
+        from .gates import check
+
+        if self.is_worker:
+            return True
+        records = list(self.records.values())
+        self.gate_verdicts, self.gate_warnings = [], []
+        scopes = [("overall", records, self.settings.gates)]
+        scopes += [(f"suite {name}", [r for r in records if r.get("suite") == name], suite.gates)
+                   for name, suite in self.settings.suites.items() if suite.gates]
+        for scope, rows, gates in scopes:
+            if gates:
+                verdicts, warnings = check(rows, gates, scope)
+                self.gate_verdicts += verdicts
+                self.gate_warnings += warnings
+        return all(v.passed for v in self.gate_verdicts)
+
     def finish(self) -> list[str]:
         """Write what the run produced (controller only); returns lines to announce."""
         lines: list[str] = []
@@ -559,6 +579,7 @@ class PromstackSession:
             lines += arena_lines(arena)
         if self.log is not None and self.log.failed:
             self.warn(f"call log not written: {self.log.failed}")
+        lines += [v.line() for v in self.gate_verdicts] + self.gate_warnings
         return lines + [f"promstack: warning: {w}" for w in self.warnings]
 
     def close(self) -> None:

@@ -1,0 +1,101 @@
+"""Quality and budget gates: checked on the run's records at the end; a failed gate sets a
+distinct exit status (6). Warnings at 80% and 90% of cost and token budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .metrics import percentile, quality
+
+GATE_FAILED = 6
+KEYS = ("min_quality_score", "min_pass_rate", "max_p95_latency_ms", "max_error_rate", "max_cost_usd", "max_tokens")
+PRICE_HINT = ("add input_cost_per_token and output_cost_per_token (USD) to that model's params in "
+              "promstack.yaml, or pick a model litellm prices")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    scope: str  # "overall" or "suite NAME"
+    key: str
+    value: float | None
+    limit: float
+    passed: bool
+    note: str = ""
+
+    def line(self) -> str:
+        shown = "n/a" if self.value is None else _fmt(self.key, self.value)
+        verdict = "passed" if self.passed else "FAILED"
+        note = f" ({self.note})" if self.note else ""
+        limit = _fmt(self.key, self.limit)
+        return f"promstack: gate {self.key} [{self.scope}]: {shown}, limit {limit}: {verdict}{note}"
+
+
+def _fmt(key: str, v: float) -> str:
+    if key.endswith("_usd"):
+        return f"${v:.6f}" if v < 0.01 else f"${v:.2f}"
+    if key.endswith(("_rate", "quality_score")):
+        return f"{v:.1f}" + ("%" if key.endswith("_rate") else "")
+    return f"{v:.0f}"
+
+
+def parse_option(value: str) -> tuple[str, float]:
+    """``--promstack-gate KEY=VALUE``."""
+    import argparse
+
+    key, sep, raw = value.partition("=")
+    if not sep or key not in KEYS:
+        raise argparse.ArgumentTypeError(f"{value!r}: write KEY=VALUE with KEY one of {', '.join(KEYS)}")
+    try:
+        return key, float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: {raw!r} is not a number") from None
+
+
+def check(records: list[dict[str, Any]], gates: dict[str, float], scope: str) -> tuple[list[Verdict], list[str]]:
+    """Verdicts for one scope, and budget warnings (80% / 90%)."""
+    verdicts, warnings = [], []
+    for key, limit in gates.items():
+        value, note = measure(records, key)
+        if value is None:  # nothing to measure passes, except what must be known: cost and quality
+            verdicts.append(Verdict(scope, key, None, limit, key not in ("max_cost_usd", "min_quality_score"), note))
+            continue
+        passed = value >= limit if key.startswith("min_") else value <= limit
+        verdicts.append(Verdict(scope, key, value, limit, passed, note))
+        if key in ("max_cost_usd", "max_tokens") and passed and limit > 0:
+            used = value / limit
+            for mark in (0.9, 0.8):
+                if used >= mark:
+                    warnings.append(f"promstack: warning: {key} [{scope}] at {used:.0%} of its budget "
+                                    f"({_fmt(key, value)} of {_fmt(key, limit)}; warns at {mark:.0%})")
+                    break
+    return verdicts, warnings
+
+
+def measure(records: list[dict[str, Any]], key: str) -> tuple[float | None, str]:
+    counted = [r for r in records if r.get("outcome") != "skipped"]
+    if key == "min_quality_score":
+        q = quality(records)
+        return q, "" if q is not None else "no judged cases"
+    if key == "min_pass_rate":
+        n = len(counted)
+        return (100.0 * sum(r.get("outcome") == "passed" for r in counted) / n if n else None), "passed / cases"
+    if key == "max_error_rate":
+        called = [r for r in records if r.get("called")]
+        if not called:
+            return None, "no model calls"
+        return 100.0 * sum(r.get("error") is not None for r in called) / len(called), "failed calls / calls"
+    if key == "max_p95_latency_ms":
+        lat = [float(v) for r in records for v in r.get("latencies") or []]
+        return percentile(lat, 0.95), ""
+    if key == "max_tokens":
+        tokens = [(r.get("input_tokens") or 0) + (r.get("output_tokens") or 0) for r in records]
+        return float(sum(tokens)), "input + output"
+    if key == "max_cost_usd":
+        unpriced = sorted({r.get("litellm_model") or r["model"] for r in records
+                           if r.get("called") and r.get("error") is None and r.get("cost_usd") is None})
+        if unpriced or any(r.get("eval_cost_usd") is None for r in records):
+            models = ", ".join(unpriced) or "a judge model"
+            return None, f"no price for model {models}: {PRICE_HINT}"
+        return float(sum((r.get("cost_usd") or 0) + (r.get("eval_cost_usd") or 0) for r in records)), "app + eval"
+    raise KeyError(key)

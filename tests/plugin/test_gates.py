@@ -1,0 +1,78 @@
+"""Gates: each passing and failing with its exit status and line; budget warnings."""
+
+from __future__ import annotations
+
+import pytest
+
+ROWS = "input,__expected\n" + "\n".join(f"q{i},contains:{'q' if i < 9 else 'zz'}{i}" for i in range(10)) + "\n"
+
+
+@pytest.mark.parametrize(("gate", "ret", "line"), [
+    ("min_pass_rate=90", 1, "promstack: gate min_pass_rate [[]overall[]]: 90.0%, limit 90.0%: passed (passed / cases)"),
+    ("min_pass_rate=95", 1, "promstack: gate min_pass_rate [[]overall[]]: 90.0%, limit 95.0%: FAILED (passed / cases)"),
+    # 10 inputs of 1 word, 10 answers "echo: qN" of 2 words: 30 tokens
+    ("max_tokens=30", 1, "promstack: gate max_tokens [[]overall[]]: 30, limit 30: passed (input + output)"),
+    ("max_tokens=29", 1, "promstack: gate max_tokens [[]overall[]]: 30, limit 29: FAILED (input + output)"),
+    ("max_error_rate=0", 1, "promstack: gate max_error_rate [[]overall[]]: 0.0%, limit 0.0%: passed*"),
+    ("max_p95_latency_ms=60000", 1, "promstack: gate max_p95_latency_ms [[]overall[]]: *, limit 60000: passed"),
+    ("max_p95_latency_ms=1", 1, "promstack: gate max_p95_latency_ms [[]overall[]]: *, limit 1: FAILED"),
+])
+def test_each_gate_prints_value_limit_and_verdict(project, gate, ret, line):
+    project.write({"prompt_tests/a.csv": ROWS})
+    result = project.run(f"--promstack-gate={gate}")
+    assert result.ret == ret  # one case fails anyway: pytest's 1 wins over the gate's 6
+    result.stdout.fnmatch_lines([line])
+
+
+def test_failed_gate_has_its_own_exit_status_when_tests_pass(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"})
+    assert project.run("--promstack-gate=max_tokens=100").ret == 0
+    result = project.run("--promstack-gate=max_tokens=5")
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(["promstack: gate max_tokens [[]overall[]]: 6, limit 5: FAILED*"])
+
+
+def test_budget_warnings_at_80_and_90_percent(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"})  # 6 tokens
+    result = project.run("--promstack-gate=max_tokens=7")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["promstack: warning: max_tokens [[]overall[]] at 86% of its budget (6 of 7; warns at 80%)"])
+    result = project.run("--promstack-gate=max_tokens=6.5")
+    result.stdout.fnmatch_lines(["*at 92% of its budget (6 of 6; warns at 90%)"])
+
+
+def test_cost_gate_without_a_price_fails_naming_the_model_and_the_fix(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\n"})
+    result = project.run("--promstack-gate=max_cost_usd=1")
+    assert result.ret == 6
+    result.stdout.fnmatch_lines(["promstack: gate max_cost_usd [[]overall[]]: n/a, limit $1.00: FAILED (no price for model "
+                                 "openai/mine: add input_cost_per_token and output_cost_per_token*"])
+
+
+def test_custom_prices_in_model_params_make_the_cost_gate_work(project):
+    project.write({
+        "promstack.yaml": f"""
+            models:
+              - name: mine
+                model: openai/mine
+                api_base: {project.server.url}
+                api_key_env: PROMSTACK_TEST_KEY
+                params: {{input_cost_per_token: 0.001, output_cost_per_token: 0.002}}
+            gates: {{max_cost_usd: 0.01}}
+            suites:
+              s: {{tests: [prompt_tests/a.csv], gates: {{min_pass_rate: 100}}}}
+        """,
+        "prompt_tests/a.csv": "input,__expected\na,contains:a\n",
+    })
+    result = project.run()
+    assert result.ret == 0
+    # 1 word in, 2 words out ("echo: a"): 0.001 + 0.004
+    result.stdout.fnmatch_lines(["promstack: gate max_cost_usd [[]overall[]]: $0.005000, limit $0.01: passed (app + eval)",
+                                 "promstack: gate min_pass_rate [[]suite s[]]: 100.0%, limit 100.0%: passed*"])
+
+
+def test_bad_gate_option_is_a_usage_error(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\n"})
+    result = project.run("--promstack-gate=max_speed=3")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*max_speed=3*KEY one of min_quality_score*"])
