@@ -62,6 +62,9 @@ def add_options(add: Any) -> None:
     add("--promstack-gate", metavar="KEY=VALUE", action="append", default=[], dest="promstack_gates",
         type=_gate, help="A gate for the whole run, e.g. min_pass_rate=90 or max_cost_usd=1.5; repeatable; "
                          "adds to the config's gates:. Default: %(default)r")
+    add("--promstack-estimate", action="store_true", default=False, dest="promstack_estimate",
+        help="Print an upper bound of the run's cost per model (judge calls included, cached calls "
+             "excluded) and exit without calling any model. Default: %(default)r")
     add("--promstack-repeat", metavar="N", type=positive_int, default=None, dest="promstack_repeat",
         help="Run each case N times (see min_pass in the config). Default: %(default)r (the config's repeat, else 1)")
 

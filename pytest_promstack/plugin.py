@@ -110,13 +110,19 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     ps = _session(session.config)
-    if ps is not None and not session.config.option.collectonly:
+    if ps is not None and not session.config.option.collectonly and not session.config.option.promstack_estimate:
         ps.start_calls(session.items)
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> None:
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
     ps = _session(session.config)
+    if ps is not None and session.config.option.promstack_estimate and not session.config.option.collectonly:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        for line in ps.estimate(session.items):
+            if reporter is not None:
+                reporter.write_line(line)
+        return True  # estimate only: no item runs, no model is called
     if ps is not None and not session.config.option.collectonly:
         reporter = None if ps.is_worker else session.config.pluginmanager.get_plugin("terminalreporter")
         ps.wait_for_calls(reporter)

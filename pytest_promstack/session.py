@@ -233,6 +233,35 @@ class PromstackSession:
 
     # -- running ----------------------------------------------------------------------------
 
+    def estimate(self, items: list[pytest.Item]) -> list[str]:
+        """The cost bound of the calls these items would make; calls nothing."""
+        from . import estimate, judges, judging
+        from ._litellm import import_litellm
+
+        litellm = import_litellm()
+        cache = self._cache() if self.settings.cache_mode in ("use", "replay", "record") else None
+        lines: dict[str, estimate.Line] = {}
+        for item in items:
+            if not isinstance(item, CaseItem):
+                continue
+            answer_bound = 0
+            for req in item.plan.requests:
+                estimate.add(lines, litellm, req, cache is not None and cache.get(req.key) is not None)
+                answer_bound = max(answer_bound, int(req.params.get("max_tokens") or 0))
+            for spec in item.plan.asserts:
+                if spec.type.removeprefix("not-") not in assertions.JUDGED:
+                    continue
+                judge, expectation, _problem = judging.resolve(self.settings, spec)
+                if judge is None:
+                    continue
+                msgs = judges.messages(judge, _question(item.plan), "", judges.template_text(judge, self.settings.root),
+                                       expectation)
+                job = judging.Job(item.nodeid, "", 0, judge, msgs)
+                for i in range(judge.repeat * max(1, len(item.plan.requests))):
+                    req = judging.request(self.settings, job, i, msgs, {})
+                    estimate.add(lines, litellm, req, False, extra_input_tokens=answer_bound)
+        return estimate.lines_for(lines)
+
     def start_calls(self, items: list[pytest.Item]) -> None:
         """Resolve every request of this process's items: cache hits at once, misses concurrently."""
         from .xdist import my_items

@@ -76,3 +76,38 @@ def test_bad_gate_option_is_a_usage_error(project):
     result = project.run("--promstack-gate=max_speed=3")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*max_speed=3*KEY one of min_quality_score*"])
+
+
+def test_estimate_calls_nothing_and_bounds_the_real_cost(project):
+    def model(name, litellm):
+        return {"name": name, "model": litellm, "api_base": project.server.url, "api_key_env": "PROMSTACK_TEST_KEY"}
+    import json
+
+    project.server.respond = lambda body: (
+        __import__("tests.support.fake_openai", fromlist=["Reply"]).Reply(
+            text=json.dumps({"scores": [{"criterion": "c", "score": 5, "reason": "r"}]}))
+        if body["messages"][0]["content"].startswith("You are a strict") else None)
+    project.write({"promstack.yaml": json.dumps({
+        "models": [model("mini", "openai/gpt-4o-mini")],
+        "defaults": {"max_tokens": 64},
+        "judges": {"j": {"model": "mini", "criteria": ["polite?"], "language": "en"}},
+        "suites": {"s": {"tests": ["prompt_tests/a.csv"]}},
+    }), "prompt_tests/a.csv": "input,__expected\n환불하고 싶어요,judge:j\nhello there,contains:hello\n"})
+    result = project.run("--promstack-estimate")
+    assert result.ret == 0
+    assert project.server.count == 0
+    result.stdout.fnmatch_lines(["promstack estimate: an upper bound*", "mini * 3 * 0 *",
+                                 "promstack estimate: at most * USD for this run"])
+    bound = float(next(x for x in result.stdout.lines if x.startswith("promstack estimate: at most")).split()[4])
+    real = project.run()
+    real.assert_outcomes(passed=2)
+    from tests.conftest import summary_rows
+
+    (row,) = summary_rows(real)
+    spent = float(row["cost USD"]) + float(row["eval USD"])
+    assert 0 < spent <= bound
+    again = project.run("--promstack-estimate")
+    # the two model answers are cached now; the judge call is counted anyway (its prompt
+    # depends on an answer the estimate does not look at), so the bound stays an upper bound
+    again.stdout.fnmatch_lines(["mini * 1 * 2 *"])
+    assert project.server.count == 3
