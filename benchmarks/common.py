@@ -8,11 +8,30 @@ import resource
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The reference: litellm.acompletion under a semaphore, nothing else (argv: n, concurrency, url).
+BARE = textwrap.dedent("""
+    import asyncio, os, sys
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+    n, c, url = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    async def main():
+        sem = asyncio.Semaphore(c)
+        async def one(i):
+            async with sem:
+                r = await litellm.acompletion(model="openai/bench", api_base=url, api_key="x",
+                    messages=[{"role": "user", "content": f"question {i}"}], temperature=0, max_tokens=64)
+                return r.choices[0].message.content
+        return await asyncio.gather(*(one(i) for i in range(n)))
+    assert len(asyncio.run(main())) == n
+""")
+
 
 
 class Server:

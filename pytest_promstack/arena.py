@@ -5,15 +5,13 @@ bootstrap 95% intervals; the judge's order-flip rate is reported."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
-from importlib.resources import files
 from itertools import combinations
 from typing import Any
 
 from .errors import JudgeError
-from .judges import Judge
+from .judges import Judge, builtin_template, compiled, load_json
 
 SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "winner": {"type": "string", "enum": ["A", "B", "tie"]}, "reason": {"type": "string"}},
@@ -24,17 +22,9 @@ def pairs(contenders: list[str]) -> list[tuple[str, str]]:
     return list(combinations(contenders, 2))
 
 
-def template_text(judge: Judge) -> str:
-    lang = judge.language if judge.language in ("ko", "en") else "en"
-    return files("pytest_promstack").joinpath(f"templates/arena_{lang}.j2").read_text(encoding="utf-8")
-
-
 def messages(judge: Judge, question: str, first: str, second: str) -> list[dict[str, Any]]:
-    import jinja2
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    text = env.from_string(template_text(judge)).render(criteria=list(judge.criteria), question=question,
-                                                         answer_a=first, answer_b=second)
+    template = compiled(builtin_template("arena", judge.language))
+    text = template.render(criteria=list(judge.criteria), question=question, answer_a=first, answer_b=second)
     return [{"role": "user", "content": text}]
 
 
@@ -45,18 +35,7 @@ def request_params(judge: Judge) -> dict[str, Any]:
 
 def parse(raw: str | None) -> str:
     """'A', 'B' or 'tie'; anything else raises (and the case errors: no verdict, no winner)."""
-    from .judges import _FENCE
-
-    text = (raw or "").strip()
-    if not text:
-        raise JudgeError("the judge gave an empty answer")
-    fenced = _FENCE.match(text)
-    if fenced:
-        text = fenced.group(1)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise JudgeError(f"the judge's answer is not JSON ({exc.msg} at char {exc.pos})") from None
+    data = load_json(raw)
     winner = data.get("winner") if isinstance(data, dict) else None
     if not isinstance(winner, str) or winner.strip().lower() not in ("a", "b", "tie"):
         raise JudgeError(f'"winner" must be "A", "B" or "tie", got {winner!r}')

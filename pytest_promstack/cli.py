@@ -13,7 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="promstack",
         description="Prompt regression tests for LLM applications (pytest-promstack).",
         epilog="Exit codes: those of pytest (0 all passed, 1 some failed, 2 interrupted, "
-               "4 usage error, 5 nothing collected).",
+               "4 usage error, 5 nothing collected), and 6 when the tests passed but a gate failed.",
     )
     parser.add_argument("--version", action="version", version=f"promstack {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -19,6 +19,11 @@ from .options import CACHE_MODES
 CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
 
 
+def _as_list(v: Any) -> Any:
+    """``tests: "a/*.csv"`` means ``tests: ["a/*.csv"]``."""
+    return [v] if isinstance(v, str) else v
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -66,10 +71,7 @@ class SuiteSpec(_Strict):
     vars: dict[str, Any] = Field(default_factory=dict)
     gates: GateSpec = Field(default_factory=GateSpec)
 
-    @field_validator("tests", mode="before")
-    @classmethod
-    def _one_glob(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _one_glob = field_validator("tests", mode="before")(lambda v: _as_list(v))
 
 
 class JudgeSpec(_Strict):
@@ -106,10 +108,7 @@ class ArenaSpec(_Strict):
     seed: int = 0
     bootstrap: int = Field(1000, ge=0, le=100_000)
 
-    @field_validator("tests", mode="before")
-    @classmethod
-    def _one_glob(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+    _one_glob = field_validator("tests", mode="before")(lambda v: _as_list(v))
 
 
 class CacheSpec(_Strict):
@@ -299,7 +298,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     if cfg.cache.backend == "redis" and not cache_url:
         problems.append("cache.url: the redis backend needs url: redis://host:port/db")
     log = options.get("log") or cfg.log
-    judges, default_judge = _judges(cfg, problems, models)
+    judges, default_judge = _judges(cfg, problems, models, base)
     arena = _arena(base, cfg, models, judges, default_judge, suites, options.get("suites") or [], problems)
     if problems:
         raise ConfigError(source, problems)
@@ -332,6 +331,20 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     )
 
 
+def _judge_template(value: str | None, base: Path, where: str, problems: list[str]) -> str | None:
+    """Read a judge's template file once, here; a missing file is a config problem."""
+    if value is None:
+        return None
+    from .judges import load_template
+
+    try:
+        return load_template(value, base)
+    except OSError as exc:
+        problems.append(f"{where}: cannot read {value!r} ({exc.strerror}); give a Jinja2 file relative to "
+                        "the config file, or the template text itself")
+        return None
+
+
 def _arena(base: Path, cfg: FileConfig, models: dict[str, ModelSpec], judges: dict[str, Any],
            default_judge: str | None, suites: dict[str, Suite], wanted: list[str], problems: list[str]
            ) -> dict[str, Any] | None:
@@ -353,7 +366,8 @@ def _arena(base: Path, cfg: FileConfig, models: dict[str, ModelSpec], judges: di
     return {"judge": judge, "seed": spec.seed, "bootstrap": spec.bootstrap, "contenders": list(spec.models)}
 
 
-def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec]) -> tuple[dict[str, Any], str | None]:
+def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec],
+            base: Path) -> tuple[dict[str, Any], str | None]:
     """Named judges, and the default one: ``default_judge`` names a judge or a model; else the
     judge called ``default``, else the only judge."""
     from .judges import Judge
@@ -367,7 +381,8 @@ def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec]) 
         if not lo <= pass_score <= hi:
             problems.append(f"judges.{name}.pass_score: {pass_score:g} is outside the scale {lo}-{hi}")
         judges[name] = Judge(name, spec.model, tuple(spec.criteria), tuple(spec.scale), pass_score, spec.pass_on,
-                             spec.language, spec.prompt, spec.repeat, spec.params)
+                             spec.language, _judge_template(spec.prompt, base, f"judges.{name}.prompt", problems),
+                             spec.repeat, spec.params)
     default = cfg.default_judge
     if default and default not in judges:
         if "/" not in default and default not in models:

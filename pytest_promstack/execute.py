@@ -232,7 +232,7 @@ class Engine:
         if resp.error is None or not _retryable(resp) or attempt > self.policy.max_retries:
             return None
         backoff = random.uniform(0, self.policy.backoff * 2 ** (attempt - 1))
-        wait = min(resp_retry_after(resp) or backoff, self.policy.max_wait)
+        wait = min(resp.retry_after or backoff, self.policy.max_wait)
         if time.monotonic() + wait >= deadline:
             return None
         return wait
@@ -261,10 +261,6 @@ def _retryable(resp: Response) -> bool:
     if resp.status_code in NO_RETRY or resp.retry is False:
         return False
     return resp.status_code is None or resp.status_code == 429 or resp.status_code >= 500
-
-
-def resp_retry_after(resp: Response) -> float | None:
-    return resp.retry_after
 
 
 def parse_retry_after(headers: Any) -> float | None:

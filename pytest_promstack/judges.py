@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -79,24 +80,43 @@ class Verdict:
                 "scores": [{"criterion": s.criterion, "score": s.score, "reason": s.reason} for s in self.scores]}
 
 
-def template_text(judge: Judge, root: Path | None = None) -> str:
-    if judge.template:
-        path = Path(judge.template)
-        if root is not None and not path.is_absolute():
-            path = root / path
-        return path.read_text(encoding="utf-8") if path.suffix in (".j2", ".jinja", ".txt") and path.exists() \
-            else judge.template
-    lang = judge.language if judge.language in ("ko", "en") else "en"
-    return files("pytest_promstack").joinpath(f"templates/judge_{lang}.j2").read_text(encoding="utf-8")
+TEMPLATE_SUFFIXES = (".j2", ".jinja", ".txt", ".md")
+
+
+def load_template(value: str, root: Path) -> str:
+    """A judge's ``prompt:``: a template file (relative to the config) or the template text.
+    Raises FileNotFoundError for a file name that does not exist."""
+    if "{{" in value or "\n" in value:
+        return value
+    path = Path(value) if Path(value).is_absolute() else root / value
+    if path.suffix in TEMPLATE_SUFFIXES or path.exists():
+        return path.read_text(encoding="utf-8")
+    return value
+
+
+@cache
+def builtin_template(kind: str, language: str) -> str:
+    lang = language if language in ("ko", "en") else "en"
+    return files("pytest_promstack").joinpath(f"templates/{kind}_{lang}.j2").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=64)
+def compiled(text: str) -> Any:
+    """Judge templates are compiled once per text, not once per judged reply."""
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    return env.from_string(text)
+
+
+def template_text(judge: Judge) -> str:
+    return judge.template or builtin_template("judge", judge.language)
 
 
 def messages(judge: Judge, question: str, answer: str, template: str, expectation: str | None = None
              ) -> list[dict[str, Any]]:
     """The judge's prompt, blind to which model answered."""
-    import jinja2
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    text = env.from_string(template).render(
+    text = compiled(template).render(
         criteria=list(judge.criteria), scale_min=judge.scale[0], scale_max=judge.scale[1],
         question=question, answer=answer, expectation=expectation)
     return [{"role": "user", "content": text}]
@@ -130,18 +150,23 @@ def repair_messages(original: list[dict[str, Any]], raw: str, problem: str, lang
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 
 
-def parse(raw: str | None, judge: Judge) -> Verdict:
-    """Strict: one JSON object, a score per criterion, integers within the scale."""
-    if raw is None or not raw.strip():
+def load_json(raw: str | None) -> Any:
+    """A judge's answer as JSON: one object, optionally in a ```json fence; else JudgeError."""
+    text = (raw or "").strip()
+    if not text:
         raise JudgeError("the judge gave an empty answer")
-    text = raw.strip()
     fenced = _FENCE.match(text)
     if fenced:
         text = fenced.group(1)
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise JudgeError(f"the judge's answer is not JSON ({exc.msg} at char {exc.pos})") from None
+
+
+def parse(raw: str | None, judge: Judge) -> Verdict:
+    """Strict: one JSON object, a score per criterion, integers within the scale."""
+    data = load_json(raw)
     items = data.get("scores") if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise JudgeError('the judge\'s answer has no "scores" list')

@@ -107,7 +107,7 @@ def aggregate(job: Job) -> dict[str, Any]:
         return {"judge": job.judge.name, "error": problems[0]}
     verdicts = [r for r in job.results if not isinstance(r, str)]
     passes = sum(v.passed for v in verdicts)
-    majority = passes * 2 > len(verdicts) or (passes * 2 == len(verdicts) and False)
+    majority = passes * 2 > len(verdicts)  # a tie of verdicts does not pass: fail closed
     agreeing = passes if majority else len(verdicts) - passes
     first = verdicts[0]
     return {

@@ -21,7 +21,6 @@ from .errors import CaseError, ConfigError, TemplateError
 from .items import CaseErrored, CaseFailed, CaseItem
 from .prompts import Prompt, from_mapping, load_prompt
 from .registry import Registry
-from .stash import SESSION_KEY  # noqa: F401 - re-exported for callers of the session
 from .types import AssertionSpec, Case, Request, Response, Score
 
 if TYPE_CHECKING:
@@ -254,7 +253,7 @@ class PromstackSession:
                 judge, expectation, _problem = judging.resolve(self.settings, spec)
                 if judge is None:
                     continue
-                msgs = judges.messages(judge, _question(item.plan), "", judges.template_text(judge, self.settings.root),
+                msgs = judges.messages(judge, _question(item.plan), "", judges.template_text(judge),
                                        expectation)
                 job = judging.Job(item.nodeid, "", 0, judge, msgs)
                 for i in range(judge.repeat * max(1, len(item.plan.requests))):
@@ -364,7 +363,7 @@ class PromstackSession:
                     for i in range(len(replies)):
                         self.verdicts.setdefault(item.nodeid, {})[(sid, i)] = problem
                     continue
-                template = judges.template_text(judge, self.settings.root)
+                template = judges.template_text(judge)
                 for i, reply in enumerate(replies):
                     if reply.error:
                         continue
@@ -596,11 +595,12 @@ class PromstackSession:
                 f"cache {cache}, concurrency {s.concurrency}{repeat}")
 
     def summary(self) -> list[str]:
-        from .metrics import calibrations, flaky, summarise, unpriced
+        from .metrics import calibrations, flaky, quality, summarise, unpriced
         from .report.terminal import summary_lines
 
         records = list(self.records.values())
-        lines = summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records))
+        lines = summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records),
+                              quality(records))
         arena = self.arena_result()
         if arena is not None:
             from .report.terminal import arena_lines

@@ -10,7 +10,8 @@ HEADERS = ["suite", "model", "prompt", "cases", "passed", "failed", "errors", "x
 
 
 def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[dict[str, Any]],
-                  calibrations: list[dict[str, Any]] | None = None) -> list[str]:
+                  calibrations: list[dict[str, Any]] | None = None, quality: float | None = None) -> list[str]:
+    """``quality``: the run's quality score (the mean over all judged cases)."""
     from tabulate import tabulate
 
     table = [[r["suite"], r["model"], f"{r['prompt_id']}@{r['prompt_version']}", r["cases"], r["passed"],
@@ -19,15 +20,11 @@ def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[d
               _cost(r["cost_usd"]), _cost(r.get("eval_cost_usd")) if r.get("judge_calls") else "-",
               f"{r['cache_hits']}/{r['calls']}"] for r in rows]
     lines = tabulate(table, headers=HEADERS, tablefmt="simple", disable_numparse=True).splitlines()
-    judged = [r for r in rows if r.get("quality") is not None]
-    if judged:
-        from ..metrics import quality
-
-        weighted = [{"quality": r["quality"]} for r in judged for _ in range(r["judged"])]
+    if quality is not None:
         calls = sum(r["judge_calls"] for r in rows)
         costs = [r.get("eval_cost_usd") for r in rows]
         eval_cost = "n/a" if any(c is None for c in costs) else _cost(sum(costs))
-        lines.append(f"promstack: quality score {quality(weighted):.1f}/100 over {sum(r['judged'] for r in judged)} "
+        lines.append(f"promstack: quality score {quality:.1f}/100 over {sum(r['judged'] for r in rows)} "
                      f"judged cases; {calls} judge calls, eval cost {eval_cost} USD (not in cost USD)")
     for c in calibrations or []:
         lines.append(f"promstack: calibration {c['judge']}: n={c['n']}, exact {c['exact']:.0%}, within one "

@@ -198,3 +198,30 @@ def test_several_judges_on_one_case_are_combined_as_configured(project, how, out
     project.write({"promstack.yaml": json.dumps(config, ensure_ascii=False),
                    "prompt_tests/a.csv": "input,__expected,__expected2,__expected3\nx,judge:j1,judge:j2,judge:j3\n"})
     project.run().assert_outcomes(**{outcome: 1})
+
+
+def test_a_custom_judge_template_replaces_the_instructions(project):
+    seen = []
+
+    def respond(body):
+        if not is_judge(body):
+            return None
+        seen.append(body["messages"][0]["content"])
+        return Reply(text=verdict(5, 5, 5))
+
+    project.server.respond = respond
+    project.write({**judge_config(project, prompt="judges/mine.j2"),
+                   "judges/mine.j2": "MY RUBRIC {{ scale_min }}-{{ scale_max }}: {{ question }} => {{ answer }} "
+                                     "[{{ criteria | join(' / ') }}]\n",
+                   "prompt_tests/a.csv": "input,__expected\n환불,judge:support_quality\n"})
+    project.run().assert_outcomes(passed=1)
+    assert seen == [f"MY RUBRIC 1-5: 환불 => echo: 환불 [{' / '.join(CRITERIA)}]\n"]
+
+
+def test_a_missing_judge_template_file_is_a_config_error(project):
+    project.write({**judge_config(project, prompt="judges/missing.j2"),
+                   "prompt_tests/a.csv": "input,__expected\nx,judge:support_quality\n"})
+    result = project.run()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["promstack.yaml: judges.support_quality.prompt: cannot read 'judges/missing.j2' "
+                                 "(No such file or directory); give a Jinja2 file relative to the config file*"])
