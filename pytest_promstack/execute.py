@@ -29,6 +29,9 @@ from .types import Request, Response
 NO_RETRY = {400, 401, 403, 404, 422}
 
 
+INTERRUPTED = "interrupted before the call finished"
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 4
@@ -92,6 +95,9 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = []
         self._lock = threading.Lock()
+        # record mode: every request by (suite, case id), judge and arena calls included, so a
+        # case's cassette entries hold all it needs to replay
+        self.by_case: dict[tuple[str, str], list[Request]] | None = {} if mode == "record" else None
 
     # -- public -----------------------------------------------------------------------------
 
@@ -99,6 +105,8 @@ class Engine:
         """Look every request up in the cache; start calls for the misses in the background."""
         pending: list[Request] = []
         for req in requests:
+            if self.by_case is not None:
+                self.by_case.setdefault((req.meta.get("suite"), req.meta.get("case_id")), []).append(req)
             if req.key in self.futures:
                 self._log_hit(req, dedup=True)
                 continue
@@ -117,6 +125,15 @@ class Engine:
             self._start(pending)
         self._report()
 
+    def recorded(self, suite: str, case_id: str) -> list[tuple[Request, Response]]:
+        """Record mode: a case's finished, successful calls (its own, its judges', its arena's)."""
+        out = []
+        for req in (self.by_case or {}).get((suite, case_id), []):
+            fut = self.futures[req.key]
+            if fut.done() and fut.result().error is None and fut.result().text is not None:
+                out.append((req, fut.result()))
+        return out
+
     def result(self, key: str, timeout: float | None = None) -> Response:
         return self.futures[key].result(timeout)
 
@@ -130,12 +147,12 @@ class Engine:
             thread.join(timeout=30)
         for fut in self.futures.values():
             if not fut.done():
-                fut.set_result(Response(error="interrupted before the call finished"))
+                fut.set_result(Response(error=INTERRUPTED))
 
     # -- cache ------------------------------------------------------------------------------
 
     def _lookup(self, req: Request) -> Response | None:
-        if self.cache is None or self.mode not in ("use", "replay"):
+        if self.cache is None or self.mode not in ("use", "replay", "record"):
             return None
         hit = self.cache.get(req.key)
         return replace(hit, cached=True) if hit is not None else None

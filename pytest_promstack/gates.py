@@ -99,3 +99,53 @@ def measure(records: list[dict[str, Any]], key: str) -> tuple[float | None, str]
             return None, f"no price for model {models}: {PRICE_HINT}"
         return float(sum((r.get("cost_usd") or 0) + (r.get("eval_cost_usd") or 0) for r in records)), "app + eval"
     raise KeyError(key)
+
+
+def cheapest(records: list[dict[str, Any]], overall: dict[str, float],
+             suites: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """Per suite that runs several models: which models pass every gate that applies to the
+    suite (the overall gates and the suite's own), their cost per 1,000 cases (app + eval), and
+    the cheapest that passes. With no gate configured, passing means no failed or errored case."""
+    out = []
+    for suite in sorted({str(r.get("suite")) for r in records}):
+        rows = [r for r in records if str(r.get("suite")) == suite and r.get("model") not in (None, "-")]
+        models = sorted({str(r["model"]) for r in rows})
+        if len(models) < 2:
+            continue
+        gates = {**overall, **suites.get(suite, {})}
+        entries = []
+        for model in models:
+            mine = [r for r in rows if str(r["model"]) == model]
+            if gates:
+                failed = [v.key for v in check(mine, gates, f"suite {suite}")[0] if not v.passed]
+            else:
+                failed = ["a failed case"] if any(r.get("outcome") in ("failed", "error") for r in mine) else []
+            costs = [(r.get("cost_usd") or 0.0) + r["eval_cost_usd"] for r in mine
+                     if r.get("eval_cost_usd") is not None and not (r.get("called") and r.get("error") is None
+                                                                  and r.get("cost_usd") is None)]
+            per_1000 = 1000.0 * sum(costs) / len(mine) if len(costs) == len(mine) else None
+            entries.append({"model": model, "passed": not failed, "failed": failed, "cost_per_1000": per_1000})
+        ranked = sorted((e for e in entries if e["passed"] and e["cost_per_1000"] is not None),
+                        key=lambda e: (e["cost_per_1000"], e["model"]))
+        out.append({"suite": suite, "models": entries, "cheapest": ranked[0]["model"] if ranked else None,
+                    "criterion": "every gate" if gates else "no failed case"})
+    return out
+
+
+def cheapest_line(sel: dict[str, Any]) -> str:
+    def cost(e: dict[str, Any]) -> str:
+        if e["cost_per_1000"] is None:
+            return "cost n/a (no price)"
+        return f"{_fmt('_usd', e['cost_per_1000'])} per 1,000 cases"
+
+    others = "; ".join(f"{e['model']} {cost(e)}" if e["passed"] else f"{e['model']} failed {', '.join(e['failed'])}"
+                       for e in sel["models"] if e["model"] != sel["cheapest"])
+    if sel["cheapest"] is None:
+        passing = [e["model"] for e in sel["models"] if e["passed"]]
+        if passing:
+            return (f"promstack: suite {sel['suite']}: passing {sel['criterion']}: {', '.join(passing)}; no cheapest "
+                    f"without prices: {PRICE_HINT}")
+        return f"promstack: suite {sel['suite']}: no model passes {sel['criterion']} ({others})"
+    best = next(e for e in sel["models"] if e["model"] == sel["cheapest"])
+    return (f"promstack: suite {sel['suite']}: cheapest model passing {sel['criterion']}: {best['model']}, "
+            f"{cost(best)} ({others})")

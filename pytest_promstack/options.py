@@ -59,6 +59,19 @@ def add_options(add: Any) -> None:
              "else .promstack/calls.jsonl)")
     add("--promstack-json", metavar="PATH", default=None, dest="promstack_json",
         help="Write the run's results as one JSON document (schema promstack-results/1). Default: %(default)r")
+    add("--promstack-report", metavar="PATH", default=None, dest="promstack_report",
+        help="Write a self-contained HTML report (no network needed to view it). Default: %(default)r")
+    add("--promstack-baseline", metavar="PATH", default=None, dest="promstack_baseline",
+        help="Compare with a previous run's results JSON: each case new / fixed / regressed / still "
+             "failing, and deltas per suite x model x prompt. Default: %(default)r")
+    add("--promstack-fail-on-regression", action="store_true", default=False, dest="promstack_fail_on_regression",
+        help="Exit 7 when a case that passed in the baseline fails now, or the quality score drops by more "
+             "than the margin (when the tests otherwise passed). Default: %(default)r")
+    add("--promstack-regression-margin", metavar="POINTS", type=float, default=5.0,
+        dest="promstack_regression_margin",
+        help="Quality score drop (0-100 points) that counts as a regression. Default: %(default)r")
+    add("--promstack-save-baseline", metavar="PATH", default=None, dest="promstack_save_baseline",
+        help="Write this run's results JSON as a baseline for later runs. Default: %(default)r")
     add("--promstack-gate", metavar="KEY=VALUE", action="append", default=[], dest="promstack_gates",
         type=_gate, help="A gate for the whole run, e.g. min_pass_rate=90 or max_cost_usd=1.5; repeatable; "
                          "adds to the config's gates:. Default: %(default)r")

@@ -178,10 +178,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     ps = _session(session.config)
     if ps is None:
         return
-    if not ps.check_gates() and session.exitstatus == pytest.ExitCode.OK:
+    ps.interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+    if ps.interrupted:
+        ps.salvage()
+    gates_passed = ps.check_gates()
+    regressed = ps.compare_baseline()
+    if session.exitstatus == pytest.ExitCode.OK:
+        from .baseline import REGRESSION
         from .gates import GATE_FAILED
 
-        session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
+        if not gates_passed:
+            session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
+        elif regressed and session.config.option.promstack_fail_on_regression:
+            session.exitstatus = REGRESSION
     ps.written = ps.finish()
 
 

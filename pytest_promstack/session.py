@@ -63,6 +63,8 @@ class PromstackSession:
         self.written: list[str] = []
         self.gate_verdicts: list[Any] = []
         self.gate_warnings: list[str] = []
+        self.comparison: dict[str, Any] | None = None  # against --promstack-baseline
+        self.interrupted = False
         self.restore_sigterm: Any = None
         self.mine: list[CaseItem] = []
         self._counts = (0, 0, 0)
@@ -481,8 +483,8 @@ class PromstackSession:
         if self.settings.cache_mode == "record" and called and when == "call":
             from .cassettes import entry
 
-            out["cassette"] = [entry(plan.case_id, req, r) for req, r in zip(plan.requests, rs, strict=False)
-                               if r.error is None and r.text is not None]
+            calls = self._engine().recorded(plan.suite, plan.case_id)  # with its judges' and arena's calls
+            out["cassette"] = [entry(plan.case_id, req, r) for req, r in calls]
         return out
 
     def _judge_figures(self, item: CaseItem) -> dict[str, Any]:
@@ -548,23 +550,112 @@ class PromstackSession:
                 self.gate_warnings += warnings
         return all(v.passed for v in self.gate_verdicts)
 
+    def salvage(self) -> int:
+        """After an interrupt: score the cases whose model calls had all finished but which
+        pytest never ran, so the reports hold every finished case. Cases waiting for a judge
+        are left out (their verdict never came). Returns how many were added."""
+        engine = self.engine
+        if self.is_worker or engine is None:
+            return 0
+        from .execute import INTERRUPTED
+
+        engine.close()  # stop the calls in flight: what finished by now is what the reports hold
+        added = 0
+        for item in self.mine:
+            plan = item.plan
+            if item.nodeid in self.records or plan.case.error or plan.error or plan.contenders:
+                continue
+            futures = [engine.futures.get(r.key) for r in plan.requests]
+            if not futures or any(f is None or not f.done() or f.result().error == INTERRUPTED for f in futures):
+                continue
+            if any(a.type.removeprefix("not-") in assertions.JUDGED for a in plan.asserts):
+                continue
+            outcome = "passed"
+            try:
+                self.setup_item(item)
+                self.run_item(item)
+            except CaseFailed:
+                outcome = "failed"
+            except CaseErrored:
+                outcome = "error"
+            self.records[item.nodeid] = {"outcome": outcome, **self.result_of(item)}
+            added += 1
+        return added
+
+    def compare_baseline(self) -> bool:
+        """Compare with --promstack-baseline (controller only); True when something regressed."""
+        path = self.config.option.promstack_baseline
+        if self.is_worker or not path:
+            return False
+        from .baseline import compare, load
+        from .errors import PromstackError
+
+        try:
+            base = load(Path(path))
+        except PromstackError as exc:
+            self.warn(f"{exc}; this run is not compared")
+            return False
+        self.comparison = compare(self._cases(), base, self.config.option.promstack_regression_margin, str(path))
+        return bool(self.comparison["regressed"])
+
+    def _cases(self) -> list[dict[str, Any]]:
+        return sorted(self.records.values(), key=lambda r: (str(r.get("case_id")), str(r.get("file"))))
+
+    def selection(self) -> list[dict[str, Any]]:
+        from .gates import cheapest
+
+        return cheapest(list(self.records.values()), self.settings.gates,
+                        {name: suite.gates for name, suite in self.settings.suites.items() if suite.gates})
+
+    def document(self) -> dict[str, Any]:
+        """The results JSON document of this run (what every report reads)."""
+        from dataclasses import asdict
+
+        from .report import results
+
+        s = self.settings
+        run = {"id": self.run_id, "started": self.started, "git_commit": results.git_commit(s.root),
+               "interrupted": self.interrupted,
+               "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
+                            "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
+                            "judges": sorted(s.judges)}}
+        return results.document(run, self._cases(), self.arena_result(),
+                                gates=[asdict(v) for v in self.gate_verdicts], warnings=self.gate_warnings,
+                                selection=self.selection(), baseline=self.comparison, prompts=self._prompt_texts())
+
+    def _prompt_texts(self) -> list[dict[str, Any]]:
+        """Each prompt version used: its messages as written (the reports diff them)."""
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        used = {(str(r.get("prompt_id")), str(r.get("prompt_version"))) for r in self.records.values()}
+        for suite in self.settings.suites.values():  # loaded here too: under xdist only workers collect
+            for p in self.prompts(suite):
+                if isinstance(p, Prompt) and (p.id, p.version) in used:
+                    seen[(p.id, p.version)] = {"id": p.id, "version": p.version, "source": p.source,
+                                               "messages": list(p.messages), "model": p.model, "params": p.params}
+        return [seen[k] for k in sorted(seen)]
+
     def finish(self) -> list[str]:
-        """Write what the run produced (controller only); returns lines to announce."""
+        """Write what the run produced (controller only); returns lines to announce. Each file
+        is written whole (to a temporary file, then renamed), so an interrupted run leaves the
+        finished cases' reports and never a truncated file."""
         lines: list[str] = []
         if self.is_worker:
             return lines
-        json_path = self.config.option.promstack_json
-        if json_path:
+        opt = self.config.option
+        targets = [p for p in (opt.promstack_json, opt.promstack_save_baseline) if p]
+        if targets or opt.promstack_report:
             from .report import results
 
-            path = Path(json_path)
-            s = self.settings
-            run = {"id": self.run_id, "started": self.started, "git_commit": results.git_commit(s.root),
-                   "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
-                                "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
-                                "judges": sorted(s.judges)}}
-            results.write(path, results.document(run, list(self.records.values()), self.arena_result()))
-            lines.append(f"promstack: wrote {json_path}")
+            doc = self.document()
+            for target in targets:
+                results.write(Path(target), doc)
+                lines.append(f"promstack: wrote {target}")
+            if opt.promstack_report:
+                from .report import html
+
+                size = html.write(Path(opt.promstack_report), doc)
+                lines.append(f"promstack: wrote {opt.promstack_report} ({html.human_size(size)}, "
+                             f"{len(doc['cases'])} cases)")
         if self.settings.cache_mode == "record":
             from .cassettes import write
 
@@ -599,7 +690,12 @@ class PromstackSession:
         from .report.terminal import summary_lines
 
         records = list(self.records.values())
-        lines = summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records),
+        lines: list[str] = []
+        if self.comparison is not None:
+            from .baseline import lines as baseline_lines
+
+            lines += baseline_lines(self.comparison, records)
+        lines += summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records),
                               quality(records))
         arena = self.arena_result()
         if arena is not None:
@@ -609,6 +705,9 @@ class PromstackSession:
         if self.log is not None and self.log.failed:
             self.warn(f"call log not written: {self.log.failed}")
         lines += [v.line() for v in self.gate_verdicts] + self.gate_warnings
+        from .gates import cheapest_line
+
+        lines += [cheapest_line(sel) for sel in self.selection()]
         return lines + [f"promstack: warning: {w}" for w in self.warnings]
 
     def close(self) -> None:

@@ -31,7 +31,10 @@ def git_commit(root: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-def document(run: dict[str, Any], records: list[dict[str, Any]], arena: dict[str, Any] | None) -> dict[str, Any]:
+def document(run: dict[str, Any], records: list[dict[str, Any]], arena: dict[str, Any] | None,
+             gates: list[dict[str, Any]] | None = None, warnings: list[str] | None = None,
+             selection: list[dict[str, Any]] | None = None, baseline: dict[str, Any] | None = None,
+             prompts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     from ..metrics import calibrations, quality, summarise
 
     cases = sorted(records, key=lambda r: (str(r.get("case_id")), str(r.get("file"))))
@@ -43,6 +46,11 @@ def document(run: dict[str, Any], records: list[dict[str, Any]], arena: dict[str
         "quality": quality(records),
         "calibration": calibrations(records),
         "arena": _arena_json(arena),
+        "gates": gates or [],
+        "gate_warnings": warnings or [],
+        "selection": selection or [],
+        "baseline": baseline,
+        "prompts": prompts or [],
     }
 
 

@@ -102,8 +102,9 @@ def test_help_documents_each_option_with_default(pytester):
     section = "\n".join(lines[start:lines.index("", start)])
     flags = ("--promstack ", "--promstack-config", "--promstack-suite", "--promstack-model",
              "--promstack-concurrency", "--promstack-cache", "--promstack-record", "--promstack-cache-url",
-             "--promstack-log", "--promstack-json", "--promstack-gate", "--promstack-estimate",
-             "--promstack-repeat")
+             "--promstack-log", "--promstack-json", "--promstack-report", "--promstack-baseline",
+             "--promstack-fail-on-regression", "--promstack-regression-margin", "--promstack-save-baseline",
+             "--promstack-gate", "--promstack-estimate", "--promstack-repeat")
     blocks = [b for b in section.split("\n  --")[1:]]
     assert len(blocks) == len(flags)
     assert all("Default:" in b for b in blocks)

@@ -20,7 +20,8 @@ def test_signal_mid_run_keeps_finished_calls(project, sig):
     rows = "\n".join(f"q{i},contains:q{i}" for i in range(40))
     project.write({"prompt_tests/a.csv": f"input,__expected\n{rows}\n"}, concurrency=4)
     env = {**os.environ, KEY_ENV: "k"}
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider"],
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider",
+                             "--promstack-json=out/r.json", "--promstack-report=out/r.html"],
                             cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while project.server.count < 12 and time.monotonic() < deadline:
@@ -32,6 +33,15 @@ def test_signal_mid_run_keeps_finished_calls(project, sig):
     lines = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()]
     ok = {x["case_id"] for x in lines if x["status"] == "ok"}
     assert 8 <= len(ok) < 40  # some finished, not all
+    # the reports hold exactly the finished cases, whole files (written to a temporary name, then renamed)
+    doc = json.loads((project.path / "out/r.json").read_text(encoding="utf-8"))
+    assert doc["run"]["interrupted"] is True
+    assert {c["case_id"] for c in doc["cases"]} == ok
+    assert all(c["outcome"] == "passed" for c in doc["cases"])
+    page = (project.path / "out/r.html").read_text(encoding="utf-8")
+    assert page.rstrip().endswith("</html>")
+    assert 'id="interrupted"' in page
+    assert sorted(p.name for p in (project.path / "out").iterdir()) == ["r.html", "r.json"]
     # every finished call was cached; nothing else was
     project.server.reset()
     result = project.run("--promstack-cache=replay")

@@ -1,0 +1,318 @@
+"""The HTML report (``--promstack-report PATH`` or ``promstack report results.json -o PATH``):
+one self-contained file rendered from the results JSON alone.
+
+Safety: the page is rendered by Jinja2 with autoescaping; the case data travels as JSON in a
+``<script type="application/json">`` element with ``<``, ``>`` and ``&`` escaped, and the page's
+script puts it on screen with ``textContent`` only. A Content-Security-Policy allows exactly the
+page's own script and style (by hash) and nothing from the network, so even a missed escape
+could not run a script. Long texts are cut at ``MAX_TEXT`` characters with a note.
+
+Size: cases are shipped compactly (message texts shared by many cases, such as the system
+prompt, are stored once) and the case table renders one page at a time, so a 10,000-case
+report opens and filters quickly.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import json
+import math
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+MAX_TEXT = 20_000
+HERE = "pytest_promstack.report"
+
+
+def write(path: Path, doc: dict[str, Any]) -> int:
+    """Write the report atomically; returns its size in bytes."""
+    from ..cassettes import atomic_write
+
+    text = render(doc)
+    atomic_write(path, text)
+    return len(text.encode("utf-8"))
+
+
+def human_size(n: int) -> str:
+    return f"{n / 1024:.0f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+
+
+@cache
+def _asset(name: str) -> str:
+    return files(HERE).joinpath(name).read_text(encoding="utf-8")
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def render(doc: dict[str, Any]) -> str:
+    import jinja2
+    from markupsafe import Markup
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    template = env.from_string(_asset("report.html.j2"))
+    script, style = _asset("report.js"), _asset("report.css")
+    csp = (f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
+           "img-src data:; base-uri 'none'; form-action 'none'")
+    cases = doc.get("cases") or []
+    view = _view(doc)
+    return template.render(
+        doc=doc, view=view, csp=csp, script=Markup(script), style=Markup(style),
+        data=Markup(_json_for_html(_table_data(doc))), charts={k: Markup(v) for k, v in _charts(doc, view).items()},
+        n_cases=len(cases), fmt=_fmt,
+    )
+
+
+def _json_for_html(value: Any) -> str:
+    """JSON safe inside <script type="application/json">: no '<', '>' or '&' can end the element."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _cut(text: Any) -> Any:
+    if isinstance(text, str) and len(text) > MAX_TEXT:
+        return text[:MAX_TEXT] + f"\n… [cut: {len(text) - MAX_TEXT:,} more characters; the results JSON has all]"
+    return text
+
+
+def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
+    """The case table's rows, compact: message texts are interned in ``texts``."""
+    texts: list[str] = []
+    index: dict[str, int] = {}
+
+    def intern(s: Any) -> int:
+        s = _cut(s if isinstance(s, str) else json.dumps(s, ensure_ascii=False, default=str))
+        if s not in index:
+            index[s] = len(texts)
+            texts.append(s)
+        return index[s]
+
+    base = (doc.get("baseline") or {}).get("cases") or {}
+    rows = []
+    for c in doc.get("cases") or []:
+        lat = c.get("latencies") or []
+        b = base.get(f"{c.get('suite')}::{c.get('case_id')}") or {}
+        rows.append({
+            "id": c.get("case_id"), "suite": c.get("suite"), "model": c.get("model"),
+            "prompt": f"{c.get('prompt_id')}@{c.get('prompt_version')}", "outcome": c.get("outcome"),
+            "where": f"{c.get('file')}:{c.get('row')}" if c.get("row") is not None else c.get("file"),
+            "status": b.get("status"), "before": b.get("before"),
+            "flaky": bool(((c.get("repeats") or 0) > 1 and c.get("passes") is not None
+                           and 0 < c["passes"] < c["repeats"]) or c.get("judge_flaky")),
+            "quality": c.get("quality"), "ms": sum(lat) / len(lat) if lat else None,
+            "tin": c.get("input_tokens"), "tout": c.get("output_tokens"), "cost": c.get("cost_usd"),
+            "ecost": c.get("eval_cost_usd"), "cached": bool(c.get("cached")), "error": _cut(c.get("error")),
+            "vars": _cut(json.dumps(c.get("vars") or {}, ensure_ascii=False, default=str)),
+            "msgs": [[m.get("role", ""), intern(m.get("content", ""))] for m in c.get("messages") or []],
+            "output": _cut(c.get("output")),
+            "asserts": [[a.get("type"), a.get("passed"), a.get("score"), _cut(a.get("reason"))]
+                        for a in c.get("assertions") or []],
+            "judges": [[j.get("judge"), j.get("mean"), j.get("normalised"), _cut(_judge_reason(j))]
+                       for j in c.get("judges") or []],
+        })
+    return {"cases": rows, "texts": texts, "baseline": bool(doc.get("baseline"))}
+
+
+def _judge_reason(j: dict[str, Any]) -> str:
+    reasons = j.get("reasons") or ([j["reason"]] if j.get("reason") else [])
+    return " | ".join(str(r) for r in reasons)
+
+
+def _view(doc: dict[str, Any]) -> dict[str, Any]:
+    """The summary cards and tables, computed from the document."""
+    from ..metrics import percentile
+
+    cases = doc.get("cases") or []
+    n = len(cases)
+    counted = [c for c in cases if c.get("outcome") != "skipped"]
+    passed = sum(c.get("outcome") == "passed" for c in counted)
+    called = [c for c in cases if c.get("called")]
+    errors = sum(c.get("error") is not None for c in called)
+    lat = [float(v) for c in cases for v in c.get("latencies") or []]
+    costs = [c.get("cost_usd") for c in called if c.get("error") is None]
+    ecosts = [c.get("eval_cost_usd") for c in cases]
+    outcomes: dict[str, int] = {}
+    for c in cases:
+        outcomes[str(c.get("outcome"))] = outcomes.get(str(c.get("outcome")), 0) + 1
+    gates = doc.get("gates") or []
+    versions: dict[str, dict[str, Any]] = {}
+    for c in cases:
+        if c.get("prompt_id") in (None, "-"):
+            continue
+        v = versions.setdefault(f"{c['prompt_id']}@{c.get('prompt_version')}",
+                                {"id": c["prompt_id"], "version": c.get("prompt_version"), "cases": 0})
+        v["cases"] += 1
+    return {
+        "cards": [
+            ("pass rate", f"{100 * passed / len(counted):.1f}%" if counted else "n/a",
+             f"{passed} of {len(counted)} cases"),
+            ("quality score", _fmt(doc.get("quality"), "{:.1f}") + ("/100" if doc.get("quality") is not None else ""),
+             "mean of judged cases"),
+            ("cost (app)", _usd(None if any(c is None for c in costs) else sum(costs)), f"{len(called)} model calls"),
+            ("cost (eval)", _usd(None if any(c is None for c in ecosts) else sum(c or 0 for c in ecosts)),
+             f"{sum(c.get('judge_calls') or 0 for c in cases)} judge calls"),
+            ("tokens", f"{sum(c.get('input_tokens') or 0 for c in cases):,} in",
+             f"{sum(c.get('output_tokens') or 0 for c in cases):,} out"),
+            ("latency P50 / P95",
+             f"{_fmt(percentile(lat, 0.5), '{:.0f}')} / {_fmt(percentile(lat, 0.95), '{:.0f}')} ms",
+             f"{len(lat)} replies"),
+            ("error rate", f"{100 * errors / len(called):.1f}%" if called else "n/a", f"{errors} failed calls"),
+            ("cache hits", f"{sum(bool(c.get('cached')) for c in cases)} / {len(called)}", "replies from cache"),
+            ("gates", f"{sum(g['passed'] for g in gates)} / {len(gates)} passed" if gates else "none",
+             "FAILED" if any(not g["passed"] for g in gates) else ""),
+        ],
+        "outcomes": outcomes, "n": n, "versions": sorted(versions.values(), key=lambda v: (v["id"], v["version"])),
+        "diffs": _prompt_diffs(doc),
+    }
+
+
+def _prompt_diffs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Unified diffs between the baseline's and this run's prompt versions (when both texts are known)."""
+    base = doc.get("baseline") or {}
+    changed = base.get("prompt_versions") or []
+    texts = {(p["id"], p["version"]): p for p in doc.get("prompts") or []}
+    before = {(p["id"], p["version"]): p for p in base.get("prompts") or []}
+    out = []
+    for ch in changed:
+        for old in ch["before"] or [None]:
+            for new in ch["now"] or [None]:
+                a, b = before.get((ch["prompt_id"], old)), texts.get((ch["prompt_id"], new))
+                lines = list(difflib.unified_diff(_prompt_lines(a), _prompt_lines(b),
+                                                  f"{ch['prompt_id']}@{old or '-'}", f"{ch['prompt_id']}@{new or '-'}",
+                                                  lineterm=""))
+                out.append({"id": ch["prompt_id"], "before": old, "now": new, "lines": lines,
+                            "known": a is not None and b is not None})
+    return out
+
+
+def _prompt_lines(p: dict[str, Any] | None) -> list[str]:
+    if p is None:
+        return []
+    out = []
+    for m in p.get("messages") or []:
+        out.append(f"[{m.get('role', '')}]")
+        out += str(m.get("content", "")).splitlines()
+    if p.get("model") or p.get("params"):
+        out.append(f"[model] {p.get('model')} {json.dumps(p.get('params') or {}, ensure_ascii=False, sort_keys=True)}")
+    return out
+
+
+def _fmt(v: Any, pattern: str = "{}") -> str:
+    return "n/a" if v is None else pattern.format(v)
+
+
+def _usd(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"${v:.6f}" if 0 < v < 0.01 else f"${v:.2f}"
+
+
+# -- charts: inline SVG, drawn here; no library is fetched when the page is viewed -----------
+
+W, BAR_H, LEFT = 600, 18, 230
+
+
+def _charts(doc: dict[str, Any], view: dict[str, Any]) -> dict[str, str]:
+    cases = doc.get("cases") or []
+    out = {"latency": _histogram([float(v) for c in cases for v in c.get("latencies") or []])}
+    by_model: dict[str, float] = {}
+    for c in cases:
+        if c.get("model") not in (None, "-"):
+            spent = (c.get("cost_usd") or 0) + (c.get("eval_cost_usd") or 0)
+            by_model[c["model"]] = by_model.get(c["model"], 0.0) + spent
+    out["cost"] = _bars(sorted(by_model.items()), _usd, "cost by model (app + eval)")
+    rates = [(f"{r['model']} · {r['prompt_id']}@{r['prompt_version']} · {r['suite']}", r["pass_pct"])
+             for r in doc.get("summary") or [] if r["model"] != "-"]
+    out["pass"] = _bars(rates, lambda v: f"{v:.1f}%", "pass rate by model and prompt version", 100.0)
+    arena = doc.get("arena")
+    out["arena"] = _arena(arena) if arena else ""
+    return out
+
+
+def _svg(height: int, body: list[str], title: str) -> str:
+    from markupsafe import escape
+
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}" '
+            f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(body)}</svg>')
+
+
+def _bars(items: list[tuple[str, float]], label: Any, title: str, top: float | None = None) -> str:
+    from markupsafe import escape
+
+    if not items:
+        return ""
+    top = top or max(v for _, v in items) or 1.0
+    body = []
+    for i, (name, v) in enumerate(items):
+        y = 4 + i * (BAR_H + 6)
+        w = max(0.0, (W - LEFT - 90) * v / top)
+        body.append(f'<text x="{LEFT - 6}" y="{y + 13}" text-anchor="end" class="lbl">{escape(_short(name))}</text>'
+                    f'<rect x="{LEFT}" y="{y}" width="{w:.1f}" height="{BAR_H}" class="bar"/>'
+                    f'<text x="{LEFT + w + 4:.1f}" y="{y + 13}" class="val">{escape(label(v))}</text>')
+    return _svg(8 + len(items) * (BAR_H + 6), body, title)
+
+
+def _short(name: str, n: int = 30) -> str:
+    return name if len(name) <= n else name[: n - 1] + "…"
+
+
+def _histogram(values: list[float]) -> str:
+    from ..metrics import percentile
+
+    if not values:
+        return ""
+    hi = percentile(values, 0.99) or max(values)
+    hi = hi if hi > 0 else max(values) or 1.0
+    bins = 24
+    counts = [0] * (bins + 1)  # the last bin: above the 99th percentile
+    for v in values:
+        counts[bins if v > hi else min(bins - 1, int(v / hi * bins))] += 1
+    if counts[bins] == 0:
+        counts.pop()
+    top = max(counts)
+    height, base = 150, 125
+    step = (W - 60) / len(counts)
+    body = [f'<line x1="40" y1="{base}" x2="{W - 10}" y2="{base}" class="axis"/>']
+    for i, n in enumerate(counts):
+        h = (base - 10) * n / top
+        name = f"> {hi:.0f} ms" if i == bins else f"{i * hi / bins:.0f}–{(i + 1) * hi / bins:.0f} ms"
+        body.append(f'<rect x="{40 + i * step:.1f}" y="{base - h:.1f}" width="{max(1.0, step - 2):.1f}" '
+                    f'height="{h:.1f}" class="bar"><title>{name}: {n}</title></rect>')
+    body.append(f'<text x="40" y="{base + 16}" class="val">0 ms</text>'
+                f'<text x="{W - 10}" y="{base + 16}" text-anchor="end" class="val">{hi:.0f} ms (P99)</text>'
+                f'<text x="36" y="16" text-anchor="end" class="val">{top}</text>')
+    return _svg(height, body, f"latency distribution of {len(values)} replies")
+
+
+def _arena(arena: dict[str, Any]) -> str:
+    """Ratings (Bradley-Terry) with their 95% intervals as whiskers, win rates as labels."""
+    from markupsafe import escape
+
+    order = sorted(arena["contenders"], key=lambda c: -arena["rating"][c])
+    lows = [arena["interval"].get(c, [arena["rating"][c]] * 2)[0] for c in order]
+    highs = [arena["interval"].get(c, [arena["rating"][c]] * 2)[1] for c in order]
+    lo, hi = min(lows + [arena["rating"][c] for c in order]), max(highs + [arena["rating"][c] for c in order])
+    pad = max(10.0, (hi - lo) * 0.1)
+    lo, hi = lo - pad, hi + pad
+    span = W - LEFT - 110
+
+    def x(v: float) -> float:
+        return LEFT + span * (v - lo) / (hi - lo)
+
+    body = []
+    for i, c in enumerate(order):
+        y = 10 + i * 26
+        r, a, b = arena["rating"][c], lows[i], highs[i]
+        rate = arena["win_rate"][c]
+        shown = "n/a" if rate is None or (isinstance(rate, float) and math.isnan(rate)) else f"{100 * rate:.0f}% wins"
+        body.append(f'<text x="{LEFT - 6}" y="{y + 4}" text-anchor="end" class="lbl">{escape(_short(c))}</text>'
+                    f'<line x1="{x(a):.1f}" y1="{y}" x2="{x(b):.1f}" y2="{y}" class="whisker"/>'
+                    f'<circle cx="{x(r):.1f}" cy="{y}" r="5" class="dot"/>'
+                    f'<text x="{LEFT + span + 8}" y="{y + 4}" class="val">{r:.0f} [{a:.0f}, {b:.0f}] · '
+                    f'{shown}</text>')
+    return _svg(20 + len(order) * 26, body, "arena ratings with 95% intervals")

@@ -1,0 +1,145 @@
+"use strict";
+(function () {
+  const DATA = JSON.parse(document.getElementById("promstack-data").textContent);
+  const CASES = DATA.cases, TEXTS = DATA.texts, PAGE = 100;
+  const norm = (s) => String(s == null ? "" : s).normalize("NFC").toLowerCase();
+  const haystack = CASES.map((c) => norm([c.id, c.suite, c.model, c.prompt, c.where, c.vars, c.output, c.error].join("\n")));
+  const FILTERS = [
+    ["all", () => true],
+    ["failed", (c) => c.outcome === "failed"],
+    ["errored", (c) => c.outcome === "error" || c.error != null],
+    ["flaky", (c) => c.flaky],
+  ];
+  if (DATA.baseline) {
+    FILTERS.push(["regressed", (c) => c.status === "regressed"], ["fixed", (c) => c.status === "fixed"],
+                 ["new", (c) => c.status === "new"]);
+  }
+  const state = { filter: "all", query: "", page: 0, open: new Set() };
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v; else node.setAttribute(k, v);
+    }
+    for (const child of children) {
+      if (child == null) continue;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+  const num = (v, digits) => (v == null ? "n/a" : Number(v).toFixed(digits));
+
+  function matches() {
+    const test = FILTERS.find((f) => f[0] === state.filter)[1];
+    const q = norm(state.query).trim();
+    const out = [];
+    for (let i = 0; i < CASES.length; i++) {
+      if (test(CASES[i]) && (!q || haystack[i].includes(q))) out.push(i);
+    }
+    return out;
+  }
+
+  function detail(c) {
+    const box = el("div", { class: "detail" });
+    box.appendChild(el("div", { class: "kv" }, `${c.where} · ${c.prompt} · tokens ${c.tin ?? "n/a"} in / ${c.tout ?? "n/a"} out · cost ${c.cost == null ? "n/a" : "$" + num(c.cost, 6)} (eval $${num(c.ecost, 6)}) · latency ${num(c.ms, 0)} ms${c.cached ? " · cached" : ""}${c.status ? " · baseline: " + c.status + (c.before ? " (was " + c.before + ")" : "") : ""}`));
+    box.appendChild(el("h4", null, "variables"));
+    box.appendChild(el("pre", null, c.vars));
+    box.appendChild(el("h4", null, "rendered prompt"));
+    for (const [role, t] of c.msgs) box.appendChild(el("pre", null, `[${role}] ${TEXTS[t]}`));
+    box.appendChild(el("h4", null, "output"));
+    box.appendChild(el("pre", { class: "output" }, c.output == null ? "(no output)" : c.output));
+    if (c.error) { box.appendChild(el("h4", null, "error")); box.appendChild(el("pre", { class: "fail" }, c.error)); }
+    if (c.asserts.length) {
+      box.appendChild(el("h4", null, "assertions"));
+      const ul = el("ul");
+      for (const [type, passed, score, reason] of c.asserts) {
+        ul.appendChild(el("li", null, el("span", { class: passed ? "pass" : "fail" }, passed ? "✓ " : "✗ "),
+          `${type} (score ${num(score, 2)}): ${reason ?? ""}`));
+      }
+      box.appendChild(ul);
+    }
+    if (c.judges.length) {
+      box.appendChild(el("h4", null, "judges"));
+      const ul = el("ul");
+      for (const [name, mean, normalised, reason] of c.judges) {
+        ul.appendChild(el("li", null, `${name}: ${num(mean, 2)} (${num(normalised, 1)}/100) ${reason}`));
+      }
+      box.appendChild(ul);
+    }
+    return box;
+  }
+
+  function render() {
+    const hits = matches();
+    const pages = Math.max(1, Math.ceil(hits.length / PAGE));
+    state.page = Math.min(state.page, pages - 1);
+    const body = document.getElementById("case-rows");
+    const rows = document.createDocumentFragment();
+    for (const i of hits.slice(state.page * PAGE, (state.page + 1) * PAGE)) {
+      const c = CASES[i];
+      const open = state.open.has(i);
+      const tr = el("tr", { class: "case", "data-index": String(i) },
+        el("td", null, open ? "▾" : "▸"), el("td", { class: "id" }, c.id),
+        el("td", null, c.suite), el("td", null, c.model), el("td", null, c.prompt),
+        el("td", null, el("span", { class: "pill o-" + c.outcome }, c.outcome),
+          c.status && c.status !== "still passing" && c.status !== "not compared" ? el("span", { class: "pill s-" + c.status.replace(/ /g, "-") }, c.status) : null,
+          c.flaky ? el("span", { class: "pill" }, "flaky") : null),
+        el("td", null, num(c.quality, 1)), el("td", null, num(c.ms, 0)),
+        el("td", null, c.tin == null ? "n/a" : `${c.tin}/${c.tout}`),
+        el("td", null, c.cost == null ? "n/a" : num(c.cost, 6)));
+      rows.appendChild(tr);
+      if (open) rows.appendChild(el("tr", { class: "detail" }, el("td", { colspan: "10" }, detail(c))));
+    }
+    body.replaceChildren(rows);
+    const first = hits.length ? state.page * PAGE + 1 : 0;
+    document.getElementById("shown").textContent =
+      `showing ${first}–${Math.min(hits.length, (state.page + 1) * PAGE)} of ${hits.length} matching cases (${CASES.length} in the run)`;
+    document.getElementById("page").textContent = `page ${state.page + 1} of ${pages}`;
+    document.getElementById("prev").disabled = state.page === 0;
+    document.getElementById("next").disabled = state.page >= pages - 1;
+    for (const b of document.querySelectorAll("#filters button")) b.classList.toggle("on", b.dataset.filter === state.filter);
+  }
+
+  const bar = document.getElementById("filters");
+  for (const [name, test] of FILTERS) {
+    const n = CASES.filter(test).length;
+    const b = el("button", { type: "button", "data-filter": name }, `${name} (${n})`);
+    b.addEventListener("click", () => { state.filter = name; state.page = 0; render(); });
+    bar.appendChild(b);
+  }
+  let timer = null;
+  document.getElementById("search").addEventListener("input", (e) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { state.query = e.target.value; state.page = 0; render(); }, 120);
+  });
+  document.getElementById("prev").addEventListener("click", () => { state.page--; render(); });
+  document.getElementById("next").addEventListener("click", () => { state.page++; render(); });
+  document.getElementById("case-rows").addEventListener("click", (e) => {
+    const tr = e.target.closest("tr.case");
+    if (!tr) return;
+    const i = Number(tr.dataset.index);
+    if (state.open.has(i)) state.open.delete(i); else state.open.add(i);
+    render();
+  });
+
+  for (const table of document.querySelectorAll("table.sortable")) {
+    table.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => {
+      const asc = !th.classList.contains("asc");
+      table.querySelectorAll("th").forEach((h) => h.classList.remove("asc", "desc"));
+      th.classList.add(asc ? "asc" : "desc");
+      const body = table.tBodies[0];
+      const key = (tr) => {
+        const td = tr.cells[col];
+        const v = td.dataset.v;
+        return v !== undefined && v !== "" && !isNaN(Number(v)) ? Number(v) : (v === "" ? -Infinity : td.textContent);
+      };
+      const rows = Array.from(body.rows).sort((a, b) => {
+        const x = key(a), y = key(b);
+        const r = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y), "ko");
+        return asc ? r : -r;
+      });
+      body.replaceChildren(...rows);
+    }));
+  }
+  render();
+})();

@@ -1,0 +1,99 @@
+"""The HTML report in real headless Chromium: loads with no console error, filters and
+Korean search work, injected markup shows as text and never runs, 10,000 cases stay usable."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from pytest_promstack.report import html
+from tests.support.browser import Page, launch
+
+PROBES = {
+    "img": "<img src=x onerror=alert(1)>",
+    "script": "</script><script>window.__pwned = 1; alert(2)</script>",
+    "svg": "<svg onload=alert(3)>",
+}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch()
+
+
+@pytest.fixture
+def report(project):
+    """A run whose outputs and inputs carry XSS probes, one failing case and Korean cases."""
+    project.server.replies = {name: probe for name, probe in PROBES.items()}
+    project.server.replies["환불"] = "환불은 7일 이내에 가능합니다."
+    rows = ["img,contains:img", "script,contains:script", "svg,contains:<svg", "환불,contains:환불",
+            '"<b onmouseover=alert(4)>bold</b>",contains:bold', "배송,contains:없는말"]
+    project.write({"prompt_tests/a.csv": "input,__expected\n" + "\n".join(rows) + "\n"})
+    result = project.run("--promstack-report=report.html", "--promstack-json=r.json")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["promstack: wrote report.html (* KiB, 6 cases)"])
+    return project.path / "report.html"
+
+
+def test_report_loads_clean_and_injected_markup_is_text(browser, report):
+    page = Page(browser, report)
+    p = page.page
+    assert page.problems() == []
+    assert len(page.rows()) == 6
+    for row in ("row-2", "row-3", "row-4", "row-6"):  # expand the probes' cases
+        p.locator("#case-rows tr.case", has_text=row).click()
+    outputs = p.locator("pre.output").all_inner_texts()
+    assert [PROBES["img"], PROBES["script"], PROBES["svg"]] == outputs[:3]
+    assert outputs[3] == "echo: <b onmouseover=alert(4)>bold</b>"
+    assert p.evaluate("window.__pwned") is None
+    assert p.locator("#case-rows img, #case-rows script, #case-rows svg, #case-rows b").count() == 0
+    assert page.dialogs == []
+    assert page.problems() == []
+    csp = p.locator('meta[http-equiv="Content-Security-Policy"]').get_attribute("content")
+    assert "default-src 'none'" in csp
+    assert "unsafe-inline" not in csp
+
+
+def test_filters_and_korean_search(browser, report):
+    page = Page(browser, report)
+    p = page.page
+    p.click('#filters button[data-filter="failed"]')
+    assert page.rows() == ["prompt_tests/a.csv::row-7[mine]"]
+    assert p.locator("#shown").inner_text().startswith("showing 1–1 of 1 matching cases (6 in the run)")
+    p.click('#filters button[data-filter="all"]')
+    p.fill("#search", "환불")
+    expect(p.locator("#case-rows tr.case")).to_have_count(1)  # polls: the search waits for typing to pause
+    assert page.rows() == ["prompt_tests/a.csv::row-5[mine]"]
+    p.fill("#search", "7일 이내")  # found in the output, not the id
+    expect(p.locator("#shown")).to_contain_text("of 1 matching")
+    p.fill("#search", "")
+    expect(p.locator("#case-rows tr.case")).to_have_count(6)
+    assert page.problems() == []
+
+
+def test_a_10000_case_report_pages_and_searches(browser, report, tmp_path):
+    doc = json.loads((report.parent / "r.json").read_text(encoding="utf-8"))
+    template = doc["cases"]
+    cases = []
+    for i in range(10_000):
+        c = copy.deepcopy(template[i % len(template)])
+        c["case_id"] = f"prompt_tests/big.csv::case-{i}[mine]"
+        c["output"] = f"답변 {i}: " + "가나다라 " * 40
+        cases.append(c)
+    doc["cases"] = cases
+    big = tmp_path / "big.html"
+    size = html.write(big, doc)
+    assert size < 20 * 1024 * 1024, html.human_size(size)
+    page = Page(browser, big)
+    p = page.page
+    assert len(page.rows()) == 100  # one page at a time
+    assert p.locator("#page").inner_text() == "page 1 of 100"
+    p.click("#next")
+    assert page.rows()[0] == "prompt_tests/big.csv::case-100[mine]"
+    p.fill("#search", "답변 9999:")
+    expect(p.locator("#case-rows tr.case")).to_have_count(1)
+    assert page.rows() == ["prompt_tests/big.csv::case-9999[mine]"]
+    assert page.problems() == []

@@ -1,0 +1,63 @@
+"""The README's commands on a fresh copy of the example project (no cache, no key, no
+network): the main job replays the committed cassettes, and the CI recipe's test step runs
+as written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PROMSTACK_TEST_KEY")
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of example_project as a clean clone has it: no local cache or call log."""
+    project = tmp_path / "example"
+    shutil.copytree(ROOT / "example_project", project,
+                    ignore=shutil.ignore_patterns(".promstack", "__pycache__", ".pytest_cache", ".benchmarks"))
+    return project
+
+
+def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k not in KEYS}
+    return subprocess.run(["bash", "-c", command.replace("pytest ", f"{sys.executable} -m pytest ", 1)], cwd=cwd,
+                          env=env, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_the_main_job_replays_the_committed_cassettes(example):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(cd example_project && pytest --promstack)" in readme
+    done = run("pytest --promstack", example)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "27 passed, 25 xfailed" in done.stdout.splitlines()[-1]
+    assert "cache miss" not in done.stdout
+
+
+def test_the_readme_ci_recipe_runs_as_written(example):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    recipe = readme.split("## CI recipe (GitHub Actions)", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    steps = yaml.safe_load(recipe)["jobs"]["prompts"]["steps"]
+    command = next(s["run"] for s in steps if s.get("name") == "Run the prompt suites")
+    uploaded = next(s["with"]["path"] for s in steps if s.get("name") == "Reports").split()
+    first = run(command, example)  # no baseline yet: a warning, and the run goes on
+    assert first.returncode == 6, first.stdout[-4000:]  # every case as expected; the quality gate fails
+    assert "27 passed, 25 xfailed" in first.stdout.splitlines()[-1]
+    assert "promstack: gate min_quality_score [overall]: 18.2, limit 80.0: FAILED" in first.stdout
+    assert "baseline/results.json: baseline not found" in first.stdout
+    assert sorted(uploaded) == ["junit.xml", "report.html", "results.json"]
+    assert all((example / name).is_file() for name in uploaded)
+    (example / "baseline").mkdir()
+    shutil.copy(example / "results.json", example / "baseline/results.json")
+    second = run(command, example)
+    assert second.returncode == 6
+    assert "promstack: baseline baseline/results.json (run " in second.stdout
+    assert "27 still passing, 25 not compared" in second.stdout
+    assert "REGRESSED" not in second.stdout
