@@ -1,6 +1,17 @@
-"""pytest-promstack: prompt regression tests for LLM applications, as pytest items."""
+"""pytest-promstack: prompt regression tests for LLM applications, as pytest items; and the
+run-time SDK (``from pytest_promstack import Client``), loaded only when asked for."""
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["Client", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Client":
+        from .sdk import Client
+
+        return Client
+    raise AttributeError(f"module 'pytest_promstack' has no attribute {name!r}")

@@ -20,6 +20,14 @@ def _gate(value: str) -> tuple[str, float]:
     return parse_option(value)
 
 
+def prompt_version(value: str) -> tuple[str, str]:
+    key, sep, version = value.partition("=")
+    if not sep or not key or not version:
+        raise argparse.ArgumentTypeError(f"{value!r}: write PROMPT_ID=VERSION (a number or a label), "
+                                         "e.g. support=3 or support=production")
+    return key, version
+
+
 def positive_int(value: str) -> int:
     try:
         n = int(value)
@@ -78,6 +86,16 @@ def add_options(add: Any) -> None:
     add("--promstack-estimate", action="store_true", default=False, dest="promstack_estimate",
         help="Print an upper bound of the run's cost per model (judge calls included, cached calls "
              "excluded) and exit without calling any model. Default: %(default)r")
+    add("--promstack-registry", metavar="MODE", choices=("auto", "write", "readonly"), default="auto",
+        dest="promstack_registry",
+        help="Prompt registry (.promstack/prompts): write records each new prompt content as a version; "
+             "readonly only reports it; auto is readonly when CI is set, else write. Default: %(default)r")
+    add("--promstack-prompt-version", metavar="ID=VERSION", action="append", default=[], type=prompt_version,
+        dest="promstack_prompt_versions",
+        help="Run a recorded version (number or label) of a prompt instead of its file; repeatable. "
+             "Default: %(default)r")
+    add("--promstack-prompt-branches", action="store_true", default=False, dest="promstack_prompt_branches",
+        help="Also run each prompt file's branches (prompts/NAME@BRANCH.yaml) side by side. Default: %(default)r")
     add("--promstack-repeat", metavar="N", type=positive_int, default=None, dest="promstack_repeat",
         help="Run each case N times (see min_pass in the config). Default: %(default)r (the config's repeat, else 1)")
 

@@ -58,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"promstack: invalid configuration\n{exc}") from None
     config.stash[SESSION_KEY] = ps
+    ps.observe_prompts()
     config.pluginmanager.register(Reporter(ps), "promstack-reporter")
     ps.restore_sigterm = _sigterm_as_interrupt()
     if config.pluginmanager.hasplugin("xdist"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -132,9 +132,12 @@ def _check_messages(messages: Any, source: str) -> list[dict[str, Any]]:
     return [dict(m) for m in messages]
 
 
-def load_prompt(path: Path, root: Path) -> Prompt:
-    """Load a prompt file: YAML (id, template|messages, model, params) or plain text."""
+def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt:
+    """Load a prompt file: YAML (id, template|messages, model, params) or plain text. A file
+    named ``<name>@<branch>.yaml`` is branch ``branch`` of prompt ``<name>`` (its id gets the
+    ``@branch`` suffix, also when the file sets ``id:``)."""
     rel = _rel(path, root)
+    stem, _, branch = (default_id or path.stem).partition("@")
     if not path.is_file():
         raise CaseError(rel, None, "prompt file not found; check the suite's prompt: path")
     try:
@@ -142,7 +145,8 @@ def load_prompt(path: Path, root: Path) -> Prompt:
     except UnicodeDecodeError:
         raise CaseError(rel, None, "prompt files must be UTF-8") from None
     if path.suffix.lower() in TEXT_SUFFIXES:
-        return Prompt(id=path.stem, messages=({"role": "user", "content": text},), source=rel)
+        return Prompt(id=stem + (f"@{branch}" if branch else ""), messages=({"role": "user", "content": text},),
+                      source=rel)
     import yaml
 
     try:
@@ -151,7 +155,8 @@ def load_prompt(path: Path, root: Path) -> Prompt:
         raise CaseError(rel, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise CaseError(rel, None, "a prompt file must be a mapping with template: or messages:")
-    return from_mapping(data, rel, path.stem)
+    prompt = from_mapping(data, rel, stem)
+    return replace(prompt, id=f"{prompt.id}@{branch}") if branch else prompt
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -64,6 +64,10 @@ class PromstackSession:
         self.gate_verdicts: list[Any] = []
         self.gate_warnings: list[str] = []
         self.comparison: dict[str, Any] | None = None  # against --promstack-baseline
+        self._prompt_registry: Any = None
+        self.prompt_files: dict[str, Path] = {}  # prompt id -> its file
+        self.prompt_numbers: dict[tuple[str, str], tuple[int | None, list[str]]] = {}  # (id, hash) -> number, labels
+        self.notes: list[str] = []
         self.interrupted = False
         self.restore_sigterm: Any = None
         self.mine: list[CaseItem] = []
@@ -112,20 +116,89 @@ class PromstackSession:
         return plans
 
     def prompts(self, suite: Suite) -> list[Prompt | str]:
-        """The suite's prompts, loaded once; a broken prompt is its error text."""
+        """The suite's prompts, loaded once; a broken prompt is its error text. With
+        --promstack-prompt-branches a file's branches (``name@branch.yaml``) run beside it;
+        --promstack-prompt-version swaps a file for a recorded version."""
         if suite.name not in self._prompts:
             out: list[Prompt | str] = []
             for ref in suite.prompts:
-                try:
-                    if isinstance(ref, InlinePrompt):
+                if isinstance(ref, InlinePrompt):
+                    try:
                         out.append(from_mapping(ref.model_dump(exclude_none=True), f"suites.{suite.name}.prompt",
                                                 str(ref.id)))
-                    else:
-                        out.append(load_prompt(self.settings.root / ref, self.settings.root))
-                except CaseError as exc:
-                    out.append(str(exc))
+                    except CaseError as exc:
+                        out.append(str(exc))
+                    continue
+                path = self.settings.root / ref
+                paths = [path]
+                if self.config.option.promstack_prompt_branches and "@" not in path.stem:
+                    paths += sorted(path.parent.glob(f"{path.stem}@*{path.suffix}"))
+                for p in paths:
+                    out.append(self._load_prompt(p))
             self._prompts[suite.name] = out
         return self._prompts[suite.name]
+
+    def _load_prompt(self, path: Path) -> Prompt | str:
+        try:
+            prompt = load_prompt(path, self.settings.root)
+            self.prompt_files.setdefault(prompt.id, path)
+            wanted = dict(self.config.option.promstack_prompt_versions).get(prompt.id)
+            if wanted is None:
+                return prompt
+            from .versions import RegistryError
+
+            try:
+                reg = self.prompt_registry()
+                number = reg.resolve(prompt.id, wanted)["number"]
+                return load_prompt(reg.snapshot(prompt.id, number), self.settings.root, default_id=prompt.id)
+            except RegistryError as exc:
+                return f"{_rel(path, self.settings.root)}: --promstack-prompt-version {prompt.id}={wanted}: {exc}"
+        except CaseError as exc:
+            return str(exc)
+
+    def prompt_registry(self) -> Any:
+        if self._prompt_registry is None:
+            from .versions import PromptRegistry, in_ci
+
+            mode = self.config.option.promstack_registry
+            readonly = self.is_worker or mode == "readonly" or (mode == "auto" and in_ci())
+            self._prompt_registry = PromptRegistry(self.settings.root, readonly=readonly)
+        return self._prompt_registry
+
+    def observe_prompts(self) -> None:
+        """Record each prompt file's new content as a version (controller only); note the
+        version numbers and labels the reports show."""
+        if self.is_worker:
+            return
+        from .versions import RegistryError
+
+        reg = self.prompt_registry()
+        try:
+            for suite in self.settings.suites.values():
+                for p in self.prompts(suite):
+                    if not isinstance(p, Prompt) or p.id not in self.prompt_files:
+                        continue
+                    overridden = p.id in dict(self.config.option.promstack_prompt_versions)
+                    seen = (reg.observe(p.id, p.version, self.prompt_files[p.id]) if not overridden
+                            else None)
+                    number = seen.number if seen is not None else reg.number_of(p.id, p.version)
+                    self.prompt_numbers[(p.id, p.version)] = (number, reg.labels_of(p.id, number))
+                    if seen is not None and seen.new:
+                        self.notes.append(f"promstack: recorded prompt {p.id} version {seen.number} ({p.version}) "
+                                          f"in {reg._rel(reg.dir)}; commit it")
+                    elif seen is not None and seen.number is None:
+                        self.warn(f"{p.source}: prompt {p.id} content {p.version} is not in the prompt registry "
+                                  f"(read-only {'in CI' if reg.readonly else ''}); record it with a local run or "
+                                  "`promstack prompt list` and commit .promstack/prompts")
+        except (RegistryError, OSError) as exc:
+            self.warn(f"prompt registry: {exc}")
+
+    def prompt_name(self, prompt_id: Any, version: Any) -> str:
+        """``support@v3[production]`` when the registry knows the version, else ``support@<hash>``."""
+        number, labels = self.prompt_numbers.get((str(prompt_id), str(version)), (None, []))
+        if number is None:
+            return f"{prompt_id}@{version}"
+        return f"{prompt_id}@v{number}" + (f"[{','.join(labels)}]" if labels else "")
 
     def _models(self, suite: Suite, prompt: Prompt | str) -> list[str]:
         if suite.models:
@@ -601,6 +674,15 @@ class PromstackSession:
     def _cases(self) -> list[dict[str, Any]]:
         return sorted(self.records.values(), key=lambda r: (str(r.get("case_id")), str(r.get("file"))))
 
+    def _numbered(self, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Cases with their prompt's registry number and labels (the JSON and HTML show them)."""
+        out = []
+        for c in cases:
+            number, labels = self.prompt_numbers.get((str(c.get("prompt_id")), str(c.get("prompt_version"))),
+                                                     (None, []))
+            out.append({**c, "prompt_number": number, "prompt_labels": labels})
+        return out
+
     def selection(self) -> list[dict[str, Any]]:
         from .gates import cheapest
 
@@ -619,20 +701,38 @@ class PromstackSession:
                "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
                             "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
                             "judges": sorted(s.judges)}}
-        return results.document(run, self._cases(), self.arena_result(),
+        return results.document(run, self._numbered(self._cases()), self.arena_result(),
                                 gates=[asdict(v) for v in self.gate_verdicts], warnings=self.gate_warnings,
                                 selection=self.selection(), baseline=self.comparison, prompts=self._prompt_texts())
 
     def _prompt_texts(self) -> list[dict[str, Any]]:
-        """Each prompt version used: its messages as written (the reports diff them)."""
+        """Each prompt version used: its messages as written (the reports diff them), its
+        registry number and labels, and the ``production`` version's messages when it differs."""
         seen: dict[tuple[str, str], dict[str, Any]] = {}
         used = {(str(r.get("prompt_id")), str(r.get("prompt_version"))) for r in self.records.values()}
         for suite in self.settings.suites.values():  # loaded here too: under xdist only workers collect
             for p in self.prompts(suite):
                 if isinstance(p, Prompt) and (p.id, p.version) in used:
+                    number, labels = self.prompt_numbers.get((p.id, p.version), (None, []))
                     seen[(p.id, p.version)] = {"id": p.id, "version": p.version, "source": p.source,
-                                               "messages": list(p.messages), "model": p.model, "params": p.params}
+                                               "messages": list(p.messages), "model": p.model, "params": p.params,
+                                               "number": number, "labels": labels,
+                                               "production": self._production(p, number)}
         return [seen[k] for k in sorted(seen)]
+
+    def _production(self, p: Prompt, number: int | None) -> dict[str, Any] | None:
+        from .versions import RegistryError
+
+        try:
+            reg = self.prompt_registry()
+            prod = (reg.entry(p.id).get("labels") or {}).get("production") if p.id in reg.data["prompts"] else None
+            if prod is None or prod == number:
+                return None
+            other = load_prompt(reg.snapshot(p.id, prod), self.settings.root, default_id=p.id)
+        except (RegistryError, CaseError, OSError):
+            return None
+        return {"number": prod, "version": other.version, "messages": list(other.messages), "model": other.model,
+                "params": other.params}
 
     def finish(self) -> list[str]:
         """Write what the run produced (controller only); returns lines to announce. Each file
@@ -696,7 +796,7 @@ class PromstackSession:
 
             lines += baseline_lines(self.comparison, records)
         lines += summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records),
-                              quality(records))
+                               quality(records), self.prompt_name)
         arena = self.arena_result()
         if arena is not None:
             from .report.terminal import arena_lines
@@ -708,6 +808,7 @@ class PromstackSession:
         from .gates import cheapest_line
 
         lines += [cheapest_line(sel) for sel in self.selection()]
+        lines += self.notes
         return lines + [f"promstack: warning: {w}" for w in self.warnings]
 
     def close(self) -> None:

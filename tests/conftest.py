@@ -104,4 +104,5 @@ def summary_rows(result: pytest.RunResult) -> list[dict[str, str]]:
 @pytest.fixture
 def project(pytester: pytest.Pytester, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> Project:
     monkeypatch.setenv(KEY_ENV, "test-key")
+    monkeypatch.delenv("CI", raising=False)  # the inner runs are a user's local runs (the registry tests set CI)
     return Project(pytester, server)

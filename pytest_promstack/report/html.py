@@ -99,7 +99,7 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
         b = base.get(f"{c.get('suite')}::{c.get('case_id')}") or {}
         rows.append({
             "id": c.get("case_id"), "suite": c.get("suite"), "model": c.get("model"),
-            "prompt": f"{c.get('prompt_id')}@{c.get('prompt_version')}", "outcome": c.get("outcome"),
+            "prompt": _prompt_name(c), "outcome": c.get("outcome"),
             "where": f"{c.get('file')}:{c.get('row')}" if c.get("row") is not None else c.get("file"),
             "status": b.get("status"), "before": b.get("before"),
             "flaky": bool(((c.get("repeats") or 0) > 1 and c.get("passes") is not None
@@ -116,6 +116,14 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
                        for j in c.get("judges") or []],
         })
     return {"cases": rows, "texts": texts, "baseline": bool(doc.get("baseline"))}
+
+
+def _prompt_name(c: dict[str, Any]) -> str:
+    """``support v3 [production] · b48d6902`` when the registry numbered it, else ``support@b48d6902``."""
+    if c.get("prompt_number") is None:
+        return f"{c.get('prompt_id')}@{c.get('prompt_version')}"
+    labels = f" [{', '.join(c['prompt_labels'])}]" if c.get("prompt_labels") else ""
+    return f"{c.get('prompt_id')} v{c['prompt_number']}{labels} · {c.get('prompt_version')}"
 
 
 def _judge_reason(j: dict[str, Any]) -> str:
@@ -145,7 +153,8 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
         if c.get("prompt_id") in (None, "-"):
             continue
         v = versions.setdefault(f"{c['prompt_id']}@{c.get('prompt_version')}",
-                                {"id": c["prompt_id"], "version": c.get("prompt_version"), "cases": 0})
+                                {"id": c["prompt_id"], "version": c.get("prompt_version"), "cases": 0,
+                                 "number": c.get("prompt_number"), "labels": c.get("prompt_labels") or []})
         v["cases"] += 1
     return {
         "cards": [
@@ -172,22 +181,34 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prompt_diffs(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Unified diffs between the baseline's and this run's prompt versions (when both texts are known)."""
-    base = doc.get("baseline") or {}
-    changed = base.get("prompt_versions") or []
+    """Unified diffs of each prompt against the baseline's version (with a baseline), else
+    against the version the ``production`` label points at (when that is another version)."""
+    base = doc.get("baseline")
     texts = {(p["id"], p["version"]): p for p in doc.get("prompts") or []}
-    before = {(p["id"], p["version"]): p for p in base.get("prompts") or []}
     out = []
-    for ch in changed:
+    if base is None:
+        for p in doc.get("prompts") or []:
+            prod = p.get("production")
+            if prod:
+                out.append(_diff(p["id"], f"v{prod['number']} (production)", _named(p), prod, p))
+        return out
+    before = {(p["id"], p["version"]): p for p in base.get("prompts") or []}
+    for ch in base.get("prompt_versions") or []:
         for old in ch["before"] or [None]:
             for new in ch["now"] or [None]:
                 a, b = before.get((ch["prompt_id"], old)), texts.get((ch["prompt_id"], new))
-                lines = list(difflib.unified_diff(_prompt_lines(a), _prompt_lines(b),
-                                                  f"{ch['prompt_id']}@{old or '-'}", f"{ch['prompt_id']}@{new or '-'}",
-                                                  lineterm=""))
-                out.append({"id": ch["prompt_id"], "before": old, "now": new, "lines": lines,
-                            "known": a is not None and b is not None})
+                out.append(_diff(ch["prompt_id"], old or "(new)", new or "(gone)", a, b))
     return out
+
+
+def _named(p: dict[str, Any]) -> str:
+    return f"v{p['number']} ({p['version']})" if p.get("number") is not None else str(p["version"])
+
+
+def _diff(prompt_id: str, old: str, new: str, a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
+    lines = list(difflib.unified_diff(_prompt_lines(a), _prompt_lines(b), f"{prompt_id} {old}", f"{prompt_id} {new}",
+                                      lineterm=""))
+    return {"id": prompt_id, "before": old, "now": new, "lines": lines, "known": a is not None and b is not None}
 
 
 def _prompt_lines(p: dict[str, Any] | None) -> list[str]:

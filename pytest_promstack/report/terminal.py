@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 HEADERS = ["suite", "model", "prompt", "cases", "passed", "failed", "errors", "xfail", "flaky", "pass %",
@@ -10,11 +11,14 @@ HEADERS = ["suite", "model", "prompt", "cases", "passed", "failed", "errors", "x
 
 
 def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[dict[str, Any]],
-                  calibrations: list[dict[str, Any]] | None = None, quality: float | None = None) -> list[str]:
-    """``quality``: the run's quality score (the mean over all judged cases)."""
+                  calibrations: list[dict[str, Any]] | None = None, quality: float | None = None,
+                  prompt_name: Callable[[Any, Any], str] | None = None) -> list[str]:
+    """``quality``: the run's quality score (the mean over all judged cases); ``prompt_name``
+    names a prompt version (the registry's number and labels), else ``id@hash``."""
     from tabulate import tabulate
 
-    table = [[r["suite"], r["model"], f"{r['prompt_id']}@{r['prompt_version']}", r["cases"], r["passed"],
+    name = prompt_name or (lambda i, v: f"{i}@{v}")
+    table = [[r["suite"], r["model"], name(r["prompt_id"], r["prompt_version"]), r["cases"], r["passed"],
               r["failed"], r["error"], r["xfailed"], r["flaky"], f"{r['pass_pct']:.1f}", _quality(r.get("quality")),
               _ms(r["p50_ms"]), _ms(r["p95_ms"]), _int(r["input_tokens"]), _int(r["output_tokens"]),
               _cost(r["cost_usd"]), _cost(r.get("eval_cost_usd")) if r.get("judge_calls") else "-",

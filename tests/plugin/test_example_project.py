@@ -19,10 +19,11 @@ KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PROMSTACK_TEST_KEY")
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    """A copy of example_project as a clean clone has it: no local cache or call log."""
+    """A copy of example_project as a clean clone has it: the committed prompt registry, no
+    local cache or call log."""
     project = tmp_path / "example"
     shutil.copytree(ROOT / "example_project", project,
-                    ignore=shutil.ignore_patterns(".promstack", "__pycache__", ".pytest_cache", ".benchmarks"))
+                    ignore=shutil.ignore_patterns("cache", "calls.jsonl", "__pycache__", ".pytest_cache", ".benchmarks"))
     return project
 
 
@@ -61,3 +62,35 @@ def test_the_readme_ci_recipe_runs_as_written(example):
     assert "promstack: baseline baseline/results.json (run " in second.stdout
     assert "27 still passing, 25 not compared" in second.stdout
     assert "REGRESSED" not in second.stdout
+
+
+def seed_pipeline() -> dict:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## The seed's prompt deployment pipeline", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    return yaml.safe_load(block)
+
+
+def test_the_seed_pipeline_runs_as_written(example):
+    """The seed's GitHub Actions steps, each run with GitHub's `bash -e` and PROMPT_ID=support."""
+    subprocess.run(["git", "init", "-q"], cwd=example, check=True)
+    jobs = seed_pipeline()["jobs"]
+    steps = {s["name"]: s["run"].replace("${{ env.PROMPT_ID }}", "support")
+             for job in jobs.values() for s in job["steps"]}
+    promstack = Path(sys.executable).with_name("promstack")
+
+    def step(name: str) -> subprocess.CompletedProcess[str]:
+        script = f'promstack() {{ "{promstack}" "$@"; }}\n{steps[name]}'
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k not in KEYS}
+        return subprocess.run(["bash", "-e", "-c", script], cwd=example, env=env, capture_output=True, text=True,
+                              check=False, timeout=300)
+
+    tests = step("Run batch tests")
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert "11 passed" in tests.stdout.splitlines()[-1]  # the regression suite
+    check = step("Check quality score")
+    # the example's 270M judge scores 18: a bare integer, so bash's -lt works, and the step fails
+    assert check.returncode == 1, check.stderr[-3000:]
+    assert "support v1: quality score 18, passed" in check.stderr
+    deploy = step("Deploy to production")
+    assert deploy.returncode == 0, deploy.stderr
+    assert "support production: v1 -> v1" in deploy.stdout  # no gate configured: the evaluation passed

@@ -104,7 +104,8 @@ def test_help_documents_each_option_with_default(pytester):
              "--promstack-concurrency", "--promstack-cache", "--promstack-record", "--promstack-cache-url",
              "--promstack-log", "--promstack-json", "--promstack-report", "--promstack-baseline",
              "--promstack-fail-on-regression", "--promstack-regression-margin", "--promstack-save-baseline",
-             "--promstack-gate", "--promstack-estimate", "--promstack-repeat")
+             "--promstack-gate", "--promstack-estimate", "--promstack-registry", "--promstack-prompt-version",
+             "--promstack-prompt-branches", "--promstack-repeat")
     blocks = [b for b in section.split("\n  --")[1:]]
     assert len(blocks) == len(flags)
     assert all("Default:" in b for b in blocks)

@@ -1,0 +1,142 @@
+"""The run-time client: applications fetch a prompt by version or label from the registry
+in their repository and call a model through the same engine as the tests (cache, retries,
+call log with prompt id, version and user id). No pytest, no server.
+
+    from pytest_promstack import Client
+    client = Client()                                   # finds promstack.yaml / the registry from the cwd
+    p = client.get_prompt("support", version=3)         # or label="production" (the default), or latest
+    messages = p.render(input="환불하고 싶어요")
+    reply = client.complete(p, input="환불하고 싶어요", model="openai/gpt-4o-mini")
+
+Versions are immutable, so they are cached for the life of the client; a label is re-read
+from the registry after ``label_ttl`` seconds (a deploy moves it). Without a registry, or
+when the prompt is not in it, ``get_prompt`` falls back to the prompt file with a warning.
+Importing this module imports neither pytest nor litellm; ``complete`` loads litellm on
+its first call to a model that needs it.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import PromstackError
+from .prompts import Prompt, load_prompt
+from .versions import PromptRegistry, RegistryError
+
+
+@dataclass(frozen=True)
+class PromptVersion:
+    """One version of a prompt: ``number`` is the registry's (None for an unrecorded file)."""
+
+    id: str
+    number: int | None
+    hash: str
+    labels: tuple[str, ...]
+    prompt: Prompt
+
+    def render(self, **variables: Any) -> list[dict[str, Any]]:
+        return self.prompt.render(variables)
+
+    @property
+    def messages(self) -> tuple[dict[str, Any], ...]:
+        return self.prompt.messages
+
+
+class Client:
+    def __init__(self, root: str | Path | None = None, config: str | None = None, label_ttl: float = 60.0,
+                 user_id: str | None = None) -> None:
+        from .config import load_or_default
+        from .runner import default_root
+
+        start = Path(root) if root is not None else Path.cwd()
+        self.settings = load_or_default(start if root is not None else default_root(start), {"config": config})
+        self.root = self.settings.root
+        self.registry = PromptRegistry(self.root, readonly=True)
+        self.label_ttl = label_ttl
+        self.user_id = user_id
+        self._versions: dict[tuple[str, int], PromptVersion] = {}
+        self._labels: dict[tuple[str, str], tuple[int, float]] = {}
+        self._runner: Any = None
+        self.clock = time.monotonic
+
+    def get_prompt(self, prompt_id: str | int, version: int | None = None, label: str | None = None) -> PromptVersion:
+        """By ``version`` number, by ``label``, or (neither) the ``production`` label, else the
+        latest version."""
+        pid = str(prompt_id)
+        if version is not None and label is not None:
+            raise PromstackError("get_prompt: pass version= or label=, not both")
+        try:
+            if version is not None:
+                return self._version(pid, int(version))
+            if label is not None:
+                return self._version(pid, self._label(pid, label))
+            labels = self._fresh_entry(pid).get("labels") or {}
+            if "production" in labels:
+                return self._version(pid, self._label(pid, "production"))
+            return self._version(pid, int(self.registry.resolve(pid)["number"]))
+        except RegistryError as exc:
+            if version is not None or label is not None:
+                raise
+            return self._fallback(pid, exc)
+
+    def _fresh_entry(self, pid: str) -> dict[str, Any]:
+        self.registry.reload()
+        return self.registry.entry(pid)
+
+    def _label(self, pid: str, label: str) -> int:
+        cached = self._labels.get((pid, label))
+        if cached is not None and self.clock() < cached[1]:
+            return cached[0]
+        self.registry.reload()
+        number = int(self.registry.resolve(pid, label=label)["number"])
+        self._labels[(pid, label)] = (number, self.clock() + self.label_ttl)
+        return number
+
+    def _version(self, pid: str, number: int) -> PromptVersion:
+        key = (pid, number)
+        if key not in self._versions:
+            v = self.registry.resolve(pid, number)
+            prompt = load_prompt(self.registry.snapshot(pid, number), self.root, default_id=pid)
+            self._versions[key] = PromptVersion(pid, number, v["hash"], tuple(self.registry.labels_of(pid, number)),
+                                                prompt)
+        return self._versions[key]
+
+    def _fallback(self, pid: str, why: Exception) -> PromptVersion:
+        from .runner import Runner
+
+        prompt = Runner(self.settings).prompt(pid)
+        warnings.warn(f"promstack: {why}; using the prompt file {prompt.source} as it is", stacklevel=3)
+        return PromptVersion(pid, None, prompt.version, (), prompt)
+
+    def complete(self, prompt: PromptVersion | Prompt | str, model: str | None = None,
+                 params: dict[str, Any] | None = None, **variables: Any) -> Any:
+        """Render and call a model (``Reply``: text, tokens, cost, latency, cached, error)."""
+        runner = self._get_runner()
+        p = prompt.prompt if isinstance(prompt, PromptVersion) else prompt
+        return runner.run_many([{"prompt": p, "vars": variables, "model": model, "params": params}])[0]
+
+    def _get_runner(self) -> Any:
+        if self._runner is None:
+            import dataclasses
+
+            from .runner import Runner
+
+            settings = self.settings
+            if self.user_id:
+                settings = dataclasses.replace(settings, user_id=self.user_id)
+            self._runner = Runner(settings)
+        return self._runner
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

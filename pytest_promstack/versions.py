@@ -1,0 +1,253 @@
+"""The prompt registry: numbered, immutable versions and movable labels, kept in the team's
+own repository (no server).
+
+    .promstack/prompts/index.json        the lock-style index (commit it)
+    .promstack/prompts/<id>/<n><suffix>  version n's file, byte for byte (commit them too)
+
+A prompt file stays the source of truth. Whenever a run or a command sees content whose
+hash the index does not know, it records the next number with its time, author
+(``PROMSTACK_USER``, else git's user.name, else the login) and a message. A pytest run in
+CI (``CI`` set) or with ``--promstack-registry readonly`` never writes: it reports the
+unrecorded prompt instead. Commands that change the registry on purpose (``label``,
+``deploy``, ``evaluate``, ``rollback``, ``merge``) always write. Every label move is
+appended to the prompt's audit trail.
+
+The version hash is the prompt's content hash (``Prompt.version``: messages, model,
+params), so reformatting a YAML file is not a new version, and restoring old content
+(``rollback``) finds its old number instead of making a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import PromstackError
+
+SCHEMA = "promstack-prompts/1"
+DIR = Path(".promstack/prompts")
+
+
+class RegistryError(PromstackError):
+    """A registry request that cannot be met: unknown prompt, version or label."""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def author() -> str:
+    if os.environ.get("PROMSTACK_USER"):
+        return os.environ["PROMSTACK_USER"]
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True, timeout=5, check=False)
+        if out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def safe_name(prompt_id: str) -> str:
+    return re.sub(r"[^\w.@-]", "_", prompt_id)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the registry made of a prompt's current content."""
+
+    id: str
+    number: int | None  # None: not recorded (read-only)
+    new: bool
+    labels: tuple[str, ...]
+
+
+class PromptRegistry:
+    def __init__(self, root: Path, readonly: bool = False) -> None:
+        self.root = root
+        self.dir = root / DIR
+        self.index_path = self.dir / "index.json"
+        self.readonly = readonly
+        self._data: dict[str, Any] | None = None
+
+    # -- storage ----------------------------------------------------------------------------
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = self._read()
+        return self._data
+
+    def _read(self) -> dict[str, Any]:
+        if not self.index_path.is_file():
+            return {"schema": SCHEMA, "prompts": {}}
+        try:
+            data = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RegistryError(f"{self._rel(self.index_path)}: unreadable ({exc}); restore it from git "
+                                "(git checkout -- .promstack/prompts)") from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise RegistryError(f"{self._rel(self.index_path)}: not a promstack prompt registry ({SCHEMA})")
+        return data
+
+    def save(self) -> None:
+        from .cassettes import atomic_write
+
+        text = json.dumps(self.data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+        atomic_write(self.index_path, text)
+
+    def reload(self) -> None:
+        self._data = None
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def ids(self) -> list[str]:
+        return sorted(self.data["prompts"], key=lambda i: (not i.isdigit(), int(i) if i.isdigit() else 0, i))
+
+    def entry(self, prompt_id: str) -> dict[str, Any]:
+        entry = self.data["prompts"].get(str(prompt_id))
+        if entry is None:
+            known = ", ".join(self.ids()) or "none yet"
+            raise RegistryError(f"prompt {prompt_id!r} is not in the registry (known: {known}); a run or "
+                                "`promstack prompt list` records the prompts of the configured suites")
+        return entry
+
+    def versions(self, prompt_id: str) -> list[dict[str, Any]]:
+        return self.entry(prompt_id)["versions"]
+
+    def number_of(self, prompt_id: str, version_hash: str) -> int | None:
+        entry = self.data["prompts"].get(str(prompt_id))
+        for v in (entry or {}).get("versions", []):
+            if v["hash"] == version_hash:
+                return int(v["number"])
+        return None
+
+    def labels_of(self, prompt_id: str, number: int | None) -> list[str]:
+        entry = self.data["prompts"].get(str(prompt_id)) or {}
+        return sorted(name for name, n in (entry.get("labels") or {}).items() if n == number)
+
+    def resolve(self, prompt_id: str, version: int | str | None = None, label: str | None = None) -> dict[str, Any]:
+        """A version entry by number, by label, or (neither) the latest. ``version`` may also be
+        a label name (as `diff A B` takes either)."""
+        entry = self.entry(prompt_id)
+        if version is not None and not str(version).isdigit():
+            version, label = None, str(version)
+        if label is not None:
+            number = (entry.get("labels") or {}).get(label)
+            if number is None:
+                names = ", ".join(sorted(entry.get("labels") or {})) or "none"
+                raise RegistryError(f"prompt {prompt_id!r} has no label {label!r} (labels: {names}); set one with "
+                                    f"`promstack deploy --prompt {prompt_id} --to {label}`")
+            version = number
+        if version is None:
+            return entry["versions"][-1]
+        for v in entry["versions"]:
+            if v["number"] == int(version):
+                return v
+        last = entry["versions"][-1]["number"]
+        raise RegistryError(f"prompt {prompt_id!r} has no version {version} (versions 1 to {last})")
+
+    def snapshot(self, prompt_id: str, number: int) -> Path:
+        v = self.resolve(prompt_id, number)
+        return self.dir / safe_name(str(prompt_id)) / v["file"]
+
+    def text(self, prompt_id: str, number: int) -> str:
+        return self.snapshot(prompt_id, number).read_text(encoding="utf-8")
+
+    def source(self, prompt_id: str) -> Path:
+        return self.root / self.entry(prompt_id)["source"]
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def observe(self, prompt_id: str, version_hash: str, file: Path, message: str = "",
+                force_write: bool = False) -> Seen:
+        """Record the file's content as a new version unless its hash is known."""
+        prompt_id = str(prompt_id)
+        number = self.number_of(prompt_id, version_hash)
+        if number is not None:
+            return Seen(prompt_id, number, False, tuple(self.labels_of(prompt_id, number)))
+        if self.readonly and not force_write:
+            return Seen(prompt_id, None, False, ())
+        entry = self.data["prompts"].setdefault(prompt_id, {"source": self._rel(file), "versions": [], "labels": {},
+                                                            "audit": []})
+        entry["source"] = self._rel(file)
+        number = (entry["versions"][-1]["number"] if entry["versions"] else 0) + 1
+        name = f"{number}{file.suffix}"
+        target = self.dir / safe_name(prompt_id) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.read_bytes())
+        entry["versions"].append({"number": number, "hash": version_hash, "time": now(), "author": author(),
+                                  "message": message or ("first version" if number == 1 else "changed"),
+                                  "file": name, "evaluations": []})
+        self.save()
+        return Seen(prompt_id, number, True, ())
+
+    def set_label(self, prompt_id: str, label: str, number: int, action: str = "label", forced: bool = False,
+                  reason: str = "", evaluation: dict[str, Any] | None = None) -> int | None:
+        """Move a label; returns the number it pointed at before."""
+        entry = self.entry(prompt_id)
+        self.resolve(prompt_id, number)
+        before = (entry.get("labels") or {}).get(label)
+        entry.setdefault("labels", {})[label] = int(number)
+        event = {"time": now(), "who": author(), "action": action, "label": label, "from": before, "to": int(number)}
+        if forced:
+            event["forced"] = True
+            event["reason"] = reason
+        if evaluation is not None:
+            event["evaluation"] = evaluation
+        entry.setdefault("audit", []).append(event)
+        self.save()
+        return before
+
+    def record_evaluation(self, prompt_id: str, number: int, evaluation: dict[str, Any]) -> None:
+        v = self.resolve(prompt_id, number)
+        v.setdefault("evaluations", []).append(evaluation)
+        self.save()
+
+    def last_evaluation(self, prompt_id: str, number: int) -> dict[str, Any] | None:
+        evaluations = self.resolve(prompt_id, number).get("evaluations") or []
+        return evaluations[-1] if evaluations else None
+
+
+def project_prompts(settings: Any, branches: bool = True) -> list[tuple[str, Any, Path]]:
+    """(suite, prompt, file) for every prompt file the suites name, and (``branches``) each
+    file's branches ``NAME@BRANCH.ext`` beside it. Broken files are skipped (a run reports them)."""
+    from .config import InlinePrompt
+    from .prompts import load_prompt
+
+    out = []
+    for name, suite in settings.suites.items():
+        for ref in suite.prompts:
+            if isinstance(ref, InlinePrompt):
+                continue
+            path = settings.root / ref
+            paths = [path] + (sorted(path.parent.glob(f"{path.stem}@*{path.suffix}"))
+                              if branches and "@" not in path.stem else [])
+            for p in paths:
+                try:
+                    out.append((name, load_prompt(p, settings.root), p))
+                except PromstackError:
+                    continue
+    return out

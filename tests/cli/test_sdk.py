@@ -1,0 +1,104 @@
+"""The run-time SDK: get_prompt by version, label and default, label TTL, fallback to the
+file, complete() through the engine, and an import that loads neither pytest nor litellm."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pytest_promstack import Client
+from pytest_promstack.versions import PromptRegistry
+from tests.support.project import KEY_ENV, config, write
+
+V1 = "id: support\ntemplate: '하나 {{ input }}'\n"
+V2 = "id: support\ntemplate: '둘 {{ input }}'\n"
+
+
+@pytest.fixture
+def project(tmp_path, server, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "k")
+    monkeypatch.setenv("PROMSTACK_USER", "sdk-test")
+    write(tmp_path, {"promstack.yaml": config(server.url, suites={"s": {"prompt": "prompts/support.yaml",
+                                                                       "tests": ["t.csv"]}}),
+                     "prompts/support.yaml": V1, "t.csv": "input\nx\n"})
+    reg = PromptRegistry(tmp_path)
+    from pytest_promstack.prompts import load_prompt
+
+    for text in (V1, V2):
+        (tmp_path / "prompts/support.yaml").write_text(text, encoding="utf-8")
+        p = load_prompt(tmp_path / "prompts/support.yaml", tmp_path)
+        reg.observe(p.id, p.version, tmp_path / "prompts/support.yaml")
+    reg.set_label("support", "production", 1)
+    return tmp_path
+
+
+def test_get_prompt_by_version_label_and_default(project):
+    client = Client(project)
+    assert client.get_prompt("support", version=2).render(input="환불") == [{"role": "user", "content": "둘 환불"}]
+    prod = client.get_prompt("support")  # the production label by default
+    assert (prod.number, prod.labels) == (1, ("production",))
+    assert prod.render(input="환불") == [{"role": "user", "content": "하나 환불"}]
+    assert client.get_prompt("support", label="production").number == 1
+    with pytest.raises(Exception, match="has no label 'staging'"):
+        client.get_prompt("support", label="staging")
+    assert client.get_prompt("support", version=1) is client.get_prompt("support", version=1)  # cached
+
+
+def test_without_a_production_label_the_default_is_the_latest(project):
+    index = project / ".promstack/prompts/index.json"
+    data = json.loads(index.read_text(encoding="utf-8"))
+    data["prompts"]["support"]["labels"] = {}
+    index.write_text(json.dumps(data), encoding="utf-8")
+    assert Client(project).get_prompt("support").number == 2
+
+
+def test_labels_are_read_again_after_their_ttl(project):
+    client = Client(project, label_ttl=30)
+    now = [1000.0]
+    client.clock = lambda: now[0]
+    assert client.get_prompt("support", label="production").number == 1
+    PromptRegistry(project).set_label("support", "production", 2)  # a deploy elsewhere
+    now[0] += 29
+    assert client.get_prompt("support", label="production").number == 1  # within the TTL
+    now[0] += 2
+    assert client.get_prompt("support", label="production").number == 2
+
+
+def test_a_missing_registry_falls_back_to_the_file_with_a_warning(project):
+    import shutil
+
+    shutil.rmtree(project / ".promstack")
+    with pytest.warns(UserWarning, match="prompt 'support' is not in the registry.*using the prompt file"):
+        p = Client(project).get_prompt("support")
+    assert p.number is None
+    assert p.render(input="a") == [{"role": "user", "content": "둘 a"}]
+
+
+def test_complete_goes_through_the_engine_with_cache_and_call_log(project, server):
+    with Client(project, user_id="user_9") as client:
+        p = client.get_prompt("support", version=1)
+        reply = client.complete(p, input="환불", model="mine")
+        assert reply.text == "echo: 하나 환불"
+        assert not reply.cached
+    with Client(project) as again:  # another process later: the disk cache answers
+        assert again.complete(again.get_prompt("support", version=1), input="환불", model="mine").cached
+    assert server.count == 1
+    log = [json.loads(x) for x in (project / ".promstack/calls.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert log[0]["prompt_id"] == "support"
+    assert log[0]["user_id"] == "user_9"
+
+
+def test_importing_the_sdk_loads_neither_pytest_nor_litellm(project):
+    code = textwrap.dedent(f"""
+        import sys
+        from pytest_promstack import Client
+        p = Client({str(project)!r}).get_prompt("support")
+        p.render(input="x")
+        print(sorted(m for m in ("pytest", "_pytest", "litellm", "pandas") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
