@@ -544,6 +544,7 @@ class PromstackSession:
             "input_tokens": _total(rs, "input_tokens"), "output_tokens": _total(rs, "output_tokens"),
             "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
             "error": first.error if first is not None else None, "score": getattr(item, "score", None),
+            "attempts": sum(r.attempts for r in rs) if rs else 0,
             "repeats": 1 if plan.contenders else len(rs), "passes": getattr(item, "passes", None),
             **self._judge_figures(item),
             "arena": [g for g in self.arena_games.get(item.nodeid, []) if "error" not in g],
@@ -700,7 +701,8 @@ class PromstackSession:
                "interrupted": self.interrupted,
                "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
                             "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
-                            "judges": sorted(s.judges)}}
+                            "judges": sorted(s.judges)},
+               "seed": (s.arena or {}).get("seed")}
         return results.document(run, self._numbered(self._cases()), self.arena_result(),
                                 gates=[asdict(v) for v in self.gate_verdicts], warnings=self.gate_warnings,
                                 selection=self.selection(), baseline=self.comparison, prompts=self._prompt_texts())

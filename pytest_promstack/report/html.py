@@ -177,6 +177,7 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
         ],
         "outcomes": outcomes, "n": n, "versions": sorted(versions.values(), key=lambda v: (v["id"], v["version"])),
         "diffs": _prompt_diffs(doc),
+        "names": {f"{c.get('prompt_id')}@{c.get('prompt_version')}": _prompt_name(c) for c in cases},
     }
 
 
@@ -247,7 +248,9 @@ def _charts(doc: dict[str, Any], view: dict[str, Any]) -> dict[str, str]:
             spent = (c.get("cost_usd") or 0) + (c.get("eval_cost_usd") or 0)
             by_model[c["model"]] = by_model.get(c["model"], 0.0) + spent
     out["cost"] = _bars(sorted(by_model.items()), _usd, "cost by model (app + eval)")
-    rates = [(f"{r['model']} · {r['prompt_id']}@{r['prompt_version']} · {r['suite']}", r["pass_pct"])
+    names = view["names"]
+    rates = [(f"{r['model']} · {names.get(str(r['prompt_id']) + '@' + str(r['prompt_version']))} · {r['suite']}",
+              r["pass_pct"])
              for r in doc.get("summary") or [] if r["model"] != "-"]
     out["pass"] = _bars(rates, lambda v: f"{v:.1f}%", "pass rate by model and prompt version", 100.0)
     arena = doc.get("arena")

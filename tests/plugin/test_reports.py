@@ -160,3 +160,15 @@ def test_promstack_report_regenerates_the_html_from_the_json(project):
     assert bad.returncode == 4
     assert "missing.json: results JSON not found" in bad.stderr
 
+
+
+def test_a_huge_output_is_cut_in_the_html_with_a_note_and_kept_whole_in_the_json(project):
+    project.server.replies = {"long": "가" * 30_000}
+    project.write({"prompt_tests/a.csv": "input,__expected\nlong,contains:가\n"})
+    project.run("--promstack-json=r.json", "--promstack-report=r.html").assert_outcomes(passed=1)
+    case = read(project.path / "r.json")["cases"][0]
+    assert case["output"] == "가" * 30_000
+    assert case["attempts"] == 1
+    page = (project.path / "r.html").read_text(encoding="utf-8")
+    assert "가" * 20_000 + "\\n… [cut: 10,000 more characters; the results JSON has all]" in page
+    assert "가" * 20_001 not in page
