@@ -51,24 +51,28 @@ def promptfoo_config(root: Path, url: str, n: int) -> list[str] | None:
 def stress(repeat: int) -> None:
     n, lat, c = 1000, 0.2, 64
     server = Server(lat)
-    names = ("promstack", "promstack -n 2", "bare litellm script", "promptfoo -j 64")
+    names = ("promstack", "promstack -n 2", "promstack transport: litellm", "bare litellm script", "promptfoo -j 64")
     res: dict[str, list[float]] = {name: [] for name in names}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp)
             make_project(p, server.url, n, c)
+            via = p / "via-litellm"
+            make_project(via, server.url, n, c, transport="litellm")
             pf = promptfoo_config(p, server.url, n)
             for _ in range(repeat):
                 res["bare litellm script"].append(run([sys.executable, "-c", BARE, str(n), str(c), server.url], p)[0])
                 res["promstack"].append(run([*PYTEST, "--promstack", "--promstack-cache=off"], p)[0])
                 res["promstack -n 2"].append(run([*PYTEST, "--promstack", "--promstack-cache=off", "-n", "2"], p)[0])
+                cold = [*PYTEST, "--promstack", "--promstack-cache=off"]
+                res["promstack transport: litellm"].append(run(cold, via)[0])
                 if pf:
                     res["promptfoo -j 64"].append(run(pf, p, check=False)[0])
     finally:
         server.stop()
     med = report(f"stress: N={n} L={lat}s C={c} cache off; limit N*L/C = {n * lat / c:.2f} s", res)
     base = med["bare litellm script"]
-    for k in ("promstack", "promstack -n 2", "promptfoo -j 64"):
+    for k in ("promstack", "promstack -n 2", "promstack transport: litellm", "promptfoo -j 64"):
         if k in med:
             print(f"  {k} / bare litellm = {med[k] / base:.2f}x")
     if "promptfoo -j 64" in med:

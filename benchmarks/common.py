@@ -52,7 +52,8 @@ class Server:
         self.proc.wait(10)
 
 
-def make_project(root: Path, url: str, n: int, concurrency: int, model: str = "openai/bench") -> None:
+def make_project(root: Path, url: str, n: int, concurrency: int, model: str = "openai/bench",
+                 **extra: object) -> None:
     (root / "cases").mkdir(parents=True, exist_ok=True)
     rows = ["input,__expected"] + [f"question {i},contains:question {i}" for i in range(n)]
     (root / "cases/bench.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -62,6 +63,7 @@ def make_project(root: Path, url: str, n: int, concurrency: int, model: str = "o
         "concurrency": concurrency,
         "log": None,
         "suites": {"bench": {"tests": ["cases/*.csv"]}},
+        **extra,
     }), encoding="utf-8")
     (root / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
 

@@ -9,7 +9,7 @@ import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -140,6 +140,7 @@ class FileConfig(_Strict):
     concurrency: int = Field(8, ge=1, le=4096)
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
+    transport: Literal["auto", "litellm"] = "auto"
     retry_backoff: float = Field(0.5, ge=0)
     retry_max_wait: float = Field(30.0, ge=0)
     encoding: str | None = None
@@ -194,6 +195,7 @@ class Settings:
     cache_url: str | None = None  # Redis, when set
     cache_ttl: int | None = None
     max_retries: int = 4
+    transport: str = "auto"  # "auto": OpenAI-compatible servers called directly; "litellm": every call via litellm
     retry_backoff: float = 0.5
     retry_max_wait: float = 30.0
     log_path: Path | None = None
@@ -317,6 +319,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         cache_url=cache_url,
         cache_ttl=cfg.cache.ttl,
         max_retries=cfg.max_retries,
+        transport=cfg.transport,
         retry_backoff=cfg.retry_backoff,
         retry_max_wait=cfg.retry_max_wait,
         log_path=(base / log) if log else None,

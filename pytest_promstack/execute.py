@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from types import ModuleType
 from typing import Any
 
 from .cache import cacheable
@@ -82,8 +83,9 @@ class Engine:
 
     def __init__(self, concurrency: int, cache: Any = None, mode: str = "use",
                  policy: RetryPolicy | None = None, log: Any = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, transport: str = "auto") -> None:
         self.concurrency = concurrency
+        self.transport = transport  # "auto": OpenAI-compatible servers directly (providers/openai_compat)
         self.cache = cache
         self.mode = mode
         self.policy = policy or RetryPolicy()
@@ -190,7 +192,7 @@ class Engine:
                                                  "--promstack-record, or run with --promstack-cache use",
                                            miss=True, retry=False))
             return
-        if any(not r.litellm_model.startswith("python:") for r in pending):
+        if any(self._needs_litellm(r) for r in pending):
             from ._litellm import import_litellm
 
             import_litellm()  # in this thread: see _litellm._warm_up
@@ -211,16 +213,30 @@ class Engine:
             _cancel_leftovers(loop)
             loop.close()
 
+    def _direct(self, req: Request) -> bool:
+        from .providers.openai_compat import eligible
+
+        return self.transport == "auto" and eligible(req)
+
+    def _needs_litellm(self, req: Request) -> bool:
+        return not req.litellm_model.startswith("python:") and not self._direct(req)
+
     async def _main(self, requests: list[Request]) -> None:
-        litellm = _prepare_litellm(requests)
+        from .providers.openai_compat import Transport
+
+        litellm = _prepare_litellm([r for r in requests if self._needs_litellm(r)])
         sem = asyncio.Semaphore(self.concurrency)
+        direct = Transport()
 
         async def one(req: Request) -> None:
             async with sem:
-                resp = await self._call_with_retries(litellm, req)
+                resp = await self._call_with_retries(litellm if not self._direct(req) else direct, req)
             self._finish(req, resp)
 
-        await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+        try:
+            await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
+        finally:
+            await direct.close()
 
     async def _call_with_retries(self, litellm: Any, req: Request) -> Response:
         limiter = self.limiters.setdefault(req.model, Limiter(self.concurrency))
@@ -312,7 +328,7 @@ async def _attempt(litellm: Any, req: Request, remaining: float) -> Response:
 
 
 def _prepare_litellm(requests: list[Request]) -> Any:
-    if all(r.litellm_model.startswith("python:") for r in requests):
+    if all(r.litellm_model.startswith("python:") for r in requests):  # (none left: no import)
         return None
     from ._litellm import import_litellm
 
@@ -354,7 +370,8 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def call(litellm: Any, req: Request, timeout: float) -> Response:
-    """One attempt; never raises for provider problems."""
+    """One attempt; never raises for provider problems. ``litellm`` is the litellm module, or
+    the direct transport for OpenAI-compatible servers (see providers/openai_compat)."""
     if req.litellm_model.startswith("python:"):
         from .apps import call_target
 
@@ -368,6 +385,8 @@ async def call(litellm: Any, req: Request, timeout: float) -> Response:
             return Response(error=f"environment variable {req.api_key_env} is not set; "
                             f"export it with the API key for {req.model}", retry=False)
         kwargs["api_key"] = key
+    if not isinstance(litellm, ModuleType):
+        return await litellm.call(req, kwargs.get("api_key"), timeout)
     start = time.perf_counter()
     try:
         raw = await litellm.acompletion(model=req.litellm_model, messages=list(req.messages), **kwargs)

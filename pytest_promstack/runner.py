@@ -129,7 +129,8 @@ class Runner:
             s = self.settings
             log = CallLog(s.log_path, self.run_id, s.user_id or user_id()) if s.log_path else None
             self._engine = Engine(s.concurrency, build_cache(s, self.warn), s.cache_mode,
-                                  RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log)
+                                  RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
+                                  transport=s.transport)
             self._log = log
         return self._engine
 

@@ -357,7 +357,8 @@ class PromstackSession:
             if s.log_path is not None:
                 self.log = CallLog(s.log_path, self.run_id, s.user_id or user_id())
             policy = RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait)
-            self.engine = Engine(self._concurrency(), self._cache(), s.cache_mode, policy, self.log)
+            self.engine = Engine(self._concurrency(), self._cache(), s.cache_mode, policy, self.log,
+                                 transport=s.transport)
         return self.engine
 
     def _concurrency(self) -> int:

@@ -1,19 +1,50 @@
 """The engine under faults: retries, deadlines, rate limits, malformed answers; replay and
-cassettes; the call log; repeats; Python targets; progress."""
+cassettes; the call log; repeats; Python targets; progress. Every test runs twice: through
+the direct transport for OpenAI-compatible servers and through litellm (transport: litellm)."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import socket
+import subprocess
+import sys
 import time
 from email.utils import formatdate
+
+import pytest
 
 from tests.conftest import summary_rows
 from tests.support.fake_openai import Reply
 
 ONE = "input,__expected\nhi,contains:hi\n"
 FAST_RETRY = {"retry_backoff": 0.01, "retry_max_wait": 5}
+
+
+@pytest.fixture(params=["auto", "litellm"], ids=["direct", "litellm"])
+def project(project, request):
+    """Configs written by project.write get the transport under test."""
+    write = project.write
+
+    def with_transport(files, **config_kwargs):
+        config_kwargs.setdefault("transport", request.param)
+        return write(files, **config_kwargs)
+
+    project.write = with_transport
+    project.transport = request.param
+    return project
+
+
+def test_openai_compatible_servers_are_called_without_importing_litellm(project):
+    hook = "import sys\n\ndef pytest_unconfigure(config):\n    print('LITELLM', 'litellm' in sys.modules)\n"
+    project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:환불\nb,contains:b\n", "conftest.py": hook})
+    env = {**__import__("os").environ, "PROMSTACK_TEST_KEY": "k"}
+    out = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider", "-s"],
+                         cwd=project.path, env=env, capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0, out.stdout
+    assert "2 passed" in out.stdout
+    assert f"LITELLM {project.transport == 'litellm'}" in out.stdout
+    assert project.server.count == 2
 
 
 def _log(project):
@@ -207,9 +238,9 @@ def test_call_log_has_one_line_per_call_with_the_fields(project, monkeypatch):
 def test_repeat_and_min_pass_report_flaky_cases(project):
     counter = {"n": 0}
 
-    def respond(body):
-        counter["n"] += 1
+    def respond(body):  # the wobbly case's calls alternate yes / no, whatever order they come in
         if body["messages"][-1]["content"] == "wobbly":
+            counter["n"] += 1
             return Reply(text="yes" if counter["n"] % 2 else "no")
         return Reply(text="yes")
 

@@ -1,0 +1,158 @@
+"""The direct transport for OpenAI-compatible servers: ``openai/<model>`` with an ``api_base``
+(vLLM, Ollama, LM Studio, llama.cpp's server, TGI, a company gateway) is one JSON POST to
+``<api_base>/chat/completions``, made here with aiohttp (which litellm itself depends on).
+
+Why: on a small machine litellm's own CPU per call is the wall of a big run (about 6 ms a
+call here, against 0.2 ms for the request itself; most of it pricing and logging an answer
+that, from a self-hosted server, has no price). So a request takes this path only when
+litellm would add nothing to it:
+
+- the model is ``openai/<name>`` with an ``api_base`` (the OpenAI wire format, nothing to map);
+- litellm's bundled price map does not price ``<name>`` (a priced model keeps litellm's
+  pricing, exactly), unless the model's params carry its own ``input_cost_per_token`` and
+  ``output_cost_per_token``, which are priced here the same way litellm prices them;
+- every param is a standard chat-completions param (anything else goes through litellm).
+
+``transport: litellm`` in promstack.yaml sends every call through litellm. Errors are named
+as litellm names them (``RateLimitError (HTTP 429): …``), and statuses and ``Retry-After``
+reach the engine's retry loop unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from functools import cache
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from ..types import Request, Response
+
+PARAMS = frozenset({
+    "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop", "seed", "presence_penalty",
+    "frequency_penalty", "logit_bias", "response_format", "tools", "tool_choice", "parallel_tool_calls", "user",
+    "logprobs", "top_logprobs", "n", "reasoning_effort",
+})
+OURS = frozenset({"drop_params", "input_cost_per_token", "output_cost_per_token"})
+NAMES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
+         408: "Timeout", 422: "UnprocessableEntityError", 429: "RateLimitError", 503: "ServiceUnavailableError"}
+
+
+@cache
+def _price_map() -> dict[str, Any] | None:
+    """litellm's bundled price map, read as a file: importing litellm costs about 3 s."""
+    spec = find_spec("litellm")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "model_prices_and_context_window_backup.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@cache
+def _priced_by_litellm(name: str) -> bool:
+    prices = _price_map()
+    if prices is None:
+        return True  # unknown: let litellm decide
+    return any(k in prices for k in (name, f"openai/{name}"))
+
+
+def eligible(req: Request) -> bool:
+    if not req.litellm_model.startswith("openai/") or not req.api_base:
+        return False
+    if not set(req.params) <= PARAMS | OURS or req.params.get("n", 1) != 1:
+        return False
+    custom = "input_cost_per_token" in req.params and "output_cost_per_token" in req.params
+    return custom or not _priced_by_litellm(req.litellm_model.removeprefix("openai/"))
+
+
+class Transport:
+    """One aiohttp session per event loop (the engine runs one loop per batch)."""
+
+    def __init__(self) -> None:
+        self.session: Any = None
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def _session(self) -> Any:
+        if self.session is None:
+            import aiohttp
+
+            # no connection cap of its own: the engine's semaphore and limiter bound what is in flight
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=True)
+        return self.session
+
+    async def call(self, req: Request, api_key: str | None, timeout: float) -> Response:
+        import aiohttp
+
+        body = {"model": req.litellm_model.removeprefix("openai/"), "messages": list(req.messages),
+                **{k: v for k, v in req.params.items() if k in PARAMS}}
+        api_key = api_key or os.environ.get("OPENAI_API_KEY")  # what litellm would send
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        url = req.api_base.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
+        start = time.perf_counter()
+        try:
+            async with self._session().post(url, json=body, headers=headers,
+                                            timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+                raw = await r.read()
+                status, got = r.status, r.headers
+        except TimeoutError:
+            return Response(error=f"Timeout: no answer from {url} within {timeout:.3g} s",
+                            latency_ms=round((time.perf_counter() - start) * 1000, 3))
+        except aiohttp.ClientError as exc:
+            return Response(error=f"APIConnectionError: {' '.join(str(exc).split()) or type(exc).__name__}",
+                            latency_ms=round((time.perf_counter() - start) * 1000, 3))
+        latency = round((time.perf_counter() - start) * 1000, 3)
+        if status != 200:
+            return _http_error(status, raw, got, latency)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return Response(error=f"APIError: the answer of {url} is not JSON: {_snippet(raw)}", latency_ms=latency,
+                            retry=False)
+        return _response(data, req, latency)
+
+
+def _http_error(status: int, raw: bytes, headers: Any, latency: float) -> Response:
+    from ..execute import parse_retry_after
+
+    message = _snippet(raw)
+    try:
+        err = json.loads(raw).get("error")
+        message = (err.get("message") if isinstance(err, dict) else str(err)) or message
+    except (ValueError, AttributeError):
+        pass
+    name = NAMES.get(status, "InternalServerError" if status >= 500 else "APIError")
+    return Response(error=f"{name} (HTTP {status}): {' '.join(str(message).split())[:400]}", status_code=status,
+                    latency_ms=latency, retry_after=parse_retry_after(headers))
+
+
+def _snippet(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    return text[:200] + ("…" if len(text) > 200 else "") if text else "(empty body)"
+
+
+def _response(data: Any, req: Request, latency: float) -> Response:
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        return Response(error="the provider returned no choices", latency_ms=latency, retry=False)
+    message = choices[0].get("message") or {}
+    usage = data.get("usage") or {}
+    tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not tokens_in and not tokens_out:
+        tokens_in = tokens_out = None
+    cost = None
+    p = req.params
+    if tokens_in is not None and "input_cost_per_token" in p and "output_cost_per_token" in p:
+        cost = float(p["input_cost_per_token"]) * tokens_in + float(p["output_cost_per_token"]) * (tokens_out or 0)
+    content = message.get("content")
+    return Response(text=content if isinstance(content, str) else "", input_tokens=tokens_in,
+                    output_tokens=tokens_out, cost_usd=cost, latency_ms=latency,
+                    finish_reason=choices[0].get("finish_reason"))
