@@ -102,3 +102,16 @@ def test_importing_the_sdk_loads_neither_pytest_nor_litellm(project):
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_numeric_prompt_ids_work_as_names_do(tmp_path):
+    write(tmp_path, {"promstack.yaml": "models: [openai/x]\nsuites:\n  s: {prompt: prompts/p.yaml, tests: [t.csv]}\n",
+                     "prompts/p.yaml": "id: 42\ntemplate: '질문: {{ input }}'\n", "t.csv": "input\nx\n"})
+    from pytest_promstack.prompts import load_prompt
+
+    p = load_prompt(tmp_path / "prompts/p.yaml", tmp_path)
+    assert PromptRegistry(tmp_path).observe(p.id, p.version, tmp_path / "prompts/p.yaml").number == 1
+    got = Client(tmp_path).get_prompt(42, version=1)
+    assert (got.id, got.number) == ("42", 1)
+    assert got.render(input="환불") == [{"role": "user", "content": "질문: 환불"}]
+    assert (tmp_path / ".promstack/prompts/42/1.yaml").read_text(encoding="utf-8").startswith("id: 42")
