@@ -145,7 +145,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     # there is no call). pytest keeps every report until the end, so this also keeps memory flat.
     carries = call.when == "call" or (call.when == "setup" and not report.passed)
     if carries and isinstance(item, CaseItem):
-        report.promstack = ps.result_of(item, call.when)
+        problem = str(call.excinfo.value) if call.excinfo is not None else None
+        report.promstack = ps.result_of(item, call.when, problem)
     elif call.when == "setup" and isinstance(item, CaseItem):
         report.promstack = ps.identity_of(item)  # small: so a crash before the call is still counted
     elif carries and isinstance(item, FileErrorItem):

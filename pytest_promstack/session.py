@@ -532,7 +532,8 @@ class PromstackSession:
 
     # -- results ----------------------------------------------------------------------------
 
-    def result_of(self, item: CaseItem, when: str = "call") -> dict[str, Any]:
+    def result_of(self, item: CaseItem, when: str = "call", problem: str | None = None) -> dict[str, Any]:
+        """The case's record; ``problem``: why its setup failed (a failed call, judge or template)."""
         plan, rs = item.plan, getattr(item, "responses", None) or []
         first = rs[0] if rs else None
         called = bool(plan.requests) and bool(rs)
@@ -546,6 +547,8 @@ class PromstackSession:
             "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
             "error": first.error if first is not None else None, "score": getattr(item, "score", None),
             "attempts": sum(r.attempts for r in rs) if rs else 0,
+            "phase": when,  # "setup": the case errored before it was scored (a failed call, judge or template)
+            "setup_error": problem.splitlines()[0][:400] if problem and when == "setup" else None,
             "repeats": 1 if plan.contenders else len(rs), "passes": getattr(item, "passes", None),
             **self._judge_figures(item),
             "arena": [g for g in self.arena_games.get(item.nodeid, []) if "error" not in g],
@@ -812,6 +815,12 @@ class PromstackSession:
 
         lines += [cheapest_line(sel) for sel in self.selection()]
         lines += self.notes
+        hidden = [r for r in records if r.get("outcome") == "xfailed" and r.get("phase") == "setup"]
+        for r in hidden[:5]:
+            lines.append(f"promstack: warning: xfail hides an error, not a failure: {r['case_id']}: "
+                         f"{(r.get('setup_error') or r.get('error') or 'it errored before it was scored')[:200]}")
+        if len(hidden) > 5:
+            lines.append(f"promstack: warning: … and {len(hidden) - 5} more xfail cases that errored")
         return lines + [f"promstack: warning: {w}" for w in self.warnings]
 
     def close(self) -> None:

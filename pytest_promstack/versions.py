@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,6 +114,21 @@ class PromptRegistry:
         text = json.dumps(self.data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
         atomic_write(self.index_path, text)
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time (xdist controllers, parallel CI steps, a laptop and its editor's
+        test runner): take the lock, read the index afresh, change it, save it."""
+        from filelock import FileLock
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        ignore = self.dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(".lock\n", encoding="utf-8")
+        with FileLock(str(self.dir / ".lock"), timeout=60):
+            self.reload()
+            yield
+            self.save()
+
     def reload(self) -> None:
         self._data = None
 
@@ -190,41 +207,44 @@ class PromptRegistry:
             return Seen(prompt_id, number, False, tuple(self.labels_of(prompt_id, number)))
         if self.readonly and not force_write:
             return Seen(prompt_id, None, False, ())
-        entry = self.data["prompts"].setdefault(prompt_id, {"source": self._rel(file), "versions": [], "labels": {},
-                                                            "audit": []})
-        entry["source"] = self._rel(file)
-        number = (entry["versions"][-1]["number"] if entry["versions"] else 0) + 1
-        name = f"{number}{file.suffix}"
-        target = self.dir / safe_name(prompt_id) / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(file.read_bytes())
-        entry["versions"].append({"number": number, "hash": version_hash, "time": now(), "author": author(),
-                                  "message": message or ("first version" if number == 1 else "changed"),
-                                  "file": name, "evaluations": []})
-        self.save()
+        with self._writing():
+            number = self.number_of(prompt_id, version_hash)  # another writer may have recorded it meanwhile
+            if number is not None:
+                return Seen(prompt_id, number, False, tuple(self.labels_of(prompt_id, number)))
+            entry = self.data["prompts"].setdefault(prompt_id, {"source": self._rel(file), "versions": [],
+                                                                "labels": {}, "audit": []})
+            entry["source"] = self._rel(file)
+            number = (entry["versions"][-1]["number"] if entry["versions"] else 0) + 1
+            name = f"{number}{file.suffix}"
+            target = self.dir / safe_name(prompt_id) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(file.read_bytes())
+            entry["versions"].append({"number": number, "hash": version_hash, "time": now(), "author": author(),
+                                      "message": message or ("first version" if number == 1 else "changed"),
+                                      "file": name, "evaluations": []})
         return Seen(prompt_id, number, True, ())
 
     def set_label(self, prompt_id: str, label: str, number: int, action: str = "label", forced: bool = False,
                   reason: str = "", evaluation: dict[str, Any] | None = None) -> int | None:
         """Move a label; returns the number it pointed at before."""
-        entry = self.entry(prompt_id)
-        self.resolve(prompt_id, number)
-        before = (entry.get("labels") or {}).get(label)
-        entry.setdefault("labels", {})[label] = int(number)
-        event = {"time": now(), "who": author(), "action": action, "label": label, "from": before, "to": int(number)}
-        if forced:
-            event["forced"] = True
-            event["reason"] = reason
-        if evaluation is not None:
-            event["evaluation"] = evaluation
-        entry.setdefault("audit", []).append(event)
-        self.save()
+        with self._writing():
+            entry = self.entry(prompt_id)
+            self.resolve(prompt_id, number)
+            before = (entry.get("labels") or {}).get(label)
+            entry.setdefault("labels", {})[label] = int(number)
+            event = {"time": now(), "who": author(), "action": action, "label": label, "from": before,
+                     "to": int(number)}
+            if forced:
+                event["forced"] = True
+                event["reason"] = reason
+            if evaluation is not None:
+                event["evaluation"] = evaluation
+            entry.setdefault("audit", []).append(event)
         return before
 
     def record_evaluation(self, prompt_id: str, number: int, evaluation: dict[str, Any]) -> None:
-        v = self.resolve(prompt_id, number)
-        v.setdefault("evaluations", []).append(evaluation)
-        self.save()
+        with self._writing():
+            self.resolve(prompt_id, number).setdefault("evaluations", []).append(evaluation)
 
     def last_evaluation(self, prompt_id: str, number: int) -> dict[str, Any] | None:
         evaluations = self.resolve(prompt_id, number).get("evaluations") or []

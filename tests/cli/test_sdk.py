@@ -115,3 +115,22 @@ def test_numeric_prompt_ids_work_as_names_do(tmp_path):
     assert (got.id, got.number) == ("42", 1)
     assert got.render(input="환불") == [{"role": "user", "content": "질문: 환불"}]
     assert (tmp_path / ".promstack/prompts/42/1.yaml").read_text(encoding="utf-8").startswith("id: 42")
+
+
+def _move_labels(root: str, worker: int) -> None:
+    reg = PromptRegistry(__import__("pathlib").Path(root))
+    for i in range(5):
+        reg.set_label("support", f"w{worker}", 1 + (i % 2))
+
+
+def test_concurrent_writers_lose_no_label_move(project):
+    """Two CI steps or an editor's test runner may write the registry at once: a lock keeps
+    every change."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(4) as pool:
+        list(pool.map(_move_labels, [str(project)] * 8, range(8)))
+    entry = json.loads((project / ".promstack/prompts/index.json").read_text(encoding="utf-8"))["prompts"]["support"]
+    assert len(entry["audit"]) == 1 + 8 * 5  # the fixture's production label, then every move
+    assert {k: v for k, v in entry["labels"].items() if k.startswith("w")} == {f"w{i}": 1 for i in range(8)}
+    assert (project / ".promstack/prompts/.gitignore").read_text(encoding="utf-8") == ".lock\n"

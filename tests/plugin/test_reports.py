@@ -172,3 +172,21 @@ def test_a_huge_output_is_cut_in_the_html_with_a_note_and_kept_whole_in_the_json
     page = (project.path / "r.html").read_text(encoding="utf-8")
     assert "가" * 20_000 + "\\n… [cut: 10,000 more characters; the results JSON has all]" in page
     assert "가" * 20_001 not in page
+
+
+def test_an_xfail_that_hides_an_error_is_named_in_the_summary(project):
+    """xfail also swallows errors: a case that could not even be scored is called out."""
+    project.server.faults = {"mine": 500}
+    project.write({"prompt_tests/a.csv": "input,__expected,__marks\na,contains:a,xfail: not yet\n"}, max_retries=0)
+    result = project.run("--promstack-json=r.json")
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["promstack: warning: xfail hides an error, not a failure: prompt_tests/a.csv::row-2[[]mine[]]: "
+                                 "prompt_tests/a.csv:2 [[]mine[]]: model call failed: InternalServerError (HTTP 500)*"])
+    case = read(project.path / "r.json")["cases"][0]
+    assert case["phase"] == "setup"
+    assert case["setup_error"].startswith("prompt_tests/a.csv:2 [mine]: model call failed")
+    project.server.faults = {}
+    project.write({"prompt_tests/a.csv": "input,__expected,__marks\nb,contains:zz,xfail: not yet\n"})
+    quiet = project.run()
+    quiet.assert_outcomes(xfailed=1)
+    quiet.stdout.no_fnmatch_line("*xfail hides an error*")  # a plain failure under xfail is what xfail is for
