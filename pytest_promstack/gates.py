@@ -119,7 +119,8 @@ def cheapest(records: list[dict[str, Any]], overall: dict[str, float],
             if gates:
                 failed = [v.key for v in check(mine, gates, f"suite {suite}")[0] if not v.passed]
             else:
-                failed = ["a failed case"] if any(r.get("outcome") in ("failed", "error") for r in mine) else []
+                bad = sum(r.get("outcome") in ("failed", "error") for r in mine)
+                failed = [f"{bad} case{'s' if bad != 1 else ''}"] if bad else []
             costs = [(r.get("cost_usd") or 0.0) + r["eval_cost_usd"] for r in mine
                      if r.get("eval_cost_usd") is not None and not (r.get("called") and r.get("error") is None
                                                                   and r.get("cost_usd") is None)]
@@ -128,7 +129,7 @@ def cheapest(records: list[dict[str, Any]], overall: dict[str, float],
         ranked = sorted((e for e in entries if e["passed"] and e["cost_per_1000"] is not None),
                         key=lambda e: (e["cost_per_1000"], e["model"]))
         out.append({"suite": suite, "models": entries, "cheapest": ranked[0]["model"] if ranked else None,
-                    "criterion": "every gate" if gates else "no failed case"})
+                    "criterion": "every gate" if gates else "every case"})
     return out
 
 

@@ -190,3 +190,15 @@ def test_an_xfail_that_hides_an_error_is_named_in_the_summary(project):
     quiet = project.run()
     quiet.assert_outcomes(xfailed=1)
     quiet.stdout.no_fnmatch_line("*xfail hides an error*")  # a plain failure under xfail is what xfail is for
+
+
+def test_without_gates_the_cheapest_model_is_the_cheapest_that_passes_every_case(project):
+    models = [{"name": n, "model": f"openai/{n}", "api_base": project.server.url, "api_key_env": "PROMSTACK_TEST_KEY",
+               "params": {"input_cost_per_token": p, "output_cost_per_token": p}} for n, p in (("a", 0.001), ("b", 0.002))]
+    project.write({"promstack.yaml": json.dumps({"models": models, "suites": {"s": {"tests": ["prompt_tests/*"]}}}),
+                   "prompt_tests/a.csv": "input,__expected\nx,contains:x\ny,contains:y\n"})
+    project.server.respond = lambda body: (__import__("tests.support.fake_openai", fromlist=["Reply"]).Reply(text="no")
+                                           if body["model"] == "a" and "y" in str(body["messages"]) else None)
+    result = project.run()
+    result.stdout.fnmatch_lines(["promstack: suite s: cheapest model passing every case: b, $6.00 per 1,000 cases "
+                                 "(a failed 1 case)"])
