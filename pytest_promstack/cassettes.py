@@ -86,7 +86,7 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; reports are read by CI viewers too
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; reports are read by CI viewers too
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -94,6 +94,9 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)
+    mask = os.umask(0o022)  # the only way to read it; done once, at import, before any thread runs
     os.umask(mask)
     return mask
+
+
+UMASK = _umask()

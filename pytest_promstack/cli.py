@@ -144,13 +144,16 @@ def _project(args: argparse.Namespace) -> tuple[Any, Any]:
     return settings, registry
 
 
-def _current(settings: Any, registry: Any, prompt_id: str) -> int | None:
-    """The version number of the prompt file as it is now (recording it if new)."""
+def _current(settings: Any, registry: Any, prompt_id: str, record: bool = False) -> int | None:
+    """The version number of the prompt file as it is now; ``record``: record it if new (also
+    in CI: the commands that pass it change the registry on purpose)."""
     from .versions import project_prompts
 
     for _, prompt, path in project_prompts(settings):
         if prompt.id == str(prompt_id):
-            return registry.observe(prompt.id, prompt.version, path, force_write=True).number
+            if record:
+                return registry.observe(prompt.id, prompt.version, path, force_write=True).number
+            return registry.number_of(prompt.id, prompt.version)
     return None
 
 
@@ -178,13 +181,13 @@ def prompt_list(args: argparse.Namespace, settings: Any, registry: Any) -> int:
 
 
 def prompt_log(args: argparse.Namespace, settings: Any, registry: Any) -> int:
-    entry = registry.entry(args.id)
     current = _current(settings, registry, args.id)
+    entry = registry.entry(args.id)
     for v in reversed(entry["versions"]):
         labels = registry.labels_of(args.id, v["number"])
-        ev = v.get("evaluations") or []
-        score = f"score {ev[-1]['score']} ({'passed' if ev[-1]['passed'] else 'failed'}, run {ev[-1]['run_id']})" \
-            if ev else "not evaluated"
+        last = (v.get("evaluations") or [None])[-1]
+        score = "not evaluated" if last is None else (
+            f"score {last['score']} ({'passed' if last['passed'] else 'failed'}, run {last['run_id']})")
         tags = "".join(f" [{name}]" for name in labels) + (" (file)" if v["number"] == current else "")
         print(f"{_bold('v' + str(v['number']), '33')} {v['hash']}{tags}  {v['time']}  {v['author']}  {score}")
         print(f"    {v['message']}")
@@ -225,8 +228,8 @@ def prompt_rollback(args: argparse.Namespace, settings: Any, registry: Any) -> i
     v = registry.resolve(args.id, args.to)
     target = registry.source(args.id)
     target.write_bytes(registry.snapshot(args.id, v["number"]).read_bytes())
-    now = _current(settings, registry, args.id)
-    print(f"promstack: {registry._rel(target)} restored to {args.id} v{v['number']} (the file is v{now})")
+    now = _current(settings, registry, args.id, record=True)
+    print(f"promstack: {registry.rel(target)} restored to {args.id} v{v['number']} (the file is v{now})")
     return 0
 
 
@@ -242,7 +245,7 @@ def prompt_merge(args: argparse.Namespace, settings: Any, registry: Any) -> int:
     main_file = registry.source(args.id)
     branch = main_file.with_name(f"{main_file.stem}@{args.branch}{main_file.suffix}")
     if not branch.is_file():
-        raise PromstackError(f"{registry._rel(branch)}: no branch {args.branch!r} of prompt {args.id!r}; a branch is "
+        raise PromstackError(f"{registry.rel(branch)}: no branch {args.branch!r} of prompt {args.id!r}; a branch is "
                              f"a file named {main_file.stem}@BRANCH{main_file.suffix} beside {main_file.name}")
     from .prompts import load_prompt
 
@@ -252,7 +255,7 @@ def prompt_merge(args: argparse.Namespace, settings: Any, registry: Any) -> int:
     seen = registry.observe(prompt.id, prompt.version, main_file, message=f"merged branch {args.branch}",
                             force_write=True)
     what = f"new version v{seen.number}" if seen.new else f"known content, v{seen.number}"
-    print(f"promstack: merged {registry._rel(branch)} into {registry._rel(main_file)}: {args.id} {what}")
+    print(f"promstack: merged {registry.rel(branch)} into {registry.rel(main_file)}: {args.id} {what}")
     return 0
 
 
@@ -280,15 +283,19 @@ def evaluate(args: argparse.Namespace, settings: Any, registry: Any, extra: list
 
 def deploy(args: argparse.Namespace, settings: Any, registry: Any) -> int:
     from .evaluation import evaluate as run
+    from .versions import author
 
-    number = (_current(settings, registry, args.prompt) if args.prompt_version is None
+    number = (_current(settings, registry, args.prompt, record=True) if args.prompt_version is None
               else registry.resolve(args.prompt, args.prompt_version)["number"])
+    if number is None:
+        raise PromstackError(f"no suite's prompt file has id {args.prompt!r}, so there is no current version; "
+                             "pass --version N (see `promstack prompt log`)")
     last = registry.last_evaluation(args.prompt, number)
     if args.force:
         reason = args.reason or "no reason given"
         before = registry.set_label(args.prompt, args.to, number, action="deploy", forced=True, reason=reason,
                                     evaluation=last)
-        print(f"promstack: {args.prompt} {args.to}: {_v(before)} -> v{number} (FORCED by {_who()}: {reason})")
+        print(f"promstack: {args.prompt} {args.to}: {_v(before)} -> v{number} (FORCED by {author()}: {reason})")
         return 0
     if last is None:
         print(f"promstack: {args.prompt} v{number} has no evaluation; running its suites", file=sys.stderr)
@@ -308,12 +315,6 @@ def deploy(args: argparse.Namespace, settings: Any, registry: Any) -> int:
 
 def _v(number: int | None) -> str:
     return "none" if number is None else f"v{number}"
-
-
-def _who() -> str:
-    from .versions import author
-
-    return author()
 
 
 def ab(args: argparse.Namespace, settings: Any, registry: Any) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,6 +207,7 @@ class Settings:
     judge_aggregate: str = "each"
     arena: dict[str, Any] | None = None  # judge, seed, bootstrap, contenders
     gates: dict[str, float] = field(default_factory=dict)  # for the whole run
+    config_file: Path | None = None  # the file the settings came from (None: defaults)
 
     def files(self) -> dict[Path, list[Suite]]:
         """Every test file -> the suites that use it."""
@@ -270,7 +271,7 @@ def load_settings(root: Path, options: dict[str, Any]) -> Settings:
             [f"no promstack.yaml or [tool.promstack] in {root}; create one (see the README)"],
         )
     path, raw, source = found
-    return build_settings(path.parent, raw, source, options)
+    return replace(build_settings(path.parent, raw, source, options), config_file=path)
 
 
 def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settings:
@@ -280,7 +281,7 @@ def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settin
     if found is None:
         return build_settings(root, {}, "defaults", options)
     path, raw, source = found
-    return build_settings(path.parent, raw, source, options)
+    return replace(build_settings(path.parent, raw, source, options), config_file=path)
 
 
 def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[str, Any]) -> Settings:

@@ -192,17 +192,21 @@ class Engine:
                                                  "--promstack-record, or run with --promstack-cache use",
                                            miss=True, retry=False))
             return
-        if any(self._needs_litellm(r) for r in pending):
+        # decided once per request: the direct transport for OpenAI-compatible servers, else litellm
+        direct = {r.key for r in pending if self._direct(r)}
+        via_litellm = [r for r in pending if r.key not in direct and not r.litellm_model.startswith("python:")]
+        if via_litellm:
             from ._litellm import import_litellm
 
             import_litellm()  # in this thread: see _litellm._warm_up
-        thread = threading.Thread(target=self._run, args=(pending,), name="promstack-engine", daemon=True)
+        thread = threading.Thread(target=self._run, args=(pending, direct, via_litellm), name="promstack-engine",
+                                  daemon=True)
         self._threads.append(thread)
         thread.start()
 
-    def _run(self, requests: list[Request]) -> None:
+    def _run(self, requests: list[Request], direct: set[str], via_litellm: list[Request]) -> None:
         loop = asyncio.new_event_loop()
-        task = loop.create_task(self._main(requests))
+        task = loop.create_task(self._main(requests, direct, via_litellm))
         self._running.append((loop, task))
         try:
             loop.run_until_complete(task)
@@ -218,25 +222,22 @@ class Engine:
 
         return self.transport == "auto" and eligible(req)
 
-    def _needs_litellm(self, req: Request) -> bool:
-        return not req.litellm_model.startswith("python:") and not self._direct(req)
-
-    async def _main(self, requests: list[Request]) -> None:
+    async def _main(self, requests: list[Request], direct: set[str], via_litellm: list[Request]) -> None:
         from .providers.openai_compat import Transport
 
-        litellm = _prepare_litellm([r for r in requests if self._needs_litellm(r)])
+        litellm = _prepare_litellm(via_litellm)
+        transport = Transport()
         sem = asyncio.Semaphore(self.concurrency)
-        direct = Transport()
 
         async def one(req: Request) -> None:
             async with sem:
-                resp = await self._call_with_retries(litellm if not self._direct(req) else direct, req)
+                resp = await self._call_with_retries(transport if req.key in direct else litellm, req)
             self._finish(req, resp)
 
         try:
             await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
         finally:
-            await direct.close()
+            await transport.close()
 
     async def _call_with_retries(self, litellm: Any, req: Request) -> Response:
         limiter = self.limiters.setdefault(req.model, Limiter(self.concurrency))
@@ -328,7 +329,8 @@ async def _attempt(litellm: Any, req: Request, remaining: float) -> Response:
 
 
 def _prepare_litellm(requests: list[Request]) -> Any:
-    if all(r.litellm_model.startswith("python:") for r in requests):  # (none left: no import)
+    """litellm for these requests (none of them Python targets); None when there are none."""
+    if not requests:
         return None
     from ._litellm import import_litellm
 

@@ -121,10 +121,8 @@ def cheapest(records: list[dict[str, Any]], overall: dict[str, float],
             else:
                 bad = sum(r.get("outcome") in ("failed", "error") for r in mine)
                 failed = [f"{bad} case{'s' if bad != 1 else ''}"] if bad else []
-            costs = [(r.get("cost_usd") or 0.0) + r["eval_cost_usd"] for r in mine
-                     if r.get("eval_cost_usd") is not None and not (r.get("called") and r.get("error") is None
-                                                                  and r.get("cost_usd") is None)]
-            per_1000 = 1000.0 * sum(costs) / len(mine) if len(costs) == len(mine) else None
+            spent = measure(mine, "max_cost_usd")[0]  # app + eval; None when a model has no price
+            per_1000 = None if spent is None else 1000.0 * spent / len(mine)
             entries.append({"model": model, "passed": not failed, "failed": failed, "cost_per_1000": per_1000})
         ranked = sorted((e for e in entries if e["passed"] and e["cost_per_1000"] is not None),
                         key=lambda e: (e["cost_per_1000"], e["model"]))

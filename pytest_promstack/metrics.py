@@ -95,7 +95,11 @@ def unpriced(records: list[dict[str, Any]]) -> list[str]:
                    and not str(r.get("litellm_model") or "").startswith("python:")})
 
 
+def is_flaky(r: dict[str, Any]) -> bool:
+    """A repeated case that passed some repeats and failed others, or whose judges disagreed."""
+    return bool(((r.get("repeats") or 0) > 1 and r.get("passes") is not None and 0 < r["passes"] < r["repeats"])
+                or r.get("judge_flaky"))
+
+
 def flaky(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Repeated cases that passed some repeats and failed others."""
-    return [r for r in records if ((r.get("repeats") or 0) > 1 and r.get("passes") is not None
-                                   and 0 < r["passes"] < r["repeats"]) or r.get("judge_flaky")]
+    return [r for r in records if is_flaky(r)]

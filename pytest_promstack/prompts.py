@@ -159,6 +159,13 @@ def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt
     return replace(prompt, id=f"{prompt.id}@{branch}") if branch else prompt
 
 
+def with_branches(path: Path) -> list[Path]:
+    """A prompt file and its branches beside it (``NAME@BRANCH.ext``), the file first."""
+    if "@" in path.stem:
+        return [path]
+    return [path, *sorted(path.parent.glob(f"{path.stem}@*{path.suffix}"))]
+
+
 def _rel(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()

@@ -19,7 +19,7 @@ from .cases import Loader
 from .config import InlinePrompt, ModelSpec, Settings, Suite
 from .errors import CaseError, ConfigError, TemplateError
 from .items import CaseErrored, CaseFailed, CaseItem
-from .prompts import Prompt, from_mapping, load_prompt
+from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .registry import Registry
 from .types import AssertionSpec, Case, Request, Response, Score
 
@@ -130,11 +130,8 @@ class PromstackSession:
                         out.append(str(exc))
                     continue
                 path = self.settings.root / ref
-                paths = [path]
-                if self.config.option.promstack_prompt_branches and "@" not in path.stem:
-                    paths += sorted(path.parent.glob(f"{path.stem}@*{path.suffix}"))
-                for p in paths:
-                    out.append(self._load_prompt(p))
+                paths = with_branches(path) if self.config.option.promstack_prompt_branches else [path]
+                out += [self._load_prompt(p) for p in paths]
             self._prompts[suite.name] = out
         return self._prompts[suite.name]
 
@@ -170,7 +167,7 @@ class PromstackSession:
         version numbers and labels the reports show."""
         if self.is_worker:
             return
-        from .versions import RegistryError
+        from .versions import RegistryError, in_ci
 
         reg = self.prompt_registry()
         try:
@@ -185,13 +182,19 @@ class PromstackSession:
                     self.prompt_numbers[(p.id, p.version)] = (number, reg.labels_of(p.id, number))
                     if seen is not None and seen.new:
                         self.notes.append(f"promstack: recorded prompt {p.id} version {seen.number} ({p.version}) "
-                                          f"in {reg._rel(reg.dir)}; commit it")
+                                          f"in {reg.rel(reg.dir)}; commit it")
                     elif seen is not None and seen.number is None:
+                        why = "CI is set" if in_ci() else "--promstack-registry readonly"
                         self.warn(f"{p.source}: prompt {p.id} content {p.version} is not in the prompt registry "
-                                  f"(read-only {'in CI' if reg.readonly else ''}); record it with a local run or "
-                                  "`promstack prompt list` and commit .promstack/prompts")
+                                  f"(read-only: {why}); record it with a local run or `promstack prompt list` "
+                                  "and commit .promstack/prompts")
         except (RegistryError, OSError) as exc:
             self.warn(f"prompt registry: {exc}")
+        for pid, wanted in self.config.option.promstack_prompt_versions:
+            if pid not in self.prompt_files:
+                known = ", ".join(sorted(self.prompt_files)) or "none"
+                self.warn(f"--promstack-prompt-version {pid}={wanted}: no prompt file of the suites has id {pid!r} "
+                          f"(prompt ids: {known}); nothing was swapped")
 
     def prompt_name(self, prompt_id: Any, version: Any) -> str:
         """``support@v3[production]`` when the registry knows the version, else ``support@<hash>``."""

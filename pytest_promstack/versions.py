@@ -102,10 +102,10 @@ class PromptRegistry:
         try:
             data = json.loads(self.index_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RegistryError(f"{self._rel(self.index_path)}: unreadable ({exc}); restore it from git "
+            raise RegistryError(f"{self.rel(self.index_path)}: unreadable ({exc}); restore it from git "
                                 "(git checkout -- .promstack/prompts)") from None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-            raise RegistryError(f"{self._rel(self.index_path)}: not a promstack prompt registry ({SCHEMA})")
+            raise RegistryError(f"{self.rel(self.index_path)}: not a promstack prompt registry ({SCHEMA})")
         return data
 
     def save(self) -> None:
@@ -132,7 +132,7 @@ class PromptRegistry:
     def reload(self) -> None:
         self._data = None
 
-    def _rel(self, path: Path) -> str:
+    def rel(self, path: Path) -> str:
         try:
             return path.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
@@ -211,9 +211,9 @@ class PromptRegistry:
             number = self.number_of(prompt_id, version_hash)  # another writer may have recorded it meanwhile
             if number is not None:
                 return Seen(prompt_id, number, False, tuple(self.labels_of(prompt_id, number)))
-            entry = self.data["prompts"].setdefault(prompt_id, {"source": self._rel(file), "versions": [],
+            entry = self.data["prompts"].setdefault(prompt_id, {"source": self.rel(file), "versions": [],
                                                                 "labels": {}, "audit": []})
-            entry["source"] = self._rel(file)
+            entry["source"] = self.rel(file)
             number = (entry["versions"][-1]["number"] if entry["versions"] else 0) + 1
             name = f"{number}{file.suffix}"
             target = self.dir / safe_name(prompt_id) / name
@@ -255,7 +255,7 @@ def project_prompts(settings: Any, branches: bool = True) -> list[tuple[str, Any
     """(suite, prompt, file) for every prompt file the suites name, and (``branches``) each
     file's branches ``NAME@BRANCH.ext`` beside it. Broken files are skipped (a run reports them)."""
     from .config import InlinePrompt
-    from .prompts import load_prompt
+    from .prompts import load_prompt, with_branches
 
     out = []
     for name, suite in settings.suites.items():
@@ -263,9 +263,7 @@ def project_prompts(settings: Any, branches: bool = True) -> list[tuple[str, Any
             if isinstance(ref, InlinePrompt):
                 continue
             path = settings.root / ref
-            paths = [path] + (sorted(path.parent.glob(f"{path.stem}@*{path.suffix}"))
-                              if branches and "@" not in path.stem else [])
-            for p in paths:
+            for p in with_branches(path) if branches else [path]:
                 try:
                     out.append((name, load_prompt(p, settings.root), p))
                 except PromstackError:

@@ -82,6 +82,8 @@ def _cut(text: Any) -> Any:
 
 def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
     """The case table's rows, compact: message texts are interned in ``texts``."""
+    from ..metrics import is_flaky
+
     texts: list[str] = []
     index: dict[str, int] = {}
 
@@ -102,8 +104,7 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
             "prompt": _prompt_name(c), "outcome": c.get("outcome"),
             "where": f"{c.get('file')}:{c.get('row')}" if c.get("row") is not None else c.get("file"),
             "status": b.get("status"), "before": b.get("before"),
-            "flaky": bool(((c.get("repeats") or 0) > 1 and c.get("passes") is not None
-                           and 0 < c["passes"] < c["repeats"]) or c.get("judge_flaky")),
+            "flaky": is_flaky(c),
             "quality": c.get("quality"), "ms": sum(lat) / len(lat) if lat else None,
             "tin": c.get("input_tokens"), "tout": c.get("output_tokens"), "cost": c.get("cost_usd"),
             "ecost": c.get("eval_cost_usd"), "cached": bool(c.get("cached")), "error": _cut(c.get("error")),
@@ -136,7 +137,6 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
     from ..metrics import percentile
 
     cases = doc.get("cases") or []
-    n = len(cases)
     counted = [c for c in cases if c.get("outcome") != "skipped"]
     passed = sum(c.get("outcome") == "passed" for c in counted)
     called = [c for c in cases if c.get("called")]
@@ -144,9 +144,6 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
     lat = [float(v) for c in cases for v in c.get("latencies") or []]
     costs = [c.get("cost_usd") for c in called if c.get("error") is None]
     ecosts = [c.get("eval_cost_usd") for c in cases]
-    outcomes: dict[str, int] = {}
-    for c in cases:
-        outcomes[str(c.get("outcome"))] = outcomes.get(str(c.get("outcome")), 0) + 1
     gates = doc.get("gates") or []
     versions: dict[str, dict[str, Any]] = {}
     for c in cases:
@@ -175,7 +172,7 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
             ("gates", f"{sum(g['passed'] for g in gates)} / {len(gates)} passed" if gates else "none",
              "FAILED" if any(not g["passed"] for g in gates) else ""),
         ],
-        "outcomes": outcomes, "n": n, "versions": sorted(versions.values(), key=lambda v: (v["id"], v["version"])),
+        "versions": sorted(versions.values(), key=lambda v: (v["id"], v["version"])),
         "diffs": _prompt_diffs(doc),
         "names": {f"{c.get('prompt_id')}@{c.get('prompt_version')}": _prompt_name(c) for c in cases},
     }

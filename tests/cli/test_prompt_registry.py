@@ -89,10 +89,18 @@ def test_ci_never_writes_the_registry_and_reports_the_unrecorded_prompt(repo):
     run = repo.pytest(ci=True)
     assert (repo.path / ".promstack/prompts/index.json").read_bytes() == before
     assert "prompt support content" in run.stdout
-    assert "is not in the prompt registry" in run.stdout
+    assert "is not in the prompt registry (read-only: CI is set)" in run.stdout
     run = repo.pytest("--promstack-registry=readonly")
     assert (repo.path / ".promstack/prompts/index.json").read_bytes() == before
     assert "support@" in run.stdout  # no number to show: the hash
+    assert "(read-only: --promstack-registry readonly)" in run.stdout
+
+
+def test_an_unknown_prompt_id_in_prompt_version_is_named(repo):
+    run = repo.pytest("--promstack-prompt-version=suport=1")
+    assert run.returncode == 0
+    assert ("--promstack-prompt-version suport=1: no prompt file of the suites has id 'suport' (prompt ids: support); "
+            "nothing was swapped") in run.stdout
 
 
 def test_log_diff_and_rollback_round_trip_byte_for_byte(repo):
