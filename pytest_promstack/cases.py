@@ -18,6 +18,7 @@ from typing import Any
 
 from .assertions import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand
 from .errors import CaseError
+from .strict import DuplicateKeyError, load_json, load_yaml
 from .types import AssertionSpec, Case
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
@@ -119,7 +120,9 @@ class Loader:
 
     def _json(self, rel: str, data: bytes) -> Iterator[Case]:
         try:
-            doc = json.loads(self._decode(rel, data))
+            doc = load_json(self._decode(rel, data))
+        except DuplicateKeyError as exc:
+            raise CaseError(rel, exc.line, str(exc)) from None
         except json.JSONDecodeError as exc:
             raise CaseError(rel, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
         yield from self._records(rel, doc)
@@ -128,7 +131,9 @@ class Loader:
         import yaml
 
         try:
-            doc = yaml.safe_load(self._decode(rel, data))
+            doc = load_yaml(self._decode(rel, data))
+        except DuplicateKeyError as exc:
+            raise CaseError(rel, exc.line, str(exc)) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             row = mark.line + 1 if mark is not None else None
@@ -140,7 +145,10 @@ class Loader:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = load_json(line)
+            except DuplicateKeyError as exc:
+                yield self._bad(rel, n, str(exc))
+                continue
             except json.JSONDecodeError as exc:
                 yield self._bad(rel, n, f"not valid JSON: {exc.msg} (column {exc.colno})")
                 continue

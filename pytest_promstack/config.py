@@ -249,8 +249,12 @@ def _read(path: Path) -> tuple[Path, dict[str, Any], str]:
         return path, data, f"{path.name} [tool.promstack]"
     import yaml
 
+    from .strict import DuplicateKeyError, load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path.name}:{exc.line}" if exc.line else path.name, [str(exc)]) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(path.name, [f"not valid YAML: {_one_line(exc)}"]) from None
     if not isinstance(data, dict):

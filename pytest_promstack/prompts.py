@@ -149,8 +149,12 @@ def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt
                       source=rel)
     import yaml
 
+    from .strict import DuplicateKeyError, load_yaml
+
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise CaseError(rel, exc.line, str(exc)) from None
     except yaml.YAMLError as exc:
         raise CaseError(rel, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):

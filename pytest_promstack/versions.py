@@ -99,9 +99,14 @@ class PromptRegistry:
     def _read(self) -> dict[str, Any]:
         if not self.index_path.is_file():
             return {"schema": SCHEMA, "prompts": {}}
+        from .strict import DuplicateKeyError, load_json
+
         try:
-            data = json.loads(self.index_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = load_json(self.index_path.read_text(encoding="utf-8"))
+        except DuplicateKeyError as exc:
+            raise RegistryError(f"{exc.at(self.rel(self.index_path))}; restore it from git "
+                                "(git checkout -- .promstack/prompts)") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise RegistryError(f"{self.rel(self.index_path)}: unreadable ({exc}); restore it from git "
                                 "(git checkout -- .promstack/prompts)") from None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:

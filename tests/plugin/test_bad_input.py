@@ -158,3 +158,39 @@ def test_broken_yaml_config_is_a_usage_error_with_the_position(project):
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*promstack.yaml: not valid YAML: *line 3*"])
     result.stderr.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_duplicate_key_in_the_config_names_line_and_key(project):
+    project.write({"prompt_tests/a.csv": GOOD, "promstack.yaml": "suites:\n  s: {tests: [prompt_tests/a.csv]}\n"
+                   "concurrency: 2\nsuites: the later key would silently win\n"})
+    result = project.run()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["promstack.yaml:4: duplicate key 'suites' (first at line 1); keep one*"])
+
+
+def test_duplicate_keys_in_test_files_and_prompts_are_one_error_each(project):
+    project.write({
+        "prompts/p.yaml": "id: p\ntemplate: '{{ input }}'\nparams: {temperature: 0, temperature: 1}\n",
+        "prompt_tests/a.yaml": "- input: x\n  __expected: contains:x\n  input: y\n",
+        "prompt_tests/b.json": '[{"input": "x", "__expected": "contains:x"},\n {"input": "y",\n  "input": "z"}]',
+        "prompt_tests/c.jsonl": '{"input": "x", "__expected": "contains:x", "__expected": "contains:y"}\n',
+        "prompt_tests/d.csv": GOOD,
+    }, suites={"s": {"tests": ["prompt_tests/*"]},
+               "p": {"prompt": "prompts/p.yaml", "tests": ["prompt_tests/d.csv"]}})
+    result = project.run()
+    result.assert_outcomes(passed=1, failed=1, errors=3)
+    result.stdout.fnmatch_lines_random([
+        "prompt_tests/a.yaml:3: duplicate key 'input' (first at line 1)*",
+        "prompt_tests/b.json:3: duplicate key 'input'*",
+        "prompt_tests/c.jsonl:1: duplicate key '__expected'*",
+        "*prompts/p.yaml:3: duplicate key 'temperature'*",
+    ])
+
+
+def test_duplicate_key_in_the_prompt_registry_is_named(project):
+    project.write({"prompt_tests/a.csv": GOOD, "prompts/p.yaml": "id: p\ntemplate: '{{ input }}'\n",
+                   ".promstack/prompts/index.json": '{"schema": "promstack-prompts/1",\n "prompts": {},\n "prompts": {}}\n'},
+                  suites={"s": {"prompt": "prompts/p.yaml", "tests": ["prompt_tests/a.csv"]}})
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*prompt registry: .promstack/prompts/index.json:3: duplicate key 'prompts'*"])

@@ -64,16 +64,16 @@ def test_the_readme_ci_recipe_runs_as_written(example):
     assert "REGRESSED" not in second.stdout
 
 
-def seed_pipeline() -> dict:
+def deployment_pipeline() -> dict:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("## The seed's prompt deployment pipeline", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    block = readme.split("## A prompt deployment pipeline in GitHub Actions", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     return yaml.safe_load(block)
 
 
-def test_the_seed_pipeline_runs_as_written(example):
-    """The seed's GitHub Actions steps, each run with GitHub's `bash -e` and PROMPT_ID=support."""
+def test_the_deployment_pipeline_runs_as_written(example):
+    """The README's GitHub Actions deployment steps, each run with GitHub's `bash -e` and PROMPT_ID=support."""
     subprocess.run(["git", "init", "-q"], cwd=example, check=True)
-    jobs = seed_pipeline()["jobs"]
+    jobs = deployment_pipeline()["jobs"]
     steps = {s["name"]: s["run"].replace("${{ env.PROMPT_ID }}", "support")
              for job in jobs.values() for s in job["steps"]}
     promstack = Path(sys.executable).with_name("promstack")
