@@ -294,6 +294,17 @@ def _cost(output: str, value: Any, ctx: Context) -> Outcome:
     return Outcome(cost <= limit, f"${cost:.6f}, limit ${limit:g}")
 
 
+def _finish_reason(output: str, value: Any, ctx: Context) -> Outcome:
+    """promptfoo's ``finish-reason``: why the model stopped (``stop``, ``length``, ``tool_calls``,
+    ``content_filter``). ``not-finish-reason:length`` fails an answer cut at max_tokens."""
+    got = ctx.response.finish_reason
+    want = str(value).strip().lower()
+    if got is None:
+        return Outcome(False, "the provider reported no finish reason")
+    same = got.lower() == want
+    return Outcome(same, f"finish reason {got!r}" + ("" if same else f", not {want!r}"))
+
+
 def levenshtein_distance(a: str, b: str) -> int:
     if len(a) < len(b):
         a, b = b, a
@@ -362,6 +373,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "length": _length,
     "latency": _latency,
     "cost": _cost,
+    "finish-reason": _finish_reason,
     "levenshtein": _levenshtein,
     "python": _python,
     **{name: _judged for name in JUDGED},

@@ -2,8 +2,11 @@
 each case of this run is marked new / fixed / regressed / still failing / still passing, and
 each suite x model x prompt shows its deltas (pass rate, quality, P95 latency, cost).
 
-A case is the same case when its suite and case id match (the case id names file, case and
-model, never the prompt version, so a changed prompt is compared with its previous version).
+A case is the same case when its suite and case id match (the case id names file, case,
+prompt variant and model, never the prompt's content hash, so an edited prompt is compared
+with its previous version, and the change of version is reported as such). A baseline case
+that this run collected but did not run (deselected with ``-k``/``-m``, or its suite not
+selected) is "not run"; only a case that no longer exists is "removed".
 Passing means passed or xpassed; failing means failed or error. A case xfailed or skipped now
 is "not compared"; an xfailed baseline counts as failing, a skipped one as absent.
 """
@@ -55,9 +58,10 @@ def status(current: str | None, before: str | None) -> str:
 
 
 def compare(cases: list[dict[str, Any]], baseline: dict[str, Any], margin: float = 5.0,
-            path: str = "") -> dict[str, Any]:
+            path: str = "", existing: set[str] | None = None) -> dict[str, Any]:
     """The comparison, as stored under ``baseline`` in the results JSON. ``margin``: the quality
-    drop (points of 0-100) that counts as a regression."""
+    drop (points of 0-100) that counts as a regression. ``existing``: the case ids this run
+    knows of, run or not (None: every case missing from this run counts as removed)."""
     from .metrics import quality, summarise
 
     before = {(c.get("suite"), c.get("case_id")): c for c in baseline["cases"]}
@@ -76,7 +80,9 @@ def compare(cases: list[dict[str, Any]], baseline: dict[str, Any], margin: float
             if c.get("quality") is not None and old.get("quality") is not None:
                 entry["quality_delta"] = c["quality"] - old["quality"]
         per_case[_key(c)] = entry
-    removed = sorted(str(k[1]) for k in before if k not in now_keys)
+    missing = sorted(str(k[1]) for k in before if k not in now_keys)
+    removed = [k for k in missing if existing is None or k not in existing]
+    not_run = [k for k in missing if existing is not None and k in existing]
     groups = _group_deltas(summarise(cases), summarise(list(before.values())))
     q_now, q_before = quality(cases), quality(baseline["cases"])
     drop = None if q_now is None or q_before is None else q_before - q_now
@@ -87,6 +93,7 @@ def compare(cases: list[dict[str, Any]], baseline: dict[str, Any], margin: float
         "run": baseline.get("run", {}),
         "counts": counts,
         "removed": removed,
+        "not_run": not_run,
         "cases": per_case,
         "groups": groups,
         "quality": {"now": q_now, "before": q_before, "drop": drop, "margin": margin},
@@ -156,6 +163,11 @@ def lines(comp: dict[str, Any], cases: list[dict[str, Any]]) -> list[str]:
                    f"(drop {q['drop']:.1f} > margin {q['margin']:.1f})")
     counts = ", ".join(f"{n} {s}" for s, n in comp["counts"].items() if n)
     removed = f", {len(comp['removed'])} removed" if comp["removed"] else ""
+    if comp.get("not_run"):
+        removed += f", {len(comp['not_run'])} not run (deselected)"
+    changed = sum(1 for e in comp["cases"].values() if "prompt_version_before" in e)
+    if changed:
+        removed += f"; {changed} compared across a prompt change"
     out.append(f"promstack: baseline {comp['path']} ({ref}): {counts or 'no cases'}{removed}")
     for g in comp["groups"]:
         changes = [_delta(g, m) for m in ("pass_pct", "quality", "p95_ms", "cost_usd")]

@@ -47,8 +47,10 @@ def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]
 
 
 def cacheable(response: Response) -> bool:
-    """Errors and truncated answers are never cached."""
-    return response.error is None and response.text is not None and response.finish_reason != "length"
+    """Errors are never cached. A truncated answer (``finish_reason: length``) is cached like
+    any other: it is what this request returns; the reports mark it, and a suite can fail it
+    with a ``finish-reason`` assertion."""
+    return response.error is None and response.text is not None
 
 
 def encode(response: Response) -> str:
@@ -184,5 +186,7 @@ def build_cache(settings: Any, warn: Warn) -> Layered:
         primary = DiskCache(s.cache_dir, warn)
         if s.cache_url:
             primary = RedisCache(s.cache_url, s.cache_ttl, primary, warn)
-    cassettes = load(s.cassette_dir, list(s.suites)) if s.cache_mode in ("use", "replay", "record") else {}
+    # the suites' cassettes, and the promstack fixture's own (cassettes/fixture.jsonl)
+    names = [*s.suites, "fixture"]
+    cassettes = load(s.cassette_dir, names) if s.cache_mode in ("use", "replay", "record") else {}
     return Layered(primary, cassettes)

@@ -2,8 +2,12 @@
 one line per request, in a stable order so pull-request diffs are readable.
 
     {"case": "prompt_tests/a.csv::환불[gemma]", "key": "…", "model": "local/gemma-3-270m",
-     "request": {"messages": [...], "params": {...}}, "response": "…",
-     "usage": {"input_tokens": 11, "output_tokens": 8}, "cost_usd": 0.0, "latency_ms": 812.4}
+     "request": {"messages": [...], "params": {...}}, "response": "…", "finish_reason": "stop",
+     "usage": {"input_tokens": 11, "output_tokens": 8}, "latency_ms": 812.4}
+
+Token counts are stored, not a cost: a replayed answer is priced when it is scored, at the
+model's current price (see ``pricing``). Only a Python target's entry keeps ``cost_usd``, the
+cost the application reported about itself.
 """
 
 from __future__ import annotations
@@ -18,23 +22,27 @@ from .types import Request, Response
 
 
 def entry(case_id: str, req: Request, resp: Response) -> dict[str, Any]:
-    return {
+    out = {
         "case": case_id,
         "key": req.key,
         "model": req.litellm_model,
         "request": {"messages": list(req.messages), "params": req.params},
         "response": resp.text,
+        "finish_reason": resp.finish_reason,
         "usage": {"input_tokens": resp.input_tokens, "output_tokens": resp.output_tokens},
-        "cost_usd": resp.cost_usd,
         "latency_ms": resp.latency_ms,
     }
+    if req.litellm_model.startswith("python:"):
+        out["cost_usd"] = resp.cost_usd
+    return out
 
 
 def to_response(e: dict[str, Any]) -> Response:
     usage = e.get("usage") or {}
+    python = str(e.get("model") or "").startswith("python:")
     return Response(text=e.get("response"), input_tokens=usage.get("input_tokens"),
-                    output_tokens=usage.get("output_tokens"), cost_usd=e.get("cost_usd"),
-                    latency_ms=e.get("latency_ms"), finish_reason="stop")
+                    output_tokens=usage.get("output_tokens"), cost_usd=e.get("cost_usd") if python else None,
+                    latency_ms=e.get("latency_ms"), finish_reason=e.get("finish_reason") or "stop")
 
 
 def path_for(directory: Path, suite: str) -> Path:
@@ -66,13 +74,15 @@ def load(directory: Path, suites: list[str]) -> dict[str, Response]:
     return responses
 
 
-def write(directory: Path, suite: str, new: list[dict[str, Any]], keep_cases: set[str]) -> Path:
+def write(directory: Path, suite: str, new: list[dict[str, Any]], keep_cases: set[str] | None) -> Path:
     """Merge ``new`` entries into the suite's cassette. Old entries stay when their case is
-    still collected but was not run this time (``-k``); entries of vanished cases go."""
+    still collected but was not run this time (``-k``); entries of vanished cases go.
+    ``keep_cases=None`` keeps every case that did not run (the fixture's cassette: a test that
+    did not use the fixture this time is not known to be gone)."""
     path = path_for(directory, suite)
     fresh = {(e["case"], e["key"]) for e in new}
     ran = {e["case"] for e in new}
-    kept = [e for e in read(path) if e.get("case") in keep_cases and e.get("case") not in ran
+    kept = [e for e in read(path) if (keep_cases is None or e.get("case") in keep_cases) and e.get("case") not in ran
             and (e.get("case"), e.get("key")) not in fresh]
     entries = sorted(kept + new, key=lambda e: (str(e.get("case")), str(e.get("key"))))
     text = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)

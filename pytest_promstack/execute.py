@@ -25,12 +25,14 @@ from types import ModuleType
 from typing import Any
 
 from .cache import cacheable
+from .pricing import priced
 from .types import Request, Response
 
 NO_RETRY = {400, 401, 403, 404, 422}
 
 
 INTERRUPTED = "interrupted before the call finished"
+_LITELLM_LOOP = threading.Lock()  # one event loop at a time uses litellm's process-wide clients
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ class Engine:
         if self.cache is None or self.mode not in ("use", "replay", "record"):
             return None
         hit = self.cache.get(req.key)
-        return replace(hit, cached=True) if hit is not None else None
+        return priced(req, replace(hit, cached=True)) if hit is not None else None
 
     def _log_hit(self, req: Request, response: Response | None = None, dedup: bool = False) -> None:
         if self.log is None:
@@ -205,17 +207,22 @@ class Engine:
         thread.start()
 
     def _run(self, requests: list[Request], direct: set[str], via_litellm: list[Request]) -> None:
-        loop = asyncio.new_event_loop()
-        task = loop.create_task(self._main(requests, direct, via_litellm))
-        self._running.append((loop, task))
-        try:
-            loop.run_until_complete(task)
-        except asyncio.CancelledError:
-            pass
-        finally:
-            loop.run_until_complete(_close_clients())
-            _cancel_leftovers(loop)
-            loop.close()
+        # litellm keeps its HTTP clients in one process-wide cache and they belong to the loop
+        # that made them: a batch that uses litellm has the cache to itself until it has closed
+        # them (else a batch ending would close the clients of the next one, mid-call).
+        with _LITELLM_LOOP if via_litellm else contextlib.nullcontext():
+            loop = asyncio.new_event_loop()
+            task = loop.create_task(self._main(requests, direct, via_litellm))
+            self._running.append((loop, task))
+            try:
+                loop.run_until_complete(task)
+            except asyncio.CancelledError:
+                pass
+            finally:
+                if via_litellm:
+                    loop.run_until_complete(_close_clients())
+                _cancel_leftovers(loop)
+                loop.close()
 
     def _direct(self, req: Request) -> bool:
         from .providers.openai_compat import eligible
@@ -272,6 +279,7 @@ class Engine:
         return wait
 
     def _finish(self, req: Request, resp: Response) -> None:
+        resp = priced(req, resp)  # from its tokens and today's price, as cached answers are
         if self.cache is not None and self.mode not in ("off", "replay") and cacheable(resp):
             self.cache.set(req.key, resp)
         fut = self.futures[req.key]

@@ -90,7 +90,7 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         case = self.plan.case
-        return self.path, case.row - 1, f"{case.where} [{self.plan.model}]"
+        return self.path, case.row - 1, self.plan.where
 
 
 def _repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], style: Any) -> Any:

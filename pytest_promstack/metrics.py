@@ -48,6 +48,7 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "output_tokens": _sum(r.get("output_tokens") for r in rows),
         "cost_usd": None if not priced or any(c is None for c in priced) else float(sum(priced)),
         "cache_hits": sum(bool(r.get("cached")) for r in rows),
+        "truncated": sum(bool(r.get("truncated")) for r in rows),
         "calls": sum(bool(r.get("called")) for r in rows),
         "flaky": len(flaky(rows)),
         "quality": quality(rows),

@@ -5,7 +5,6 @@ Nothing happens without ``--promstack``: no files are collected and nothing heav
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -44,17 +43,14 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from .config import load_settings
     from .errors import ConfigError
-    from .registry import build_registry
+    from .registry import build_registry, with_judges
     from .session import PromstackSession
 
     try:
         root = _root(config)
         settings = load_settings(root, settings_options(config.option))
         registry = build_registry(config.hook, settings)
-        default = settings.default_judge or ("default" if "default" in registry.judges else
-                                             next(iter(registry.judges)) if len(registry.judges) == 1 else None)
-        settings = dataclasses.replace(settings, judges=registry.judges, default_judge=default)
-        ps = PromstackSession(config, settings, registry)
+        ps = PromstackSession(config, with_judges(settings, registry), registry)
     except ConfigError as exc:
         raise pytest.UsageError(f"promstack: invalid configuration\n{exc}") from None
     config.stash[SESSION_KEY] = ps

@@ -42,6 +42,17 @@ def build_registry(hook: Any, settings: Any = None) -> Registry:
     return registry
 
 
+def with_judges(settings: Any, registry: Registry) -> Any:
+    """``settings`` with every registered judge (config and conftest) and the default judge:
+    ``default_judge`` as configured, else the judge named ``default``, else the only judge."""
+    import dataclasses
+
+    judges = registry.judges
+    default = settings.default_judge or ("default" if "default" in judges else
+                                         next(iter(judges)) if len(judges) == 1 else None)
+    return dataclasses.replace(settings, judges=judges, default_judge=default)
+
+
 def builtin_registry() -> Registry:
     """The built-ins alone, for code that runs without a pytest session."""
     from . import assertions

@@ -15,7 +15,13 @@ from .config import InlinePrompt, ModelSpec, Settings
 from .errors import PromstackError
 from .prompts import Prompt, from_mapping, load_prompt
 from .registry import Registry, builtin_registry
-from .types import Request, Response, Score
+from .types import AssertionSpec, Request, Response, Score
+
+FIXTURE_SUITE = "fixture"  # the suite name of fixture calls: call log, summary, cassettes/fixture.jsonl
+
+
+class CallFailed(PromstackError):
+    """A model call (or its judge) failed; ``promstack.run`` raises it unless asked not to."""
 
 
 @dataclass(frozen=True)
@@ -33,13 +39,28 @@ class Reply:
     cached: bool
     error: str | None = None
     vars: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+    messages: tuple[dict[str, Any], ...] = ()  # what was sent
+    case_id: str | None = None  # the test that asked (the fixture), for the call log and cassette
 
     @classmethod
     def of(cls, req: Request, resp: Response, prompt: Prompt | None, variables: dict[str, Any]) -> Reply:
         return cls(text=resp.text or "", model=req.model, prompt_id=prompt.id if prompt else None,
                    prompt_version=prompt.version if prompt else None, latency_ms=resp.latency_ms,
                    input_tokens=resp.input_tokens, output_tokens=resp.output_tokens, cost_usd=resp.cost_usd,
-                   cached=resp.cached, error=resp.error, vars=variables)
+                   cached=resp.cached, error=resp.error, vars=variables, finish_reason=resp.finish_reason,
+                   messages=req.messages, case_id=req.meta.get("case_id"))
+
+    @property
+    def question(self) -> str:
+        """The last user message sent (what a judge sees as the question)."""
+        users = [m for m in self.messages if m.get("role") == "user"]
+        return str(users[-1].get("content", "")) if users else str(self.vars.get("input", ""))
+
+    def response(self) -> Response:
+        return Response(text=self.text, latency_ms=self.latency_ms, cost_usd=self.cost_usd, cached=self.cached,
+                        input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                        finish_reason=self.finish_reason, error=self.error)
 
 
 class Runner:
@@ -99,15 +120,16 @@ class Runner:
         merged = {**self.settings.defaults, **spec.params, **(p.params if p else {}), **(params or {})}
         is_app = spec.model.startswith("python:")
         key = cache_key(spec.model, messages, merged, spec.api_base, extra={"vars": variables} if is_app else None)
-        info = {"suite": "fixture", "case_id": (meta or {}).get("case_id"), "prompt_id": p.id if p else None,
+        info = {"suite": FIXTURE_SUITE, "case_id": (meta or {}).get("case_id"), "prompt_id": p.id if p else None,
                 "prompt_version": p.version if p else None, **({"vars": variables} if is_app else {})}
         return Request(model=name, litellm_model=spec.model, messages=tuple(messages), params=merged, key=key,
                        api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=self.settings.timeout,
                        meta=info), p
 
-    def run_many(self, jobs: Iterable[dict[str, Any]]) -> list[Reply]:
+    def run_many(self, jobs: Iterable[dict[str, Any]], allow_error: bool = True) -> list[Reply]:
         """Each job is the keyword arguments of ``request`` (``prompt``, ``vars``, ``model``,
-        ``params``); all calls run concurrently; replies come back in order."""
+        ``params``, ``meta``); all calls run concurrently; replies come back in order. With
+        ``allow_error=False`` a failed call raises ``CallFailed`` naming it."""
         planned = []
         for job in jobs:
             job = dict(job)
@@ -118,6 +140,12 @@ class Runner:
         engine.submit([req for req, _, _ in planned])
         replies = [Reply.of(req, engine.result(req.key), p, v) for req, p, v in planned]
         self.replies.extend(replies)
+        failed = [r for r in replies if r.error]
+        if failed and not allow_error:
+            r = failed[0]
+            more = f" (and {len(failed) - 1} more of {len(replies)})" if len(failed) > 1 else ""
+            raise CallFailed(f"model call failed: {r.model}" + (f", prompt {r.prompt_id}" if r.prompt_id else "")
+                             + f": {r.error}{more}; pass allow_error=True to get the reply with its error")
         return replies
 
     def engine(self) -> Any:
@@ -137,15 +165,13 @@ class Runner:
     # -- checks -----------------------------------------------------------------------------
 
     def check(self, reply: Reply, *specs: str | dict[str, Any], threshold: float | None = None) -> list[Score]:
-        """Score ``reply`` with assertions in the files' language; raises ``AssertionError``
-        listing every assertion when the reply does not pass."""
+        """Score ``reply`` with assertions in the files' language (judged types ask the
+        configured judge); raises ``AssertionError`` listing every assertion when the reply does
+        not pass, and ``PromstackError`` for an unknown assertion or a judge with no verdict."""
         if reply.error:
-            raise AssertionError(f"the model call failed: {reply.error}")
-        known = self.registry.assertions.__contains__
-        parsed = [assertions.from_structured(s, known) for s in specs]
-        ctx = assertions.Context(vars=reply.vars, response=Response(
-            text=reply.text, latency_ms=reply.latency_ms, cost_usd=reply.cost_usd,
-            input_tokens=reply.input_tokens, output_tokens=reply.output_tokens))
+            raise CallFailed(f"model call failed: {reply.model}: {reply.error}")
+        parsed = [self._spec(s) for s in specs]
+        ctx = assertions.Context(vars=reply.vars, response=reply.response(), verdicts=self._verdicts(reply, parsed))
         scores = [assertions.evaluate(spec, self.registry.assertions[spec.type.removeprefix("not-")],
                                       reply.text, ctx) for spec in parsed]
         passed, value = assertions.combine(scores, threshold)
@@ -155,13 +181,61 @@ class Runner:
                                             f"output: {reply.text!r}"]))
         return scores
 
-    def records(self) -> list[dict[str, Any]]:
-        return [{"suite": "fixture", "model": r.model, "prompt_id": r.prompt_id or "messages",
-                 "prompt_version": r.prompt_version or "-", "case_id": "", "litellm_model": None, "called": True,
-                 "latencies": [r.latency_ms] if r.latency_ms is not None else [], "input_tokens": r.input_tokens,
-                 "output_tokens": r.output_tokens, "cost_usd": r.cost_usd, "cached": r.cached,
-                 "error": r.error, "outcome": "error" if r.error else "passed", "repeats": 1, "passes": None}
-                for r in self.replies]
+    def _spec(self, spec: str | dict[str, Any]) -> AssertionSpec:
+        try:
+            parsed = assertions.from_structured(spec, self.registry.assertions.__contains__)
+        except assertions.AssertionSyntaxError as exc:
+            name = str(exc)
+            raise PromstackError(f"check: unknown assertion {name!r}{self.registry.suggest(name)}") from None
+        except ValueError as exc:
+            raise PromstackError(f"check: {spec!r}: {exc}") from None
+        return AssertionSpec(parsed.type, parsed.value, parsed.threshold, parsed.weight, f"check[{spec!r}]")
+
+    def _verdicts(self, reply: Reply, specs: list[AssertionSpec]) -> dict[str, Any]:
+        """The judge's verdict for each judged assertion, through the same engine (cache,
+        cassettes, call log) and the same ask-parse-repair loop as the test files."""
+        from . import judges, judging
+
+        out: dict[str, Any] = {}
+        jobs = []
+        for spec in (s for s in specs if s.type.removeprefix("not-") in assertions.JUDGED):
+            sid = assertions.spec_id(spec)
+            judge, expectation, problem = judging.resolve(self.settings, spec)
+            if judge is None:
+                out[sid] = problem  # None: the assertion then says which setting is missing
+                continue
+            msgs = judges.messages(judge, reply.question, reply.text, judges.template_text(judge), expectation)
+            job = judging.Job(reply.case_id or "", sid, 0, judge, msgs)
+            meta = {"suite": FIXTURE_SUITE, "case_id": reply.case_id, "prompt_id": reply.prompt_id,
+                    "prompt_version": reply.prompt_version}
+            job.requests = [judging.request(self.settings, job, j, msgs, meta) for j in range(judge.repeat)]
+            jobs.append(job)
+        if jobs:
+            judging.run(self.engine(), jobs, self.settings, lambda: None)
+        for job in jobs:
+            verdict = judging.aggregate(job)
+            if "error" in verdict:  # fail closed: no verdict, no pass
+                raise CallFailed(f"judge {verdict['judge']} gave no usable verdict: {verdict['error']}")
+            out[job.spec] = verdict
+        return out
+
+    def records(self, case_id: str | None = None) -> list[dict[str, Any]]:
+        """Per reply, the record the summary reads (of one test when ``case_id`` is given)."""
+        return [{"suite": FIXTURE_SUITE, "model": r.model, "prompt_id": r.prompt_id or "messages",
+                 "prompt_version": r.prompt_version or "-", "case_id": r.case_id or "", "litellm_model": None,
+                 "called": True, "latencies": [r.latency_ms] if r.latency_ms is not None else [],
+                 "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "cost_usd": r.cost_usd,
+                 "cached": r.cached, "error": r.error, "outcome": "error" if r.error else "passed", "repeats": 1,
+                 "passes": None, "truncated": int(r.finish_reason == "length")}
+                for r in self.replies if case_id is None or r.case_id == case_id]
+
+    def cassette_entries(self, case_id: str) -> list[dict[str, Any]]:
+        """Record mode: the test's finished calls (its judges' too), as cassette entries."""
+        from .cassettes import entry
+
+        if self._engine is None or self.settings.cache_mode != "record":
+            return []
+        return [entry(case_id, req, resp) for req, resp in self._engine.recorded(FIXTURE_SUITE, case_id)]
 
     def close(self) -> None:
         if self._engine is not None:

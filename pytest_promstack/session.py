@@ -44,6 +44,12 @@ class Planned:
     contenders: tuple[str, ...] = ()  # arena items: one request per contender, in this order
     markers: tuple[Any, ...] = ()
     keywords: frozenset[str] = field(default_factory=frozenset)
+    variant: str = ""  # what the item id's brackets hold: [suite-]prompt-]model, never a content hash
+
+    @property
+    def where(self) -> str:
+        """``prompt_tests/a.csv:3 [terse-llama]``: file, row and variant, for every message."""
+        return f"{self.case.where} [{self.variant or self.model}]"
 
 
 class PromstackSession:
@@ -55,6 +61,7 @@ class PromstackSession:
                              settings.encoding)
         self.files = settings.files()
         self._prompts: dict[str, list[Prompt | str]] = {}
+        self._variants: dict[str, list[str]] = {}  # suite -> the name of each of its prompts in item ids
         self.engine: Engine | None = None
         self.records: dict[str, dict[str, Any]] = {}
         self.cassette_entries: dict[str, list[dict[str, Any]]] = {}
@@ -106,11 +113,12 @@ class PromstackSession:
         plans: list[Planned] = []
         for suite in suites:
             prompts = self.prompts(suite)
+            variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
             for case in cases:
-                for prompt in prompts:
+                for prompt, variant in zip(prompts, variants, strict=True):
                     for model in (["arena"] if suite.arena else self._models(suite, prompt)):
                         plan = self._plan(case, rel, names[case.row], suite, prompt, model,
-                                          len(suites) > 1, len(prompts) > 1)
+                                          len(suites) > 1, variant)
                         self.planned_ids.add(plan.case_id)
                         plans.append(plan)
         return plans
@@ -121,6 +129,7 @@ class PromstackSession:
         --promstack-prompt-version swaps a file for a recorded version."""
         if suite.name not in self._prompts:
             out: list[Prompt | str] = []
+            stems: list[str] = []  # each prompt's file stem (or inline id): names it when ids clash
             for ref in suite.prompts:
                 if isinstance(ref, InlinePrompt):
                     try:
@@ -128,11 +137,14 @@ class PromstackSession:
                                                 str(ref.id)))
                     except CaseError as exc:
                         out.append(str(exc))
+                    stems.append(str(ref.id))
                     continue
                 path = self.settings.root / ref
                 paths = with_branches(path) if self.config.option.promstack_prompt_branches else [path]
                 out += [self._load_prompt(p) for p in paths]
+                stems += [p.stem for p in paths]
             self._prompts[suite.name] = out
+            self._variants[suite.name] = _variant_names(out, stems)
         return self._prompts[suite.name]
 
     def _load_prompt(self, path: Path) -> Prompt | str:
@@ -211,18 +223,22 @@ class PromstackSession:
         return ["<no model>"]
 
     def _plan(self, case: Case, rel: str, base: str, suite: Suite, prompt: Prompt | str, model: str,
-              show_suite: bool, show_prompt: bool) -> Planned:
+              show_suite: bool, variant: str | None) -> Planned:
+        """``variant``: the prompt's name in the id when the suite runs several prompts. Ids
+        never carry a content hash, so editing a prompt keeps its items' ids (and their JUnit
+        history, --lf and baseline matching); the version is a property of the case."""
         pid = prompt.id if isinstance(prompt, Prompt) else "<broken>"
         version = prompt.version if isinstance(prompt, Prompt) else "-"
         params = [suite.name] if show_suite else []
-        params += [f"{pid}@{version}"] if show_prompt else []
+        params += [variant] if variant else []
         params.append(model)
         name = f"{base}[{'-'.join(params)}]"
         markers, keywords, mark_error = self._markers(case, suite, model)
         error = mark_error or self._plan_error(prompt, model)
         plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
                        name=name, case_id=f"{rel}::{name}", asserts=case.asserts + self.suite_asserts[suite.name],
-                       error=error, markers=tuple(markers), keywords=frozenset(keywords))
+                       error=error, markers=tuple(markers), keywords=frozenset(keywords),
+                       variant="-".join(params))
         if suite.arena:
             plan = replace(plan, asserts=(), contenders=suite.models)
         if error is None and case.error is None and case.provider_output is None and isinstance(prompt, Prompt):
@@ -462,7 +478,7 @@ class PromstackSession:
 
     def setup_item(self, item: CaseItem) -> None:
         plan = item.plan
-        where = f"{plan.case.where} [{plan.model}]"
+        where = plan.where
         if plan.case.error:
             return  # a malformed row fails in runtest
         if plan.error:
@@ -496,7 +512,9 @@ class PromstackSession:
         return [("model", plan.model), ("prompt_id", plan.prompt_id), ("prompt_version", plan.prompt_version),
                 ("latency_ms", _na(r.latency_ms)), ("input_tokens", _na(_total(item.responses, "input_tokens"))),
                 ("output_tokens", _na(_total(item.responses, "output_tokens"))),
-                ("cost_usd", _na(_total(item.responses, "cost_usd"))), ("cached", str(r.cached).lower())]
+                ("cost_usd", _na(_total(item.responses, "cost_usd"))), ("cached", str(r.cached).lower()),
+                ("finish_reason", _na(r.finish_reason)),
+                ("truncated", str(any(x.finish_reason == "length" for x in item.responses)).lower())]
 
     def run_item(self, item: CaseItem) -> None:
         plan = item.plan
@@ -506,11 +524,11 @@ class PromstackSession:
             item.passes, item.score = 1, None
             return
         if not plan.asserts:
-            raise CaseFailed(f"{plan.case.where} [{plan.model}]: the case has no expectations; add an "
+            raise CaseFailed(f"{plan.where}: the case has no expectations; add an "
                              "__expected column (e.g. icontains:환불) or a suite assert:")
         misses = [r for r in item.responses if r.miss]
         if misses:
-            raise CaseFailed(f"{plan.case.where} [{plan.model}]: {misses[0].error}")
+            raise CaseFailed(f"{plan.where}: {misses[0].error}")
         runs = [self._score(plan, r, self._verdicts_for(item, i)) for i, r in enumerate(item.responses)]
         item.scores = runs[0][2]
         item.passes = sum(ok for ok, _, _ in runs)
@@ -548,6 +566,8 @@ class PromstackSession:
             "latencies": [r.latency_ms for r in rs if r.latency_ms is not None],
             "input_tokens": _total(rs, "input_tokens"), "output_tokens": _total(rs, "output_tokens"),
             "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
+            "finish_reason": first.finish_reason if first is not None else None,
+            "truncated": sum(r.finish_reason == "length" for r in rs),
             "error": first.error if first is not None else None, "score": getattr(item, "score", None),
             "attempts": sum(r.attempts for r in rs) if rs else 0,
             "phase": when,  # "setup": the case errored before it was scored (a failed call, judge or template)
@@ -676,8 +696,21 @@ class PromstackSession:
         except PromstackError as exc:
             self.warn(f"{exc}; this run is not compared")
             return False
-        self.comparison = compare(self._cases(), base, self.config.option.promstack_regression_margin, str(path))
+        unselected = {str(c.get("case_id")) for c in base["cases"] if c.get("suite") not in self.settings.suites}
+        self.comparison = compare(self._cases(), base, self.config.option.promstack_regression_margin, str(path),
+                                  self.existing_ids() | unselected)
         return bool(self.comparison["regressed"])
+
+    def existing_ids(self) -> set[str]:
+        """Every case id of the configured suites' files, run or deselected. Under xdist only
+        the workers collect, so the controller plans the files here (no call is made)."""
+        if not self.planned_ids:
+            for path in self.files:
+                try:
+                    self.plan_file(path)
+                except CaseError:
+                    continue
+        return self.planned_ids
 
     def _cases(self) -> list[dict[str, Any]]:
         return sorted(self.records.values(), key=lambda r: (str(r.get("case_id")), str(r.get("file"))))
@@ -817,7 +850,7 @@ class PromstackSession:
         from .gates import cheapest_line
 
         lines += [cheapest_line(sel) for sel in self.selection()]
-        lines += self.notes
+        lines += self.notes + _truncation_lines(records) + self._cache_lines(records)
         hidden = [r for r in records if r.get("outcome") == "xfailed" and r.get("phase") == "setup"]
         for r in hidden[:5]:
             lines.append(f"promstack: warning: xfail hides an error, not a failure: {r['case_id']}: "
@@ -825,6 +858,20 @@ class PromstackSession:
         if len(hidden) > 5:
             lines.append(f"promstack: warning: … and {len(hidden) - 5} more xfail cases that errored")
         return lines + [f"promstack: warning: {w}" for w in self.warnings]
+
+    def _cache_lines(self, records: list[dict[str, Any]]) -> list[str]:
+        """Why answers called in this run were not cached (so the next run calls them again)."""
+        fresh = [r for r in records if r.get("called") and not r.get("cached")]
+        failed = sum(r.get("error") is not None for r in fresh)
+        if not fresh:
+            return []
+        if self.settings.cache_mode == "off":
+            return [f"promstack: cache off: the {len(fresh)} answers of this run were not stored; the next run "
+                    "calls the models again (--promstack-cache use keeps them)"]
+        if failed:
+            return [f"promstack: {failed} of {len(fresh)} new answers were not cached: their calls failed, "
+                    "and errors are never cached (the next run calls them again)"]
+        return []
 
     def close(self) -> None:
         if self.engine is not None:
@@ -835,6 +882,22 @@ class PromstackSession:
             self.log.close()
         if self._root_on_path and str(self.settings.root) in sys.path:
             sys.path.remove(str(self.settings.root))
+
+
+def _variant_names(prompts: list[Prompt | str], stems: list[str]) -> list[str]:
+    """Each prompt of a suite by its id, or by its file stem where ids clash or it is broken."""
+    ids = [p.id if isinstance(p, Prompt) else None for p in prompts]
+    return [i if i is not None and ids.count(i) == 1 else stem for i, stem in zip(ids, stems, strict=True)]
+
+
+def _truncation_lines(records: list[dict[str, Any]]) -> list[str]:
+    cut = [r for r in records if r.get("truncated")]
+    if not cut:
+        return []
+    suites = ", ".join(sorted({str(r.get("suite")) for r in cut}))
+    return [f"promstack: {len(cut)} of {len(records)} cases have an answer cut at max_tokens (finish_reason "
+            f"length; suites {suites}): cached and marked truncated; raise max_tokens, or fail them with "
+            "not-finish-reason:length"]
 
 
 def _question(plan: Planned) -> str:
@@ -886,9 +949,9 @@ def _names(cases: list[Case]) -> dict[int, str]:
 def _failure(plan: Planned, scores: list[Score], value: float, output: str, passes: int, runs: int,
              need: int) -> str:
     failed = [s for s in scores if not s.passed]
-    head = f"{plan.case.where} [{plan.model}]: {len(failed)} of {len(scores)} assertions failed"
+    head = f"{plan.where}: {len(failed)} of {len(scores)} assertions failed"
     if runs > 1:
-        head = f"{plan.case.where} [{plan.model}]: passed {passes} of {runs} repeats, needs {need}; a failing one:"
+        head = f"{plan.where}: passed {passes} of {runs} repeats, needs {need}; a failing one:"
     if plan.case.threshold is not None:
         head += f" (score {value:.2f} < threshold {plan.case.threshold:g})"
     lines = [head] + [f"  {'✓' if s.passed else '✗'} {s.reason}" for s in scores]

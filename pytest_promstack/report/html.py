@@ -104,7 +104,7 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
             "prompt": _prompt_name(c), "outcome": c.get("outcome"),
             "where": f"{c.get('file')}:{c.get('row')}" if c.get("row") is not None else c.get("file"),
             "status": b.get("status"), "before": b.get("before"),
-            "flaky": is_flaky(c),
+            "flaky": is_flaky(c), "trunc": bool(c.get("truncated")),
             "quality": c.get("quality"), "ms": sum(lat) / len(lat) if lat else None,
             "tin": c.get("input_tokens"), "tout": c.get("output_tokens"), "cost": c.get("cost_usd"),
             "ecost": c.get("eval_cost_usd"), "cached": bool(c.get("cached")), "error": _cut(c.get("error")),
@@ -163,7 +163,9 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
             ("cost (eval)", _usd(None if any(c is None for c in ecosts) else sum(c or 0 for c in ecosts)),
              f"{sum(c.get('judge_calls') or 0 for c in cases)} judge calls"),
             ("tokens", f"{sum(c.get('input_tokens') or 0 for c in cases):,} in",
-             f"{sum(c.get('output_tokens') or 0 for c in cases):,} out"),
+             f"{sum(c.get('output_tokens') or 0 for c in cases):,} out"
+             + (f", {truncated} cut at max_tokens" if (truncated := sum(bool(c.get('truncated')) for c in cases))
+                else "")),
             ("latency P50 / P95",
              f"{_fmt(percentile(lat, 0.5), '{:.0f}')} / {_fmt(percentile(lat, 0.95), '{:.0f}')} ms",
              f"{len(lat)} replies"),
@@ -239,11 +241,13 @@ W, BAR_H, LEFT = 600, 18, 230
 def _charts(doc: dict[str, Any], view: dict[str, Any]) -> dict[str, str]:
     cases = doc.get("cases") or []
     out = {"latency": _histogram([float(v) for c in cases for v in c.get("latencies") or []])}
-    by_model: dict[str, float] = {}
+    by_model: dict[str, float | None] = {}
     for c in cases:
         if c.get("model") not in (None, "-"):
-            spent = (c.get("cost_usd") or 0) + (c.get("eval_cost_usd") or 0)
-            by_model[c["model"]] = by_model.get(c["model"], 0.0) + spent
+            app = c.get("cost_usd") if c.get("called") and c.get("error") is None else 0.0
+            spent = None if app is None or c.get("eval_cost_usd", 0.0) is None else app + (c.get("eval_cost_usd") or 0)
+            before = by_model.get(c["model"], 0.0)
+            by_model[c["model"]] = None if before is None or spent is None else before + spent  # unpriced: n/a
     out["cost"] = _bars(sorted(by_model.items()), _usd, "cost by model (app + eval)")
     names = view["names"]
     rates = [(f"{r['model']} · {names.get(str(r['prompt_id']) + '@' + str(r['prompt_version']))} · {r['suite']}",
@@ -262,16 +266,17 @@ def _svg(height: int, body: list[str], title: str) -> str:
             f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(body)}</svg>')
 
 
-def _bars(items: list[tuple[str, float]], label: Any, title: str, top: float | None = None) -> str:
+def _bars(items: list[tuple[str, float | None]], label: Any, title: str, top: float | None = None) -> str:
+    """Horizontal bars; a value of None (e.g. a model without a price) is drawn as "n/a"."""
     from markupsafe import escape
 
     if not items:
         return ""
-    top = top or max(v for _, v in items) or 1.0
+    top = top or max((v for _, v in items if v is not None), default=0.0) or 1.0
     body = []
     for i, (name, v) in enumerate(items):
         y = 4 + i * (BAR_H + 6)
-        w = max(0.0, (W - LEFT - 90) * v / top)
+        w = 0.0 if v is None else max(0.0, (W - LEFT - 90) * v / top)
         body.append(f'<text x="{LEFT - 6}" y="{y + 13}" text-anchor="end" class="lbl">{escape(_short(name))}</text>'
                     f'<rect x="{LEFT}" y="{y}" width="{w:.1f}" height="{BAR_H}" class="bar"/>'
                     f'<text x="{LEFT + w + 4:.1f}" y="{y + 13}" class="val">{escape(label(v))}</text>')

@@ -9,6 +9,7 @@
     ["failed", (c) => c.outcome === "failed"],
     ["errored", (c) => c.outcome === "error" || c.error != null],
     ["flaky", (c) => c.flaky],
+    ["truncated", (c) => c.trunc],
   ];
   if (DATA.baseline) {
     FILTERS.push(["regressed", (c) => c.status === "regressed"], ["fixed", (c) => c.status === "fixed"],
@@ -83,7 +84,8 @@
         el("td", null, c.suite), el("td", null, c.model), el("td", null, c.prompt),
         el("td", null, el("span", { class: "pill o-" + c.outcome }, c.outcome),
           c.status && c.status !== "still passing" && c.status !== "not compared" ? el("span", { class: "pill s-" + c.status.replace(/ /g, "-") }, c.status) : null,
-          c.flaky ? el("span", { class: "pill" }, "flaky") : null),
+          c.flaky ? el("span", { class: "pill" }, "flaky") : null,
+          c.trunc ? el("span", { class: "pill", title: "the answer stopped at max_tokens (finish_reason length)" }, "truncated") : null),
         el("td", null, num(c.quality, 1)), el("td", null, num(c.ms, 0)),
         el("td", null, c.tin == null ? "n/a" : `${c.tin}/${c.tout}`),
         el("td", null, c.cost == null ? "n/a" : num(c.cost, 6)));

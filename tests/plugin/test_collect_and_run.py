@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -60,7 +61,7 @@ def test_one_item_per_case_model_and_prompt_variant(project):
     result = project.run("--collect-only", "-q")
     ids = [line for line in result.stdout.lines if "::" in line]
     assert len(ids) == 8
-    assert any(i.startswith("prompt_tests/a.csv::row-2[long@") and i.endswith("-m2]") for i in ids)
+    assert "prompt_tests/a.csv::row-2[long-m2]" in ids  # the prompt by its id, never its content hash
     assert project.server.count == 0  # --collect-only calls nothing
     result = project.run()
     result.assert_outcomes(passed=8)
@@ -92,16 +93,39 @@ def test_cache_off_and_refresh_call_again(project):
     assert project.server.count == 2
 
 
-def test_errors_and_truncated_answers_are_not_cached(project):
+def test_errors_are_not_cached_and_the_run_says_why(project):
     from tests.support.fake_openai import Reply
 
-    project.server.respond = lambda body: (Reply(status=400) if "bad" in str(body["messages"])
-                                           else Reply(text="cut", finish_reason="length"))
-    project.write({"prompt_tests/a.csv": "input,__expected\nbad,contains:x\ncut,contains:cut\n"})
-    project.run().assert_outcomes(passed=1, errors=1)
+    project.server.respond = lambda body: Reply(status=400) if "bad" in str(body["messages"]) else None
+    project.write({"prompt_tests/a.csv": "input,__expected\nbad,contains:x\nok,contains:ok\n"})
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["promstack: 1 of 2 new answers were not cached: their calls failed, and errors "
+                                 "are never cached (the next run calls them again)"])
     project.server.reset()
     project.run().assert_outcomes(passed=1, errors=1)
-    assert project.server.count == 2
+    assert project.server.count == 1  # only the failed call is made again
+
+
+def test_truncated_answers_are_cached_marked_and_can_be_failed(project):
+    from tests.support.fake_openai import Reply
+
+    project.server.respond = lambda body: Reply(text="cut off mid", finish_reason="length")
+    project.write({"prompt_tests/a.csv": "input,__expected\nlong,contains:cut\nstrict,not-finish-reason:length\n"})
+    result = project.run("--junitxml=junit.xml", "--promstack-json=r.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*✗ not-finish-reason: finish reason 'length'",  # negated: a cut answer fails
+        "promstack: 2 of 2 cases have an answer cut at max_tokens (finish_reason length; suites regression): cached "
+        "and marked truncated; raise max_tokens, or fail them with not-finish-reason:length"])
+    doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+    assert [(c["finish_reason"], c["truncated"]) for c in doc["cases"]] == [("length", 1), ("length", 1)]
+    assert doc["summary"][0]["truncated"] == 2
+    props = {p.get("name"): p.get("value") for p in ET.parse(project.path / "junit.xml").iter("property")}
+    assert (props["finish_reason"], props["truncated"]) == ("length", "true")
+    project.server.reset()
+    project.run().assert_outcomes(passed=1, failed=1)
+    assert project.server.count == 0  # the rerun is answered from the cache
 
 
 def test_provider_failure_errors_that_item_and_other_model_passes(project):
@@ -189,6 +213,7 @@ def test_junit_properties_per_item(project):
     assert props["output_tokens"] == "2"
     assert props["cost_usd"] == "n/a"
     assert props["cached"] == "false"
+    assert (props["finish_reason"], props["truncated"]) == ("stop", "false")
 
 
 def test_marks_and_metadata_become_markers(project):
@@ -243,3 +268,34 @@ def test_model_option_overrides_configured_models(project):
     result = project.run("--promstack-model=m2", "-v")
     result.assert_outcomes(passed=1)
     assert {r["model"] for r in project.server.requests} == {"m2"}
+
+
+def test_a_price_added_after_recording_prices_cached_and_replayed_answers(project):
+    """Cost comes from the recorded tokens and today's price, not from the moment of the call."""
+    files = {"prompt_tests/a.csv": "input,__expected\none two three,contains:one\n"}
+    project.write(files)
+    project.run("--promstack-record", "--promstack-report=r0.html").assert_outcomes(passed=1)
+    html = (project.path / "r0.html").read_text(encoding="utf-8")
+    assert '<div class="t">cost (app)</div><div class="v">n/a</div>' in html  # no price yet: n/a, never $0
+    assert 'class="val">n/a</text>' in html
+    entry = json.loads((project.path / "cassettes/regression.jsonl").read_text(encoding="utf-8"))
+    assert "cost_usd" not in entry  # tokens are stored, a stale cost is not
+    assert entry["usage"] == {"input_tokens": 3, "output_tokens": 4}
+    price = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
+    project.write(files, models=["mine"])  # the config again, now with a price:
+    config = (project.path / "promstack.yaml").read_text(encoding="utf-8")
+    (project.path / "promstack.yaml").write_text(config.replace("api_key_env", f"params: {json.dumps(price)}\n  api_key_env"),
+                                                 encoding="utf-8")
+    project.server.reset()
+    for mode in ("use", "replay"):
+        result = project.run(f"--promstack-cache={mode}", "--promstack-json=r.json", "--promstack-report=r.html")
+        result.assert_outcomes(passed=1)
+        (row,) = summary_rows(result)
+        assert float(row["cost USD"]) == pytest.approx(3 * 0.001 + 4 * 0.002)
+        assert row["cache hits"] == "1/1"
+        doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+        assert doc["cases"][0]["cost_usd"] == pytest.approx(0.011)
+        html = (project.path / "r.html").read_text(encoding="utf-8")
+        assert '<div class="t">cost (app)</div><div class="v">$0.01</div>' in html  # the card ...
+        assert 'class="val">$0.01</text>' in html  # ... and the cost-by-model chart agree
+    assert project.server.count == 0

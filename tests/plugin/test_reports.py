@@ -202,3 +202,35 @@ def test_without_gates_the_cheapest_model_is_the_cheapest_that_passes_every_case
     result = project.run()
     result.stdout.fnmatch_lines(["promstack: suite s: cheapest model passing every case: b, $6.00 per 1,000 cases "
                                  "(a failed 1 case)"])
+
+
+VARIANTS = {"prompts/classify.yaml": "id: classify\ntemplate: 'classify: {{ input }}'\n",
+            "prompts/terse.yaml": "id: terse\ntemplate: 'terse: {{ input }}'\n",
+            "prompt_tests/a.csv": "input,__expected\none,contains:one\ntwo,contains:two\nthree,contains:zz\n"}
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_editing_a_prompt_variant_keeps_ids_and_shows_its_regressions(project, xdist):
+    """Variant ids name the prompt, not its content hash: after an edit the baseline still
+    pairs every case, reports the version change, and finds the regression."""
+    suites = {"regression": {"prompts": ["prompts/classify.yaml", "prompts/terse.yaml"], "tests": ["prompt_tests/*"]}}
+    project.write(VARIANTS, suites=suites)
+    project.run("--promstack-save-baseline=base.json", *xdist).assert_outcomes(passed=4, failed=2)
+    assert {c["case_id"] for c in read(project.path / "base.json")["cases"]} == {
+        f"prompt_tests/a.csv::row-{i}[{p}-mine]" for i in (2, 3, 4) for p in ("classify", "terse")}
+    project.write({"prompts/terse.yaml": "id: terse\ntemplate: 'terse: {{ input | upper }}'\n"}, suites=suites)
+    result = project.run("--promstack-baseline=base.json", "--promstack-json=now.json", *xdist)
+    result.assert_outcomes(passed=2, failed=4)
+    result.stdout.fnmatch_lines([
+        "*prompt_tests/a.csv:2 [[]terse-mine[]]: 1 of 1 assertions failed*",  # the failure header names the variant
+        "promstack: REGRESSED: prompt_tests/a.csv::row-2[[]terse-mine[]] [[]regression[]]: passed -> failed*",
+        "promstack: baseline base.json (run *): 2 regressed, 2 still failing, 2 still passing; "
+        "3 compared across a prompt change",
+        "promstack:   regression / mine / terse: prompt * -> *; pass % -66.7*",
+    ])
+    result.stdout.no_fnmatch_line("*removed*")
+    doc = read(project.path / "now.json")
+    assert doc["baseline"]["counts"]["new"] == 0
+    result = project.run("--promstack-baseline=base.json", "-k", "classify", *xdist)
+    result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 still failing, 2 still passing, "
+                                 "3 not run (deselected)"])

@@ -38,7 +38,7 @@ def test_cache_key_changes_with_anything_that_changes_the_answer(change):
     assert cache_key(**args) != cache_key(**{**args, **change})
 
 
-def test_disk_cache_round_trip_is_json_and_skips_errors(tmp_path):
+def test_disk_cache_round_trip_is_json_skips_errors_keeps_truncated_answers(tmp_path):
     warnings = []
     cache = DiskCache(tmp_path / "c", warnings.append)
     cache.set("k", Response(text="환불", input_tokens=3, output_tokens=1, cost_usd=0.5, latency_ms=12.0))
@@ -49,7 +49,7 @@ def test_disk_cache_round_trip_is_json_and_skips_errors(tmp_path):
     assert got.input_tokens == 3
     assert got.cost_usd == 0.5
     assert cache.get("e") is None
-    assert cache.get("t") is None
+    assert cache.get("t").finish_reason == "length"  # what this request returns: cached, marked
     raw = cache._cache.get("k")
     assert isinstance(raw, str)
     assert '"text": "환불"' in raw
