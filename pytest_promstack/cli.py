@@ -39,8 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--dir", default=".", metavar="PATH",
                       help="the project folder, created if missing (default: %(default)s)")
 
-    test = sub.add_parser("test", help="run the prompt suites (pytest --promstack)", epilog=EXIT_CODES,
-                          description="Run `pytest --promstack`; extra arguments go to pytest.")
+    # allow_abbrev=False: pytest's own options pass through, and `--co` must not read as `--config`
+    test = sub.add_parser("test", parents=[common], help="run the prompt suites (pytest --promstack)",
+                          allow_abbrev=False, epilog=EXIT_CODES,
+                          description="Run `pytest --promstack`; extra arguments go to pytest. --config PATH is "
+                                      "--promstack-config PATH (relative to the current directory).")
     test.add_argument("--suite", action="append", default=[], metavar="NAME", help="run only this suite; repeatable")
 
     ev = sub.add_parser("evaluate", parents=[common], epilog=EXIT_CODES, help="print a prompt version's 0-100 score",
@@ -152,7 +155,15 @@ def init_project(args: argparse.Namespace) -> int:
 def run_tests(args: argparse.Namespace, rest: list[str]) -> int:
     import pytest
 
-    return int(pytest.main(["--promstack", *(f"--promstack-suite={s}" for s in args.suite), *rest]))
+    config = []
+    if args.config is not None:
+        path = Path(args.config)
+        if not path.is_file():
+            print(f"promstack test: --config {args.config}: file not found; pass a promstack.yaml or pyproject.toml",
+                  file=sys.stderr)
+            return 4
+        config = [f"--promstack-config={path.resolve()}"]  # relative to here, as for the other commands
+    return int(pytest.main(["--promstack", *config, *(f"--promstack-suite={s}" for s in args.suite), *rest]))
 
 
 # -- the project ------------------------------------------------------------------------------
