@@ -1,5 +1,8 @@
 """pytest-promstack: prompt regression tests for LLM applications, as pytest items; and the
-run-time SDK (``from pytest_promstack import Client``), loaded only when asked for."""
+run-time SDK (``from pytest_promstack import Client``), loaded only when asked for.
+
+PYTEST_DONT_REWRITE: the ``promstack`` command imports this package before it starts pytest,
+which would otherwise warn that it cannot rewrite it (it has no asserts to rewrite)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The ``promstack`` command: run suites (``test``), score a prompt version (``evaluate``),
-move labels behind the gates (``deploy``), the prompt registry (``prompt …``), A/B of two
-versions (``ab``) and the HTML report from a results JSON (``report``)."""
+"""The ``promstack`` command: a starter project (``init``), run suites (``test``), score a
+prompt version (``evaluate``), move labels behind the gates (``deploy``), the prompt registry
+(``prompt …``), A/B of two versions (``ab``) and the HTML report from a results JSON
+(``report``)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ EXIT_CODES = (
     "Exit codes: those of pytest (0 all passed, 1 some failed, 2 interrupted, 4 usage error, 5 nothing "
     "collected), 6 when the tests passed but a gate failed, 7 when they passed but --promstack-fail-on-regression "
     "found a regression. `evaluate`: 0 or 6 as the gates decide (without gates, 1 when a case failed). `deploy`: "
-    "0 label moved, 1 refused. `prompt`, `ab`, `report`: 0 done, 4 bad input (an unknown prompt, version or label; "
-    "an unreadable file)."
+    "0 label moved, 1 refused. `prompt`, `ab`, `report`, `init`: 0 done, 4 bad input (an unknown prompt, version or "
+    "label; an unreadable file; for init, starter files that exist already)."
 )
 
 
@@ -30,8 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="promstack.yaml or pyproject.toml (default: found from the current directory)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    test = sub.add_parser("test", help="run the prompt suites (pytest --promstack)", epilog=EXIT_CODES,
-                          description="Run `pytest --promstack`; extra arguments go to pytest.")
+    init = sub.add_parser("init", help="write a starter project into a folder", epilog=EXIT_CODES,
+                          description="Write a starter project: promstack.yaml, a prompt, a CSV of cases, the "
+                                      "cassette of their recorded answers (the first `pytest --promstack` passes "
+                                      "offline, with no key) and a GitHub Actions workflow. Writes nothing when any "
+                                      "of these files exists.")
+    init.add_argument("--dir", default=".", metavar="PATH",
+                      help="the project folder, created if missing (default: %(default)s)")
+
+    # allow_abbrev=False: pytest's own options pass through, and `--co` must not read as `--config`
+    test = sub.add_parser("test", parents=[common], help="run the prompt suites (pytest --promstack)",
+                          allow_abbrev=False, epilog=EXIT_CODES,
+                          description="Run `pytest --promstack`; extra arguments go to pytest. --config PATH is "
+                                      "--promstack-config PATH (relative to the current directory).")
     test.add_argument("--suite", action="append", default=[], metavar="NAME", help="run only this suite; repeatable")
 
     ev = sub.add_parser("evaluate", parents=[common], epilog=EXIT_CODES, help="print a prompt version's 0-100 score",
@@ -103,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "test":
-        import pytest
-
-        return int(pytest.main(["--promstack", *(f"--promstack-suite={s}" for s in args.suite), *rest]))
+        return run_tests(args, rest)
     if rest and args.command != "evaluate":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command is None:
@@ -114,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "report":
             return report(args)
+        if args.command == "init":
+            return init_project(args)
         settings, registry = _project(args)
         if args.command == "evaluate":
             return evaluate(args, settings, registry, rest)
@@ -125,6 +137,33 @@ def main(argv: list[str] | None = None) -> int:
     except PromstackError as exc:
         print(f"promstack {args.command}: {exc}", file=sys.stderr)
         return 4
+
+
+# -- init, test -------------------------------------------------------------------------------
+
+
+def init_project(args: argparse.Namespace) -> int:
+    from .init import next_steps, write_starter
+
+    directory = Path(args.dir)
+    for path in write_starter(directory):
+        print(f"promstack: wrote {directory / path if args.dir != '.' else path}")
+    print("\n".join(next_steps(directory)))
+    return 0
+
+
+def run_tests(args: argparse.Namespace, rest: list[str]) -> int:
+    import pytest
+
+    config = []
+    if args.config is not None:
+        path = Path(args.config)
+        if not path.is_file():
+            print(f"promstack test: --config {args.config}: file not found; pass a promstack.yaml or pyproject.toml",
+                  file=sys.stderr)
+            return 4
+        config = [f"--promstack-config={path.resolve()}"]  # relative to here, as for the other commands
+    return int(pytest.main(["--promstack", *config, *(f"--promstack-suite={s}" for s in args.suite), *rest]))
 
 
 # -- the project ------------------------------------------------------------------------------
