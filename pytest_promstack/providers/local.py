@@ -46,9 +46,21 @@ class LocalModel(CustomLLM):
             except ImportError:
                 raise CustomLLMError(status_code=501, message=INSTALL_HINT) from None
             path = _model_path(name)
+            if not self._models:
+                import atexit
+
+                # freed while the interpreter is whole: left to Llama.__del__ at shutdown, llama.cpp's
+                # handles are already gone ("Exception ignored in Llama.__del__ ... TypeError")
+                atexit.register(self.close)
             self._models[name] = Llama(model_path=str(path), n_ctx=2048, n_threads=2,
                                        verbose=False, seed=0)
         return self._models[name]
+
+    def close(self) -> None:
+        with self._lock:
+            for llm in self._models.values():
+                llm.close()
+            self._models.clear()
 
     def _generate(self, model: str, messages: list, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
