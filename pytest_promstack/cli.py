@@ -16,7 +16,8 @@ from .errors import PromstackError
 EXIT_CODES = (
     "Exit codes: those of pytest (0 all passed, 1 some failed, 2 interrupted, 4 usage error, 5 nothing "
     "collected), 6 when the tests passed but a gate failed, 7 when they passed but --promstack-fail-on-regression "
-    "found a regression. `evaluate`: 0 or 6 as the gates decide (without gates, 1 when a case failed). `deploy`: "
+    "found a regression. `evaluate`: 0 passed, 1 a case failed (unless a passing min_pass_rate gate allows it), 6 a "
+    "gate failed. `deploy`: "
     "0 label moved, 1 refused. `prompt`, `ab`, `report`, `init`: 0 done, 4 bad input (an unknown prompt, version or "
     "label; an unreadable file; for init, starter files that exist already)."
 )

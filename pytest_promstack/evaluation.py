@@ -2,8 +2,10 @@
 output on stderr), score the run, and keep the score and run id in the registry.
 
 The score is the 0-100 quality score of the prompt's cases (the mean of the judged ones),
-or, when none is judged, their pass rate. With gates configured the gates decide the exit status (0 or 6);
-without gates a failed case gives 1. pytest's statuses 2-5 pass through."""
+or, when none is judged, their pass rate. A deploy is never easier than a test: a failed (or
+errored) case fails the evaluation (status 1) unless a ``min_pass_rate`` gate covering its
+suite (the run's, or the suite's own) passed, which says how many failures are acceptable; a
+failed gate gives 6. pytest's statuses 2-5 pass through."""
 
 from __future__ import annotations
 
@@ -86,14 +88,26 @@ def evaluate(settings: Any, registry: Any, prompt_id: str, version: str | None =
     status, doc = run_suites(settings, suites, extra)
     score, q = _score(doc, prompt_id)
     gates = (doc or {}).get("gates") or []
-    if status in (0, 1, 6) and gates:
-        status = 6 if any(not g["passed"] for g in gates) else 0
+    if status in (0, 1, 6):
+        status = _status(doc or {}, gates)
     record = {"time": now(), "who": author(), "run_id": (doc or {}).get("run", {}).get("id"), "score": score,
               "quality": q, "status": status, "passed": status == 0, "suites": suites,
               "gates": [f"{g['key']} [{g['scope']}]: {g['value']} vs {g['limit']}: "
                         f"{'passed' if g['passed'] else 'FAILED'}" for g in gates]}
     registry.record_evaluation(prompt_id, number, record)
     return Evaluation(prompt_id, number, score, status, doc, record)
+
+
+def _status(doc: dict[str, Any], gates: list[dict[str, Any]]) -> int:
+    """6 when a gate failed; 1 when a case failed or errored in a suite that no passing
+    ``min_pass_rate`` gate covers; else 0."""
+    if any(not g["passed"] for g in gates):
+        return 6
+    allowed = {g["scope"] for g in gates if g["key"] == "min_pass_rate" and g["passed"]}
+    failing = {c.get("suite") for c in doc.get("cases") or [] if c.get("outcome") in ("failed", "error")}
+    if "overall" in allowed:
+        return 0
+    return 1 if any(f"suite {s}" not in allowed for s in failing) else 0
 
 
 def _score(doc: dict[str, Any] | None, prompt_id: str) -> tuple[int | None, float | None]:

@@ -193,3 +193,24 @@ def test_ab_reports_a_significant_difference_and_its_absence(repo):
     assert any("McNemar exact p = 0.00195 (A only 10, B only 0)" in line for line in lines)
     same = repo.run("ab", "support", "1", "1", check=True)
     assert same.stdout.splitlines()[-1] == "no significant difference (n = 10)"
+
+
+def test_a_deploy_is_never_easier_than_a_test(repo, server):
+    """A latency gate alone does not let failing cases reach production; a min_pass_rate gate
+    that passes says how many failures are acceptable."""
+    suites = {"regression": {"prompt": "prompts/support.yaml", "tests": ["prompt_tests/*.csv"]}}
+    cases = CASES.replace("질문8,contains:질문8", "질문8,contains:없음").replace("질문9,contains:질문9", "질문9,contains:없음")
+    write(repo.path, {"promstack.yaml": config(server.url, suites=suites, gates={"max_p95_latency_ms": 60000}),
+                      "prompt_tests/a.csv": cases})
+    out = repo.run("evaluate", "--prompt", "support")
+    assert out.returncode == 1, out.stderr
+    assert out.stdout == "80\n"
+    refused = repo.run("deploy", "--prompt", "support")
+    assert refused.returncode == 1
+    assert "(a case failed)" in refused.stderr
+    assert repo.index["prompts"]["support"]["labels"] == {}
+    write(repo.path, {"promstack.yaml": config(server.url, suites=suites,
+                                               gates={"max_p95_latency_ms": 60000, "min_pass_rate": 80})})
+    assert repo.run("evaluate", "--prompt", "support").returncode == 0  # 8 of 10 pass: allowed by the gate
+    done = repo.run("deploy", "--prompt", "support", check=True)
+    assert "support production: none -> v1" in done.stdout
