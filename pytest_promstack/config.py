@@ -206,7 +206,7 @@ class Settings:
     default_judge: str | None = None
     judge_aggregate: str = "each"
     arena: dict[str, Any] | None = None  # judge, seed, bootstrap, contenders
-    gates: dict[str, float] = field(default_factory=dict)  # for the whole run
+    gates: tuple[tuple[str, float], ...] = ()  # for the whole run: (key, limit), the config's then --promstack-gate's
     config_file: Path | None = None  # the file the settings came from (None: defaults)
 
     def files(self) -> dict[Path, list[Suite]]:
@@ -335,7 +335,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         default_judge=default_judge,
         judge_aggregate=cfg.judge_aggregate,
         arena=arena,
-        gates={**cfg.gates.values(), **(options.get("gates") or {})},
+        gates=(*cfg.gates.values().items(), *(options.get("gates") or ())),
     )
 
 

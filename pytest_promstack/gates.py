@@ -3,12 +3,14 @@ distinct exit status (6). Warnings at 80% and 90% of cost and token budgets."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .metrics import percentile, quality
 
 GATE_FAILED = 6
+Gates = Mapping[str, float] | Iterable[tuple[str, float]]
 KEYS = ("min_quality_score", "min_pass_rate", "max_p95_latency_ms", "max_error_rate", "max_cost_usd", "max_tokens")
 PRICE_HINT = ("add input_cost_per_token and output_cost_per_token (USD) to that model's params in "
               "promstack.yaml, or pick a model litellm prices")
@@ -52,10 +54,11 @@ def parse_option(value: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{value!r}: {raw!r} is not a number") from None
 
 
-def check(records: list[dict[str, Any]], gates: dict[str, float], scope: str) -> tuple[list[Verdict], list[str]]:
-    """Verdicts for one scope, and budget warnings (80% / 90%)."""
+def check(records: list[dict[str, Any]], gates: Gates, scope: str) -> tuple[list[Verdict], list[str]]:
+    """Verdicts for one scope, and budget warnings (80% / 90%). ``gates``: a mapping or (key,
+    limit) pairs; a key may come twice (the config's and the command line's): both must pass."""
     verdicts, warnings = [], []
-    for key, limit in gates.items():
+    for key, limit in (gates.items() if isinstance(gates, Mapping) else gates):
         value, note = measure(records, key)
         if value is None:  # nothing to measure passes, except what must be known: cost and quality
             verdicts.append(Verdict(scope, key, None, limit, key not in ("max_cost_usd", "min_quality_score"), note))
@@ -101,7 +104,7 @@ def measure(records: list[dict[str, Any]], key: str) -> tuple[float | None, str]
     raise KeyError(key)
 
 
-def cheapest(records: list[dict[str, Any]], overall: dict[str, float],
+def cheapest(records: list[dict[str, Any]], overall: Gates,
              suites: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """Per suite that runs several models: which models pass every gate that applies to the
     suite (the overall gates and the suite's own), their cost per 1,000 cases (app + eval), and
@@ -112,7 +115,7 @@ def cheapest(records: list[dict[str, Any]], overall: dict[str, float],
         models = sorted({str(r["model"]) for r in rows})
         if len(models) < 2:
             continue
-        gates = {**overall, **suites.get(suite, {})}
+        gates = [*(overall.items() if isinstance(overall, Mapping) else overall), *suites.get(suite, {}).items()]
         entries = []
         for model in models:
             mine = [r for r in rows if str(r["model"]) == model]

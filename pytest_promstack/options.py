@@ -111,5 +111,5 @@ def settings_options(option: Any) -> dict[str, Any]:
         "cache_url": option.promstack_cache_url,
         "log": option.promstack_log,
         "repeat": option.promstack_repeat,
-        "gates": dict(option.promstack_gates),
+        "gates": list(option.promstack_gates),  # pairs: a command-line gate adds to a config gate of its key
     }

@@ -32,6 +32,15 @@ def test_failed_gate_has_its_own_exit_status_when_tests_pass(project):
     result.stdout.fnmatch_lines(["promstack: gate max_tokens [[]overall[]]: 6, limit 5: FAILED*"])
 
 
+def test_a_command_line_gate_adds_to_the_config_gate_of_the_same_key(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"},  # 6 tokens
+                  gates={"max_tokens": 5})
+    result = project.run("--promstack-gate=max_tokens=100")
+    assert result.ret == 6  # the looser command-line gate does not replace the config's
+    result.stdout.fnmatch_lines(["promstack: gate max_tokens [[]overall[]]: 6, limit 5: FAILED*",
+                                 "promstack: gate max_tokens [[]overall[]]: 6, limit 100: passed*"])
+
+
 def test_budget_warnings_at_80_and_90_percent(project):
     project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"})  # 6 tokens
     result = project.run("--promstack-gate=max_tokens=7")
