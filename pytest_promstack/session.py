@@ -863,7 +863,7 @@ class PromstackSession:
         """Why answers called in this run were not cached (so the next run calls them again)."""
         fresh = [r for r in records if r.get("called") and not r.get("cached")]
         failed = sum(r.get("error") is not None for r in fresh)
-        if not fresh:
+        if not fresh or self.settings.cache_mode == "replay":  # replay calls nothing: a miss says so itself
             return []
         if self.settings.cache_mode == "off":
             return [f"promstack: cache off: the {len(fresh)} answers of this run were not stored; the next run "
