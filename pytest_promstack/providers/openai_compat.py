@@ -11,7 +11,14 @@ litellm would add nothing to it:
 - litellm's bundled price map does not price ``<name>`` (a priced model keeps litellm's
   pricing, exactly), unless the model's params carry its own ``input_cost_per_token`` and
   ``output_cost_per_token``, which are priced here the same way litellm prices them;
-- every param is a standard chat-completions param (anything else goes through litellm).
+- no param asks for a litellm feature (``stream``, ``mock_response``, ``fallbacks``, ...).
+
+Every other param goes into the JSON body as it is, so a server's own sampling params
+(llama.cpp's ``repeat_penalty``, ``top_k``, ``min_p``, ``mirostat_mode``; vLLM's
+``min_tokens``) reach it, as litellm passes them on too; ``extra_body`` is merged into the
+body and ``extra_headers`` into the headers, as the OpenAI client does. Our own keys
+(``drop_params``, the ``*_cost_per_token`` prices) never leave. The key is the one
+``api_key_env`` names, or none: no Authorization header, and never OPENAI_API_KEY by default.
 
 ``transport: litellm`` in promstack.yaml sends every call through litellm. Errors are named
 as litellm names them (``RateLimitError (HTTP 429): …``), and statuses and ``Retry-After``
@@ -21,7 +28,6 @@ reach the engine's retry loop unchanged.
 from __future__ import annotations
 
 import json
-import os
 import time
 from functools import cache
 from importlib.util import find_spec
@@ -30,12 +36,10 @@ from typing import Any
 
 from ..types import Request, Response
 
-PARAMS = frozenset({
-    "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop", "seed", "presence_penalty",
-    "frequency_penalty", "logit_bias", "response_format", "tools", "tool_choice", "parallel_tool_calls", "user",
-    "logprobs", "top_logprobs", "n", "reasoning_effort",
-})
 OURS = frozenset({"drop_params", "input_cost_per_token", "output_cost_per_token"})
+# litellm's own features: a request with one of these goes through litellm
+LITELLM_ONLY = frozenset({"stream", "stream_options", "mock_response", "fallbacks", "caching", "api_version",
+                          "custom_llm_provider", "base_model", "metadata", "num_retries", "max_retries", "timeout"})
 NAMES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
          408: "Timeout", 422: "UnprocessableEntityError", 429: "RateLimitError", 503: "ServiceUnavailableError"}
 
@@ -64,7 +68,7 @@ def _priced_by_litellm(name: str) -> bool:
 def eligible(req: Request) -> bool:
     if not req.litellm_model.startswith("openai/") or not req.api_base:
         return False
-    if not set(req.params) <= PARAMS | OURS or req.params.get("n", 1) != 1:
+    if not LITELLM_ONLY.isdisjoint(req.params) or req.params.get("n", 1) != 1:
         return False
     custom = "input_cost_per_token" in req.params and "output_cost_per_token" in req.params
     return custom or not _priced_by_litellm(req.litellm_model.removeprefix("openai/"))
@@ -92,10 +96,9 @@ class Transport:
     async def call(self, req: Request, api_key: str | None, timeout: float) -> Response:
         import aiohttp
 
-        body = {"model": req.litellm_model.removeprefix("openai/"), "messages": list(req.messages),
-                **{k: v for k, v in req.params.items() if k in PARAMS}}
-        api_key = api_key or os.environ.get("OPENAI_API_KEY")  # what litellm would send
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        body, headers = request_body(req)
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         url = req.api_base.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
         start = time.perf_counter()
         try:
@@ -118,6 +121,16 @@ class Transport:
             return Response(error=f"APIError: the answer of {url} is not JSON: {_snippet(raw)}", latency_ms=latency,
                             retry=False)
         return _response(data, req, latency)
+
+
+def request_body(req: Request) -> tuple[dict[str, Any], dict[str, str]]:
+    """The JSON body (every param but ours, ``extra_body`` merged in) and the extra headers."""
+    params = {k: v for k, v in req.params.items() if k not in OURS}
+    extra_body = params.pop("extra_body", None) or {}
+    headers = {str(k): str(v) for k, v in (params.pop("extra_headers", None) or {}).items()}
+    body = {"model": req.litellm_model.removeprefix("openai/"), "messages": list(req.messages), **params,
+            **extra_body}
+    return body, headers
 
 
 def _http_error(status: int, raw: bytes, headers: Any, latency: float) -> Response:
