@@ -4,7 +4,9 @@ on one background event loop so pytest can score finished cases meanwhile.
 * C calls in flight at all times (a semaphore, not batches), identical requests made once;
 * our own retry loop: exponential backoff with jitter on 429/5xx/connection errors,
   ``Retry-After`` (seconds or HTTP date) and ``retry-after-ms`` honoured up to a cap, no retry
-  on 400/401/403/404/422, one deadline per call covering attempts and waits;
+  on 400/401/403/404/422 nor on a 5xx that names an unsupported parameter, one deadline per
+  call covering attempts and waits;
+* a judge's structured output negotiated once per endpoint (see negotiate.py);
 * per-model AIMD concurrency: halve on 429, +1 after a window of successes;
 * errors are data: a failed call resolves to a ``Response`` with ``error`` set.
 """
@@ -25,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from .cache import cacheable
+from .negotiate import Formats, Ladder, endpoint, negotiable, not_transient
 from .pricing import priced
 from .types import Request, Response
 
@@ -33,6 +36,9 @@ NO_RETRY = {400, 401, 403, 404, 422}
 
 INTERRUPTED = "interrupted before the call finished"
 _LITELLM_LOOP = threading.Lock()  # one event loop at a time uses litellm's process-wide clients
+# what litellm's OpenAI client sends to an `openai/` api_base without api_key_env: a keyless
+# server ignores it, and litellm then neither demands OPENAI_API_KEY nor sends it elsewhere
+NO_KEY = "no-key"
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,12 @@ class Engine:
         # record mode: every request by (suite, case id), judge and arena calls included, so a
         # case's cassette entries hold all it needs to replay
         self.by_case: dict[tuple[str, str], list[Request]] | None = {} if mode == "record" else None
+        self.formats = Formats()  # the judges' structured output, per endpoint, for the run
+
+    @property
+    def notes(self) -> list[str]:
+        """Warnings for the run's summary: one per endpoint whose judge calls stepped down."""
+        return self.formats.notes
 
     # -- public -----------------------------------------------------------------------------
 
@@ -236,9 +248,24 @@ class Engine:
         transport = Transport()
         sem = asyncio.Semaphore(self.concurrency)
 
+        probes: dict[Any, asyncio.Event] = {}
+
         async def one(req: Request) -> None:
-            async with sem:
-                resp = await self._call_with_retries(transport if req.key in direct else litellm, req)
+            # the first judge call to an endpoint finds out which structured output it takes;
+            # the others wait for it, so a refusal is met once, not once per call in flight
+            probe = None
+            if negotiable(req) and not self.formats.settled(req):
+                if endpoint(req) in probes:
+                    await probes[endpoint(req)].wait()
+                else:
+                    probe = probes[endpoint(req)] = asyncio.Event()
+            try:
+                async with sem:
+                    resp = await self._call_with_retries(transport if req.key in direct else litellm, req)
+            finally:
+                if probe is not None:
+                    self.formats.settle(req)
+                    probe.set()
             self._finish(req, resp)
 
         try:
@@ -249,30 +276,38 @@ class Engine:
     async def _call_with_retries(self, litellm: Any, req: Request) -> Response:
         limiter = self.limiters.setdefault(req.model, Limiter(self.concurrency))
         deadline = time.monotonic() + req.timeout
-        attempt = 0
+        ladder = Ladder(self.formats, req) if negotiable(req) else None
+        attempt = retries = 0
         while True:
             attempt += 1
             remaining = deadline - time.monotonic()
             await limiter.acquire()
             got: Response | None = None
             try:
-                got = await _attempt(litellm, req, remaining)
+                got = await _attempt(litellm, ladder.request if ladder else req, remaining)
             finally:
                 await limiter.release(got is not None and got.status_code == 429)
             resp = replace(got, attempts=attempt)
-            wait = self._retry_wait(resp, attempt, deadline)
+            if ladder is not None and ladder.refused(resp):
+                self._log_retry(req, attempt, resp)  # sent again at once, one step down: no wait, no retry spent
+                continue
+            wait = self._retry_wait(resp, retries + 1, deadline)
             if wait is None:
-                return resp
-            if self.log is not None:
-                self.log.write(**req.meta, model=req.model, latency_ms=resp.latency_ms, cached=False,
-                               attempt=attempt, status="retry", status_code=resp.status_code, error=resp.error)
+                return ladder.finish(resp) if ladder else resp
+            retries += 1
+            self._log_retry(req, attempt, resp)
             await asyncio.sleep(wait)
 
-    def _retry_wait(self, resp: Response, attempt: int, deadline: float) -> float | None:
-        """Seconds to wait before the next attempt, or None to stop here."""
-        if resp.error is None or not _retryable(resp) or attempt > self.policy.max_retries:
+    def _log_retry(self, req: Request, attempt: int, resp: Response) -> None:
+        if self.log is not None:
+            self.log.write(**req.meta, model=req.model, latency_ms=resp.latency_ms, cached=False,
+                           attempt=attempt, status="retry", status_code=resp.status_code, error=resp.error)
+
+    def _retry_wait(self, resp: Response, retry: int, deadline: float) -> float | None:
+        """Seconds to wait before retry number ``retry``, or None to stop here."""
+        if resp.error is None or not _retryable(resp) or retry > self.policy.max_retries:
             return None
-        backoff = random.uniform(0, self.policy.backoff * 2 ** (attempt - 1))
+        backoff = random.uniform(0, self.policy.backoff * 2 ** (retry - 1))
         wait = min(resp.retry_after or backoff, self.policy.max_wait)
         if time.monotonic() + wait >= deadline:
             return None
@@ -300,7 +335,7 @@ class Engine:
 
 
 def _retryable(resp: Response) -> bool:
-    if resp.status_code in NO_RETRY or resp.retry is False:
+    if resp.status_code in NO_RETRY or resp.retry is False or not_transient(resp):
         return False
     return resp.status_code is None or resp.status_code == 429 or resp.status_code >= 500
 
@@ -386,17 +421,21 @@ async def call(litellm: Any, req: Request, timeout: float) -> Response:
         from .apps import call_target
 
         return await call_target(req)
-    kwargs: dict[str, Any] = {**req.params, "timeout": timeout, "num_retries": 0, "max_retries": 0}
-    if req.api_base:
-        kwargs["api_base"] = req.api_base
+    key = None  # a key goes only where api_key_env names it
     if req.api_key_env:
         key = os.environ.get(req.api_key_env)
         if not key:
             return Response(error=f"environment variable {req.api_key_env} is not set; "
                             f"export it with the API key for {req.model}", retry=False)
-        kwargs["api_key"] = key
     if not isinstance(litellm, ModuleType):
-        return await litellm.call(req, kwargs.get("api_key"), timeout)
+        return await litellm.call(req, key, timeout)
+    kwargs: dict[str, Any] = {**req.params, "timeout": timeout, "num_retries": 0, "max_retries": 0}
+    if req.api_base:
+        kwargs["api_base"] = req.api_base
+    if key:
+        kwargs["api_key"] = key
+    elif req.api_base and req.litellm_model.startswith("openai/"):
+        kwargs["api_key"] = NO_KEY
     start = time.perf_counter()
     try:
         raw = await litellm.acompletion(model=req.litellm_model, messages=list(req.messages), **kwargs)
@@ -404,10 +443,10 @@ async def call(litellm: Any, req: Request, timeout: float) -> Response:
         raise
     except Exception as exc:
         return _error(exc, (time.perf_counter() - start) * 1000)
-    return _response(litellm, raw, (time.perf_counter() - start) * 1000)
+    return _response(raw, (time.perf_counter() - start) * 1000)
 
 
-def _response(litellm: Any, raw: Any, latency_ms: float) -> Response:
+def _response(raw: Any, latency_ms: float) -> Response:
     choices = getattr(raw, "choices", None) or []
     if not choices:
         return Response(error="the provider returned no choices", latency_ms=round(latency_ms, 3), retry=False)
@@ -421,25 +460,9 @@ def _response(litellm: Any, raw: Any, latency_ms: float) -> Response:
         text=message.content if message.content is not None else "",
         input_tokens=tokens_in,
         output_tokens=tokens_out,
-        cost_usd=_cost(litellm, raw) if tokens_in is not None else None,
-        latency_ms=round(latency_ms, 3),
+        latency_ms=round(latency_ms, 3),  # the cost: from the tokens, by the engine (pricing.priced)
         finish_reason=choices[0].finish_reason,
     )
-
-
-def _cost(litellm: Any, raw: Any) -> float | None:
-    hidden = getattr(raw, "_hidden_params", {}) or {}
-    if hidden.get("promstack_cost") is not None:
-        return float(hidden["promstack_cost"])
-    if "response_cost" in hidden:
-        # litellm priced the answer already (None when the model is not in its price map);
-        # pricing it again would cost about 1.4 ms of CPU per call.
-        cost = hidden["response_cost"]
-        return None if cost is None else float(cost)
-    try:
-        return float(litellm.completion_cost(completion_response=raw))
-    except Exception:
-        return None
 
 
 def _error(exc: Exception, latency_ms: float) -> Response:

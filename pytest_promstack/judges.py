@@ -134,7 +134,9 @@ def schema_for(judge: Judge) -> dict[str, Any]:
 
 
 def request_params(judge: Judge) -> dict[str, Any]:
-    """Ask for structured output; providers without it drop the parameter (drop_params)."""
+    """Ask for structured output as a JSON schema. litellm drops it for providers it knows
+    cannot take it (drop_params); a server that refuses it gets json_object, then nothing,
+    once per endpoint (negotiate.py). The verdict is parsed strictly either way."""
     return {"temperature": 0, "max_tokens": 400 + 80 * len(judge.criteria), **judge.params,
             "response_format": {"type": "json_schema",
                                 "json_schema": {"name": "verdict", "schema": schema_for(judge)}}}

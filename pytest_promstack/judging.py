@@ -53,6 +53,9 @@ def request(settings: Settings, job: Job, repeat: int, messages: list[dict[str, 
             ) -> Request:
     spec = settings.models.get(job.judge.model) or ModelSpec(name=job.judge.model, model=job.judge.model)
     params = {**spec.params, **judges.request_params(job.judge)}
+    # the key holds what the judge asks for (json_schema), not the step a server took after
+    # refusing it (negotiate.py): the same verdict request has one key on every server, so a
+    # cassette recorded against either kind replays without knowing how the call went
     key = cache_key(spec.model, messages, params, spec.api_base, repeat=repeat)
     call_params = {**params, "drop_params": True}
     return Request(model=job.judge.model, litellm_model=spec.model, messages=tuple(messages), params=call_params,

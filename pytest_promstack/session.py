@@ -857,6 +857,8 @@ class PromstackSession:
                          f"{(r.get('setup_error') or r.get('error') or 'it errored before it was scored')[:200]}")
         if len(hidden) > 5:
             lines.append(f"promstack: warning: … and {len(hidden) - 5} more xfail cases that errored")
+        for note in self.engine.notes if self.engine is not None else []:  # e.g. a judge's structured output refused
+            self.warn(note)
         return lines + [f"promstack: warning: {w}" for w in self.warnings]
 
     def _cache_lines(self, records: list[dict[str, Any]]) -> list[str]:

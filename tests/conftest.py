@@ -25,7 +25,7 @@ def _heavy_imports_once() -> None:
 
     ours = [f"pytest_promstack.{m.name}" for m in pkgutil.walk_packages(pytest_promstack.__path__)
             if m.name != "providers.local"]
-    for name in ("pandas", "diskcache", "tabulate", "hypothesis", *ours):
+    for name in ("pandas", "numpy", "diskcache", "tabulate", "hypothesis", *ours):
         with contextlib.suppress(ImportError):  # hypothesis: its plugin imports it in every inner run
             importlib.import_module(name)
     gc.freeze()  # inner runs gc.collect() at their end; keep that off these big module graphs

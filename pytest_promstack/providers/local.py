@@ -144,7 +144,6 @@ def _fill(model_response: ModelResponse, model: str, out: dict[str, Any]) -> Mod
     )
     model_response.model = model
     model_response.created = int(time.time())
-    model_response._hidden_params["promstack_cost"] = 0.0
     return model_response
 
 

@@ -8,10 +8,18 @@ that, from a self-hosted server, has no price). So a request takes this path onl
 litellm would add nothing to it:
 
 - the model is ``openai/<name>`` with an ``api_base`` (the OpenAI wire format, nothing to map);
-- litellm's bundled price map does not price ``<name>`` (a priced model keeps litellm's
-  pricing, exactly), unless the model's params carry its own ``input_cost_per_token`` and
-  ``output_cost_per_token``, which are priced here the same way litellm prices them;
-- every param is a standard chat-completions param (anything else goes through litellm).
+- litellm's bundled price map does not know ``<name>`` (a hosted model litellm knows stays
+  with litellm), unless the model's params carry its own ``input_cost_per_token`` and
+  ``output_cost_per_token``. Either way the answer is priced the same, afterwards, from its
+  tokens (see ``pricing``);
+- no param asks for a litellm feature (``stream``, ``mock_response``, ``fallbacks``, ...).
+
+Every other param goes into the JSON body as it is, so a server's own sampling params
+(llama.cpp's ``repeat_penalty``, ``top_k``, ``min_p``, ``mirostat_mode``; vLLM's
+``min_tokens``) reach it, as litellm passes them on too; ``extra_body`` is merged into the
+body and ``extra_headers`` into the headers, as the OpenAI client does. Our own keys
+(``drop_params``, the ``*_cost_per_token`` prices) never leave. The key is the one
+``api_key_env`` names, or none: no Authorization header, and never OPENAI_API_KEY by default.
 
 ``transport: litellm`` in promstack.yaml sends every call through litellm. Errors are named
 as litellm names them (``RateLimitError (HTTP 429): …``), and statuses and ``Retry-After``
@@ -21,41 +29,24 @@ reach the engine's retry loop unchanged.
 from __future__ import annotations
 
 import json
-import os
 import time
 from functools import cache
-from importlib.util import find_spec
-from pathlib import Path
 from typing import Any
 
+from ..pricing import price_map
 from ..types import Request, Response
 
-PARAMS = frozenset({
-    "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop", "seed", "presence_penalty",
-    "frequency_penalty", "logit_bias", "response_format", "tools", "tool_choice", "parallel_tool_calls", "user",
-    "logprobs", "top_logprobs", "n", "reasoning_effort",
-})
 OURS = frozenset({"drop_params", "input_cost_per_token", "output_cost_per_token"})
+# litellm's own features: a request with one of these goes through litellm
+LITELLM_ONLY = frozenset({"stream", "stream_options", "mock_response", "fallbacks", "caching", "api_version",
+                          "custom_llm_provider", "base_model", "metadata", "num_retries", "max_retries", "timeout"})
 NAMES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
          408: "Timeout", 422: "UnprocessableEntityError", 429: "RateLimitError", 503: "ServiceUnavailableError"}
 
 
 @cache
-def _price_map() -> dict[str, Any] | None:
-    """litellm's bundled price map, read as a file: importing litellm costs about 3 s."""
-    spec = find_spec("litellm")
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "model_prices_and_context_window_backup.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-@cache
 def _priced_by_litellm(name: str) -> bool:
-    prices = _price_map()
+    prices = price_map()
     if prices is None:
         return True  # unknown: let litellm decide
     return any(k in prices for k in (name, f"openai/{name}"))
@@ -64,7 +55,7 @@ def _priced_by_litellm(name: str) -> bool:
 def eligible(req: Request) -> bool:
     if not req.litellm_model.startswith("openai/") or not req.api_base:
         return False
-    if not set(req.params) <= PARAMS | OURS or req.params.get("n", 1) != 1:
+    if not LITELLM_ONLY.isdisjoint(req.params) or req.params.get("n", 1) != 1:
         return False
     custom = "input_cost_per_token" in req.params and "output_cost_per_token" in req.params
     return custom or not _priced_by_litellm(req.litellm_model.removeprefix("openai/"))
@@ -92,10 +83,9 @@ class Transport:
     async def call(self, req: Request, api_key: str | None, timeout: float) -> Response:
         import aiohttp
 
-        body = {"model": req.litellm_model.removeprefix("openai/"), "messages": list(req.messages),
-                **{k: v for k, v in req.params.items() if k in PARAMS}}
-        api_key = api_key or os.environ.get("OPENAI_API_KEY")  # what litellm would send
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        body, headers = request_body(req)
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
         url = req.api_base.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
         start = time.perf_counter()
         try:
@@ -118,6 +108,16 @@ class Transport:
             return Response(error=f"APIError: the answer of {url} is not JSON: {_snippet(raw)}", latency_ms=latency,
                             retry=False)
         return _response(data, req, latency)
+
+
+def request_body(req: Request) -> tuple[dict[str, Any], dict[str, str]]:
+    """The JSON body (every param but ours, ``extra_body`` merged in) and the extra headers."""
+    params = {k: v for k, v in req.params.items() if k not in OURS}
+    extra_body = params.pop("extra_body", None) or {}
+    headers = {str(k): str(v) for k, v in (params.pop("extra_headers", None) or {}).items()}
+    body = {"model": req.litellm_model.removeprefix("openai/"), "messages": list(req.messages), **params,
+            **extra_body}
+    return body, headers
 
 
 def _http_error(status: int, raw: bytes, headers: Any, latency: float) -> Response:
@@ -148,11 +148,7 @@ def _response(data: Any, req: Request, latency: float) -> Response:
     tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not tokens_in and not tokens_out:
         tokens_in = tokens_out = None
-    cost = None
-    p = req.params
-    if tokens_in is not None and "input_cost_per_token" in p and "output_cost_per_token" in p:
-        cost = float(p["input_cost_per_token"]) * tokens_in + float(p["output_cost_per_token"]) * (tokens_out or 0)
     content = message.get("content")
     return Response(text=content if isinstance(content, str) else "", input_tokens=tokens_in,
-                    output_tokens=tokens_out, cost_usd=cost, latency_ms=latency,
+                    output_tokens=tokens_out, latency_ms=latency,  # priced by the engine (pricing.priced)
                     finish_reason=choices[0].get("finish_reason"))

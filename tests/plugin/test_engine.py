@@ -35,9 +35,13 @@ def project(project, request):
     return project
 
 
-def test_openai_compatible_servers_are_called_without_importing_litellm(project):
+SERVER_PARAMS = {"repeat_penalty": 1.1, "top_k": 20, "min_p": 0.05, "mirostat_mode": 0}
+
+
+def test_openai_compatible_servers_are_called_without_importing_litellm_even_with_server_specific_params(project):
     hook = "import sys\n\ndef pytest_unconfigure(config):\n    print('LITELLM', 'litellm' in sys.modules)\n"
-    project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:환불\nb,contains:b\n", "conftest.py": hook})
+    project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:환불\nb,contains:b\n", "conftest.py": hook},
+                  defaults={"temperature": 0, "max_tokens": 64, **SERVER_PARAMS})
     env = {**__import__("os").environ, "PROMSTACK_TEST_KEY": "k"}
     out = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider", "-s"],
                          cwd=project.path, env=env, capture_output=True, text=True, check=False, timeout=120)
@@ -45,6 +49,7 @@ def test_openai_compatible_servers_are_called_without_importing_litellm(project)
     assert "2 passed" in out.stdout
     assert f"LITELLM {project.transport == 'litellm'}" in out.stdout
     assert project.server.count == 2
+    assert all(body.items() >= SERVER_PARAMS.items() for body in project.server.requests)
 
 
 def _log(project):
@@ -307,3 +312,60 @@ def test_progress_prints_a_few_lines_without_a_tty_and_nothing_under_q(project):
     assert progress[-1].startswith("promstack: calls 40/40 done, 0 from cache, 0 errors")
     result = project.run("-q")
     assert not [line for line in result.stdout.lines if line.startswith("promstack: calls")]
+
+
+def test_server_specific_params_reach_the_body_and_our_own_keys_do_not(project):
+    project.write({
+        "promstack.yaml": f"""
+            models:
+              - name: mine
+                model: openai/mine
+                api_base: "{project.server.url}"
+                api_key_env: PROMSTACK_TEST_KEY
+                params: {{repeat_penalty: 1.3, top_k: 5, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}
+            transport: {project.transport}
+            suites: {{s: {{tests: [prompt_tests/a.csv]}}}}
+        """,
+        "prompt_tests/a.csv": ONE,
+    })
+    project.run().assert_outcomes(passed=1)
+    (body,) = project.server.requests
+    assert body["repeat_penalty"] == 1.3
+    assert body["top_k"] == 5
+    assert not {"drop_params", "input_cost_per_token", "output_cost_per_token"} & body.keys()
+
+
+def test_a_keyless_api_base_gets_no_key_and_never_openai_api_key(project, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
+    project.write({
+        "promstack.yaml": f"""
+            models: [{{name: mine, model: openai/mine, api_base: "{project.server.url}"}}]
+            defaults: {{repeat_penalty: 1.1}}
+            transport: {project.transport}
+            max_retries: 0
+            suites: {{s: {{tests: [prompt_tests/a.csv]}}}}
+        """,
+        "prompt_tests/a.csv": ONE,
+    })
+    project.run().assert_outcomes(passed=1)
+    (headers,) = project.server.headers
+    assert "sk-must-not-leak" not in json.dumps(headers)
+    auth = {k.lower(): v for k, v in headers.items()}.get("authorization")
+    # direct: no header at all; litellm's OpenAI client insists on one: a placeholder
+    assert auth == (None if project.transport == "auto" else "Bearer no-key")
+
+
+def test_api_key_env_is_the_key_sent(project):
+    project.write({"prompt_tests/a.csv": ONE})
+    project.run().assert_outcomes(passed=1)
+    (headers,) = project.server.headers
+    assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer test-key"
+
+
+def test_a_500_that_names_an_unsupported_param_is_not_retried(project):
+    project.server.respond = lambda body: Reply(status=500, text="Unsupported parameter: 'top_k' is not supported")
+    project.write({"prompt_tests/a.csv": ONE}, **FAST_RETRY)
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*HTTP 500*top_k*is not supported* (after 1 attempt)"])
+    assert project.server.count == 1

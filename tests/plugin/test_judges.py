@@ -225,3 +225,82 @@ def test_a_missing_judge_template_file_is_a_config_error(project):
     assert result.ret == 4
     result.stderr.fnmatch_lines(["promstack.yaml: judges.support_quality.prompt: cannot read 'judges/missing.j2' "
                                  "(No such file or directory); give a Jinja2 file relative to the config file*"])
+
+
+# ---- structured output negotiated with servers that refuse json_schema (llama.cpp's server) ----
+
+
+def refusing_config(project, transport, **top):
+    """A judge on an unpriced model (so `transport: auto` calls it directly), retries on."""
+    config = json.loads(judge_config(project)["promstack.yaml"])
+    config["models"][1]["model"] = "openai/local-judge"
+    config.update({"transport": transport, "max_retries": 4, "retry_backoff": 0.01, **top})
+    return {"promstack.yaml": json.dumps(config, ensure_ascii=False)}
+
+
+def is_local_judge(body):
+    return body["model"] == "local-judge"
+
+
+def formats_sent(project):
+    return [(b.get("response_format") or {}).get("type") for b in project.server.requests if is_local_judge(b)]
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_a_server_refusing_json_schema_is_asked_json_object_once_for_the_run_with_one_warning(project, transport):
+    project.server.formats = {"text", "json_object"}  # llama-cpp-python's server: HTTP 500 for json_schema
+    project.server.respond = lambda body: Reply(text=verdict(5, 4, 5)) if is_local_judge(body) else None
+    rows = "".join(f"q{i},judge:support_quality\n" for i in range(10))
+    project.write({**refusing_config(project, transport), "prompt_tests/a.csv": f"input,__expected\n{rows}"})
+    result = project.run()
+    result.assert_outcomes(passed=10)
+    # 10 model calls, one refused judge call, then 10 judge calls with json_object: no retries
+    assert project.server.count == 21
+    assert formats_sent(project) == ["json_schema"] + ["json_object"] * 10
+    schema = [b for b in project.server.requests if is_local_judge(b)][1]["response_format"]["schema"]
+    assert schema["properties"]["scores"]["minItems"] == 3  # the verdict schema still constrains the server
+    warnings = [line for line in result.stdout.lines if "refused response_format" in line]
+    assert len(warnings) == 1
+    result.stdout.fnmatch_lines([
+        f"promstack: warning: judge model judge at {project.server.url} refused response_format json_schema "
+        "(HTTP 500: *'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'json_object' or 'text'\"*); its judge calls in this run asked for json_object "
+        "with the schema instead, and verdicts were still parsed strictly"])
+    lines = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()]
+    assert [x["status"] for x in lines if x["kind"] == "judge"].count("retry") == 1
+    project.server.reset()
+    project.run().assert_outcomes(passed=10)  # the verdicts are cached under the json_schema request's key
+    assert project.server.count == 0
+
+
+def test_after_a_downgrade_the_verdict_is_still_parsed_strictly_and_repaired_once(project):
+    project.server.formats = {"text", "json_object"}
+    project.server.respond = lambda body: Reply(text="Score: 5, looks good") if is_local_judge(body) else None
+    project.write({**refusing_config(project, "auto"), "prompt_tests/a.csv": "input,__expected\nx,judge:support_quality\n"})
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*judge support_quality gave no usable verdict: *not JSON*raw answer*"])
+    assert formats_sent(project) == ["json_schema", "json_object", "json_object"]  # refused, asked, repair
+
+
+def test_a_server_taking_no_response_format_is_asked_without_one(project):
+    project.server.formats = {"text"}
+    project.server.respond = lambda body: Reply(text=verdict(5, 5, 5)) if is_local_judge(body) else None
+    rows = "".join(f"q{i},judge:support_quality\n" for i in range(3))
+    project.write({**refusing_config(project, "auto"), "prompt_tests/a.csv": f"input,__expected\n{rows}"})
+    result = project.run()
+    result.assert_outcomes(passed=3)
+    assert formats_sent(project) == ["json_schema", "json_object", "json_object", None, None, None]
+    result.stdout.fnmatch_lines(["promstack: warning: judge model judge at * asked for no response_format instead*"])
+
+
+def test_a_bare_400_that_stepping_down_does_not_cure_is_not_remembered_and_keeps_its_message(project):
+    project.server.respond = lambda body: (Reply(status=400, text="prompt is longer than the context window")
+                                           if is_local_judge(body) else None)
+    project.write({**refusing_config(project, "auto"),
+                   "prompt_tests/a.csv": "input,__expected\nx,judge:support_quality\ny,judge:support_quality\n"})
+    result = project.run()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*gave no usable verdict: the judge's call failed: BadRequestError (HTTP 400): "
+                                 "prompt is longer than the context window*"])
+    assert formats_sent(project) == ["json_schema", "json_object", "json_object", None] * 2
+    result.stdout.no_fnmatch_line("*refused response_format*")

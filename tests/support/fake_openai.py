@@ -2,7 +2,10 @@
 
 Real HTTP, so the real litellm path runs. Replies are scripted: by default the server
 answers ``replies[<last user message>]`` or echoes it; ``latency`` adds a delay;
-``faults`` maps a model name to an HTTP status to return.
+``faults`` maps a model name to an HTTP status to return; ``formats`` (e.g.
+``{"text", "json_object"}``) makes it refuse any other ``response_format`` type with the
+HTTP 500 that llama-cpp-python's server gives. Each request's body is kept in ``requests``
+and its headers in ``headers``.
 
     with FakeOpenAI(replies={"hi": "hello"}, latency=0.2) as server:
         ... api_base=server.url ...
@@ -36,8 +39,11 @@ class Reply:
 class FakeOpenAI:
     def __init__(self, replies: dict[str, str] | None = None, latency: float = 0.0,
                  faults: dict[str, int] | None = None,
-                 respond: Callable[[dict[str, Any]], Reply | None] | None = None) -> None:
+                 respond: Callable[[dict[str, Any]], Reply | None] | None = None,
+                 formats: set[str] | None = None) -> None:
         self.replies = dict(replies or {})
+        self.formats = formats
+        self.headers: list[dict[str, str]] = []
         self.latency = latency
         self.faults = dict(faults or {})
         self.respond = respond
@@ -64,6 +70,7 @@ class FakeOpenAI:
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.headers.clear()
             self.max_in_flight = 0
             self.first = self.last = None
 
@@ -117,6 +124,7 @@ class FakeOpenAI:
         body = await request.json()
         with self._lock:
             self.requests.append(body)
+            self.headers.append(dict(request.headers))
             self.first = self.first or time.time()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -147,6 +155,9 @@ class FakeOpenAI:
                                       "max_in_flight": self.max_in_flight})
 
     def _reply(self, body: dict[str, Any]) -> Reply:
+        refused = self._refuse_format(body)
+        if refused is not None:
+            return refused
         if self.respond is not None:
             scripted = self.respond(body)
             if scripted is not None:
@@ -156,6 +167,19 @@ class FakeOpenAI:
             return Reply(status=status, text=f"scripted failure for {body.get('model')}")
         prompt = last_user(body)
         return Reply(text=self.replies.get(prompt, f"echo: {prompt}"))
+
+    def _refuse_format(self, body: dict[str, Any]) -> Reply | None:
+        """llama-cpp-python's answer to a response_format type it does not know (its request
+        validation fails inside its error-handling route, hence 500, not 422)."""
+        fmt = body.get("response_format")
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if self.formats is None or kind is None or kind in self.formats:
+            return None
+        allowed = " or ".join(repr(f) for f in sorted(self.formats))
+        message = (f"1 validation error:\n  {{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+                   f"'msg': \"Input should be {allowed}\", 'input': {kind!r}}}")
+        return Reply(status=500, body={"error": {"message": message, "type": "internal_server_error",
+                                                 "param": None, "code": None}})
 
 
 def last_user(body: dict[str, Any]) -> str:

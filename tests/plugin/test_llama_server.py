@@ -1,0 +1,60 @@
+"""A real OpenAI-compatible server, not our mock: llama-cpp-python's ``llama_cpp.server`` with
+the bundled Gemma 3 270M, keyless, refusing ``response_format: json_schema`` with HTTP 500
+as it does. A small project with an LLM judge and a server-specific sampling param runs
+through it under both transports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.llama_server import ALIAS, llama_server  # noqa: F401  (a session fixture)
+
+CASES = ("What is the capital of France?", "Name a colour.", "Say hello in Korean.")
+
+
+def llama_project(url: str, transport: str) -> dict[str, str]:
+    model = {"model": f"openai/{ALIAS}", "api_base": url}  # no api_key_env: the server needs no key
+    return {
+        "promstack.yaml": json.dumps({
+            "models": [
+                {"name": "gemma", **model, "params": {"repeat_penalty": 1.1, "top_k": 20, "min_p": 0.05}},
+                # a server-specific param of the wrong type: proof that it reaches the server
+                {"name": "gemma-bad", **model, "params": {"repeat_penalty": "high"}},
+            ],
+            "defaults": {"temperature": 0, "max_tokens": 16},
+            "judges": {"sanity": {"model": "gemma", "criteria": ["Is the reply in English?"], "scale": [1, 5],
+                                  "pass_score": 1, "language": "en", "params": {"max_tokens": 96}}},
+            "transport": transport,
+            "concurrency": 2,
+            "max_retries": 4,
+            "retry_backoff": 0.01,
+            "suites": {"s": {"tests": ["prompt_tests/*"]}},
+        }),
+        "prompt_tests/a.csv": "input,__expected\n" + "".join(f"{q},judge:sanity\n" for q in CASES),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_a_judged_project_runs_against_llama_cpp_server_under_both_transports(
+        project, llama_server, transport, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-this-server")  # not needed (test_engine checks it is never sent)
+    project.write(llama_project(llama_server.url, transport))
+    result = project.run()
+    result.assert_outcomes(passed=3, errors=3)
+    # a server-specific param reached the server, whose refusal (a 500 validation error) is not retried
+    result.stdout.fnmatch_lines(["*[[]gemma-bad[]]: model call failed: *HTTP 500*repeat_penalty*(after 1 attempt)"])
+    warnings = [line for line in result.stdout.lines if "refused response_format json_schema" in line]
+    assert len(warnings) == 1, result.stdout.str()
+    assert warnings[0].startswith(f"promstack: warning: judge model gemma at {llama_server.url} refused ")
+    assert "asked for json_object with the schema instead" in warnings[0]
+    calls = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()]
+    judge = [c for c in calls if c["kind"] == "judge"]
+    # one refused judge call, remembered: every other judge call asked json_object first time
+    assert [c["status"] for c in judge] == ["retry"] + ["ok"] * 3
+    assert [c["attempts"] for c in judge if c["status"] == "ok"].count(2) == 1
+    good = [c for c in calls if c["kind"] == "model" and c["model"] == "gemma"]
+    assert [(c["status"], c["attempts"]) for c in good] == [("ok", 1)] * 3
+    assert [c["attempts"] for c in calls if c["model"] == "gemma-bad"] == [1] * 3
