@@ -18,6 +18,7 @@ import contextlib
 import email.utils
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -154,7 +155,7 @@ class Engine:
         return self.futures[key].result(timeout)
 
     def close(self) -> None:
-        """Stop the background loop; unfinished calls resolve as errors."""
+        """Stop the background loop; unfinished calls resolve as errors; free a local model."""
         for loop, task in list(self._running):
             if not task.done():
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
@@ -164,6 +165,9 @@ class Engine:
         for fut in self.futures.values():
             if not fut.done():
                 fut.set_result(Response(error=INTERRUPTED))
+        local = sys.modules.get("pytest_promstack.providers.local")  # only when a local model was used
+        if local is not None:
+            local.release()
 
     # -- cache ------------------------------------------------------------------------------
 

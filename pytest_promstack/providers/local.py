@@ -46,12 +46,6 @@ class LocalModel(CustomLLM):
             except ImportError:
                 raise CustomLLMError(status_code=501, message=INSTALL_HINT) from None
             path = _model_path(name)
-            if not self._models:
-                import atexit
-
-                # freed while the interpreter is whole: left to Llama.__del__ at shutdown, llama.cpp's
-                # handles are already gone ("Exception ignored in Llama.__del__ ... TypeError")
-                atexit.register(self.close)
             self._models[name] = Llama(model_path=str(path), n_ctx=2048, n_threads=2,
                                        verbose=False, seed=0)
         return self._models[name]
@@ -148,6 +142,14 @@ def _fill(model_response: ModelResponse, model: str, out: dict[str, Any]) -> Mod
 
 
 _HANDLER: list[LocalModel] = []
+
+
+def release() -> None:
+    """Free the loaded models; called when a run (or a fixture session, or an SDK client) ends.
+    Left to ``Llama.__del__`` at interpreter shutdown, llama.cpp's handles are gone already and
+    every live run ended with ``Exception ignored in Llama.__del__ … TypeError``."""
+    for handler in _HANDLER:
+        handler.close()
 
 
 def register(litellm: Any) -> None:
