@@ -109,7 +109,12 @@ class RedisCache:
         self.down = False
         try:
             import redis
-
+        except ImportError:  # the client is the optional "redis" extra
+            self.down = True
+            warn(f'Redis cache at {url} needs the redis client: pip install "pytest-promstack[redis]"; '
+                 "using the disk cache for this run")
+            return
+        try:
             self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
             self._client.ping()
         except Exception as exc:

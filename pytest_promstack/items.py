@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,19 +24,44 @@ class CaseErrored(PromstackError):
 class PromptFile(pytest.File):
     """A test file of one or more suites; yields one item per case x model x prompt."""
 
+    planned = False  # collect() ran; pytest's --lf skips the files without a last failure
+
     def collect(self) -> Any:
         ps: PromstackSession = self.config.stash[_key()]
+        self.planned = True
         try:
             planned = ps.plan_file(self.path)
         except CaseError as exc:
             yield FileErrorItem.from_parent(self, name="<file>", message=str(exc))
             return
         for plan in planned:
-            item = CaseItem.from_parent(self, name=plan.name, plan=plan)
+            item = CaseItem.from_parent(self, name=plan.name, nodeid=_nodeid(self, plan.name), plan=plan)
             for mark in plan.markers:
                 item.add_marker(mark)
             item.extra_keyword_matches.update(plan.keywords)
             yield item
+
+
+def plan_skipped(file: PromptFile) -> None:
+    """Plan a file that pytest collected without running ``collect()`` (``--lf`` skips the
+    files without a last failure): its cases still exist, so recording keeps their cassette
+    entries."""
+    if not file.planned:
+        file.planned = True
+        with contextlib.suppress(CaseError):  # an unreadable file has no cases to keep
+            file.config.stash[_key()].plan_file(file.path)
+
+
+def _nodeid(parent: pytest.File, name: str) -> str:
+    """The item's node id as a string, ``<file>::<name>``, so pytest parses it.
+
+    Case names end in ``[model]`` (or ``[prompt-model]``, ``[suite-prompt-model]``). Since pytest 9.2 a node id
+    is structured (path, names, params) and pytest reads the ids it kept in its cache
+    (``--lf``, ``--ff``, ``--sw``) by parsing the string, which takes ``[...]`` as the params;
+    an id built from the name alone keeps the brackets in the name, never equals its parsed
+    self, and every ``--lf`` would rerun everything ("N known failures not in selected
+    tests"). A string id is what older pytest builds anyway, so the ids are unchanged."""
+    return f"{parent.nodeid}::{name}"
 
 
 def _key() -> Any:

@@ -100,6 +100,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return PromptFile.from_parent(parent, path=file_path)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    report = yield
+    if _session(collector.config) is not None:
+        from .items import PromptFile, plan_skipped
+
+        if isinstance(collector, PromptFile):
+            plan_skipped(collector)
+    return report
+
+
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
     ps = _session(config)
     return ps.header(items) if ps is not None else None
@@ -143,6 +154,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if carries and isinstance(item, CaseItem):
         problem = str(call.excinfo.value) if call.excinfo is not None else None
         report.promstack = ps.result_of(item, call.when, problem)
+        # The models answered before the items ran (the item only scores), so the measured
+        # duration is about 1 ms; JUnit's time and --durations get the case's model latency.
+        report.duration += sum(report.promstack["latencies"]) / 1000
     elif call.when == "setup" and isinstance(item, CaseItem):
         report.promstack = ps.identity_of(item)  # small: so a crash before the call is still counted
     elif carries and isinstance(item, FileErrorItem):
@@ -176,7 +190,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     ps = _session(session.config)
     if ps is None:
         return
-    ps.interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED
+    # Ctrl-C or SIGTERM; not a plugin's deliberate stop (--sw's stop at a failure is like -x:
+    # the cases after it did not run, and none is scored as if it had)
+    ps.interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED and not session.shouldstop
     if ps.interrupted:
         ps.salvage()
     gates_passed = ps.check_gates()

@@ -1,4 +1,10 @@
-"""The offline local model, for real: no API key, no network."""
+"""The offline local model, for real: no API key, no network.
+
+Every run that loads llama_cpp is a subprocess (``runpytest_subprocess``): pytester's
+in-process runs drop the modules an inner run imported, and numpy (which llama_cpp imports)
+cannot be imported a second time in one process, so an in-process run would depend on
+which test ran before it.
+"""
 
 from __future__ import annotations
 
@@ -30,13 +36,13 @@ def test_local_model_answers_counts_tokens_and_costs_zero(pytester, monkeypatch)
     (pytester.path / "prompt_tests/a.csv").write_text(
         "input,__expected\nWhat is the capital of France?,icontains:Paris\n"
         "What is the capital of Japan?,icontains:Tokyo\nWhat is 2+2?,regex:4\n", encoding="utf-8")
-    result = pytester.runpytest("--promstack", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
     (row,) = summary_rows(result)
     assert int(row["tokens in"]) > 0
     assert int(row["tokens out"]) > 0
     assert float(row["cost USD"]) == 0
-    result = pytester.runpytest("--promstack", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider")
     (row,) = summary_rows(result)
     assert row["cache hits"] == "3/3"
 
@@ -70,7 +76,7 @@ def test_local_model_as_a_judge_answers_parseable_verdicts(pytester):
     (pytester.path / "prompt_tests/a.csv").write_text(
         "input,__providerOutput,__expected\n환불하고 싶어요,환불은 7일 이내 가능합니다.,judge:local_judge\n",
         encoding="utf-8")
-    result = pytester.runpytest("--promstack", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)  # pass_score 1: any in-scale verdict passes; a broken one would error
     (row,) = summary_rows(result)
     assert 0 <= float(row["quality"]) <= 100

@@ -53,6 +53,18 @@ def test_unreachable_redis_warns_once_and_uses_the_disk_cache(project):
     assert project.server.count == 0  # the disk cache kept the answers
 
 
+def test_redis_without_the_client_says_how_to_install_and_uses_the_disk_cache(project):
+    project.write({"prompt_tests/a.csv": ROWS})
+    project.pytester.makeconftest("import sys\nsys.modules['redis'] = None  # as if not installed\n")
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = project.pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider",
+                                                   f"--promstack-cache-url={url}")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines([f'*Redis cache at {url} needs the redis client: '
+                                 'pip install "pytest-promstack[[]redis[]]"; using the disk cache for this run*'])
+    result.stdout.no_fnmatch_line("*ModuleNotFoundError*")
+
+
 def test_redis_stopped_mid_run_the_run_goes_on(project, redis):
     project.server.latency = 0.3
     rows = "input,__expected\n" + "\n".join(f"q{i},contains:q{i}" for i in range(16)) + "\n"
