@@ -60,7 +60,7 @@ def test_lf_with_model_and_prompt_variants_in_the_ids(project):
     result = run(project, "--lf", "-v")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["run-last-failure: rerun previous 2 failures"])
-    assert all("[short@" in line for line in item_lines(result))
+    assert all("[short-" in line for line in item_lines(result))  # the variant by prompt id, no hash
 
 
 def test_lf_while_recording_keeps_the_cassette_entries_of_skipped_files(project):
