@@ -1,7 +1,8 @@
 """A real OpenAI-compatible server, not our mock: llama-cpp-python's ``llama_cpp.server`` with
 the bundled Gemma 3 270M, keyless, refusing ``response_format: json_schema`` with HTTP 500
 as it does. A small project with an LLM judge and a server-specific sampling param runs
-through it under both transports."""
+through it under both transports; its answers are cut at max_tokens, and a rerun replays
+them from the cache."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def llama_project(url: str, transport: str) -> dict[str, str]:
                 # a server-specific param of the wrong type: proof that it reaches the server
                 {"name": "gemma-bad", **model, "params": {"repeat_penalty": "high"}},
             ],
-            "defaults": {"temperature": 0, "max_tokens": 16},
+            "defaults": {"temperature": 0, "max_tokens": 6},  # every answer is cut at max_tokens
             "judges": {"sanity": {"model": "gemma", "criteria": ["Is the reply in English?"], "scale": [1, 5],
                                   "pass_score": 1, "language": "en", "params": {"max_tokens": 96}}},
             "transport": transport,
@@ -42,8 +43,11 @@ def test_a_judged_project_runs_against_llama_cpp_server_under_both_transports(
         project, llama_server, transport, monkeypatch):  # noqa: F811
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-this-server")  # not needed (test_engine checks it is never sent)
     project.write(llama_project(llama_server.url, transport))
-    result = project.run()
+    result = project.run("--promstack-json=r.json")
     result.assert_outcomes(passed=3, errors=3)
+    result.stdout.fnmatch_lines(["promstack: 3 of 6 cases have an answer cut at max_tokens (finish_reason length*"])
+    doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+    assert sorted(c["truncated"] for c in doc["cases"]) == [0, 0, 0, 1, 1, 1]
     # a server-specific param reached the server, whose refusal (a 500 validation error) is not retried
     result.stdout.fnmatch_lines(["*[[]gemma-bad[]]: model call failed: *HTTP 500*repeat_penalty*(after 1 attempt)"])
     warnings = [line for line in result.stdout.lines if "refused response_format json_schema" in line]
@@ -58,3 +62,9 @@ def test_a_judged_project_runs_against_llama_cpp_server_under_both_transports(
     good = [c for c in calls if c["kind"] == "model" and c["model"] == "gemma"]
     assert [(c["status"], c["attempts"]) for c in good] == [("ok", 1)] * 3
     assert [c["attempts"] for c in calls if c["model"] == "gemma-bad"] == [1] * 3
+    rerun = project.run()  # the cut answers and the verdicts were cached: nothing reaches the server again
+    rerun.assert_outcomes(passed=3, errors=3)
+    again = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()][len(calls):]
+    replayed = [c for c in again if c["model"] == "gemma"]
+    assert len(replayed) == 6  # 3 answers, 3 verdicts
+    assert all(c["cached"] for c in replayed)

@@ -13,6 +13,9 @@ What its defaults would do here, and what we pass instead:
   False (memory for nothing); ``--verbose`` True -> False; ``--seed`` random -> 0;
   ``--interrupt_requests`` True -> False (it ends a streaming answer when another request
   arrives; requests are served one at a time anyway, behind a lock).
+- ``--chat_format``: the GGUF's own Gemma chat template makes this *base* model end its turn
+  at once (every answer empty, 0 tokens); ``alpaca`` lays the turns out as plain text that a
+  base model continues, so the answers are real text (and, at a small max_tokens, cut).
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class LlamaServer:
                "LANG": "C.UTF-8"}
         args = {"--model": model, "--model_alias": ALIAS, "--host": "127.0.0.1", "--port": self.port,
                 "--n_ctx": 1024, "--n_threads": 2, "--n_threads_batch": 2, "--use_mlock": False,
-                "--logits_all": False, "--verbose": False, "--seed": 0, "--interrupt_requests": False}
+                "--logits_all": False, "--verbose": False, "--seed": 0, "--interrupt_requests": False,
+                "--chat_format": "alpaca"}
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server",
                                           *(str(x) for kv in args.items() for x in kv)],
