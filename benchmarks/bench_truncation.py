@@ -49,7 +49,7 @@ def project(folder: Path, n: int) -> None:
 def run(folder: Path, source: Path) -> tuple[float, str]:
     env = {**os.environ, "PYTHONPATH": str(source)}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider", "-q"],
+    done = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider"],
                           cwd=folder, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     hits = re.findall(r"calls (\d+/\d+) done, (\d+) from cache", done.stdout)
