@@ -49,17 +49,42 @@ async def call_target(req: Request) -> Response:
 
 
 def _to_response(req: Request, result: Any, ms: float) -> Response:
+    """The target's reply; a reply of the wrong shape is an error naming what to return. A
+    target that reports no cost has an unknown cost (n/a), never 0."""
     if isinstance(result, str):
-        return Response(text=result, latency_ms=round(ms, 3), cost_usd=0.0, finish_reason="stop")
-    if not isinstance(result, dict) or not isinstance(result.get("text", result.get("output")), str):
-        return Response(error=f"{req.litellm_model} returned {type(result).__name__}; return the reply text "
-                        "or a dict with 'text'", latency_ms=round(ms, 3), retry=False)
+        return Response(text=result, latency_ms=round(ms, 3), finish_reason="stop")
+    problem = _problem(result)
+    if problem is not None:
+        return Response(error=f"{req.litellm_model} returned {problem}; return the reply text, or a dict "
+                        '{"text": str, "usage": {"input_tokens": int, "output_tokens": int}, "cost_usd": float}',
+                        latency_ms=round(ms, 3), retry=False)
     usage = result.get("usage") or {}
+    cost = result.get("cost_usd")
     return Response(
         text=result.get("text", result.get("output")),
         input_tokens=usage.get("input_tokens", usage.get("prompt_tokens")),
         output_tokens=usage.get("output_tokens", usage.get("completion_tokens")),
-        cost_usd=float(result["cost_usd"]) if result.get("cost_usd") is not None else 0.0,
+        cost_usd=float(cost) if cost is not None else None,
         latency_ms=round(ms, 3),
         finish_reason="stop",
     )
+
+
+def _problem(result: Any) -> str | None:
+    """What is wrong with a target's dict reply, or None."""
+    if not isinstance(result, dict):
+        return f"a {type(result).__name__}"
+    text = result.get("text", result.get("output"))
+    if not isinstance(text, str):
+        has = "text" in result or "output" in result
+        return f"'text' of type {type(text).__name__}" if has else "a dict without 'text'"
+    usage = result.get("usage") or {}
+    if not isinstance(usage, dict):
+        return f"'usage' of type {type(usage).__name__}"
+    for key, value in usage.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            return f"usage {key} {value!r} (not a whole number of tokens)"
+    cost = result.get("cost_usd")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0):
+        return f"cost_usd {cost!r} (not a number of US dollars)"
+    return None

@@ -164,7 +164,20 @@ def run_tests(args: argparse.Namespace, rest: list[str]) -> int:
                   file=sys.stderr)
             return 4
         config = [f"--promstack-config={path.resolve()}"]  # relative to here, as for the other commands
+        if not any(Path(a).exists() for a in rest if not a.startswith("-")):
+            config += _tests_folder(path.resolve())  # collect that project's tests, not everything under here
     return int(pytest.main(["--promstack", *config, *(f"--promstack-suite={s}" for s in args.suite), *rest]))
+
+
+def _tests_folder(config: Path) -> list[str]:
+    """The folder of the suites' test files of ``config`` (nothing when the config is broken:
+    pytest then reports it)."""
+    from .config import load_settings
+
+    try:
+        return [str(load_settings(config.parent, {"config": str(config)}).tests_folder())]
+    except PromstackError:
+        return []
 
 
 # -- the project ------------------------------------------------------------------------------

@@ -209,6 +209,14 @@ class Settings:
     gates: tuple[tuple[str, float], ...] = ()  # for the whole run: (key, limit), the config's then --promstack-gate's
     config_file: Path | None = None  # the file the settings came from (None: defaults)
 
+    def tests_folder(self) -> Path:
+        """The folder holding every test file of the suites (the config's folder without any)."""
+        files = [f for suite in self.suites.values() for f in suite.files]
+        if not files:
+            return self.root
+        common = Path(os.path.commonpath([str(f) for f in files]))
+        return common.parent if common in files else common
+
     def files(self) -> dict[Path, list[Suite]]:
         """Every test file -> the suites that use it."""
         out: dict[Path, list[Suite]] = {}

@@ -266,11 +266,16 @@ class Engine:
             try:
                 async with sem:
                     resp = await self._call_with_retries(transport if req.key in direct else litellm, req)
+            except Exception as exc:  # our bug, not the provider's: the call still ends, with the reason
+                resp = _unexpected(exc)
             finally:
                 if probe is not None:
                     self.formats.settle(req)
                     probe.set()
-            self._finish(req, resp)
+            try:
+                self._finish(req, resp)
+            except Exception as exc:  # an answer our own code could not take in: never a hanging call
+                self._settle(req, _unexpected(exc))
 
         try:
             await asyncio.gather(*(one(r) for r in requests), return_exceptions=True)
@@ -321,14 +326,19 @@ class Engine:
         resp = priced(req, resp)  # from its tokens and today's price, as cached answers are
         if self.cache is not None and self.mode not in ("off", "replay") and cacheable(resp):
             self.cache.set(req.key, resp)
+        self._settle(req, resp)
+        self._log_final(req, resp)
+        self._report()
+
+    def _settle(self, req: Request, resp: Response) -> None:
+        """Resolve the request's future (once) and count it: nothing here can fail."""
         fut = self.futures[req.key]
-        if not fut.done():
-            fut.set_result(resp)
+        if fut.done():
+            return
+        fut.set_result(resp)
         with self._lock:
             self.done += 1
             self.errors += resp.error is not None
-        self._log_final(req, resp)
-        self._report()
 
     def _report(self) -> None:
         if self.progress is not None:
@@ -467,6 +477,11 @@ def _response(raw: Any, latency_ms: float) -> Response:
         latency_ms=round(latency_ms, 3),  # the cost: from the tokens, by the engine (pricing.priced)
         finish_reason=choices[0].finish_reason,
     )
+
+
+def _unexpected(exc: Exception) -> Response:
+    return Response(error=f"promstack could not complete this call ({type(exc).__name__}: {exc}); please report "
+                          "it as a bug of pytest-promstack", retry=False)
 
 
 def _error(exc: Exception, latency_ms: float) -> Response:

@@ -62,7 +62,8 @@ def _promstack_runner(pytestconfig: pytest.Config) -> Iterator[Any]:
     from .runner import Runner
 
     wanted = ("config", "cache", "cache_url", "log", "concurrency")
-    options = {k: v for k, v in settings_options(pytestconfig.option).items() if k in wanted}
+    options = {k: v for k, v in settings_options(pytestconfig.option, pytestconfig.invocation_params.dir).items()
+               if k in wanted}
     try:
         settings = load_or_default(pytestconfig.rootpath, options)
     except ConfigError as exc:
@@ -136,9 +137,11 @@ class FixtureCalls:
             return
         from .cassettes import write
         from .config import load_or_default
+        from .options import settings_options
         from .runner import FIXTURE_SUITE
 
-        settings = load_or_default(self.config.rootpath, {"config": self.config.option.promstack_config})
+        explicit = settings_options(self.config.option, self.config.invocation_params.dir)["config"]
+        settings = load_or_default(self.config.rootpath, {"config": explicit})
         path = write(settings.cassette_dir, FIXTURE_SUITE, self.cassette, None)
         self.written.append(f"promstack: wrote {_rel(path, settings.root)} ({len(self.cassette)} fixture calls "
                             "recorded)")

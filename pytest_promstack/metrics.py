@@ -90,10 +90,10 @@ def _sum(values: Any) -> int | None:
 
 
 def unpriced(records: list[dict[str, Any]]) -> list[str]:
-    """Models that answered but have no price in litellm's map (Python targets report their own)."""
+    """Models that answered without a cost: no price (litellm's map or the model's params),
+    or a Python target that reports none."""
     return sorted({r.get("litellm_model") or r["model"] for r in records
-                   if r.get("called") and r.get("error") is None and r.get("cost_usd") is None
-                   and not str(r.get("litellm_model") or "").startswith("python:")})
+                   if r.get("called") and r.get("error") is None and r.get("cost_usd") is None})
 
 
 def is_flaky(r: dict[str, Any]) -> bool:

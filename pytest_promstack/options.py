@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 CACHE_MODES = ("use", "off", "refresh", "replay", "record")
@@ -100,10 +101,14 @@ def add_options(add: Any) -> None:
         help="Run each case N times (see min_pass in the config). Default: %(default)r (the config's repeat, else 1)")
 
 
-def settings_options(option: Any) -> dict[str, Any]:
-    """The parsed options that ``config.load_settings`` takes."""
+def settings_options(option: Any, here: Any = None) -> dict[str, Any]:
+    """The parsed options that ``config.load_settings`` takes; a relative ``--promstack-config``
+    is relative to ``here`` (the folder pytest was started in), as a path on a command line is."""
+    config = option.promstack_config
+    if config and here is not None:
+        config = str(Path(here, config).resolve())
     return {
-        "config": option.promstack_config,
+        "config": config,
         "suites": option.promstack_suites,
         "models": option.promstack_models,
         "concurrency": option.promstack_concurrency,

@@ -48,7 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:
         root = _root(config)
-        settings = load_settings(root, settings_options(config.option))
+        settings = load_settings(root, settings_options(config.option, config.invocation_params.dir))
         registry = build_registry(config.hook, settings)
         ps = PromstackSession(config, with_judges(settings, registry), registry)
     except ConfigError as exc:

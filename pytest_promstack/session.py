@@ -4,6 +4,7 @@ concurrently, scores items, aggregates their reports and writes the outputs."""
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 import uuid
@@ -824,8 +825,21 @@ class PromstackSession:
         if s.cache_url:
             cache += f" + redis {s.cache_url}"
         repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
-        return (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
+        line = (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
                 f"cache {cache}, concurrency {s.concurrency}{repeat}")
+        return line + ("" if cases else self._outside())
+
+    def _outside(self) -> str:
+        """Why nothing was collected when the suites' files lie outside what pytest collects
+        (e.g. --promstack-config names a project in another folder)."""
+        here = self.config.invocation_params.dir
+        args = [a.split("::")[0] for a in self.config.args] or ["."]
+        roots = [Path(here, a).resolve() for a in args]
+        if not self.files or any(f == r or f.is_relative_to(r) for f in self.files for r in roots):
+            return ""
+        root = self.settings.tests_folder()
+        return (f"\npromstack: warning: the suites' test files are under {root}, outside what pytest collects "
+                f"({', '.join(args)}); run pytest there, or name it: pytest --promstack {os.path.relpath(root, here)}")
 
     def summary(self) -> list[str]:
         from .metrics import calibrations, flaky, quality, summarise, unpriced

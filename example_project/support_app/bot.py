@@ -31,6 +31,6 @@ def answer(messages: list[dict[str, Any]], vars: dict[str, Any]) -> dict[str, An
             "cost_usd": 0.0}
 
 
-def handoff(messages: list[dict[str, Any]], vars: dict[str, Any]) -> str:
-    """A baseline for the arena: always hands the customer to a person."""
-    return HANDOFF
+def handoff(messages: list[dict[str, Any]], vars: dict[str, Any]) -> dict[str, Any]:
+    """A baseline for the arena: always hands the customer to a person (and costs nothing)."""
+    return {"text": HANDOFF, "cost_usd": 0.0}

@@ -39,7 +39,11 @@ def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[d
         else:
             lines.append(f"promstack: flaky: {r['case_id']} passed {r['passes']} of {r['repeats']} repeats")
     for model in unpriced:
-        lines.append(f"promstack: warning: litellm has no price for {model}; its cost shows as n/a")
+        if model.startswith("python:"):
+            lines.append(f"promstack: warning: {model} reports no cost_usd; its cost shows as n/a (return "
+                         '{"text": ..., "cost_usd": x} from it to count one)')
+        else:
+            lines.append(f"promstack: warning: litellm has no price for {model}; its cost shows as n/a")
     return lines
 
 

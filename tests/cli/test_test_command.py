@@ -3,7 +3,9 @@ be rejected as an unrecognized argument), and pytest's own options still pass th
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,29 @@ def test_test_command_with_a_missing_config_names_it_in_one_line(project):
     assert done.stderr.splitlines() == ["promstack test: --config configs/nope.yaml: file not found; pass a "
                                         "promstack.yaml or pyproject.toml"]
     assert done.stdout == ""
+
+
+def test_a_config_in_another_folder_runs_that_project(tmp_path):
+    """--promstack-config is relative to where pytest starts; `promstack test --config` collects
+    that project's folder; and a run that finds the suites' files outside what pytest collects
+    says where they are instead of a silent 'no tests ran'."""
+    other, here = tmp_path / "d1", tmp_path / "v1"
+    (other / "prompt_tests").mkdir(parents=True)
+    here.mkdir()
+    (other / "promstack.yaml").write_text('models: [{name: app, model: "python:bot:reply"}]\n'
+                                          'suites: {s: {tests: ["prompt_tests/*.csv"]}}\n', encoding="utf-8")
+    (other / "bot.py").write_text('def reply(messages, vars):\n    return {"text": "안녕 " + vars["input"], "cost_usd": 0}\n',
+                                  encoding="utf-8")
+    (other / "prompt_tests/a.csv").write_text("input,__expected\n환불,contains:환불\n", encoding="utf-8")
+    (here / "test_unrelated.py").write_text("def test_not_ours():\n    raise AssertionError\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    cli = subprocess.run([PROMSTACK, "test", "--config", "../d1/promstack.yaml", "-p", "no:cacheprovider"], cwd=here,
+                         capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert cli.returncode == 0, cli.stdout[-2000:]
+    assert "1 passed" in cli.stdout.splitlines()[-1]  # d1's case; not v1's unrelated test
+    plain = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider",
+                            "--promstack-config", "../d1/promstack.yaml"], cwd=here, capture_output=True, text=True,
+                           env=env, check=False, timeout=120)
+    assert (f"promstack: warning: the suites' test files are under {other / 'prompt_tests'}, outside what pytest "
+            "collects") in plain.stdout
+    assert "run pytest there, or name it: pytest --promstack ../d1/prompt_tests" in plain.stdout

@@ -266,6 +266,39 @@ def test_repeat_and_min_pass_report_flaky_cases(project):
     result.stdout.fnmatch_lines(["*passed 2 of 4 repeats, needs 4*"])
 
 
+def test_a_python_target_of_the_wrong_shape_errors_its_case_in_one_line_and_never_hangs(project):
+    project.write({
+        "shapes.py": """
+            def reply(messages, vars):
+                q = vars["input"]
+                if q == "plain":
+                    return "안녕"
+                return {"cost": {"text": "안녕", "cost_usd": "free"}, "usage": {"text": "안녕", "usage": {"input_tokens": "many"}},
+                        "list": {"text": ["안녕"]}, "nothing": None}[q]
+        """,
+        "promstack.yaml": """
+            models: [{name: app, model: "python:shapes:reply"}]
+            suites: {app: {tests: [prompt_tests/a.csv]}}
+        """,
+        "prompt_tests/a.csv": "input,__expected\nplain,contains:안녕\ncost,contains:안녕\nusage,contains:안녕\n"
+                              "list,contains:안녕\nnothing,contains:안녕\n",
+    })
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=4)
+    result.stdout.fnmatch_lines_random([
+        "*a.csv:3 [[]app[]]: model call failed: python:shapes:reply returned cost_usd 'free' (not a number of US "
+        "dollars); return the reply text, or a dict*",
+        "*a.csv:4 [[]app[]]: model call failed: python:shapes:reply returned usage input_tokens 'many' (not a whole "
+        "number of tokens)*",
+        "*a.csv:5 [[]app[]]: model call failed: python:shapes:reply returned 'text' of type list*",
+        "*a.csv:6 [[]app[]]: model call failed: python:shapes:reply returned a NoneType*",
+        "promstack: warning: python:shapes:reply reports no cost_usd; its cost shows as n/a*",
+    ])
+    (row,) = summary_rows(result)
+    assert row["cost USD"] == "n/a"  # the plain-text reply reported no cost: unknown, never 0
+    project.run().assert_outcomes(passed=1, errors=4)  # nothing bad was cached
+
+
 def test_python_target_tests_an_application(project):
     project.write({
         "support_app.py": """
@@ -369,3 +402,29 @@ def test_a_500_that_names_an_unsupported_param_is_not_retried(project):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*HTTP 500*top_k*is not supported* (after 1 attempt)"])
     assert project.server.count == 1
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_a_bug_of_ours_inside_a_call_errors_the_case_and_never_hangs_the_run(project, transport):
+    """Whatever goes wrong while a call is taken in, its request still resolves."""
+    project.write({
+        "conftest.py": """
+            import pytest_promstack.execute as execute
+
+            ORIGINAL = execute.priced
+
+            def broken(req, resp):
+                raise RuntimeError("pricing exploded")
+
+            def pytest_configure(config):  # before the calls start (at the end of collection)
+                execute.priced = broken
+
+            def pytest_unconfigure(config):  # the module outlives this inner run
+                execute.priced = ORIGINAL
+        """,
+        "prompt_tests/a.csv": "input,__expected\nhi,contains:hi\n",
+    }, transport=transport)
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*model call failed: promstack could not complete this call (RuntimeError: pricing "
+                                 "exploded); please report it as a bug of pytest-promstack*"])
