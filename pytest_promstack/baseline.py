@@ -83,8 +83,12 @@ def compare(cases: list[dict[str, Any]], baseline: dict[str, Any], margin: float
     missing = sorted(str(k[1]) for k in before if k not in now_keys)
     removed = [k for k in missing if existing is None or k not in existing]
     not_run = [k for k in missing if existing is not None and k in existing]
-    groups = _group_deltas(summarise(cases), summarise(list(before.values())))
-    q_now, q_before = quality(cases), quality(baseline["cases"])
+    # figures of the same selection on both sides: a case this run did not run (deselected) is
+    # left out of the baseline's too, so -k does not show a pass-rate "change"
+    skipped = set(not_run)
+    same = [c for c in baseline["cases"] if str(c.get("case_id")) not in skipped]
+    groups = _group_deltas(summarise(cases), summarise(same))
+    q_now, q_before = quality(cases), quality(same)
     drop = None if q_now is None or q_before is None else q_before - q_now
     regressions = sorted(k for k, v in per_case.items() if v["status"] == "regressed")
     versions = _versions(cases, baseline["cases"])

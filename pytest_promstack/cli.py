@@ -380,8 +380,8 @@ def ab(args: argparse.Namespace, settings: Any, registry: Any) -> int:
     if not suites:
         raise PromstackError(f"no suite uses prompt {args.prompt!r}")
     sides = []
-    for ref in (args.a, args.b):
-        pid, extra = _side(args.prompt, ref, settings, registry)
+    resolved = [(ref, *_side(args.prompt, ref, settings, registry)) for ref in (args.a, args.b)]  # both, before a run
+    for ref, pid, extra in resolved:
         print(f"promstack ab: running {pid} {ref} on suites {', '.join(suites)}", file=sys.stderr)
         status, doc = run_suites(settings, suites, extra)
         if doc is None:

@@ -263,8 +263,13 @@ def _read(path: Path) -> tuple[Path, dict[str, Any], str]:
         data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except DuplicateKeyError as exc:
         raise ConfigError(f"{path.name}:{exc.line}" if exc.line else path.name, [str(exc)]) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(path.name, [f"not valid YAML: {_one_line(exc)}"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}" if mark is not None else path.name
+        what = getattr(exc, "problem", None) or _one_line(exc)
+        raise ConfigError(where, [f"not valid YAML: {what}; check the indentation, colons and quotes there"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path.name, ["not UTF-8; save it as UTF-8"]) from None
     if not isinstance(data, dict):
         raise ConfigError(path.name, ["the top level must be a mapping (models:, suites:, ...)"])
     return path, data, path.name
@@ -392,6 +397,9 @@ def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec],
     for name, spec in cfg.judges.items():
         if not spec.criteria:
             problems.append(f"judges.{name}.criteria: list at least one criterion")
+        if spec.model not in models and "/" not in spec.model and not spec.model.startswith("python:"):
+            problems.append(f"judges.{name}.model: unknown model {spec.model!r}; add it under models:, or give a "
+                            "litellm 'provider/model' name")
         lo, hi = spec.scale
         pass_score = spec.pass_score if spec.pass_score is not None else hi - (hi - lo) / 4  # 4 on 1-5
         if not lo <= pass_score <= hi:
@@ -416,10 +424,23 @@ def _pydantic_problem(err: dict[str, Any]) -> str:
     loc = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
-        msg = "unknown key; remove it or check its spelling (see the README for the keys)"
+        msg = _unknown_key(str(err["loc"][-1]) if err["loc"] else "")
     elif err["type"] == "missing":
         msg = "required key is missing"
     return f"{loc}: {msg}" if loc else msg
+
+
+def _unknown_key(key: str) -> str:
+    if key in ("api_key", "key", "token"):
+        return ("keys never sit in files: export the key in an environment variable and name it with "
+                "api_key_env: (e.g. api_key_env: OPENAI_API_KEY)")
+    import difflib
+
+    schemas = (FileConfig, SuiteSpec, ModelSpec, JudgeSpec, ArenaSpec, CacheSpec, GateSpec, InlinePrompt)
+    known = {f.alias or name for schema in schemas for name, f in schema.model_fields.items()}
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key{hint}; remove it or check its spelling (see the README for the keys)"
 
 
 def _is_union_tag(part: Any) -> bool:

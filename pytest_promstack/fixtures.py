@@ -64,10 +64,13 @@ def _promstack_runner(pytestconfig: pytest.Config) -> Iterator[Any]:
     wanted = ("config", "cache", "cache_url", "log", "concurrency")
     options = {k: v for k, v in settings_options(pytestconfig.option, pytestconfig.invocation_params.dir).items()
                if k in wanted}
+    problem = None
     try:
         settings = load_or_default(pytestconfig.rootpath, options)
     except ConfigError as exc:
-        pytest.fail(f"promstack: invalid configuration\n{exc}", pytrace=False)
+        problem = f"promstack: invalid configuration\n{exc}"
+    if problem is not None:  # raised here, not in the except: one message, no chained traceback
+        pytest.fail(problem, pytrace=False)
     registry = build_registry(pytestconfig.hook, settings)
     runner = Runner(with_judges(settings, registry), registry)
     pytestconfig.stash[RUNNER_KEY] = runner

@@ -49,9 +49,18 @@ def parse_option(value: str) -> tuple[str, float]:
     if not sep or key not in KEYS:
         raise argparse.ArgumentTypeError(f"{value!r}: write KEY=VALUE with KEY one of {', '.join(KEYS)}")
     try:
-        return key, float(raw)
+        limit = float(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r}: {raw!r} is not a number") from None
+    from pydantic import ValidationError
+
+    from .config import GateSpec
+
+    try:  # the same bounds as a gate in promstack.yaml
+        GateSpec.model_validate({key: limit})
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: {exc.errors()[0]['msg'].lower()}") from None
+    return key, limit
 
 
 def check(records: list[dict[str, Any]], gates: Gates, scope: str) -> tuple[list[Verdict], list[str]]:

@@ -36,7 +36,7 @@ class StarterExists(PromstackError):
 def existing(directory: Path) -> list[str]:
     """What in ``directory`` is in the starter's way: its target paths that exist (files,
     folders or links), and files where one of its folders goes."""
-    taken: list[str] = []
+    taken: list[str] = _other_configs(directory)
     for target, _ in STARTER:
         blocking = [target, *(p.as_posix() for p in PurePosixPath(target).parents if p.name)]
         for rel in blocking:
@@ -44,6 +44,21 @@ def existing(directory: Path) -> list[str]:
             if (path.is_symlink() or path.exists()) and (rel == target or not path.is_dir()) and rel not in taken:
                 taken.append(rel)
     return taken
+
+
+def _other_configs(directory: Path) -> list[str]:
+    """A config the starter's promstack.yaml would silently shadow: promstack.yml, or a
+    [tool.promstack] table in pyproject.toml."""
+    import tomllib
+
+    found = ["promstack.yml"] if (directory / "promstack.yml").exists() else []
+    pyproject = directory / "pyproject.toml"
+    try:
+        if pyproject.is_file() and "promstack" in tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}):
+            found.append("pyproject.toml [tool.promstack]")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        pass
+    return found
 
 
 def write_starter(directory: Path) -> list[str]:

@@ -24,6 +24,11 @@ class CallFailed(PromstackError):
     """A model call (or its judge) failed; ``promstack.run`` raises it unless asked not to."""
 
 
+class CheckFailed(PromstackError, AssertionError):
+    """``check`` found the reply wanting: an AssertionError (``pytest.raises(AssertionError)``
+    works) that pytest shows as its lines, not as a traceback of this package."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """A model's answer: ``text`` plus figures. ``error`` is set when the call failed."""
@@ -177,8 +182,8 @@ class Runner:
         passed, value = assertions.combine(scores, threshold)
         if not passed:
             lines = [f"{'✓' if s.passed else '✗'} {s.reason}" for s in scores]
-            raise AssertionError("\n".join([f"reply did not pass (score {value:.2f}):", *lines,
-                                            f"output: {reply.text!r}"]))
+            raise CheckFailed("\n".join([f"reply did not pass (score {value:.2f}):", *lines,
+                                          f"output: {reply.text!r}"]))
         return scores
 
     def _spec(self, spec: str | dict[str, Any]) -> AssertionSpec:

@@ -87,7 +87,7 @@ def _int(v: int | None) -> str:
 def _cost(v: float | None) -> str:
     if v is None:
         return "n/a"
-    return f"{v:.6f}" if v == 0 or v >= 0.001 else f"{v:.3g}"
+    return f"{v:.6f}" if v == 0 or v >= 0.001 else f"{v:.2e}"  # below a tenth of a cent, always e-notation
 
 
 class Progress:

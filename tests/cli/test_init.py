@@ -168,3 +168,12 @@ def test_the_readme_start_a_project_commands_run_as_written(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:]
     assert "5 passed" in block
     assert "5 passed in" in done.stdout.splitlines()[-1]
+
+
+def test_init_refuses_next_to_a_config_its_promstack_yaml_would_shadow(tmp_path):
+    (tmp_path / "promstack.yml").write_text("suites: {}\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text('[tool.promstack]\nconcurrency = 2\n', encoding="utf-8")
+    done = promstack("init", cwd=tmp_path)
+    assert done.returncode == 4
+    assert done.stderr.splitlines()[1:3] == ["  promstack.yml", "  pyproject.toml [tool.promstack]"]
+    assert not (tmp_path / "promstack.yaml").exists()

@@ -69,12 +69,13 @@ def test_bad_config_lists_every_problem_with_key(project):
     result = project.run()
     assert result.ret == 4
     for line in ("*promstack: invalid configuration*",
-                 "promstack.yaml: concurency: unknown key; remove it or check its spelling*",
+                 "promstack.yaml: concurency: unknown key (did you mean 'concurrency'?); remove it or check its spelling*",
                  "promstack.yaml: concurrency: Input should be greater than or equal to 1",
                  "promstack.yaml: suites.regression.asert: unknown key*"):
         result.stderr.fnmatch_lines([line])
     project.write({"promstack.yaml": """
         models: [openai/x]
+        judges: {j: {model: nosuch, criteria: ["좋은가?"]}}
         suites:
           regression:
             tests: ["nothing/*.csv"]
@@ -84,6 +85,8 @@ def test_bad_config_lists_every_problem_with_key(project):
     result.stderr.fnmatch_lines([
         "promstack.yaml: suites.regression.tests: no file matches 'nothing/*.csv'",
         "promstack.yaml: suites.regression.models: unknown model 'nope'; add it under models:",
+        "promstack.yaml: judges.j.model: unknown model 'nosuch'; add it under models:, or give a litellm "
+        "'provider/model' name",
     ])
     result.stderr.no_fnmatch_line("*Traceback*")
 
@@ -156,7 +159,8 @@ def test_broken_yaml_config_is_a_usage_error_with_the_position(project):
     project.write({"promstack.yaml": "suites:\n  s: {tests: [a.csv\n"})
     result = project.run()
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*promstack.yaml: not valid YAML: *line 3*"])
+    result.stderr.fnmatch_lines(["promstack.yaml:3: not valid YAML: expected ',' or ']', but got '<stream end>'; check "
+                                 "the indentation, colons and quotes there"])
     result.stderr.no_fnmatch_line("*INTERNALERROR*")
 
 

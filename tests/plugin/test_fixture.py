@@ -30,7 +30,9 @@ def test_fixture_runs_prompt_checks_reply_and_caches(project):
     }, suites={"s": {"prompt": "prompts/support.yaml", "tests": ["prompts/*.yaml"]}})
     result = project.pytester.runpytest("-p", "no:cacheprovider", "test_app.py")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["*reply did not pass (score 0.00):*", "*✗ contains: '3일' in '2일'*"])
+    result.stdout.fnmatch_lines(["promstack: reply did not pass (score 0.00):", "✗ contains: '3일' in '2일'*",
+                                 "  at test_app.py:*: promstack.check(r, \"contains:3일\")"])
+    result.stdout.no_fnmatch_line("*pytest_promstack*")  # the test's lines, not the plugin's source
     result.stdout.fnmatch_lines(["*promstack fixture calls*"])
     assert project.server.count == 7
     project.server.reset()
@@ -135,3 +137,12 @@ def test_check_asks_the_configured_default_judge_and_names_an_unknown_assertion(
     judged = [r for r in project.server.requests if is_judge(r)]
     assert len(judged) == 2
     assert "환불 절차를 안내한다" in judged[0]["messages"][0]["content"]
+
+
+def test_a_broken_config_errors_fixture_tests_in_a_few_lines(project):
+    project.write({"promstack.yaml": "models: [x]\nmodels: [y]\n",
+                   "test_app.py": "def test_a(promstack):\n    pass\n"})
+    result = project.pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["promstack: invalid configuration", "promstack.yaml:2: duplicate key 'models'*"])
+    result.stdout.no_fnmatch_line("*During handling*")

@@ -32,6 +32,15 @@ def test_failed_gate_has_its_own_exit_status_when_tests_pass(project):
     result.stdout.fnmatch_lines(["promstack: gate max_tokens [[]overall[]]: 6, limit 5: FAILED*"])
 
 
+@pytest.mark.parametrize(("gate", "why"), [("min_pass_rate=150", "less than or equal to 100"),
+                                          ("max_tokens=-5", "greater than or equal to 0")])
+def test_a_command_line_gate_out_of_bounds_is_a_usage_error_like_in_the_config(project, gate, why):
+    project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\n"})
+    result = project.run(f"--promstack-gate={gate}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*--promstack-gate*{gate}*{why}*"])
+
+
 def test_a_command_line_gate_adds_to_the_config_gate_of_the_same_key(project):
     project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"},  # 6 tokens
                   gates={"max_tokens": 5})

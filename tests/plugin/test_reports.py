@@ -234,3 +234,6 @@ def test_editing_a_prompt_variant_keeps_ids_and_shows_its_regressions(project, x
     result = project.run("--promstack-baseline=base.json", "-k", "classify", *xdist)
     result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 still failing, 2 still passing, "
                                  "3 not run (deselected)"])
+    result = project.run("--promstack-baseline=base.json", "-k", "row-2 and classify", *xdist)
+    result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 still passing, 5 not run (deselected)"])
+    result.stdout.no_fnmatch_line("promstack:   regression / mine / *pass %*")  # same selection both sides: no false delta
