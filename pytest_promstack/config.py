@@ -155,6 +155,7 @@ class FileConfig(_Strict):
     arena: ArenaSpec | None = None
     gates: GateSpec = Field(default_factory=GateSpec)
     judge_aggregate: str = "each"
+    allow_python: bool = True  # python: targets and assertions are code; false refuses them (CI on pull requests)
 
     @field_validator("judge_aggregate")
     @classmethod
@@ -208,6 +209,7 @@ class Settings:
     arena: dict[str, Any] | None = None  # judge, seed, bootstrap, contenders
     gates: tuple[tuple[str, float], ...] = ()  # for the whole run: (key, limit), the config's then --promstack-gate's
     config_file: Path | None = None  # the file the settings came from (None: defaults)
+    allow_python: bool = True  # False: python: targets and python assertions are refused (they run code)
 
     def tests_folder(self) -> Path:
         """The folder holding every test file of the suites (the config's folder without any)."""
@@ -349,6 +351,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         judge_aggregate=cfg.judge_aggregate,
         arena=arena,
         gates=(*cfg.gates.values().items(), *(options.get("gates") or ())),
+        allow_python=cfg.allow_python and not options.get("no_python"),
     )
 
 

@@ -61,7 +61,7 @@ def _promstack_runner(pytestconfig: pytest.Config) -> Iterator[Any]:
     from .registry import build_registry, with_judges
     from .runner import Runner
 
-    wanted = ("config", "cache", "cache_url", "log", "concurrency")
+    wanted = ("config", "cache", "cache_url", "log", "concurrency", "no_python")
     options = {k: v for k, v in settings_options(pytestconfig.option, pytestconfig.invocation_params.dir).items()
                if k in wanted}
     problem = None

@@ -104,8 +104,10 @@ def builtin_template(kind: str, language: str) -> str:
 def compiled(text: str) -> Any:
     """Judge templates are compiled once per text, not once per judged reply."""
     import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    # sandboxed: a judge's template text comes from promstack.yaml or a file, which a pull request can change
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
     return env.from_string(text)
 
 
@@ -115,10 +117,17 @@ def template_text(judge: Judge) -> str:
 
 def messages(judge: Judge, question: str, answer: str, template: str, expectation: str | None = None
              ) -> list[dict[str, Any]]:
-    """The judge's prompt, blind to which model answered."""
-    text = compiled(template).render(
-        criteria=list(judge.criteria), scale_min=judge.scale[0], scale_max=judge.scale[1],
-        question=question, answer=answer, expectation=expectation)
+    """The judge's prompt, blind to which model answered; a template that cannot render
+    (a syntax error, an unknown variable, an attribute the sandbox refuses) is a JudgeError."""
+    import jinja2
+
+    try:
+        text = compiled(template).render(
+            criteria=list(judge.criteria), scale_min=judge.scale[0], scale_max=judge.scale[1],
+            question=question, answer=answer, expectation=expectation)
+    except jinja2.TemplateError as exc:
+        raise JudgeError(f"judge {judge.name}'s prompt template cannot render: {type(exc).__name__}: {exc}; fix "
+                         f"judges.{judge.name.split(':')[0]}.prompt") from None
     return [{"role": "user", "content": text}]
 
 

@@ -97,6 +97,9 @@ def add_options(add: Any) -> None:
              "Default: %(default)r")
     add("--promstack-prompt-branches", action="store_true", default=False, dest="promstack_prompt_branches",
         help="Also run each prompt file's branches (prompts/NAME@BRANCH.yaml) side by side. Default: %(default)r")
+    add("--promstack-no-python", action="store_true", default=False, dest="promstack_no_python",
+        help="Refuse python: targets and python assertions (they run code from the repository's files), "
+             "e.g. in CI on pull requests; the same as allow_python: false. Default: %(default)r")
     add("--promstack-repeat", metavar="N", type=positive_int, default=None, dest="promstack_repeat",
         help="Run each case N times (see min_pass in the config). Default: %(default)r (the config's repeat, else 1)")
 
@@ -116,5 +119,6 @@ def settings_options(option: Any, here: Any = None) -> dict[str, Any]:
         "cache_url": option.promstack_cache_url,
         "log": option.promstack_log,
         "repeat": option.promstack_repeat,
-        "gates": list(option.promstack_gates),  # pairs: a command-line gate adds to a config gate of its key
+        "gates": list(option.promstack_gates),
+        "no_python": option.promstack_no_python,  # pairs: a command-line gate adds to a config gate of its key
     }

@@ -60,11 +60,13 @@ def _last_user(messages: list[dict[str, Any]]) -> int:
 
 
 def _environment() -> Any:
+    """Templates come from files a pull request can change: they render sandboxed, so
+    ``{{ cycler.__init__.__globals__.os.popen('id').read() }}`` is a template error, not a
+    shell command (Jinja2's SandboxedEnvironment refuses attributes that reach code)."""
     import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
-    return jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
+    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
 def _compile(env: Any, text: str, source: str) -> Any:

@@ -122,6 +122,7 @@ class Runner:
             raise PromstackError("no model: pass model=..., set model: in the prompt, or list models: in "
                                  "promstack.yaml")
         spec = self.settings.models.get(name) or ModelSpec(name=name, model=name)
+        self._allowed([name], [])
         merged = {**self.settings.defaults, **spec.params, **(p.params if p else {}), **(params or {})}
         is_app = spec.model.startswith("python:")
         key = cache_key(spec.model, messages, merged, spec.api_base, extra={"vars": variables} if is_app else None)
@@ -173,9 +174,10 @@ class Runner:
         """Score ``reply`` with assertions in the files' language (judged types ask the
         configured judge); raises ``AssertionError`` listing every assertion when the reply does
         not pass, and ``PromstackError`` for an unknown assertion or a judge with no verdict."""
+        parsed = [self._spec(s) for s in specs]  # a bad assertion is named first, whatever the reply
+        self._allowed([], parsed)
         if reply.error:
             raise CallFailed(f"model call failed: {reply.model}: {reply.error}")
-        parsed = [self._spec(s) for s in specs]
         ctx = assertions.Context(vars=reply.vars, response=reply.response(), verdicts=self._verdicts(reply, parsed))
         scores = [assertions.evaluate(spec, self.registry.assertions[spec.type.removeprefix("not-")],
                                       reply.text, ctx) for spec in parsed]
@@ -185,6 +187,13 @@ class Runner:
             raise CheckFailed("\n".join([f"reply did not pass (score {value:.2f}):", *lines,
                                           f"output: {reply.text!r}"]))
         return scores
+
+    def _allowed(self, models: list[str], specs: list[AssertionSpec]) -> None:
+        from .apps import refused
+
+        problem = refused(self.settings, models, specs)
+        if problem is not None:
+            raise PromstackError(problem)
 
     def _spec(self, spec: str | dict[str, Any]) -> AssertionSpec:
         try:

@@ -18,7 +18,7 @@ from . import assertions
 from .cache import cache_key
 from .cases import Loader
 from .config import InlinePrompt, ModelSpec, Settings, Suite
-from .errors import CaseError, ConfigError, TemplateError
+from .errors import CaseError, ConfigError, JudgeError, TemplateError
 from .items import CaseErrored, CaseFailed, CaseItem
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .registry import Registry
@@ -235,7 +235,7 @@ class PromstackSession:
         params.append(model)
         name = f"{base}[{'-'.join(params)}]"
         markers, keywords, mark_error = self._markers(case, suite, model)
-        error = mark_error or self._plan_error(prompt, model)
+        error = mark_error or self._plan_error(prompt, model, suite, case)
         plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
                        name=name, case_id=f"{rel}::{name}", asserts=case.asserts + self.suite_asserts[suite.name],
                        error=error, markers=tuple(markers), keywords=frozenset(keywords),
@@ -247,9 +247,15 @@ class PromstackSession:
             plan = replace(plan, requests=requests, error=error)
         return plan
 
-    def _plan_error(self, prompt: Prompt | str, model: str) -> str | None:
+    def _plan_error(self, prompt: Prompt | str, model: str, suite: Suite, case: Case) -> str | None:
         if isinstance(prompt, str):
             return prompt
+        from .apps import refused
+
+        models = suite.models if suite.arena else (model,)
+        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name])
+        if code is not None:
+            return code
         if model == "<no model>":
             return ("no model to run: list models: in promstack.yaml, set model: in the prompt, "
                     "or pass --promstack-model")
@@ -348,8 +354,10 @@ class PromstackSession:
                 judge, expectation, _problem = judging.resolve(self.settings, spec)
                 if judge is None:
                     continue
-                msgs = judges.messages(judge, _question(item.plan), "", judges.template_text(judge),
-                                       expectation)
+                try:
+                    msgs = judges.messages(judge, _question(item.plan), "", judges.template_text(judge), expectation)
+                except JudgeError:
+                    continue  # the case errors when run; nothing to estimate
                 job = judging.Job(item.nodeid, "", 0, judge, msgs)
                 for i in range(judge.repeat * max(1, len(item.plan.requests))):
                     req = judging.request(self.settings, job, i, msgs, {})
@@ -463,7 +471,11 @@ class PromstackSession:
                 for i, reply in enumerate(replies):
                     if reply.error:
                         continue
-                    msgs = judges.messages(judge, _question(plan), reply.text or "", template, expectation)
+                    try:
+                        msgs = judges.messages(judge, _question(plan), reply.text or "", template, expectation)
+                    except JudgeError as exc:  # the case errors naming the template (fail closed)
+                        self.verdicts.setdefault(item.nodeid, {})[(sid, i)] = {"judge": judge.name, "error": str(exc)}
+                        continue
                     job = judging.Job(item.nodeid, sid, i, judge, msgs)
                     meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
                             "prompt_version": plan.prompt_version}

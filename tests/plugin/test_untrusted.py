@@ -1,0 +1,84 @@
+"""Files from someone else's pull request: templates cannot run code, and python: targets and
+assertions can be refused for CI runs on pull requests."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+ATTACK = "{{ cycler.__init__.__globals__.os.popen('touch pwned').read() }}"
+
+
+@pytest.mark.parametrize("args", [[], ["--collect-only"], ["--promstack-estimate"]])
+def test_a_prompt_template_cannot_run_a_shell_command(project, args):
+    project.write({"prompts/p.yaml": f'id: p\ntemplate: "{ATTACK}"\n',
+                   "prompt_tests/a.csv": "input,__expected\nx,contains:x\n"},
+                  suites={"s": {"prompt": "prompts/p.yaml", "tests": ["prompt_tests/*"]}})
+    result = project.run(*args)
+    assert not (project.path / "pwned").exists()
+    if not args:
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*prompt_tests/a.csv:2 [[]mine[]]: prompts/p.yaml: template error: *unsafe*"])
+    assert project.server.count == 0
+
+
+def test_a_judge_template_cannot_run_a_shell_command(project):
+    from tests.plugin.test_judges import judge_config
+
+    config = json.loads(judge_config(project)["promstack.yaml"])
+    config["judges"]["support_quality"]["prompt"] = ATTACK
+    project.write({"promstack.yaml": json.dumps(config, ensure_ascii=False),
+                   "prompt_tests/a.csv": "input,__expected\nx,judge:support_quality\n"})
+    result = project.run()
+    assert not (project.path / "pwned").exists()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*judge support_quality gave no usable verdict: judge support_quality's prompt "
+                                 "template cannot render: SecurityError: *unsafe*; fix judges.support_quality.prompt"])
+
+
+def test_no_python_refuses_python_targets_and_assertions_and_runs_the_rest(project):
+    project.write({
+        "app.py": "import pathlib\n\ndef answer(messages, vars):\n    pathlib.Path('ran').touch()\n    return 'hi'\n",
+        "promstack.yaml": f"""
+            models:
+              - {{name: mine, model: openai/mine, api_base: "{project.server.url}", api_key_env: PROMSTACK_TEST_KEY}}
+              - {{name: app, model: "python:app:answer"}}
+            suites:
+              files: {{tests: [prompt_tests/a.csv], models: [mine]}}
+              app: {{tests: [prompt_tests/b.csv], models: [app]}}
+        """,
+        "prompt_tests/a.csv": "input,__expected\nok,contains:ok\ncode,\"python:__import__('os').system('touch pwned') == 0\"\n",
+        "prompt_tests/b.csv": "input,__expected\nhi,contains:hi\n",
+    })
+    result = project.run("--promstack-no-python")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines_random([
+        "*a.csv:3 [[]mine[]]: __expected: a python assertion runs code; python is refused here (--promstack-no-python "
+        "or allow_python: false)*",
+        "*b.csv:2 [[]app[]]: model app is a python: target (python:app:answer), code from this repository; python is "
+        "refused here*",
+    ])
+    assert not (project.path / "pwned").exists()
+    assert not (project.path / "ran").exists()
+    assert project.run().ret == 0  # on trusted code, without the switch, both run
+    assert (project.path / "ran").exists()
+
+
+def test_allow_python_false_in_the_config_refuses_them_in_the_fixture_too(project):
+    project.write({
+        "app.py": "def answer(messages, vars):\n    return 'hi'\n",
+        "promstack.yaml": 'allow_python: false\nmodels: [{name: app, model: "python:app:answer"}]\n',
+        "test_app.py": """
+            def test_target(promstack):
+                promstack.run([{"role": "user", "content": "hi"}], model="app")
+
+            def test_assertion(promstack):
+                r = promstack.run([{"role": "user", "content": "hi"}], model="openai/x", allow_error=True)
+                promstack.check(r, "python:True")
+        """,
+    })
+    result = project.pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines_random(["promstack: model app is a python: target (python:app:answer)*",
+                                        "promstack: *a python assertion runs code; python is refused here*"])
