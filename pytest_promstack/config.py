@@ -512,13 +512,19 @@ def _suite_prompts(spec: SuiteSpec, where: str, problems: list[str]) -> tuple[Pr
 
 
 def _expand(base: Path, patterns: list[str], where: str, problems: list[str]) -> tuple[Path, ...]:
+    from .paths import inside, outside
+
     files: set[Path] = set()
     for pattern in patterns:
         matched = [Path(p) for p in glob.glob(str(base / pattern), recursive=True)]
-        matched = [p.resolve() for p in matched if p.is_file()]
+        matched = [p for p in matched if p.is_file()]
         if not matched:
             problems.append(f"{where}: no file matches {pattern!r}")
-        files.update(matched)
+        for p in matched:
+            if inside(p, base):
+                files.add(p.resolve())
+            else:
+                problems.append(f"{where}: {outside(p.relative_to(base) if p.is_relative_to(base) else p, base)}")
     return tuple(sorted(files))
 
 

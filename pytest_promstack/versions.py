@@ -67,7 +67,10 @@ def in_ci() -> bool:
 
 
 def safe_name(prompt_id: str) -> str:
-    return re.sub(r"[^\w.@-]", "_", prompt_id)
+    """A prompt id as a folder name: no separators, and never ``.``/``..`` (``id: ".."`` must
+    not write a version one level up)."""
+    name = re.sub(r"[^\w.@-]", "_", prompt_id)
+    return "_" + name if not name or name.startswith(".") else name
 
 
 @dataclass(frozen=True)
@@ -193,13 +196,23 @@ class PromptRegistry:
 
     def snapshot(self, prompt_id: str, number: int) -> Path:
         v = self.resolve(prompt_id, number)
-        return self.dir / safe_name(str(prompt_id)) / v["file"]
+        return self._inside(self.dir / safe_name(str(prompt_id)) / str(v["file"]), self.dir,
+                            f"prompts.{prompt_id}.versions[{number}].file")
 
     def text(self, prompt_id: str, number: int) -> str:
         return self.snapshot(prompt_id, number).read_text(encoding="utf-8")
 
     def source(self, prompt_id: str) -> Path:
-        return self.root / self.entry(prompt_id)["source"]
+        return self._inside(self.root / str(self.entry(prompt_id)["source"]), self.root, f"prompts.{prompt_id}.source")
+
+    def _inside(self, path: Path, root: Path, key: str) -> Path:
+        """Entries of index.json are joined to paths only when they stay inside ``root``."""
+        from .paths import inside
+
+        if not inside(path, root):
+            raise RegistryError(f"{self.rel(self.index_path)}: {key} leads to {path.resolve()}, outside "
+                                f"{self.rel(root)}; restore the registry from git (git checkout -- .promstack/prompts)")
+        return path
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -82,3 +82,50 @@ def test_allow_python_false_in_the_config_refuses_them_in_the_fixture_too(projec
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines_random(["promstack: model app is a python: target (python:app:answer)*",
                                         "promstack: *a python assertion runs code; python is refused here*"])
+
+
+def test_test_files_and_prompts_outside_the_project_are_refused(project, tmp_path_factory):
+    secret = tmp_path_factory.mktemp("elsewhere") / "secret.csv"
+    secret.write_text("input,__expected\nthe secret,contains:x\n", encoding="utf-8")
+    (project.path / "prompt_tests").mkdir()
+    (project.path / "prompt_tests/link.csv").symlink_to(secret)
+    project.write({"prompt_tests/a.csv": "input,__expected\nx,contains:x\n"})
+    result = project.run()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*suites.regression.tests: prompt_tests/link.csv resolves to {secret}, outside the "
+                                 "project*a symlink or a '..' may not lead out*"])
+    (project.path / "prompt_tests/link.csv").unlink()
+    outside_prompt = secret.with_name("p.yaml")
+    outside_prompt.write_text("id: p\ntemplate: 'leak {{ input }}'\n", encoding="utf-8")
+    project.write({}, suites={"s": {"prompt": f"../{secret.parent.name}/p.yaml", "tests": ["prompt_tests/*"]}})
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*resolves to *p.yaml, outside the project*prompt files must live inside the "
+                                 "repository*"])
+    assert project.server.count == 0  # nothing outside was read and sent
+
+
+def test_registry_entries_cannot_lead_outside_and_an_id_of_dots_stays_inside(project, monkeypatch, capsys):
+    from pytest_promstack.cli import main
+
+    project.write({"prompts/support.yaml": "id: support\ntemplate: '{{ input }}'\n",
+                   "prompts/dots.yaml": "id: '..'\ntemplate: '{{ input }}'\n",
+                   "prompt_tests/a.csv": "input,__expected\nx,contains:x\n"},
+                  suites={"s": {"prompts": ["prompts/support.yaml", "prompts/dots.yaml"], "tests": ["prompt_tests/*"]}})
+    monkeypatch.chdir(project.path)
+    assert main(["prompt", "list"]) == 0
+    assert (project.path / ".promstack/prompts/_../1.yaml").is_file()  # not one level up
+    assert not (project.path / ".promstack/1.yaml").exists()
+    index = project.path / ".promstack/prompts/index.json"
+    data = json.loads(index.read_text(encoding="utf-8"))
+    data["prompts"]["support"]["versions"][0]["file"] = "/etc/hostname"
+    data["prompts"]["support"]["source"] = "../../x.yaml"
+    index.write_text(json.dumps(data), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["prompt", "show", "support", "--version", "1"]) == 4
+    assert main(["prompt", "rollback", "support", "--to", "1"]) == 4
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("promstack prompt: .promstack/prompts/index.json: prompts.support.versions[1].file leads "
+                             "to /etc/hostname, outside .promstack/prompts")
+    assert "prompts.support" in err[1]
+    assert not (project.path.parent.parent / "x.yaml").exists()

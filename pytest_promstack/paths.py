@@ -1,0 +1,22 @@
+"""Paths stay inside the project: test files, prompt files, judge templates and the prompt
+registry's entries may come from someone else's pull request, and a symlink or a ``..`` must
+not make the run read (and send to a model) or write a file outside the repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def inside(path: Path, root: Path) -> bool:
+    """True when ``path``, symlinks resolved, is ``root`` or below it."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+    return True
+
+
+def outside(path: Path, root: Path) -> str:
+    """The one-line reason a path is refused."""
+    return (f"{path} resolves to {path.resolve()}, outside the project ({root}); keep it inside the repository "
+            "(a symlink or a '..' may not lead out)")
