@@ -169,6 +169,16 @@ class Engine:
         if local is not None:
             local.release()
 
+    def expire(self, reason: str) -> None:
+        """Resolve every unfinished request with ``reason``: the last guard against a call that
+        never ends (the engine's loop stopped without resolving it)."""
+        for fut in list(self.futures.values()):
+            if not fut.done():
+                fut.set_result(Response(error=reason, retry=False))
+                with self._lock:
+                    self.done += 1
+                    self.errors += 1
+
     # -- cache ------------------------------------------------------------------------------
 
     def _lookup(self, req: Request) -> Response | None:

@@ -426,9 +426,20 @@ class PromstackSession:
         if total <= 0:
             return
         progress = Progress(reporter, total, what)
+        # Every call has a deadline (`timeout`, its retries and waits included), so while calls
+        # are pending one must end at least that often; a longer silence means the engine is
+        # stuck, and the wait ends instead of hanging the CI job until its own limit.
+        slack = max(2.0, self.settings.timeout / 10)
+        stall = self.settings.timeout + slack
+        last_done, last_change = engine.done, time.monotonic()
         while engine.done < engine.total:
             progress.update(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
             time.sleep(0.05)
+            if engine.done != last_done:
+                last_done, last_change = engine.done, time.monotonic()
+            elif time.monotonic() - last_change > stall:
+                engine.expire(f"no call of this run ended for {stall:g} s (timeout {self.settings.timeout:g} s + "
+                              f"{slack:g} s), so no answer came; please report it as a bug of pytest-promstack")
         progress.finish(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
         self._counts = (engine.done, engine.hits, engine.errors)
 

@@ -428,3 +428,24 @@ def test_a_bug_of_ours_inside_a_call_errors_the_case_and_never_hangs_the_run(pro
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*model call failed: promstack could not complete this call (RuntimeError: pricing "
                                  "exploded); please report it as a bug of pytest-promstack*"])
+
+
+def test_a_stuck_engine_ends_the_wait_with_an_error_instead_of_hanging(project):
+    """If no call ends for longer than any call's deadline, the run stops waiting."""
+    project.write({
+        "conftest.py": """
+            import pytest_promstack.execute as execute
+
+            ORIGINAL = execute.Engine._start
+
+            def pytest_configure(config):  # calls are accepted but never started
+                execute.Engine._start = lambda self, pending: None
+
+            def pytest_unconfigure(config):
+                execute.Engine._start = ORIGINAL
+        """,
+        "prompt_tests/a.csv": "input,__expected\nhi,contains:hi\n",
+    }, timeout=0.2)
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*model call failed: no call of this run ended for 2.2 s (timeout 0.2 s + 2 s)*"])
