@@ -60,16 +60,64 @@ def encode(response: Response) -> str:
 
 
 def decode(raw: Any) -> Response | None:
-    if raw is None:
+    """A cached answer, or None when the row is not one of ours (a miss: the model is called)."""
+    if not isinstance(raw, str):
         return None
     try:
-        return Response.from_json(json.loads(raw))
-    except (ValueError, TypeError):
+        data = json.loads(raw)
+    except ValueError:
         return None
+    if problem(data) is not None:
+        return None
+    return Response.from_json(data)
+
+
+COUNTS = ("input_tokens", "output_tokens")
+AMOUNTS = ("cost_usd", "latency_ms")
+
+
+def problem(data: Any) -> str | None:
+    """What makes ``data`` not a stored answer of ours, or None: the text a string, token
+    counts whole and not negative, cost and latency numbers not negative, no error."""
+    if not isinstance(data, dict):
+        return f"not an object but {type(data).__name__}"
+    if not isinstance(data.get("text"), str):
+        return "no text"
+    if data.get("error") is not None:
+        return "an error (errors are never stored)"
+    for key in COUNTS:
+        v = data.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            return f"{key} {v!r} is not a whole number of tokens"
+    for key in AMOUNTS:
+        v = data.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
+            return f"{key} {v!r} is not a non-negative number"
+    if data.get("finish_reason") is not None and not isinstance(data["finish_reason"], str):
+        return "finish_reason is not a string"
+    return None
+
+
+class Unsafe(Exception):
+    """A cache row stored in diskcache's pickle mode: unpickling it could run code."""
+
+
+def _json_disk() -> type:
+    import diskcache
+
+    class JSONDisk(diskcache.Disk):  # type: ignore[misc]
+        """Reads only what we write (text); a pickled row is refused, never unpickled."""
+
+        def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
+            if mode == diskcache.core.MODE_PICKLE:
+                raise Unsafe
+            return super().fetch(mode, filename, value, read)
+
+    return JSONDisk
 
 
 class DiskCache:
-    """diskcache.Cache holding JSON strings."""
+    """diskcache.Cache holding JSON strings (never pickle, also when reading)."""
 
     def __init__(self, directory: Path, warn: Warn) -> None:
         import diskcache
@@ -77,14 +125,22 @@ class DiskCache:
         _prepare(directory)
         self.directory = directory
         self.warn = warn
-        self._cache = diskcache.Cache(str(directory))
+        self._cache = diskcache.Cache(str(directory), disk=_json_disk())
 
     def get(self, key: str) -> Response | None:
         try:
-            return decode(self._cache.get(key))
+            raw = self._cache.get(key)
+        except Unsafe:
+            self.warn(f"security: a row of the cache {self.directory} is pickled, which promstack never writes; "
+                      "it was not read (a miss). Delete the cache folder if you did not put it there")
+            return None
         except Exception as exc:  # a damaged cache must not fail the run
             self.warn(f"cache read failed ({exc}); calling the model")
             return None
+        hit = decode(raw)
+        if raw is not None and hit is None:
+            self.warn(f"a row of the cache {self.directory} is not a stored answer of ours; it was not used (a miss)")
+        return hit
 
     def set(self, key: str, response: Response) -> None:
         if not cacheable(response):
@@ -181,6 +237,26 @@ def _prepare(directory: Path) -> None:
         ignore.write_text("# created by pytest-promstack\n*\n", encoding="utf-8")
 
 
+def _disk(directory: Path, warn: Warn) -> DiskCache | None:
+    """The disk cache; a damaged one (not a database, a file where the folder goes) is moved
+    aside with a warning and made anew, else the run goes on uncached."""
+    try:
+        return DiskCache(directory, warn)
+    except Exception as exc:
+        import time
+
+        aside = directory.with_name(f"{directory.name}.damaged-{int(time.time())}")
+        try:
+            directory.rename(aside)
+            fresh = DiskCache(directory, warn)
+        except Exception:
+            warn(f"cache {directory} cannot be used ({type(exc).__name__}: {exc}); this run is not cached")
+            return None
+        warn(f"cache {directory} was damaged ({type(exc).__name__}: {exc}); moved aside to {aside.name}, "
+             "a new one is used")
+        return fresh
+
+
 def build_cache(settings: Any, warn: Warn) -> Layered:
     """Disk (or Redis over disk) as the working cache, with the suites' cassettes beneath."""
     from .cassettes import load
@@ -188,8 +264,8 @@ def build_cache(settings: Any, warn: Warn) -> Layered:
     s = settings
     primary: Any = None
     if s.cache_mode != "off":
-        primary = DiskCache(s.cache_dir, warn)
-        if s.cache_url:
+        primary = _disk(s.cache_dir, warn)
+        if s.cache_url and primary is not None:
             primary = RedisCache(s.cache_url, s.cache_ttl, primary, warn)
     # the suites' cassettes, and the promstack fixture's own (cassettes/fixture.jsonl)
     names = [*s.suites, "fixture"]

@@ -129,3 +129,47 @@ def test_registry_entries_cannot_lead_outside_and_an_id_of_dots_stays_inside(pro
                              "to /etc/hostname, outside .promstack/prompts")
     assert "prompts.support" in err[1]
     assert not (project.path.parent.parent / "x.yaml").exists()
+
+
+class _Boom:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_a_pickled_cache_row_is_never_unpickled_and_a_damaged_cache_is_moved_aside(project):
+    import diskcache
+
+    project.write({"prompt_tests/a.csv": "input,__expected\nx,contains:x\n"})
+    project.run().assert_outcomes(passed=1)
+    with diskcache.Cache(str(project.path / ".promstack/cache")) as raw:
+        (key,) = list(raw)
+        raw.set(key, _Boom())  # what a tampered cache (e.g. a restored CI cache) could hold
+    project.server.reset()
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    assert not (project.path / "pwned").exists()
+    assert project.server.count == 1  # a miss: called again
+    result.stdout.fnmatch_lines(["promstack: warning: security: a row of the cache * is pickled, which promstack "
+                                 "never writes; it was not read (a miss)*"])
+    (project.path / ".promstack/cache/cache.db").write_bytes(b"not a database" * 100)
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["promstack: warning: cache * was damaged (*); moved aside to cache.damaged-*, a new "
+                                 "one is used"])
+
+
+def test_a_cache_row_of_wrong_types_is_a_miss_not_a_crash(project):
+    import diskcache
+
+    project.write({"prompt_tests/a.csv": "input,__expected\nx,contains:x\n"})
+    project.run().assert_outcomes(passed=1)
+    with diskcache.Cache(str(project.path / ".promstack/cache")) as raw:
+        (key,) = list(raw)
+        raw.set(key, json.dumps({"text": "echo: x", "input_tokens": "many", "cost_usd": -1}))
+    project.server.reset()
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    assert project.server.count == 1
+    result.stdout.fnmatch_lines(["promstack: warning: a row of the cache * is not a stored answer of ours*"])
