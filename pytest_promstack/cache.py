@@ -61,11 +61,11 @@ def encode(response: Response) -> str:
 
 def decode(raw: Any) -> Response | None:
     """A cached answer, or None when the row is not one of ours (a miss: the model is called)."""
-    if not isinstance(raw, str):
+    if not isinstance(raw, str | bytes):  # Redis answers bytes, diskcache str
         return None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError included
         return None
     if problem(data) is not None:
         return None
