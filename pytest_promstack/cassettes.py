@@ -75,14 +75,21 @@ def load(directory: Path, suites: list[str]) -> dict[str, Response]:
 
 
 def write(directory: Path, suite: str, new: list[dict[str, Any]], keep_cases: set[str] | None) -> Path:
-    """Merge ``new`` entries into the suite's cassette. Old entries stay when their case is
-    still collected but was not run this time (``-k``); entries of vanished cases go.
+    """Merge ``new`` entries into the suite's cassette. Recording touches only the cases that
+    ran: old entries stay when their case was not run this time, whether it was deselected
+    (``-k``, ``--lf``) or its file was not collected (a path on the command line); only the
+    entries of a case that no longer exists in a file this run collected go.
     ``keep_cases=None`` keeps every case that did not run (the fixture's cassette: a test that
     did not use the fixture this time is not known to be gone)."""
     path = path_for(directory, suite)
     fresh = {(e["case"], e["key"]) for e in new}
     ran = {e["case"] for e in new}
-    kept = [e for e in read(path) if (keep_cases is None or e.get("case") in keep_cases) and e.get("case") not in ran
+    collected = {str(c).split("::", 1)[0] for c in keep_cases or ()}
+
+    def stays(case: Any) -> bool:
+        return keep_cases is None or case in keep_cases or str(case).split("::", 1)[0] not in collected
+
+    kept = [e for e in read(path) if stays(e.get("case")) and e.get("case") not in ran
             and (e.get("case"), e.get("key")) not in fresh]
     entries = sorted(kept + new, key=lambda e: (str(e.get("case")), str(e.get("key"))))
     text = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)

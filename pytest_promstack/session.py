@@ -826,7 +826,7 @@ class PromstackSession:
             from .cassettes import write
 
             for suite, entries in sorted(self.cassette_entries.items()):
-                path = write(self.settings.cassette_dir, suite, entries, self.planned_ids)
+                path = write(self.settings.cassette_dir, suite, entries, self.existing_ids())
                 lines.append(f"promstack: wrote {_rel(path, self.settings.root)} ({len(entries)} recorded)")
         return lines
 

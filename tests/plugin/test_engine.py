@@ -449,3 +449,20 @@ def test_a_stuck_engine_ends_the_wait_with_an_error_instead_of_hanging(project):
     result = project.run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*model call failed: no call of this run ended for 2.2 s (timeout 0.2 s + 2 s)*"])
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_recording_one_file_keeps_the_cassette_entries_of_the_files_not_collected(project, xdist):
+    project.write({"prompt_tests/a.csv": "input,__expected\n하나,contains:하나\n둘,contains:둘\n",
+                   "prompt_tests/b.csv": "input,__expected\n셋,contains:셋\n"})
+    project.run("--promstack-record", *xdist).assert_outcomes(passed=3)
+    cassette = project.path / "cassettes/regression.jsonl"
+    before = cassette.read_text(encoding="utf-8").splitlines()
+    assert len(before) == 3
+    project.write({"prompt_tests/b.csv": "input,__expected\n넷,contains:넷\n"})  # b.csv's case changed
+    result = project.run("--promstack-record", "prompt_tests/b.csv", *xdist)
+    result.assert_outcomes(passed=1)
+    after = [json.loads(x)["case"] for x in cassette.read_text(encoding="utf-8").splitlines()]
+    assert sorted(after) == ["prompt_tests/a.csv::row-2[mine]", "prompt_tests/a.csv::row-3[mine]",
+                             "prompt_tests/b.csv::row-2[mine]"]  # a.csv's kept; b.csv's old answer replaced
+    assert json.loads(cassette.read_text(encoding="utf-8").splitlines()[-1])["request"]["messages"][-1]["content"] == "넷"
