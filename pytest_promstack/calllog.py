@@ -46,6 +46,8 @@ class CallLog:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                     _ignore(self.path)
                     self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    if _torn(self.path):  # a killed run left half a line: ours starts on a line of its own
+                        data = b"\n" + data
                 os.write(self._fd, data)  # one write per line: O_APPEND keeps lines whole
             except OSError as exc:
                 self.failed = f"{self.path}: {exc.strerror}"
@@ -55,6 +57,39 @@ class CallLog:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _torn(path: Path) -> bool:
+    """True when the file does not end with a newline (a writer was killed mid-line)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except OSError:
+        return False
+
+
+def read(path: Path, warn: Any = None) -> list[dict[str, Any]]:
+    """The log's records; a line that is not a whole JSON object (a torn tail) is skipped,
+    with one warning naming the file and line."""
+    out: list[dict[str, Any]] = []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return out
+    for n, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            out.append(record)
+        elif line.strip() and warn is not None:
+            warn(f"{path}:{n}: not a whole call record (a run killed mid-write?); skipped")
+    return out
 
 
 def _ignore(path: Path) -> None:

@@ -203,6 +203,20 @@ def test_call_log_lines_are_whole_under_concurrent_writers(tmp_path):
     assert all(json.loads(line)["run_id"] == "run1" for line in lines)
 
 
+def test_a_torn_call_log_tail_is_skipped_by_the_reader_and_the_next_writer_starts_a_new_line(tmp_path):
+    from pytest_promstack.calllog import CallLog, read
+
+    path = tmp_path / "calls.jsonl"
+    path.write_text('{"run_id": "old", "status": "ok"}\n{"run_id": "killed", "sta', encoding="utf-8")
+    log = CallLog(path, "run2", "me")
+    log.write(case_id="c1")
+    log.close()
+    warnings: list[str] = []
+    records = read(path, warnings.append)
+    assert [r["run_id"] for r in records] == ["old", "run2"]  # the new line is whole, the torn one skipped
+    assert warnings == [f"{path}:2: not a whole call record (a run killed mid-write?); skipped"]
+
+
 def test_percentiles_match_linear_interpolation():
     from pytest_promstack.metrics import percentile
 
