@@ -269,5 +269,6 @@ def build_cache(settings: Any, warn: Warn) -> Layered:
             primary = RedisCache(s.cache_url, s.cache_ttl, primary, warn)
     # the suites' cassettes, and the promstack fixture's own (cassettes/fixture.jsonl)
     names = [*s.suites, "fixture"]
-    cassettes = load(s.cassette_dir, names) if s.cache_mode in ("use", "replay", "record") else {}
+    cassettes = (load(s.cassette_dir, names, record=s.cache_mode == "record", warn=warn)
+                 if s.cache_mode in ("use", "replay", "record") else {})
     return Layered(primary, cassettes)

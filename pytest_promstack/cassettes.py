@@ -49,28 +49,64 @@ def path_for(directory: Path, suite: str) -> Path:
     return directory / f"{suite}.jsonl"
 
 
-def read(path: Path) -> list[dict[str, Any]]:
-    """A cassette's entries; a damaged line is skipped (the rest still replays)."""
-    out = []
+def _lines(path: Path) -> list[tuple[int, Any]]:
+    """(line number, parsed JSON or None) for each non-empty line."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return []
-    for line in lines:
-        try:
-            e = json.loads(line)
-        except json.JSONDecodeError:
+    out: list[tuple[int, Any]] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
             continue
-        if isinstance(e, dict) and isinstance(e.get("key"), str):
-            out.append(e)
+        try:
+            out.append((n, json.loads(line)))
+        except ValueError:
+            out.append((n, None))
     return out
 
 
-def load(directory: Path, suites: list[str]) -> dict[str, Response]:
+def _is_entry(e: Any) -> bool:
+    return isinstance(e, dict) and isinstance(e.get("key"), str)
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """A cassette's entries; a line that is not one is skipped (the rest still replays)."""
+    return [e for _, e in _lines(path) if _is_entry(e)]
+
+
+def problem(e: dict[str, Any]) -> str | None:
+    """What is wrong with an entry (types, negative numbers), or None. A forged entry that
+    passes this is still an answer: cassettes are reviewed like code."""
+    from .cache import problem as stored_problem
+
+    usage = e.get("usage") if e.get("usage") is not None else {}
+    if not isinstance(usage, dict):
+        return f"usage is {type(usage).__name__}, not an object"
+    return stored_problem({"text": e.get("response"), "input_tokens": usage.get("input_tokens"),
+                           "output_tokens": usage.get("output_tokens"), "latency_ms": e.get("latency_ms"),
+                           "cost_usd": e.get("cost_usd"), "finish_reason": e.get("finish_reason")})
+
+
+def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None) -> dict[str, Response]:
+    """Every entry of the suites' cassettes by key. An entry of wrong types answers its request
+    with an error naming ``cassette:line`` (in record mode it is left out, so the call is made
+    and the line replaced); a line that is not an entry at all is skipped with a warning."""
     responses: dict[str, Response] = {}
     for suite in suites:
-        for e in read(path_for(directory, suite)):
-            responses[e["key"]] = to_response(e)
+        path = path_for(directory, suite)
+        where = f"{directory.name}/{path.name}"
+        for n, e in _lines(path):
+            if not _is_entry(e):
+                if warn is not None:
+                    warn(f"{where}:{n}: not a cassette entry (JSON with a 'key'); skipped")
+                continue
+            bad = problem(e)
+            if bad is None:
+                responses[e["key"]] = to_response(e)
+            elif not record:
+                responses[e["key"]] = Response(error=f"{where}:{n}: {bad}; record the case again with "
+                                                     "--promstack-record (or fix the line)", retry=False)
     return responses
 
 

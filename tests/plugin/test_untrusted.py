@@ -4,6 +4,7 @@ assertions can be refused for CI runs on pull requests."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -173,3 +174,24 @@ def test_a_cache_row_of_wrong_types_is_a_miss_not_a_crash(project):
     result.assert_outcomes(passed=1)
     assert project.server.count == 1
     result.stdout.fnmatch_lines(["promstack: warning: a row of the cache * is not a stored answer of ours*"])
+
+
+def test_a_cassette_entry_of_wrong_types_errors_its_case_naming_the_line(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\n하나,contains:하나\n둘,contains:둘\n"})
+    project.run("--promstack-record").assert_outcomes(passed=2)
+    cassette = project.path / "cassettes/regression.jsonl"
+    lines = cassette.read_text(encoding="utf-8").splitlines()
+    bad = json.loads(lines[1])
+    bad["usage"] = {"input_tokens": "many", "output_tokens": 1}
+    cassette.write_text("\n".join([lines[0], json.dumps(bad, ensure_ascii=False), "{torn"]) + "\n", encoding="utf-8")
+    shutil.rmtree(project.path / ".promstack/cache")
+    result = project.run("--promstack-cache=replay")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines_random([
+        "*model call failed: cassettes/regression.jsonl:2: input_tokens 'many' is not a whole number of tokens; "
+        "record the case again with --promstack-record (or fix the line)*",
+        "promstack: warning: cassettes/regression.jsonl:3: not a cassette entry (JSON with a 'key'); skipped",
+    ])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    project.run("--promstack-record").assert_outcomes(passed=2)  # recording replaces the bad line
+    project.run("--promstack-cache=replay").assert_outcomes(passed=2)
