@@ -161,7 +161,10 @@ class RedisCache:
     PREFIX = "promstack:"
 
     def __init__(self, url: str, ttl: int | None, fallback: DiskCache, warn: Warn) -> None:
+        from .redact import safe_url
+
         self.url, self.ttl, self.fallback, self.warn = url, ttl, fallback, warn
+        self.shown = safe_url(url)  # what messages say: never the password
         self.down = False
         try:
             import redis
@@ -179,7 +182,7 @@ class RedisCache:
     def _fail(self, exc: Exception) -> None:
         if not self.down:
             self.down = True
-            self.warn(f"Redis cache at {self.url} is unreachable ({type(exc).__name__}: {exc}); "
+            self.warn(f"Redis cache at {self.shown} is unreachable ({type(exc).__name__}: {exc}); "
                       "using the disk cache for the rest of this run")
 
     def get(self, key: str) -> Response | None:

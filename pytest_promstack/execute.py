@@ -92,9 +92,10 @@ class Engine:
 
     def __init__(self, concurrency: int, cache: Any = None, mode: str = "use",
                  policy: RetryPolicy | None = None, log: Any = None,
-                 progress: Progress | None = None, transport: str = "auto") -> None:
+                 progress: Progress | None = None, transport: str = "auto", redact: Any = None) -> None:
         self.concurrency = concurrency
         self.transport = transport  # "auto": OpenAI-compatible servers directly (providers/openai_compat)
+        self.redact = redact  # a redact.Redactor: the run's key values never pass into an answer or error
         self.cache = cache
         self.mode = mode
         self.policy = policy or RetryPolicy()
@@ -114,7 +115,7 @@ class Engine:
     @property
     def notes(self) -> list[str]:
         """Warnings for the run's summary: one per endpoint whose judge calls stepped down."""
-        return self.formats.notes
+        return [self.redact(n) or n for n in self.formats.notes] if self.redact is not None else self.formats.notes
 
     # -- public -----------------------------------------------------------------------------
 
@@ -319,8 +320,9 @@ class Engine:
 
     def _log_retry(self, req: Request, attempt: int, resp: Response) -> None:
         if self.log is not None:
+            error = self.redact(resp.error) if self.redact is not None else resp.error
             self.log.write(**req.meta, model=req.model, latency_ms=resp.latency_ms, cached=False,
-                           attempt=attempt, status="retry", status_code=resp.status_code, error=resp.error)
+                           attempt=attempt, status="retry", status_code=resp.status_code, error=error)
 
     def _retry_wait(self, resp: Response, retry: int, deadline: float) -> float | None:
         """Seconds to wait before retry number ``retry``, or None to stop here."""
@@ -334,6 +336,8 @@ class Engine:
 
     def _finish(self, req: Request, resp: Response) -> None:
         resp = priced(req, resp)  # from its tokens and today's price, as cached answers are
+        if self.redact is not None:  # before anything stores, logs or shows it
+            resp = replace(resp, text=self.redact(resp.text), error=self.redact(resp.error))
         if self.cache is not None and self.mode not in ("off", "replay") and cacheable(resp):
             self.cache.set(req.key, resp)
         self._settle(req, resp)

@@ -159,12 +159,13 @@ class Runner:
             from .cache import build_cache
             from .calllog import CallLog, user_id
             from .execute import Engine, RetryPolicy
+            from .redact import Redactor, secrets_of
 
             s = self.settings
             log = CallLog(s.log_path, self.run_id, s.user_id or user_id()) if s.log_path else None
             self._engine = Engine(s.concurrency, build_cache(s, self.warn), s.cache_mode,
                                   RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
-                                  transport=s.transport)
+                                  transport=s.transport, redact=Redactor(secrets_of(s)))
             self._log = log
         return self._engine
 

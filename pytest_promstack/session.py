@@ -380,13 +380,14 @@ class PromstackSession:
         if self.engine is None:
             from .calllog import CallLog, user_id
             from .execute import Engine, RetryPolicy
+            from .redact import Redactor, secrets_of
 
             s = self.settings
             if s.log_path is not None:
                 self.log = CallLog(s.log_path, self.run_id, s.user_id or user_id())
             policy = RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait)
             self.engine = Engine(self._concurrency(), self._cache(), s.cache_mode, policy, self.log,
-                                 transport=s.transport)
+                                 transport=s.transport, redact=Redactor(secrets_of(s)))
         return self.engine
 
     def _concurrency(self) -> int:
@@ -846,7 +847,9 @@ class PromstackSession:
         s = self.settings
         cache = "off" if s.cache_mode == "off" else f"{s.cache_mode} ({_rel(s.cache_dir, s.root)})"
         if s.cache_url:
-            cache += f" + redis {s.cache_url}"
+            from .redact import safe_url
+
+            cache += f" + redis {safe_url(s.cache_url)}"
         repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
         line = (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
                 f"cache {cache}, concurrency {s.concurrency}{repeat}")

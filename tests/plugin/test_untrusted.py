@@ -195,3 +195,42 @@ def test_a_cassette_entry_of_wrong_types_errors_its_case_naming_the_line(project
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     project.run("--promstack-record").assert_outcomes(passed=2)  # recording replaces the bad line
     project.run("--promstack-cache=replay").assert_outcomes(passed=2)
+
+
+KEY = "sk-test-0123456789abcdef"
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_a_key_echoed_by_a_hostile_server_is_written_nowhere(project, monkeypatch, transport):
+    """The server echoes the Authorization header in an error body and in an answer: every
+    artefact of the run is scanned for the key."""
+    from tests.support.fake_openai import Reply
+
+    monkeypatch.setenv("PROMSTACK_TEST_KEY", KEY)
+
+    def echo_key(body):
+        if "error" in str(body["messages"]):
+            return Reply(status=500, text=f"invalid request for key {KEY} (Bearer {KEY})")
+        return Reply(text=f"your key is {KEY}")
+
+    project.server.respond = echo_key
+    project.write({"prompt_tests/a.csv": "input,__expected\nerror,contains:x\nanswer,contains:key\n"},
+                  max_retries=1, retry_backoff=0.01, transport=transport)
+    result = project.run("--promstack-record", "--junitxml=junit.xml", "--promstack-json=r.json",
+                         "--promstack-report=r.html")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*invalid request for key sk-…[[]redacted[]] (Bearer sk-…[[]redacted[]])*"])
+    files = [p for p in project.path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    leaked = [str(p.relative_to(project.path)) for p in files if KEY.encode() in p.read_bytes()]
+    assert leaked == []
+    assert KEY not in result.stdout.str() + result.stderr.str()
+    assert any(p.name == "cache.db" for p in files)  # the cache was written, and scanned
+
+
+def test_a_redis_password_is_never_shown(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\nx,contains:x\n"})
+    url = "redis://:hunter2-secret@127.0.0.1:9/0"  # nothing listens: the warning names the URL
+    result = project.run(f"--promstack-cache-url={url}")
+    result.assert_outcomes(passed=1)
+    assert "hunter2-secret" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*cache use (.promstack/cache) + redis redis://:…[[]redacted[]]@127.0.0.1:9/0*"])
