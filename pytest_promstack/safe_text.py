@@ -16,10 +16,14 @@ import re
 # and marks; the Unicode line and paragraph separators (a terminal may break the line there)
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _UNSAFE_ONE_LINE = re.compile("[\n" + _UNSAFE.pattern[1:])
+_NAMED = {"\r": "\\r", "\n": "\\n"}
 
 
 def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
