@@ -42,7 +42,26 @@ def load(path: Path, what: str = "baseline") -> dict[str, Any]:
         found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
         raise PromstackError(f"{path}: schema {found!r} is not {SCHEMA!r}; a baseline is a results JSON "
                              "written by --promstack-json or --promstack-save-baseline")
+    problem = schema_problem(doc)
+    if problem is not None:
+        raise PromstackError(f"{path}: {problem}; not a results JSON as --promstack-json writes it (was it "
+                             "edited?): write it again with --promstack-json or --promstack-save-baseline")
     return doc
+
+
+def schema_problem(doc: dict[str, Any]) -> str | None:
+    """The first place where ``doc`` breaks results.schema.json, as ``cases[0].outcome: …``."""
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(files("pytest_promstack.report").joinpath("results.schema.json").read_text(encoding="utf-8"))
+    error = next(jsonschema.Draft202012Validator(schema).iter_errors(doc), None)  # in document order
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    message = error.message if len(error.message) <= 200 else error.message[:199] + "…"
+    return f"{where or 'the document'}: {message}"
 
 
 def status(current: str | None, before: str | None) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import __version__
 from .errors import PromstackError
+from .safe_text import safe
 
 EXIT_CODES = (
     "Exit codes: those of pytest (0 all passed, 1 some failed, 2 interrupted, 4 usage error, 5 nothing "
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             return ab(args, settings, registry)
         return PROMPT_ACTIONS[args.action](args, settings, registry)
     except PromstackError as exc:
-        print(f"promstack {args.command}: {exc}", file=sys.stderr)
+        print(safe(f"promstack {args.command}: {exc}", newlines=True), file=sys.stderr)
         return 4
 
 
@@ -225,9 +226,10 @@ def prompt_list(args: argparse.Namespace, settings: Any, registry: Any) -> int:
         entry = registry.entry(pid)
         last = entry["versions"][-1]
         ev = last.get("evaluations") or []
-        rows.append([pid, f"v{last['number']}", last["hash"], ", ".join(f"{k}=v{v}" for k, v in
-                                                                     sorted((entry.get("labels") or {}).items())),
-                     entry["source"], ev[-1]["score"] if ev else "-"])
+        labels = ", ".join(f"{k}=v{v}" for k, v in sorted((entry.get("labels") or {}).items()))
+        # the registry is data from the repository: escaped before tabulate measures it
+        rows.append([safe(x) for x in (pid, f"v{last['number']}", last["hash"], labels, entry["source"],
+                                       ev[-1]["score"] if ev else "-")])
     print(tabulate(rows, headers=["prompt", "latest", "hash", "labels", "file", "last score"], tablefmt="simple",
                    disable_numparse=True) if rows else "no prompts recorded yet")
     return 0
@@ -242,21 +244,22 @@ def prompt_log(args: argparse.Namespace, settings: Any, registry: Any) -> int:
         score = "not evaluated" if last is None else (
             f"score {last['score']} ({'passed' if last['passed'] else 'failed'}, run {last['run_id']})")
         tags = "".join(f" [{name}]" for name in labels) + (" (file)" if v["number"] == current else "")
-        print(f"{_bold('v' + str(v['number']), '33')} {v['hash']}{tags}  {v['time']}  {v['author']}  {score}")
-        print(f"    {v['message']}")
+        line = safe(f" {v['hash']}{tags}  {v['time']}  {v['author']}  {score}")
+        print(_bold("v" + str(v["number"]), "33") + line)
+        print(safe(f"    {v['message']}"))
     moves = entry.get("audit") or []
     if moves:
         print("label moves:")
         for m in moves:
             was = f"v{m['from']}" if m.get("from") is not None else "none"
             forced = f" FORCED: {m.get('reason') or 'no reason given'}" if m.get("forced") else ""
-            print(f"  {m['time']}  {m['who']}  {m['action']} {m['label']}: {was} -> v{m['to']}{forced}")
+            print(safe(f"  {m['time']}  {m['who']}  {m['action']} {m['label']}: {was} -> v{m['to']}{forced}"))
     return 0
 
 
 def prompt_show(args: argparse.Namespace, settings: Any, registry: Any) -> int:
     v = registry.resolve(args.id, args.prompt_version, args.label)
-    sys.stdout.write(registry.text(args.id, v["number"]))
+    sys.stdout.write(safe(registry.text(args.id, v["number"]).replace("\r\n", "\n"), newlines=True))
     return 0
 
 
@@ -268,7 +271,7 @@ def prompt_diff(args: argparse.Namespace, settings: Any, registry: Any) -> int:
                                  registry.text(args.id, b["number"]).splitlines(keepends=True),
                                  f"{args.id} v{a['number']}", f"{args.id} v{b['number']}")
     for line in lines:
-        line = line if line.endswith("\n") else line + "\n"
+        line = safe(line.rstrip("\r\n")) + "\n"
         if line.startswith("+") and not line.startswith("+++"):
             line = _bold(line.rstrip("\n"), "32") + "\n"
         elif line.startswith("-") and not line.startswith("---"):
@@ -295,6 +298,9 @@ def prompt_label(args: argparse.Namespace, settings: Any, registry: Any) -> int:
 
 
 def prompt_merge(args: argparse.Namespace, settings: Any, registry: Any) -> int:
+    if not args.branch or any(part in args.branch for part in ("/", "\\", "..")):
+        raise PromstackError(f"branch {args.branch!r}: a branch is a name, not a path (no '/', '\\' or '..'); "
+                             "pass the BRANCH of a file named NAME@BRANCH.yaml beside the prompt file")
     main_file = registry.source(args.id)
     branch = main_file.with_name(f"{main_file.stem}@{args.branch}{main_file.suffix}")
     if not branch.is_file():

@@ -313,6 +313,7 @@ class Engine:
                 continue
             wait = self._retry_wait(resp, retries + 1, deadline)
             if wait is None:
+                resp = self._too_long(resp, retries + 1, deadline, req.timeout)
                 return ladder.finish(resp) if ladder else resp
             retries += 1
             self._log_retry(req, attempt, resp)
@@ -328,11 +329,28 @@ class Engine:
         """Seconds to wait before retry number ``retry``, or None to stop here."""
         if resp.error is None or not _retryable(resp) or retry > self.policy.max_retries:
             return None
+        if resp.retry_after and resp.retry_after > self.policy.max_wait:
+            return None  # a shorter wait than the server asked for would only be refused again
         backoff = random.uniform(0, self.policy.backoff * 2 ** (retry - 1))
         wait = min(resp.retry_after or backoff, self.policy.max_wait)
         if time.monotonic() + wait >= deadline:
             return None
         return wait
+
+    def _too_long(self, resp: Response, retry: int, deadline: float, timeout: float) -> Response:
+        """Say so when the call stopped because the server asked for a longer wait than allowed."""
+        asked = resp.retry_after
+        if (resp.error is None or not asked or not _retryable(resp) or retry > self.policy.max_retries
+                or "(Retry-After)" in resp.error):
+            return resp
+        if asked > self.policy.max_wait:
+            limit = f"retry_max_wait {self.policy.max_wait:g} s"
+        elif time.monotonic() + asked >= deadline:
+            limit = f"the time left before the timeout ({timeout:g} s per call)"
+        else:
+            return resp
+        return replace(resp, error=f"{resp.error}; the server asked to wait {asked:g} s (Retry-After), more than "
+                                  f"{limit}: raise it in promstack.yaml, or run later")
 
     def _finish(self, req: Request, resp: Response) -> None:
         resp = priced(req, resp)  # from its tokens and today's price, as cached answers are

@@ -251,15 +251,31 @@ def weighted_kappa(xs: list[int], ys: list[int], lo: int, hi: int) -> float | No
     return None if den == 0 else 1 - num / den
 
 
-def calibration(pairs: list[tuple[float, int]], scale: tuple[int, int]) -> dict[str, Any]:
-    """Judge (mean score on the scale) against human labels: agreement figures."""
-    judged = [min(scale[1], max(scale[0], math.floor(j + 0.5))) for j, _ in pairs]
-    human = [h for _, h in pairs]
-    n = len(pairs)
+def calibration(pairs: list[tuple[float, float]], scale: tuple[int, int],
+                cases: list[str] | None = None) -> dict[str, Any]:
+    """Judge (mean score on the scale) against human labels: agreement figures. A human score
+    off the judge's scale (or not a finite number) is left out and listed under ``excluded``
+    with its case (``cases``: the case id of each pair), so one mislabelled row neither crashes
+    the run nor skews kappa."""
+    lo, hi = scale
+    ids = cases if cases is not None else [""] * len(pairs)
+    kept: list[tuple[float, int]] = []
+    excluded = []
+    for (j, h), case_id in zip(pairs, ids, strict=True):
+        if isinstance(h, int | float) and math.isfinite(h) and lo <= round(h) <= hi:
+            kept.append((j, round(h)))
+        else:
+            excluded.append({"case_id": case_id, "human_score": h})
+    out: dict[str, Any] = {"n": len(kept), "scale": [lo, hi], "excluded": excluded}
+    if not kept:
+        return {**out, "exact": None, "within_one": None, "spearman": None, "kappa": None}
+    judged = [min(hi, max(lo, math.floor(j + 0.5))) for j, _ in kept]
+    human = [h for _, h in kept]
+    n = len(kept)
     return {
-        "n": n,
+        **out,
         "exact": sum(a == b for a, b in zip(judged, human, strict=True)) / n,
         "within_one": sum(abs(a - b) <= 1 for a, b in zip(judged, human, strict=True)) / n,
-        "spearman": spearman([j for j, _ in pairs], [float(h) for h in human]),
-        "kappa": weighted_kappa(judged, human, *scale),
+        "spearman": spearman([j for j, _ in kept], [float(h) for h in human]),
+        "kappa": weighted_kappa(judged, human, lo, hi),
     }

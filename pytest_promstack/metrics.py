@@ -73,15 +73,17 @@ def calibrations(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Judge vs human labels, per judge, over cases that carry a human score."""
     from .judges import calibration
 
-    pairs: dict[str, list[tuple[float, int]]] = {}
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    cases: dict[str, list[str]] = {}
     scales: dict[str, tuple[int, int]] = {}
     for r in records:
         if r.get("human_score") is None:
             continue
         for v in r.get("judges") or []:
-            pairs.setdefault(v["judge"], []).append((v["mean"], round(r["human_score"])))
+            pairs.setdefault(v["judge"], []).append((v["mean"], r["human_score"]))
+            cases.setdefault(v["judge"], []).append(str(r.get("case_id")))
             scales[v["judge"]] = tuple(v["scale"])
-    return [{"judge": name, **calibration(p, scales[name])} for name, p in sorted(pairs.items())]
+    return [{"judge": name, **calibration(p, scales[name], cases[name])} for name, p in sorted(pairs.items())]
 
 
 def _sum(values: Any) -> int | None:

@@ -145,7 +145,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     from .errors import PromstackError
 
     if call.excinfo is not None and isinstance(call.excinfo.value, PromstackError):
-        report.longrepr = str(call.excinfo.value)  # users' mistakes get one line, not a traceback
+        from .safe_text import safe
+
+        # users' mistakes get one line, not a traceback; a provider's or a file's control
+        # characters are shown escaped, never sent to the terminal
+        report.longrepr = safe(str(call.excinfo.value), newlines=True)
     from .items import CaseItem, FileErrorItem
 
     # The case's record travels once: on the call report, or on a failed/skipped setup (then

@@ -22,10 +22,19 @@ from .errors import CaseError, ConfigError, JudgeError, TemplateError
 from .items import CaseErrored, CaseFailed, CaseItem
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .registry import Registry
+from .safe_text import safe, safe_lines
 from .types import AssertionSpec, Case, Request, Response, Score
 
 if TYPE_CHECKING:
     from .execute import Engine
+
+
+# marks that change how pytest (or a common plugin) runs an item: a metadata column of this
+# name stays a keyword (-k), never becomes the mark
+ACTING_MARKS = frozenset({
+    "skip", "skipif", "xfail", "usefixtures", "filterwarnings", "parametrize", "tryfirst", "trylast",
+    "timeout", "flaky", "order", "run", "dependency", "asyncio", "anyio", "trio", "repeat", "forked",
+    "xdist_group", "django_db", "no_cover", "benchmark", "randomly_dont_reorganize", "serial"})
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,7 @@ class PromstackSession:
         params = [suite.name] if show_suite else []
         params += [variant] if variant else []
         params.append(model)
-        name = f"{base}[{'-'.join(params)}]"
+        name = safe(f"{base}[{'-'.join(params)}]")  # a case name from a file is shown by pytest: no escapes
         markers, keywords, mark_error = self._markers(case, suite, model)
         error = mark_error or self._plan_error(prompt, model, suite, case)
         plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
@@ -318,9 +327,13 @@ class PromstackSession:
         keywords = {suite.name, model}
         for key, value in case.metadata.items():
             keywords.update(str(v) for v in (value if isinstance(value, list) else [value]))
-            if key.isidentifier():
+            # metadata are data: a marker only to select with -m, never one that acts
+            # (__metadata:xfail must not xfail a failing case); acting marks come from __marks
+            if key.isidentifier() and key not in ACTING_MARKS:
                 self.config.addinivalue_line("markers", f"{key}: promstack case metadata")
                 markers.append(getattr(pytest.mark, key)(value=value))
+            else:
+                keywords.add(key)
         for mark in case.marks:
             name, _, reason = (part.strip() for part in mark.partition(":"))
             try:
@@ -853,7 +866,7 @@ class PromstackSession:
         repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
         line = (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
                 f"cache {cache}, concurrency {s.concurrency}{repeat}")
-        return line + ("" if cases else self._outside())
+        return safe(line + ("" if cases else self._outside()), newlines=True)
 
     def _outside(self) -> str:
         """Why nothing was collected when the suites' files lie outside what pytest collects
@@ -899,7 +912,7 @@ class PromstackSession:
             lines.append(f"promstack: warning: … and {len(hidden) - 5} more xfail cases that errored")
         for note in self.engine.notes if self.engine is not None else []:  # e.g. a judge's structured output refused
             self.warn(note)
-        return lines + [f"promstack: warning: {w}" for w in self.warnings]
+        return safe_lines(lines + [f"promstack: warning: {w}" for w in self.warnings])
 
     def _cache_lines(self, records: list[dict[str, Any]]) -> list[str]:
         """Why answers called in this run were not cached (so the next run calls them again)."""
@@ -999,7 +1012,7 @@ def _failure(plan: Planned, scores: list[Score], value: float, output: str, pass
     lines = [head] + [f"  {'✓' if s.passed else '✗'} {s.reason}" for s in scores]
     shown = output if len(output) <= 500 else output[:499] + "…"
     lines.append(f"  output: {shown!r}")
-    return "\n".join(lines)
+    return safe("\n".join(lines), newlines=True)
 
 
 def _na(value: Any) -> str:

@@ -73,6 +73,68 @@ def safe_name(prompt_id: str) -> str:
     return "_" + name if not name or name.startswith(".") else name
 
 
+def index_problem(data: dict[str, Any]) -> str | None:
+    """The first key of the index whose type is wrong, as ``prompts.support.versions[0].number:
+    missing`` (the registry's code reads these keys without a check)."""
+    prompts = data.get("prompts")
+    if not isinstance(prompts, dict):
+        return f"prompts: {_kind(prompts)}, expected an object of prompt id -> entry"
+    for pid, entry in prompts.items():
+        where = f"prompts.{pid}"
+        if not isinstance(entry, dict):
+            return f"{where}: {_kind(entry)}, expected an object"
+        problem = (_typed(entry, where, "source", str) or _typed(entry, where, "versions", list)
+                   or _optional(entry, where, "labels", dict) or _optional(entry, where, "audit", list))
+        if problem:
+            return problem
+        if not entry["versions"]:
+            return f"{where}.versions: empty, expected at least one version"
+        for i, v in enumerate(entry["versions"]):
+            problem = _version_problem(v, f"{where}.versions[{i}]")
+            if problem:
+                return problem
+        for label, number in (entry.get("labels") or {}).items():
+            if not isinstance(number, int) or isinstance(number, bool):
+                return f"{where}.labels.{label}: {_kind(number)}, expected a version number"
+        for i, event in enumerate(entry.get("audit") or []):
+            if not isinstance(event, dict):
+                return f"{where}.audit[{i}]: {_kind(event)}, expected an object"
+    return None
+
+
+def _version_problem(v: Any, where: str) -> str | None:
+    if not isinstance(v, dict):
+        return f"{where}: {_kind(v)}, expected an object"
+    for key, kind in (("number", int), ("hash", str), ("file", str)):
+        problem = _typed(v, where, key, kind)
+        if problem:
+            return problem
+    if "/" in v["file"] or "\\" in v["file"] or v["file"] in ("", ".", ".."):
+        return f"{where}.file: {v['file']!r} is not a file name in the prompt's folder"
+    return _optional(v, where, "evaluations", list)
+
+
+def _typed(obj: dict[str, Any], where: str, key: str, kind: type) -> str | None:
+    """``key`` must be there, of type ``kind``."""
+    if key not in obj:
+        return f"{where}.{key}: missing"
+    value = obj[key]
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return None
+    names = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
+    return f"{where}.{key}: {_kind(value)}, expected {names[kind]}"
+
+
+def _optional(obj: dict[str, Any], where: str, key: str, kind: type) -> str | None:
+    """``key`` may be missing or null, else of type ``kind``."""
+    return None if obj.get(key) is None else _typed(obj, where, key, kind)
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", dict: "an object", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
 @dataclass(frozen=True)
 class Seen:
     """What the registry made of a prompt's current content."""
@@ -114,6 +176,10 @@ class PromptRegistry:
                                 "(git checkout -- .promstack/prompts)") from None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise RegistryError(f"{self.rel(self.index_path)}: not a promstack prompt registry ({SCHEMA})")
+        problem = index_problem(data)
+        if problem is not None:
+            raise RegistryError(f"{self.rel(self.index_path)}: {problem}; restore it from git "
+                                "(git checkout -- .promstack/prompts)")
         return data
 
     def save(self) -> None:

@@ -17,9 +17,13 @@ def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[d
     names a prompt version (the registry's number and labels), else ``id@hash``."""
     from tabulate import tabulate
 
+    from ..safe_text import safe
+
     name = prompt_name or (lambda i, v: f"{i}@{v}")
-    table = [[r["suite"], r["model"], name(r["prompt_id"], r["prompt_version"]), r["cases"], r["passed"],
-              r["failed"], r["error"], r["xfailed"], r["flaky"], f"{r['pass_pct']:.1f}", _quality(r.get("quality")),
+    # cells escaped before tabulate measures them, so the columns stay aligned
+    table = [[safe(r["suite"]), safe(r["model"]), safe(name(r["prompt_id"], r["prompt_version"])), r["cases"],
+              r["passed"], r["failed"], r["error"], r["xfailed"], r["flaky"], f"{r['pass_pct']:.1f}",
+              _quality(r.get("quality")),
               _ms(r["p50_ms"]), _ms(r["p95_ms"]), _int(r["input_tokens"]), _int(r["output_tokens"]),
               _cost(r["cost_usd"]), _cost(r.get("eval_cost_usd")) if r.get("judge_calls") else "-",
               f"{r['cache_hits']}/{r['calls']}"] for r in rows]
@@ -31,13 +35,12 @@ def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[d
         lines.append(f"promstack: quality score {quality:.1f}/100 over {sum(r['judged'] for r in rows)} "
                      f"judged cases; {calls} judge calls, eval cost {eval_cost} USD (not in cost USD)")
     for c in calibrations or []:
-        lines.append(f"promstack: calibration {c['judge']}: n={c['n']}, exact {c['exact']:.0%}, within one "
-                     f"{c['within_one']:.0%}, Spearman {_num(c['spearman'])}, weighted kappa {_num(c['kappa'])}")
+        lines += _calibration_lines(c)
     for r in sorted(flaky, key=lambda r: r["case_id"]):
         if r.get("judge_flaky"):
-            lines.append(f"promstack: flaky: {r['case_id']} judges disagreed across repeats")
+            lines.append(f"promstack: flaky: {safe(r['case_id'])} judges disagreed across repeats")
         else:
-            lines.append(f"promstack: flaky: {r['case_id']} passed {r['passes']} of {r['repeats']} repeats")
+            lines.append(f"promstack: flaky: {safe(r['case_id'])} passed {r['passes']} of {r['repeats']} repeats")
     for model in unpriced:
         if model.startswith("python:"):
             lines.append(f"promstack: warning: {model} reports no cost_usd; its cost shows as n/a (return "
@@ -45,6 +48,24 @@ def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[d
         else:
             lines.append(f"promstack: warning: litellm has no price for {model}; its cost shows as n/a")
     return lines
+
+
+def _calibration_lines(c: dict[str, Any]) -> list[str]:
+    """The judge's agreement with the human labels, and each human score it left out."""
+    from ..safe_text import safe
+
+    judge = safe(c["judge"])
+    if c["n"]:
+        out = [f"promstack: calibration {judge}: n={c['n']}, exact {c['exact']:.0%}, within one "
+               f"{c['within_one']:.0%}, Spearman {_num(c['spearman'])}, weighted kappa {_num(c['kappa'])}"]
+    else:
+        out = [f"promstack: calibration {judge}: no case has a human score on the judge's scale"]
+    lo, hi = c.get("scale") or ("?", "?")
+    for x in c.get("excluded") or []:
+        out.append(f"promstack: warning: calibration {judge}: {safe(x['case_id'])}: __human_score "
+                   f"{safe(x['human_score'])} is outside the judge's scale {lo}-{hi}; left out of the calibration "
+                   f"figures (label it {lo} to {hi})")
+    return out
 
 
 def arena_lines(arena: dict[str, Any]) -> list[str]:

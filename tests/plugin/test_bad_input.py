@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from tests.support.fake_openai import Reply
+
 GOOD = "input,__expected\nok,contains:ok\n"
 
 
@@ -198,3 +204,99 @@ def test_duplicate_key_in_the_prompt_registry_is_named(project):
     result = project.run()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*prompt registry: .promstack/prompts/index.json:3: duplicate key 'prompts'*"])
+
+
+# -- terminal-safe output: a hostile server or file never drives the terminal -----------------
+
+CLEAR = "\x1b[2J\x1b[H ALL TESTS PASSED"
+
+
+def test_hostile_server_error_message_reaches_pytest_output_escaped(project):
+    project.server.respond = lambda body: Reply(status=500, text=CLEAR)
+    project.write({"prompt_tests/a.csv": GOOD}, max_retries=0)
+    result = project.run("-rA")
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert "\x1b" not in out
+    result.stdout.fnmatch_lines([r"*model call failed:*\x1b[[]2J\x1b[[]H ALL TESTS PASSED*"])
+
+
+def test_control_characters_in_case_names_and_outputs_are_escaped_and_korean_ids_stay(project):
+    project.server.replies = {"빨강": "\x1b[31m빨강\r\u202e"}
+    project.write({"prompt_tests/a.csv": "input,__expected,__description\n"
+                                         "빨강,contains:파랑,\x1b[31m색깔\u202e 환불\n"
+                                         "환불,contains:환불,환불 절차\n"})
+    result = project.run("-v", "-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert not any(ch in out for ch in ("\x1b", "\r", "\u202e"))
+    result.stdout.fnmatch_lines([r"*prompt_tests/a.csv::\x1b[[]31m색깔\u202e 환불[[]mine[]] FAILED*",
+                                 "*prompt_tests/a.csv::환불 절차[[]mine[]] PASSED*",
+                                 r"*output: '\x1b[[]31m빨강\r\u202e'*"])
+    doc_case = "prompt_tests/a.csv::환불 절차[mine]"
+    assert doc_case in out
+
+
+def test_metadata_named_like_a_pytest_mark_does_not_act_as_one(project):
+    project.write({"prompt_tests/a.csv": "input,__expected,__metadata:xfail,__metadata:skip,__metadata:area\n"
+                                         "hello,contains:nope,yes,yes,billing\n"
+                                         "other,contains:other,,,shipping\n"})
+    result = project.run()
+    result.assert_outcomes(passed=1, failed=1)  # not xfailed, not skipped
+    project.run("-m", "area", "-k", "billing").assert_outcomes(failed=1, deselected=1)  # other metadata: -m, -k
+    project.run("-k", "xfail").assert_outcomes(failed=1, deselected=1)
+
+
+@pytest.mark.parametrize(("index", "problem"), [
+    ('{"schema": "promstack-prompts/1", "prompts": []}', "prompts: a list, expected an object*"),
+    ('{"schema": "promstack-prompts/1", "prompts": {"p": {"source": "prompts/p.yaml", "versions": '
+     '[{"hash": "x", "file": "1.yaml"}]}}}', "prompts.p.versions[[]0[]].number: missing*"),
+])
+def test_prompt_registry_index_of_wrong_types_is_a_warning_naming_the_key(project, index, problem):
+    project.write({"prompt_tests/a.csv": GOOD, "prompts/p.yaml": "id: p\ntemplate: '{{ input }}'\n",
+                   ".promstack/prompts/index.json": index},
+                  suites={"s": {"prompt": "prompts/p.yaml", "tests": ["prompt_tests/a.csv"]}})
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"promstack: warning: prompt registry: .promstack/prompts/index.json: {problem}"
+                                 "restore it from git*"])
+
+
+@pytest.mark.parametrize(("cases", "problem"), [
+    ("[1, 2]", "cases[[]0[]]: 1 is not of type 'object'"),
+    ('[{"outcome": 3}]', "cases[[]0[]]*"),
+])
+def test_baseline_of_wrong_types_is_a_warning_and_the_run_is_not_compared(project, cases, problem):
+    project.write({"prompt_tests/a.csv": GOOD})
+    project.run("--promstack-save-baseline=base.json").assert_outcomes(passed=1)
+    doc = json.loads((project.path / "base.json").read_text(encoding="utf-8"))
+    doc["cases"] = json.loads(cases)
+    (project.path / "base.json").write_text(json.dumps(doc), encoding="utf-8")
+    result = project.run("--promstack-baseline=base.json", "--promstack-fail-on-regression")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([f"promstack: warning: base.json: {problem}*; this run is not compared"])
+    result.stdout.no_fnmatch_line("promstack: baseline base.json*")
+
+
+def test_human_score_off_the_judge_scale_is_left_out_of_calibration_with_one_line(project):
+    from tests.plugin.test_judges import judge_config, scripted, verdict
+
+    project.server.respond = scripted({"a": verdict(5, 5, 5), "b": verdict(4, 4, 4), "c": verdict(2, 2, 2)})
+    project.write({**judge_config(project, pass_score=1),
+                   "prompt_tests/a.csv": "input,__expected,__human_score\na,judge:support_quality,5\n"
+                                         "b,judge:support_quality,9\nc,judge:support_quality,2\n"})
+    result = project.run()
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines([
+        "promstack: calibration support_quality: n=2, exact 100%, within one 100%, *",
+        "promstack: warning: calibration support_quality: prompt_tests/a.csv::row-3[[]mine[]]: __human_score 9* is "
+        "outside the judge's scale 1-5; left out of the calibration figures*"])
+
+
+def test_retry_after_longer_than_retry_max_wait_ends_the_retries_and_says_so(project):
+    project.server.respond = lambda body: Reply(status=429, text="slow down", headers={"Retry-After": "3600"})
+    project.write({"prompt_tests/a.csv": GOOD})
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    assert project.server.count == 1  # no retry a second later: the server asked for an hour
+    result.stdout.fnmatch_lines(["*the server asked to wait 3600 s (Retry-After), more than retry_max_wait 30 s*"])
