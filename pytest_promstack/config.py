@@ -512,8 +512,9 @@ def _suite_prompts(spec: SuiteSpec, where: str, problems: list[str]) -> tuple[Pr
 
 
 def _expand(base: Path, patterns: list[str], where: str, problems: list[str]) -> tuple[Path, ...]:
-    from .paths import inside, outside
+    from .paths import inside, outside, project_root
 
+    project = project_root(base)
     files: set[Path] = set()
     for pattern in patterns:
         matched = [Path(p) for p in glob.glob(str(base / pattern), recursive=True)]
@@ -521,10 +522,10 @@ def _expand(base: Path, patterns: list[str], where: str, problems: list[str]) ->
         if not matched:
             problems.append(f"{where}: no file matches {pattern!r}")
         for p in matched:
-            if inside(p, base):
+            if inside(p, project):
                 files.add(p.resolve())
             else:
-                problems.append(f"{where}: {outside(p.relative_to(base) if p.is_relative_to(base) else p, base)}")
+                problems.append(f"{where}: {outside(p.relative_to(base) if p.is_relative_to(base) else p, project)}")
     return tuple(sorted(files))
 
 

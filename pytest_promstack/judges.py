@@ -90,9 +90,9 @@ def load_template(value: str, root: Path) -> str:
         return value
     path = Path(value) if Path(value).is_absolute() else root / value
     if path.suffix in TEMPLATE_SUFFIXES or path.exists():
-        from .paths import inside
+        from .paths import inside, project_root
 
-        if path.exists() and not inside(path, root):
+        if path.exists() and not inside(path, project_root(root)):
             raise PermissionError(13, f"it resolves to {path.resolve()}, outside the project")
         return path.read_text(encoding="utf-8")
     return value

@@ -4,11 +4,26 @@ not make the run read (and send to a model) or write a file outside the reposito
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
+def project_root(folder: Path) -> Path:
+    """The project a config folder belongs to: the git work tree holding it, else the common
+    folder of it and the current directory (a config in ``configs/`` may name ``../prompt_tests``)."""
+    folder = folder.resolve()
+    for d in (folder, *folder.parents):
+        if (d / ".git").exists():
+            return d
+    try:
+        return Path(os.path.commonpath([folder, Path.cwd().resolve()]))
+    except ValueError:  # another drive
+        return folder
+
+
 def inside(path: Path, root: Path) -> bool:
-    """True when ``path``, symlinks resolved, is ``root`` or below it."""
+    """True when ``path``, symlinks resolved, is ``root`` or below it (``root`` is usually
+    ``project_root(...)``)."""
     try:
         path.resolve().relative_to(root.resolve())
     except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop

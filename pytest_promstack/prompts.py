@@ -142,11 +142,11 @@ def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt
     stem, _, branch = (default_id or path.stem).partition("@")
     if not path.is_file():
         raise CaseError(rel, None, "prompt file not found; check the suite's prompt: path")
-    from .paths import inside
+    from .paths import inside, project_root
 
-    if not inside(path, root):
-        raise CaseError(rel, None, f"resolves to {path.resolve()}, outside the project ({root}); prompt files must "
-                        "live inside the repository (a symlink or a '..' may not lead out)")
+    if not inside(path, project_root(root)):
+        raise CaseError(rel, None, f"resolves to {path.resolve()}, outside the project ({project_root(root)}); prompt "
+                        "files must live inside the repository (a symlink or a '..' may not lead out)")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:

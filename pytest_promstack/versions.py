@@ -269,7 +269,10 @@ class PromptRegistry:
         return self.snapshot(prompt_id, number).read_text(encoding="utf-8")
 
     def source(self, prompt_id: str) -> Path:
-        return self._inside(self.root / str(self.entry(prompt_id)["source"]), self.root, f"prompts.{prompt_id}.source")
+        from .paths import project_root
+
+        return self._inside(self.root / str(self.entry(prompt_id)["source"]), project_root(self.root),
+                            f"prompts.{prompt_id}.source")
 
     def _inside(self, path: Path, root: Path, key: str) -> Path:
         """Entries of index.json are joined to paths only when they stay inside ``root``."""
