@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT  # noqa: E402
+from benchmarks.common import ROOT
 
 PRELUDE = textwrap.dedent("""
     import json, resource, sys, time
