@@ -14,6 +14,7 @@ from typing import Any
 
 from .types import AssertionSpec, Response, Score
 
+REGEX_TIMEOUT_S = 1.0  # per regex assertion: a backtracking pattern fails, it does not stall the run
 SHORTHAND = re.compile(r"^(?P<not>not-)?(?P<type>[a-z][a-z0-9_-]*)(?:\((?P<arg>[^)]*)\))?(?::(?P<value>.*))?$", re.S)
 NEEDS_JUDGE = "llm-expectation"
 JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE)
@@ -44,6 +45,11 @@ def spec_id(spec: AssertionSpec) -> str:
 
 class AssertionSyntaxError(ValueError):
     pass
+
+
+class Undecided(Exception):
+    """An assertion that could not be decided (a regex over its time limit): it fails, even
+    negated, with this message as its reason."""
 
 
 def parse_shorthand(text: str, known: Callable[[str], bool]) -> AssertionSpec | None:
@@ -96,6 +102,8 @@ def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Cont
     ctx = Context(ctx.vars, ctx.response, spec.threshold, ctx.verdicts, ctx.verdicts.get(spec_id(spec)))
     try:
         outcome = _normalise(fn(output, spec.value, ctx))
+    except Undecided as exc:
+        return Score(spec.type, False, 0.0, f"{spec.type}: {exc}", spec.weight)
     except Exception as exc:  # a user's assertion may raise anything: it is a failure, not a crash
         return Score(spec.type, False, 0.0, f"{spec.type}: {type(exc).__name__}: {exc}", spec.weight)
     passed, score = outcome.passed, outcome.score if outcome.score is not None else float(outcome.passed)
@@ -184,10 +192,17 @@ def _starts_with(output: str, value: Any, ctx: Context) -> Outcome:
 
 
 def _regex(output: str, value: Any, ctx: Context) -> Outcome:
+    """``re`` syntax, run by the ``regex`` package for its ``timeout=``: a pattern that
+    backtracks exponentially (``(a+)+b``) fails after ``REGEX_TIMEOUT_S`` instead of hanging."""
+    import regex
+
     try:
-        ok = re.search(str(value), output) is not None
-    except re.error as exc:
+        ok = regex.search(str(value), output, timeout=REGEX_TIMEOUT_S) is not None
+    except regex.error as exc:
         raise ValueError(f"bad regular expression {value!r}: {exc}") from None
+    except TimeoutError:
+        raise Undecided(f"/{value}/ took longer than {REGEX_TIMEOUT_S:g} s on {len(output):,} characters of "
+                        "output and was stopped; simplify the pattern (nested repeats like (a+)+ backtrack)") from None
     return Outcome(ok, f"/{value}/ {'matches' if ok else 'does not match'} {_show(output)}")
 
 
@@ -305,21 +320,20 @@ def _finish_reason(output: str, value: Any, ctx: Context) -> Outcome:
     return Outcome(same, f"finish reason {got!r}" + ("" if same else f", not {want!r}"))
 
 
-def levenshtein_distance(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+def levenshtein_distance(a: str, b: str, cutoff: int | None = None) -> int:
+    """Edit distance (rapidfuzz, bit-parallel C++); past ``cutoff`` it stops and returns
+    ``cutoff + 1``, so a 10 MB output against a short value costs nothing."""
+    from rapidfuzz.distance import Levenshtein
+
+    return Levenshtein.distance(a, b, score_cutoff=cutoff)
 
 
 def _levenshtein(output: str, value: Any, ctx: Context) -> Outcome:
     limit = ctx.threshold if ctx.threshold is not None else 5
-    d = levenshtein_distance(output, str(value))
+    cutoff = max(int(limit), 0)
+    d = levenshtein_distance(output, str(value), cutoff)
+    if d > cutoff:
+        return Outcome(False, f"distance more than {limit:g} to {_show(str(value))}, limit {limit:g}")
     return Outcome(d <= limit, f"distance {d} to {_show(str(value))}, limit {limit:g}")
 
 

@@ -3,6 +3,10 @@
 Columns/keys are template variables, plus promptfoo's conventions (``__expected``,
 ``__description``, ``__metadata:key``, ``__threshold``, ...). A bad row becomes a Case
 carrying its one-line error; an unreadable file raises ``CaseError``.
+
+Bounded work per file (test files may come from someone else's pull request): a CSV has at
+most ``MAX_COLUMNS`` columns and ``MAX_CELL`` characters per cell; JSON and YAML nesting and
+YAML aliases are bounded in ``strict``.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ import difflib
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .assertions import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand
 from .errors import CaseError
-from .strict import DuplicateKeyError, load_json, load_yaml
+from .strict import DuplicateKeyError, LimitError, load_json, load_yaml
 from .types import AssertionSpec, Case
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
@@ -28,6 +34,8 @@ PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "opt
                   "providerOutput", "marks", "id", "human_score"}
 EXPECTED_N = re.compile(r"^__expected\d*$")
 MARK = re.compile(r"^[A-Za-z_]\w*$")
+MAX_COLUMNS = 1_000
+MAX_CELL = 1_048_576  # characters per CSV cell (1 MiB of ASCII)
 
 
 class Loader:
@@ -75,39 +83,52 @@ class Loader:
 
     def _csv(self, rel: str, data: bytes) -> Iterator[Case]:
         text = self._decode(rel, data)
+        with _cell_limit(MAX_CELL):  # read eagerly: the limit is the csv module's, process-wide
+            header, rows = self._csv_rows(rel, text)
+        header = [h.strip() for h in header]
+        self._check_header(rel, header)
+        for start, cells, problem in rows:
+            if problem is not None:
+                yield self._bad(rel, start, problem)
+            elif len(cells) != len(header):
+                yield self._bad(rel, start, f"has {len(cells)} fields but the header has {len(header)}; "
+                                "quote cells that contain commas")
+            else:
+                yield self._flat(rel, start, dict(zip(header, cells, strict=True)))
+
+    def _csv_rows(self, rel: str, text: str) -> tuple[list[str], list[tuple[int, list[str], str | None]]]:
+        """The header, then ``(line, cells, problem)`` per non-blank row; a malformed row is the
+        last (the reader cannot resync after it)."""
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         try:
             header = next(reader)
         except StopIteration:
             raise CaseError(rel, None, "is empty; the first line must name the columns") from None
         except csv.Error as exc:
-            raise CaseError(rel, 1, f"malformed CSV header: {exc}") from None
-        header = [h.strip() for h in header]
-        self._check_header(rel, header)
+            raise CaseError(rel, 1, f"malformed CSV header: {_csv_problem(exc)}") from None
+        if len(header) > MAX_COLUMNS:
+            raise CaseError(rel, 1, f"has {len(header):,} columns, more than the limit of {MAX_COLUMNS:,}; "
+                            "split the file or move data into fewer columns")
+        rows: list[tuple[int, list[str], str | None]] = []
         line = reader.line_num + 1
         while True:
             try:
                 cells = next(reader)
             except StopIteration:
-                return
+                return header, rows
             except csv.Error as exc:
-                yield self._bad(rel, line, f"malformed CSV: {exc}; check the quotes on this row")
-                return
+                rows.append((line, [], f"malformed CSV: {_csv_problem(exc)}"))
+                return header, rows
             start, line = line, reader.line_num + 1
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                yield self._bad(rel, start, f"has {len(cells)} fields but the header has {len(header)}; "
-                                "quote cells that contain commas")
-                continue
-            yield self._flat(rel, start, dict(zip(header, cells, strict=True)))
+            if cells and any(c.strip() for c in cells):
+                rows.append((start, cells, None))
 
     def _check_header(self, rel: str, header: list[str]) -> None:
         problems = [self._unknown_special(h) for h in header]
         problems = [p for p in problems if p]
         if problems:
             raise CaseError(rel, 1, "; ".join(problems))
-        dupes = sorted({h for h in header if header.count(h) > 1})
+        dupes = sorted(h for h, n in Counter(header).items() if n > 1)
         if dupes:
             raise CaseError(rel, 1, f"duplicate column(s) {', '.join(dupes)}")
 
@@ -121,7 +142,7 @@ class Loader:
     def _json(self, rel: str, data: bytes) -> Iterator[Case]:
         try:
             doc = load_json(self._decode(rel, data))
-        except DuplicateKeyError as exc:
+        except (DuplicateKeyError, LimitError) as exc:
             raise CaseError(rel, exc.line, str(exc)) from None
         except json.JSONDecodeError as exc:
             raise CaseError(rel, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
@@ -132,7 +153,7 @@ class Loader:
 
         try:
             doc = load_yaml(self._decode(rel, data))
-        except DuplicateKeyError as exc:
+        except (DuplicateKeyError, LimitError) as exc:
             raise CaseError(rel, exc.line, str(exc)) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
@@ -146,7 +167,7 @@ class Loader:
                 continue
             try:
                 record = load_json(line)
-            except DuplicateKeyError as exc:
+            except (DuplicateKeyError, LimitError) as exc:
                 yield self._bad(rel, n, str(exc))
                 continue
             except json.JSONDecodeError as exc:
@@ -250,6 +271,23 @@ class Loader:
 
 class _RowProblem(Exception):
     pass
+
+
+@contextmanager
+def _cell_limit(chars: int) -> Iterator[None]:
+    """The csv module's cell size limit (a process-wide setting), for the duration of a read."""
+    before = csv.field_size_limit(chars)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (f"a cell is longer than {MAX_CELL:,} characters (the limit per CSV cell); shorten it, "
+                "or check for a quote that is never closed")
+    return f"{exc}; check the quotes on this row"
 
 
 def _text(value: Any) -> str | None:

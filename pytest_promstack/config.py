@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-from .options import CACHE_MODES
+from .options import CACHE_MODES, MAX_REPEAT
 
 CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
 
@@ -147,7 +147,7 @@ class FileConfig(_Strict):
     cache: CacheSpec = Field(default_factory=CacheSpec)
     log: str | None = ".promstack/calls.jsonl"
     user_id: str | None = None
-    repeat: int = Field(1, ge=1, le=1000)
+    repeat: int = Field(1, ge=1, le=MAX_REPEAT)
     min_pass: int | None = Field(None, ge=1)
     suites: dict[str, SuiteSpec] = Field(default_factory=dict)
     judges: dict[str, JudgeSpec] = Field(default_factory=dict)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 CACHE_MODES = ("use", "off", "refresh", "replay", "record")
+MAX_REPEAT = 1000  # runs per case, for --promstack-repeat and the config's repeat: alike
 
 
 def cache_mode_type(value: str) -> str:
@@ -36,6 +37,13 @@ def positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return n
+
+
+def repeat_count(value: str) -> int:
+    n = positive_int(value)
+    if n > MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"{value}: at most {MAX_REPEAT} runs per case; use a smaller N")
     return n
 
 
@@ -100,8 +108,9 @@ def add_options(add: Any) -> None:
     add("--promstack-no-python", action="store_true", default=False, dest="promstack_no_python",
         help="Refuse python: targets and python assertions (they run code from the repository's files), "
              "e.g. in CI on pull requests; the same as allow_python: false. Default: %(default)r")
-    add("--promstack-repeat", metavar="N", type=positive_int, default=None, dest="promstack_repeat",
-        help="Run each case N times (see min_pass in the config). Default: %(default)r (the config's repeat, else 1)")
+    add("--promstack-repeat", metavar="N", type=repeat_count, default=None, dest="promstack_repeat",
+        help=f"Run each case N times, at most {MAX_REPEAT} (see min_pass in the config). Default: %(default)r "
+             "(the config's repeat, else 1)")
 
 
 def settings_options(option: Any, here: Any = None) -> dict[str, Any]:
