@@ -38,12 +38,25 @@ MAX_COLUMNS = 1_000
 MAX_CELL = 1_048_576  # characters per CSV cell (1 MiB of ASCII)
 
 
+def _korean_or_refuse(rel: str, text: str) -> None:
+    """CP949 decodes most double-byte text without an error: a GBK (Chinese) or Shift-JIS file
+    becomes Korean-looking mojibake that tests would then run on. Korean text is mostly
+    Hangul syllables; when it is not, the guess is refused."""
+    wide = [c for c in text if ord(c) > 0x7F]
+    hangul = sum("\uac00" <= c <= "\ud7a3" for c in wide)
+    if wide and hangul < 0.8 * len(wide):
+        raise CaseError(rel, None, f"is not UTF-8, and as CP949/EUC-KR only {hangul} of its {len(wide)} non-ASCII "
+                        "characters are Hangul: it is probably in another encoding; save it as UTF-8, or name its "
+                        "encoding in promstack.yaml (encoding: gbk, shift_jis, ...)")
+
+
 class Loader:
     """Reads test files; ``known`` tells whether an assertion type is registered."""
 
     def __init__(self, root: Path, known: Callable[[str], bool], suggest: Callable[[str], str],
                  encoding: str | None = None) -> None:
         self.root, self.known, self.suggest, self.encoding = root, known, suggest, encoding
+        self.decoded: dict[str, str] = {}  # files read in another encoding than UTF-8 (the header names them)
 
     def load(self, path: Path) -> list[Case]:
         rel = self.rel(path)
@@ -71,13 +84,18 @@ class Loader:
             except (UnicodeDecodeError, LookupError) as exc:
                 raise CaseError(rel, None, f"cannot decode as {self.encoding}: {exc}; "
                                 "fix the encoding: setting") from None
-        for enc in ("utf-8-sig", "cp949"):  # cp949 is a superset of EUC-KR
-            try:
-                return data.decode(enc)
-            except UnicodeDecodeError:
-                continue
-        raise CaseError(rel, None, "is neither UTF-8 nor CP949/EUC-KR; save it as UTF-8 "
-                        "or set encoding: in promstack.yaml")
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+        try:
+            text = data.decode("cp949")  # a superset of EUC-KR
+        except UnicodeDecodeError:
+            raise CaseError(rel, None, "is neither UTF-8 nor CP949/EUC-KR; save it as UTF-8 "
+                            "or set encoding: in promstack.yaml") from None
+        _korean_or_refuse(rel, text)
+        self.decoded[rel] = "CP949"
+        return text
 
     # -- formats --------------------------------------------------------------------------
 

@@ -864,8 +864,9 @@ class PromstackSession:
 
             cache += f" + redis {safe_url(s.cache_url)}"
         repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
+        decoded = "".join(f"; {rel} read as {enc}" for rel, enc in sorted(self.loader.decoded.items()))
         line = (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
-                f"cache {cache}, concurrency {s.concurrency}{repeat}")
+                f"cache {cache}, concurrency {s.concurrency}{repeat}{decoded}")
         return safe(line + ("" if cases else self._outside()), newlines=True)
 
     def _outside(self) -> str:

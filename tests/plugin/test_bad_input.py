@@ -300,3 +300,15 @@ def test_retry_after_longer_than_retry_max_wait_ends_the_retries_and_says_so(pro
     result.assert_outcomes(errors=1)
     assert project.server.count == 1  # no retry a second later: the server asked for an hour
     result.stdout.fnmatch_lines(["*the server asked to wait 3600 s (Retry-After), more than retry_max_wait 30 s*"])
+
+
+def test_a_gbk_file_is_not_read_as_korean_mojibake_and_cp949_is_named_in_the_header(project):
+    project.write({"prompt_tests/zh.csv": "input,__expected\n我想退款，请帮我处理订单,contains:退款\n".encode("gbk"),
+                   "prompt_tests/ko.csv": "input,__expected\n환불하고 싶어요,contains:환불\n".encode("cp949")})
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "promstack: * cases from *; prompt_tests/ko.csv read as CP949",
+        "prompt_tests/zh.csv: is not UTF-8, and as CP949/EUC-KR only * of its * non-ASCII characters are Hangul: it "
+        "is probably in another encoding; save it as UTF-8, or name its encoding in promstack.yaml (encoding: gbk*",
+    ])
