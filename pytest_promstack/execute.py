@@ -111,6 +111,7 @@ class Engine:
         # case's cassette entries hold all it needs to replay
         self.by_case: dict[tuple[str, str], list[Request]] | None = {} if mode == "record" else None
         self.formats = Formats()  # the judges' structured output, per endpoint, for the run
+        self.calling: dict[str, Request] = {}  # requests sent to a model (not cache hits), by key
 
     @property
     def notes(self) -> list[str]:
@@ -139,6 +140,7 @@ class Engine:
                 self._log_hit(req, response=hit)
             else:
                 pending.append(req)
+                self.calling[req.key] = req
         if pending:
             self._start(pending)
         self._report()
@@ -163,9 +165,12 @@ class Engine:
                     loop.call_soon_threadsafe(task.cancel)
         for thread in self._threads:
             thread.join(timeout=30)
-        for fut in self.futures.values():
+        for key, fut in self.futures.items():
             if not fut.done():
                 fut.set_result(Response(error=INTERRUPTED))
+                req = self.calling.get(key)
+                if req is not None and self.log is not None:  # the call log says what was cut short
+                    self.log.write(**req.meta, model=req.model, cached=False, status="cancelled", error=INTERRUPTED)
         local = sys.modules.get("pytest_promstack.providers.local")  # only when a local model was used
         if local is not None:
             local.release()

@@ -777,6 +777,7 @@ class PromstackSession:
         s = self.settings
         run = {"id": self.run_id, "started": self.started, "git_commit": results.git_commit(s.root),
                "interrupted": self.interrupted,
+               "planned": len(self.mine) if self.mine else len(self.records),  # cases this run set out to run
                "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
                             "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
                             "judges": sorted(s.judges)},
@@ -905,6 +906,10 @@ class PromstackSession:
 
         lines += [cheapest_line(sel) for sel in self.selection()]
         lines += self.notes + _truncation_lines(records) + self._cache_lines(records)
+        if self.interrupted:
+            planned = max(len(self.mine), len(records))
+            lines.append(f"promstack: interrupted: {len(records)} of {planned} cases finished; the reports hold those, "
+                         "and the calls cut short are logged as cancelled")
         hidden = [r for r in records if r.get("outcome") == "xfailed" and r.get("phase") == "setup"]
         for r in hidden[:5]:
             lines.append(f"promstack: warning: xfail hides an error, not a failure: {r['case_id']}: "

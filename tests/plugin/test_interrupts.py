@@ -33,6 +33,10 @@ def test_signal_mid_run_keeps_finished_calls(project, sig):
     lines = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()]
     ok = {x["case_id"] for x in lines if x["status"] == "ok"}
     assert 8 <= len(ok) < 40  # some finished, not all
+    cancelled = {x["case_id"] for x in lines if x["status"] == "cancelled"}
+    assert cancelled  # the calls cut short are in the log as such
+    assert not cancelled & ok
+    assert f"promstack: interrupted: {len(ok)} of 40 cases finished; the reports hold those" in out
     # the reports hold exactly the finished cases, whole files (written to a temporary name, then renamed)
     doc = json.loads((project.path / "out/r.json").read_text(encoding="utf-8"))
     assert doc["run"]["interrupted"] is True
@@ -40,7 +44,7 @@ def test_signal_mid_run_keeps_finished_calls(project, sig):
     assert all(c["outcome"] == "passed" for c in doc["cases"])
     page = (project.path / "out/r.html").read_text(encoding="utf-8")
     assert page.rstrip().endswith("</html>")
-    assert 'id="interrupted"' in page
+    assert f"interrupted: {len(ok)} of 40 cases finished" in page
     assert sorted(p.name for p in (project.path / "out").iterdir()) == ["r.html", "r.json"]
     # every finished call was cached; nothing else was
     project.server.reset()
