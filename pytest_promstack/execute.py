@@ -507,6 +507,10 @@ def _response(raw: Any, latency_ms: float) -> Response:
     if not tokens_in and not tokens_out:
         # litellm fills a missing `usage` with zeros; a real answer never has 0 prompt tokens
         tokens_in = tokens_out = None
+    for name, v in (("prompt_tokens", tokens_in), ("completion_tokens", tokens_out)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            return Response(error=f"APIError: the provider's answer is not a chat completion: usage.{name} is {v!r}, "
+                                  "not a whole number", latency_ms=round(latency_ms, 3), retry=False)
     return Response(
         text=message.content if message.content is not None else "",
         input_tokens=tokens_in,

@@ -145,6 +145,10 @@ def _response(data: Any, req: Request, latency: float) -> Response:
         return Response(error="the provider returned no choices", latency_ms=latency, retry=False)
     message = choices[0].get("message") or {}
     usage = data.get("usage") or {}
+    wrong = _shape(message, usage, choices[0].get("finish_reason"))
+    if wrong is not None:
+        return Response(error=f"APIError: the provider's answer is not a chat completion: {wrong}", latency_ms=latency,
+                        retry=False)
     tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not tokens_in and not tokens_out:
         tokens_in = tokens_out = None
@@ -152,3 +156,18 @@ def _response(data: Any, req: Request, latency: float) -> Response:
     return Response(text=content if isinstance(content, str) else "", input_tokens=tokens_in,
                     output_tokens=tokens_out, latency_ms=latency,  # priced by the engine (pricing.priced)
                     finish_reason=choices[0].get("finish_reason"))
+
+
+def _shape(message: Any, usage: Any, finish_reason: Any) -> str | None:
+    """What in an answer is of the wrong type, or None."""
+    if not isinstance(message, dict):
+        return f"choices[0].message is {type(message).__name__}, not an object"
+    if not isinstance(usage, dict):
+        return f"usage is {type(usage).__name__}, not an object"
+    for key in ("prompt_tokens", "completion_tokens"):
+        v = usage.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            return f"usage.{key} is {v!r}, not a whole number"
+    if finish_reason is not None and not isinstance(finish_reason, str):
+        return f"finish_reason is {finish_reason!r}, not a string"
+    return None

@@ -466,3 +466,19 @@ def test_recording_one_file_keeps_the_cassette_entries_of_the_files_not_collecte
     assert sorted(after) == ["prompt_tests/a.csv::row-2[mine]", "prompt_tests/a.csv::row-3[mine]",
                              "prompt_tests/b.csv::row-2[mine]"]  # a.csv's kept; b.csv's old answer replaced
     assert json.loads(cassette.read_text(encoding="utf-8").splitlines()[-1])["request"]["messages"][-1]["content"] == "넷"
+
+
+@pytest.mark.parametrize("body", [{"choices": [{"message": "s"}]}, {"choices": [{"message": {"content": "x"}}],
+                                                                     "usage": ["x"]},
+                                  {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": -3}}],
+                         ids=["message-string", "usage-list", "negative-tokens"])
+def test_an_answer_of_the_wrong_shape_errors_its_case_and_never_hangs(project, body):
+    from tests.support.fake_openai import Reply
+
+    project.server.respond = lambda b: Reply(body=body)
+    project.write({"prompt_tests/a.csv": "input,__expected\nhi,contains:x\n"}, max_retries=0)
+    result = project.run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*model call failed: *"])
+    if project.transport == "auto":  # named by the direct transport itself, not by the last-resort guard
+        result.stdout.fnmatch_lines(["*the provider's answer is not a chat completion: *"])
