@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .types import AssertionSpec, Request, Response
+from .types import AssertionSpec, Request, Response, is_count
 
 PREFIX = "python:"
 
@@ -101,7 +101,7 @@ def _problem(result: Any) -> str | None:
     if not isinstance(usage, dict):
         return f"'usage' of type {type(usage).__name__}"
     for key, value in usage.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        if not is_count(value):
             return f"usage {key} {value!r} (not a whole number of tokens)"
     cost = result.get("cost_usd")
     if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0):

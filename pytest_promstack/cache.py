@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .types import Response
+from .types import Response, is_count
 
 KEY_VERSION = 1
 NOT_IN_KEY = {"timeout", "api_key", "num_retries", "max_retries", "stream", "metadata", "drop_params",
@@ -87,7 +87,7 @@ def problem(data: Any) -> str | None:
         return "an error (errors are never stored)"
     for key in COUNTS:
         v = data.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+        if not is_count(v):
             return f"{key} {v!r} is not a whole number of tokens"
     for key in AMOUNTS:
         v = data.get(key)

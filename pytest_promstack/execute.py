@@ -30,7 +30,7 @@ from typing import Any
 from .cache import cacheable
 from .negotiate import Formats, Ladder, endpoint, negotiable, not_transient
 from .pricing import priced
-from .types import Request, Response
+from .types import Request, Response, is_count
 
 NO_RETRY = {400, 401, 403, 404, 422}
 
@@ -508,7 +508,7 @@ def _response(raw: Any, latency_ms: float) -> Response:
         # litellm fills a missing `usage` with zeros; a real answer never has 0 prompt tokens
         tokens_in = tokens_out = None
     for name, v in (("prompt_tokens", tokens_in), ("completion_tokens", tokens_out)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+        if not is_count(v):
             return Response(error=f"APIError: the provider's answer is not a chat completion: usage.{name} is {v!r}, "
                                   "not a whole number", latency_ms=round(latency_ms, 3), retry=False)
     return Response(

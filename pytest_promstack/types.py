@@ -7,6 +7,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def is_count(value: Any) -> bool:
+    """A token count as stored: a whole number, not negative (``None``, unknown, is fine)."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
 @dataclass(frozen=True)
 class AssertionSpec:
     """One check: ``type`` (``not-`` prefix negates), its ``value``, threshold and weight."""

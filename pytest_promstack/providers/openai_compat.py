@@ -34,7 +34,7 @@ from functools import cache
 from typing import Any
 
 from ..pricing import price_map
-from ..types import Request, Response
+from ..types import Request, Response, is_count
 
 OURS = frozenset({"drop_params", "input_cost_per_token", "output_cost_per_token"})
 # litellm's own features: a request with one of these goes through litellm
@@ -166,7 +166,7 @@ def _shape(message: Any, usage: Any, finish_reason: Any) -> str | None:
         return f"usage is {type(usage).__name__}, not an object"
     for key in ("prompt_tokens", "completion_tokens"):
         v = usage.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+        if not is_count(v):
             return f"usage.{key} is {v!r}, not a whole number"
     if finish_reason is not None and not isinstance(finish_reason, str):
         return f"finish_reason is {finish_reason!r}, not a string"
