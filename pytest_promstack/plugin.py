@@ -56,26 +56,54 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = ps
     ps.observe_prompts()
     config.pluginmanager.register(Reporter(ps), "promstack-reporter")
-    ps.restore_sigterm = _sigterm_as_interrupt()
+    ps.restore_sigterm = _interrupts(config, ps)
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistHooks
 
         config.pluginmanager.register(XdistHooks(), "promstack-xdist")
 
 
-def _sigterm_as_interrupt() -> Any:
+def _interrupts(config: pytest.Config, ps: Any) -> Any:
     """SIGTERM (CI cancelling a job) ends the run like Ctrl-C: pytest then finishes the session,
-    so what completed is kept and nothing half-done is cached. Returns the old handler."""
+    so what completed is kept and nothing half-done is cached. Returns the old handlers.
+
+    Under xdist the controller does not stop at once: it passes SIGTERM on to the workers and
+    goes on receiving their reports; each worker stops calling, scores what finished and sends
+    it along as it ends; then the controller ends as interrupted, with every finished case. A
+    second signal stops the controller at once. A worker acts on the first signal only (a
+    terminal's Ctrl-C reaches it, and the controller's SIGTERM after it)."""
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return None
+    # xdist turns -n N into --dist load before plugins configure; its controller registers later
+    controller = not ps.is_worker and getattr(config.option, "dist", "no") != "no"
+    got: list[int] = []
 
     def interrupt(signum: int, frame: Any) -> None:
+        got.append(signum)
+        if controller and len(got) == 1:
+            _pass_on(ps.worker_pids)
+            return
+        if ps.is_worker and len(got) > 1:
+            return
         raise KeyboardInterrupt(f"signal {signum}")
 
-    return signal.signal(signal.SIGTERM, interrupt)
+    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, interrupt)}
+    if controller or ps.is_worker:
+        old[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
+    return old
+
+
+def _pass_on(pids: list[int]) -> None:
+    import contextlib
+    import os
+    import signal
+
+    for pid in pids:
+        with contextlib.suppress(OSError):  # that worker has ended already
+            os.kill(pid, signal.SIGTERM)
 
 
 def _root(config: pytest.Config) -> Path:
@@ -197,6 +225,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # Ctrl-C or SIGTERM; not a plugin's deliberate stop (--sw's stop at a failure is like -x:
     # the cases after it did not run, and none is scored as if it had)
     ps.interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED and not session.shouldstop
+    ps.planned = session.testscollected
     if ps.interrupted:
         ps.salvage()
     gates_passed = ps.check_gates()
@@ -219,4 +248,5 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         if ps.restore_sigterm is not None:
             import signal
 
-            signal.signal(signal.SIGTERM, ps.restore_sigterm)
+            for signum, handler in ps.restore_sigterm.items():
+                signal.signal(signum, handler)

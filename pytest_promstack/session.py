@@ -86,6 +86,8 @@ class PromstackSession:
         self.prompt_numbers: dict[tuple[str, str], tuple[int | None, list[str]]] = {}  # (id, hash) -> number, labels
         self.notes: list[str] = []
         self.interrupted = False
+        self.planned = 0  # the cases this run set out to run (set at the end; the xdist controller collects none)
+        self.worker_pids: list[int] = []  # xdist workers, to pass a SIGTERM on to
         self.restore_sigterm: Any = None
         self.mine: list[CaseItem] = []
         self._counts = (0, 0, 0)
@@ -660,6 +662,8 @@ class PromstackSession:
     def record(self, report: pytest.TestReport) -> None:
         data = getattr(report, "promstack", None)
         if data is None:  # e.g. xdist's report for an item whose worker crashed
+            if self.records.get(report.nodeid, {}).get("salvaged"):
+                return  # an interrupted worker scored it after its calls finished: that stands
             if report.nodeid in self.records:
                 rec = self.records[report.nodeid]
                 rec["outcome"] = _outcome(report, rec["outcome"])
@@ -692,9 +696,10 @@ class PromstackSession:
     def salvage(self) -> int:
         """After an interrupt: score the cases whose model calls had all finished but which
         pytest never ran, so the reports hold every finished case. Cases waiting for a judge
-        are left out (their verdict never came). Returns how many were added."""
+        are left out (their verdict never came). Returns how many were added. An xdist worker
+        hands what it scored to the controller in its ``workeroutput``."""
         engine = self.engine
-        if self.is_worker or engine is None:
+        if engine is None:
             return 0
         from .execute import INTERRUPTED
 
@@ -717,8 +722,10 @@ class PromstackSession:
                 outcome = "failed"
             except CaseErrored:
                 outcome = "error"
-            self.records[item.nodeid] = {"outcome": outcome, **self.result_of(item)}
+            self.records[item.nodeid] = {"outcome": outcome, **self.result_of(item), "salvaged": True}
             added += 1
+            if self.is_worker:  # sent with the worker's end (xdist's workerfinished)
+                self.config.workeroutput.setdefault("promstack_salvaged", {})[item.nodeid] = self.records[item.nodeid]
         return added
 
     def compare_baseline(self) -> bool:
@@ -777,7 +784,7 @@ class PromstackSession:
         s = self.settings
         run = {"id": self.run_id, "started": self.started, "git_commit": results.git_commit(s.root),
                "interrupted": self.interrupted,
-               "planned": len(self.mine) if self.mine else len(self.records),  # cases this run set out to run
+               "planned": max(len(self.mine), self.planned, len(self.records)),  # cases this run set out to run
                "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
                             "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
                             "judges": sorted(s.judges)},
@@ -907,7 +914,7 @@ class PromstackSession:
         lines += [cheapest_line(sel) for sel in self.selection()]
         lines += self.notes + _truncation_lines(records) + self._cache_lines(records)
         if self.interrupted:
-            planned = max(len(self.mine), len(records))
+            planned = max(len(self.mine), self.planned, len(records))
             lines.append(f"promstack: interrupted: {len(records)} of {planned} cases finished; the reports hold those, "
                          "and the calls cut short are logged as cancelled")
         hidden = [r for r in records if r.get("outcome") == "xfailed" and r.get("phase") == "setup"]

@@ -26,6 +26,12 @@ def _share(config: pytest.Config) -> tuple[int, int] | None:
         return None
 
 
+def _session(config: pytest.Config) -> Any:
+    from .stash import SESSION_KEY
+
+    return config.stash.get(SESSION_KEY, None)
+
+
 def my_items(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
     share = _share(config)
     if share is None:
@@ -35,6 +41,24 @@ def my_items(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Ite
 
 
 class XdistHooks:
+    def pytest_testnodeready(self, node: Any) -> None:
+        """Note the worker's process id, to pass a SIGTERM on to it (see plugin._interrupts)."""
+        ps = _session(node.config)
+        try:
+            pid = node.gateway._rinfo().pid  # execnet's description of the remote process
+        except Exception:  # no pid: that worker is then only stopped by xdist itself
+            return
+        if ps is not None:
+            ps.worker_pids.append(int(pid))
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """An interrupted worker's scored cases, sent with its end, join the controller's records."""
+        ps = _session(node.config)
+        salvaged = (getattr(node, "workeroutput", None) or {}).get("promstack_salvaged") or {}
+        if ps is not None:
+            for nodeid, record in salvaged.items():
+                ps.records.setdefault(nodeid, record)
+
     def pytest_configure_node(self, node: Any) -> None:
         """Tell each worker that our scheduler hands it the share ``index % count``."""
         if node.config.option.promstack and node.config.getvalue("dist") == "load":

@@ -14,20 +14,25 @@ import pytest
 from tests.support.project import KEY_ENV
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_mid_run_keeps_finished_calls(project, sig):
+def test_signal_mid_run_keeps_finished_calls(project, sig, xdist):
     project.server.latency = 0.4
     rows = "\n".join(f"q{i},contains:q{i}" for i in range(40))
     project.write({"prompt_tests/a.csv": f"input,__expected\n{rows}\n"}, concurrency=4)
     env = {**os.environ, KEY_ENV: "k"}
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider",
-                             "--promstack-json=out/r.json", "--promstack-report=out/r.html"],
+                             "--promstack-json=out/r.json", "--promstack-report=out/r.html", *xdist],
                             cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while project.server.count < 12 and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(sig)
+    proc.send_signal(sig)  # to the controller alone, as `kill` or a CI runner does
     out, _ = proc.communicate(timeout=60)
+    calls_at_end = project.server.count
+    time.sleep(1.0)
+    assert project.server.count == calls_at_end  # no process of the run goes on calling
+    assert calls_at_end < 40
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert "Traceback" not in out.split("KeyboardInterrupt")[0]
     lines = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()]
