@@ -316,9 +316,9 @@ class Engine:
             if ladder is not None and ladder.refused(resp):
                 self._log_retry(req, attempt, resp)  # sent again at once, one step down: no wait, no retry spent
                 continue
-            wait = self._retry_wait(resp, retries + 1, deadline)
+            wait, why = self._retry_wait(resp, retries + 1, deadline, req.timeout)
             if wait is None:
-                resp = self._too_long(resp, retries + 1, deadline, req.timeout)
+                resp = replace(resp, error=f"{resp.error}; {why}") if why else resp
                 return ladder.finish(resp) if ladder else resp
             retries += 1
             self._log_retry(req, attempt, resp)
@@ -330,32 +330,20 @@ class Engine:
             self.log.write(**req.meta, model=req.model, latency_ms=resp.latency_ms, cached=False,
                            attempt=attempt, status="retry", status_code=resp.status_code, error=error)
 
-    def _retry_wait(self, resp: Response, retry: int, deadline: float) -> float | None:
-        """Seconds to wait before retry number ``retry``, or None to stop here."""
+    def _retry_wait(self, resp: Response, retry: int, deadline: float, timeout: float
+                    ) -> tuple[float | None, str | None]:
+        """Seconds to wait before retry number ``retry``, or (None, why it is not retried when
+        the server asked for a longer wait than allowed: the error then says so)."""
         if resp.error is None or not _retryable(resp) or retry > self.policy.max_retries:
-            return None
-        if resp.retry_after and resp.retry_after > self.policy.max_wait:
-            return None  # a shorter wait than the server asked for would only be refused again
-        backoff = random.uniform(0, self.policy.backoff * 2 ** (retry - 1))
-        wait = min(resp.retry_after or backoff, self.policy.max_wait)
-        if time.monotonic() + wait >= deadline:
-            return None
-        return wait
-
-    def _too_long(self, resp: Response, retry: int, deadline: float, timeout: float) -> Response:
-        """Say so when the call stopped because the server asked for a longer wait than allowed."""
+            return None, None
         asked = resp.retry_after
-        if (resp.error is None or not asked or not _retryable(resp) or retry > self.policy.max_retries
-                or "(Retry-After)" in resp.error):
-            return resp
-        if asked > self.policy.max_wait:
-            limit = f"retry_max_wait {self.policy.max_wait:g} s"
-        elif time.monotonic() + asked >= deadline:
-            limit = f"the time left before the timeout ({timeout:g} s per call)"
-        else:
-            return resp
-        return replace(resp, error=f"{resp.error}; the server asked to wait {asked:g} s (Retry-After), more than "
-                                  f"{limit}: raise it in promstack.yaml, or run later")
+        if asked and asked > self.policy.max_wait:  # a shorter wait than asked for would only be refused again
+            return None, _asked(asked, f"retry_max_wait {self.policy.max_wait:g} s")
+        backoff = random.uniform(0, self.policy.backoff * 2 ** (retry - 1))
+        wait = min(asked or backoff, self.policy.max_wait)
+        if time.monotonic() + wait >= deadline:
+            return None, _asked(asked, f"the time left before the timeout ({timeout:g} s per call)") if asked else None
+        return wait, None
 
     def _finish(self, req: Request, resp: Response) -> None:
         resp = priced(req, resp)  # from its tokens and today's price, as cached answers are
@@ -518,6 +506,11 @@ def _response(raw: Any, latency_ms: float) -> Response:
         latency_ms=round(latency_ms, 3),  # the cost: from the tokens, by the engine (pricing.priced)
         finish_reason=choices[0].finish_reason,
     )
+
+
+def _asked(seconds: float, limit: str) -> str:
+    return (f"the server asked to wait {seconds:g} s (Retry-After), more than {limit}: raise it in promstack.yaml, "
+            "or run later")
 
 
 def _unexpected(exc: Exception) -> Response:
