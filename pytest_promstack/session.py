@@ -85,6 +85,7 @@ class PromstackSession:
         self.prompt_files: dict[str, Path] = {}  # prompt id -> its file
         self.prompt_numbers: dict[tuple[str, str], tuple[int | None, list[str]]] = {}  # (id, hash) -> number, labels
         self.notes: list[str] = []
+        self._warned_marks: set[tuple[str, str]] = set()  # (row, mark) already warned of
         self.interrupted = False
         self.planned = 0  # the cases this run set out to run (set at the end; the xdist controller collects none)
         self.worker_pids: list[int] = []  # xdist workers, to pass a SIGTERM on to
@@ -338,13 +339,35 @@ class PromstackSession:
                 keywords.add(key)
         for mark in case.marks:
             name, _, reason = (part.strip() for part in mark.partition(":"))
+            decorator, problem = self._mark(case, name)
+            if decorator is None:
+                return [], keywords, problem
+            markers.append(decorator(reason=reason) if reason else decorator)
+        return markers, keywords, None
+
+    def _mark(self, case: Case, name: str) -> tuple[Any, str | None]:
+        """pytest's own verdict on a mark name from a file: under strict markers an unknown
+        name errors the case; otherwise pytest's "unknown mark" warning is issued at the row
+        (shown in the warnings summary, silenced or made an error by the user's filters; an
+        error errors only this case, never the collection of the whole file)."""
+        import warnings
+
+        problem = (f"__marks: {name!r} is not a registered marker; "
+                   "add it to markers in your pytest config")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pytest.PytestUnknownMarkWarning)
             try:
                 decorator = getattr(pytest.mark, name)
             except pytest.fail.Exception:
-                return [], keywords, (f"__marks: {name!r} is not a registered marker; "
-                                      "add it to markers in your pytest config")
-            markers.append(decorator(reason=reason) if reason else decorator)
-        return markers, keywords, None
+                return None, problem
+        if caught and (case.where, name) not in self._warned_marks:
+            self._warned_marks.add((case.where, name))
+            try:
+                warnings.warn_explicit(f"{problem} (a typo?)", pytest.PytestUnknownMarkWarning,
+                                       filename=case.file, lineno=case.row)
+            except pytest.PytestUnknownMarkWarning:  # the user's filters make it an error
+                return None, problem
+        return decorator, None
 
     # -- running ----------------------------------------------------------------------------
 

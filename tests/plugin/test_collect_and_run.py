@@ -233,9 +233,20 @@ def test_marks_and_metadata_become_markers(project):
 
 
 def test_unregistered_mark_under_strict_markers_fails_that_case(project):
-    project.write({"pytest.ini": "[pytest]\naddopts = --strict-markers\n",  # the strict_markers ini: pytest 9+
-                   "prompt_tests/a.csv": "input,__expected,__marks\na,contains:a,slwo\nb,contains:b,\n"})
-    result = project.run()
+    # on the command line: pytest 9.0 does not apply --strict-markers given in addopts
+    project.write({"prompt_tests/a.csv": "input,__expected,__marks\na,contains:a,slwo\nb,contains:b,\n"})
+    result = project.run("--strict-markers")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*a.csv:2 [[]mine[]]: __marks: 'slwo' is not a registered marker*"])
+
+
+def test_unregistered_mark_warns_at_its_row_or_errors_only_that_case(project):
+    project.write({"prompt_tests/a.csv": "input,__expected,__marks\na,contains:a,slwo\nb,contains:b,\n"})
+    result = project.run("-W", "default::pytest.PytestUnknownMarkWarning")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["*a.csv:2: PytestUnknownMarkWarning: __marks: 'slwo' is not a registered marker*"])
+    # warnings made errors (as in this project's own config): that row errors, the file still runs
+    result = project.run("-W", "error::pytest.PytestUnknownMarkWarning")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*a.csv:2 [[]mine[]]: __marks: 'slwo' is not a registered marker*"])
 
