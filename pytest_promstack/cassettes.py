@@ -134,8 +134,12 @@ def write(directory: Path, suite: str, new: list[dict[str, Any]], keep_cases: se
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Write through a temp file beside ``path`` (``.NAME.PID.RANDOM.tmp``), then rename. The
+    temp file of a writer killed hard (SIGKILL, power loss) is removed by the next write of the
+    same file: once its process is gone, or after 10 minutes where that cannot be known."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    _sweep(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -144,6 +148,36 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _sweep(path: Path) -> None:
+    import time
+
+    prefix = f".{path.name}."
+    try:
+        leftovers = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for p in leftovers:
+        pid = p.name[len(prefix):].split(".", 1)[0]
+        try:
+            stale = time.time() - p.stat().st_mtime > 600 or (pid.isdigit() and not _alive(int(pid)))
+            if stale and p.is_file():
+                p.unlink()
+        except OSError:
+            continue  # gone already, or not ours to remove: the write itself goes on
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt" or pid == os.getpid():  # os.kill(pid, 0) is Ctrl-C on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _umask() -> int:

@@ -466,6 +466,9 @@ async def call(litellm: Any, req: Request, timeout: float) -> Response:
         if not key:
             return Response(error=f"environment variable {req.api_key_env} is not set; "
                             f"export it with the API key for {req.model}", retry=False)
+    refused = _url_credentials_conflict(req, key, via_litellm=isinstance(litellm, ModuleType))
+    if refused:
+        return Response(error=refused, retry=False)
     if not isinstance(litellm, ModuleType):
         return await litellm.call(req, key, timeout)
     kwargs: dict[str, Any] = {**req.params, "timeout": timeout, "num_retries": 0, "max_retries": 0}
@@ -483,6 +486,29 @@ async def call(litellm: Any, req: Request, timeout: float) -> Response:
     except Exception as exc:
         return _error(exc, (time.perf_counter() - start) * 1000)
     return _response(raw, (time.perf_counter() - start) * 1000)
+
+
+def _url_credentials_conflict(req: Request, key: str | None, *, via_litellm: bool) -> str | None:
+    """``api_base: https://user:password@host`` goes as HTTP Basic auth, which takes the one
+    Authorization header: the direct transport sends it when no key is named; litellm's client
+    always sends a Bearer header of its own, so it cannot (aiohttp would raise on every attempt)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(req.api_base or "")
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        return None  # not a URL we can read: the HTTP client says what is wrong with it
+    if not has_credentials:
+        return None
+    if key:
+        return (f"api_base of {req.model} has user:password@ and api_key_env names a key, but a request "
+                "has one Authorization header; keep one (the URL's credentials go as Basic auth, a key as Bearer)")
+    if via_litellm:
+        return (f"api_base of {req.model} has user:password@, which litellm cannot send (its client sends "
+                "its own Authorization header); use an openai/ model with transport: auto (called directly, "
+                "the credentials sent as Basic auth), or a key in api_key_env")
+    return None
 
 
 def _response(raw: Any, latency_ms: float) -> Response:

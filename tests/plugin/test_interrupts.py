@@ -56,3 +56,26 @@ def test_signal_mid_run_keeps_finished_calls(project, sig, xdist):
     result = project.run("--promstack-cache=replay")
     result.assert_outcomes(passed=len(ok), failed=40 - len(ok))
     assert project.server.count == 0
+
+
+def test_temp_files_of_a_writer_killed_hard_are_removed_by_the_next_run(project):
+    """SIGKILL (or power loss) mid-write leaves `.r.json.PID.xxx.tmp`; the next write of the same
+    report removes it once its process is gone, and never a live writer's temp file."""
+    project.write({"prompt_tests/a.csv": "input,__expected\nq,contains:q\n"})
+    out = project.path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / f".r.json.{dead}.k1ll.tmp").write_text('{"half": ')
+        (out / f".r.html.{dead}.k1ll.tmp").write_text("<html")
+        old = out / ".r.json.abc123"  # an older version's name, no pid: removed after 10 minutes
+        old.write_text("{")
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+        (out / f".r.json.{live.pid}.busy.tmp").write_text("{")  # another run writing right now
+        project.run("--promstack-json=out/r.json", "--promstack-report=out/r.html").assert_outcomes(passed=1)
+        assert sorted(p.name for p in out.iterdir()) == [f".r.json.{live.pid}.busy.tmp", "r.html", "r.json"]
+    finally:
+        live.kill()
+        live.wait()

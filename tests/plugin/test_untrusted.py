@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+import yaml
 
 ATTACK = "{{ cycler.__init__.__globals__.os.popen('touch pwned').read() }}"
 
@@ -234,3 +235,38 @@ def test_a_redis_password_is_never_shown(project):
     result.assert_outcomes(passed=1)
     assert "hunter2-secret" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*cache use (.promstack/cache) + redis redis://:…[[]redacted[]]@127.0.0.1:9/0*"])
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+@pytest.mark.parametrize("with_key", [False, True], ids=["no-key", "key"])
+def test_an_api_base_with_user_and_password_ends_in_one_line_and_shows_no_secret(project, monkeypatch,
+                                                                                 transport, with_key):
+    """`http://user:pass@host`: sent as Basic auth by the direct transport; with a key as well,
+    or through litellm (whose client sends its own Authorization header), the case errors at once
+    saying which to keep. Either way the run ends and no artefact holds the password or the key."""
+    monkeypatch.setenv("PROMSTACK_TEST_KEY", KEY)
+    url = project.server.url.replace("http://", "http://bob:pw-secret-42@")
+    model = {"name": "mine", "model": "openai/mine", "api_base": url}
+    if with_key:
+        model["api_key_env"] = "PROMSTACK_TEST_KEY"
+    project.write({"promstack.yaml": yaml.safe_dump({
+        "models": [model], "defaults": {"max_tokens": 16}, "transport": transport,
+        "suites": {"regression": {"tests": ["prompt_tests/*"]}}}),
+        "prompt_tests/a.csv": "input,__expected\nx,contains:x\n"})
+    result = project.run("--promstack-record", "--junitxml=junit.xml", "--promstack-json=r.json",
+                         "--promstack-report=r.html", "-v")
+    if transport == "auto" and not with_key:
+        result.assert_outcomes(passed=1)
+        assert project.server.headers[0]["Authorization"] == "Basic Ym9iOnB3LXNlY3JldC00Mg=="  # bob:pw-secret-42
+    else:
+        result.assert_outcomes(errors=1)
+        assert project.server.count == 0  # refused before any attempt, not retried five times
+        keep = "keep one" if with_key else "litellm cannot send"
+        result.stdout.fnmatch_lines([f"*a.csv:2 [[]mine[]]: model call failed: api_base of mine has user:password@*{keep}*"])
+    out = result.stdout.str() + result.stderr.str()
+    assert "pw-secret-42" not in out
+    assert KEY not in out
+    files = [p for p in project.path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    leaked = [str(p.relative_to(project.path)) for p in files
+              if b"pw-secret-42" in p.read_bytes() or KEY.encode() in p.read_bytes()]
+    assert leaked == ["promstack.yaml"]  # where the user wrote it, nowhere else
