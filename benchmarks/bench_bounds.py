@@ -24,8 +24,8 @@ PRELUDE = textwrap.dedent("""
     import json, resource, sys, time
     from pathlib import Path
     from pytest_promstack import assertions, cases, strict
-    from pytest_promstack.errors import CaseError
-    from pytest_promstack.types import AssertionSpec
+    from pytest_promstack.model.errors import CaseError
+    from pytest_promstack.model.types import AssertionSpec
     def rss():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     def loader(tmp):

@@ -126,8 +126,9 @@ def warm(repeat: int) -> None:
 
 
 def big(repeat: int) -> None:
-    from pytest_promstack.cache import DiskCache, cache_key
-    from pytest_promstack.types import Response
+    from pytest_promstack.execute.cache import DiskCache
+    from pytest_promstack.model.types import Response
+    from pytest_promstack.plan.requests import cache_key
 
     params = {"temperature": 0, "max_tokens": 64}
     for n in (25_000, 50_000, 100_000):

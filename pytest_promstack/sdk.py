@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PromstackError
-from .prompts import Prompt, load_prompt
+from .model.errors import PromstackError
+from .plan.prompts import Prompt, load_prompt
 from .versions import PromptRegistry, RegistryError
 
 
@@ -49,8 +49,8 @@ class PromptVersion:
 class Client:
     def __init__(self, root: str | Path | None = None, config: str | None = None, label_ttl: float = 60.0,
                  user_id: str | None = None) -> None:
-        from .config import load_or_default
-        from .runner import default_root
+        from .config.settings import load_or_default
+        from .pipeline.runner import default_root
 
         start = Path(root) if root is not None else Path.cwd()
         self.settings = load_or_default(start if root is not None else default_root(start), {"config": config})
@@ -106,7 +106,7 @@ class Client:
         return self._versions[key]
 
     def _fallback(self, pid: str, why: Exception) -> PromptVersion:
-        from .runner import Runner
+        from .pipeline.runner import Runner
 
         prompt = Runner(self.settings).prompt(pid)
         warnings.warn(f"promstack: {why}; using the prompt file {prompt.source} as it is", stacklevel=3)
@@ -123,7 +123,7 @@ class Client:
         if self._runner is None:
             import dataclasses
 
-            from .runner import Runner
+            from .pipeline.runner import Runner
 
             settings = self.settings
             if self.user_id:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import PromstackError
+from .model.errors import PromstackError
 
 SCHEMA = "promstack-prompts/1"
 DIR = Path(".promstack/prompts")
@@ -164,7 +164,7 @@ class PromptRegistry:
     def _read(self) -> dict[str, Any]:
         if not self.index_path.is_file():
             return {"schema": SCHEMA, "prompts": {}}
-        from .strict import DuplicateKeyError, load_json
+        from .util.strict import DuplicateKeyError, load_json
 
         try:
             data = load_json(self.index_path.read_text(encoding="utf-8"))
@@ -183,7 +183,7 @@ class PromptRegistry:
         return data
 
     def save(self) -> None:
-        from .cassettes import atomic_write
+        from .util.files import atomic_write
 
         text = json.dumps(self.data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
         atomic_write(self.index_path, text)
@@ -269,14 +269,14 @@ class PromptRegistry:
         return self.snapshot(prompt_id, number).read_text(encoding="utf-8")
 
     def source(self, prompt_id: str) -> Path:
-        from .paths import project_root
+        from .util.paths import project_root
 
         return self._inside(self.root / str(self.entry(prompt_id)["source"]), project_root(self.root),
                             f"prompts.{prompt_id}.source")
 
     def _inside(self, path: Path, root: Path, key: str) -> Path:
         """Entries of index.json are joined to paths only when they stay inside ``root``."""
-        from .paths import inside
+        from .util.paths import inside
 
         if not inside(path, root):
             raise RegistryError(f"{self.rel(self.index_path)}: {key} leads to {path.resolve()}, outside "
@@ -341,8 +341,8 @@ class PromptRegistry:
 def project_prompts(settings: Any, branches: bool = True) -> list[tuple[str, Any, Path]]:
     """(suite, prompt, file) for every prompt file the suites name, and (``branches``) each
     file's branches ``NAME@BRANCH.ext`` beside it. Broken files are skipped (a run reports them)."""
-    from .config import InlinePrompt
-    from .prompts import load_prompt, with_branches
+    from .config.settings import InlinePrompt
+    from .plan.prompts import load_prompt, with_branches
 
     out = []
     for name, suite in settings.suites.items():

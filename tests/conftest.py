@@ -14,7 +14,7 @@ from tests.support.project import KEY_ENV, config, write
 def _heavy_imports_once() -> None:
     """pytester's in-process runs drop modules imported inside them; importing litellm and
     pandas here once keeps every inner run from paying their import again."""
-    from pytest_promstack._litellm import import_litellm
+    from pytest_promstack.execute.litellm_import import import_litellm
 
     import_litellm()
     import gc

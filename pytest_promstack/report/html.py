@@ -30,7 +30,7 @@ HERE = "pytest_promstack.report"
 
 def write(path: Path, doc: dict[str, Any]) -> int:
     """Write the report atomically; returns its size in bytes."""
-    from ..cassettes import atomic_write
+    from ..util.files import atomic_write
 
     text = render(doc)
     atomic_write(path, text)
@@ -82,7 +82,7 @@ def _cut(text: Any) -> Any:
 
 def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
     """The case table's rows, compact: message texts are interned in ``texts``."""
-    from ..metrics import is_flaky
+    from ..results.metrics import is_flaky
 
     texts: list[str] = []
     index: dict[str, int] = {}
@@ -134,7 +134,7 @@ def _judge_reason(j: dict[str, Any]) -> str:
 
 def _view(doc: dict[str, Any]) -> dict[str, Any]:
     """The summary cards and tables, computed from the document."""
-    from ..metrics import percentile
+    from ..results.metrics import percentile
 
     cases = doc.get("cases") or []
     counted = [c for c in cases if c.get("outcome") != "skipped"]
@@ -288,7 +288,7 @@ def _short(name: str, n: int = 30) -> str:
 
 
 def _histogram(values: list[float]) -> str:
-    from ..metrics import percentile
+    from ..results.metrics import percentile
 
     if not values:
         return ""

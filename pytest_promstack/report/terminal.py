@@ -17,7 +17,7 @@ def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[d
     names a prompt version (the registry's number and labels), else ``id@hash``."""
     from tabulate import tabulate
 
-    from ..safe_text import safe
+    from ..util.text import safe
 
     name = prompt_name or (lambda i, v: f"{i}@{v}")
     # cells escaped before tabulate measures them, so the columns stay aligned
@@ -52,7 +52,7 @@ def summary_lines(rows: list[dict[str, Any]], unpriced: list[str], flaky: list[d
 
 def _calibration_lines(c: dict[str, Any]) -> list[str]:
     """The judge's agreement with the human labels, and each human score it left out."""
-    from ..safe_text import safe
+    from ..util.text import safe
 
     judge = safe(c["judge"])
     if c["n"]:

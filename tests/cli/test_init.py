@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_promstack import cassettes
 from pytest_promstack.cli import main
-from pytest_promstack.init import STARTER
+from pytest_promstack.cli.init import STARTER
+from pytest_promstack.execute import cassettes
 from tests.conftest import check_invariants, summary_rows
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ def project(tmp_path, server, monkeypatch):
                                                                        "tests": ["t.csv"]}}),
                      "prompts/support.yaml": V1, "t.csv": "input\nx\n"})
     reg = PromptRegistry(tmp_path)
-    from pytest_promstack.prompts import load_prompt
+    from pytest_promstack.plan.prompts import load_prompt
 
     for text in (V1, V2):
         (tmp_path / "prompts/support.yaml").write_text(text, encoding="utf-8")
@@ -107,7 +107,7 @@ def test_importing_the_sdk_loads_neither_pytest_nor_litellm(project):
 def test_numeric_prompt_ids_work_as_names_do(tmp_path):
     write(tmp_path, {"promstack.yaml": "models: [openai/x]\nsuites:\n  s: {prompt: prompts/p.yaml, tests: [t.csv]}\n",
                      "prompts/p.yaml": "id: 42\ntemplate: '질문: {{ input }}'\n", "t.csv": "input\nx\n"})
-    from pytest_promstack.prompts import load_prompt
+    from pytest_promstack.plan.prompts import load_prompt
 
     p = load_prompt(tmp_path / "prompts/p.yaml", tmp_path)
     assert PromptRegistry(tmp_path).observe(p.id, p.version, tmp_path / "prompts/p.yaml").number == 1

@@ -409,7 +409,7 @@ def test_a_bug_of_ours_inside_a_call_errors_the_case_and_never_hangs_the_run(pro
     """Whatever goes wrong while a call is taken in, its request still resolves."""
     project.write({
         "conftest.py": """
-            import pytest_promstack.execute as execute
+            import pytest_promstack.execute.engine as execute
 
             ORIGINAL = execute.priced
 
@@ -434,7 +434,7 @@ def test_a_stuck_engine_ends_the_wait_with_an_error_instead_of_hanging(project):
     """If no call ends for longer than any call's deadline, the run stops waiting."""
     project.write({
         "conftest.py": """
-            import pytest_promstack.execute as execute
+            import pytest_promstack.execute.engine as execute
 
             ORIGINAL = execute.Engine._start
 

@@ -16,7 +16,7 @@ from tests.plugin.test_judges import judge_config, verdict
 
 
 def schema():
-    return json.loads(files("pytest_promstack.report").joinpath("results.schema.json").read_text(encoding="utf-8"))
+    return json.loads(files("pytest_promstack.results").joinpath("results.schema.json").read_text(encoding="utf-8"))
 
 
 def read(path: Path) -> dict:

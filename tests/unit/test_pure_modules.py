@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_promstack import assertions
-from pytest_promstack.cache import DiskCache, cache_key, cacheable
-from pytest_promstack.cases import Loader
-from pytest_promstack.errors import CaseError, TemplateError
-from pytest_promstack.prompts import from_mapping
-from pytest_promstack.registry import builtin_registry
-from pytest_promstack.types import Response
+from pytest_promstack.execute.cache import DiskCache
+from pytest_promstack.execute.stored import cacheable
+from pytest_promstack.model.errors import CaseError, TemplateError
+from pytest_promstack.model.specs import AssertionSyntaxError, parse_shorthand
+from pytest_promstack.model.types import Response
+from pytest_promstack.plan.cases import Loader
+from pytest_promstack.plan.prompts import from_mapping
+from pytest_promstack.plan.requests import cache_key
+from pytest_promstack.score import assertions
+from pytest_promstack.score.registry import builtin_registry
 
 MSGS = [{"role": "user", "content": "환불하고 싶어요"}]
 
@@ -128,13 +131,13 @@ def test_unreadable_file_raises_case_error(tmp_path):
     ("not-regex:^x", "not-regex", "^x"),
 ])
 def test_shorthand_parsing(text, type_, value):
-    spec = assertions.parse_shorthand(text, builtin_registry().assertions.__contains__)
+    spec = parse_shorthand(text, builtin_registry().assertions.__contains__)
     assert (spec.type, spec.value) == (type_, value)
 
 
 def test_shorthand_unknown_type_raises():
-    with pytest.raises(assertions.AssertionSyntaxError):
-        assertions.parse_shorthand("contians:x", builtin_registry().assertions.__contains__)
+    with pytest.raises(AssertionSyntaxError):
+        parse_shorthand("contians:x", builtin_registry().assertions.__contains__)
 
 
 def test_levenshtein_distance():
@@ -143,7 +146,7 @@ def test_levenshtein_distance():
 
 
 def test_combine_weights_and_threshold():
-    from pytest_promstack.types import Score
+    from pytest_promstack.model.types import Score
 
     scores = [Score("a", True, 1.0, "", 3), Score("b", False, 0.0, "", 1)]
     assert assertions.combine(scores, None) == (False, 0.75)
@@ -154,7 +157,7 @@ def test_combine_weights_and_threshold():
 def test_parse_retry_after_forms():
     from email.utils import formatdate
 
-    from pytest_promstack.execute import parse_retry_after
+    from pytest_promstack.execute.retry_after import parse_retry_after
 
     assert parse_retry_after({"retry-after": "3"}) == 3.0
     assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
@@ -166,7 +169,7 @@ def test_parse_retry_after_forms():
 def test_limiter_halves_on_429_and_recovers():
     import asyncio
 
-    from pytest_promstack.execute import Limiter
+    from pytest_promstack.execute.engine import Limiter
 
     async def scenario():
         lim = Limiter(8)
@@ -188,7 +191,7 @@ def test_call_log_lines_are_whole_under_concurrent_writers(tmp_path):
     import json
     import threading
 
-    from pytest_promstack.calllog import CallLog
+    from pytest_promstack.execute.calllog import CallLog
 
     log = CallLog(tmp_path / "calls.jsonl", "run1", "me")
     threads = [threading.Thread(target=lambda i=i: [log.write(case_id=f"c{i}-{j}", error="x" * 5000)
@@ -204,7 +207,7 @@ def test_call_log_lines_are_whole_under_concurrent_writers(tmp_path):
 
 
 def test_a_torn_call_log_tail_is_skipped_by_the_reader_and_the_next_writer_starts_a_new_line(tmp_path):
-    from pytest_promstack.calllog import CallLog, read
+    from pytest_promstack.execute.calllog import CallLog, read
 
     path = tmp_path / "calls.jsonl"
     path.write_text('{"run_id": "old", "status": "ok"}\n{"run_id": "killed", "sta', encoding="utf-8")
@@ -218,7 +221,7 @@ def test_a_torn_call_log_tail_is_skipped_by_the_reader_and_the_next_writer_start
 
 
 def test_percentiles_match_linear_interpolation():
-    from pytest_promstack.metrics import percentile
+    from pytest_promstack.results.metrics import percentile
 
     values = [10.0, 20.0, 30.0, 40.0, 100.0]
     assert percentile(values, 0.5) == 30.0
@@ -228,7 +231,7 @@ def test_percentiles_match_linear_interpolation():
 
 
 def test_summary_groups_and_totals():
-    from pytest_promstack.metrics import summarise
+    from pytest_promstack.results.metrics import summarise
 
     rec = {"suite": "s", "model": "m", "prompt_id": "p", "prompt_version": "v", "called": True, "error": None}
     rows = summarise([
@@ -249,7 +252,7 @@ def test_summary_groups_and_totals():
 
 
 def test_calibration_statistics_on_textbook_cases():
-    from pytest_promstack.judges import calibration, spearman, weighted_kappa
+    from pytest_promstack.score.judges import calibration, spearman, weighted_kappa
 
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
@@ -264,8 +267,9 @@ def test_calibration_statistics_on_textbook_cases():
 
 
 def test_verdict_parse_is_strict():
-    from pytest_promstack.errors import JudgeError
-    from pytest_promstack.judges import Judge, parse
+    from pytest_promstack.config.judges import Judge
+    from pytest_promstack.model.errors import JudgeError
+    from pytest_promstack.score.judges import parse
 
     judge = Judge("j", "m", ("a", "b"), (1, 5), 4)
     v = parse('{"scores": [{"criterion": "a", "score": 5, "reason": "r"}, {"criterion": "b", "score": 3}], "pass": true}', judge)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_promstack.judges import calibration
-from pytest_promstack.safe_text import safe, safe_lines
+from pytest_promstack.score.judges import calibration
+from pytest_promstack.util.text import safe, safe_lines
 from pytest_promstack.versions import index_problem
 
 

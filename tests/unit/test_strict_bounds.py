@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pytest_promstack import strict
-from pytest_promstack.strict import MAX_ALIAS_NODES, MAX_DEPTH, LimitError, load_json, load_yaml
+from pytest_promstack.util import strict
+from pytest_promstack.util.strict import MAX_ALIAS_NODES, MAX_DEPTH, LimitError, load_json, load_yaml
 
 
 def nested_json(depth: int) -> str:

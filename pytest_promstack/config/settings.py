@@ -1,0 +1,535 @@
+"""``promstack.yaml`` or ``[tool.promstack]`` plus command-line options -> one ``Settings``.
+
+Validation is eager and lists every problem at once, each naming the file and key.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..model.errors import ConfigError
+from .modes import CACHE_MODES, MAX_REPEAT
+
+CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
+
+
+def _as_list(v: Any) -> Any:
+    """``tests: "a/*.csv"`` means ``tests: ["a/*.csv"]``."""
+    return [v] if isinstance(v, str) else v
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelSpec(_Strict):
+    """A model entry: a litellm model name under an alias."""
+
+    name: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class InlinePrompt(_Strict):
+    id: str | int
+    template: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+
+
+PromptRef = str | InlinePrompt
+
+
+class GateSpec(_Strict):
+    min_quality_score: float | None = Field(None, ge=0, le=100)
+    min_pass_rate: float | None = Field(None, ge=0, le=100)
+    max_p95_latency_ms: float | None = Field(None, ge=0)
+    max_error_rate: float | None = Field(None, ge=0, le=100)
+    max_cost_usd: float | None = Field(None, ge=0)
+    max_tokens: float | None = Field(None, ge=0)
+
+    def values(self) -> dict[str, float]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class SuiteSpec(_Strict):
+    prompt: PromptRef | None = None
+    prompts: list[PromptRef] | None = None
+    tests: list[str]
+    models: list[str] | None = None
+    assert_: list[str | dict[str, Any]] = Field(default_factory=list, alias="assert")
+    vars: dict[str, Any] = Field(default_factory=dict)
+    gates: GateSpec = Field(default_factory=GateSpec)
+
+    _one_glob = field_validator("tests", mode="before")(lambda v: _as_list(v))
+
+
+class JudgeSpec(_Strict):
+    model: str
+    criteria: list[str] = Field(default_factory=list)
+    scale: tuple[int, int] = (1, 5)
+    pass_score: float | None = None
+    pass_on: str = "criterion"
+    language: str = "ko"
+    prompt: str | None = None
+    repeat: int = Field(1, ge=1, le=20)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] >= v[1]:
+            raise ValueError("must be [low, high] with low < high, e.g. [1, 5]")
+        return v
+
+    @field_validator("pass_on")
+    @classmethod
+    def _pass_on(cls, v: str) -> str:
+        if v not in ("criterion", "mean"):
+            raise ValueError("must be criterion (every criterion reaches pass_score) or mean")
+        return v
+
+
+class ArenaSpec(_Strict):
+    models: list[str] = Field(min_length=2)
+    judge: str | None = None
+    tests: list[str]
+    prompt: PromptRef | None = None
+    seed: int = 0
+    bootstrap: int = Field(1000, ge=0, le=100_000)
+
+    _one_glob = field_validator("tests", mode="before")(lambda v: _as_list(v))
+
+
+class CacheSpec(_Strict):
+    mode: str = "use"
+    dir: str = ".promstack/cache"
+    cassettes: str = "cassettes"
+    backend: str = "disk"
+    url: str | None = None
+    ttl: int | None = Field(None, ge=1)
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, v: str) -> str:
+        if v not in CACHE_MODES:
+            raise ValueError(f"must be one of {', '.join(CACHE_MODES)}")
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v not in ("disk", "redis"):
+            raise ValueError("must be disk or redis")
+        return v
+
+
+class FileConfig(_Strict):
+    models: list[str | ModelSpec] = Field(default_factory=list)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    concurrency: int = Field(8, ge=1, le=4096)
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    transport: Literal["auto", "litellm"] = "auto"
+    retry_backoff: float = Field(0.5, ge=0)
+    retry_max_wait: float = Field(30.0, ge=0)
+    encoding: str | None = None
+    cache: CacheSpec = Field(default_factory=CacheSpec)
+    log: str | None = ".promstack/calls.jsonl"
+    user_id: str | None = None
+    repeat: int = Field(1, ge=1, le=MAX_REPEAT)
+    min_pass: int | None = Field(None, ge=1)
+    suites: dict[str, SuiteSpec] = Field(default_factory=dict)
+    judges: dict[str, JudgeSpec] = Field(default_factory=dict)
+    default_judge: str | None = None
+    arena: ArenaSpec | None = None
+    gates: GateSpec = Field(default_factory=GateSpec)
+    judge_aggregate: str = "each"
+    allow_python: bool = True  # python: targets and assertions are code; false refuses them (CI on pull requests)
+
+    @field_validator("judge_aggregate")
+    @classmethod
+    def _aggregate(cls, v: str) -> str:
+        if v not in ("each", "mean", "min", "majority"):
+            raise ValueError("must be each, mean, min or majority")
+        return v
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    prompts: tuple[PromptRef, ...]
+    tests: tuple[str, ...]  # the globs as written
+    files: tuple[Path, ...]  # what they matched, sorted
+    models: tuple[str, ...]  # aliases
+    asserts: tuple[str | dict[str, Any], ...]
+    vars: dict[str, Any]
+    arena: bool = False
+    gates: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, validated."""
+
+    root: Path
+    source: str  # "promstack.yaml" or "pyproject.toml [tool.promstack]"
+    models: dict[str, ModelSpec]
+    suites: dict[str, Suite]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    concurrency: int = 8
+    timeout: float = 120.0
+    encoding: str | None = None
+    cache_dir: Path = Path(".promstack/cache")
+    cache_mode: str = "use"
+    cassette_dir: Path = Path("cassettes")
+    cache_url: str | None = None  # Redis, when set
+    cache_ttl: int | None = None
+    max_retries: int = 4
+    transport: str = "auto"  # "auto": OpenAI-compatible servers called directly; "litellm": every call via litellm
+    retry_backoff: float = 0.5
+    retry_max_wait: float = 30.0
+    log_path: Path | None = None
+    user_id: str | None = None
+    repeat: int = 1
+    min_pass: int = 1
+    judges: dict[str, Any] = field(default_factory=dict)  # name -> config.judges.Judge
+    default_judge: str | None = None
+    judge_aggregate: str = "each"
+    arena: dict[str, Any] | None = None  # judge, seed, bootstrap, contenders
+    gates: tuple[tuple[str, float], ...] = ()  # for the whole run: (key, limit), the config's then --promstack-gate's
+    config_file: Path | None = None  # the file the settings came from (None: defaults)
+    allow_python: bool = True  # False: python: targets and python assertions are refused (they run code)
+
+    def tests_folder(self) -> Path:
+        """The folder holding every test file of the suites (the config's folder without any)."""
+        files = [f for suite in self.suites.values() for f in suite.files]
+        if not files:
+            return self.root
+        common = Path(os.path.commonpath([str(f) for f in files]))
+        return common.parent if common in files else common
+
+    def files(self) -> dict[Path, list[Suite]]:
+        """Every test file -> the suites that use it."""
+        out: dict[Path, list[Suite]] = {}
+        for suite in self.suites.values():
+            for f in suite.files:
+                out.setdefault(f, []).append(suite)
+        return out
+
+
+def find_config(root: Path, explicit: str | None) -> tuple[Path, dict[str, Any], str] | None:
+    """Locate and parse the config; returns (path, raw mapping, source label)."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_absolute():
+            path = root / path
+        if not path.is_file():
+            raise ConfigError(str(explicit), ["file not found; check --promstack-config"])
+        return _read(path)
+    for name in CONFIG_NAMES:
+        if (root / name).is_file():
+            return _read(root / name)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
+
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        section = data.get("tool", {}).get("promstack")
+        if section is not None:
+            return pyproject, section, "pyproject.toml [tool.promstack]"
+    return None
+
+
+def _read(path: Path) -> tuple[Path, dict[str, Any], str]:
+    if path.suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("promstack", {})
+        return path, data, f"{path.name} [tool.promstack]"
+    import yaml
+
+    from ..util.strict import DuplicateKeyError, load_yaml
+
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path.name}:{exc.line}" if exc.line else path.name, [str(exc)]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}" if mark is not None else path.name
+        what = getattr(exc, "problem", None) or _one_line(exc)
+        raise ConfigError(where, [f"not valid YAML: {what}; check the indentation, colons and quotes there"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path.name, ["not UTF-8; save it as UTF-8"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path.name, ["the top level must be a mapping (models:, suites:, ...)"])
+    return path, data, path.name
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def load_settings(root: Path, options: dict[str, Any]) -> Settings:
+    """Read the config under ``root`` and apply command-line ``options``."""
+    found = find_config(root, options.get("config"))
+    if found is None:
+        raise ConfigError(
+            "promstack",
+            [f"no promstack.yaml or [tool.promstack] in {root}; create one (see the README)"],
+        )
+    path, raw, source = found
+    return replace(build_settings(path.parent, raw, source, options), config_file=path)
+
+
+def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settings:
+    """The project's settings, or defaults when it has no promstack config (fixtures, SDK)."""
+    options = options or {}
+    found = find_config(root, options.get("config"))
+    if found is None:
+        return build_settings(root, {}, "defaults", options)
+    path, raw, source = found
+    return replace(build_settings(path.parent, raw, source, options), config_file=path)
+
+
+def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[str, Any]) -> Settings:
+    try:
+        cfg = FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(source, [_pydantic_problem(e) for e in exc.errors()]) from None
+    problems: list[str] = []
+    models = _models(cfg, problems)
+    selected_models = _select_models(models, options.get("models") or [], problems)
+    suites = _suites(base, cfg, models, selected_models, options.get("suites") or [], problems)
+    repeat = options.get("repeat") or cfg.repeat
+    min_pass = cfg.min_pass or repeat
+    if min_pass > repeat:
+        problems.append(f"min_pass: {min_pass} is more than repeat ({repeat})")
+    cache_url = options.get("cache_url") or (cfg.cache.url if cfg.cache.backend == "redis" else None)
+    if cfg.cache.backend == "redis" and not cache_url:
+        problems.append("cache.url: the redis backend needs url: redis://host:port/db")
+    log = options.get("log") or cfg.log
+    judges, default_judge = _judges(cfg, problems, models, base)
+    arena = _arena(base, cfg, models, judges, default_judge, suites, options.get("suites") or [], problems)
+    if problems:
+        raise ConfigError(source, problems)
+    return Settings(
+        root=base,
+        source=source,
+        models=models,
+        suites=suites,
+        defaults=cfg.defaults,
+        concurrency=options.get("concurrency") or cfg.concurrency,
+        timeout=cfg.timeout,
+        encoding=cfg.encoding,
+        cache_dir=base / cfg.cache.dir,
+        cache_mode=options.get("cache") or cfg.cache.mode,
+        cassette_dir=base / cfg.cache.cassettes,
+        cache_url=cache_url,
+        cache_ttl=cfg.cache.ttl,
+        max_retries=cfg.max_retries,
+        transport=cfg.transport,
+        retry_backoff=cfg.retry_backoff,
+        retry_max_wait=cfg.retry_max_wait,
+        log_path=(base / log) if log else None,
+        user_id=cfg.user_id,
+        repeat=repeat,
+        min_pass=min_pass,
+        judges=judges,
+        default_judge=default_judge,
+        judge_aggregate=cfg.judge_aggregate,
+        arena=arena,
+        gates=(*cfg.gates.values().items(), *(options.get("gates") or ())),
+        allow_python=cfg.allow_python and not options.get("no_python"),
+    )
+
+
+def _judge_template(value: str | None, base: Path, where: str, problems: list[str]) -> str | None:
+    """Read a judge's template file once, here; a missing file is a config problem."""
+    if value is None:
+        return None
+    from .judges import load_template
+
+    try:
+        return load_template(value, base)
+    except OSError as exc:
+        problems.append(f"{where}: cannot read {value!r} ({exc.strerror}); give a Jinja2 file relative to "
+                        "the config file, or the template text itself")
+        return None
+
+
+def _arena(base: Path, cfg: FileConfig, models: dict[str, ModelSpec], judges: dict[str, Any],
+           default_judge: str | None, suites: dict[str, Suite], wanted: list[str], problems: list[str]
+           ) -> dict[str, Any] | None:
+    """The arena becomes a suite named ``arena`` whose items compare its contenders."""
+    spec = cfg.arena
+    if spec is None or (wanted and "arena" not in wanted):
+        return None
+    for m in spec.models:
+        if m not in models:
+            if "/" not in m:
+                problems.append(f"arena.models: unknown model {m!r}; add it under models:")
+            models[m] = ModelSpec(name=m, model=m)
+    judge = spec.judge or default_judge
+    if judge is None or (judge not in judges and judge not in (cfg.judges or {})):
+        problems.append(f"arena.judge: {judge!r} is not a judge under judges: (the arena needs one with criteria)")
+    files = _expand(base, spec.tests, "arena.tests", problems)
+    prompts = (spec.prompt,) if spec.prompt is not None else (InlinePrompt(id="input", template="{{ input }}"),)
+    suites["arena"] = Suite("arena", prompts, tuple(spec.tests), files, tuple(spec.models), (), {}, arena=True)
+    return {"judge": judge, "seed": spec.seed, "bootstrap": spec.bootstrap, "contenders": list(spec.models)}
+
+
+def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec],
+            base: Path) -> tuple[dict[str, Any], str | None]:
+    """Named judges, and the default one: ``default_judge`` names a judge or a model; else the
+    judge called ``default``, else the only judge."""
+    from .judges import Judge
+
+    judges: dict[str, Any] = {}
+    for name, spec in cfg.judges.items():
+        if not spec.criteria:
+            problems.append(f"judges.{name}.criteria: list at least one criterion")
+        if spec.model not in models and "/" not in spec.model and not spec.model.startswith("python:"):
+            problems.append(f"judges.{name}.model: unknown model {spec.model!r}; add it under models:, or give a "
+                            "litellm 'provider/model' name")
+        lo, hi = spec.scale
+        pass_score = spec.pass_score if spec.pass_score is not None else hi - (hi - lo) / 4  # 4 on 1-5
+        if not lo <= pass_score <= hi:
+            problems.append(f"judges.{name}.pass_score: {pass_score:g} is outside the scale {lo}-{hi}")
+        judges[name] = Judge(name, spec.model, tuple(spec.criteria), tuple(spec.scale), pass_score, spec.pass_on,
+                             spec.language, _judge_template(spec.prompt, base, f"judges.{name}.prompt", problems),
+                             spec.repeat, spec.params)
+    default = cfg.default_judge
+    if default and default not in judges:
+        if "/" not in default and default not in models:
+            problems.append(f"default_judge: {default!r} is not a judge under judges:, a model under models:, "
+                            "or a litellm 'provider/model'")
+        else:
+            judges["default"] = Judge("default", default, (), (1, 5), 4)
+            default = "default"
+    if default is None:
+        default = "default" if "default" in judges else (next(iter(judges)) if len(judges) == 1 else None)
+    return judges, default
+
+
+def _pydantic_problem(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = _unknown_key(str(err["loc"][-1]) if err["loc"] else "")
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _unknown_key(key: str) -> str:
+    if key in ("api_key", "key", "token"):
+        return ("keys never sit in files: export the key in an environment variable and name it with "
+                "api_key_env: (e.g. api_key_env: OPENAI_API_KEY)")
+    import difflib
+
+    schemas = (FileConfig, SuiteSpec, ModelSpec, JudgeSpec, ArenaSpec, CacheSpec, GateSpec, InlinePrompt)
+    known = {f.alias or name for schema in schemas for name, f in schema.model_fields.items()}
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown key{hint}; remove it or check its spelling (see the README for the keys)"
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the tried union member's name in the location ("str", "ModelSpec").
+    return isinstance(part, str) and (part in {"str", "int"} or part[:1].isupper())
+
+
+def _models(cfg: FileConfig, problems: list[str]) -> dict[str, ModelSpec]:
+    models: dict[str, ModelSpec] = {}
+    for i, entry in enumerate(cfg.models):
+        spec = ModelSpec(name=entry, model=entry) if isinstance(entry, str) else entry
+        if spec.name in models:
+            problems.append(f"models[{i}]: the name {spec.name!r} is used twice")
+        models[spec.name] = spec
+    return models
+
+
+def _select_models(models: dict[str, ModelSpec], wanted: list[str], problems: list[str]) -> list[str]:
+    """``--promstack-model``: a configured alias, or any litellm model name."""
+    for name in wanted:
+        if name not in models:
+            if "/" not in name:
+                problems.append(
+                    f"--promstack-model {name}: not a configured model and not a "
+                    "litellm 'provider/model' name"
+                )
+                continue
+            models[name] = ModelSpec(name=name, model=name)
+    return list(wanted)
+
+
+def _suites(
+    base: Path,
+    cfg: FileConfig,
+    models: dict[str, ModelSpec],
+    override: list[str],
+    wanted: list[str],
+    problems: list[str],
+) -> dict[str, Suite]:
+    for name in wanted:
+        if name not in cfg.suites and not (name == "arena" and cfg.arena is not None):
+            known = ", ".join(sorted(cfg.suites)) or "none"
+            problems.append(f"--promstack-suite {name}: no such suite (configured: {known})")
+    out: dict[str, Suite] = {}
+    for name, spec in cfg.suites.items():
+        if wanted and name not in wanted:
+            continue
+        where = f"suites.{name}"
+        prompts = _suite_prompts(spec, where, problems)
+        files = _expand(base, spec.tests, f"{where}.tests", problems)
+        suite_models = tuple(override or spec.models or list(models))
+        if not override:
+            for m in spec.models or []:
+                if m not in models:
+                    problems.append(f"{where}.models: unknown model {m!r}; add it under models:")
+        out[name] = Suite(name, prompts, tuple(spec.tests), files, suite_models,
+                          tuple(spec.assert_), spec.vars, gates=spec.gates.values())
+    return out
+
+
+def _suite_prompts(spec: SuiteSpec, where: str, problems: list[str]) -> tuple[PromptRef, ...]:
+    if spec.prompt is not None and spec.prompts is not None:
+        problems.append(f"{where}: give either prompt: or prompts:, not both")
+    refs = list(spec.prompts or ([spec.prompt] if spec.prompt is not None else []))
+    return tuple(refs) if refs else (InlinePrompt(id="input", template="{{ input }}"),)
+
+
+def _expand(base: Path, patterns: list[str], where: str, problems: list[str]) -> tuple[Path, ...]:
+    from ..util.paths import inside, outside, project_root
+
+    project = project_root(base)
+    files: set[Path] = set()
+    for pattern in patterns:
+        matched = [Path(p) for p in glob.glob(str(base / pattern), recursive=True)]
+        matched = [p for p in matched if p.is_file()]
+        if not matched:
+            problems.append(f"{where}: no file matches {pattern!r}")
+        for p in matched:
+            if inside(p, project):
+                files.add(p.resolve())
+            else:
+                problems.append(f"{where}: {outside(p.relative_to(base) if p.is_relative_to(base) else p, project)}")
+    return tuple(sorted(files))
+
+
+def api_key_for(spec: ModelSpec) -> str | None:
+    if spec.api_key_env is None:
+        return None
+    return os.environ.get(spec.api_key_env)

@@ -1,0 +1,89 @@
+"""Python targets: ``python:package.module:function`` as a model, so a team tests its
+application (retrieval, tools, post-processing) with the same files, checks and cache.
+
+The function is called as ``fn(messages, vars)`` (sync or async) and returns the reply text,
+or a dict ``{"text": ..., "usage": {"input_tokens": n, "output_tokens": n}, "cost_usd": x}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..config.policy import PREFIX
+from ..model.types import Request, Response, is_count
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """``python:pkg.mod:func`` -> the function; raises ImportError/AttributeError with the name."""
+    spec = target.removeprefix(PREFIX)
+    module_name, _, func_name = spec.partition(":")
+    if not module_name or not func_name:
+        raise ValueError(f"{target!r}: write python:package.module:function")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+async def call_target(req: Request) -> Response:
+    start = time.perf_counter()
+    try:
+        fn = resolve(req.litellm_model)
+    except (ImportError, AttributeError, ValueError) as exc:
+        return Response(error=f"cannot load {req.litellm_model}: {type(exc).__name__}: {exc}", retry=False)
+    variables = dict(req.meta.get("vars") or {})
+    try:
+        if inspect.iscoroutinefunction(fn):
+            result = await fn(list(req.messages), variables)
+        else:
+            result = await asyncio.to_thread(fn, list(req.messages), variables)
+    except Exception as exc:
+        ms = (time.perf_counter() - start) * 1000
+        return Response(error=f"{req.litellm_model} raised {type(exc).__name__}: {exc}", latency_ms=round(ms, 3),
+                        retry=False)
+    ms = (time.perf_counter() - start) * 1000
+    return _to_response(req, result, ms)
+
+
+def _to_response(req: Request, result: Any, ms: float) -> Response:
+    """The target's reply; a reply of the wrong shape is an error naming what to return. A
+    target that reports no cost has an unknown cost (n/a), never 0."""
+    if isinstance(result, str):
+        return Response(text=result, latency_ms=round(ms, 3), finish_reason="stop")
+    problem = _problem(result)
+    if problem is not None:
+        return Response(error=f"{req.litellm_model} returned {problem}; return the reply text, or a dict "
+                        '{"text": str, "usage": {"input_tokens": int, "output_tokens": int}, "cost_usd": float}',
+                        latency_ms=round(ms, 3), retry=False)
+    usage = result.get("usage") or {}
+    cost = result.get("cost_usd")
+    return Response(
+        text=result.get("text", result.get("output")),
+        input_tokens=usage.get("input_tokens", usage.get("prompt_tokens")),
+        output_tokens=usage.get("output_tokens", usage.get("completion_tokens")),
+        cost_usd=float(cost) if cost is not None else None,
+        latency_ms=round(ms, 3),
+        finish_reason="stop",
+    )
+
+
+def _problem(result: Any) -> str | None:
+    """What is wrong with a target's dict reply, or None."""
+    if not isinstance(result, dict):
+        return f"a {type(result).__name__}"
+    text = result.get("text", result.get("output"))
+    if not isinstance(text, str):
+        has = "text" in result or "output" in result
+        return f"'text' of type {type(text).__name__}" if has else "a dict without 'text'"
+    usage = result.get("usage") or {}
+    if not isinstance(usage, dict):
+        return f"'usage' of type {type(usage).__name__}"
+    for key, value in usage.items():
+        if not is_count(value):
+            return f"usage {key} {value!r} (not a whole number of tokens)"
+    cost = result.get("cost_usd")
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0):
+        return f"cost_usd {cost!r} (not a number of US dollars)"
+    return None

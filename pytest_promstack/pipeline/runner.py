@@ -1,0 +1,271 @@
+"""Run prompts outside of test files: the machinery behind the ``promstack`` fixture (and
+the SDK). Same prompts, cache, cassettes, call log and assertion language as the files."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.settings import InlinePrompt, ModelSpec, Settings
+from ..model.errors import PromstackError
+from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
+from ..model.types import AssertionSpec, Request, Response, Score
+from ..plan.prompts import Prompt, from_mapping, load_prompt
+from ..plan.requests import cache_key
+from ..score import assertions
+from ..score.registry import Registry, builtin_registry
+
+FIXTURE_SUITE = "fixture"  # the suite name of fixture calls: call log, summary, cassettes/fixture.jsonl
+
+
+class CallFailed(PromstackError):
+    """A model call (or its judge) failed; ``promstack.run`` raises it unless asked not to."""
+
+
+class CheckFailed(PromstackError, AssertionError):
+    """``check`` found the reply wanting: an AssertionError (``pytest.raises(AssertionError)``
+    works) that pytest shows as its lines, not as a traceback of this package."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A model's answer: ``text`` plus figures. ``error`` is set when the call failed."""
+
+    text: str
+    model: str
+    prompt_id: str | None
+    prompt_version: str | None
+    latency_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    cached: bool
+    error: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+    messages: tuple[dict[str, Any], ...] = ()  # what was sent
+    case_id: str | None = None  # the test that asked (the fixture), for the call log and cassette
+
+    @classmethod
+    def of(cls, req: Request, resp: Response, prompt: Prompt | None, variables: dict[str, Any]) -> Reply:
+        return cls(text=resp.text or "", model=req.model, prompt_id=prompt.id if prompt else None,
+                   prompt_version=prompt.version if prompt else None, latency_ms=resp.latency_ms,
+                   input_tokens=resp.input_tokens, output_tokens=resp.output_tokens, cost_usd=resp.cost_usd,
+                   cached=resp.cached, error=resp.error, vars=variables, finish_reason=resp.finish_reason,
+                   messages=req.messages, case_id=req.meta.get("case_id"))
+
+    @property
+    def question(self) -> str:
+        """The last user message sent (what a judge sees as the question)."""
+        users = [m for m in self.messages if m.get("role") == "user"]
+        return str(users[-1].get("content", "")) if users else str(self.vars.get("input", ""))
+
+    def response(self) -> Response:
+        return Response(text=self.text, latency_ms=self.latency_ms, cost_usd=self.cost_usd, cached=self.cached,
+                        input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                        finish_reason=self.finish_reason, error=self.error)
+
+
+class Runner:
+    def __init__(self, settings: Settings, registry: Registry | None = None, warn: Any = None) -> None:
+        self.settings = settings
+        self.registry = registry or builtin_registry()
+        self.warnings: list[str] = []
+        self.warn = warn or self.warnings.append
+        self.replies: list[Reply] = []
+        self._engine: Any = None
+        self._prompts: dict[str, Prompt] = {}
+        self.run_id = uuid.uuid4().hex[:12]
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def prompt(self, ref: str | Prompt) -> Prompt:
+        """A prompt by id (from the suites' prompts, else ``prompts/<id>.yaml``) or by path."""
+        if isinstance(ref, Prompt):
+            return ref
+        if ref not in self._prompts:
+            self._prompts[ref] = self._find(ref)
+        return self._prompts[ref]
+
+    def _find(self, ref: str) -> Prompt:
+        root = self.settings.root
+        for suite in self.settings.suites.values():
+            for p in suite.prompts:
+                if isinstance(p, InlinePrompt) and str(p.id) == ref:
+                    return from_mapping(p.model_dump(exclude_none=True), f"suites.{suite.name}.prompt", ref)
+                if isinstance(p, str):
+                    loaded = load_prompt(root / p, root)
+                    if loaded.id == ref or p == ref:
+                        return loaded
+        for candidate in (root / ref, root / "prompts" / f"{ref}.yaml", root / "prompts" / f"{ref}.yml"):
+            if candidate.is_file():
+                return load_prompt(candidate, root)
+        raise PromstackError(f"no prompt {ref!r}: not a prompt id of the configured suites, not a file, "
+                             f"and no prompts/{ref}.yaml under {root}")
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(self, prompt: str | Prompt | Sequence[dict[str, Any]], variables: dict[str, Any] | None = None,
+                model: str | None = None, params: dict[str, Any] | None = None,
+                meta: dict[str, Any] | None = None) -> tuple[Request, Prompt | None]:
+        variables = dict(variables or {})
+        p: Prompt | None = None
+        if isinstance(prompt, str | Prompt):
+            p = self.prompt(prompt)
+            messages = p.render(variables)
+        else:
+            messages = [dict(m) for m in prompt]
+        name = model or (p.model if p and p.model else None) or next(iter(self.settings.models), None)
+        if name is None:
+            raise PromstackError("no model: pass model=..., set model: in the prompt, or list models: in "
+                                 "promstack.yaml")
+        spec = self.settings.models.get(name) or ModelSpec(name=name, model=name)
+        self._allowed([name], [])
+        merged = {**self.settings.defaults, **spec.params, **(p.params if p else {}), **(params or {})}
+        is_app = spec.model.startswith("python:")
+        key = cache_key(spec.model, messages, merged, spec.api_base, extra={"vars": variables} if is_app else None)
+        info = {"suite": FIXTURE_SUITE, "case_id": (meta or {}).get("case_id"), "prompt_id": p.id if p else None,
+                "prompt_version": p.version if p else None, **({"vars": variables} if is_app else {})}
+        return Request(model=name, litellm_model=spec.model, messages=tuple(messages), params=merged, key=key,
+                       api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=self.settings.timeout,
+                       meta=info), p
+
+    def run_many(self, jobs: Iterable[dict[str, Any]], allow_error: bool = True) -> list[Reply]:
+        """Each job is the keyword arguments of ``request`` (``prompt``, ``vars``, ``model``,
+        ``params``, ``meta``); all calls run concurrently; replies come back in order. With
+        ``allow_error=False`` a failed call raises ``CallFailed`` naming it."""
+        planned = []
+        for job in jobs:
+            job = dict(job)
+            variables = job.pop("vars", None) or {}
+            req, p = self.request(job.pop("prompt"), variables, **job)
+            planned.append((req, p, variables))
+        engine = self.engine()
+        engine.submit([req for req, _, _ in planned])
+        replies = [Reply.of(req, engine.result(req.key), p, v) for req, p, v in planned]
+        self.replies.extend(replies)
+        failed = [r for r in replies if r.error]
+        if failed and not allow_error:
+            r = failed[0]
+            more = f" (and {len(failed) - 1} more of {len(replies)})" if len(failed) > 1 else ""
+            raise CallFailed(f"model call failed: {r.model}" + (f", prompt {r.prompt_id}" if r.prompt_id else "")
+                             + f": {r.error}{more}; pass allow_error=True to get the reply with its error")
+        return replies
+
+    def engine(self) -> Any:
+        if self._engine is None:
+            from ..execute.cache import build_cache
+            from ..execute.calllog import CallLog, user_id
+            from ..execute.engine import Engine, RetryPolicy
+            from ..util.redact import Redactor, secrets_of
+
+            s = self.settings
+            log = CallLog(s.log_path, self.run_id, s.user_id or user_id()) if s.log_path else None
+            self._engine = Engine(s.concurrency, build_cache(s, self.warn), s.cache_mode,
+                                  RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
+                                  transport=s.transport, redact=Redactor(secrets_of(s)))
+            self._log = log
+        return self._engine
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def check(self, reply: Reply, *specs: str | dict[str, Any], threshold: float | None = None) -> list[Score]:
+        """Score ``reply`` with assertions in the files' language (judged types ask the
+        configured judge); raises ``AssertionError`` listing every assertion when the reply does
+        not pass, and ``PromstackError`` for an unknown assertion or a judge with no verdict."""
+        parsed = [self._spec(s) for s in specs]  # a bad assertion is named first, whatever the reply
+        self._allowed([], parsed)
+        if reply.error:
+            raise CallFailed(f"model call failed: {reply.model}: {reply.error}")
+        ctx = assertions.Context(vars=reply.vars, response=reply.response(), verdicts=self._verdicts(reply, parsed))
+        scores = [assertions.evaluate(spec, self.registry.assertions[spec.type.removeprefix("not-")],
+                                      reply.text, ctx) for spec in parsed]
+        passed, value = assertions.combine(scores, threshold)
+        if not passed:
+            lines = [f"{'✓' if s.passed else '✗'} {s.reason}" for s in scores]
+            raise CheckFailed("\n".join([f"reply did not pass (score {value:.2f}):", *lines,
+                                          f"output: {reply.text!r}"]))
+        return scores
+
+    def _allowed(self, models: list[str], specs: list[AssertionSpec]) -> None:
+        from ..config.policy import refused
+
+        problem = refused(self.settings, models, specs)
+        if problem is not None:
+            raise PromstackError(problem)
+
+    def _spec(self, spec: str | dict[str, Any]) -> AssertionSpec:
+        try:
+            parsed = from_structured(spec, self.registry.assertions.__contains__)
+        except AssertionSyntaxError as exc:
+            name = str(exc)
+            raise PromstackError(f"check: unknown assertion {name!r}{self.registry.suggest(name)}") from None
+        except ValueError as exc:
+            raise PromstackError(f"check: {spec!r}: {exc}") from None
+        return AssertionSpec(parsed.type, parsed.value, parsed.threshold, parsed.weight, f"check[{spec!r}]")
+
+    def _verdicts(self, reply: Reply, specs: list[AssertionSpec]) -> dict[str, Any]:
+        """The judge's verdict for each judged assertion, through the same engine (cache,
+        cassettes, call log) and the same ask-parse-repair loop as the test files."""
+        from ..score import judges, judging
+
+        out: dict[str, Any] = {}
+        jobs = []
+        for spec in (s for s in specs if s.type.removeprefix("not-") in JUDGED):
+            sid = spec_id(spec)
+            judge, expectation, problem = judging.resolve(self.settings, spec)
+            if judge is None:
+                out[sid] = problem  # None: the assertion then says which setting is missing
+                continue
+            msgs = judges.messages(judge, reply.question, reply.text, judges.template_text(judge), expectation)
+            job = judging.Job(reply.case_id or "", sid, 0, judge, msgs)
+            meta = {"suite": FIXTURE_SUITE, "case_id": reply.case_id, "prompt_id": reply.prompt_id,
+                    "prompt_version": reply.prompt_version}
+            job.requests = [judging.request(self.settings, job, j, msgs, meta) for j in range(judge.repeat)]
+            jobs.append(job)
+        if jobs:
+            judging.run(self.engine(), jobs, self.settings, lambda: None)
+        for job in jobs:
+            verdict = judging.aggregate(job)
+            if "error" in verdict:  # fail closed: no verdict, no pass
+                raise CallFailed(f"judge {verdict['judge']} gave no usable verdict: {verdict['error']}")
+            out[job.spec] = verdict
+        return out
+
+    def records(self, case_id: str | None = None) -> list[dict[str, Any]]:
+        """Per reply, the record the summary reads (of one test when ``case_id`` is given)."""
+        return [{"suite": FIXTURE_SUITE, "model": r.model, "prompt_id": r.prompt_id or "messages",
+                 "prompt_version": r.prompt_version or "-", "case_id": r.case_id or "", "litellm_model": None,
+                 "called": True, "latencies": [r.latency_ms] if r.latency_ms is not None else [],
+                 "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "cost_usd": r.cost_usd,
+                 "cached": r.cached, "error": r.error, "outcome": "error" if r.error else "passed", "repeats": 1,
+                 "passes": None, "truncated": int(r.finish_reason == "length")}
+                for r in self.replies if case_id is None or r.case_id == case_id]
+
+    def cassette_entries(self, case_id: str) -> list[dict[str, Any]]:
+        """Record mode: the test's finished calls (its judges' too), as cassette entries."""
+        from ..execute.cassettes import entry
+
+        if self._engine is None or self.settings.cache_mode != "record":
+            return []
+        return [entry(case_id, req, resp) for req, resp in self._engine.recorded(FIXTURE_SUITE, case_id)]
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            if self._engine.cache is not None:
+                self._engine.cache.close()
+            if self._log is not None:
+                self._log.close()
+
+
+def default_root(start: Path) -> Path:
+    from ..config.settings import CONFIG_NAMES
+
+    for folder in (start, *start.parents):
+        if any((folder / n).is_file() for n in CONFIG_NAMES) or (folder / "pyproject.toml").is_file():
+            return folder
+    return start

@@ -1,0 +1,372 @@
+"""Test files (CSV, JSON, JSONL, YAML) -> ``Case`` objects with file:row provenance.
+
+Columns/keys are template variables, plus promptfoo's conventions (``__expected``,
+``__description``, ``__metadata:key``, ``__threshold``, ...). A bad row becomes a Case
+carrying its one-line error; an unreadable file raises ``CaseError``.
+
+Bounded work per file (test files may come from someone else's pull request): a CSV has at
+most ``MAX_COLUMNS`` columns and ``MAX_CELL`` characters per cell; JSON and YAML nesting and
+YAML aliases are bounded in ``strict``.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..model.errors import CaseError
+from ..model.specs import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand
+from ..model.types import AssertionSpec, Case
+from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
+
+SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
+SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
+           "__providerOutput", "__marks", "__id", "__human_score")
+PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options",
+                  "providerOutput", "marks", "id", "human_score"}
+EXPECTED_N = re.compile(r"^__expected\d*$")
+MARK = re.compile(r"^[A-Za-z_]\w*$")
+MAX_COLUMNS = 1_000
+MAX_CELL = 1_048_576  # characters per CSV cell (1 MiB of ASCII)
+
+
+def _korean_or_refuse(rel: str, text: str) -> None:
+    """CP949 decodes most double-byte text without an error: a GBK (Chinese) or Shift-JIS file
+    becomes Korean-looking mojibake that tests would then run on. Korean text is mostly
+    Hangul syllables; when it is not, the guess is refused."""
+    wide = [c for c in text if ord(c) > 0x7F]
+    hangul = sum("\uac00" <= c <= "\ud7a3" for c in wide)
+    if wide and hangul < 0.8 * len(wide):
+        raise CaseError(rel, None, f"is not UTF-8, and as CP949/EUC-KR only {hangul} of its {len(wide)} non-ASCII "
+                        "characters are Hangul: it is probably in another encoding; save it as UTF-8, or name its "
+                        "encoding in promstack.yaml (encoding: gbk, shift_jis, ...)")
+
+
+class Loader:
+    """Reads test files; ``known`` tells whether an assertion type is registered."""
+
+    def __init__(self, root: Path, known: Callable[[str], bool], suggest: Callable[[str], str],
+                 encoding: str | None = None) -> None:
+        self.root, self.known, self.suggest, self.encoding = root, known, suggest, encoding
+        self.decoded: dict[str, str] = {}  # files read in another encoding than UTF-8 (the header names them)
+
+    def load(self, path: Path) -> list[Case]:
+        rel = self.rel(path)
+        kind = SUFFIXES.get(path.suffix.lower())
+        if kind is None:
+            raise CaseError(rel, None, f"unknown test file type; use one of {', '.join(SUFFIXES)}")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CaseError(rel, None, f"cannot read: {exc.strerror}") from None
+        return list(getattr(self, f"_{kind}")(rel, data))
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def _decode(self, rel: str, data: bytes) -> str:
+        if self.encoding:
+            try:
+                return data.decode(self.encoding)
+            except (UnicodeDecodeError, LookupError) as exc:
+                raise CaseError(rel, None, f"cannot decode as {self.encoding}: {exc}; "
+                                "fix the encoding: setting") from None
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+        try:
+            text = data.decode("cp949")  # a superset of EUC-KR
+        except UnicodeDecodeError:
+            raise CaseError(rel, None, "is neither UTF-8 nor CP949/EUC-KR; save it as UTF-8 "
+                            "or set encoding: in promstack.yaml") from None
+        _korean_or_refuse(rel, text)
+        self.decoded[rel] = "CP949"
+        return text
+
+    # -- formats --------------------------------------------------------------------------
+
+    def _csv(self, rel: str, data: bytes) -> Iterator[Case]:
+        text = self._decode(rel, data)
+        with _cell_limit(MAX_CELL):  # read eagerly: the limit is the csv module's, process-wide
+            header, rows = self._csv_rows(rel, text)
+        header = [h.strip() for h in header]
+        self._check_header(rel, header)
+        for start, cells, problem in rows:
+            if problem is not None:
+                yield self._bad(rel, start, problem)
+            elif len(cells) != len(header):
+                yield self._bad(rel, start, f"has {len(cells)} fields but the header has {len(header)}; "
+                                "quote cells that contain commas")
+            else:
+                yield self._flat(rel, start, dict(zip(header, cells, strict=True)))
+
+    def _csv_rows(self, rel: str, text: str) -> tuple[list[str], list[tuple[int, list[str], str | None]]]:
+        """The header, then ``(line, cells, problem)`` per non-blank row; a malformed row is the
+        last (the reader cannot resync after it)."""
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise CaseError(rel, None, "is empty; the first line must name the columns") from None
+        except csv.Error as exc:
+            raise CaseError(rel, 1, f"malformed CSV header: {_csv_problem(exc)}") from None
+        if len(header) > MAX_COLUMNS:
+            raise CaseError(rel, 1, f"has {len(header):,} columns, more than the limit of {MAX_COLUMNS:,}; "
+                            "split the file or move data into fewer columns")
+        rows: list[tuple[int, list[str], str | None]] = []
+        line = reader.line_num + 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return header, rows
+            except csv.Error as exc:
+                rows.append((line, [], f"malformed CSV: {_csv_problem(exc)}"))
+                return header, rows
+            start, line = line, reader.line_num + 1
+            if cells and any(c.strip() for c in cells):
+                rows.append((start, cells, None))
+
+    def _check_header(self, rel: str, header: list[str]) -> None:
+        problems = [self._unknown_special(h) for h in header]
+        problems = [p for p in problems if p]
+        if problems:
+            raise CaseError(rel, 1, "; ".join(problems))
+        dupes = sorted(h for h, n in Counter(header).items() if n > 1)
+        if dupes:
+            raise CaseError(rel, 1, f"duplicate column(s) {', '.join(dupes)}")
+
+    def _unknown_special(self, key: str) -> str | None:
+        if not key.startswith("__") or EXPECTED_N.match(key) or key.split(":")[0] in SPECIAL:
+            return None
+        close = difflib.get_close_matches(key, SPECIAL, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(SPECIAL)})"
+        return f"unknown special column {key!r}{hint}"
+
+    def _json(self, rel: str, data: bytes) -> Iterator[Case]:
+        try:
+            doc = load_json(self._decode(rel, data))
+        except (DuplicateKeyError, LimitError) as exc:
+            raise CaseError(rel, exc.line, str(exc)) from None
+        except json.JSONDecodeError as exc:
+            raise CaseError(rel, exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})") from None
+        yield from self._records(rel, doc)
+
+    def _yaml(self, rel: str, data: bytes) -> Iterator[Case]:
+        import yaml
+
+        try:
+            doc = load_yaml(self._decode(rel, data))
+        except (DuplicateKeyError, LimitError) as exc:
+            raise CaseError(rel, exc.line, str(exc)) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            row = mark.line + 1 if mark is not None else None
+            raise CaseError(rel, row, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        yield from self._records(rel, doc)
+
+    def _jsonl(self, rel: str, data: bytes) -> Iterator[Case]:
+        for n, line in enumerate(self._decode(rel, data).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = load_json(line)
+            except (DuplicateKeyError, LimitError) as exc:
+                yield self._bad(rel, n, str(exc))
+                continue
+            except json.JSONDecodeError as exc:
+                yield self._bad(rel, n, f"not valid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            yield self._record(rel, n, record)
+
+    def _records(self, rel: str, doc: Any) -> Iterator[Case]:
+        if isinstance(doc, dict) and isinstance(doc.get("tests"), list):
+            doc = doc["tests"]
+        if not isinstance(doc, list):
+            raise CaseError(rel, None, "must be a list of cases, or an object with a 'tests' list")
+        for n, record in enumerate(doc, 1):
+            yield self._record(rel, n, record)
+
+    def _record(self, rel: str, row: int, record: Any) -> Case:
+        if not isinstance(record, dict):
+            return self._bad(rel, row, f"a case must be an object, got {type(record).__name__}")
+        if isinstance(record.get("vars"), dict) and set(record) <= PROMPTFOO_KEYS:
+            return self._promptfoo(rel, row, record)
+        problems = [p for p in (self._unknown_special(k) for k in record) if p]
+        if problems:
+            return self._bad(rel, row, "; ".join(problems))
+        return self._flat(rel, row, record)
+
+    # -- one row --------------------------------------------------------------------------
+
+    def _bad(self, rel: str, row: int, message: str) -> Case:
+        return Case(file=rel, row=row, vars={}, error=f"{rel}:{row}: {message}")
+
+    def _flat(self, rel: str, row: int, record: dict[str, Any]) -> Case:
+        """A flat row: plain keys are variables, ``__`` keys are conventions."""
+        variables = {k: v for k, v in record.items() if not k.startswith("__")}
+        asserts: list[AssertionSpec] = []
+        metadata: dict[str, Any] = {}
+        try:
+            for key, value in record.items():
+                if EXPECTED_N.match(key):
+                    asserts.extend(self._expected(key, value))
+                elif key.startswith("__metadata:"):
+                    _metadata(metadata, key[len("__metadata:"):], value)
+            if isinstance(variables.get("expected_output"), str) and variables["expected_output"].strip():
+                asserts.append(AssertionSpec(NEEDS_JUDGE, variables["expected_output"], origin="expected_output"))
+            return Case(
+                file=rel, row=row, vars=variables, asserts=tuple(asserts),
+                description=_text(record.get("__description")), case_id=_text(record.get("__id")),
+                metadata=metadata, marks=_marks(record.get("__marks")),
+                threshold=_threshold(record.get("__threshold")),
+                prefix=_text(record.get("__prefix")) or "", suffix=_text(record.get("__suffix")) or "",
+                provider_output=_output(record.get("__providerOutput")),
+                human_score=_human(record.get("__human_score")),
+            )
+        except _RowProblem as exc:
+            return self._bad(rel, row, str(exc))
+
+    def _expected(self, key: str, value: Any) -> list[AssertionSpec]:
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for item in items:
+            if item is None or (isinstance(item, str) and not item.strip()):
+                continue
+            out.append(self._assertion(key, item))
+        return out
+
+    def _assertion(self, origin: str, item: Any) -> AssertionSpec:
+        try:
+            spec = parse_shorthand(item, self.known) if isinstance(item, str) else from_structured(item, self.known)
+        except AssertionSyntaxError as exc:
+            name = str(exc)
+            if " " in name or ":" in name:
+                raise _RowProblem(f"{origin}: {name}") from None
+            raise _RowProblem(f"{origin}: unknown assertion {name!r}{self.suggest(name)}") from None
+        if spec is None:
+            raise _RowProblem(f"{origin}: empty assertion")
+        return AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, origin)
+
+    def _promptfoo(self, rel: str, row: int, record: dict[str, Any]) -> Case:
+        """promptfoo's own case shape: ``{vars, assert, description, metadata, threshold}``."""
+        try:
+            raw_asserts = record.get("assert") or []
+            if not isinstance(raw_asserts, list):
+                raise _RowProblem("assert: must be a list")
+            asserts = [self._assertion(f"assert[{i}]", a) for i, a in enumerate(raw_asserts)]
+            variables = dict(record["vars"])
+            if isinstance(variables.get("expected_output"), str) and variables["expected_output"].strip():
+                asserts.append(AssertionSpec(NEEDS_JUDGE, variables["expected_output"], origin="expected_output"))
+            metadata = record.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise _RowProblem("metadata: must be a mapping")
+            return Case(
+                file=rel, row=row, vars=variables, asserts=tuple(asserts),
+                description=_text(record.get("description")), case_id=_text(record.get("id")),
+                metadata=dict(metadata), marks=_marks(record.get("marks")),
+                threshold=_threshold(record.get("threshold")),
+                provider_output=_output(record.get("providerOutput")),
+                human_score=_human(record.get("human_score", (record.get("metadata") or {}).get("human_score"))),
+            )
+        except _RowProblem as exc:
+            return self._bad(rel, row, str(exc))
+
+
+class _RowProblem(Exception):
+    pass
+
+
+@contextmanager
+def _cell_limit(chars: int) -> Iterator[None]:
+    """The csv module's cell size limit (a process-wide setting), for the duration of a read."""
+    before = csv.field_size_limit(chars)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (f"a cell is longer than {MAX_CELL:,} characters (the limit per CSV cell); shorten it, "
+                "or check for a quote that is never closed")
+    return f"{exc}; check the quotes on this row"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _output(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _metadata(metadata: dict[str, Any], key: str, value: Any) -> None:
+    if not key:
+        raise _RowProblem("__metadata: needs a key, e.g. __metadata:topic")
+    if key.endswith("[]"):
+        items = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+        metadata[key[:-2]] = [v for v in items if v != ""]
+    elif value not in (None, ""):
+        metadata[key] = value
+
+
+def _threshold(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise _RowProblem(f"__threshold: {value!r} is not a number between 0 and 1") from None
+    if not 0 <= t <= 1:
+        raise _RowProblem(f"__threshold: {t:g} is outside 0..1")
+    return t
+
+
+def _human(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _RowProblem(f"__human_score: {value!r} is not a number on the judges' scale") from None
+
+
+def _marks(value: Any) -> tuple[str, ...]:
+    """``slow; xfail: reason`` (string) or a list of the same items."""
+    if value is None or value == "":
+        return ()
+    items = value if isinstance(value, list) else str(value).split(";")
+    out: list[str] = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        name = item.split(":", 1)[0].strip()
+        if not MARK.match(name):
+            if out and ":" in out[-1]:  # a ';' inside the previous marker's reason
+                out[-1] = f"{out[-1]}; {item}"
+                continue
+            raise _RowProblem(f"__marks: {name!r} is not a marker name; write e.g. 'slow; xfail: reason'")
+        out.append(item)
+    return tuple(out)

@@ -1,0 +1,184 @@
+"""Prompt files and Jinja2 rendering (strict undefined); versions are content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ..model.errors import CaseError, TemplateError
+
+TEXT_SUFFIXES = (".txt", ".j2", ".jinja", ".md")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt: one user ``template`` or chat ``messages``, with optional model and params."""
+
+    id: str
+    messages: tuple[dict[str, Any], ...]
+    source: str  # file path relative to the root, or "suite <name>"
+    model: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        """Short content hash: changes whenever the text, model or params change."""
+        body = {"messages": list(self.messages), "model": self.model, "params": self.params}
+        raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
+
+    @cached_property
+    def _templates(self) -> list[Any]:
+        """Each message's content compiled once (compiling is most of the cost of a render)."""
+        env = _environment()
+        return [_compile(env, m.get("content", ""), self.source) if isinstance(m.get("content", ""), str)
+                else None for m in self.messages]
+
+    def render(self, variables: dict[str, Any], prefix: str = "", suffix: str = "") -> list[dict[str, Any]]:
+        """Render every message; raises ``TemplateError`` naming the missing variable."""
+        out = []
+        for msg, template in zip(self.messages, self._templates, strict=True):
+            content = msg.get("content", "")
+            if template is not None:
+                content = _render_one(template, variables, self.source)
+            out.append({**msg, "content": content})
+        if prefix or suffix:
+            last = _last_user(out)
+            out[last] = {**out[last], "content": f"{prefix}{out[last]['content']}{suffix}"}
+        return out
+
+
+def _last_user(messages: list[dict[str, Any]]) -> int:
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("role") == "user":
+            return i
+    return len(messages) - 1
+
+
+def _environment() -> Any:
+    """Templates come from files a pull request can change: they render sandboxed, so
+    ``{{ cycler.__init__.__globals__.os.popen('id').read() }}`` is a template error, not a
+    shell command (Jinja2's SandboxedEnvironment refuses attributes that reach code)."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+
+def _compile(env: Any, text: str, source: str) -> Any:
+    import jinja2
+
+    try:
+        return env.from_string(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{source}: template syntax error on line {exc.lineno}: {exc.message}") from None
+
+
+def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
+    import jinja2
+
+    try:
+        return template.render(**variables)
+    except jinja2.UndefinedError as exc:
+        name = _undefined_name(str(exc))
+        raise TemplateError(
+            f"template variable {name!r} is undefined in {source}; add a {name!r} column/key "
+            "to the test file or to the suite's vars:"
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{source}: template error: {exc}") from None
+
+
+def _undefined_name(message: str) -> str:
+    # jinja2: "'name' is undefined" or "'dict object' has no attribute 'x'"
+    if "has no attribute" in message:
+        return message.rsplit("attribute", 1)[-1].strip(" '\"")
+    return message.split("'")[1] if message.count("'") >= 2 else message
+
+
+def from_mapping(data: dict[str, Any], source: str, default_id: str) -> Prompt:
+    """Build a prompt from a YAML mapping or an inline suite prompt."""
+    known = {"id", "template", "messages", "model", "params", "description"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise CaseError(source, None, f"unknown key(s) {', '.join(unknown)}; "
+                        f"a prompt has {', '.join(sorted(known))}")
+    template, messages = data.get("template"), data.get("messages")
+    if (template is None) == (messages is None):
+        raise CaseError(source, None, "a prompt needs exactly one of template: or messages:")
+    if template is not None:
+        msgs: list[dict[str, Any]] = [{"role": "user", "content": str(template)}]
+    else:
+        msgs = _check_messages(messages, source)
+    return Prompt(
+        id=str(data.get("id", default_id)),
+        messages=tuple(msgs),
+        source=source,
+        model=data.get("model"),
+        params=dict(data.get("params") or {}),
+    )
+
+
+def _check_messages(messages: Any, source: str) -> list[dict[str, Any]]:
+    if not isinstance(messages, list) or not messages:
+        raise CaseError(source, None, "messages: must be a non-empty list of {role, content}")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            raise CaseError(source, None, f"messages[{i}]: needs role: and content:")
+        if m["role"] not in ("system", "user", "assistant", "tool", "developer"):
+            raise CaseError(source, None, f"messages[{i}].role: unknown role {m['role']!r}")
+    return [dict(m) for m in messages]
+
+
+def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt:
+    """Load a prompt file: YAML (id, template|messages, model, params) or plain text. A file
+    named ``<name>@<branch>.yaml`` is branch ``branch`` of prompt ``<name>`` (its id gets the
+    ``@branch`` suffix, also when the file sets ``id:``)."""
+    rel = _rel(path, root)
+    stem, _, branch = (default_id or path.stem).partition("@")
+    if not path.is_file():
+        raise CaseError(rel, None, "prompt file not found; check the suite's prompt: path")
+    from ..util.paths import inside, project_root
+
+    if not inside(path, project_root(root)):
+        raise CaseError(rel, None, f"resolves to {path.resolve()}, outside the project ({project_root(root)}); prompt "
+                        "files must live inside the repository (a symlink or a '..' may not lead out)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise CaseError(rel, None, "prompt files must be UTF-8") from None
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        return Prompt(id=stem + (f"@{branch}" if branch else ""), messages=({"role": "user", "content": text},),
+                      source=rel)
+    import yaml
+
+    from ..util.strict import DuplicateKeyError, load_yaml
+
+    try:
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise CaseError(rel, exc.line, str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise CaseError(rel, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise CaseError(rel, None, "a prompt file must be a mapping with template: or messages:")
+    prompt = from_mapping(data, rel, stem)
+    return replace(prompt, id=f"{prompt.id}@{branch}") if branch else prompt
+
+
+def with_branches(path: Path) -> list[Path]:
+    """A prompt file and its branches beside it (``NAME@BRANCH.ext``), the file first."""
+    if "@" in path.stem:
+        return [path]
+    return [path, *sorted(path.parent.glob(f"{path.stem}@*{path.suffix}"))]
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,126 @@
+"""pytest ``File`` and ``Item`` classes for prompt cases: ids, markers, failure text."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ..model.errors import CaseError, PromstackError
+
+if TYPE_CHECKING:
+    from ..plan.planned import Planned
+    from .session import PromstackSession
+
+
+class CaseFailed(PromstackError):
+    """The response did not meet the case's expectations."""
+
+
+class CaseErrored(PromstackError):
+    """The case could not be run (template, provider, bad prompt)."""
+
+
+class PromptFile(pytest.File):
+    """A test file of one or more suites; yields one item per case x model x prompt."""
+
+    planned = False  # collect() ran; pytest's --lf skips the files without a last failure
+
+    def collect(self) -> Any:
+        ps: PromstackSession = self.config.stash[_key()]
+        self.planned = True
+        try:
+            planned = ps.plan_file(self.path)
+        except CaseError as exc:
+            yield FileErrorItem.from_parent(self, name="<file>", message=str(exc))
+            return
+        for plan in planned:
+            item = CaseItem.from_parent(self, name=plan.name, nodeid=_nodeid(self, plan.name), plan=plan)
+            for mark in plan.markers:
+                item.add_marker(mark)
+            item.extra_keyword_matches.update(plan.keywords)
+            yield item
+
+
+def plan_skipped(file: PromptFile) -> None:
+    """Plan a file that pytest collected without running ``collect()`` (``--lf`` skips the
+    files without a last failure): its cases still exist, so recording keeps their cassette
+    entries."""
+    if not file.planned:
+        file.planned = True
+        with contextlib.suppress(CaseError):  # an unreadable file has no cases to keep
+            file.config.stash[_key()].plan_file(file.path)
+
+
+def _nodeid(parent: pytest.File, name: str) -> str:
+    """The item's node id as a string, ``<file>::<name>``, so pytest parses it.
+
+    Case names end in ``[model]`` (or ``[prompt-model]``, ``[suite-prompt-model]``). Since pytest 9.2 a node id
+    is structured (path, names, params) and pytest reads the ids it kept in its cache
+    (``--lf``, ``--ff``, ``--sw``) by parsing the string, which takes ``[...]`` as the params;
+    an id built from the name alone keeps the brackets in the name, never equals its parsed
+    self, and every ``--lf`` would rerun everything ("N known failures not in selected
+    tests"). A string id is what older pytest builds anyway, so the ids are unchanged."""
+    return f"{parent.nodeid}::{name}"
+
+
+def _key() -> Any:
+    from .stash import SESSION_KEY
+
+    return SESSION_KEY
+
+
+class FileErrorItem(pytest.Item):
+    """An unreadable file: one item that errors with the file's one-line message."""
+
+    def __init__(self, *, message: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.message = message
+
+    def setup(self) -> None:
+        raise CaseErrored(self.message)
+
+    def runtest(self) -> None:  # pragma: no cover - setup always raises
+        raise CaseErrored(self.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        return _repr(self, excinfo, style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.message
+
+
+class CaseItem(pytest.Item):
+    """One case on one model with one prompt."""
+
+    def __init__(self, *, plan: Planned, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.responses: list[Any] = []
+        self.passes: int | None = None
+        self.score: float | None = None
+        self.scores: list[Any] = []
+
+    @property
+    def ps(self) -> PromstackSession:
+        return self.config.stash[_key()]
+
+    def setup(self) -> None:
+        self.ps.setup_item(self)
+
+    def runtest(self) -> None:
+        self.ps.run_item(self)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        return _repr(self, excinfo, style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        case = self.plan.case
+        return self.path, case.row - 1, self.plan.where
+
+
+def _repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], style: Any) -> Any:
+    if isinstance(excinfo.value, PromstackError):
+        return str(excinfo.value)
+    return pytest.Item.repr_failure(item, excinfo, style)

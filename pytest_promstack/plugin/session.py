@@ -1,0 +1,1040 @@
+"""The per-run state: plans items from test files, pre-runs every model call
+concurrently, scores items, aggregates their reports and writes the outputs."""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ..config.settings import InlinePrompt, ModelSpec, Settings, Suite
+from ..model.errors import CaseError, ConfigError, JudgeError, TemplateError
+from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
+from ..model.types import AssertionSpec, Case, Request, Response, Score
+from ..plan.cases import Loader
+from ..plan.planned import Planned
+from ..plan.prompts import Prompt, from_mapping, load_prompt, with_branches
+from ..plan.requests import cache_key
+from ..score import assertions
+from ..score.registry import Registry
+from ..util.text import safe, safe_lines
+from .items import CaseErrored, CaseFailed, CaseItem
+
+if TYPE_CHECKING:
+    from ..execute.engine import Engine
+
+
+# marks that change how pytest (or a common plugin) runs an item: a metadata column of this
+# name stays a keyword (-k), never becomes the mark
+ACTING_MARKS = frozenset({
+    "skip", "skipif", "xfail", "usefixtures", "filterwarnings", "parametrize", "tryfirst", "trylast",
+    "timeout", "flaky", "order", "run", "dependency", "asyncio", "anyio", "trio", "repeat", "forked",
+    "xdist_group", "django_db", "no_cover", "benchmark", "randomly_dont_reorganize", "serial"})
+
+
+class PromstackSession:
+    def __init__(self, config: pytest.Config, settings: Settings, registry: Registry) -> None:
+        self.config = config
+        self.settings = settings
+        self.registry = registry
+        self.loader = Loader(settings.root, registry.assertions.__contains__, registry.suggest,
+                             settings.encoding)
+        self.files = settings.files()
+        self._prompts: dict[str, list[Prompt | str]] = {}
+        self._variants: dict[str, list[str]] = {}  # suite -> the name of each of its prompts in item ids
+        self.engine: Engine | None = None
+        self.records: dict[str, dict[str, Any]] = {}
+        self.cassette_entries: dict[str, list[dict[str, Any]]] = {}
+        self.planned_ids: set[str] = set()
+        self.warnings: list[str] = []
+        self.written: list[str] = []
+        self.gate_verdicts: list[Any] = []
+        self.gate_warnings: list[str] = []
+        self.comparison: dict[str, Any] | None = None  # against --promstack-baseline
+        self._prompt_registry: Any = None
+        self.prompt_files: dict[str, Path] = {}  # prompt id -> its file
+        self.prompt_numbers: dict[tuple[str, str], tuple[int | None, list[str]]] = {}  # (id, hash) -> number, labels
+        self.notes: list[str] = []
+        self._warned_marks: set[tuple[str, str]] = set()  # (row, mark) already warned of
+        self.interrupted = False
+        self.planned = 0  # the cases this run set out to run (set at the end; the xdist controller collects none)
+        self.worker_pids: list[int] = []  # xdist workers, to pass a SIGTERM on to
+        self.restore_sigterm: Any = None
+        self.mine: list[CaseItem] = []
+        self._counts = (0, 0, 0)
+        from datetime import UTC, datetime
+
+        self.started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.verdicts: dict[str, dict[tuple[str, int], Any]] = {}  # nodeid -> (spec id, reply) -> verdict
+        self.judge_jobs: dict[str, list[Any]] = {}  # nodeid -> its judge jobs
+        self.arena_games: dict[str, list[dict[str, Any]]] = {}  # nodeid -> its pairwise games
+        self.cache: Any = None
+        self.log: Any = None
+        workerinput = getattr(config, "workerinput", None)
+        self.is_worker = workerinput is not None
+        self.run_id = workerinput.get("testrunuid", "")[:12] if workerinput else uuid.uuid4().hex[:12]
+        self.suite_asserts = self._parse_suite_asserts()
+        # `python:module:function` assertions and targets import from the project root.
+        self._root_on_path = str(settings.root) not in sys.path
+        if self._root_on_path:
+            sys.path.insert(0, str(settings.root))
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    # -- collection -------------------------------------------------------------------------
+
+    def wants(self, path: Path) -> bool:
+        return path.resolve() in self.files
+
+    def plan_file(self, path: Path) -> list[Planned]:
+        suites = self.files[path.resolve()]
+        cases = self.loader.load(path)
+        names = _names(cases)
+        rel = self.loader.rel(path)
+        plans: list[Planned] = []
+        for suite in suites:
+            prompts = self.prompts(suite)
+            variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
+            for case in cases:
+                for prompt, variant in zip(prompts, variants, strict=True):
+                    for model in (["arena"] if suite.arena else self._models(suite, prompt)):
+                        plan = self._plan(case, rel, names[case.row], suite, prompt, model,
+                                          len(suites) > 1, variant)
+                        self.planned_ids.add(plan.case_id)
+                        plans.append(plan)
+        return plans
+
+    def prompts(self, suite: Suite) -> list[Prompt | str]:
+        """The suite's prompts, loaded once; a broken prompt is its error text. With
+        --promstack-prompt-branches a file's branches (``name@branch.yaml``) run beside it;
+        --promstack-prompt-version swaps a file for a recorded version."""
+        if suite.name not in self._prompts:
+            out: list[Prompt | str] = []
+            stems: list[str] = []  # each prompt's file stem (or inline id): names it when ids clash
+            for ref in suite.prompts:
+                if isinstance(ref, InlinePrompt):
+                    try:
+                        out.append(from_mapping(ref.model_dump(exclude_none=True), f"suites.{suite.name}.prompt",
+                                                str(ref.id)))
+                    except CaseError as exc:
+                        out.append(str(exc))
+                    stems.append(str(ref.id))
+                    continue
+                path = self.settings.root / ref
+                paths = with_branches(path) if self.config.option.promstack_prompt_branches else [path]
+                out += [self._load_prompt(p) for p in paths]
+                stems += [p.stem for p in paths]
+            self._prompts[suite.name] = out
+            self._variants[suite.name] = _variant_names(out, stems)
+        return self._prompts[suite.name]
+
+    def _load_prompt(self, path: Path) -> Prompt | str:
+        try:
+            prompt = load_prompt(path, self.settings.root)
+            self.prompt_files.setdefault(prompt.id, path)
+            wanted = dict(self.config.option.promstack_prompt_versions).get(prompt.id)
+            if wanted is None:
+                return prompt
+            from ..versions import RegistryError
+
+            try:
+                reg = self.prompt_registry()
+                number = reg.resolve(prompt.id, wanted)["number"]
+                return load_prompt(reg.snapshot(prompt.id, number), self.settings.root, default_id=prompt.id)
+            except RegistryError as exc:
+                return f"{_rel(path, self.settings.root)}: --promstack-prompt-version {prompt.id}={wanted}: {exc}"
+        except CaseError as exc:
+            return str(exc)
+
+    def prompt_registry(self) -> Any:
+        if self._prompt_registry is None:
+            from ..versions import PromptRegistry, in_ci
+
+            mode = self.config.option.promstack_registry
+            readonly = self.is_worker or mode == "readonly" or (mode == "auto" and in_ci())
+            self._prompt_registry = PromptRegistry(self.settings.root, readonly=readonly)
+        return self._prompt_registry
+
+    def observe_prompts(self) -> None:
+        """Record each prompt file's new content as a version (controller only); note the
+        version numbers and labels the reports show."""
+        if self.is_worker:
+            return
+        from ..versions import RegistryError, in_ci
+
+        reg = self.prompt_registry()
+        try:
+            for suite in self.settings.suites.values():
+                for p in self.prompts(suite):
+                    if not isinstance(p, Prompt) or p.id not in self.prompt_files:
+                        continue
+                    overridden = p.id in dict(self.config.option.promstack_prompt_versions)
+                    seen = (reg.observe(p.id, p.version, self.prompt_files[p.id]) if not overridden
+                            else None)
+                    number = seen.number if seen is not None else reg.number_of(p.id, p.version)
+                    self.prompt_numbers[(p.id, p.version)] = (number, reg.labels_of(p.id, number))
+                    if seen is not None and seen.new:
+                        self.notes.append(f"promstack: recorded prompt {p.id} version {seen.number} ({p.version}) "
+                                          f"in {reg.rel(reg.dir)}; commit it")
+                    elif seen is not None and seen.number is None:
+                        why = "CI is set" if in_ci() else "--promstack-registry readonly"
+                        self.warn(f"{p.source}: prompt {p.id} content {p.version} is not in the prompt registry "
+                                  f"(read-only: {why}); record it with a local run or `promstack prompt list` "
+                                  "and commit .promstack/prompts")
+        except (RegistryError, OSError) as exc:
+            self.warn(f"prompt registry: {exc}")
+        for pid, wanted in self.config.option.promstack_prompt_versions:
+            if pid not in self.prompt_files:
+                known = ", ".join(sorted(self.prompt_files)) or "none"
+                self.warn(f"--promstack-prompt-version {pid}={wanted}: no prompt file of the suites has id {pid!r} "
+                          f"(prompt ids: {known}); nothing was swapped")
+
+    def prompt_name(self, prompt_id: Any, version: Any) -> str:
+        """``support@v3[production]`` when the registry knows the version, else ``support@<hash>``."""
+        number, labels = self.prompt_numbers.get((str(prompt_id), str(version)), (None, []))
+        if number is None:
+            return f"{prompt_id}@{version}"
+        return f"{prompt_id}@v{number}" + (f"[{','.join(labels)}]" if labels else "")
+
+    def _models(self, suite: Suite, prompt: Prompt | str) -> list[str]:
+        if suite.models:
+            return list(suite.models)
+        if isinstance(prompt, Prompt) and prompt.model:
+            return [prompt.model]
+        return ["<no model>"]
+
+    def _plan(self, case: Case, rel: str, base: str, suite: Suite, prompt: Prompt | str, model: str,
+              show_suite: bool, variant: str | None) -> Planned:
+        """``variant``: the prompt's name in the id when the suite runs several prompts. Ids
+        never carry a content hash, so editing a prompt keeps its items' ids (and their JUnit
+        history, --lf and baseline matching); the version is a property of the case."""
+        pid = prompt.id if isinstance(prompt, Prompt) else "<broken>"
+        version = prompt.version if isinstance(prompt, Prompt) else "-"
+        params = [suite.name] if show_suite else []
+        params += [variant] if variant else []
+        params.append(model)
+        name = safe(f"{base}[{'-'.join(params)}]")  # a case name from a file is shown by pytest: no escapes
+        markers, keywords, mark_error = self._markers(case, suite, model)
+        error = mark_error or self._plan_error(prompt, model, suite, case)
+        plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
+                       name=name, case_id=f"{rel}::{name}", asserts=case.asserts + self.suite_asserts[suite.name],
+                       error=error, markers=tuple(markers), keywords=frozenset(keywords),
+                       variant="-".join(params))
+        if suite.arena:
+            plan = replace(plan, asserts=(), contenders=suite.models)
+        if error is None and case.error is None and case.provider_output is None and isinstance(prompt, Prompt):
+            requests, error = self._requests(plan, suite, prompt)
+            plan = replace(plan, requests=requests, error=error)
+        return plan
+
+    def _plan_error(self, prompt: Prompt | str, model: str, suite: Suite, case: Case) -> str | None:
+        if isinstance(prompt, str):
+            return prompt
+        from ..config.policy import refused
+
+        models = suite.models if suite.arena else (model,)
+        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name])
+        if code is not None:
+            return code
+        if model == "<no model>":
+            return ("no model to run: list models: in promstack.yaml, set model: in the prompt, "
+                    "or pass --promstack-model")
+        return None
+
+    def _parse_suite_asserts(self) -> dict[str, tuple[AssertionSpec, ...]]:
+        """Suite ``assert:`` lists are config: a bad one stops the run, listing every problem."""
+        known = self.registry.assertions.__contains__
+        out: dict[str, tuple[AssertionSpec, ...]] = {}
+        problems = []
+        for suite in self.settings.suites.values():
+            specs = []
+            for i, item in enumerate(suite.asserts):
+                where = f"suites.{suite.name}.assert[{i}]"
+                try:
+                    spec = from_structured(item, known)
+                except (AssertionSyntaxError, ValueError) as exc:
+                    name = str(exc)
+                    hint = self.registry.suggest(name) if name.replace("-", "").isalnum() else ""
+                    problems.append(f"{where}: unknown assertion {name!r}{hint}" if hint else f"{where}: {name}")
+                    continue
+                specs.append(AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, where))
+            out[suite.name] = tuple(specs)
+        if problems:
+            raise ConfigError(self.settings.source, problems)
+        return out
+
+    def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
+        case = plan.case
+        variables = {**suite.vars, **case.vars}
+        try:
+            messages = prompt.render(variables, case.prefix, case.suffix)
+        except TemplateError as exc:
+            return (), str(exc)
+        if plan.contenders:
+            return tuple(r for m in plan.contenders for r in self._model_requests(plan, m, prompt, messages,
+                                                                                  variables, repeats=1)), None
+        return self._model_requests(plan, plan.model, prompt, messages, variables, self.settings.repeat), None
+
+    def _model_requests(self, plan: Planned, model: str, prompt: Prompt, messages: list[dict[str, Any]],
+                        variables: dict[str, Any], repeats: int) -> tuple[Request, ...]:
+        spec = self.settings.models.get(model) or ModelSpec(name=model, model=model)
+        params = {**self.settings.defaults, **spec.params, **prompt.params}
+        is_app = spec.model.startswith("python:")
+        meta: dict[str, Any] = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                                "prompt_version": plan.prompt_version}
+        if is_app:
+            meta["vars"] = variables
+        out = []
+        for i in range(repeats):
+            key = cache_key(spec.model, messages, params, spec.api_base, repeat=i,
+                            extra={"vars": variables} if is_app else None)
+            out.append(Request(model=model, litellm_model=spec.model, messages=tuple(messages), params=params,
+                               key=key, api_base=spec.api_base, api_key_env=spec.api_key_env,
+                               timeout=self.settings.timeout, meta={**meta, "repeat": i}))
+        return tuple(out)
+
+    def _markers(self, case: Case, suite: Suite, model: str) -> tuple[list[Any], set[str], str | None]:
+        markers: list[Any] = []
+        keywords = {suite.name, model}
+        for key, value in case.metadata.items():
+            keywords.update(str(v) for v in (value if isinstance(value, list) else [value]))
+            # metadata are data: a marker only to select with -m, never one that acts
+            # (__metadata:xfail must not xfail a failing case); acting marks come from __marks
+            if key.isidentifier() and key not in ACTING_MARKS:
+                self.config.addinivalue_line("markers", f"{key}: promstack case metadata")
+                markers.append(getattr(pytest.mark, key)(value=value))
+            else:
+                keywords.add(key)
+        for mark in case.marks:
+            name, _, reason = (part.strip() for part in mark.partition(":"))
+            decorator, problem = self._mark(case, name)
+            if decorator is None:
+                return [], keywords, problem
+            markers.append(decorator(reason=reason) if reason else decorator)
+        return markers, keywords, None
+
+    def _mark(self, case: Case, name: str) -> tuple[Any, str | None]:
+        """pytest's own verdict on a mark name from a file: under strict markers an unknown
+        name errors the case; otherwise pytest's "unknown mark" warning is issued at the row
+        (shown in the warnings summary, silenced or made an error by the user's filters; an
+        error errors only this case, never the collection of the whole file)."""
+        import warnings
+
+        problem = (f"__marks: {name!r} is not a registered marker; "
+                   "add it to markers in your pytest config")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pytest.PytestUnknownMarkWarning)
+            try:
+                decorator = getattr(pytest.mark, name)
+            except pytest.fail.Exception:
+                return None, problem
+        if caught and (case.where, name) not in self._warned_marks:
+            self._warned_marks.add((case.where, name))
+            try:
+                warnings.warn_explicit(f"{problem} (a typo?)", pytest.PytestUnknownMarkWarning,
+                                       filename=case.file, lineno=case.row)
+            except pytest.PytestUnknownMarkWarning:  # the user's filters make it an error
+                return None, problem
+        return decorator, None
+
+    # -- running ----------------------------------------------------------------------------
+
+    def estimate(self, items: list[pytest.Item]) -> list[str]:
+        """The cost bound of the calls these items would make; calls nothing."""
+        from ..execute.litellm_import import import_litellm
+        from ..results import estimate
+        from ..score import judges, judging
+
+        litellm = import_litellm()
+        cache = self._cache() if self.settings.cache_mode in ("use", "replay", "record") else None
+        lines: dict[str, estimate.Line] = {}
+        for item in items:
+            if not isinstance(item, CaseItem):
+                continue
+            answer_bound = 0
+            for req in item.plan.requests:
+                estimate.add(lines, litellm, req, cache is not None and cache.get(req.key) is not None)
+                answer_bound = max(answer_bound, int(req.params.get("max_tokens") or 0))
+            for spec in item.plan.asserts:
+                if spec.type.removeprefix("not-") not in JUDGED:
+                    continue
+                judge, expectation, _problem = judging.resolve(self.settings, spec)
+                if judge is None:
+                    continue
+                try:
+                    msgs = judges.messages(judge, _question(item.plan), "", judges.template_text(judge), expectation)
+                except JudgeError:
+                    continue  # the case errors when run; nothing to estimate
+                job = judging.Job(item.nodeid, "", 0, judge, msgs)
+                for i in range(judge.repeat * max(1, len(item.plan.requests))):
+                    req = judging.request(self.settings, job, i, msgs, {})
+                    estimate.add(lines, litellm, req, False, extra_input_tokens=answer_bound)
+        return estimate.lines_for(lines)
+
+    def start_calls(self, items: list[pytest.Item]) -> None:
+        """Resolve every request of this process's items: cache hits at once, misses concurrently."""
+        from .xdist import my_items
+
+        # Items, plans and the modules imported so far live until the session ends: move them
+        # out of the garbage collector's way, so its passes during the run and pytest's five
+        # collections at the end do not walk them again (0.5 s on 1,000 cases).
+        gc.freeze()
+        self.mine = [i for i in my_items(self.config, items) if isinstance(i, CaseItem)]
+        requests = [r for i in self.mine for r in i.plan.requests]
+        self._engine().submit(requests)
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            from ..execute.calllog import CallLog, user_id
+            from ..execute.engine import Engine, RetryPolicy
+            from ..util.redact import Redactor, secrets_of
+
+            s = self.settings
+            if s.log_path is not None:
+                self.log = CallLog(s.log_path, self.run_id, s.user_id or user_id())
+            policy = RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait)
+            self.engine = Engine(self._concurrency(), self._cache(), s.cache_mode, policy, self.log,
+                                 transport=s.transport, redact=Redactor(secrets_of(s)))
+        return self.engine
+
+    def _concurrency(self) -> int:
+        """``concurrency`` is for the whole run: under xdist the workers share it."""
+        workers = int((getattr(self.config, "workerinput", None) or {}).get("workercount", 1))
+        return max(1, self.settings.concurrency // workers)
+
+    def _cache(self) -> Any:
+        from ..execute.cache import build_cache
+
+        self.cache = build_cache(self.settings, self.warn)
+        return self.cache
+
+    def wait_for_calls(self, reporter: Any) -> None:
+        """Show calls done / total, cache hits and errors until every call has finished;
+        then run the judge phase the same way."""
+        engine = self.engine
+        if engine is None:
+            return
+        self._wait(reporter, "calls")
+        self._arena_phase(reporter)
+        jobs = self._judge_jobs()
+        if jobs:
+            from ..score import judging
+
+            judging.run(engine, jobs, self.settings, lambda: self._wait(reporter, "judge calls"))
+            for job in jobs:
+                self.verdicts.setdefault(job.owner, {})[(job.spec, job.index)] = judging.aggregate(job)
+                self.judge_jobs.setdefault(job.owner, []).append(job)
+
+    def _wait(self, reporter: Any, what: str) -> None:
+        from ..report.terminal import Progress
+
+        engine = self._engine()
+        start_done, start_hits, start_errors = self._counts
+        total = engine.total - start_done
+        if total <= 0:
+            return
+        progress = Progress(reporter, total, what)
+        # Every call has a deadline (`timeout`, its retries and waits included), so while calls
+        # are pending one must end at least that often; a longer silence means the engine is
+        # stuck, and the wait ends instead of hanging the CI job until its own limit.
+        slack = max(2.0, self.settings.timeout / 10)
+        stall = self.settings.timeout + slack
+        last_done, last_change = engine.done, time.monotonic()
+        while engine.done < engine.total:
+            progress.update(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
+            time.sleep(0.05)
+            if engine.done != last_done:
+                last_done, last_change = engine.done, time.monotonic()
+            elif time.monotonic() - last_change > stall:
+                engine.expire(f"no call of this run ended for {stall:g} s (timeout {self.settings.timeout:g} s + "
+                              f"{slack:g} s), so no answer came; please report it as a bug of pytest-promstack")
+        progress.finish(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
+        self._counts = (engine.done, engine.hits, engine.errors)
+
+    def _arena_phase(self, reporter: Any) -> None:
+        """Judge every pair of contenders of every arena case, in both orders."""
+        arena = self.settings.arena
+        items = [i for i in self.mine if i.plan.contenders and not i.plan.error and not i.plan.case.error]
+        if not arena or not items:
+            return
+        from ..score import judging
+
+        judge = self.settings.judges.get(arena["judge"])
+        if judge is None:
+            return
+        jobs = judging.pair_jobs(self.settings, judge, items, self._replies, _question)
+        judging.run_pairs(self._engine(), jobs, self.settings, lambda: self._wait(reporter, "arena judge calls"))
+        for job in jobs:
+            self.arena_games.setdefault(job.owner, []).append(judging.pair_result(job))
+            self.judge_jobs.setdefault(job.owner, []).append(job)
+
+    def _judge_jobs(self) -> list[Any]:
+        """One job per judged assertion x reply of this process's items."""
+        from ..score import judges, judging
+
+        jobs = []
+        for item in self.mine:
+            plan = item.plan
+            judged = [a for a in plan.asserts if a.type.removeprefix("not-") in JUDGED]
+            if not judged or plan.error or plan.case.error:
+                continue
+            replies = self._replies(item)
+            for spec in judged:
+                sid = spec_id(spec)
+                judge, expectation, problem = judging.resolve(self.settings, spec)
+                if problem is not None or judge is None:
+                    for i in range(len(replies)):
+                        self.verdicts.setdefault(item.nodeid, {})[(sid, i)] = problem
+                    continue
+                template = judges.template_text(judge)
+                for i, reply in enumerate(replies):
+                    if reply.error:
+                        continue
+                    try:
+                        msgs = judges.messages(judge, _question(plan), reply.text or "", template, expectation)
+                    except JudgeError as exc:  # the case errors naming the template (fail closed)
+                        self.verdicts.setdefault(item.nodeid, {})[(sid, i)] = {"judge": judge.name, "error": str(exc)}
+                        continue
+                    job = judging.Job(item.nodeid, sid, i, judge, msgs)
+                    meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                            "prompt_version": plan.prompt_version}
+                    job.requests = [judging.request(self.settings, job, j, msgs, meta) for j in range(judge.repeat)]
+                    jobs.append(job)
+        return jobs
+
+    def _replies(self, item: CaseItem) -> list[Response]:
+        plan = item.plan
+        if plan.case.provider_output is not None:
+            return [Response(text=plan.case.provider_output)]
+        return [self._response(r) for r in plan.requests]
+
+    def setup_item(self, item: CaseItem) -> None:
+        plan = item.plan
+        where = plan.where
+        if plan.case.error:
+            return  # a malformed row fails in runtest
+        if plan.error:
+            raise CaseErrored(f"{where}: {plan.error}")
+        if plan.case.provider_output is not None:
+            item.responses = [Response(text=plan.case.provider_output)]
+        else:
+            item.responses = [self._response(r) for r in plan.requests]
+        item.user_properties.extend(self._properties(item))
+        errors = [r for r in item.responses if r.error and not r.miss]
+        if errors:
+            r = errors[0]
+            detail = f"{r.error} (after {r.attempts} attempt{'s' if r.attempts != 1 else ''})"
+            raise CaseErrored(f"{where}: model call failed: {detail}")
+        for game in self.arena_games.get(item.nodeid, []):
+            if "error" in game:
+                raise CaseErrored(f"{where}: arena judge gave no usable verdict for {game['a']} vs {game['b']}: "
+                                  f"{game['error']}")
+        for verdict in self.verdicts.get(item.nodeid, {}).values():
+            if isinstance(verdict, dict) and "error" in verdict:  # fail closed: no verdict, no pass
+                raise CaseErrored(f"{where}: judge {verdict['judge']} gave no usable verdict: {verdict['error']}")
+
+    def _response(self, request: Request) -> Response:
+        engine = self._engine()
+        if request.key not in engine.futures:
+            engine.submit([request])  # an item this process did not pre-run
+        return engine.result(request.key)
+
+    def _properties(self, item: CaseItem) -> list[tuple[str, Any]]:
+        r, plan = item.responses[0], item.plan
+        return [("model", plan.model), ("prompt_id", plan.prompt_id), ("prompt_version", plan.prompt_version),
+                ("latency_ms", _na(r.latency_ms)), ("input_tokens", _na(_total(item.responses, "input_tokens"))),
+                ("output_tokens", _na(_total(item.responses, "output_tokens"))),
+                ("cost_usd", _na(_total(item.responses, "cost_usd"))), ("cached", str(r.cached).lower()),
+                ("finish_reason", _na(r.finish_reason)),
+                ("truncated", str(any(x.finish_reason == "length" for x in item.responses)).lower())]
+
+    def run_item(self, item: CaseItem) -> None:
+        plan = item.plan
+        if plan.case.error:
+            raise CaseFailed(plan.case.error)
+        if plan.contenders:
+            item.passes, item.score = 1, None
+            return
+        if not plan.asserts:
+            raise CaseFailed(f"{plan.where}: the case has no expectations; add an "
+                             "__expected column (e.g. icontains:환불) or a suite assert:")
+        misses = [r for r in item.responses if r.miss]
+        if misses:
+            raise CaseFailed(f"{plan.where}: {misses[0].error}")
+        runs = [self._score(plan, r, self._verdicts_for(item, i)) for i, r in enumerate(item.responses)]
+        item.scores = runs[0][2]
+        item.passes = sum(ok for ok, _, _ in runs)
+        item.score = sum(v for _, v, _ in runs) / len(runs)
+        need = self.settings.min_pass if len(runs) > 1 else 1
+        if item.passes < need:
+            failed = next(r for r in runs if not r[0])
+            raise CaseFailed(_failure(plan, failed[2], failed[1], item.responses[runs.index(failed)].text or "",
+                                      item.passes, len(runs), need))
+
+    def _verdicts_for(self, item: CaseItem, index: int) -> dict[str, Any]:
+        return {sid: v for (sid, i), v in self.verdicts.get(item.nodeid, {}).items() if i == index}
+
+    def _score(self, plan: Planned, response: Response, verdicts: dict[str, Any]) -> tuple[bool, float, list[Score]]:
+        output = response.text or ""
+        ctx = assertions.Context(vars=plan.case.vars, response=response, verdicts=verdicts)
+        scores = [assertions.evaluate(spec, self.registry.assertions[spec.type.removeprefix("not-")],
+                                      output, ctx) for spec in plan.asserts]
+        scores = _aggregate_judges(scores, self.settings.judge_aggregate)
+        passed, value = assertions.combine(scores, plan.case.threshold)
+        return passed, value, scores
+
+    # -- results ----------------------------------------------------------------------------
+
+    def result_of(self, item: CaseItem, when: str = "call", problem: str | None = None) -> dict[str, Any]:
+        """The case's record; ``problem``: why its setup failed (a failed call, judge or template)."""
+        plan, rs = item.plan, getattr(item, "responses", None) or []
+        first = rs[0] if rs else None
+        called = bool(plan.requests) and bool(rs)
+        out = {
+            "suite": plan.suite, "model": plan.model, "case_id": plan.case_id,
+            "litellm_model": plan.requests[0].litellm_model if plan.requests else None,
+            "prompt_id": plan.prompt_id, "prompt_version": plan.prompt_version,
+            "file": plan.case.file, "row": plan.case.row, "called": called,
+            "latencies": [r.latency_ms for r in rs if r.latency_ms is not None],
+            "input_tokens": _total(rs, "input_tokens"), "output_tokens": _total(rs, "output_tokens"),
+            "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
+            "finish_reason": first.finish_reason if first is not None else None,
+            "truncated": sum(r.finish_reason == "length" for r in rs),
+            "error": first.error if first is not None else None, "score": getattr(item, "score", None),
+            "attempts": sum(r.attempts for r in rs) if rs else 0,
+            "phase": when,  # "setup": the case errored before it was scored (a failed call, judge or template)
+            "setup_error": problem.splitlines()[0][:400] if problem and when == "setup" else None,
+            "repeats": 1 if plan.contenders else len(rs), "passes": getattr(item, "passes", None),
+            **self._judge_figures(item),
+            "arena": [g for g in self.arena_games.get(item.nodeid, []) if "error" not in g],
+        }
+        out["vars"] = plan.case.vars
+        out["messages"] = list(plan.requests[0].messages) if plan.requests else []
+        out["output"] = first.text if first is not None else None
+        out["assertions"] = [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
+                             for sc in getattr(item, "scores", None) or []]
+        if self.settings.cache_mode == "record" and called and when == "call":
+            from ..execute.cassettes import entry
+
+            calls = self._engine().recorded(plan.suite, plan.case_id)  # with its judges' and arena's calls
+            out["cassette"] = [entry(plan.case_id, req, r) for req, r in calls]
+        return out
+
+    def _judge_figures(self, item: CaseItem) -> dict[str, Any]:
+        from ..score.judging import eval_cost
+
+        verdicts = [v for v in self.verdicts.get(item.nodeid, {}).values() if isinstance(v, dict) and "error" not in v]
+        jobs = self.judge_jobs.get(item.nodeid, [])
+        cost, calls = eval_cost(jobs)
+        return {
+            "quality": sum(v["normalised"] for v in verdicts) / len(verdicts) if verdicts else None,
+            "judges": verdicts, "eval_cost_usd": cost if jobs else 0.0, "judge_calls": calls,
+            "judge_cached": sum(r.cached for job in jobs for r in job.responses),
+            "human_score": item.plan.case.human_score,
+            "judge_flaky": any(v.get("agreement", 1) < 1 for v in verdicts),
+        }
+
+    def identity_of(self, item: CaseItem) -> dict[str, Any]:
+        plan = item.plan
+        return {"suite": plan.suite, "model": plan.model, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                "prompt_version": plan.prompt_version, "file": plan.case.file, "row": plan.case.row,
+                "called": False, "latencies": [], "input_tokens": None, "output_tokens": None, "cost_usd": None,
+                "cached": False, "error": None, "repeats": 0, "passes": None}
+
+    def file_error_result(self, item: pytest.Item) -> dict[str, Any]:
+        """An unreadable file counts once, as an error, under the first suite that uses it."""
+        suite = self.files[Path(item.path).resolve()][0].name
+        return {"suite": suite, "model": "-", "litellm_model": None, "prompt_id": "-", "prompt_version": "-",
+                "case_id": str(item.nodeid), "file": str(item.path), "row": None, "called": False, "latencies": [],
+                "input_tokens": None, "output_tokens": None, "cost_usd": None, "cached": False,
+                "error": None, "score": None, "repeats": 0, "passes": None, "quality": None, "judges": [],
+                "eval_cost_usd": 0.0, "judge_calls": 0, "judge_cached": 0, "human_score": None,
+                "judge_flaky": False, "arena": []}
+
+    def record(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "promstack", None)
+        if data is None:  # e.g. xdist's report for an item whose worker crashed
+            if self.records.get(report.nodeid, {}).get("salvaged"):
+                return  # an interrupted worker scored it after its calls finished: that stands
+            if report.nodeid in self.records:
+                rec = self.records[report.nodeid]
+                rec["outcome"] = _outcome(report, rec["outcome"])
+            return
+        data = dict(data)
+        for entry in data.pop("cassette", None) or []:
+            self.cassette_entries.setdefault(data["suite"], []).append(entry)
+        rec = self.records.setdefault(report.nodeid, {"outcome": "passed"})
+        rec.update(data)
+        rec["outcome"] = _outcome(report, rec["outcome"])
+
+    def check_gates(self) -> bool:
+        """Evaluate the gates (controller only); True when every gate passed."""
+        from ..results.gates import check
+
+        if self.is_worker:
+            return True
+        records = list(self.records.values())
+        self.gate_verdicts, self.gate_warnings = [], []
+        scopes = [("overall", records, self.settings.gates)]
+        scopes += [(f"suite {name}", [r for r in records if r.get("suite") == name], suite.gates)
+                   for name, suite in self.settings.suites.items() if suite.gates]
+        for scope, rows, gates in scopes:
+            if gates:
+                verdicts, warnings = check(rows, gates, scope)
+                self.gate_verdicts += verdicts
+                self.gate_warnings += warnings
+        return all(v.passed for v in self.gate_verdicts)
+
+    def salvage(self) -> int:
+        """After an interrupt: score the cases whose model calls had all finished but which
+        pytest never ran, so the reports hold every finished case. Cases waiting for a judge
+        are left out (their verdict never came). Returns how many were added. An xdist worker
+        hands what it scored to the controller in its ``workeroutput``."""
+        engine = self.engine
+        if engine is None:
+            return 0
+        from ..execute.engine import INTERRUPTED
+
+        engine.close()  # stop the calls in flight: what finished by now is what the reports hold
+        added = 0
+        for item in self.mine:
+            plan = item.plan
+            if item.nodeid in self.records or plan.case.error or plan.error or plan.contenders:
+                continue
+            futures = [engine.futures.get(r.key) for r in plan.requests]
+            if not futures or any(f is None or not f.done() or f.result().error == INTERRUPTED for f in futures):
+                continue
+            if any(a.type.removeprefix("not-") in JUDGED for a in plan.asserts):
+                continue
+            outcome = "passed"
+            try:
+                self.setup_item(item)
+                self.run_item(item)
+            except CaseFailed:
+                outcome = "failed"
+            except CaseErrored:
+                outcome = "error"
+            self.records[item.nodeid] = {"outcome": outcome, **self.result_of(item), "salvaged": True}
+            added += 1
+            if self.is_worker:  # sent with the worker's end (xdist's workerfinished)
+                self.config.workeroutput.setdefault("promstack_salvaged", {})[item.nodeid] = self.records[item.nodeid]
+        return added
+
+    def compare_baseline(self) -> bool:
+        """Compare with --promstack-baseline (controller only); True when something regressed."""
+        path = self.config.option.promstack_baseline
+        if self.is_worker or not path:
+            return False
+        from ..model.errors import PromstackError
+        from ..results.baseline import compare, load
+
+        try:
+            base = load(Path(path))
+        except PromstackError as exc:
+            self.warn(f"{exc}; this run is not compared")
+            return False
+        unselected = {str(c.get("case_id")) for c in base["cases"] if c.get("suite") not in self.settings.suites}
+        self.comparison = compare(self._cases(), base, self.config.option.promstack_regression_margin, str(path),
+                                  self.existing_ids() | unselected)
+        return bool(self.comparison["regressed"])
+
+    def existing_ids(self) -> set[str]:
+        """Every case id of the configured suites' files, run or deselected. Under xdist only
+        the workers collect, so the controller plans the files here (no call is made)."""
+        if not self.planned_ids:
+            for path in self.files:
+                try:
+                    self.plan_file(path)
+                except CaseError:
+                    continue
+        return self.planned_ids
+
+    def _cases(self) -> list[dict[str, Any]]:
+        return sorted(self.records.values(), key=lambda r: (str(r.get("case_id")), str(r.get("file"))))
+
+    def _numbered(self, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Cases with their prompt's registry number and labels (the JSON and HTML show them)."""
+        out = []
+        for c in cases:
+            number, labels = self.prompt_numbers.get((str(c.get("prompt_id")), str(c.get("prompt_version"))),
+                                                     (None, []))
+            out.append({**c, "prompt_number": number, "prompt_labels": labels})
+        return out
+
+    def selection(self) -> list[dict[str, Any]]:
+        from ..results.gates import cheapest
+
+        return cheapest(list(self.records.values()), self.settings.gates,
+                        {name: suite.gates for name, suite in self.settings.suites.items() if suite.gates})
+
+    def document(self) -> dict[str, Any]:
+        """The results JSON document of this run (what every report reads)."""
+        from dataclasses import asdict
+
+        from ..results import document as results
+
+        s = self.settings
+        run = {"id": self.run_id, "started": self.started, "git_commit": results.git_commit(s.root),
+               "interrupted": self.interrupted,
+               "planned": max(len(self.mine), self.planned, len(self.records)),  # cases this run set out to run
+               "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
+                            "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
+                            "judges": sorted(s.judges)},
+               "seed": (s.arena or {}).get("seed")}
+        return results.document(run, self._numbered(self._cases()), self.arena_result(),
+                                gates=[asdict(v) for v in self.gate_verdicts], warnings=self.gate_warnings,
+                                selection=self.selection(), baseline=self.comparison, prompts=self._prompt_texts())
+
+    def _prompt_texts(self) -> list[dict[str, Any]]:
+        """Each prompt version used: its messages as written (the reports diff them), its
+        registry number and labels, and the ``production`` version's messages when it differs."""
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        used = {(str(r.get("prompt_id")), str(r.get("prompt_version"))) for r in self.records.values()}
+        for suite in self.settings.suites.values():  # loaded here too: under xdist only workers collect
+            for p in self.prompts(suite):
+                if isinstance(p, Prompt) and (p.id, p.version) in used:
+                    number, labels = self.prompt_numbers.get((p.id, p.version), (None, []))
+                    seen[(p.id, p.version)] = {"id": p.id, "version": p.version, "source": p.source,
+                                               "messages": list(p.messages), "model": p.model, "params": p.params,
+                                               "number": number, "labels": labels,
+                                               "production": self._production(p, number)}
+        return [seen[k] for k in sorted(seen)]
+
+    def _production(self, p: Prompt, number: int | None) -> dict[str, Any] | None:
+        from ..versions import RegistryError
+
+        try:
+            reg = self.prompt_registry()
+            prod = (reg.entry(p.id).get("labels") or {}).get("production") if p.id in reg.data["prompts"] else None
+            if prod is None or prod == number:
+                return None
+            other = load_prompt(reg.snapshot(p.id, prod), self.settings.root, default_id=p.id)
+        except (RegistryError, CaseError, OSError):
+            return None
+        return {"number": prod, "version": other.version, "messages": list(other.messages), "model": other.model,
+                "params": other.params}
+
+    def finish(self) -> list[str]:
+        """Write what the run produced (controller only); returns lines to announce. Each file
+        is written whole (to a temporary file, then renamed), so an interrupted run leaves the
+        finished cases' reports and never a truncated file."""
+        lines: list[str] = []
+        if self.is_worker:
+            return lines
+        opt = self.config.option
+        targets = [p for p in (opt.promstack_json, opt.promstack_save_baseline) if p]
+        if targets or opt.promstack_report:
+            from ..results import document as results
+
+            doc = self.document()
+            for target in targets:
+                results.write(Path(target), doc)
+                lines.append(f"promstack: wrote {target}")
+            if opt.promstack_report:
+                from ..report import html
+
+                size = html.write(Path(opt.promstack_report), doc)
+                lines.append(f"promstack: wrote {opt.promstack_report} ({html.human_size(size)}, "
+                             f"{len(doc['cases'])} cases)")
+        if self.settings.cache_mode == "record":
+            from ..execute.cassettes import write
+
+            for suite, entries in sorted(self.cassette_entries.items()):
+                path = write(self.settings.cassette_dir, suite, entries, self.existing_ids())
+                lines.append(f"promstack: wrote {_rel(path, self.settings.root)} ({len(entries)} recorded)")
+        return lines
+
+    def arena_result(self) -> dict[str, Any] | None:
+        arena = self.settings.arena
+        games = [g for r in self.records.values() for g in r.get("arena") or []]
+        if not arena or not games:
+            return None
+        from ..score.arena import summarise
+
+        games.sort(key=lambda g: (g["case"], g["a"], g["b"]))
+        return summarise(games, arena["contenders"], arena["seed"], arena["bootstrap"])
+
+    def header(self, items: list[pytest.Item]) -> str:
+        cases = [i for i in items if isinstance(i, CaseItem)]
+        files = {i.plan.case.file for i in cases}
+        s = self.settings
+        cache = "off" if s.cache_mode == "off" else f"{s.cache_mode} ({_rel(s.cache_dir, s.root)})"
+        if s.cache_url:
+            from ..util.redact import safe_url
+
+            cache += f" + redis {safe_url(s.cache_url)}"
+        repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
+        decoded = "".join(f"; {rel} read as {enc}" for rel, enc in sorted(self.loader.decoded.items()))
+        line = (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
+                f"cache {cache}, concurrency {s.concurrency}{repeat}{decoded}")
+        return safe(line + ("" if cases else self._outside()), newlines=True)
+
+    def _outside(self) -> str:
+        """Why nothing was collected when the suites' files lie outside what pytest collects
+        (e.g. --promstack-config names a project in another folder)."""
+        here = self.config.invocation_params.dir
+        args = [a.split("::")[0] for a in self.config.args] or ["."]
+        roots = [Path(here, a).resolve() for a in args]
+        if not self.files or any(f == r or f.is_relative_to(r) for f in self.files for r in roots):
+            return ""
+        root = self.settings.tests_folder()
+        return (f"\npromstack: warning: the suites' test files are under {root}, outside what pytest collects "
+                f"({', '.join(args)}); run pytest there, or name it: pytest --promstack {os.path.relpath(root, here)}")
+
+    def summary(self) -> list[str]:
+        from ..report.terminal import summary_lines
+        from ..results.metrics import calibrations, flaky, quality, summarise, unpriced
+
+        records = list(self.records.values())
+        lines: list[str] = []
+        if self.comparison is not None:
+            from ..results.baseline import lines as baseline_lines
+
+            lines += baseline_lines(self.comparison, records)
+        lines += summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records),
+                               quality(records), self.prompt_name)
+        arena = self.arena_result()
+        if arena is not None:
+            from ..report.terminal import arena_lines
+
+            lines += arena_lines(arena)
+        if self.log is not None and self.log.failed:
+            self.warn(f"call log not written: {self.log.failed}")
+        lines += [v.line() for v in self.gate_verdicts] + self.gate_warnings
+        from ..results.gates import cheapest_line
+
+        lines += [cheapest_line(sel) for sel in self.selection()]
+        lines += self.notes + _truncation_lines(records) + self._cache_lines(records)
+        if self.interrupted:
+            planned = max(len(self.mine), self.planned, len(records))
+            lines.append(f"promstack: interrupted: {len(records)} of {planned} cases finished; the reports hold those, "
+                         "and the calls cut short are logged as cancelled")
+        hidden = [r for r in records if r.get("outcome") == "xfailed" and r.get("phase") == "setup"]
+        for r in hidden[:5]:
+            lines.append(f"promstack: warning: xfail hides an error, not a failure: {r['case_id']}: "
+                         f"{(r.get('setup_error') or r.get('error') or 'it errored before it was scored')[:200]}")
+        if len(hidden) > 5:
+            lines.append(f"promstack: warning: … and {len(hidden) - 5} more xfail cases that errored")
+        for note in self.engine.notes if self.engine is not None else []:  # e.g. a judge's structured output refused
+            self.warn(note)
+        return safe_lines(lines + [f"promstack: warning: {w}" for w in self.warnings])
+
+    def _cache_lines(self, records: list[dict[str, Any]]) -> list[str]:
+        """Why answers called in this run were not cached (so the next run calls them again)."""
+        fresh = [r for r in records if r.get("called") and not r.get("cached")]
+        failed = sum(r.get("error") is not None for r in fresh)
+        if not fresh or self.settings.cache_mode == "replay":  # replay calls nothing: a miss says so itself
+            return []
+        if self.settings.cache_mode == "off":
+            return [f"promstack: cache off: the {len(fresh)} answers of this run were not stored; the next run "
+                    "calls the models again (--promstack-cache use keeps them)"]
+        if failed:
+            return [f"promstack: {failed} of {len(fresh)} new answers were not cached: their calls failed, "
+                    "and errors are never cached (the next run calls them again)"]
+        return []
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+        if self.cache is not None:
+            self.cache.close()
+        if self.log is not None:
+            self.log.close()
+        if self._root_on_path and str(self.settings.root) in sys.path:
+            sys.path.remove(str(self.settings.root))
+
+
+def _variant_names(prompts: list[Prompt | str], stems: list[str]) -> list[str]:
+    """Each prompt of a suite by its id, or by its file stem where ids clash or it is broken."""
+    ids = [p.id if isinstance(p, Prompt) else None for p in prompts]
+    return [i if i is not None and ids.count(i) == 1 else stem for i, stem in zip(ids, stems, strict=True)]
+
+
+def _truncation_lines(records: list[dict[str, Any]]) -> list[str]:
+    cut = [r for r in records if r.get("truncated")]
+    if not cut:
+        return []
+    suites = ", ".join(sorted({str(r.get("suite")) for r in cut}))
+    return [f"promstack: {len(cut)} of {len(records)} cases have an answer cut at max_tokens (finish_reason "
+            f"length; suites {suites}): cached and marked truncated; raise max_tokens, or fail them with "
+            "not-finish-reason:length"]
+
+
+def _question(plan: Planned) -> str:
+    """What the judge sees as the question: the last user message sent, else the input."""
+    if plan.requests:
+        for msg in reversed(plan.requests[0].messages):
+            if msg.get("role") == "user":
+                return str(msg.get("content", ""))
+    return str(plan.case.vars.get("input", plan.case.vars))
+
+
+def _aggregate_judges(scores: list[Score], how: str) -> list[Score]:
+    """Several judges on a case: each must pass (each/min), their mean must pass, or most must."""
+    judged = [s for s in scores if s.type.removeprefix("not-") in JUDGED]
+    if how in ("each", "min") or len(judged) < 2:
+        return scores
+    rest = [s for s in scores if s not in judged]
+    mean = sum(s.score for s in judged) / len(judged)
+    passes = sum(s.passed for s in judged)
+    passed = passes * 2 > len(judged) if how == "majority" else mean >= 0.75
+    reason = f"judges ({how} of {len(judged)}): {passes} passed, mean {100 * mean:.0f}/100"
+    return [*rest, Score("judges", passed, mean, reason, sum(s.weight for s in judged))]
+
+
+def _total(responses: list[Response], name: str) -> Any:
+    values = [getattr(r, name) for r in responses]
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values)
+
+
+def _outcome(report: pytest.TestReport, current: str) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    if report.failed:
+        return "error" if report.when != "call" else "failed"
+    if report.skipped:
+        return "skipped"
+    return current
+
+
+def _names(cases: list[Case]) -> dict[int, str]:
+    counts: dict[str, int] = {}
+    for c in cases:
+        counts[c.name] = counts.get(c.name, 0) + 1
+    return {c.row: c.name if counts[c.name] == 1 else f"{c.name} (row {c.row})" for c in cases}
+
+
+def _failure(plan: Planned, scores: list[Score], value: float, output: str, passes: int, runs: int,
+             need: int) -> str:
+    failed = [s for s in scores if not s.passed]
+    head = f"{plan.where}: {len(failed)} of {len(scores)} assertions failed"
+    if runs > 1:
+        head = f"{plan.where}: passed {passes} of {runs} repeats, needs {need}; a failing one:"
+    if plan.case.threshold is not None:
+        head += f" (score {value:.2f} < threshold {plan.case.threshold:g})"
+    lines = [head] + [f"  {'✓' if s.passed else '✗'} {s.reason}" for s in scores]
+    shown = output if len(output) <= 500 else output[:499] + "…"
+    lines.append(f"  output: {shown!r}")
+    return safe("\n".join(lines), newlines=True)
+
+
+def _na(value: Any) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,76 @@
+"""``--promstack-estimate``: an upper bound of what a run would cost, before spending it.
+
+For every call the run would make (cached answers excluded): input tokens counted with
+litellm's counter, plus ``max_tokens`` of output, priced with litellm's map (or the
+model's ``input_cost_per_token``/``output_cost_per_token``). Judge calls are included with
+the longest answer the model may give. Nothing is called.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model.types import Request
+
+
+@dataclass
+class Line:
+    model: str
+    calls: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | None = 0.0
+    problems: set[str] = field(default_factory=set)
+
+
+def add(lines: dict[str, Line], litellm: Any, req: Request, cached: bool, extra_input_tokens: int = 0) -> None:
+    line = lines.setdefault(req.model, Line(req.model))
+    if cached:
+        line.cached += 1
+        return
+    line.calls += 1
+    tokens_in = litellm.token_counter(model=req.litellm_model, messages=list(req.messages)) + extra_input_tokens
+    tokens_out = req.params.get("max_tokens")
+    line.input_tokens += tokens_in
+    if tokens_out is None:
+        line.problems.add("no max_tokens, so no bound on output: set max_tokens in defaults or params")
+        line.cost = None
+        return
+    line.output_tokens += int(tokens_out)
+    price = _price(litellm, req, tokens_in, int(tokens_out))
+    if price is None:
+        line.problems.add(f"no price for {req.litellm_model}: add input_cost_per_token and output_cost_per_token "
+                          "to its params")
+        line.cost = None
+    elif line.cost is not None:
+        line.cost += price
+
+
+def _price(litellm: Any, req: Request, tokens_in: int, tokens_out: int) -> float | None:
+    p = req.params
+    if p.get("input_cost_per_token") is not None and p.get("output_cost_per_token") is not None:
+        return tokens_in * float(p["input_cost_per_token"]) + tokens_out * float(p["output_cost_per_token"])
+    if req.litellm_model.startswith(("local/", "python:")):
+        return 0.0
+    try:
+        a, b = litellm.cost_per_token(model=req.litellm_model, prompt_tokens=tokens_in, completion_tokens=tokens_out)
+    except Exception:
+        return None
+    return float(a) + float(b)
+
+
+def lines_for(lines: dict[str, Line]) -> list[str]:
+    from tabulate import tabulate
+
+    rows = [[ln.model, ln.calls, ln.cached, ln.input_tokens, ln.output_tokens,
+             "n/a" if ln.cost is None else f"{ln.cost:.6f}"] for ln in lines.values()]
+    out = ["promstack estimate: an upper bound (input tokens + max_tokens per call); nothing was called"]
+    out += tabulate(rows, headers=["model", "calls", "cached (free)", "tokens in", "tokens out (max)", "max USD"],
+                    tablefmt="simple", disable_numparse=True).splitlines()
+    costs = [ln.cost for ln in lines.values()]
+    total = "n/a" if any(c is None for c in costs) else f"{sum(c for c in costs if c is not None):.6f}"
+    out.append(f"promstack estimate: at most {total} USD for this run")
+    out += [f"promstack estimate: {p}" for ln in lines.values() for p in sorted(ln.problems)]
+    return out

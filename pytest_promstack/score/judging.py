@@ -1,0 +1,227 @@
+"""The judge phase: after the model calls, every judged assertion's verdicts are requested
+concurrently through the same engine (cache, retries, call log), parsed strictly, repaired
+once, and aggregated over the judge's repeats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config.judges import Judge
+from ..config.settings import ModelSpec, Settings
+from ..model.errors import JudgeError
+from ..model.types import AssertionSpec, Request, Response
+from ..plan.requests import cache_key
+from . import judges
+
+
+@dataclass
+class Job:
+    """One judged assertion on one reply: its judge, prompt and one request per judge repeat."""
+
+    owner: str  # the item's node id
+    spec: str  # specs.spec_id
+    index: int  # which reply (repeat) of the case
+    judge: Judge
+    messages: list[dict[str, Any]]
+    requests: list[Request] = field(default_factory=list)
+    raws: list[str | None] = field(default_factory=list)
+    results: list[judges.Verdict | str] = field(default_factory=list)  # a verdict, or why there is none
+    responses: list[Response] = field(default_factory=list)
+
+
+def resolve(settings: Settings, spec: AssertionSpec) -> tuple[Judge | None, str | None, str | None]:
+    """(judge, expectation, problem) for a judged assertion; (None, None, None) when no judge is set."""
+    kind = spec.type.removeprefix("not-")
+    if kind == "judge":
+        name = str(spec.value or settings.default_judge or "")
+        judge = settings.judges.get(name)
+        if judge is None:
+            known = ", ".join(sorted(settings.judges)) or "none configured"
+            return None, None, f"judge {name!r} is not configured (judges: {known})"
+        return judge, None, None
+    default = settings.judges.get(settings.default_judge or "")
+    if default is None:
+        return None, None, None
+    if kind in ("llm-rubric", "grade"):
+        return default.with_criteria((str(spec.value),), f"{default.name}:rubric"), None, None
+    lang = default.language if default.language in judges.EXPECTATION else "en"
+    return default.with_criteria((judges.EXPECTATION[lang],), f"{default.name}:expected"), str(spec.value), None
+
+
+def request(settings: Settings, job: Job, repeat: int, messages: list[dict[str, Any]], meta: dict[str, Any]
+            ) -> Request:
+    spec = settings.models.get(job.judge.model) or ModelSpec(name=job.judge.model, model=job.judge.model)
+    params = {**spec.params, **judges.request_params(job.judge)}
+    # the key holds what the judge asks for (json_schema), not the step a server took after
+    # refusing it (execute/negotiate.py): the same verdict request has one key on every server, so a
+    # cassette recorded against either kind replays without knowing how the call went
+    key = cache_key(spec.model, messages, params, spec.api_base, repeat=repeat)
+    call_params = {**params, "drop_params": True}
+    return Request(model=job.judge.model, litellm_model=spec.model, messages=tuple(messages), params=call_params,
+                   key=key, api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=settings.timeout,
+                   meta={**meta, "kind": "judge"})
+
+
+def run(engine: Any, jobs: list[Job], settings: Settings, wait: Callable[[], None]) -> None:
+    """Ask, parse, repair once, parse again. Results land in ``job.results``."""
+    _ask(engine, jobs, wait)
+    for job in jobs:
+        job.results = [_parse(r, job.judge) for r in job.responses]
+    broken = [(job, i) for job in jobs for i, r in enumerate(job.results) if isinstance(r, str)
+              and job.responses[i].error is None]
+    if broken:
+        repairs = []
+        for job, i in broken:
+            raw = job.responses[i].text or ""
+            msgs = judges.repair_messages(job.messages, raw, str(job.results[i]), job.judge.language)
+            req = request(settings, job, i, msgs, job.requests[i].meta)
+            repairs.append((job, i, req))
+        engine.submit([req for _, _, req in repairs])
+        wait()
+        for job, i, req in repairs:
+            resp = engine.result(req.key)
+            job.responses.append(resp)
+            parsed = _parse(resp, job.judge)
+            job.results[i] = parsed if not isinstance(parsed, str) else (
+                f"{parsed}; raw answer: {(resp.text or job.responses[i].text or '')[:300]!r}")
+
+
+def _ask(engine: Any, jobs: list[Job], wait: Callable[[], None]) -> None:
+    engine.submit([r for job in jobs for r in job.requests])
+    wait()
+    for job in jobs:
+        job.responses = [engine.result(r.key) for r in job.requests]
+
+
+def _parse(resp: Response, judge: Judge) -> judges.Verdict | str:
+    if resp.error:
+        return f"the judge's call failed: {resp.error}"
+    try:
+        return judges.parse(resp.text, judge)
+    except JudgeError as exc:
+        return str(exc)
+
+
+def aggregate(job: Job) -> dict[str, Any]:
+    """Majority verdict over the judge's repeats, the mean score, and the agreement."""
+    problems = [r for r in job.results if isinstance(r, str)]
+    if problems:
+        return {"judge": job.judge.name, "error": problems[0]}
+    verdicts = [r for r in job.results if not isinstance(r, str)]
+    passes = sum(v.passed for v in verdicts)
+    majority = passes * 2 > len(verdicts)  # a tie of verdicts does not pass: fail closed
+    agreeing = passes if majority else len(verdicts) - passes
+    first = verdicts[0]
+    return {
+        "judge": job.judge.name, "passed": majority, "repeats": len(verdicts),
+        "agreement": agreeing / len(verdicts),
+        "mean": sum(v.mean for v in verdicts) / len(verdicts),
+        "normalised": sum(v.normalised for v in verdicts) / len(verdicts),
+        "scale": list(job.judge.scale),
+        "scores": [{"criterion": s.criterion, "score": s.score, "reason": s.reason} for s in first.scores],
+    }
+
+
+def eval_cost(jobs: list[Job]) -> tuple[float | None, int]:
+    """(cost of the judge calls, None when a price is unknown; number of calls made)."""
+    responses = [r for job in jobs for r in job.responses]
+    costs = [r.cost_usd for r in responses if r.error is None]
+    cost = None if any(c is None for c in costs) else float(sum(c for c in costs if c is not None))
+    return cost, len(responses)
+
+
+# ---- arena: pairwise, both orders ------------------------------------------------------------
+
+
+@dataclass
+class PairJob:
+    owner: str
+    case: str
+    a: str
+    b: str
+    judge: Judge
+    messages: list[list[dict[str, Any]]]  # order a-first, then b-first
+    requests: list[Request] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)  # "A" | "B" | "tie" | "!problem"
+
+
+def pair_jobs(settings: Settings, judge: Judge, items: list[Any], replies: Callable[[Any], list[Response]],
+              question: Callable[[Any], str]) -> list[PairJob]:
+    from . import arena
+
+    jobs = []
+    for item in items:
+        plan = item.plan
+        answers = dict(zip(plan.contenders, replies(item), strict=False))
+        if any(r.error for r in answers.values()):
+            continue  # the item errors on its own replies
+        q = question(plan)
+        for a, b in arena.pairs(list(plan.contenders)):
+            ta, tb = answers[a].text or "", answers[b].text or ""
+            msgs = [arena.messages(judge, q, ta, tb), arena.messages(judge, q, tb, ta)]
+            job = PairJob(item.nodeid, plan.case_id, a, b, judge, msgs)
+            meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                    "prompt_version": plan.prompt_version}
+            job.requests = [_pair_request(settings, judge, m, meta) for m in msgs]
+            jobs.append(job)
+    return jobs
+
+
+def _pair_request(settings: Settings, judge: Judge, messages: list[dict[str, Any]], meta: dict[str, Any]
+                  ) -> Request:
+    from . import arena
+
+    spec = settings.models.get(judge.model) or ModelSpec(name=judge.model, model=judge.model)
+    params = {**spec.params, **arena.request_params(judge)}
+    key = cache_key(spec.model, messages, params, spec.api_base)
+    return Request(model=judge.model, litellm_model=spec.model, messages=tuple(messages),
+                   params={**params, "drop_params": True}, key=key, api_base=spec.api_base,
+                   api_key_env=spec.api_key_env, timeout=settings.timeout, meta={**meta, "kind": "judge"})
+
+
+def run_pairs(engine: Any, jobs: list[PairJob], settings: Settings, wait: Callable[[], None]) -> None:
+    """Ask both orders of every pair; repair an unusable answer once."""
+    engine.submit([r for job in jobs for r in job.requests])
+    wait()
+    repairs = []
+    for job in jobs:
+        job.responses = [engine.result(r.key) for r in job.requests]
+        job.results = [_pair_parse(r) for r in job.responses]
+        for i, res in enumerate(job.results):
+            if res.startswith("!") and job.responses[i].error is None:
+                msgs = judges.repair_messages(job.messages[i], job.responses[i].text or "", res[1:],
+                                              job.judge.language)
+                repairs.append((job, i, _pair_request(settings, job.judge, msgs, job.requests[i].meta)))
+    if repairs:
+        engine.submit([req for _, _, req in repairs])
+        wait()
+        for job, i, req in repairs:
+            resp = engine.result(req.key)
+            job.responses.append(resp)
+            fixed = _pair_parse(resp)
+            job.results[i] = fixed if not fixed.startswith("!") else f"{fixed}; raw answer: {(resp.text or '')[:200]!r}"
+
+
+def _pair_parse(resp: Response) -> str:
+    from . import arena
+
+    if resp.error:
+        return f"!the judge's call failed: {resp.error}"
+    try:
+        return arena.parse(resp.text)
+    except JudgeError as exc:
+        return f"!{exc}"
+
+
+def pair_result(job: PairJob) -> dict[str, Any]:
+    from . import arena
+
+    problems = [r[1:] for r in job.results if r.startswith("!")]
+    if problems:
+        return {"case": job.case, "a": job.a, "b": job.b, "error": problems[0]}
+    winner, flipped = arena.combine(job.results[0], job.results[1], job.a, job.b)
+    return {"case": job.case, "a": job.a, "b": job.b, "winner": winner, "flipped": flipped,
+            "verdicts": list(job.results)}
