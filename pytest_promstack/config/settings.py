@@ -287,7 +287,8 @@ def load_settings(root: Path, options: dict[str, Any]) -> Settings:
     if found is None:
         raise ConfigError(
             "promstack",
-            [f"no promstack.yaml or [tool.promstack] in {root}; create one (see the README)"],
+            [f"no promstack.yaml or [tool.promstack] in {root}; create one (`promstack init` writes a "
+             "starter; every key is in docs/configuration.md)"],
         )
     path, raw, source = found
     return replace(build_settings(path.parent, raw, source, options), config_file=path)
@@ -443,7 +444,7 @@ def _unknown_key(key: str) -> str:
     known = {f.alias or name for schema in schemas for name, f in schema.model_fields.items()}
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown key{hint}; remove it or check its spelling (see the README for the keys)"
+    return f"unknown key{hint}; remove it or check its spelling (the keys: docs/configuration.md)"
 
 
 def _is_union_tag(part: Any) -> bool:
