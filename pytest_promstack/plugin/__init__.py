@@ -218,6 +218,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: the salvaged cases go in it
 def pytest_sessionfinish(session: pytest.Session) -> None:
     ps = _session(session.config)
     if ps is None:
@@ -228,6 +229,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     ps.planned = session.testscollected
     if ps.interrupted:
         ps.salvage()
+        if not ps.is_worker:  # a worker's go to the controller with its end (plugin/xdist.py)
+            for report in ps.salvaged_reports():
+                session.config.hook.pytest_runtest_logreport(report=report)
     gates_passed = ps.check_gates()
     regressed = ps.compare_baseline()
     if session.exitstatus == pytest.ExitCode.OK:

@@ -62,6 +62,7 @@ class PromstackSession:
         self.prompt_files: dict[str, Path] = {}  # prompt id -> its file
         self.prompt_numbers: dict[tuple[str, str], tuple[int | None, list[str]]] = {}  # (id, hash) -> number, labels
         self.notes: list[str] = []
+        self.reported: set[str] = set()  # node ids pytest (or xdist) sent a report for
         self._warned_marks: set[tuple[str, str]] = set()  # (row, mark) already warned of
         self.interrupted = False
         self.planned = 0  # the cases this run set out to run (set at the end; the xdist controller collects none)
@@ -661,6 +662,7 @@ class PromstackSession:
                 "judge_flaky": False, "arena": []}
 
     def record(self, report: pytest.TestReport) -> None:
+        self.reported.add(report.nodeid)
         data = getattr(report, "promstack", None)
         if data is None:  # e.g. xdist's report for an item whose worker crashed
             if self.records.get(report.nodeid, {}).get("salvaged"):
@@ -715,19 +717,29 @@ class PromstackSession:
                 continue
             if any(a.type.removeprefix("not-") in JUDGED for a in plan.asserts):
                 continue
-            outcome = "passed"
+            outcome, when, message = "passed", "call", None
             try:
                 self.setup_item(item)
                 self.run_item(item)
-            except CaseFailed:
-                outcome = "failed"
-            except CaseErrored:
-                outcome = "error"
-            self.records[item.nodeid] = {"outcome": outcome, **self.result_of(item), "salvaged": True}
+            except CaseFailed as exc:
+                outcome, message = "failed", str(exc)
+            except CaseErrored as exc:
+                outcome, when, message = "error", "setup", str(exc)
+            self.records[item.nodeid] = {"outcome": outcome, **self.result_of(item, when, message), "salvaged": True,
+                                         "junit": {"message": message, "properties": list(item.user_properties)}}
             added += 1
             if self.is_worker:  # sent with the worker's end (xdist's workerfinished)
                 self.config.workeroutput.setdefault("promstack_salvaged", {})[item.nodeid] = self.records[item.nodeid]
         return added
+
+    def salvaged_reports(self) -> list[pytest.TestReport]:
+        """pytest's reports (setup, call, teardown) for the cases scored after an interrupt that
+        pytest never reported, so JUnit and the terminal count them as the JSON and HTML do."""
+        out = []
+        for nodeid, rec in list(self.records.items()):
+            if rec.get("salvaged") and nodeid not in self.reported:
+                out += salvaged_reports(nodeid, rec)
+        return out
 
     def compare_baseline(self) -> bool:
         """Compare with --promstack-baseline (controller only); True when something regressed."""
@@ -996,6 +1008,28 @@ def _total(responses: list[Response], name: str) -> Any:
     if not values or any(v is None for v in values):
         return None
     return sum(values)
+
+
+def salvaged_reports(nodeid: str, rec: dict[str, Any]) -> list[pytest.TestReport]:
+    """Reports for a case an interrupted run scored without pytest running it: a passed or
+    failed call, or an error at setup, with the case's JUnit properties and model latency."""
+    junit = rec.get("junit") or {}
+    location = (str(rec.get("file") or nodeid.split("::")[0]), max(int(rec.get("row") or 1) - 1, 0),
+                nodeid.split("::")[-1])
+
+    def report(when: str, outcome: str, longrepr: Any = None, duration: float = 0.0) -> pytest.TestReport:
+        return pytest.TestReport(nodeid, location, {}, outcome, longrepr, when, duration=duration,  # type: ignore[arg-type]
+                                 user_properties=junit.get("properties") or [])
+
+    latency = sum(rec.get("latencies") or []) / 1000
+    if rec["outcome"] == "error":
+        first = report("setup", "failed", junit.get("message"), latency)
+    else:
+        first = report("setup", "passed")
+    calls = [] if rec["outcome"] == "error" else [
+        report("call", "passed" if rec["outcome"] == "passed" else "failed",
+               None if rec["outcome"] == "passed" else junit.get("message"), latency)]
+    return [first, *calls, report("teardown", "passed")]
 
 
 def _outcome(report: pytest.TestReport, current: str) -> str:

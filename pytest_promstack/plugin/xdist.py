@@ -59,6 +59,19 @@ class XdistHooks:
             for nodeid, record in salvaged.items():
                 ps.records.setdefault(nodeid, record)
 
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        """The item a worker was on when it was interrupted: when that worker scored it (its
+        calls had finished), xdist's "crashed" report becomes the scored outcome."""
+        ps = _session(report.node.config) if hasattr(report, "node") else None
+        rec = ps.records.get(crashitem) if ps is not None else None
+        if rec is None or not rec.get("salvaged"):
+            return
+        from .session import salvaged_reports
+
+        scored = next(r for r in salvaged_reports(crashitem, rec) if r.when == "call" or r.failed)
+        for name in ("outcome", "longrepr", "when", "location", "user_properties", "duration"):
+            setattr(report, name, getattr(scored, name))
+
     def pytest_configure_node(self, node: Any) -> None:
         """Tell each worker that our scheduler hands it the share ``index % count``."""
         if node.config.option.promstack and node.config.getvalue("dist") == "load":

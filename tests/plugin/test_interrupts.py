@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -22,7 +23,8 @@ def test_signal_mid_run_keeps_finished_calls(project, sig, xdist):
     project.write({"prompt_tests/a.csv": f"input,__expected\n{rows}\n"}, concurrency=4)
     env = {**os.environ, KEY_ENV: "k"}
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider",
-                             "--promstack-json=out/r.json", "--promstack-report=out/r.html", *xdist],
+                             "--promstack-json=out/r.json", "--promstack-report=out/r.html",
+                             "--junitxml=out/j.xml", *xdist],
                             cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while project.server.count < 12 and time.monotonic() < deadline:
@@ -50,7 +52,16 @@ def test_signal_mid_run_keeps_finished_calls(project, sig, xdist):
     page = (project.path / "out/r.html").read_text(encoding="utf-8")
     assert page.rstrip().endswith("</html>")
     assert f"interrupted: {len(ok)} of 40 cases finished" in page
-    assert sorted(p.name for p in (project.path / "out").iterdir()) == ["r.html", "r.json"]
+    assert sorted(p.name for p in (project.path / "out").iterdir()) == ["j.xml", "r.html", "r.json"]
+    # JUnit too: every finished case passed, with its properties; under xdist the case a worker
+    # was waiting on when the signal came may stay xdist's "crashed" error, one per worker at most
+    cases = ET.parse(project.path / "out/j.xml").getroot().iter("testcase")
+    passed = {c.get("name") for c in cases if not list(c.iter("error")) + list(c.iter("failure"))}
+    assert passed == {cid.split("::")[-1] for cid in ok}
+    errors = [c for c in ET.parse(project.path / "out/j.xml").getroot().iter("testcase") if list(c.iter("error"))]
+    assert len(errors) <= (2 if xdist else 0)
+    props = ET.parse(project.path / "out/j.xml").getroot().find(".//testcase/properties")
+    assert {p.get("name") for p in props.iter("property")} >= {"model", "latency_ms", "cached"}
     # every finished call was cached; nothing else was
     project.server.reset()
     result = project.run("--promstack-cache=replay")
