@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.settings import InlinePrompt, ModelSpec, Settings
+from ..config.settings import InlinePrompt, Settings
 from ..model.errors import PromstackError
 from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
 from ..model.types import AssertionSpec, Request, Response, Score
 from ..plan.prompts import Prompt, from_mapping, load_prompt
-from ..plan.requests import cache_key
+from ..plan.requests import build as build_request
 from ..score import assertions
 from ..score.registry import Registry, builtin_registry
 
@@ -122,16 +122,11 @@ class Runner:
         if name is None:
             raise PromstackError("no model: pass model=..., set model: in the prompt, or list models: in "
                                  "promstack.yaml")
-        spec = self.settings.models.get(name) or ModelSpec(name=name, model=name)
         self._allowed([name], [])
-        merged = {**self.settings.defaults, **spec.params, **(p.params if p else {}), **(params or {})}
-        is_app = spec.model.startswith("python:")
-        key = cache_key(spec.model, messages, merged, spec.api_base, extra={"vars": variables} if is_app else None)
         info = {"suite": FIXTURE_SUITE, "case_id": (meta or {}).get("case_id"), "prompt_id": p.id if p else None,
-                "prompt_version": p.version if p else None, **({"vars": variables} if is_app else {})}
-        return Request(model=name, litellm_model=spec.model, messages=tuple(messages), params=merged, key=key,
-                       api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=self.settings.timeout,
-                       meta=info), p
+                "prompt_version": p.version if p else None}
+        return build_request(self.settings, name, messages, info, params={**(p.params if p else {}), **(params or {})},
+                             variables=variables), p
 
     def run_many(self, jobs: Iterable[dict[str, Any]], allow_error: bool = True) -> list[Reply]:
         """Each job is the keyword arguments of ``request`` (``prompt``, ``vars``, ``model``,

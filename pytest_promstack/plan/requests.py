@@ -1,12 +1,22 @@
-"""The one cache key: a sha256 over a versioned canonical JSON of everything that changes
-the answer (model, endpoint, messages, every sampling parameter); timeouts and keys left out.
+"""The one Request builder and the one cache key, for every entry point (test files, the
+fixture and SDK, judges, the arena).
+
+The key is a sha256 over a versioned canonical JSON of everything that changes the answer
+(model, endpoint, messages, every sampling parameter); timeouts and keys are left out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..config.policy import PREFIX
+from ..model.types import Request
+
+if TYPE_CHECKING:
+    from ..config.settings import ModelSpec, Settings
 
 KEY_VERSION = 1
 
@@ -32,3 +42,29 @@ def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any]
         body["extra"] = extra
     raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def model_spec(settings: Settings, model: str) -> ModelSpec:
+    """A configured model by its alias, else a litellm model name used as it is."""
+    from ..config.settings import ModelSpec
+
+    return settings.models.get(model) or ModelSpec(name=model, model=model)
+
+
+def build(settings: Settings, model: str, messages: Sequence[dict[str, Any]], meta: dict[str, Any], *,
+          params: dict[str, Any] | None = None, defaults: bool = True, repeat: int = 0,
+          variables: dict[str, Any] | None = None, judge: bool = False) -> Request:
+    """A request to ``model`` (an alias or a litellm name): its params are the config's
+    ``defaults`` (unless ``defaults=False``: judges), the model's own params, then ``params``.
+    A ``python:`` target's ``variables`` join its key and meta (it answers from them, not only
+    from the messages); ``repeat`` is the run index of a repeated case. A judge's request asks
+    for its structured output in the key and sends ``drop_params`` (kept out of the key)."""
+    spec = model_spec(settings, model)
+    merged = {**(settings.defaults if defaults else {}), **spec.params, **(params or {})}
+    is_app = spec.model.startswith(PREFIX) and variables is not None
+    key = cache_key(spec.model, list(messages), merged, spec.api_base, repeat=repeat,
+                    extra={"vars": variables} if is_app else None)
+    meta = {**meta, **({"vars": variables} if is_app else {}), **({"kind": "judge"} if judge else {})}
+    return Request(model=model, litellm_model=spec.model, messages=tuple(messages),
+                   params={**merged, "drop_params": True} if judge else merged, key=key,
+                   api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=settings.timeout, meta=meta)

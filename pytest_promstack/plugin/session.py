@@ -14,18 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..config.settings import InlinePrompt, ModelSpec, Settings, Suite
+from ..config.settings import InlinePrompt, Settings, Suite
 from ..model.errors import CaseError, ConfigError, JudgeError, TemplateError
 from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
 from ..model.types import AssertionSpec, Case, Request, Response, Score
 from ..plan.cases import Loader
 from ..plan.planned import Planned
 from ..plan.prompts import Prompt, from_mapping, load_prompt, with_branches
-from ..plan.requests import cache_key
+from ..plan.requests import build as build_request
 from ..score import assertions
 from ..score.registry import Registry
 from ..util.text import safe, safe_lines
 from .items import CaseErrored, CaseFailed, CaseItem
+from .reports import reports_of_salvaged
 
 if TYPE_CHECKING:
     from ..execute.engine import Engine
@@ -287,21 +288,10 @@ class PromstackSession:
 
     def _model_requests(self, plan: Planned, model: str, prompt: Prompt, messages: list[dict[str, Any]],
                         variables: dict[str, Any], repeats: int) -> tuple[Request, ...]:
-        spec = self.settings.models.get(model) or ModelSpec(name=model, model=model)
-        params = {**self.settings.defaults, **spec.params, **prompt.params}
-        is_app = spec.model.startswith("python:")
-        meta: dict[str, Any] = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
-                                "prompt_version": plan.prompt_version}
-        if is_app:
-            meta["vars"] = variables
-        out = []
-        for i in range(repeats):
-            key = cache_key(spec.model, messages, params, spec.api_base, repeat=i,
-                            extra={"vars": variables} if is_app else None)
-            out.append(Request(model=model, litellm_model=spec.model, messages=tuple(messages), params=params,
-                               key=key, api_base=spec.api_base, api_key_env=spec.api_key_env,
-                               timeout=self.settings.timeout, meta={**meta, "repeat": i}))
-        return tuple(out)
+        meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                "prompt_version": plan.prompt_version}
+        return tuple(build_request(self.settings, model, messages, {**meta, "repeat": i}, params=prompt.params,
+                                   repeat=i, variables=variables) for i in range(repeats))
 
     def _markers(self, case: Case, suite: Suite, model: str) -> tuple[list[Any], set[str], str | None]:
         markers: list[Any] = []
@@ -738,7 +728,7 @@ class PromstackSession:
         out = []
         for nodeid, rec in list(self.records.items()):
             if rec.get("salvaged") and nodeid not in self.reported:
-                out += salvaged_reports(nodeid, rec)
+                out += reports_of_salvaged(nodeid, rec)
         return out
 
     def compare_baseline(self) -> bool:
@@ -1008,28 +998,6 @@ def _total(responses: list[Response], name: str) -> Any:
     if not values or any(v is None for v in values):
         return None
     return sum(values)
-
-
-def salvaged_reports(nodeid: str, rec: dict[str, Any]) -> list[pytest.TestReport]:
-    """Reports for a case an interrupted run scored without pytest running it: a passed or
-    failed call, or an error at setup, with the case's JUnit properties and model latency."""
-    junit = rec.get("junit") or {}
-    location = (str(rec.get("file") or nodeid.split("::")[0]), max(int(rec.get("row") or 1) - 1, 0),
-                nodeid.split("::")[-1])
-
-    def report(when: str, outcome: str, longrepr: Any = None, duration: float = 0.0) -> pytest.TestReport:
-        return pytest.TestReport(nodeid, location, {}, outcome, longrepr, when, duration=duration,  # type: ignore[arg-type]
-                                 user_properties=junit.get("properties") or [])
-
-    latency = sum(rec.get("latencies") or []) / 1000
-    if rec["outcome"] == "error":
-        first = report("setup", "failed", junit.get("message"), latency)
-    else:
-        first = report("setup", "passed")
-    calls = [] if rec["outcome"] == "error" else [
-        report("call", "passed" if rec["outcome"] == "passed" else "failed",
-               None if rec["outcome"] == "passed" else junit.get("message"), latency)]
-    return [first, *calls, report("teardown", "passed")]
 
 
 def _outcome(report: pytest.TestReport, current: str) -> str:

@@ -66,9 +66,9 @@ class XdistHooks:
         rec = ps.records.get(crashitem) if ps is not None else None
         if rec is None or not rec.get("salvaged"):
             return
-        from .session import salvaged_reports
+        from .reports import reports_of_salvaged
 
-        scored = next(r for r in salvaged_reports(crashitem, rec) if r.when == "call" or r.failed)
+        scored = next(r for r in reports_of_salvaged(crashitem, rec) if r.when == "call" or r.failed)
         for name in ("outcome", "longrepr", "when", "location", "user_properties", "duration"):
             setattr(report, name, getattr(scored, name))
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.judges import Judge
-from ..config.settings import ModelSpec, Settings
+from ..config.settings import Settings
 from ..model.errors import JudgeError
 from ..model.types import AssertionSpec, Request, Response
-from ..plan.requests import cache_key
+from ..plan.requests import build as build_request
 from . import judges
 
 
@@ -52,16 +52,11 @@ def resolve(settings: Settings, spec: AssertionSpec) -> tuple[Judge | None, str 
 
 def request(settings: Settings, job: Job, repeat: int, messages: list[dict[str, Any]], meta: dict[str, Any]
             ) -> Request:
-    spec = settings.models.get(job.judge.model) or ModelSpec(name=job.judge.model, model=job.judge.model)
-    params = {**spec.params, **judges.request_params(job.judge)}
     # the key holds what the judge asks for (json_schema), not the step a server took after
     # refusing it (execute/negotiate.py): the same verdict request has one key on every server, so a
     # cassette recorded against either kind replays without knowing how the call went
-    key = cache_key(spec.model, messages, params, spec.api_base, repeat=repeat)
-    call_params = {**params, "drop_params": True}
-    return Request(model=job.judge.model, litellm_model=spec.model, messages=tuple(messages), params=call_params,
-                   key=key, api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=settings.timeout,
-                   meta={**meta, "kind": "judge"})
+    return build_request(settings, job.judge.model, messages, meta, params=judges.request_params(job.judge),
+                         defaults=False, repeat=repeat, judge=True)
 
 
 def run(engine: Any, jobs: list[Job], settings: Settings, wait: Callable[[], None]) -> None:
@@ -174,12 +169,8 @@ def _pair_request(settings: Settings, judge: Judge, messages: list[dict[str, Any
                   ) -> Request:
     from . import arena
 
-    spec = settings.models.get(judge.model) or ModelSpec(name=judge.model, model=judge.model)
-    params = {**spec.params, **arena.request_params(judge)}
-    key = cache_key(spec.model, messages, params, spec.api_base)
-    return Request(model=judge.model, litellm_model=spec.model, messages=tuple(messages),
-                   params={**params, "drop_params": True}, key=key, api_base=spec.api_base,
-                   api_key_env=spec.api_key_env, timeout=settings.timeout, meta={**meta, "kind": "judge"})
+    return build_request(settings, judge.model, messages, meta, params=arena.request_params(judge), defaults=False,
+                         judge=True)
 
 
 def run_pairs(engine: Any, jobs: list[PairJob], settings: Settings, wait: Callable[[], None]) -> None:

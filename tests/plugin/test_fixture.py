@@ -146,3 +146,21 @@ def test_a_broken_config_errors_fixture_tests_in_a_few_lines(project):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["promstack: invalid configuration", "promstack.yaml:2: duplicate key 'models'*"])
     result.stdout.no_fnmatch_line("*During handling*")
+
+
+def test_the_fixture_and_the_test_files_share_one_cache_key_for_the_same_call(project):
+    """A case run from a CSV and the same prompt, vars and model through the fixture are one
+    request (one key: plan/requests.py builds both), so the second answers from the cache."""
+    project.write({
+        "prompts/support.yaml": "id: support\ntemplate: '질문: {{ input }}'\nparams: {max_tokens: 32}\n",
+        "prompt_tests/a.csv": "input,__expected\n환불,contains:환불\n",
+        "test_app.py": """
+            def test_same_call(promstack):
+                r = promstack.run("support", vars={"input": "환불"}, model="mine")
+                assert r.cached, r
+        """,
+    }, suites={"s": {"prompt": "prompts/support.yaml", "tests": ["prompt_tests/*.csv"]}})
+    project.run("prompt_tests").assert_outcomes(passed=1)
+    assert project.server.count == 1
+    project.pytester.runpytest("-p", "no:cacheprovider", "test_app.py").assert_outcomes(passed=1)
+    assert project.server.count == 1
