@@ -157,6 +157,14 @@ class Engine:
     def result(self, key: str, timeout: float | None = None) -> Response:
         return self.futures[key].result(timeout)
 
+    def shutdown(self) -> None:
+        """End of the run: stop calling (``close``), then close the cache and the call log."""
+        self.close()
+        if self.cache is not None:
+            self.cache.close()
+        if self.log is not None:
+            self.log.close()
+
     def close(self) -> None:
         """Stop the background loop; unfinished calls resolve as errors; free a local model."""
         for loop, task in list(self._running):
@@ -533,3 +541,18 @@ def _error(exc: Exception, latency_ms: float) -> Response:
     headers = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
     return Response(error=f"{prefix}: {message}", status_code=status, latency_ms=round(latency_ms, 3),
                     retry_after=parse_retry_after(headers))
+
+
+def open_engine(settings: Any, run_id: str, warn: Callable[[str], None], cache: Any = None) -> Engine:
+    """The engine of a run, for every entry point (test files, the fixture, the SDK): the
+    settings' cache layers (``cache``: already built), call log, retries, transport and key
+    redaction; ``settings.concurrency`` is this process's share (see plugin/xdist.py)."""
+    from ..util.redact import Redactor, secrets_of
+    from .cache import build_cache
+    from .calllog import CallLog, user_id
+
+    s = settings
+    log = CallLog(s.log_path, run_id, s.user_id or user_id()) if s.log_path is not None else None
+    return Engine(s.concurrency, cache if cache is not None else build_cache(s, warn), s.cache_mode,
+                  RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
+                  transport=s.transport, redact=Redactor(secrets_of(s)))

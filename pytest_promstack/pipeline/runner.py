@@ -152,17 +152,9 @@ class Runner:
 
     def engine(self) -> Any:
         if self._engine is None:
-            from ..execute.cache import build_cache
-            from ..execute.calllog import CallLog, user_id
-            from ..execute.engine import Engine, RetryPolicy
-            from ..util.redact import Redactor, secrets_of
+            from ..execute.engine import open_engine
 
-            s = self.settings
-            log = CallLog(s.log_path, self.run_id, s.user_id or user_id()) if s.log_path else None
-            self._engine = Engine(s.concurrency, build_cache(s, self.warn), s.cache_mode,
-                                  RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
-                                  transport=s.transport, redact=Redactor(secrets_of(s)))
-            self._log = log
+            self._engine = open_engine(self.settings, self.run_id, self.warn)
         return self._engine
 
     # -- checks -----------------------------------------------------------------------------
@@ -250,11 +242,7 @@ class Runner:
 
     def close(self) -> None:
         if self._engine is not None:
-            self._engine.close()
-            if self._engine.cache is not None:
-                self._engine.cache.close()
-            if self._log is not None:
-                self._log.close()
+            self._engine.shutdown()
 
 
 def default_root(start: Path) -> Path:

@@ -6,6 +6,7 @@ Nothing happens without ``--promstack``: no files are collected and nothing heav
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from ..model.errors import ConfigError
     from ..score.registry import build_registry, with_judges
     from .session import PromstackSession
+    from .xdist import concurrency_share
 
     try:
         root = _root(config)
         settings = load_settings(root, settings_options(config.option, config.invocation_params.dir))
+        settings = replace(settings, concurrency=concurrency_share(config, settings.concurrency))
         registry = build_registry(config.hook, settings)
         ps = PromstackSession(config, with_judges(settings, registry), registry)
     except ConfigError as exc:

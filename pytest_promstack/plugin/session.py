@@ -385,22 +385,11 @@ class PromstackSession:
 
     def _engine(self) -> Engine:
         if self.engine is None:
-            from ..execute.calllog import CallLog, user_id
-            from ..execute.engine import Engine, RetryPolicy
-            from ..util.redact import Redactor, secrets_of
+            from ..execute.engine import open_engine
 
-            s = self.settings
-            if s.log_path is not None:
-                self.log = CallLog(s.log_path, self.run_id, s.user_id or user_id())
-            policy = RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait)
-            self.engine = Engine(self._concurrency(), self._cache(), s.cache_mode, policy, self.log,
-                                 transport=s.transport, redact=Redactor(secrets_of(s)))
+            self.engine = open_engine(self.settings, self.run_id, self.warn, cache=self._cache())
+            self.log = self.engine.log
         return self.engine
-
-    def _concurrency(self) -> int:
-        """``concurrency`` is for the whole run: under xdist the workers share it."""
-        workers = int((getattr(self.config, "workerinput", None) or {}).get("workercount", 1))
-        return max(1, self.settings.concurrency // workers)
 
     def _cache(self) -> Any:
         from ..execute.cache import build_cache
@@ -946,11 +935,9 @@ class PromstackSession:
 
     def close(self) -> None:
         if self.engine is not None:
-            self.engine.close()
-        if self.cache is not None:
+            self.engine.shutdown()
+        elif self.cache is not None:  # --promstack-estimate reads the cache with no engine
             self.cache.close()
-        if self.log is not None:
-            self.log.close()
         if self._root_on_path and str(self.settings.root) in sys.path:
             sys.path.remove(str(self.settings.root))
 

@@ -26,6 +26,13 @@ def _share(config: pytest.Config) -> tuple[int, int] | None:
         return None
 
 
+def concurrency_share(config: pytest.Config, concurrency: int) -> int:
+    """``concurrency`` is for the whole run: under xdist each worker process gets its share
+    (the plugin's run and the fixture alike)."""
+    workers = int((getattr(config, "workerinput", None) or {}).get("workercount", 1))
+    return max(1, concurrency // workers)
+
+
 def _session(config: pytest.Config) -> Any:
     from .stash import SESSION_KEY
 
