@@ -15,7 +15,7 @@ from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
 from ..model.types import AssertionSpec, Request, Response, Score
 from ..plan.prompts import Prompt, from_mapping, load_prompt
 from ..plan.requests import build as build_request
-from ..score import assertions
+from ..score.case import score_case
 from ..score.registry import Registry, builtin_registry
 
 FIXTURE_SUITE = "fixture"  # the suite name of fixture calls: call log, summary, cassettes/fixture.jsonl
@@ -167,15 +167,12 @@ class Runner:
         self._allowed([], parsed)
         if reply.error:
             raise CallFailed(f"model call failed: {reply.model}: {reply.error}")
-        ctx = assertions.Context(vars=reply.vars, response=reply.response(), verdicts=self._verdicts(reply, parsed))
-        scores = [assertions.evaluate(spec, self.registry.assertions[spec.type.removeprefix("not-")],
-                                      reply.text, ctx) for spec in parsed]
-        passed, value = assertions.combine(scores, threshold)
-        if not passed:
-            lines = [f"{'✓' if s.passed else '✗'} {s.reason}" for s in scores]
-            raise CheckFailed("\n".join([f"reply did not pass (score {value:.2f}):", *lines,
-                                          f"output: {reply.text!r}"]))
-        return scores
+        verdicts = self._verdicts(reply, parsed)
+        outcome = score_case(self.registry, parsed, [reply.response()], lambda _i: verdicts, reply.vars,
+                             where="reply", threshold=threshold, judge_aggregate=self.settings.judge_aggregate)
+        if not outcome.passed:
+            raise CheckFailed(outcome.failure)
+        return list(outcome.scores)
 
     def _allowed(self, models: list[str], specs: list[AssertionSpec]) -> None:
         from ..config.policy import refused

@@ -10,7 +10,9 @@ import pytest
 from ..model.errors import CaseError, PromstackError
 
 if TYPE_CHECKING:
+    from ..model.types import Response
     from ..plan.planned import Planned
+    from ..score.case import Outcome
     from .session import PromstackSession
 
 
@@ -97,10 +99,8 @@ class CaseItem(pytest.Item):
     def __init__(self, *, plan: Planned, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = plan
-        self.responses: list[Any] = []
-        self.passes: int | None = None
-        self.score: float | None = None
-        self.scores: list[Any] = []
+        self.responses: list[Response] = []  # set up from the engine: one per repeat (or per contender)
+        self.outcome: Outcome | None = None  # what scoring gave it (score/case.py); None until it ran
 
     @property
     def ps(self) -> PromstackSession:

@@ -17,12 +17,12 @@ import pytest
 from ..config.settings import InlinePrompt, Settings, Suite
 from ..model.errors import CaseError, ConfigError, JudgeError, TemplateError
 from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
-from ..model.types import AssertionSpec, Case, Request, Response, Score
+from ..model.types import AssertionSpec, Case, Request, Response
 from ..plan.cases import Loader
 from ..plan.planned import Planned
 from ..plan.prompts import Prompt, from_mapping, load_prompt, with_branches
 from ..plan.requests import build as build_request
-from ..score import assertions
+from ..score.case import Outcome, score_case
 from ..score.registry import Registry
 from ..util.text import safe, safe_lines
 from .items import CaseErrored, CaseFailed, CaseItem
@@ -542,7 +542,7 @@ class PromstackSession:
         if plan.case.error:
             raise CaseFailed(plan.case.error)
         if plan.contenders:
-            item.passes, item.score = 1, None
+            item.outcome = Outcome(True, 1, None, ())  # scored by the arena's games, not assertions
             return
         if not plan.asserts:
             raise CaseFailed(f"{plan.where}: the case has no expectations; add an "
@@ -550,33 +550,21 @@ class PromstackSession:
         misses = [r for r in item.responses if r.miss]
         if misses:
             raise CaseFailed(f"{plan.where}: {misses[0].error}")
-        runs = [self._score(plan, r, self._verdicts_for(item, i)) for i, r in enumerate(item.responses)]
-        item.scores = runs[0][2]
-        item.passes = sum(ok for ok, _, _ in runs)
-        item.score = sum(v for _, v, _ in runs) / len(runs)
-        need = self.settings.min_pass if len(runs) > 1 else 1
-        if item.passes < need:
-            failed = next(r for r in runs if not r[0])
-            raise CaseFailed(_failure(plan, failed[2], failed[1], item.responses[runs.index(failed)].text or "",
-                                      item.passes, len(runs), need))
+        item.outcome = score_case(self.registry, plan.asserts, item.responses,
+                                  lambda i: self._verdicts_for(item, i), plan.case.vars, where=plan.where,
+                                  threshold=plan.case.threshold, min_pass=self.settings.min_pass,
+                                  judge_aggregate=self.settings.judge_aggregate)
+        if not item.outcome.passed:
+            raise CaseFailed(item.outcome.failure)
 
     def _verdicts_for(self, item: CaseItem, index: int) -> dict[str, Any]:
         return {sid: v for (sid, i), v in self.verdicts.get(item.nodeid, {}).items() if i == index}
-
-    def _score(self, plan: Planned, response: Response, verdicts: dict[str, Any]) -> tuple[bool, float, list[Score]]:
-        output = response.text or ""
-        ctx = assertions.Context(vars=plan.case.vars, response=response, verdicts=verdicts)
-        scores = [assertions.evaluate(spec, self.registry.assertions[spec.type.removeprefix("not-")],
-                                      output, ctx) for spec in plan.asserts]
-        scores = _aggregate_judges(scores, self.settings.judge_aggregate)
-        passed, value = assertions.combine(scores, plan.case.threshold)
-        return passed, value, scores
 
     # -- results ----------------------------------------------------------------------------
 
     def result_of(self, item: CaseItem, when: str = "call", problem: str | None = None) -> dict[str, Any]:
         """The case's record; ``problem``: why its setup failed (a failed call, judge or template)."""
-        plan, rs = item.plan, getattr(item, "responses", None) or []
+        plan, rs, outcome = item.plan, item.responses, item.outcome
         first = rs[0] if rs else None
         called = bool(plan.requests) and bool(rs)
         out = {
@@ -589,11 +577,11 @@ class PromstackSession:
             "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
             "finish_reason": first.finish_reason if first is not None else None,
             "truncated": sum(r.finish_reason == "length" for r in rs),
-            "error": first.error if first is not None else None, "score": getattr(item, "score", None),
+            "error": first.error if first is not None else None, "score": outcome.score if outcome else None,
             "attempts": sum(r.attempts for r in rs) if rs else 0,
             "phase": when,  # "setup": the case errored before it was scored (a failed call, judge or template)
             "setup_error": problem.splitlines()[0][:400] if problem and when == "setup" else None,
-            "repeats": 1 if plan.contenders else len(rs), "passes": getattr(item, "passes", None),
+            "repeats": 1 if plan.contenders else len(rs), "passes": outcome.passes if outcome else None,
             **self._judge_figures(item),
             "arena": [g for g in self.arena_games.get(item.nodeid, []) if "error" not in g],
         }
@@ -601,7 +589,7 @@ class PromstackSession:
         out["messages"] = list(plan.requests[0].messages) if plan.requests else []
         out["output"] = first.text if first is not None else None
         out["assertions"] = [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
-                             for sc in getattr(item, "scores", None) or []]
+                             for sc in (outcome.scores if outcome else ())]
         if self.settings.cache_mode == "record" and called and when == "call":
             from ..execute.cassettes import entry
 
@@ -967,19 +955,6 @@ def _question(plan: Planned) -> str:
     return str(plan.case.vars.get("input", plan.case.vars))
 
 
-def _aggregate_judges(scores: list[Score], how: str) -> list[Score]:
-    """Several judges on a case: each must pass (each/min), their mean must pass, or most must."""
-    judged = [s for s in scores if s.type.removeprefix("not-") in JUDGED]
-    if how in ("each", "min") or len(judged) < 2:
-        return scores
-    rest = [s for s in scores if s not in judged]
-    mean = sum(s.score for s in judged) / len(judged)
-    passes = sum(s.passed for s in judged)
-    passed = passes * 2 > len(judged) if how == "majority" else mean >= 0.75
-    reason = f"judges ({how} of {len(judged)}): {passes} passed, mean {100 * mean:.0f}/100"
-    return [*rest, Score("judges", passed, mean, reason, sum(s.weight for s in judged))]
-
-
 def _total(responses: list[Response], name: str) -> Any:
     values = [getattr(r, name) for r in responses]
     if not values or any(v is None for v in values):
@@ -1002,20 +977,6 @@ def _names(cases: list[Case]) -> dict[int, str]:
     for c in cases:
         counts[c.name] = counts.get(c.name, 0) + 1
     return {c.row: c.name if counts[c.name] == 1 else f"{c.name} (row {c.row})" for c in cases}
-
-
-def _failure(plan: Planned, scores: list[Score], value: float, output: str, passes: int, runs: int,
-             need: int) -> str:
-    failed = [s for s in scores if not s.passed]
-    head = f"{plan.where}: {len(failed)} of {len(scores)} assertions failed"
-    if runs > 1:
-        head = f"{plan.where}: passed {passes} of {runs} repeats, needs {need}; a failing one:"
-    if plan.case.threshold is not None:
-        head += f" (score {value:.2f} < threshold {plan.case.threshold:g})"
-    lines = [head] + [f"  {'✓' if s.passed else '✗'} {s.reason}" for s in scores]
-    shown = output if len(output) <= 500 else output[:499] + "…"
-    lines.append(f"  output: {shown!r}")
-    return safe("\n".join(lines), newlines=True)
 
 
 def _na(value: Any) -> str:

@@ -30,7 +30,7 @@ def test_fixture_runs_prompt_checks_reply_and_caches(project):
     }, suites={"s": {"prompt": "prompts/support.yaml", "tests": ["prompts/*.yaml"]}})
     result = project.pytester.runpytest("-p", "no:cacheprovider", "test_app.py")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["promstack: reply did not pass (score 0.00):", "✗ contains: '3일' in '2일'*",
+    result.stdout.fnmatch_lines(["promstack: reply: 1 of 1 assertions failed", "  ✗ contains: '3일' in '2일'*", "  output: '2일'",
                                  "  at test_app.py:*: promstack.check(r, \"contains:3일\")"])
     result.stdout.no_fnmatch_line("*pytest_promstack*")  # the test's lines, not the plugin's source
     result.stdout.fnmatch_lines(["*promstack fixture calls*"])
