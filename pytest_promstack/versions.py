@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .model.errors import PromstackError
+from .util.paths import safe_name
 
 SCHEMA = "promstack-prompts/1"
 DIR = Path(".promstack/prompts")
@@ -66,11 +67,19 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def safe_name(prompt_id: str) -> str:
-    """A prompt id as a folder name: no separators, and never ``.``/``..`` (``id: ".."`` must
-    not write a version one level up)."""
+def legacy_name(prompt_id: str) -> str:
+    """The folder a prompt id had before ids were encoded injectively (``x/y`` and ``x_y`` both
+    became ``x_y``): read only, as a fallback, and only with its content hash verified."""
     name = re.sub(r"[^\w.@-]", "_", prompt_id)
     return "_" + name if not name or name.startswith(".") else name
+
+
+def _folder_key(name: str) -> str:
+    """Folder names that one filesystem may take for the same folder (macOS and Windows
+    ignore case; macOS normalises Unicode)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def index_problem(data: dict[str, Any]) -> str | None:
@@ -194,6 +203,11 @@ class PromptRegistry:
         test runner): take the lock, read the index afresh, change it, save it."""
         from filelock import FileLock
 
+        from .util.paths import inside, project_root
+
+        if not inside(self.dir, project_root(self.root)):
+            raise RegistryError(f"{self.rel(self.dir)} resolves to {self.dir.resolve()}, outside the project; the "
+                                "registry is written only inside the repository (a symlink may not lead out)")
         self.dir.mkdir(parents=True, exist_ok=True)
         ignore = self.dir / ".gitignore"
         if not ignore.exists():
@@ -261,9 +275,35 @@ class PromptRegistry:
         raise RegistryError(f"prompt {prompt_id!r} has no version {version} (versions 1 to {last})")
 
     def snapshot(self, prompt_id: str, number: int) -> Path:
+        """Version ``number``'s file: inside the registry, and holding what the index records
+        for it (the prompt's id and content hash), else a ``RegistryError`` naming the file."""
+        prompt_id = str(prompt_id)
         v = self.resolve(prompt_id, number)
-        return self._inside(self.dir / safe_name(str(prompt_id)) / str(v["file"]), self.dir,
-                            f"prompts.{prompt_id}.versions[{number}].file")
+        key = f"prompts.{prompt_id}.versions[{number}].file"
+        path = self._inside(self.dir / safe_name(prompt_id) / str(v["file"]), self.dir, key)
+        if not path.is_file():  # a registry written before ids were encoded injectively
+            old = self._inside(self.dir / legacy_name(prompt_id) / str(v["file"]), self.dir, key)
+            path = old if old.is_file() else path
+        self._verify(prompt_id, v, path)
+        return path
+
+    def _verify(self, prompt_id: str, v: dict[str, Any], path: Path) -> None:
+        """The file holds prompt ``prompt_id`` with the content hash the index records: a file
+        edited by hand, or another prompt's version in a shared folder, is refused."""
+        from .plan.prompts import load_prompt
+
+        restore = "restore the registry from git (git checkout -- .promstack/prompts)"
+        where = f"prompt {prompt_id!r} v{v['number']}"
+        if not path.is_file():
+            raise RegistryError(f"{self.rel(path)}: missing, the file of {where}; {restore}")
+        try:
+            prompt = load_prompt(path, self.root, default_id=prompt_id)
+        except PromstackError as exc:
+            raise RegistryError(f"{self.rel(path)}: the file of {where} cannot be read ({exc}); {restore}") from None
+        same_id = prompt.id == prompt_id or prompt.id.startswith(f"{prompt_id}@")  # a branch's suffix, twice
+        if not same_id or prompt.version != v["hash"]:
+            raise RegistryError(f"{self.rel(path)}: holds prompt {prompt.id!r} content {prompt.version}, but the index "
+                                f"records {where} as {v['hash']} (edited, or another prompt's file); {restore}")
 
     def text(self, prompt_id: str, number: int) -> str:
         return self.snapshot(prompt_id, number).read_text(encoding="utf-8")
@@ -301,6 +341,7 @@ class PromptRegistry:
             entry = self.data["prompts"].setdefault(prompt_id, {"source": self.rel(file), "versions": [],
                                                                 "labels": {}, "audit": []})
             entry["source"] = self.rel(file)
+            self._own_folder(prompt_id)
             number = (entry["versions"][-1]["number"] if entry["versions"] else 0) + 1
             name = f"{number}{file.suffix}"
             target = self.dir / safe_name(prompt_id) / name
@@ -310,6 +351,24 @@ class PromptRegistry:
                                       "message": message or ("first version" if number == 1 else "changed"),
                                       "file": name, "evaluations": []})
         return Seen(prompt_id, number, True, ())
+
+    def _own_folder(self, prompt_id: str) -> None:
+        """No other prompt of the index has this prompt's folder: on a filesystem that ignores
+        case or Unicode normalisation either (``Support`` and ``support`` on macOS), nor in the
+        folder of before (``x_y/``, still read for ``x/y``)."""
+        folder = safe_name(prompt_id)
+        for other in self.data["prompts"]:
+            if other == prompt_id:
+                continue
+            why = None
+            if _folder_key(safe_name(other)) == _folder_key(folder):
+                why = "their ids differ only in case or Unicode form, which macOS and Windows do not tell apart"
+            elif (legacy_name(other) == folder and (self.dir / folder).is_dir()
+                  and not (self.dir / safe_name(other)).is_dir()):
+                why = f"{folder}/ still holds the versions of {other!r} (stored before ids were encoded)"
+            if why:
+                raise RegistryError(f"prompt {prompt_id!r} would share the folder {self.rel(self.dir / folder)} with "
+                                    f"prompt {other!r}: {why}; rename one of them (id:)")
 
     def set_label(self, prompt_id: str, label: str, number: int, action: str = "label", forced: bool = False,
                   reason: str = "", evaluation: dict[str, Any] | None = None) -> int | None:

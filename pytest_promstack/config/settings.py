@@ -119,6 +119,17 @@ class CacheSpec(_Strict):
     url: str | None = None
     ttl: int | None = Field(None, ge=1)
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _unquoted_off(cls, v: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``off`` (or ``no``) as false: it means mode off."""
+        if v is False:
+            return "off"
+        if v is True:
+            raise ValueError(f"true is not a mode (YAML reads an unquoted on/yes as true); write one of "
+                             f"{', '.join(CACHE_MODES)}, quoted if in doubt (mode: \"use\")")
+        return v
+
     @field_validator("mode")
     @classmethod
     def _mode(cls, v: str) -> str:
@@ -321,6 +332,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     if cfg.cache.backend == "redis" and not cache_url:
         problems.append("cache.url: the redis backend needs url: redis://host:port/db")
     log = options.get("log") or cfg.log
+    _outputs_inside(base, cfg, bool(options.get("log")), problems)
     judges, default_judge = _judges(cfg, problems, models, base)
     arena = _arena(base, cfg, models, judges, default_judge, suites, options.get("suites") or [], problems)
     if problems:
@@ -431,6 +443,8 @@ def _pydantic_problem(err: dict[str, Any]) -> str:
         msg = _unknown_key(str(err["loc"][-1]) if err["loc"] else "")
     elif err["type"] == "missing":
         msg = "required key is missing"
+    elif err["type"] == "value_error":  # our validators' own words, without pydantic's "Value error, "
+        msg = str(err.get("ctx", {}).get("error", msg))
     return f"{loc}: {msg}" if loc else msg
 
 
@@ -510,6 +524,33 @@ def _suite_prompts(spec: SuiteSpec, where: str, problems: list[str]) -> tuple[Pr
         problems.append(f"{where}: give either prompt: or prompts:, not both")
     refs = list(spec.prompts or ([spec.prompt] if spec.prompt is not None else []))
     return tuple(refs) if refs else (InlinePrompt(id="input", template="{{ input }}"),)
+
+
+def _outputs_inside(base: Path, cfg: FileConfig, log_option: bool, problems: list[str]) -> None:
+    """Paths the config makes the run write (the call log, the cache, the cassettes) resolve
+    inside the project: promstack.yaml may come from a pull request, and must not make CI
+    append to, replace or rename a file elsewhere. Paths given on the command line are the
+    CI author's and stay free (``--promstack-log``)."""
+    from ..util.paths import inside, project_root
+
+    project = project_root(base)
+    written = (  # key, value, an example inside, the command-line option that may point elsewhere
+        ("cache.dir", cfg.cache.dir, ".promstack/cache", None),
+        ("cache.cassettes", cfg.cache.cassettes, "cassettes", None),
+        ("log", None if log_option else cfg.log, ".promstack/calls.jsonl", "--promstack-log PATH"),
+    )
+    for key, value, example, option in written:
+        if value is None:
+            continue
+        path = base / value
+        if not inside(path, project):
+            elsewhere = f", or give a path elsewhere on the command line ({option})" if option else ""
+            problems.append(f"{key}: {value!r} resolves to {path.resolve()}, outside the project ({project}); paths "
+                            "the config writes stay inside the repository (a symlink or '..' may not lead out): use "
+                            f"a relative path such as {example}{elsewhere}")
+        elif key == "cache.dir" and path.resolve() == project.resolve():
+            problems.append(f"cache.dir: {value!r} is the project folder itself; the cache needs a folder of its own, "
+                            f"such as {example}")
 
 
 def _expand(base: Path, patterns: list[str], where: str, problems: list[str]) -> tuple[Path, ...]:

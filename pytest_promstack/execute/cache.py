@@ -95,7 +95,7 @@ class RedisCache:
             import redis
         except ImportError:  # the client is the optional "redis" extra
             self.down = True
-            warn(f'Redis cache at {url} needs the redis client: pip install "pytest-promstack[redis]"; '
+            warn(f'Redis cache at {self.shown} needs the redis client: pip install "pytest-promstack[redis]"; '
                  "using the disk cache for this run")
             return
         try:

@@ -41,13 +41,29 @@ MAX_CELL = 1_048_576  # characters per CSV cell (1 MiB of ASCII)
 def _korean_or_refuse(rel: str, text: str) -> None:
     """CP949 decodes most double-byte text without an error: a GBK (Chinese) or Shift-JIS file
     becomes Korean-looking mojibake that tests would then run on. Korean text is mostly
-    Hangul syllables; when it is not, the guess is refused."""
+    Hangul syllables, and those almost all of KS X 1001's 2,350 (EUC-KR); Shift-JIS kana
+    decode to Hangul too, but to syllables of CP949's extension, which Korean text seldom
+    needs. When either fails, the guess is refused."""
     wide = [c for c in text if ord(c) > 0x7F]
-    hangul = sum("\uac00" <= c <= "\ud7a3" for c in wide)
+    syllables = [c for c in wide if "\uac00" <= c <= "\ud7a3"]
+    hangul = len(syllables)
     if wide and hangul < 0.8 * len(wide):
         raise CaseError(rel, None, f"is not UTF-8, and as CP949/EUC-KR only {hangul} of its {len(wide)} non-ASCII "
                         "characters are Hangul: it is probably in another encoding; save it as UTF-8, or name its "
                         "encoding in promstack.yaml (encoding: gbk, shift_jis, ...)")
+    rare = sum(not _in_ks_x_1001(c) for c in syllables)
+    if rare > 2 + 0.05 * hangul:
+        raise CaseError(rel, None, f"is not UTF-8, and as CP949 {rare} of its {hangul} Hangul syllables are outside "
+                        "EUC-KR (KS X 1001), which Korean text seldom uses: it is probably in another encoding "
+                        "(Shift-JIS kana read this way); save it as UTF-8, or name its encoding in promstack.yaml "
+                        "(encoding: shift_jis, cp949, ...)")
+
+
+def _in_ks_x_1001(syllable: str) -> bool:
+    """One of EUC-KR's 2,350 syllables: two bytes from 0xA1 up in CP949 (the extension's
+    8,822 use lower bytes)."""
+    code = syllable.encode("cp949")
+    return len(code) == 2 and code[0] >= 0xA1 and code[1] >= 0xA1
 
 
 class Loader:

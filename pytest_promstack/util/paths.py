@@ -5,6 +5,7 @@ not make the run read (and send to a model) or write a file outside the reposito
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -35,3 +36,22 @@ def outside(path: Path, root: Path) -> str:
     """The one-line reason a path is refused."""
     return (f"{path} resolves to {path.resolve()}, outside the project ({root}); keep it inside the repository "
             "(a symlink or a '..' may not lead out)")
+
+
+_KEPT = re.compile(r"[\w.@-]")  # letters and digits of any script, _ . @ -  (never %)
+
+
+def safe_name(name: str) -> str:
+    """A prompt id (or snapshot name) as one folder name, injectively: ``x/y`` -> ``x%2Fy``,
+    ``x_y`` -> ``x_y``, ``..`` -> ``%2E.``. Letters and digits of any script, ``_``, ``-``, ``@``
+    and inner dots are kept (so existing folders keep their names); every other character,
+    ``%`` included, and a leading dot become ``%XX`` per UTF-8 byte. Two ids never share a
+    folder, and a name is never a separator, ``.`` or ``..``."""
+    if not name:
+        return "%"  # no encoded name is a lone %
+    out = [c if _KEPT.fullmatch(c) and not (i == 0 and c == ".") else _percent(c) for i, c in enumerate(name)]
+    return "".join(out)
+
+
+def _percent(char: str) -> str:
+    return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))

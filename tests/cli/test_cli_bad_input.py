@@ -85,7 +85,7 @@ def test_registry_data_is_printed_with_control_characters_escaped(repo, capsys):
     data["prompts"]["support"]["labels"] = {"prod\x1b[0m": 1}
     index.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     snapshot = repo / ".promstack/prompts/support" / v1["file"]
-    snapshot.write_text(PROMPT + "# \x1b]0;title\x07\n", encoding="utf-8")
+    snapshot.write_text(PROMPT + "# \u202etitle\u2066\n", encoding="utf-8")  # YAML allows these; the hash holds
     capsys.readouterr()
     for args in (["log", "support"], ["list"], ["show", "support", "--version", "1"]):
         assert main(["prompt", *args]) == 0
@@ -94,5 +94,5 @@ def test_registry_data_is_printed_with_control_characters_escaped(repo, capsys):
     assert r"\x1b[2J\x1b[H민지" in out
     assert r"ALL TESTS PASSED\r\u202e" in out
     assert r"prod\x1b[0m=v1" in out
-    assert r"# \x1b]0;title\x07" in out
+    assert r"# \u202etitle\u2066" in out
     assert "{{ input }}" in out  # the file's own text otherwise as it is

@@ -116,7 +116,7 @@ def test_registry_entries_cannot_lead_outside_and_an_id_of_dots_stays_inside(pro
                   suites={"s": {"prompts": ["prompts/support.yaml", "prompts/dots.yaml"], "tests": ["prompt_tests/*"]}})
     monkeypatch.chdir(project.path)
     assert main(["prompt", "list"]) == 0
-    assert (project.path / ".promstack/prompts/_../1.yaml").is_file()  # not one level up
+    assert (project.path / ".promstack/prompts/%2E./1.yaml").is_file()  # not one level up
     assert not (project.path / ".promstack/1.yaml").exists()
     index = project.path / ".promstack/prompts/index.json"
     data = json.loads(index.read_text(encoding="utf-8"))
