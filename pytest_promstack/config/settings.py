@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..model.errors import ConfigError
-from .modes import CACHE_MODES, MAX_REPEAT
+from .modes import CACHE_MODES, MAX_REPEAT, CacheMode
 
 CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
 
@@ -190,6 +190,22 @@ class Suite:
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    """What this invocation asks for beyond the config (the command line), decided with the
+    settings so that nothing reads pytest's options once the run has started."""
+
+    json: tuple[str, ...] = ()  # --promstack-json, --promstack-save-baseline: the results document
+    report: str | None = None  # --promstack-report: the HTML report
+    baseline: str | None = None
+    regression_margin: float = 5.0
+    fail_on_regression: bool = False
+    registry: str = "auto"  # the prompt registry: auto, write or readonly
+    prompt_versions: tuple[tuple[str, str], ...] = ()  # (prompt id, version or label) to run instead of the file
+    prompt_branches: bool = False
+    estimate: bool = False  # --promstack-estimate: print the cost bound, call nothing
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run needs, validated."""
 
@@ -202,7 +218,7 @@ class Settings:
     timeout: float = 120.0
     encoding: str | None = None
     cache_dir: Path = Path(".promstack/cache")
-    cache_mode: str = "use"
+    cache_mode: CacheMode = CacheMode.USE
     cassette_dir: Path = Path("cassettes")
     cache_url: str | None = None  # Redis, when set
     cache_ttl: int | None = None
@@ -221,6 +237,7 @@ class Settings:
     gates: tuple[tuple[str, float], ...] = ()  # for the whole run: (key, limit), the config's then --promstack-gate's
     config_file: Path | None = None  # the file the settings came from (None: defaults)
     allow_python: bool = True  # False: python: targets and python assertions are refused (they run code)
+    run: RunOptions = field(default_factory=RunOptions)
 
     def tests_folder(self) -> Path:
         """The folder holding every test file of the suites (the config's folder without any)."""
@@ -343,11 +360,12 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         models=models,
         suites=suites,
         defaults=cfg.defaults,
-        concurrency=options.get("concurrency") or cfg.concurrency,
+        # for the whole run: under xdist each of the `workers` processes gets its share
+        concurrency=max(1, (options.get("concurrency") or cfg.concurrency) // max(1, options.get("workers") or 1)),
         timeout=cfg.timeout,
         encoding=cfg.encoding,
         cache_dir=base / cfg.cache.dir,
-        cache_mode=options.get("cache") or cfg.cache.mode,
+        cache_mode=CacheMode(options.get("cache") or cfg.cache.mode),
         cassette_dir=base / cfg.cache.cassettes,
         cache_url=cache_url,
         cache_ttl=cfg.cache.ttl,
@@ -365,6 +383,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         arena=arena,
         gates=(*cfg.gates.values().items(), *(options.get("gates") or ())),
         allow_python=cfg.allow_python and not options.get("no_python"),
+        run=options.get("run") or RunOptions(),
     )
 
 

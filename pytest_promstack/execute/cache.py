@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..config.modes import CacheMode
 from ..model.types import Response
 from .stored import cacheable, decode, encode
 
@@ -191,12 +192,12 @@ def build_cache(settings: Any, warn: Warn) -> Layered:
 
     s = settings
     primary: Any = None
-    if s.cache_mode != "off":
+    if s.cache_mode != CacheMode.OFF:
         primary = _disk(s.cache_dir, warn)
         if s.cache_url and primary is not None:
             primary = RedisCache(s.cache_url, s.cache_ttl, primary, warn)
     # the suites' cassettes, and the promstack fixture's own (cassettes/fixture.jsonl)
     names = [*s.suites, "fixture"]
-    cassettes = (load(s.cassette_dir, names, record=s.cache_mode == "record", warn=warn)
-                 if s.cache_mode in ("use", "replay", "record") else {})
+    cassettes = (load(s.cassette_dir, names, record=s.cache_mode == CacheMode.RECORD, warn=warn)
+                 if s.cache_mode.reads else {})
     return Layered(primary, cassettes)

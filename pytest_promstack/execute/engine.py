@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
+from ..config.modes import CacheMode
 from ..model.types import Request, Response, is_count
 from .negotiate import Formats, Ladder, endpoint, negotiable, not_transient
 from .pricing import priced
@@ -97,7 +98,7 @@ class Engine:
         self.transport = transport  # "auto": OpenAI-compatible servers directly (providers/openai_compat)
         self.redact = redact  # a redact.Redactor: the run's key values never pass into an answer or error
         self.cache = cache
-        self.mode = mode
+        self.mode = CacheMode(mode)
         self.policy = policy or RetryPolicy()
         self.log = log
         self.progress = progress
@@ -196,7 +197,7 @@ class Engine:
     # -- cache ------------------------------------------------------------------------------
 
     def _lookup(self, req: Request) -> Response | None:
-        if self.cache is None or self.mode not in ("use", "replay", "record"):
+        if self.cache is None or not self.mode.reads:
             return None
         hit = self.cache.get(req.key)
         return priced(req, replace(hit, cached=True)) if hit is not None else None
@@ -228,7 +229,7 @@ class Engine:
     # -- background loop --------------------------------------------------------------------
 
     def _start(self, pending: list[Request]) -> None:
-        if self.mode == "replay":
+        if self.mode == CacheMode.REPLAY:
             for req in pending:
                 self._finish(req, Response(error=f"cache miss in replay mode (key {req.key}); record it with "
                                                  "--promstack-record, or run with --promstack-cache use",
@@ -357,7 +358,7 @@ class Engine:
         resp = priced(req, resp)  # from its tokens and today's price, as cached answers are
         if self.redact is not None:  # before anything stores, logs or shows it
             resp = replace(resp, text=self.redact(resp.text), error=self.redact(resp.error))
-        if self.cache is not None and self.mode not in ("off", "replay") and cacheable(resp):
+        if self.cache is not None and self.mode.writes and cacheable(resp):
             self.cache.set(req.key, resp)
         self._settle(req, resp)
         self._log_final(req, resp)

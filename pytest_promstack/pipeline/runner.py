@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config.modes import CacheMode
 from ..config.settings import InlinePrompt, Settings
 from ..model.errors import PromstackError
 from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
@@ -233,7 +234,7 @@ class Runner:
         """Record mode: the test's finished calls (its judges' too), as cassette entries."""
         from ..execute.cassettes import entry
 
-        if self._engine is None or self.settings.cache_mode != "record":
+        if self._engine is None or self.settings.cache_mode != CacheMode.RECORD:
             return []
         return [entry(case_id, req, resp) for req, resp in self._engine.recorded(FIXTURE_SUITE, case_id)]
 

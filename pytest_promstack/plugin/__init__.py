@@ -6,7 +6,6 @@ Nothing happens without ``--promstack``: no files are collected and nothing heav
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from ..model.errors import ConfigError
     from ..score.registry import build_registry, with_judges
     from .session import PromstackSession
-    from .xdist import concurrency_share
+    from .xdist import worker_count
 
     try:
         root = _root(config)
-        settings = load_settings(root, settings_options(config.option, config.invocation_params.dir))
-        settings = replace(settings, concurrency=concurrency_share(config, settings.concurrency))
+        settings = load_settings(root, settings_options(config.option, config.invocation_params.dir,
+                                                         workers=worker_count(config)))
         registry = build_registry(config.hook, settings)
         ps = PromstackSession(config, with_judges(settings, registry), registry)
     except ConfigError as exc:
@@ -149,14 +148,14 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     ps = _session(session.config)
-    if ps is not None and not session.config.option.collectonly and not session.config.option.promstack_estimate:
+    if ps is not None and not session.config.option.collectonly and not ps.settings.run.estimate:
         ps.start_calls(session.items)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
     ps = _session(session.config)
-    if ps is not None and session.config.option.promstack_estimate and not session.config.option.collectonly:
+    if ps is not None and ps.settings.run.estimate and not session.config.option.collectonly:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         for line in ps.estimate(session.items):
             if reporter is not None:
@@ -243,7 +242,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
         if not gates_passed:
             session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
-        elif regressed and session.config.option.promstack_fail_on_regression:
+        elif regressed and ps.settings.run.fail_on_regression:
             session.exitstatus = REGRESSION
     ps.written = ps.finish()
 

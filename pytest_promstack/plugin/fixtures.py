@@ -7,7 +7,6 @@ a summary at the end of the run, with or without xdist."""
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -61,10 +60,11 @@ def _promstack_runner(pytestconfig: pytest.Config) -> Iterator[Any]:
     from ..pipeline.runner import Runner
     from ..score.registry import build_registry, with_judges
     from .options import settings_options
-    from .xdist import concurrency_share
+    from .xdist import worker_count
 
     wanted = ("config", "cache", "cache_url", "log", "concurrency", "no_python")
-    options = {k: v for k, v in settings_options(pytestconfig.option, pytestconfig.invocation_params.dir).items()
+    options = {k: v for k, v in settings_options(pytestconfig.option, pytestconfig.invocation_params.dir,
+                                                 workers=worker_count(pytestconfig)).items()
                if k in wanted}
     problem = None
     try:
@@ -73,7 +73,6 @@ def _promstack_runner(pytestconfig: pytest.Config) -> Iterator[Any]:
         problem = f"promstack: invalid configuration\n{exc}"
     if problem is not None:  # raised here, not in the except: one message, no chained traceback
         pytest.fail(problem, pytrace=False)
-    settings = replace(settings, concurrency=concurrency_share(pytestconfig, settings.concurrency))
     registry = build_registry(pytestconfig.hook, settings)
     runner = Runner(with_judges(settings, registry), registry)
     pytestconfig.stash[RUNNER_KEY] = runner

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..config.modes import CACHE_MODES, MAX_REPEAT
+from ..config.modes import CACHE_MODES, MAX_REPEAT, REGISTRY_MODES
 
 
 def cache_mode_type(value: str) -> str:
@@ -94,7 +94,7 @@ def add_options(add: Any) -> None:
     add("--promstack-estimate", action="store_true", default=False, dest="promstack_estimate",
         help="Print an upper bound of the run's cost per model (judge calls included, cached calls "
              "excluded) and exit without calling any model. Default: %(default)r")
-    add("--promstack-registry", metavar="MODE", choices=("auto", "write", "readonly"), default="auto",
+    add("--promstack-registry", metavar="MODE", choices=REGISTRY_MODES, default="auto",
         dest="promstack_registry",
         help="Prompt registry (.promstack/prompts): write records each new prompt content as a version; "
              "readonly only reports it; auto is readonly when CI is set, else write. Default: %(default)r")
@@ -112,9 +112,10 @@ def add_options(add: Any) -> None:
              "(the config's repeat, else 1)")
 
 
-def settings_options(option: Any, here: Any = None) -> dict[str, Any]:
+def settings_options(option: Any, here: Any = None, workers: int = 1) -> dict[str, Any]:
     """The parsed options that ``config.load_settings`` takes; a relative ``--promstack-config``
-    is relative to ``here`` (the folder pytest was started in), as a path on a command line is."""
+    is relative to ``here`` (the folder pytest was started in), as a path on a command line is;
+    ``workers``: the xdist processes sharing the run's concurrency."""
     config = option.promstack_config
     if config and here is not None:
         config = str(Path(here, config).resolve())
@@ -129,4 +130,18 @@ def settings_options(option: Any, here: Any = None) -> dict[str, Any]:
         "repeat": option.promstack_repeat,
         "gates": list(option.promstack_gates),
         "no_python": option.promstack_no_python,  # pairs: a command-line gate adds to a config gate of its key
+        "run": run_options(option),
+        "workers": workers,
     }
+
+
+def run_options(option: Any) -> Any:
+    from ..config.settings import RunOptions
+
+    return RunOptions(
+        json=tuple(p for p in (option.promstack_json, option.promstack_save_baseline) if p),
+        report=option.promstack_report, baseline=option.promstack_baseline,
+        regression_margin=option.promstack_regression_margin,
+        fail_on_regression=option.promstack_fail_on_regression, registry=option.promstack_registry,
+        prompt_versions=tuple(option.promstack_prompt_versions), prompt_branches=option.promstack_prompt_branches,
+        estimate=option.promstack_estimate)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..config.modes import CacheMode
 from ..config.settings import InlinePrompt, Settings, Suite
 from ..model.errors import CaseError, ConfigError, JudgeError, TemplateError
 from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
@@ -132,7 +133,7 @@ class PromstackSession:
                     stems.append(str(ref.id))
                     continue
                 path = self.settings.root / ref
-                paths = with_branches(path) if self.config.option.promstack_prompt_branches else [path]
+                paths = with_branches(path) if self.settings.run.prompt_branches else [path]
                 out += [self._load_prompt(p) for p in paths]
                 stems += [p.stem for p in paths]
             self._prompts[suite.name] = out
@@ -143,7 +144,7 @@ class PromstackSession:
         try:
             prompt = load_prompt(path, self.settings.root)
             self.prompt_files.setdefault(prompt.id, path)
-            wanted = dict(self.config.option.promstack_prompt_versions).get(prompt.id)
+            wanted = dict(self.settings.run.prompt_versions).get(prompt.id)
             if wanted is None:
                 return prompt
             from ..versions import RegistryError
@@ -161,7 +162,7 @@ class PromstackSession:
         if self._prompt_registry is None:
             from ..versions import PromptRegistry, in_ci
 
-            mode = self.config.option.promstack_registry
+            mode = self.settings.run.registry
             readonly = self.is_worker or mode == "readonly" or (mode == "auto" and in_ci())
             self._prompt_registry = PromptRegistry(self.settings.root, readonly=readonly)
         return self._prompt_registry
@@ -179,7 +180,7 @@ class PromstackSession:
                 for p in self.prompts(suite):
                     if not isinstance(p, Prompt) or p.id not in self.prompt_files:
                         continue
-                    overridden = p.id in dict(self.config.option.promstack_prompt_versions)
+                    overridden = p.id in dict(self.settings.run.prompt_versions)
                     seen = (reg.observe(p.id, p.version, self.prompt_files[p.id]) if not overridden
                             else None)
                     number = seen.number if seen is not None else reg.number_of(p.id, p.version)
@@ -194,7 +195,7 @@ class PromstackSession:
                                   "and commit .promstack/prompts")
         except (RegistryError, OSError) as exc:
             self.warn(f"prompt registry: {exc}")
-        for pid, wanted in self.config.option.promstack_prompt_versions:
+        for pid, wanted in self.settings.run.prompt_versions:
             if pid not in self.prompt_files:
                 known = ", ".join(sorted(self.prompt_files)) or "none"
                 self.warn(f"--promstack-prompt-version {pid}={wanted}: no prompt file of the suites has id {pid!r} "
@@ -346,7 +347,7 @@ class PromstackSession:
         from ..score import judges, judging
 
         litellm = import_litellm()
-        cache = self._cache() if self.settings.cache_mode in ("use", "replay", "record") else None
+        cache = self._cache() if self.settings.cache_mode.reads else None
         lines: dict[str, estimate.Line] = {}
         for item in items:
             if not isinstance(item, CaseItem):
@@ -590,7 +591,7 @@ class PromstackSession:
         out["output"] = first.text if first is not None else None
         out["assertions"] = [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
                              for sc in (outcome.scores if outcome else ())]
-        if self.settings.cache_mode == "record" and called and when == "call":
+        if self.settings.cache_mode == CacheMode.RECORD and called and when == "call":
             from ..execute.cassettes import entry
 
             calls = self._engine().recorded(plan.suite, plan.case_id)  # with its judges' and arena's calls
@@ -710,7 +711,7 @@ class PromstackSession:
 
     def compare_baseline(self) -> bool:
         """Compare with --promstack-baseline (controller only); True when something regressed."""
-        path = self.config.option.promstack_baseline
+        path = self.settings.run.baseline
         if self.is_worker or not path:
             return False
         from ..model.errors import PromstackError
@@ -722,7 +723,7 @@ class PromstackSession:
             self.warn(f"{exc}; this run is not compared")
             return False
         unselected = {str(c.get("case_id")) for c in base["cases"] if c.get("suite") not in self.settings.suites}
-        self.comparison = compare(self._cases(), base, self.config.option.promstack_regression_margin, str(path),
+        self.comparison = compare(self._cases(), base, self.settings.run.regression_margin, str(path),
                                   self.existing_ids() | unselected)
         return bool(self.comparison["regressed"])
 
@@ -766,7 +767,7 @@ class PromstackSession:
                "interrupted": self.interrupted,
                "planned": max(len(self.mine), self.planned, len(self.records)),  # cases this run set out to run
                "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
-                            "cache_mode": s.cache_mode, "concurrency": s.concurrency, "repeat": s.repeat,
+                            "cache_mode": str(s.cache_mode), "concurrency": s.concurrency, "repeat": s.repeat,
                             "judges": sorted(s.judges)},
                "seed": (s.arena or {}).get("seed")}
         return results.document(run, self._numbered(self._cases()), self.arena_result(),
@@ -809,22 +810,20 @@ class PromstackSession:
         lines: list[str] = []
         if self.is_worker:
             return lines
-        opt = self.config.option
-        targets = [p for p in (opt.promstack_json, opt.promstack_save_baseline) if p]
-        if targets or opt.promstack_report:
+        run = self.settings.run
+        if run.json or run.report:
             from ..results import document as results
 
             doc = self.document()
-            for target in targets:
+            for target in run.json:
                 results.write(Path(target), doc)
                 lines.append(f"promstack: wrote {target}")
-            if opt.promstack_report:
+            if run.report:
                 from ..report import html
 
-                size = html.write(Path(opt.promstack_report), doc)
-                lines.append(f"promstack: wrote {opt.promstack_report} ({html.human_size(size)}, "
-                             f"{len(doc['cases'])} cases)")
-        if self.settings.cache_mode == "record":
+                size = html.write(Path(run.report), doc)
+                lines.append(f"promstack: wrote {run.report} ({html.human_size(size)}, {len(doc['cases'])} cases)")
+        if self.settings.cache_mode == CacheMode.RECORD:
             from ..execute.cassettes import write
 
             for suite, entries in sorted(self.cassette_entries.items()):
@@ -846,7 +845,7 @@ class PromstackSession:
         cases = [i for i in items if isinstance(i, CaseItem)]
         files = {i.plan.case.file for i in cases}
         s = self.settings
-        cache = "off" if s.cache_mode == "off" else f"{s.cache_mode} ({_rel(s.cache_dir, s.root)})"
+        cache = "off" if s.cache_mode == CacheMode.OFF else f"{s.cache_mode} ({_rel(s.cache_dir, s.root)})"
         if s.cache_url:
             from ..util.redact import safe_url
 
@@ -911,9 +910,9 @@ class PromstackSession:
         """Why answers called in this run were not cached (so the next run calls them again)."""
         fresh = [r for r in records if r.get("called") and not r.get("cached")]
         failed = sum(r.get("error") is not None for r in fresh)
-        if not fresh or self.settings.cache_mode == "replay":  # replay calls nothing: a miss says so itself
+        if not fresh or self.settings.cache_mode == CacheMode.REPLAY:  # replay calls nothing: a miss says so itself
             return []
-        if self.settings.cache_mode == "off":
+        if self.settings.cache_mode == CacheMode.OFF:
             return [f"promstack: cache off: the {len(fresh)} answers of this run were not stored; the next run "
                     "calls the models again (--promstack-cache use keeps them)"]
         if failed:

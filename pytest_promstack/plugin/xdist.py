@@ -26,11 +26,10 @@ def _share(config: pytest.Config) -> tuple[int, int] | None:
         return None
 
 
-def concurrency_share(config: pytest.Config, concurrency: int) -> int:
-    """``concurrency`` is for the whole run: under xdist each worker process gets its share
-    (the plugin's run and the fixture alike)."""
-    workers = int((getattr(config, "workerinput", None) or {}).get("workercount", 1))
-    return max(1, concurrency // workers)
+def worker_count(config: pytest.Config) -> int:
+    """How many xdist workers share this run (1 without xdist); the settings give each
+    worker process its share of ``concurrency`` (the plugin's run and the fixture alike)."""
+    return int((getattr(config, "workerinput", None) or {}).get("workercount", 1))
 
 
 def _session(config: pytest.Config) -> Any:
