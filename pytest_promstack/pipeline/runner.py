@@ -222,13 +222,9 @@ class Runner:
 
     def records(self, case_id: str | None = None) -> list[dict[str, Any]]:
         """Per reply, the record the summary reads (of one test when ``case_id`` is given)."""
-        return [{"suite": FIXTURE_SUITE, "model": r.model, "prompt_id": r.prompt_id or "messages",
-                 "prompt_version": r.prompt_version or "-", "case_id": r.case_id or "", "litellm_model": None,
-                 "called": True, "latencies": [r.latency_ms] if r.latency_ms is not None else [],
-                 "input_tokens": r.input_tokens, "output_tokens": r.output_tokens, "cost_usd": r.cost_usd,
-                 "cached": r.cached, "error": r.error, "outcome": "error" if r.error else "passed", "repeats": 1,
-                 "passes": None, "truncated": int(r.finish_reason == "length")}
-                for r in self.replies if case_id is None or r.case_id == case_id]
+        from ..results.records import reply_record
+
+        return [reply_record(FIXTURE_SUITE, r) for r in self.replies if case_id is None or r.case_id == case_id]
 
     def cassette_entries(self, case_id: str) -> list[dict[str, Any]]:
         """Record mode: the test's finished calls (its judges' too), as cassette entries."""

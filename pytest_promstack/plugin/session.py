@@ -23,6 +23,7 @@ from ..plan.cases import Loader
 from ..plan.planned import Planned
 from ..plan.prompts import Prompt, from_mapping, load_prompt, with_branches
 from ..plan.requests import build as build_request
+from ..results import records
 from ..score.case import Outcome, score_case
 from ..score.registry import Registry
 from ..util.text import safe, safe_lines
@@ -532,9 +533,9 @@ class PromstackSession:
     def _properties(self, item: CaseItem) -> list[tuple[str, Any]]:
         r, plan = item.responses[0], item.plan
         return [("model", plan.model), ("prompt_id", plan.prompt_id), ("prompt_version", plan.prompt_version),
-                ("latency_ms", _na(r.latency_ms)), ("input_tokens", _na(_total(item.responses, "input_tokens"))),
-                ("output_tokens", _na(_total(item.responses, "output_tokens"))),
-                ("cost_usd", _na(_total(item.responses, "cost_usd"))), ("cached", str(r.cached).lower()),
+                ("latency_ms", _na(r.latency_ms)), ("input_tokens", _na(records.total(item.responses, "input_tokens"))),
+                ("output_tokens", _na(records.total(item.responses, "output_tokens"))),
+                ("cost_usd", _na(records.total(item.responses, "cost_usd"))), ("cached", str(r.cached).lower()),
                 ("finish_reason", _na(r.finish_reason)),
                 ("truncated", str(any(x.finish_reason == "length" for x in item.responses)).lower())]
 
@@ -565,69 +566,24 @@ class PromstackSession:
 
     def result_of(self, item: CaseItem, when: str = "call", problem: str | None = None) -> dict[str, Any]:
         """The case's record; ``problem``: why its setup failed (a failed call, judge or template)."""
-        plan, rs, outcome = item.plan, item.responses, item.outcome
-        first = rs[0] if rs else None
-        called = bool(plan.requests) and bool(rs)
-        out = {
-            "suite": plan.suite, "model": plan.model, "case_id": plan.case_id,
-            "litellm_model": plan.requests[0].litellm_model if plan.requests else None,
-            "prompt_id": plan.prompt_id, "prompt_version": plan.prompt_version,
-            "file": plan.case.file, "row": plan.case.row, "called": called,
-            "latencies": [r.latency_ms for r in rs if r.latency_ms is not None],
-            "input_tokens": _total(rs, "input_tokens"), "output_tokens": _total(rs, "output_tokens"),
-            "cost_usd": _total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
-            "finish_reason": first.finish_reason if first is not None else None,
-            "truncated": sum(r.finish_reason == "length" for r in rs),
-            "error": first.error if first is not None else None, "score": outcome.score if outcome else None,
-            "attempts": sum(r.attempts for r in rs) if rs else 0,
-            "phase": when,  # "setup": the case errored before it was scored (a failed call, judge or template)
-            "setup_error": problem.splitlines()[0][:400] if problem and when == "setup" else None,
-            "repeats": 1 if plan.contenders else len(rs), "passes": outcome.passes if outcome else None,
-            **self._judge_figures(item),
-            "arena": [g for g in self.arena_games.get(item.nodeid, []) if "error" not in g],
-        }
-        out["vars"] = plan.case.vars
-        out["messages"] = list(plan.requests[0].messages) if plan.requests else []
-        out["output"] = first.text if first is not None else None
-        out["assertions"] = [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
-                             for sc in (outcome.scores if outcome else ())]
-        if self.settings.cache_mode == CacheMode.RECORD and called and when == "call":
+        plan = item.plan
+        out = records.case_record(plan, item.responses, item.outcome, when=when, problem=problem,
+                                  verdicts=list(self.verdicts.get(item.nodeid, {}).values()),
+                                  judge_jobs=self.judge_jobs.get(item.nodeid, []),
+                                  arena_games=self.arena_games.get(item.nodeid, []))
+        if self.settings.cache_mode == CacheMode.RECORD and out["called"] and when == "call":
             from ..execute.cassettes import entry
 
             calls = self._engine().recorded(plan.suite, plan.case_id)  # with its judges' and arena's calls
             out["cassette"] = [entry(plan.case_id, req, r) for req, r in calls]
         return out
 
-    def _judge_figures(self, item: CaseItem) -> dict[str, Any]:
-        from ..score.judging import eval_cost
-
-        verdicts = [v for v in self.verdicts.get(item.nodeid, {}).values() if isinstance(v, dict) and "error" not in v]
-        jobs = self.judge_jobs.get(item.nodeid, [])
-        cost, calls = eval_cost(jobs)
-        return {
-            "quality": sum(v["normalised"] for v in verdicts) / len(verdicts) if verdicts else None,
-            "judges": verdicts, "eval_cost_usd": cost if jobs else 0.0, "judge_calls": calls,
-            "judge_cached": sum(r.cached for job in jobs for r in job.responses),
-            "human_score": item.plan.case.human_score,
-            "judge_flaky": any(v.get("agreement", 1) < 1 for v in verdicts),
-        }
-
     def identity_of(self, item: CaseItem) -> dict[str, Any]:
-        plan = item.plan
-        return {"suite": plan.suite, "model": plan.model, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
-                "prompt_version": plan.prompt_version, "file": plan.case.file, "row": plan.case.row,
-                "called": False, "latencies": [], "input_tokens": None, "output_tokens": None, "cost_usd": None,
-                "cached": False, "error": None, "repeats": 0, "passes": None}
+        return records.identity(item.plan)
 
     def file_error_result(self, item: pytest.Item) -> dict[str, Any]:
         """An unreadable file counts once, as an error, under the first suite that uses it."""
-        suite = self.files[Path(item.path).resolve()][0].name
-        return {"suite": suite, "model": "-", "litellm_model": None, "prompt_id": "-", "prompt_version": "-",
-                "case_id": str(item.nodeid), "file": str(item.path), "row": None, "called": False, "latencies": [],
-                "input_tokens": None, "output_tokens": None, "cost_usd": None, "cached": False,
-                "error": None, "score": None, "repeats": 0, "passes": None, "quality": None, "judges": [],
-                "eval_cost_usd": 0.0, "judge_calls": 0, "judge_cached": 0, "human_score": None,
-                "judge_flaky": False, "arena": []}
+        return records.file_error(self.files[Path(item.path).resolve()][0].name, str(item.nodeid), str(item.path))
 
     def record(self, report: pytest.TestReport) -> None:
         self.reported.add(report.nodeid)
@@ -952,13 +908,6 @@ def _question(plan: Planned) -> str:
             if msg.get("role") == "user":
                 return str(msg.get("content", ""))
     return str(plan.case.vars.get("input", plan.case.vars))
-
-
-def _total(responses: list[Response], name: str) -> Any:
-    values = [getattr(r, name) for r in responses]
-    if not values or any(v is None for v in values):
-        return None
-    return sum(values)
 
 
 def _outcome(report: pytest.TestReport, current: str) -> str:

@@ -1,0 +1,107 @@
+"""Per-case records: what the results document, the summary, the gates and the baseline read
+about each case. One shape for every kind of case (a scored case, a case that never got past
+its setup, an unreadable file, a reply of the fixture or the SDK): ``blank`` holds every key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..model.types import Response
+
+if TYPE_CHECKING:
+    from ..plan.planned import Planned
+    from ..score.case import Outcome
+
+
+def blank(**known: Any) -> dict[str, Any]:
+    """A record with every key, ``known`` filled in."""
+    return {
+        "suite": "-", "model": "-", "case_id": "", "litellm_model": None, "prompt_id": "-", "prompt_version": "-",
+        "file": None, "row": None, "called": False, "latencies": [], "input_tokens": None, "output_tokens": None,
+        "cost_usd": None, "cached": False, "finish_reason": None, "truncated": 0, "error": None, "score": None,
+        "attempts": 0, "phase": "call", "setup_error": None, "repeats": 0, "passes": None,
+        "quality": None, "judges": [], "eval_cost_usd": 0.0, "judge_calls": 0, "judge_cached": 0,
+        "human_score": None, "judge_flaky": False, "arena": [], "vars": {}, "messages": [], "output": None,
+        "assertions": [],
+        **known,
+    }
+
+
+def total(responses: Sequence[Response], name: str) -> Any:
+    """The sum of a figure over the runs of a case; None when any run lacks it."""
+    values = [getattr(r, name) for r in responses]
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values)
+
+
+def identity(plan: Planned) -> dict[str, Any]:
+    """A case as planned, before anything ran (so a crash before its call is still counted)."""
+    return blank(suite=plan.suite, model=plan.model, case_id=plan.case_id, prompt_id=plan.prompt_id,
+                 prompt_version=plan.prompt_version, file=plan.case.file, row=plan.case.row)
+
+
+def case_record(plan: Planned, responses: Sequence[Response], outcome: Outcome | None, *, when: str = "call",
+                problem: str | None = None, verdicts: Sequence[Any] = (), judge_jobs: Sequence[Any] = (),
+                arena_games: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """A case after it ran: figures of its calls, its outcome, its judges' verdicts and cost.
+    ``when="setup"`` with ``problem``: it errored before it was scored (a failed call, judge or
+    template)."""
+    rs = list(responses)
+    first = rs[0] if rs else None
+    return {
+        **identity(plan),
+        "litellm_model": plan.requests[0].litellm_model if plan.requests else None,
+        "called": bool(plan.requests) and bool(rs),
+        "latencies": [r.latency_ms for r in rs if r.latency_ms is not None],
+        "input_tokens": total(rs, "input_tokens"), "output_tokens": total(rs, "output_tokens"),
+        "cost_usd": total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
+        "finish_reason": first.finish_reason if first is not None else None,
+        "truncated": sum(r.finish_reason == "length" for r in rs),
+        "error": first.error if first is not None else None,
+        "score": outcome.score if outcome else None,
+        "attempts": sum(r.attempts for r in rs),
+        "phase": when,
+        "setup_error": problem.splitlines()[0][:400] if problem and when == "setup" else None,
+        "repeats": 1 if plan.contenders else len(rs), "passes": outcome.passes if outcome else None,
+        **judge_figures(verdicts, judge_jobs, plan.case.human_score),
+        "arena": [g for g in arena_games if "error" not in g],
+        "vars": plan.case.vars,
+        "messages": list(plan.requests[0].messages) if plan.requests else [],
+        "output": first.text if first is not None else None,
+        "assertions": [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
+                       for sc in (outcome.scores if outcome else ())],
+    }
+
+
+def judge_figures(verdicts: Sequence[Any], jobs: Sequence[Any], human_score: float | None) -> dict[str, Any]:
+    """Quality (the mean of the usable verdicts), the judges' cost and calls, agreement."""
+    from ..score.judging import eval_cost
+
+    usable = [v for v in verdicts if isinstance(v, dict) and "error" not in v]
+    cost, calls = eval_cost(list(jobs))
+    return {
+        "quality": sum(v["normalised"] for v in usable) / len(usable) if usable else None,
+        "judges": usable, "eval_cost_usd": cost if jobs else 0.0, "judge_calls": calls,
+        "judge_cached": sum(r.cached for job in jobs for r in job.responses),
+        "human_score": human_score,
+        "judge_flaky": any(v.get("agreement", 1) < 1 for v in usable),
+    }
+
+
+def file_error(suite: str, nodeid: str, path: str) -> dict[str, Any]:
+    """An unreadable file counts once, as an error, under the first suite that uses it."""
+    return blank(suite=suite, case_id=nodeid, file=path)
+
+
+def reply_record(suite: str, reply: Any) -> dict[str, Any]:
+    """A reply of the fixture or the SDK (``pipeline.runner.Reply``): a case of its own suite."""
+    return blank(suite=suite, model=reply.model, prompt_id=reply.prompt_id or "messages",
+                 prompt_version=reply.prompt_version or "-", case_id=reply.case_id or "", called=True,
+                 latencies=[reply.latency_ms] if reply.latency_ms is not None else [],
+                 input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, cost_usd=reply.cost_usd,
+                 cached=reply.cached, error=reply.error, outcome="error" if reply.error else "passed", repeats=1,
+                 finish_reason=reply.finish_reason, truncated=int(reply.finish_reason == "length"),
+                 output=reply.text, attempts=1)
