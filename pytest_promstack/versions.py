@@ -106,8 +106,45 @@ def index_problem(data: dict[str, Any]) -> str | None:
             if not isinstance(number, int) or isinstance(number, bool):
                 return f"{where}.labels.{label}: {_kind(number)}, expected a version number"
         for i, event in enumerate(entry.get("audit") or []):
-            if not isinstance(event, dict):
-                return f"{where}.audit[{i}]: {_kind(event)}, expected an object"
+            problem = _fields(event, f"{where}.audit[{i}]", AUDIT)
+            if problem:
+                return problem
+    return None
+
+
+# the keys `prompt log`, `list` and `deploy` read, and what each must be: a required key is
+# read as event["key"]; an optional one may be missing or null
+EVALUATION = {"score": ("number?", True), "passed": (bool, True), "run_id": ("string?", True), "status": (int, True),
+              "gates": ("strings", False), "time": (str, False), "who": (str, False), "quality": ("number?", False)}
+AUDIT = {"time": (str, True), "who": (str, True), "action": (str, True), "label": (str, True), "to": (int, True),
+         "from": (int, False), "forced": (bool, False), "reason": (str, False), "evaluation": (dict, False)}
+NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object", bool: "true or false",
+         "number?": "a number or null", "string?": "a string or null", "strings": "a list of strings"}
+
+
+def _fields(obj: Any, where: str, spec: dict[str, tuple[Any, bool]]) -> str | None:
+    """``obj`` must be an object whose keys in ``spec`` have their kinds (``number?``: a number
+    or null, required all the same; an optional key may be missing or null)."""
+    if not isinstance(obj, dict):
+        return f"{where}: {_kind(obj)}, expected an object"
+    for key, (kind, required) in spec.items():
+        if key not in obj:
+            if required:
+                return f"{where}.{key}: missing"
+            continue
+        value = obj[key]
+        if value is None and (not required or isinstance(kind, str)):
+            continue
+        if kind == "number?":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif kind == "string?":
+            ok = isinstance(value, str)
+        elif kind == "strings":
+            ok = isinstance(value, list) and all(isinstance(x, str) for x in value)
+        else:
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            return f"{where}.{key}: {_kind(value)}, expected {NAMES[kind]}"
     return None
 
 
@@ -120,7 +157,14 @@ def _version_problem(v: Any, where: str) -> str | None:
             return problem
     if "/" in v["file"] or "\\" in v["file"] or v["file"] in ("", ".", ".."):
         return f"{where}.file: {v['file']!r} is not a file name in the prompt's folder"
-    return _optional(v, where, "evaluations", list)
+    problem = _optional(v, where, "evaluations", list)
+    if problem:
+        return problem
+    for i, evaluation in enumerate(v.get("evaluations") or []):
+        problem = _fields(evaluation, f"{where}.evaluations[{i}]", EVALUATION)
+        if problem:
+            return problem
+    return None
 
 
 def _typed(obj: dict[str, Any], where: str, key: str, kind: type) -> str | None:

@@ -9,12 +9,14 @@ A failing cache is reported as a warning and never fails the run.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..config.modes import CacheMode
-from ..model.types import Response
+from ..model.types import Request, Response
 from .stored import cacheable, decode, encode
 
 CACHEDIR_TAG = (
@@ -25,21 +27,79 @@ Warn = Callable[[str], None]
 
 
 class Unsafe(Exception):
-    """A cache row stored in diskcache's pickle mode: unpickling it could run code."""
+    """A cache row that is not what promstack writes: pickled (unpickling it could run code),
+    or naming a file that diskcache did not name (it could be anywhere on the disk)."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        self.kind, self.detail = kind, detail
+        super().__init__(detail or kind)
 
 
-def _json_disk() -> type:
+# what diskcache names a value file of its own: two levels of hex folders, 28 hex digits
+VALUE_FILE = re.compile(r"[0-9a-f]{2}[/\\][0-9a-f]{2}[/\\][0-9a-f]{28}\.val")
+
+
+def _json_disk(directory: Path) -> type:
+    """diskcache's Disk for our JSON strings, in ``directory`` only. We write a string, which
+    diskcache keeps in its row (mode raw) or, from 32 KiB, in a value file of its own naming
+    (mode text). Any other row is refused when read (``Unsafe``: a miss), and a row's file is
+    deleted (expiry, cull, overwrite) only when it is such a value file inside ``directory``:
+    a row naming ``/home/me/.ssh/id_rsa`` or ``../../x`` deletes nothing."""
     import diskcache
 
+    root = os.path.realpath(directory)
+
+    def ours(filename: Any) -> bool:
+        if not isinstance(filename, str) or not VALUE_FILE.fullmatch(filename):
+            return False
+        full = os.path.realpath(os.path.join(root, filename))  # a symlinked folder may not lead out
+        return full.startswith(root + os.sep)
+
     class JSONDisk(diskcache.Disk):  # type: ignore[misc]
-        """Reads only what we write (text); a pickled row is refused, never unpickled."""
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.refused: list[str] = []  # files a row asked us to delete, which we did not
 
         def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
             if mode == diskcache.core.MODE_PICKLE:
-                raise Unsafe
+                raise Unsafe("pickle")
+            raw = mode == diskcache.core.MODE_RAW and filename is None
+            text = mode == diskcache.core.MODE_TEXT and value is None and ours(filename)
+            if read or not (raw or text):
+                raise Unsafe("file", f"mode {mode!r}, {repr(filename)[:120]}")
             return super().fetch(mode, filename, value, read)
 
+        def remove(self, file_path: Any) -> None:
+            if ours(file_path):
+                super().remove(file_path)
+            else:
+                self.refused.append(repr(file_path)[:120])
+
     return JSONDisk
+
+
+def _check_settings(directory: Path) -> None:
+    """diskcache applies every row of its Settings table as an attribute of the cache (and as a
+    PRAGMA): a tampered ``_directory`` row would open a database anywhere. A key that is not
+    one of diskcache's own settings makes the cache unusable (it is moved aside)."""
+    import sqlite3
+
+    import diskcache
+
+    db = directory / "cache.db"
+    if not db.is_file():
+        return
+    known = {*diskcache.core.DEFAULT_SETTINGS, *diskcache.core.METADATA}
+    con = sqlite3.connect(str(db), timeout=10)
+    try:
+        keys = [k for (k,) in con.execute("SELECT key FROM Settings")]
+    except sqlite3.OperationalError:  # no Settings table yet: diskcache makes it
+        return
+    finally:
+        con.close()
+    foreign = [k for k in keys if k not in known]
+    if foreign:
+        raise Unsafe("settings", f"the Settings table has {repr(foreign[0])[:60]}, which is not a diskcache setting")
 
 
 class DiskCache:
@@ -51,14 +111,26 @@ class DiskCache:
         _prepare(directory)
         self.directory = directory
         self.warn = warn
-        self._cache = diskcache.Cache(str(directory), disk=_json_disk())
+        self._warned: set[str] = set()
+        _check_settings(directory)
+        self._cache = diskcache.Cache(str(directory), disk=_json_disk(directory))
+
+    def _security(self, kind: str, what: str) -> None:
+        """One warning per kind and run: a tampered cache may hold thousands of such rows."""
+        if kind not in self._warned:
+            self._warned.add(kind)
+            self.warn(f"security: {what}. Delete the cache folder if you did not put it there")
 
     def get(self, key: str) -> Response | None:
         try:
             raw = self._cache.get(key)
-        except Unsafe:
-            self.warn(f"security: a row of the cache {self.directory} is pickled, which promstack never writes; "
-                      "it was not read (a miss). Delete the cache folder if you did not put it there")
+        except Unsafe as exc:
+            if exc.kind == "pickle":
+                self._security("pickle", f"a row of the cache {self.directory} is pickled, which promstack never "
+                                         "writes; it was not read (a miss)")
+            else:
+                self._security("file", f"the cache {self.directory} names a file in a row ({exc.detail}), which "
+                                       "promstack never writes; it was not read (a miss)")
             return None
         except Exception as exc:  # a damaged cache must not fail the run
             self.warn(f"cache read failed ({exc}); calling the model")
@@ -75,6 +147,10 @@ class DiskCache:
             self._cache.set(key, encode(response))
         except Exception as exc:
             self.warn(f"cache write failed ({exc}); the run goes on")
+        refused, self._cache.disk.refused = self._cache.disk.refused, []
+        if refused:
+            self._security("remove", f"the cache {self.directory} names a file {refused[0]}, which promstack never "
+                                     "writes, for diskcache to delete (an expired row); it was not deleted")
 
     def close(self) -> None:
         self._cache.close()
@@ -143,9 +219,14 @@ class Layered:
     def __init__(self, primary: Any, cassettes: dict[str, Response]) -> None:
         self.primary, self.cassettes = primary, cassettes
 
-    def get(self, key: str) -> Response | None:
+    def get(self, key: str, request: Request | None = None) -> Response | None:
+        """The answer under ``key``. With the live ``request``, a cassette entry answers only
+        when it was recorded for that request (see ``cassettes.Cassettes.answer``)."""
         hit = self.primary.get(key) if self.primary is not None else None
-        return hit if hit is not None else self.cassettes.get(key)
+        if hit is not None:
+            return hit
+        answer = getattr(self.cassettes, "answer", None)
+        return answer(request) if answer is not None and request is not None else self.cassettes.get(key)
 
     def set(self, key: str, response: Response) -> None:
         if self.primary is not None:
@@ -181,8 +262,8 @@ def _disk(directory: Path, warn: Warn) -> DiskCache | None:
         except Exception:
             warn(f"cache {directory} cannot be used ({type(exc).__name__}: {exc}); this run is not cached")
             return None
-        warn(f"cache {directory} was damaged ({type(exc).__name__}: {exc}); moved aside to {aside.name}, "
-             "a new one is used")
+        why = f"security: {exc}" if isinstance(exc, Unsafe) else f"{type(exc).__name__}: {exc}"
+        warn(f"cache {directory} was damaged ({why}); moved aside to {aside.name}, a new one is used")
         return fresh
 
 

@@ -8,15 +8,22 @@ one line per request, in a stable order so pull-request diffs are readable.
 Token counts are stored, not a cost: a replayed answer is priced when it is scored, at the
 model's current price (see ``pricing``). Only a Python target's entry keeps ``cost_usd``, the
 cost the application reported about itself.
+
+An entry answers the request whose key it holds only when its ``model`` and ``request`` are
+that request (what the key covers: messages and the keyed params); an edited request under an
+old key is an error naming ``cassettes/<suite>.jsonl:line``, as an entry of wrong types is.
+The file of a suite is its name with every character but letters, digits and ``_ . - @``
+written as ``%XX``, so a suite name can never lead out of the cassettes folder.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-from ..model.types import Request, Response
+from ..model.types import NOT_IN_KEY, Request, Response
 from ..util.files import atomic_write
 
 
@@ -44,8 +51,71 @@ def to_response(e: dict[str, Any]) -> Response:
                     latency_ms=e.get("latency_ms"), finish_reason=e.get("finish_reason") or "stop")
 
 
+class Cassettes(dict[str, Response]):
+    """The answers of the suites' cassettes by key, each with the line it came from and the
+    request it was recorded for, so ``answer`` can check that the key is that request's."""
+
+    def __init__(self, record: bool = False) -> None:
+        super().__init__()
+        self.record = record  # recording: a mismatched entry is a miss, so the call is made and the line replaced
+        self.origin: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def add(self, key: str, response: Response, where: str, recorded: dict[str, Any]) -> None:
+        self[key] = response
+        self.origin[key] = (where, recorded)
+
+    def answer(self, req: Request) -> Response | None:
+        """The recorded answer to ``req``; an error naming the line when the entry under its key
+        was recorded for another request (the line was edited, the key left as it was)."""
+        hit = self.get(req.key)
+        if hit is None or hit.error is not None or req.key not in self.origin:
+            return hit
+        where, recorded = self.origin[req.key]
+        differs = mismatch(recorded, req)
+        if differs is None:
+            return hit
+        if self.record:
+            return None
+        return Response(error=f"{where}: its request does not match its key ({differs}); record the case again with "
+                              "--promstack-record (or fix the line)", retry=False)
+
+
+def mismatch(e: dict[str, Any], req: Request) -> str | None:
+    """What of entry ``e`` is not ``req`` (model, messages, the params the key covers), or None."""
+    recorded = e.get("request")
+    if not isinstance(recorded, dict):
+        return "the entry has no request to check it against"
+    if e.get("model") != req.litellm_model:
+        return f"model {str(e.get('model'))[:80]!r} is not {req.litellm_model!r}"
+    if _canonical(recorded.get("messages")) != _canonical(list(req.messages)):
+        return "request.messages differ from the request this case makes"
+    params = recorded.get("params") if isinstance(recorded.get("params"), dict) else {}
+    if _canonical({k: v for k, v in params.items() if k not in NOT_IN_KEY}) != _canonical(
+            {k: v for k, v in req.params.items() if k not in NOT_IN_KEY}):
+        return "request.params differ from the request this case makes"
+    return None
+
+
+def _canonical(value: Any) -> str:
+    """As the cache key serialises it (plan/requests.cache_key)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+UNSAFE_IN_NAME = re.compile(r"[^\w.@-]")
+
+
+def file_name(suite: str) -> str:
+    """A suite's cassette file name: the suite name itself when it is a plain name (the usual
+    case, Korean included), else with each other character as ``%XX`` of its UTF-8 bytes
+    (``../../x`` -> ``..%2F..%2Fx.jsonl``): one file per name, always inside the folder."""
+    def escape(m: re.Match[str]) -> str:
+        return "".join(f"%{b:02X}" for b in m.group().encode("utf-8"))
+
+    return UNSAFE_IN_NAME.sub(escape, suite) + ".jsonl"
+
+
 def path_for(directory: Path, suite: str) -> Path:
-    return directory / f"{suite}.jsonl"
+    return directory / file_name(suite)
 
 
 def _lines(path: Path) -> list[tuple[int, Any]]:
@@ -87,11 +157,13 @@ def problem(e: dict[str, Any]) -> str | None:
                            "cost_usd": e.get("cost_usd"), "finish_reason": e.get("finish_reason")})
 
 
-def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None) -> dict[str, Response]:
+def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None) -> Cassettes:
     """Every entry of the suites' cassettes by key. An entry of wrong types answers its request
     with an error naming ``cassette:line`` (in record mode it is left out, so the call is made
-    and the line replaced); a line that is not an entry at all is skipped with a warning."""
-    responses: dict[str, Response] = {}
+    and the line replaced), and so does an entry whose request is not its key's (checked by
+    ``Cassettes.answer`` against the live request; in record mode the call is made and the
+    line replaced too); a line that is not an entry at all is skipped with a warning."""
+    responses = Cassettes(record)
     for suite in suites:
         path = path_for(directory, suite)
         where = f"{directory.name}/{path.name}"
@@ -102,7 +174,7 @@ def load(directory: Path, suites: list[str], record: bool = False, warn: Any = N
                 continue
             bad = problem(e)
             if bad is None:
-                responses[e["key"]] = to_response(e)
+                responses.add(e["key"], to_response(e), f"{where}:{n}", e)
             elif not record:
                 responses[e["key"]] = Response(error=f"{where}:{n}: {bad}; record the case again with "
                                                      "--promstack-record (or fix the line)", retry=False)

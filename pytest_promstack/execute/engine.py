@@ -31,7 +31,7 @@ from ..model.types import Request, Response, is_count
 from .negotiate import Formats, Ladder, endpoint, negotiable, not_transient
 from .pricing import priced
 from .retry_after import parse_retry_after
-from .stored import cacheable
+from .stored import cacheable, numbers_problem
 
 NO_RETRY = {400, 401, 403, 404, 422}
 
@@ -199,7 +199,7 @@ class Engine:
     def _lookup(self, req: Request) -> Response | None:
         if self.cache is None or not self.mode.reads:
             return None
-        hit = self.cache.get(req.key)
+        hit = self.cache.get(req.key, req)  # with the request: a cassette entry must be this request's
         return priced(req, replace(hit, cached=True)) if hit is not None else None
 
     def _log_hit(self, req: Request, response: Response | None = None, dedup: bool = False) -> None:
@@ -355,7 +355,7 @@ class Engine:
         return wait, None
 
     def _finish(self, req: Request, resp: Response) -> None:
-        resp = priced(req, resp)  # from its tokens and today's price, as cached answers are
+        resp = _checked(priced(req, resp))  # from its tokens and today's price, as cached answers are
         if self.redact is not None:  # before anything stores, logs or shows it
             resp = replace(resp, text=self.redact(resp.text), error=self.redact(resp.error))
         if self.cache is not None and self.mode.writes and cacheable(resp):
@@ -519,6 +519,19 @@ def _response(raw: Any, latency_ms: float) -> Response:
         latency_ms=round(latency_ms, 3),  # the cost: from the tokens, by the engine (pricing.priced)
         finish_reason=choices[0].finish_reason,
     )
+
+
+def _checked(resp: Response) -> Response:
+    """An answer whose numbers no real answer has (10**13 tokens from a provider, a Python
+    target reporting a NaN or infinite cost) is an error saying so, never stored nor summed."""
+    if resp.error is not None:
+        return resp
+    bad = numbers_problem({"input_tokens": resp.input_tokens, "output_tokens": resp.output_tokens,
+                           "cost_usd": resp.cost_usd, "latency_ms": resp.latency_ms})
+    if bad is None:
+        return resp
+    return replace(resp, text=None, error=f"the answer cannot be used: {bad}", retry=False, input_tokens=None,
+                   output_tokens=None, cost_usd=None)
 
 
 def _asked(seconds: float, limit: str) -> str:

@@ -5,12 +5,14 @@ The price of a model is, in order: the model's own ``input_cost_per_token`` and
 ``output_cost_per_token`` params; 0 for the bundled offline model (``local/…``); litellm's
 bundled price map (read as a JSON file: importing litellm costs about 3 s). A Python target
 (``python:…``) has no price of ours: the cost it reports about itself is kept. Without a
-price, or without token counts, the cost is unknown (``None``), never 0.
+price, or without token counts, the cost is unknown (``None``), never 0. A price or a product
+that is not a finite number (a price of ``inf``, 10**400 tokens) is unknown too, never an error.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from functools import cache
 from importlib.util import find_spec
@@ -44,17 +46,23 @@ def _from_map(model: str) -> tuple[float, float] | None:
         if isinstance(entry, dict):
             cin, cout = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
             if isinstance(cin, int | float) and isinstance(cout, int | float):
-                return float(cin), float(cout)
+                return _per_token(cin, cout)
     return None
+
+
+def _per_token(cin: Any, cout: Any) -> tuple[float, float] | None:
+    """Both prices as floats, or None unless both are finite and not negative."""
+    try:
+        pair = float(cin), float(cout)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return pair if all(math.isfinite(p) and p >= 0 for p in pair) else None
 
 
 def price(litellm_model: str, params: dict[str, Any]) -> tuple[float, float] | None:
     """(USD per input token, USD per output token), or None when nobody prices the model."""
     if all(k in params for k in PRICE_PARAMS):
-        try:
-            return float(params[PRICE_PARAMS[0]]), float(params[PRICE_PARAMS[1]])
-        except (TypeError, ValueError):
-            return None
+        return _per_token(params[PRICE_PARAMS[0]], params[PRICE_PARAMS[1]])
     if litellm_model.startswith("local/"):
         return 0.0, 0.0
     return _from_map(litellm_model)
@@ -65,8 +73,13 @@ def priced(req: Request, resp: Response) -> Response:
     if resp.error is not None or req.litellm_model.startswith("python:"):
         return resp
     per_token = price(req.litellm_model, req.params)
-    if per_token is None or resp.input_tokens is None:
-        cost = None
-    else:
-        cost = per_token[0] * resp.input_tokens + per_token[1] * (resp.output_tokens or 0)
+    cost = None if per_token is None or resp.input_tokens is None else _cost(per_token, resp)
     return resp if cost == resp.cost_usd else replace(resp, cost_usd=cost)
+
+
+def _cost(per_token: tuple[float, float], resp: Response) -> float | None:
+    try:
+        cost = per_token[0] * resp.input_tokens + per_token[1] * (resp.output_tokens or 0)  # type: ignore[operator]
+    except (TypeError, OverflowError):  # 10**400 tokens cannot become a float
+        return None
+    return cost if math.isfinite(cost) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..model.types import Response, is_count
@@ -35,28 +36,55 @@ def decode(raw: Any) -> Response | None:
 
 
 COUNTS = ("input_tokens", "output_tokens")
-
-
-AMOUNTS = ("cost_usd", "latency_ms")
+MAX_TOKENS = 10**12  # far beyond any model's context: a count above it is forged or broken
+# the amounts and their bounds: a call of more than 11 days, or of a million dollars, is not real
+AMOUNTS = {"cost_usd": (10**6, "USD"), "latency_ms": (10**9, "ms")}
 
 
 def problem(data: Any) -> str | None:
     """What makes ``data`` not a stored answer of ours, or None: the text a string, token
-    counts whole and not negative, cost and latency numbers not negative, no error."""
+    counts whole and not negative, cost and latency finite numbers not negative, no error."""
     if not isinstance(data, dict):
         return f"not an object but {type(data).__name__}"
     if not isinstance(data.get("text"), str):
         return "no text"
     if data.get("error") is not None:
         return "an error (errors are never stored)"
-    for key in COUNTS:
-        v = data.get(key)
-        if not is_count(v):
-            return f"{key} {v!r} is not a whole number of tokens"
-    for key in AMOUNTS:
-        v = data.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
-            return f"{key} {v!r} is not a non-negative number"
+    bad = numbers_problem(data)
+    if bad is not None:
+        return bad
     if data.get("finish_reason") is not None and not isinstance(data["finish_reason"], str):
         return "finish_reason is not a string"
     return None
+
+
+def numbers_problem(data: dict[str, Any]) -> str | None:
+    """The first of ``input_tokens``, ``output_tokens``, ``cost_usd``, ``latency_ms`` that is
+    not a number an answer can have: a whole count up to ``MAX_TOKENS``; an amount finite, not
+    negative and within its bound (NaN, Infinity and 10**400 are refused, never computed with)."""
+    for key in COUNTS:
+        v = data.get(key)
+        if not is_count(v):
+            return f"{key} {_shown(v)} is not a whole number of tokens"
+        if v is not None and v > MAX_TOKENS:
+            return f"{key} {_shown(v)} is beyond {MAX_TOKENS:,} tokens"
+    for key, (limit, unit) in AMOUNTS.items():
+        v = data.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            return f"{key} {_shown(v)} is not a non-negative number"
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"{key} {_shown(v)} is not a finite number"
+        if v > limit:
+            return f"{key} {_shown(v)} is beyond {limit:,} {unit}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: a 400-digit number is cut."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return "a number too long to show"
+    return text if len(text) <= 24 else text[:10] + "…"

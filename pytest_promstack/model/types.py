@@ -12,6 +12,12 @@ def is_count(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
+# request params that do not change the answer: left out of the cache key (plan/requests.py)
+# and out of the comparison of a cassette entry with the request that looks it up
+NOT_IN_KEY = frozenset({"timeout", "api_key", "num_retries", "max_retries", "stream", "metadata", "drop_params",
+                        "input_cost_per_token", "output_cost_per_token"})
+
+
 @dataclass(frozen=True)
 class AssertionSpec:
     """One check: ``type`` (``not-`` prefix negates), its ``value``, threshold and weight."""

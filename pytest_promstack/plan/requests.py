@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config.policy import PREFIX
-from ..model.types import Request
+from ..model.types import NOT_IN_KEY, Request
 
 if TYPE_CHECKING:
     from ..config.settings import ModelSpec, Settings
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 KEY_VERSION = 1
 
 
-NOT_IN_KEY = {"timeout", "api_key", "num_retries", "max_retries", "stream", "metadata", "drop_params",
-              "input_cost_per_token", "output_cost_per_token"}
 
 
 def cache_key(model: str, messages: list[dict[str, Any]], params: dict[str, Any],

@@ -5,7 +5,9 @@ Safety: the page is rendered by Jinja2 with autoescaping; the case data travels 
 ``<script type="application/json">`` element with ``<``, ``>`` and ``&`` escaped, and the page's
 script puts it on screen with ``textContent`` only. A Content-Security-Policy allows exactly the
 page's own script and style (by hash) and nothing from the network, so even a missed escape
-could not run a script. Long texts are cut at ``MAX_TEXT`` characters with a note.
+could not run a script. Long texts are cut at ``MAX_TEXT`` characters with a note. A number
+that is not finite (NaN, Infinity, 10**400: a results JSON is validated, but the page never
+fails on one) is shown as "n/a" and left out of the sums and charts.
 
 Size: cases are shipped compactly (message texts shared by many cases, such as the system
 prompt, are stored once) and the case table renders one page at a time, so a 10,000-case
@@ -60,6 +62,7 @@ def render(doc: dict[str, Any]) -> str:
     csp = (f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
     cases = doc.get("cases") or []
+    doc = {**doc, "run": {"interrupted": False, **(doc.get("run") or {})}}  # optional in the schema
     view = _view(doc)
     return template.render(
         doc=doc, view=view, csp=csp, script=Markup(script), style=Markup(style),
@@ -69,9 +72,43 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def _json_for_html(value: Any) -> str:
-    """JSON safe inside <script type="application/json">: no '<', '>' or '&' can end the element."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    """JSON safe inside <script type="application/json">: no '<', '>' or '&' can end the element
+    (and no NaN or Infinity, which JSON.parse refuses)."""
+    text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _num(v: Any) -> float | None:
+    """``v`` as a finite float, or None (not a number, NaN, Infinity, beyond a float)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _count(v: Any) -> int:
+    """A token count to add up: a whole number within 2**53 (what the page's JavaScript keeps), else 0."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53 else 0
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every number that JSON cannot hold or JavaScript cannot keep made null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return None
+    return value
+
+
+def _latencies(c: dict[str, Any]) -> list[float]:
+    return [f for f in (_num(v) for v in c.get("latencies") or []) if f is not None]
 
 
 def _cut(text: Any) -> Any:
@@ -97,7 +134,7 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
     base = (doc.get("baseline") or {}).get("cases") or {}
     rows = []
     for c in doc.get("cases") or []:
-        lat = c.get("latencies") or []
+        lat = _latencies(c)
         b = base.get(f"{c.get('suite')}::{c.get('case_id')}") or {}
         rows.append({
             "id": c.get("case_id"), "suite": c.get("suite"), "model": c.get("model"),
@@ -141,9 +178,9 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
     passed = sum(c.get("outcome") == "passed" for c in counted)
     called = [c for c in cases if c.get("called")]
     errors = sum(c.get("error") is not None for c in called)
-    lat = [float(v) for c in cases for v in c.get("latencies") or []]
-    costs = [c.get("cost_usd") for c in called if c.get("error") is None]
-    ecosts = [c.get("eval_cost_usd") for c in cases]
+    lat = [v for c in cases for v in _latencies(c)]
+    costs = [_num(c.get("cost_usd")) for c in called if c.get("error") is None]  # unknown or unreal: n/a
+    ecosts = [_num(c.get("eval_cost_usd")) for c in cases]
     gates = doc.get("gates") or []
     versions: dict[str, dict[str, Any]] = {}
     for c in cases:
@@ -157,13 +194,14 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
         "cards": [
             ("pass rate", f"{100 * passed / len(counted):.1f}%" if counted else "n/a",
              f"{passed} of {len(counted)} cases"),
-            ("quality score", _fmt(doc.get("quality"), "{:.1f}") + ("/100" if doc.get("quality") is not None else ""),
+            ("quality score", _fmt(_num(doc.get("quality")), "{:.1f}") + ("/100" if _num(doc.get("quality")) is not None
+                                                                         else ""),
              "mean of judged cases"),
             ("cost (app)", _usd(None if any(c is None for c in costs) else sum(costs)), f"{len(called)} model calls"),
-            ("cost (eval)", _usd(None if any(c is None for c in ecosts) else sum(c or 0 for c in ecosts)),
+            ("cost (eval)", _usd(None if any(c is None for c in ecosts) else sum(ecosts)),
              f"{sum(c.get('judge_calls') or 0 for c in cases)} judge calls"),
-            ("tokens", f"{sum(c.get('input_tokens') or 0 for c in cases):,} in",
-             f"{sum(c.get('output_tokens') or 0 for c in cases):,} out"
+            ("tokens", f"{sum(_count(c.get('input_tokens')) for c in cases):,} in",
+             f"{sum(_count(c.get('output_tokens')) for c in cases):,} out"
              + (f", {truncated} cut at max_tokens" if (truncated := sum(bool(c.get('truncated')) for c in cases))
                 else "")),
             ("latency P50 / P95",
@@ -224,11 +262,13 @@ def _prompt_lines(p: dict[str, Any] | None) -> list[str]:
 
 
 def _fmt(v: Any, pattern: str = "{}") -> str:
-    return "n/a" if v is None else pattern.format(v)
+    if v is None or (isinstance(v, int | float) and not isinstance(v, bool) and _num(v) is None):
+        return "n/a"  # NaN, Infinity, beyond a float
+    return pattern.format(v)
 
 
 def _usd(v: float | None) -> str:
-    if v is None:
+    if v is None or not math.isfinite(v):
         return "n/a"
     return f"${v:.6f}" if 0 < v < 0.01 else f"${v:.2f}"
 
@@ -240,12 +280,14 @@ W, BAR_H, LEFT = 600, 18, 230
 
 def _charts(doc: dict[str, Any], view: dict[str, Any]) -> dict[str, str]:
     cases = doc.get("cases") or []
-    out = {"latency": _histogram([float(v) for c in cases for v in c.get("latencies") or []])}
+    out = {"latency": _histogram([v for c in cases for v in _latencies(c)])}
     by_model: dict[str, float | None] = {}
     for c in cases:
         if c.get("model") not in (None, "-"):
-            app = c.get("cost_usd") if c.get("called") and c.get("error") is None else 0.0
-            spent = None if app is None or c.get("eval_cost_usd", 0.0) is None else app + (c.get("eval_cost_usd") or 0)
+            app = _num(c.get("cost_usd")) if c.get("called") and c.get("error") is None else 0.0
+            raw = c.get("eval_cost_usd", 0.0)
+            ecost = None if raw is None else _num(raw)
+            spent = None if app is None or ecost is None else app + ecost
             before = by_model.get(c["model"], 0.0)
             by_model[c["model"]] = None if before is None or spent is None else before + spent  # unpriced: n/a
     out["cost"] = _bars(sorted(by_model.items()), _usd, "cost by model (app + eval)")
@@ -272,14 +314,16 @@ def _bars(items: list[tuple[str, float | None]], label: Any, title: str, top: fl
 
     if not items:
         return ""
+    items = [(name, _num(v)) for name, v in items]  # NaN or Infinity: drawn as n/a
     top = top or max((v for _, v in items if v is not None), default=0.0) or 1.0
     body = []
     for i, (name, v) in enumerate(items):
         y = 4 + i * (BAR_H + 6)
         w = 0.0 if v is None else max(0.0, (W - LEFT - 90) * v / top)
+        shown = "n/a" if v is None else label(v)
         body.append(f'<text x="{LEFT - 6}" y="{y + 13}" text-anchor="end" class="lbl">{escape(_short(name))}</text>'
                     f'<rect x="{LEFT}" y="{y}" width="{w:.1f}" height="{BAR_H}" class="bar"/>'
-                    f'<text x="{LEFT + w + 4:.1f}" y="{y + 13}" class="val">{escape(label(v))}</text>')
+                    f'<text x="{LEFT + w + 4:.1f}" y="{y + 13}" class="val">{escape(shown)}</text>')
     return _svg(8 + len(items) * (BAR_H + 6), body, title)
 
 

@@ -28,21 +28,25 @@ GROUP = ("suite", "model", "prompt_id")
 
 def load(path: Path, what: str = "baseline") -> dict[str, Any]:
     """A results document; a clear error names the file and the fix."""
-    from .document import SCHEMA
+    from ..util.strict import DuplicateKeyError, LimitError, load_json
+    from .document import SCHEMA, number_problem
 
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = load_json(path.read_text(encoding="utf-8"))  # bounded: depth, repeated keys
     except FileNotFoundError:
         raise PromstackError(f"{path}: {what} not found; write one with --promstack-save-baseline {path} "
                              "(or --promstack-json) on the run to compare with") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (DuplicateKeyError, LimitError) as exc:
+        raise PromstackError(f"{exc.at(str(path))}; not a results JSON as --promstack-json writes it: write it "
+                             "again with --promstack-json or --promstack-save-baseline") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PromstackError(f"{path}: not a readable results JSON ({exc}); write it again with "
                              "--promstack-save-baseline") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("cases"), list):
         found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
         raise PromstackError(f"{path}: schema {found!r} is not {SCHEMA!r}; a baseline is a results JSON "
                              "written by --promstack-json or --promstack-save-baseline")
-    problem = schema_problem(doc)
+    problem = schema_problem(doc) or number_problem(doc)
     if problem is not None:
         raise PromstackError(f"{path}: {problem}; not a results JSON as --promstack-json writes it (was it "
                              "edited?): write it again with --promstack-json or --promstack-save-baseline")

@@ -14,6 +14,7 @@ atomically, that later reports read. Schema ``promstack-results/1``:
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,30 @@ def _arena_json(arena: dict[str, Any] | None) -> dict[str, Any] | None:
     if arena is None:
         return None
     return {**arena, "interval": {k: list(v) for k, v in arena["interval"].items()}}
+
+
+MAX_NUMBER = 10**15  # beyond any count, latency or cost a run writes (2**53 is what JavaScript keeps exactly)
+
+
+def number_problem(doc: Any) -> str | None:
+    """The first number of ``doc`` that no run writes, as ``cases[0].latencies[0]: NaN is not
+    a number a run writes``: NaN, Infinity (also ``1e400``, which JSON reads as Infinity) and,
+    outside ``run`` (which echoes the settings), magnitudes beyond ``MAX_NUMBER``. The JSON
+    schema cannot say this (NaN passes ``minimum``)."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, float) and not math.isfinite(value):
+            shown = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+            return f"{where or 'the document'}: {shown} is not a number a run writes"
+        elif (isinstance(value, int | float) and not isinstance(value, bool) and abs(value) > MAX_NUMBER
+              and not where.startswith("run.")):
+            return f"{where or 'the document'}: a number beyond {MAX_NUMBER:.0e} is not a number a run writes"
+    return None
 
 
 def write(path: Path, doc: dict[str, Any]) -> None:

@@ -77,5 +77,6 @@ def test_registry_index_problem_names_the_first_key_of_a_wrong_type(data, proble
 
 def test_registry_index_of_the_right_types_has_no_problem():
     entry = {"source": "p.yaml", "versions": [{"number": 1, "hash": "h", "file": "1.yaml", "evaluations": []}],
-             "labels": {"production": 1}, "audit": [{"label": "production"}]}
+             "labels": {"production": 1},
+             "audit": [{"time": "t", "who": "w", "action": "label", "label": "production", "from": None, "to": 1}]}
     assert index_problem({"prompts": {"p": entry}}) is None
