@@ -7,8 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import socket
-import subprocess
-import sys
 import time
 from email.utils import formatdate
 
@@ -16,6 +14,8 @@ import pytest
 
 from tests.conftest import summary_rows
 from tests.support.fake_openai import Reply
+from tests.support.project import KEY_ENV
+from tests.support.run import run_pytest
 
 ONE = "input,__expected\nhi,contains:hi\n"
 FAST_RETRY = {"retry_backoff": 0.01, "retry_max_wait": 5}
@@ -42,9 +42,7 @@ def test_openai_compatible_servers_are_called_without_importing_litellm_even_wit
     hook = "import sys\n\ndef pytest_unconfigure(config):\n    print('LITELLM', 'litellm' in sys.modules)\n"
     project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:환불\nb,contains:b\n", "conftest.py": hook},
                   defaults={"temperature": 0, "max_tokens": 64, **SERVER_PARAMS})
-    env = {**__import__("os").environ, "PROMSTACK_TEST_KEY": "k"}
-    out = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider", "-s"],
-                         cwd=project.path, env=env, capture_output=True, text=True, check=False, timeout=120)
+    out = run_pytest("-s", cwd=project.path, env={KEY_ENV: "k"})
     assert out.returncode == 0, out.stdout
     assert "2 passed" in out.stdout
     assert f"LITELLM {project.transport == 'litellm'}" in out.stdout

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
+
+from tests.support.run import run_python, run_shell
 
 
 def test_json_jsonl_yaml_and_promptfoo_shapes_load(project):
@@ -112,22 +110,20 @@ def test_help_documents_each_option_with_default(pytester):
 
 
 def test_plugin_without_flag_imports_nothing_heavy(tmp_path):
-    code = textwrap.dedent("""
+    out = run_python("""
         import sys, pytest
         import pytest_promstack.plugin
         pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider"])
         heavy = [m for m in ("litellm", "pandas", "diskcache", "jinja2", "pydantic", "tabulate")
                  if m in sys.modules]
         print("HEAVY", heavy)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                         check=False, timeout=120)
+    """, cwd=tmp_path)
     line = [x for x in out.stdout.splitlines() if x.startswith("HEAVY")]
     assert line == ["HEAVY []"], out.stdout + out.stderr
 
 
-def test_console_script_prints_version_and_help():
-    out = subprocess.run(["promstack", "--version"], capture_output=True, text=True, check=True)
+def test_console_script_prints_version_and_help(tmp_path):
+    out = run_shell("promstack --version", cwd=tmp_path).check()
     assert out.stdout.startswith("promstack ")
-    out = subprocess.run(["promstack", "--help"], capture_output=True, text=True, check=True)
+    out = run_shell("promstack --help", cwd=tmp_path).check()
     assert "test" in out.stdout

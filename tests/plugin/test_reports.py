@@ -4,8 +4,6 @@ cheapest passing model, and `promstack report` regenerating the HTML from the JS
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import jsonschema
 import pytest
 
 from tests.plugin.test_judges import judge_config, verdict
+from tests.support.run import run_promstack
 
 
 def schema():
@@ -146,17 +145,14 @@ def test_promstack_report_regenerates_the_html_from_the_json(project):
     crafted(project, {"keep": "ok", "break": "no", "mend": "ok", "stay": "no"})
     project.run("--promstack-cache=off", "--promstack-json=r.json", "--promstack-report=direct.html",
                 "--promstack-baseline=base.json")
-    exe = Path(sys.executable).with_name("promstack")
-    out = subprocess.run([str(exe), "report", "r.json", "-o", "again.html"], cwd=project.path, capture_output=True,
-                         text=True, check=False)
+    out = run_promstack("report", "r.json", "-o", "again.html", cwd=project.path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("promstack: wrote again.html (")
     assert out.stdout.endswith(", 4 cases)\n")
     direct = (project.path / "direct.html").read_text(encoding="utf-8")
     assert (project.path / "again.html").read_text(encoding="utf-8") == direct  # the JSON alone makes the report
     assert "1 regressed" in direct
-    bad = subprocess.run([str(exe), "report", "missing.json"], cwd=project.path, capture_output=True, text=True,
-                         check=False)
+    bad = run_promstack("report", "missing.json", cwd=project.path)
     assert bad.returncode == 4
     assert "missing.json: results JSON not found" in bad.stderr
 
