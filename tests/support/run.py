@@ -1,8 +1,9 @@
 """The one way tests start our programs in a subprocess, as a user's shell would.
 
 Every run gets the same clean environment (`environment`): no API key, no variable of this
-pytest run (PYTEST_*, xdist's), no CI flag, no PROMSTACK_* setting, and the venv's bin first
-on PATH so `pytest` and `promstack` are the installed ones. A test adds what its story needs
+pytest run (PYTEST_*, xdist's), no CI flag, no PROMSTACK_* setting, an empty HOME (as pytester
+gives its runs: no user config is read), and the venv's bin first on PATH so `pytest` and
+`promstack` are the installed ones. A test adds what its story needs
 (`env={KEY_ENV: "k"}`, `env={"CI": "true"}`). Output is UTF-8 text; every run has a timeout.
 
     done = run_pytest("--promstack-json=r.json", cwd=project.path, env={KEY_ENV: "k"})
@@ -15,9 +16,11 @@ on PATH so `pytest` and `promstack` are the installed ones. A test adds what its
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,8 +40,15 @@ def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     kept = {k: v for k, v in os.environ.items()
             if not k.startswith(DROPPED_PREFIXES) and not k.endswith("_API_KEY") and k not in KEYS}
     kept["PATH"] = os.pathsep.join([str(VENV_BIN), kept.get("PATH", "")])
+    kept["HOME"] = _empty_home().name
     kept["PYTHONIOENCODING"] = "utf-8"  # the text is decoded as UTF-8 whatever the locale
     return {**kept, **(env or {})}
+
+
+@functools.cache
+def _empty_home() -> tempfile.TemporaryDirectory[str]:
+    """One empty HOME for every run of this process, removed when the process ends."""
+    return tempfile.TemporaryDirectory(prefix="promstack-home-")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from tests.support.run import VENV_BIN, run_python, run_shell
 
@@ -16,6 +17,8 @@ def test_subprocess_runs_get_no_key_no_ci_no_variable_of_this_run_and_the_venv_f
     assert "leak" not in env.values()
     assert env["PROMSTACK_TEST_KEY"] == "k"  # what a test passes is kept
     assert env["PATH"].split(":")[0] == str(VENV_BIN)
+    assert env["HOME"] != os.environ["HOME"]
+    assert not os.path.exists(os.path.join(env["HOME"], ".gitconfig"))  # no user config to read
     assert run_shell("command -v promstack", cwd=tmp_path).check().stdout.strip() == str(VENV_BIN / "promstack")
 
 
