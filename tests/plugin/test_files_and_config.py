@@ -7,25 +7,26 @@ import pytest
 from tests.support.run import run_python, run_shell
 
 
-def test_json_jsonl_yaml_and_promptfoo_shapes_load(project):
-    project.write({
-        "prompt_tests/list.json": '[{"input": "하나", "__expected": "contains:하나"}]',
-        "prompt_tests/object.json": '{"tests": [{"input": "둘", "__expected": ["contains:둘", "starts-with:echo"]}]}',
-        "prompt_tests/lines.jsonl": '{"input": "셋", "__expected": "contains:셋"}\n\n{"input": "넷", "__expected": "contains:넷"}\n',
-        "prompt_tests/cases.yaml": """
-            - input: 다섯
-              __expected: contains:다섯
-              __description: 다섯 번째
-            - vars: {input: 여섯}
-              assert: [{type: icontains, value: 여섯}]
-              description: promptfoo 형식
-              metadata: {topic: refund}
-        """,
-    })
-    result = project.run("-v")
-    result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["*prompt_tests/cases.yaml::promptfoo 형식[[]mine[]] PASSED*"])
-    result.stdout.fnmatch_lines(["*prompt_tests/lines.jsonl::row-3[[]mine[]] PASSED*"])
+def test_json_jsonl_yaml_and_promptfoo_shapes_load(both_modes):
+    for project in both_modes:
+        project.write({
+            "prompt_tests/list.json": '[{"input": "하나", "__expected": "contains:하나"}]',
+            "prompt_tests/object.json": '{"tests": [{"input": "둘", "__expected": ["contains:둘", "starts-with:echo"]}]}',
+            "prompt_tests/lines.jsonl": '{"input": "셋", "__expected": "contains:셋"}\n\n{"input": "넷", "__expected": "contains:넷"}\n',
+            "prompt_tests/cases.yaml": """
+                - input: 다섯
+                  __expected: contains:다섯
+                  __description: 다섯 번째
+                - vars: {input: 여섯}
+                  assert: [{type: icontains, value: 여섯}]
+                  description: promptfoo 형식
+                  metadata: {topic: refund}
+            """,
+        })
+        result = project.run("-rA")  # the short summary reads the same with and without xdist
+        result.assert_outcomes(passed=6)
+        result.stdout.fnmatch_lines(["PASSED prompt_tests/cases.yaml::promptfoo 형식[[]mine[]]"])
+        result.stdout.fnmatch_lines(["PASSED prompt_tests/lines.jsonl::row-3[[]mine[]]"])
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949", "euc-kr"])

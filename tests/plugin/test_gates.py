@@ -24,12 +24,13 @@ def test_each_gate_prints_value_limit_and_verdict(project, gate, ret, line):
     result.stdout.fnmatch_lines([line])
 
 
-def test_failed_gate_has_its_own_exit_status_when_tests_pass(project):
-    project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"})
-    assert project.run("--promstack-gate=max_tokens=100").ret == 0
-    result = project.run("--promstack-gate=max_tokens=5")
-    assert result.ret == 6
-    result.stdout.fnmatch_lines(["promstack: gate max_tokens [[]overall[]]: 6, limit 5: FAILED*"])
+def test_failed_gate_has_its_own_exit_status_when_tests_pass(both_modes):
+    for project in both_modes:
+        project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"})
+        assert project.run("--promstack-gate=max_tokens=100").ret == 0
+        result = project.run("--promstack-gate=max_tokens=5")
+        assert result.ret == 6
+        result.stdout.fnmatch_lines(["promstack: gate max_tokens [[]overall[]]: 6, limit 5: FAILED*"])
 
 
 @pytest.mark.parametrize(("gate", "why"), [("min_pass_rate=150", "less than or equal to 100"),
