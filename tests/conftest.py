@@ -156,15 +156,17 @@ class BothModes:
     def __init__(self, pytester: pytest.Pytester, stack: contextlib.ExitStack) -> None:
         self.pytester = pytester
         self.stack = stack
+        self.modes = list(MODES)
 
     def __iter__(self) -> Iterator[Project]:
         projects = []
-        for mode in MODES:
+        for mode in self.modes:
             server = self.stack.enter_context(FakeOpenAI())
             projects.append(Project(self.pytester, server, self.pytester.mkdir(mode), mode))
             print(f"---- both_modes: {mode} ----")  # shown with a failure: which mode failed
             yield projects[-1]
-        assert_same_documents(*projects)
+        if len(projects) == 2:
+            assert_same_documents(*projects)
 
 
 def assert_same_documents(one: Project, two: Project) -> None:

@@ -55,21 +55,20 @@ def test_a_judge_that_always_prefers_position_a_gives_ties_and_full_flip_rate(pr
     assert not any(name in p.split("[응답 A]")[0] for p in judge_prompts for name in ("m1", "m2", "m3"))
 
 
-def test_a_judge_that_prefers_one_model_ranks_it_first(both_modes):
+def test_a_judge_that_prefers_one_model_ranks_it_first(project):
     rank = {"m3": 3, "m1": 2, "m2": 1}
-    for project in both_modes:
-        project.server.respond = judge_reply(lambda a, b: "A" if rank[a] > rank[b] else "B")
-        project.write({"promstack.yaml": arena_config(project), "arena/a.csv": CASES})
-        result = project.run()
-        result.assert_outcomes(passed=8)
-        result.stdout.fnmatch_lines(["promstack arena: 24 games, judge order-flip rate 0.0% *"])
-        table = [line.split() for line in result.stdout.lines if line.startswith(("m1 ", "m2 ", "m3 "))]
-        assert [row[0] for row in table] == ["m3", "m1", "m2"]  # by Bradley-Terry rating
-        assert [row[1] for row in table] == ["100.0%", "50.0%", "0.0%"]
-        result.stdout.fnmatch_lines(["*m1 vs m3: 0 wins, 0 ties, 8 losses"])
-        # seeded: the same run gives the same intervals
-        again = project.run()
-        assert [x for x in again.stdout.lines if "[" in x and "%" in x] == [x for x in result.stdout.lines if "[" in x and "%" in x]
+    project.server.respond = judge_reply(lambda a, b: "A" if rank[a] > rank[b] else "B")
+    project.write({"promstack.yaml": arena_config(project), "arena/a.csv": CASES})
+    result = project.run()
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["promstack arena: 24 games, judge order-flip rate 0.0% *"])
+    table = [line.split() for line in result.stdout.lines if line.startswith(("m1 ", "m2 ", "m3 "))]
+    assert [row[0] for row in table] == ["m3", "m1", "m2"]  # by Bradley-Terry rating
+    assert [row[1] for row in table] == ["100.0%", "50.0%", "0.0%"]
+    result.stdout.fnmatch_lines(["*m1 vs m3: 0 wins, 0 ties, 8 losses"])
+    # seeded: the same run gives the same intervals
+    again = project.run()
+    assert [x for x in again.stdout.lines if "[" in x and "%" in x] == [x for x in result.stdout.lines if "[" in x and "%" in x]
 
 
 def test_an_unusable_pairwise_verdict_errors_the_case(project):

@@ -32,7 +32,11 @@ def project(project, request):
 
 @TRANSPORTS
 def both_modes(both_modes, request):
-    """The same for each of the two projects of `for project in both_modes`."""
+    """The same for each project of `for project in both_modes`. Under litellm the story runs
+    without xdist only: each worker would import litellm again (seconds per run), and the modes
+    are compared under the direct transport."""
+    if request.param == "litellm":
+        both_modes.modes = ["no-xdist"]
     return (with_transport(project, request.param) for project in both_modes)
 
 

@@ -52,19 +52,18 @@ def scripted(by_answer):
     return respond
 
 
-def test_scores_decide_pass_not_a_pass_flag_and_korean_criteria_reach_the_judge(both_modes):
-    for project in both_modes:
-        project.server.respond = scripted({"good": verdict(5, 4, 5), "bad": verdict(2, 3, 1, **{"pass": True})})
-        project.write({**judge_config(project),
-                       "prompt_tests/a.csv": "input,__expected\ngood,judge:support_quality\nbad,judge:support_quality\n"})
-        result = project.run()
-        result.assert_outcomes(passed=1, failed=1)
-        result.stdout.fnmatch_lines(["*✗ judge: judge support_quality 25/100 (응답이 질문에 적절한가?=2; *"])
-        judge_prompts = [b["messages"][0]["content"] for b in project.server.requests if is_judge(b)]
-        assert all(all(c in p for c in CRITERIA) for p in judge_prompts)
-        assert all("mine" not in p for p in judge_prompts)  # blind: no model name
-        (row,) = summary_rows(result)
-        assert row["quality"] == f"{(100 * (14 / 3 - 1) / 4 + 100 * (2 - 1) / 4) / 2:.1f}"
+def test_scores_decide_pass_not_a_pass_flag_and_korean_criteria_reach_the_judge(project):
+    project.server.respond = scripted({"good": verdict(5, 4, 5), "bad": verdict(2, 3, 1, **{"pass": True})})
+    project.write({**judge_config(project),
+                   "prompt_tests/a.csv": "input,__expected\ngood,judge:support_quality\nbad,judge:support_quality\n"})
+    result = project.run()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*✗ judge: judge support_quality 25/100 (응답이 질문에 적절한가?=2; *"])
+    judge_prompts = [b["messages"][0]["content"] for b in project.server.requests if is_judge(b)]
+    assert all(all(c in p for c in CRITERIA) for p in judge_prompts)
+    assert all("mine" not in p for p in judge_prompts)  # blind: no model name
+    (row,) = summary_rows(result)
+    assert row["quality"] == f"{(100 * (14 / 3 - 1) / 4 + 100 * (2 - 1) / 4) / 2:.1f}"
 
 
 @pytest.mark.parametrize(("answer", "problem"), [

@@ -27,33 +27,32 @@ def read(path: Path) -> dict:
 ROWS = "input,__expected\n환불,contains:환불\nb,contains:b\nc,contains:zz\n"
 
 
-def test_results_json_is_valid_and_its_totals_are_the_sums_of_its_cases(both_modes):
-    for project in both_modes:
-        project.write({"prompt_tests/a.csv": ROWS}, models=["m1", "m2"],
-                      gates={"max_tokens": 1000})
-        result = project.run("--promstack-json=out/r.json")
-        assert result.ret == 1
-        doc = read(project.path / "out/r.json")
-        cases = doc["cases"]
-        assert len(cases) == 6
-        assert {c["model"] for c in cases} == {"m1", "m2"}
-        for row in doc["summary"]:
-            mine = [c for c in cases if c["model"] == row["model"]]
-            assert row["cases"] == len(mine)
-            assert row["passed"] == sum(c["outcome"] == "passed" for c in mine) == 2
-            assert row["input_tokens"] == sum(c["input_tokens"] for c in mine)
-            assert row["output_tokens"] == sum(c["output_tokens"] for c in mine)
-        first = next(c for c in cases if c["vars"] == {"input": "환불"} and c["model"] == "m1")
-        assert first["output"] == "echo: 환불"
-        assert first["messages"][-1] == {"role": "user", "content": "환불"}
-        assert first["assertions"] == [{"type": "contains", "passed": True, "score": 1.0,
-                                        "reason": first["assertions"][0]["reason"]}]
-        assert doc["gates"] == [{"scope": "overall", "key": "max_tokens", "value": 18.0, "limit": 1000.0, "passed": True,
-                                 "note": "input + output"}]
-        # no prompt file: the input is the prompt, a template of its own
-        assert [(p["id"], p["messages"]) for p in doc["prompts"]] == [("input", [{"role": "user", "content": "{{ input }}"}])]
-        assert doc["baseline"] is None
-        assert oct((project.path / "out/r.json").stat().st_mode & 0o777) == "0o644"  # readable by CI artifact viewers
+def test_results_json_is_valid_and_its_totals_are_the_sums_of_its_cases(project):
+    project.write({"prompt_tests/a.csv": ROWS}, models=["m1", "m2"],
+                  gates={"max_tokens": 1000})
+    result = project.run("--promstack-json=out/r.json")
+    assert result.ret == 1
+    doc = read(project.path / "out/r.json")
+    cases = doc["cases"]
+    assert len(cases) == 6
+    assert {c["model"] for c in cases} == {"m1", "m2"}
+    for row in doc["summary"]:
+        mine = [c for c in cases if c["model"] == row["model"]]
+        assert row["cases"] == len(mine)
+        assert row["passed"] == sum(c["outcome"] == "passed" for c in mine) == 2
+        assert row["input_tokens"] == sum(c["input_tokens"] for c in mine)
+        assert row["output_tokens"] == sum(c["output_tokens"] for c in mine)
+    first = next(c for c in cases if c["vars"] == {"input": "환불"} and c["model"] == "m1")
+    assert first["output"] == "echo: 환불"
+    assert first["messages"][-1] == {"role": "user", "content": "환불"}
+    assert first["assertions"] == [{"type": "contains", "passed": True, "score": 1.0,
+                                    "reason": first["assertions"][0]["reason"]}]
+    assert doc["gates"] == [{"scope": "overall", "key": "max_tokens", "value": 18.0, "limit": 1000.0, "passed": True,
+                             "note": "input + output"}]
+    # no prompt file: the input is the prompt, a template of its own
+    assert [(p["id"], p["messages"]) for p in doc["prompts"]] == [("input", [{"role": "user", "content": "{{ input }}"}])]
+    assert doc["baseline"] is None
+    assert oct((project.path / "out/r.json").stat().st_mode & 0o777) == "0o644"  # readable by CI artifact viewers
 
 
 def crafted(project, answers: dict[str, str], extra_rows: str = "") -> None:
@@ -63,25 +62,24 @@ def crafted(project, answers: dict[str, str], extra_rows: str = "") -> None:
                                          f"mend,contains:ok\nstay,contains:ok\n{extra_rows}"})
 
 
-def test_baseline_marks_new_fixed_regressed_and_still_failing_regressions_first(both_modes):
-    for project in both_modes:
-        crafted(project, {"keep": "ok", "break": "ok", "mend": "no", "stay": "no"})
-        assert project.run("--promstack-save-baseline=base.json").ret == 1
-        crafted(project, {"keep": "ok", "break": "no", "mend": "ok", "stay": "no", "fresh": "ok"}, "fresh,contains:ok\n")
-        result = project.run("--promstack-cache=off", "--promstack-baseline=base.json", "--promstack-json=now.json")
-        assert result.ret == 1
-        lines = result.stdout.lines
-        top = lines.index(next(x for x in lines if "promstack summary" in x))
-        assert lines[top + 1].startswith("promstack: REGRESSED: prompt_tests/a.csv::row-3[mine] [regression]: passed -> "
-                                         "failed: ✗ contains: 'ok' in 'no'")
-        result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 regressed, 1 fixed, 1 still failing, "
-                                     "1 new, 1 still passing"])
-        doc = read(project.path / "now.json")
-        status = {k.split("::", 1)[1]: v["status"] for k, v in doc["baseline"]["cases"].items()}
-        assert status == {"prompt_tests/a.csv::row-2[mine]": "still passing", "prompt_tests/a.csv::row-3[mine]": "regressed",
-                          "prompt_tests/a.csv::row-4[mine]": "fixed", "prompt_tests/a.csv::row-5[mine]": "still failing",
-                          "prompt_tests/a.csv::row-6[mine]": "new"}
-        assert doc["baseline"]["regressions"] == ["regression::prompt_tests/a.csv::row-3[mine]"]
+def test_baseline_marks_new_fixed_regressed_and_still_failing_regressions_first(project):
+    crafted(project, {"keep": "ok", "break": "ok", "mend": "no", "stay": "no"})
+    assert project.run("--promstack-save-baseline=base.json").ret == 1
+    crafted(project, {"keep": "ok", "break": "no", "mend": "ok", "stay": "no", "fresh": "ok"}, "fresh,contains:ok\n")
+    result = project.run("--promstack-cache=off", "--promstack-baseline=base.json", "--promstack-json=now.json")
+    assert result.ret == 1
+    lines = result.stdout.lines
+    top = lines.index(next(x for x in lines if "promstack summary" in x))
+    assert lines[top + 1].startswith("promstack: REGRESSED: prompt_tests/a.csv::row-3[mine] [regression]: passed -> "
+                                     "failed: ✗ contains: 'ok' in 'no'")
+    result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 regressed, 1 fixed, 1 still failing, "
+                                 "1 new, 1 still passing"])
+    doc = read(project.path / "now.json")
+    status = {k.split("::", 1)[1]: v["status"] for k, v in doc["baseline"]["cases"].items()}
+    assert status == {"prompt_tests/a.csv::row-2[mine]": "still passing", "prompt_tests/a.csv::row-3[mine]": "regressed",
+                      "prompt_tests/a.csv::row-4[mine]": "fixed", "prompt_tests/a.csv::row-5[mine]": "still failing",
+                      "prompt_tests/a.csv::row-6[mine]": "new"}
+    assert doc["baseline"]["regressions"] == ["regression::prompt_tests/a.csv::row-3[mine]"]
 
 
 def test_fail_on_regression_exits_7_when_the_quality_score_drops_past_the_margin(project):
