@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -19,22 +16,11 @@ from pytest_promstack.cli import main
 from pytest_promstack.cli.init import STARTER
 from pytest_promstack.execute import cassettes
 from tests.conftest import check_invariants, summary_rows
+from tests.support.run import run_promstack, run_shell
 
 ROOT = Path(__file__).resolve().parents[2]
-PROMSTACK = str(Path(sys.executable).with_name("promstack"))
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "PROMSTACK_TEST_KEY")
 TARGETS = [target for target, _ in STARTER]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a user's shell: no API key, no pytest or CI variables of this run."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CI")) and k not in KEYS}
-    return {**env, **extra}
-
-
-def promstack(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROMSTACK, *args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
-                          timeout=120, check=False)
 
 
 def files_under(path: Path) -> list[str]:
@@ -66,7 +52,7 @@ def test_first_run_after_init_passes_offline_from_the_cassette(pytester: pytest.
 def test_the_starter_cassette_holds_real_answers_of_the_local_model(tmp_path):
     """Recorded with --promstack-record on local/gemma-3-270m, one entry per case, and it still
     loads (entries with or without cost_usd/finish_reason)."""
-    assert promstack("init", cwd=tmp_path).returncode == 0
+    assert run_promstack("init", cwd=tmp_path).returncode == 0
     entries = cassettes.read(tmp_path / "cassettes/facts.jsonl")
     rows = (tmp_path / "prompt_tests/facts.csv").read_text(encoding="utf-8").splitlines()[1:]
     assert len(entries) == len(rows) == 5
@@ -78,7 +64,7 @@ def test_the_starter_cassette_holds_real_answers_of_the_local_model(tmp_path):
 
 
 def test_init_names_every_file_it_wrote_and_the_next_command(tmp_path):
-    done = promstack("init", "--dir", "new project", cwd=tmp_path)
+    done = run_promstack("init", "--dir", "new project", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     lines = done.stdout.splitlines()
@@ -93,7 +79,7 @@ def test_init_refuses_when_a_starter_file_exists_and_writes_nothing(tmp_path):
     (tmp_path / "prompts/facts.yaml").write_text("id: mine\ntemplate: '{{ q }}'\n", encoding="utf-8")
     (tmp_path / ".github/workflows").mkdir(parents=True)
     (tmp_path / ".github/workflows/promstack.yml").write_text("name: mine\n", encoding="utf-8")
-    done = promstack("init", cwd=tmp_path)
+    done = run_promstack("init", cwd=tmp_path)
     assert done.returncode == 4
     assert done.stdout == ""
     assert done.stderr.splitlines() == [
@@ -109,7 +95,7 @@ def test_init_refuses_when_a_starter_file_exists_and_writes_nothing(tmp_path):
 
 def test_init_counts_a_file_where_a_starter_folder_goes_as_existing(tmp_path):
     (tmp_path / "cassettes").write_text("not a folder", encoding="utf-8")
-    done = promstack("init", cwd=tmp_path)
+    done = run_promstack("init", cwd=tmp_path)
     assert done.returncode == 4
     assert done.stderr.splitlines()[1:] == ["  cassettes", "remove them or run init in an empty folder"]
     assert files_under(tmp_path) == ["cassettes"]
@@ -117,14 +103,14 @@ def test_init_counts_a_file_where_a_starter_folder_goes_as_existing(tmp_path):
 
 def test_init_into_a_file_path_is_a_one_line_error(tmp_path):
     (tmp_path / "taken").write_text("x", encoding="utf-8")
-    done = promstack("init", "--dir", "taken", cwd=tmp_path)
+    done = run_promstack("init", "--dir", "taken", cwd=tmp_path)
     assert done.returncode == 4
     assert done.stderr.splitlines() == ["promstack init: taken: not a folder; pass --dir with a folder (it is "
                                         "created if missing)"]
 
 
 def test_the_generated_workflow_runs_its_test_step_as_written(tmp_path):
-    assert promstack("init", cwd=tmp_path).returncode == 0
+    assert run_promstack("init", cwd=tmp_path).returncode == 0
     workflow = yaml.safe_load((tmp_path / ".github/workflows/promstack.yml").read_text(encoding="utf-8"))
     assert set(workflow[True]) == {"push", "pull_request"}  # YAML 1.1 reads the key `on` as true
     (job,) = workflow["jobs"].values()
@@ -141,9 +127,7 @@ def test_the_generated_workflow_runs_its_test_step_as_written(tmp_path):
     uploaded = upload["with"]["path"].split()
     assert sorted(uploaded) == sorted(a.split("=", 1)[1] for a in command.split() if a.startswith(("--junitxml=",
                                                                                                     "--promstack-report=")))
-    done = subprocess.run(["bash", "-e", "-c", command.replace("pytest ", f"{sys.executable} -m pytest ", 1)],
-                          cwd=tmp_path, env=clean_env(CI="true"), capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = run_shell(command, cwd=tmp_path, env={"CI": "true"})
     assert done.returncode == 0, done.stdout[-3000:]
     assert "5 passed" in done.stdout.splitlines()[-1]
     assert all((tmp_path / name).is_file() for name in uploaded)
@@ -162,9 +146,8 @@ def test_the_readme_start_a_project_commands_run_as_written(tmp_path):
     block = readme.split("## Start a project", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     commands = [line.split("  #")[0].strip() for line in block.splitlines() if not line.startswith("pip ")]
     assert commands == ["promstack init", "pytest --promstack"]
-    assert promstack("init", cwd=tmp_path).returncode == 0
-    done = subprocess.run([sys.executable, "-m", "pytest", "--promstack"], cwd=tmp_path, env=clean_env(),
-                          capture_output=True, text=True, timeout=120, check=False)
+    assert run_shell(commands[0], cwd=tmp_path).returncode == 0
+    done = run_shell(commands[1], cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "5 passed" in block
     assert "5 passed in" in done.stdout.splitlines()[-1]
@@ -173,7 +156,7 @@ def test_the_readme_start_a_project_commands_run_as_written(tmp_path):
 def test_init_refuses_next_to_a_config_its_promstack_yaml_would_shadow(tmp_path):
     (tmp_path / "promstack.yml").write_text("suites: {}\n", encoding="utf-8")
     (tmp_path / "pyproject.toml").write_text('[tool.promstack]\nconcurrency = 2\n', encoding="utf-8")
-    done = promstack("init", cwd=tmp_path)
+    done = run_promstack("init", cwd=tmp_path)
     assert done.returncode == 4
     assert done.stderr.splitlines()[1:3] == ["  promstack.yml", "  pyproject.toml [tool.promstack]"]
     assert not (tmp_path / "promstack.yaml").exists()

@@ -5,16 +5,13 @@ log/diff/rollback, labels behind evaluations, evaluate's bare score, merge, A/B.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.project import KEY_ENV, config, write
+from tests.support.run import Ran, run, run_promstack, run_pytest
 
-PROMSTACK = str(Path(sys.executable).with_name("promstack"))
 V1 = "id: support\nmessages:\n  - {role: system, content: 정중하게 답하세요.}\n  - {role: user, content: '{{ input }}'}\n"
 V2 = "id: support\nmessages:\n  - {role: system, content: 아주 짧게 답하세요.}\n  - {role: user, content: 'bye'}\n"
 CASES = "input,__expected\n" + "\n".join(f"질문{i},contains:질문{i}" for i in range(10)) + "\n"
@@ -23,25 +20,20 @@ CASES = "input,__expected\n" + "\n".join(f"질문{i},contains:질문{i}" for i i
 class Repo:
     def __init__(self, path: Path, url: str) -> None:
         self.path = path
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "CI"))}
-        self.env.update({KEY_ENV: "k", "PROMSTACK_USER": "민지"})
+        self.env = {KEY_ENV: "k", "PROMSTACK_USER": "민지"}
         suites = {"regression": {"prompt": "prompts/support.yaml", "tests": ["prompt_tests/*.csv"]}}
         write(path, {"promstack.yaml": config(url, suites=suites, gates={"min_pass_rate": 100}),
                      "prompts/support.yaml": V1, "prompt_tests/a.csv": CASES})
-        subprocess.run(["git", "init", "-q"], cwd=path, check=True)
+        run(["git", "init", "-q"], cwd=path).check()
 
-    def run(self, *args: str, ci: bool = False, check: bool = False) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, **({"CI": "true"} if ci else {})}
-        done = subprocess.run([PROMSTACK, *args], cwd=self.path, env=env, capture_output=True, text=True,
-                              timeout=300, check=False)
+    def run(self, *args: str, ci: bool = False, check: bool = False) -> Ran:
+        done = run_promstack(*args, cwd=self.path, env={**self.env, **({"CI": "true"} if ci else {})})
         if check:
             assert done.returncode == 0, done.stdout + done.stderr
         return done
 
-    def pytest(self, *args: str, ci: bool = False) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, **({"CI": "true"} if ci else {})}
-        return subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider", *args],
-                              cwd=self.path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    def pytest(self, *args: str, ci: bool = False) -> Ran:
+        return run_pytest(*args, cwd=self.path, env={**self.env, **({"CI": "true"} if ci else {})})
 
     @property
     def index(self) -> dict:

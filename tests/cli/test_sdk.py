@@ -4,15 +4,13 @@ file, complete() through the engine, and an import that loads neither pytest nor
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 
 from pytest_promstack import Client
 from pytest_promstack.versions import PromptRegistry
 from tests.support.project import KEY_ENV, config, write
+from tests.support.run import run_python
 
 V1 = "id: support\ntemplate: '하나 {{ input }}'\n"
 V2 = "id: support\ntemplate: '둘 {{ input }}'\n"
@@ -93,14 +91,13 @@ def test_complete_goes_through_the_engine_with_cache_and_call_log(project, serve
 
 
 def test_importing_the_sdk_loads_neither_pytest_nor_litellm(project):
-    code = textwrap.dedent(f"""
+    out = run_python(f"""
         import sys
         from pytest_promstack import Client
         p = Client({str(project)!r}).get_prompt("support")
         p.render(input="x")
         print(sorted(m for m in ("pytest", "_pytest", "litellm", "pandas") if m in sys.modules))
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    """).check()
     assert out.stdout.strip() == "[]"
 
 

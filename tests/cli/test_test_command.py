@@ -3,25 +3,21 @@ be rejected as an unrecognized argument), and pytest's own options still pass th
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli.test_init import PROMSTACK, clean_env
+from tests.support.run import Ran, run_promstack, run_pytest
 
 
-def promstack(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PROMSTACK, *args, "-p", "no:cacheprovider"], cwd=cwd, env=clean_env(),
-                          capture_output=True, text=True, timeout=120, check=False)
+def promstack_test(*args: str, cwd: Path) -> Ran:
+    return run_promstack("test", *args, "-p", "no:cacheprovider", cwd=cwd)
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The init starter with its config under a name the default lookup does not find."""
-    subprocess.run([PROMSTACK, "init"], cwd=tmp_path, env=clean_env(), check=True, capture_output=True)
+    run_promstack("init", cwd=tmp_path).check()
     (tmp_path / "configs").mkdir()
     text = (tmp_path / "promstack.yaml").read_text(encoding="utf-8")
     (tmp_path / "configs/offline.yaml").write_text(text.replace('["prompt_tests/*.csv"]', '["../prompt_tests/*.csv"]')
@@ -33,10 +29,10 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_test_command_reads_the_config_named_by_config(project):
-    without = promstack("test", cwd=project)
+    without = promstack_test(cwd=project)
     assert without.returncode == 4
     assert "no promstack.yaml or [tool.promstack]" in without.stdout + without.stderr
-    done = promstack("test", "--config", "configs/offline.yaml", cwd=project)
+    done = promstack_test("--config", "configs/offline.yaml", cwd=project)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert "5 passed" in done.stdout.splitlines()[-1]
     assert "promstack: calls 5/5 done, 5 from cache" in done.stdout
@@ -44,14 +40,14 @@ def test_test_command_reads_the_config_named_by_config(project):
 
 
 def test_test_command_config_works_with_suite_and_pytest_options(project):
-    done = promstack("test", "--co", "-q", "--config=configs/offline.yaml", "--suite", "facts", "-k", "capital",
-                     cwd=project)
+    done = promstack_test("--co", "-q", "--config=configs/offline.yaml", "--suite", "facts", "-k", "capital",
+                          cwd=project)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert "3/5 tests collected (2 deselected)" in done.stdout
 
 
 def test_test_command_with_a_missing_config_names_it_in_one_line(project):
-    done = promstack("test", "--config", "configs/nope.yaml", cwd=project)
+    done = promstack_test("--config", "configs/nope.yaml", cwd=project)
     assert done.returncode == 4
     assert done.stderr.splitlines() == ["promstack test: --config configs/nope.yaml: file not found; pass a "
                                         "promstack.yaml or pyproject.toml"]
@@ -71,14 +67,10 @@ def test_a_config_in_another_folder_runs_that_project(tmp_path):
                                   encoding="utf-8")
     (other / "prompt_tests/a.csv").write_text("input,__expected\n환불,contains:환불\n", encoding="utf-8")
     (here / "test_unrelated.py").write_text("def test_not_ours():\n    raise AssertionError\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    cli = subprocess.run([PROMSTACK, "test", "--config", "../d1/promstack.yaml", "-p", "no:cacheprovider"], cwd=here,
-                         capture_output=True, text=True, env=env, check=False, timeout=120)
+    cli = promstack_test("--config", "../d1/promstack.yaml", cwd=here)
     assert cli.returncode == 0, cli.stdout[-2000:]
     assert "1 passed" in cli.stdout.splitlines()[-1]  # d1's case; not v1's unrelated test
-    plain = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider",
-                            "--promstack-config", "../d1/promstack.yaml"], cwd=here, capture_output=True, text=True,
-                           env=env, check=False, timeout=120)
+    plain = run_pytest("--promstack-config", "../d1/promstack.yaml", cwd=here)
     assert (f"promstack: warning: the suites' test files are under {other / 'prompt_tests'}, outside what pytest "
             "collects") in plain.stdout
     assert "run pytest there, or name it: pytest --promstack ../d1/prompt_tests" in plain.stdout

@@ -99,36 +99,37 @@ def test_results_json_carries_cases_summary_and_arena(project):
     assert sum(r["cases"] for r in doc["summary"]) == len(doc["cases"])
 
 
-def test_record_captures_judge_and_arena_calls_so_a_fresh_clone_replays_them(project):
+def test_record_captures_judge_and_arena_calls_so_a_fresh_clone_replays_them(both_modes):
     """Cassettes hold every call a case needs: its own, its judges' and its arena games'."""
-    from tests.plugin.test_judges import CRITERIA, verdict
+    for project in both_modes:
+        from tests.plugin.test_judges import CRITERIA, verdict
 
-    def respond(body):
-        if body["model"] == "judge-model" and "[응답 A]" not in body["messages"][0]["content"]:
-            return Reply(text=verdict(5, 5, 5))
-        return judge_reply(lambda a, b: "A" if a < b else "B")(body)
+        def respond(body):
+            if body["model"] == "judge-model" and "[응답 A]" not in body["messages"][0]["content"]:
+                return Reply(text=verdict(5, 5, 5))
+            return judge_reply(lambda a, b: "A" if a < b else "B")(body)
 
-    project.server.respond = respond
-    config = json.loads(arena_config(project, models=("m1", "m2")))
-    config["judges"]["pref"]["criteria"] = CRITERIA
-    config["suites"] = {"judged": {"tests": ["judged/*.csv"], "models": ["m1"]}}
-    project.write({"promstack.yaml": json.dumps(config, ensure_ascii=False), "arena/a.csv": "input\n하나\n둘\n",
-                   "judged/a.csv": "input,__expected\n셋,judge:pref\n"})
-    recorded = project.run("--promstack-record", "--promstack-json=before.json")
-    recorded.assert_outcomes(passed=3)
-    made = project.server.count
-    arena = [json.loads(x) for x in (project.path / "cassettes/arena.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert sum(e["model"] == "openai/judge-model" for e in arena) == 4  # 2 cases x 1 pair x 2 orders
-    judged = [json.loads(x) for x in (project.path / "cassettes/judged.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert sorted(e["model"] for e in judged) == ["openai/judge-model", "openai/m1"]
-    assert made == 4 + 4 + 2  # contenders, arena judge, case + its judge
-    import shutil
+        project.server.respond = respond
+        config = json.loads(arena_config(project, models=("m1", "m2")))
+        config["judges"]["pref"]["criteria"] = CRITERIA
+        config["suites"] = {"judged": {"tests": ["judged/*.csv"], "models": ["m1"]}}
+        project.write({"promstack.yaml": json.dumps(config, ensure_ascii=False), "arena/a.csv": "input\n하나\n둘\n",
+                       "judged/a.csv": "input,__expected\n셋,judge:pref\n"})
+        recorded = project.run("--promstack-record", "--promstack-json=before.json")
+        recorded.assert_outcomes(passed=3)
+        made = project.server.count
+        arena = [json.loads(x) for x in (project.path / "cassettes/arena.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert sum(e["model"] == "openai/judge-model" for e in arena) == 4  # 2 cases x 1 pair x 2 orders
+        judged = [json.loads(x) for x in (project.path / "cassettes/judged.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert sorted(e["model"] for e in judged) == ["openai/judge-model", "openai/m1"]
+        assert made == 4 + 4 + 2  # contenders, arena judge, case + its judge
+        import shutil
 
-    shutil.rmtree(project.path / ".promstack")
-    project.server.reset()
-    replayed = project.run("--promstack-cache=replay", "--promstack-json=after.json")
-    replayed.assert_outcomes(passed=3)
-    assert project.server.count == 0
-    before, after = (json.loads((project.path / n).read_text(encoding="utf-8")) for n in ("before.json", "after.json"))
-    assert after["quality"] == before["quality"] == 100.0
-    assert after["arena"]["win_rate"] == before["arena"]["win_rate"] == {"m1": 1.0, "m2": 0.0}
+        shutil.rmtree(project.path / ".promstack")
+        project.server.reset()
+        replayed = project.run("--promstack-cache=replay", "--promstack-json=after.json")
+        replayed.assert_outcomes(passed=3)
+        assert project.server.count == 0
+        before, after = (json.loads((project.path / n).read_text(encoding="utf-8")) for n in ("before.json", "after.json"))
+        assert after["quality"] == before["quality"] == 100.0
+        assert after["arena"]["win_rate"] == before["arena"]["win_rate"] == {"m1": 1.0, "m2": 0.0}

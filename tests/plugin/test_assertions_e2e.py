@@ -42,12 +42,13 @@ def _rows(cases, pick):
 
 
 @pytest.mark.parametrize(("pick", "outcome"), [(1, "passed"), (2, "failed")])
-def test_each_type_passes_and_fails_on_korean_text(project, pick, outcome):
-    project.write({"prompt_tests/a.csv": _rows(CASES, pick),
-                   "checks.py": "def polite(output, context):\n    return '감사' in output\n"})
-    result = project.run("-p", "no:randomly", "-rA")
-    result.assert_outcomes(**{outcome: len(CASES)})
-    assert project.server.count == 0
+def test_each_type_passes_and_fails_on_korean_text(both_modes, pick, outcome):
+    for project in both_modes:
+        project.write({"prompt_tests/a.csv": _rows(CASES, pick),
+                       "checks.py": "def polite(output, context):\n    return '감사' in output\n"})
+        result = project.run("-p", "no:randomly", "-rA")
+        result.assert_outcomes(**{outcome: len(CASES)})
+        assert project.server.count == 0
 
 
 def test_structured_form_weights_and_threshold(project):

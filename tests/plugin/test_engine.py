@@ -7,8 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import socket
-import subprocess
-import sys
 import time
 from email.utils import formatdate
 
@@ -16,22 +14,41 @@ import pytest
 
 from tests.conftest import summary_rows
 from tests.support.fake_openai import Reply
+from tests.support.project import KEY_ENV
+from tests.support.run import run_pytest
 
 ONE = "input,__expected\nhi,contains:hi\n"
 FAST_RETRY = {"retry_backoff": 0.01, "retry_max_wait": 5}
 
 
-@pytest.fixture(params=["auto", "litellm"], ids=["direct", "litellm"])
+TRANSPORTS = pytest.fixture(params=["auto", "litellm"], ids=["direct", "litellm"])
+
+
+@TRANSPORTS
 def project(project, request):
     """Configs written by project.write get the transport under test."""
+    return with_transport(project, request.param)
+
+
+@TRANSPORTS
+def both_modes(both_modes, request):
+    """The same for each project of `for project in both_modes`. Under litellm the story runs
+    without xdist only: each worker would import litellm again (seconds per run), and the modes
+    are compared under the direct transport."""
+    if request.param == "litellm":
+        both_modes.modes = ["no-xdist"]
+    return (with_transport(project, request.param) for project in both_modes)
+
+
+def with_transport(project, transport):
     write = project.write
 
-    def with_transport(files, **config_kwargs):
-        config_kwargs.setdefault("transport", request.param)
+    def write_with_transport(files, **config_kwargs):
+        config_kwargs.setdefault("transport", transport)
         return write(files, **config_kwargs)
 
-    project.write = with_transport
-    project.transport = request.param
+    project.write = write_with_transport
+    project.transport = transport
     return project
 
 
@@ -42,9 +59,7 @@ def test_openai_compatible_servers_are_called_without_importing_litellm_even_wit
     hook = "import sys\n\ndef pytest_unconfigure(config):\n    print('LITELLM', 'litellm' in sys.modules)\n"
     project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:환불\nb,contains:b\n", "conftest.py": hook},
                   defaults={"temperature": 0, "max_tokens": 64, **SERVER_PARAMS})
-    env = {**__import__("os").environ, "PROMSTACK_TEST_KEY": "k"}
-    out = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider", "-s"],
-                         cwd=project.path, env=env, capture_output=True, text=True, check=False, timeout=120)
+    out = run_pytest("-s", cwd=project.path, env={KEY_ENV: "k"})
     assert out.returncode == 0, out.stdout
     assert "2 passed" in out.stdout
     assert f"LITELLM {project.transport == 'litellm'}" in out.stdout
@@ -240,30 +255,37 @@ def test_call_log_has_one_line_per_call_with_the_fields(project, monkeypatch):
     assert {line["case_id"] for line in lines} == {"prompt_tests/a.csv::row-2[mine]", "prompt_tests/a.csv::row-3[mine]"}
 
 
-def test_repeat_and_min_pass_report_flaky_cases(project):
+def alternating():
+    """The wobbly case's calls alternate yes / no, whatever order they come in."""
     counter = {"n": 0}
 
-    def respond(body):  # the wobbly case's calls alternate yes / no, whatever order they come in
+    def respond(body):
         if body["messages"][-1]["content"] == "wobbly":
             counter["n"] += 1
             return Reply(text="yes" if counter["n"] % 2 else "no")
         return Reply(text="yes")
 
-    project.server.respond = respond
-    project.write({"prompt_tests/a.csv": "input,__expected\nwobbly,contains:yes\nsteady,contains:yes\n"},
-                  repeat=4, min_pass=2)
-    result = project.run()
-    result.assert_outcomes(passed=2)
-    assert project.server.count == 8  # the repeat index is in the cache key
-    result.stdout.fnmatch_lines(["promstack: flaky: prompt_tests/a.csv::row-2[mine] passed 2 of 4 repeats"])
-    (row,) = summary_rows(result)
-    assert row["flaky"] == "1"
-    result = project.run("--promstack-repeat=4", "-p", "no:randomly")
-    assert project.server.count == 8  # all cached
-    project.write({"prompt_tests/a.csv": "input,__expected\nwobbly,contains:yes\n"}, repeat=4)
-    result = project.run()
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*passed 2 of 4 repeats, needs 4*"])
+    return respond
+
+
+def test_repeat_and_min_pass_report_flaky_cases(both_modes):
+    for project in both_modes:
+        project.server.respond = alternating()
+        # one call at a time: the repeats are called in order, so the same repeat answers no in both modes
+        project.write({"prompt_tests/a.csv": "input,__expected\nwobbly,contains:yes\nsteady,contains:yes\n"},
+                      repeat=4, min_pass=2, concurrency=1)
+        result = project.run()
+        result.assert_outcomes(passed=2)
+        assert project.server.count == 8  # the repeat index is in the cache key
+        result.stdout.fnmatch_lines(["promstack: flaky: prompt_tests/a.csv::row-2[mine] passed 2 of 4 repeats"])
+        (row,) = summary_rows(result)
+        assert row["flaky"] == "1"
+        result = project.run("--promstack-repeat=4", "-p", "no:randomly")
+        assert project.server.count == 8  # all cached
+        project.write({"prompt_tests/a.csv": "input,__expected\nwobbly,contains:yes\n"}, repeat=4)
+        result = project.run()
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(["*passed 2 of 4 repeats, needs 4*"])
 
 
 def test_a_python_target_of_the_wrong_shape_errors_its_case_in_one_line_and_never_hangs(project):

@@ -4,17 +4,15 @@ as written."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support.run import run, run_shell
+
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PROMSTACK_TEST_KEY")
 
 
 @pytest.fixture
@@ -27,16 +25,10 @@ def example(tmp_path: Path) -> Path:
     return project
 
 
-def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k not in KEYS}
-    return subprocess.run(["bash", "-c", command.replace("pytest ", f"{sys.executable} -m pytest ", 1)], cwd=cwd,
-                          env=env, capture_output=True, text=True, check=False, timeout=300)
-
-
 def test_the_main_job_replays_the_committed_cassettes(example):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "(cd example_project && pytest --promstack)" in readme
-    done = run("pytest --promstack", example)
+    done = run_shell("pytest --promstack", cwd=example)
     assert done.returncode == 0, done.stdout[-4000:]
     assert "27 passed, 25 xfailed" in done.stdout.splitlines()[-1]
     assert "cache miss" not in done.stdout
@@ -48,7 +40,7 @@ def test_the_readme_ci_recipe_runs_as_written(example):
     steps = yaml.safe_load(recipe)["jobs"]["prompts"]["steps"]
     command = next(s["run"] for s in steps if s.get("name") == "Run the prompt suites")
     uploaded = next(s["with"]["path"] for s in steps if s.get("name") == "Reports").split()
-    first = run(command, example)  # no baseline yet: a warning, and the run goes on
+    first = run_shell(command, cwd=example)  # no baseline yet: a warning, and the run goes on
     assert first.returncode == 6, first.stdout[-4000:]  # every case as expected; the quality gate fails
     assert "27 passed, 25 xfailed" in first.stdout.splitlines()[-1]
     assert "promstack: gate min_quality_score [overall]: 18.2, limit 80.0: FAILED" in first.stdout
@@ -57,7 +49,7 @@ def test_the_readme_ci_recipe_runs_as_written(example):
     assert all((example / name).is_file() for name in uploaded)
     (example / "baseline").mkdir()
     shutil.copy(example / "results.json", example / "baseline/results.json")
-    second = run(command, example)
+    second = run_shell(command, cwd=example)
     assert second.returncode == 6
     assert "promstack: baseline baseline/results.json (run " in second.stdout
     assert "27 still passing, 25 not compared" in second.stdout
@@ -72,25 +64,17 @@ def deployment_pipeline() -> dict:
 
 def test_the_deployment_pipeline_runs_as_written(example):
     """The README's GitHub Actions deployment steps, each run with GitHub's `bash -e` and PROMPT_ID=support."""
-    subprocess.run(["git", "init", "-q"], cwd=example, check=True)
+    run(["git", "init", "-q"], cwd=example).check()
     jobs = deployment_pipeline()["jobs"]
     steps = {s["name"]: s["run"].replace("${{ env.PROMPT_ID }}", "support")
              for job in jobs.values() for s in job["steps"]}
-    promstack = Path(sys.executable).with_name("promstack")
-
-    def step(name: str) -> subprocess.CompletedProcess[str]:
-        script = f'promstack() {{ "{promstack}" "$@"; }}\n{steps[name]}'
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k not in KEYS}
-        return subprocess.run(["bash", "-e", "-c", script], cwd=example, env=env, capture_output=True, text=True,
-                              check=False, timeout=300)
-
-    tests = step("Run batch tests")
+    tests = run_shell(steps["Run batch tests"], cwd=example)
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert "11 passed" in tests.stdout.splitlines()[-1]  # the regression suite
-    check = step("Check quality score")
+    check = run_shell(steps["Check quality score"], cwd=example)
     # the example's 270M judge scores 18: a bare integer, so bash's -lt works, and the step fails
     assert check.returncode == 1, check.stderr[-3000:]
     assert "support v1: quality score 18, passed" in check.stderr
-    deploy = step("Deploy to production")
+    deploy = run_shell(steps["Deploy to production"], cwd=example)
     assert deploy.returncode == 0, deploy.stderr
     assert "support production: v1 -> v1" in deploy.stdout  # no gate configured: the evaluation passed

@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
+from tests.support.run import run_python, run_shell
 
-def test_json_jsonl_yaml_and_promptfoo_shapes_load(project):
-    project.write({
-        "prompt_tests/list.json": '[{"input": "하나", "__expected": "contains:하나"}]',
-        "prompt_tests/object.json": '{"tests": [{"input": "둘", "__expected": ["contains:둘", "starts-with:echo"]}]}',
-        "prompt_tests/lines.jsonl": '{"input": "셋", "__expected": "contains:셋"}\n\n{"input": "넷", "__expected": "contains:넷"}\n',
-        "prompt_tests/cases.yaml": """
-            - input: 다섯
-              __expected: contains:다섯
-              __description: 다섯 번째
-            - vars: {input: 여섯}
-              assert: [{type: icontains, value: 여섯}]
-              description: promptfoo 형식
-              metadata: {topic: refund}
-        """,
-    })
-    result = project.run("-v")
-    result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines(["*prompt_tests/cases.yaml::promptfoo 형식[[]mine[]] PASSED*"])
-    result.stdout.fnmatch_lines(["*prompt_tests/lines.jsonl::row-3[[]mine[]] PASSED*"])
+
+def test_json_jsonl_yaml_and_promptfoo_shapes_load(both_modes):
+    for project in both_modes:
+        project.write({
+            "prompt_tests/list.json": '[{"input": "하나", "__expected": "contains:하나"}]',
+            "prompt_tests/object.json": '{"tests": [{"input": "둘", "__expected": ["contains:둘", "starts-with:echo"]}]}',
+            "prompt_tests/lines.jsonl": '{"input": "셋", "__expected": "contains:셋"}\n\n{"input": "넷", "__expected": "contains:넷"}\n',
+            "prompt_tests/cases.yaml": """
+                - input: 다섯
+                  __expected: contains:다섯
+                  __description: 다섯 번째
+                - vars: {input: 여섯}
+                  assert: [{type: icontains, value: 여섯}]
+                  description: promptfoo 형식
+                  metadata: {topic: refund}
+            """,
+        })
+        result = project.run("-rA")  # the short summary reads the same with and without xdist
+        result.assert_outcomes(passed=6)
+        result.stdout.fnmatch_lines(["PASSED prompt_tests/cases.yaml::promptfoo 형식[[]mine[]]"])
+        result.stdout.fnmatch_lines(["PASSED prompt_tests/lines.jsonl::row-3[[]mine[]]"])
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949", "euc-kr"])
@@ -112,22 +111,20 @@ def test_help_documents_each_option_with_default(pytester):
 
 
 def test_plugin_without_flag_imports_nothing_heavy(tmp_path):
-    code = textwrap.dedent("""
+    out = run_python("""
         import sys, pytest
         import pytest_promstack.plugin
         pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider"])
         heavy = [m for m in ("litellm", "pandas", "diskcache", "jinja2", "pydantic", "tabulate")
                  if m in sys.modules]
         print("HEAVY", heavy)
-    """)
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                         check=False, timeout=120)
+    """, cwd=tmp_path)
     line = [x for x in out.stdout.splitlines() if x.startswith("HEAVY")]
     assert line == ["HEAVY []"], out.stdout + out.stderr
 
 
-def test_console_script_prints_version_and_help():
-    out = subprocess.run(["promstack", "--version"], capture_output=True, text=True, check=True)
+def test_console_script_prints_version_and_help(tmp_path):
+    out = run_shell("promstack --version", cwd=tmp_path).check()
     assert out.stdout.startswith("promstack ")
-    out = subprocess.run(["promstack", "--help"], capture_output=True, text=True, check=True)
+    out = run_shell("promstack --help", cwd=tmp_path).check()
     assert "test" in out.stdout

@@ -24,12 +24,13 @@ def test_each_gate_prints_value_limit_and_verdict(project, gate, ret, line):
     result.stdout.fnmatch_lines([line])
 
 
-def test_failed_gate_has_its_own_exit_status_when_tests_pass(project):
-    project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"})
-    assert project.run("--promstack-gate=max_tokens=100").ret == 0
-    result = project.run("--promstack-gate=max_tokens=5")
-    assert result.ret == 6
-    result.stdout.fnmatch_lines(["promstack: gate max_tokens [[]overall[]]: 6, limit 5: FAILED*"])
+def test_failed_gate_has_its_own_exit_status_when_tests_pass(both_modes):
+    for project in both_modes:
+        project.write({"prompt_tests/a.csv": "input,__expected\na,contains:a\nb,contains:b\n"})
+        assert project.run("--promstack-gate=max_tokens=100").ret == 0
+        result = project.run("--promstack-gate=max_tokens=5")
+        assert result.ret == 6
+        result.stdout.fnmatch_lines(["promstack: gate max_tokens [[]overall[]]: 6, limit 5: FAILED*"])
 
 
 @pytest.mark.parametrize(("gate", "why"), [("min_pass_rate=150", "less than or equal to 100"),
@@ -129,3 +130,16 @@ def test_estimate_calls_nothing_and_bounds_the_real_cost(project):
     # depends on an answer the estimate does not look at), so the bound stays an upper bound
     again.stdout.fnmatch_lines(["mini * 1 * 2 *"])
     assert project.server.count == 3
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: with -n 2, --promstack-estimate estimates nothing: its pytest_runtestloop "
+                   "returns on the xdist controller, which collects no item, before any worker collects; the table is "
+                   "empty, 'at most 0.000000 USD', exit 5 (no tests ran) and the results JSON says planned 0")
+def test_estimate_is_the_same_under_xdist(both_modes):
+    for project in both_modes:
+        project.write({"prompt_tests/a.csv": "input,__expected\nx,contains:x\ny,contains:y\n"}, models=["gpt-4o-mini"])
+        result = project.run("--promstack-estimate")
+        assert result.ret == 0
+        result.stdout.fnmatch_lines(["promstack estimate: an upper bound*", "gpt-4o-mini * 2 * 0 *"])
+        result.stdout.no_fnmatch_line("promstack estimate: at most 0.000000 USD for this run")
+        assert project.server.count == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -13,6 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.support.project import KEY_ENV
+from tests.support.run import pytest_argv, run_python, start
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
@@ -21,11 +21,9 @@ def test_signal_mid_run_keeps_finished_calls(project, sig, xdist):
     project.server.latency = 0.4
     rows = "\n".join(f"q{i},contains:q{i}" for i in range(40))
     project.write({"prompt_tests/a.csv": f"input,__expected\n{rows}\n"}, concurrency=4)
-    env = {**os.environ, KEY_ENV: "k"}
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider",
-                             "--promstack-json=out/r.json", "--promstack-report=out/r.html",
-                             "--junitxml=out/j.xml", *xdist],
-                            cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start(pytest_argv("--promstack-json=out/r.json", "--promstack-report=out/r.html", "--junitxml=out/j.xml",
+                             *xdist),
+                 cwd=project.path, env={KEY_ENV: "k"})
     deadline = time.monotonic() + 60
     while project.server.count < 12 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -75,9 +73,8 @@ def test_temp_files_of_a_writer_killed_hard_are_removed_by_the_next_run(project)
     project.write({"prompt_tests/a.csv": "input,__expected\nq,contains:q\n"})
     out = project.path / "out"
     out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = run_python("import os; print(os.getpid())").check().stdout.strip()
+    live = start([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (out / f".r.json.{dead}.k1ll.tmp").write_text('{"half": ')
         (out / f".r.html.{dead}.k1ll.tmp").write_text("<html")
@@ -89,4 +86,4 @@ def test_temp_files_of_a_writer_killed_hard_are_removed_by_the_next_run(project)
         assert sorted(p.name for p in out.iterdir()) == [f".r.json.{live.pid}.busy.tmp", "r.html", "r.json"]
     finally:
         live.kill()
-        live.wait()
+        live.communicate()

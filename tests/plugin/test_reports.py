@@ -4,8 +4,6 @@ cheapest passing model, and `promstack report` regenerating the HTML from the JS
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import jsonschema
 import pytest
 
 from tests.plugin.test_judges import judge_config, verdict
+from tests.support.run import run_promstack
 
 
 def schema():
@@ -146,17 +145,14 @@ def test_promstack_report_regenerates_the_html_from_the_json(project):
     crafted(project, {"keep": "ok", "break": "no", "mend": "ok", "stay": "no"})
     project.run("--promstack-cache=off", "--promstack-json=r.json", "--promstack-report=direct.html",
                 "--promstack-baseline=base.json")
-    exe = Path(sys.executable).with_name("promstack")
-    out = subprocess.run([str(exe), "report", "r.json", "-o", "again.html"], cwd=project.path, capture_output=True,
-                         text=True, check=False)
+    out = run_promstack("report", "r.json", "-o", "again.html", cwd=project.path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("promstack: wrote again.html (")
     assert out.stdout.endswith(", 4 cases)\n")
     direct = (project.path / "direct.html").read_text(encoding="utf-8")
     assert (project.path / "again.html").read_text(encoding="utf-8") == direct  # the JSON alone makes the report
     assert "1 regressed" in direct
-    bad = subprocess.run([str(exe), "report", "missing.json"], cwd=project.path, capture_output=True, text=True,
-                         check=False)
+    bad = run_promstack("report", "missing.json", cwd=project.path)
     assert bad.returncode == 4
     assert "missing.json: results JSON not found" in bad.stderr
 
@@ -209,31 +205,31 @@ VARIANTS = {"prompts/classify.yaml": "id: classify\ntemplate: 'classify: {{ inpu
             "prompt_tests/a.csv": "input,__expected\none,contains:one\ntwo,contains:two\nthree,contains:zz\n"}
 
 
-@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
-def test_editing_a_prompt_variant_keeps_ids_and_shows_its_regressions(project, xdist):
+def test_editing_a_prompt_variant_keeps_ids_and_shows_its_regressions(both_modes):
     """Variant ids name the prompt, not its content hash: after an edit the baseline still
     pairs every case, reports the version change, and finds the regression."""
-    suites = {"regression": {"prompts": ["prompts/classify.yaml", "prompts/terse.yaml"], "tests": ["prompt_tests/*"]}}
-    project.write(VARIANTS, suites=suites)
-    project.run("--promstack-save-baseline=base.json", *xdist).assert_outcomes(passed=4, failed=2)
-    assert {c["case_id"] for c in read(project.path / "base.json")["cases"]} == {
-        f"prompt_tests/a.csv::row-{i}[{p}-mine]" for i in (2, 3, 4) for p in ("classify", "terse")}
-    project.write({"prompts/terse.yaml": "id: terse\ntemplate: 'terse: {{ input | upper }}'\n"}, suites=suites)
-    result = project.run("--promstack-baseline=base.json", "--promstack-json=now.json", *xdist)
-    result.assert_outcomes(passed=2, failed=4)
-    result.stdout.fnmatch_lines([
-        "*prompt_tests/a.csv:2 [[]terse-mine[]]: 1 of 1 assertions failed*",  # the failure header names the variant
-        "promstack: REGRESSED: prompt_tests/a.csv::row-2[[]terse-mine[]] [[]regression[]]: passed -> failed*",
-        "promstack: baseline base.json (run *): 2 regressed, 2 still failing, 2 still passing; "
-        "3 compared across a prompt change",
-        "promstack:   regression / mine / terse: prompt * -> *; pass % -66.7*",
-    ])
-    result.stdout.no_fnmatch_line("*removed*")
-    doc = read(project.path / "now.json")
-    assert doc["baseline"]["counts"]["new"] == 0
-    result = project.run("--promstack-baseline=base.json", "-k", "classify", *xdist)
-    result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 still failing, 2 still passing, "
-                                 "3 not run (deselected)"])
-    result = project.run("--promstack-baseline=base.json", "-k", "row-2 and classify", *xdist)
-    result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 still passing, 5 not run (deselected)"])
-    result.stdout.no_fnmatch_line("promstack:   regression / mine / *pass %*")  # same selection both sides: no false delta
+    for project in both_modes:
+        suites = {"regression": {"prompts": ["prompts/classify.yaml", "prompts/terse.yaml"], "tests": ["prompt_tests/*"]}}
+        project.write(VARIANTS, suites=suites)
+        project.run("--promstack-save-baseline=base.json").assert_outcomes(passed=4, failed=2)
+        assert {c["case_id"] for c in read(project.path / "base.json")["cases"]} == {
+            f"prompt_tests/a.csv::row-{i}[{p}-mine]" for i in (2, 3, 4) for p in ("classify", "terse")}
+        project.write({"prompts/terse.yaml": "id: terse\ntemplate: 'terse: {{ input | upper }}'\n"}, suites=suites)
+        result = project.run("--promstack-baseline=base.json", "--promstack-json=now.json")
+        result.assert_outcomes(passed=2, failed=4)
+        result.stdout.fnmatch_lines([
+            "*prompt_tests/a.csv:2 [[]terse-mine[]]: 1 of 1 assertions failed*",  # the failure header names the variant
+            "promstack: REGRESSED: prompt_tests/a.csv::row-2[[]terse-mine[]] [[]regression[]]: passed -> failed*",
+            "promstack: baseline base.json (run *): 2 regressed, 2 still failing, 2 still passing; "
+            "3 compared across a prompt change",
+            "promstack:   regression / mine / terse: prompt * -> *; pass % -66.7*",
+        ])
+        result.stdout.no_fnmatch_line("*removed*")
+        doc = read(project.path / "now.json")
+        assert doc["baseline"]["counts"]["new"] == 0
+        result = project.run("--promstack-baseline=base.json", "-k", "classify")
+        result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 still failing, 2 still passing, "
+                                     "3 not run (deselected)"])
+        result = project.run("--promstack-baseline=base.json", "-k", "row-2 and classify")
+        result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 still passing, 5 not run (deselected)"])
+        result.stdout.no_fnmatch_line("promstack:   regression / mine / *pass %*")  # same selection both sides: no false delta

@@ -80,18 +80,18 @@ def test_redis_stopped_mid_run_the_run_goes_on(project, redis):
     assert project.server.count < 16  # what was written after Redis went away is on disk
 
 
-@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["no-xdist", "xdist-2"])
-def test_outcomes_and_totals_do_not_depend_on_xdist(project, args):
-    rows = "input,__expected\n" + "\n".join(f"q{i},contains:{'q' if i % 3 else 'zz'}{i}" for i in range(12)) + "\n"
-    project.server.replies = {"q5": "tokens one two three"}
-    project.write({"prompt_tests/a.csv": rows, "prompt_tests/b.json": '[{"input": "x"}]'})
-    result = project.run("--promstack-cache=off", *args)
-    result.assert_outcomes(passed=7, failed=6)
-    (row,) = summary_rows(result)
-    assert (row["cases"], row["passed"], row["failed"]) == ("13", "7", "6")
-    assert row["tokens in"] == "13"
-    assert row["tokens out"] == "28"
-    assert project.server.count == 13  # each worker called only its own share
+def test_outcomes_and_totals_do_not_depend_on_xdist(both_modes):
+    for project in both_modes:
+        rows = "input,__expected\n" + "\n".join(f"q{i},contains:{'q' if i % 3 else 'zz'}{i}" for i in range(12)) + "\n"
+        project.server.replies = {"q5": "tokens one two three"}
+        project.write({"prompt_tests/a.csv": rows, "prompt_tests/b.json": '[{"input": "x"}]'})
+        result = project.run("--promstack-cache=off")
+        result.assert_outcomes(passed=7, failed=6)
+        (row,) = summary_rows(result)
+        assert (row["cases"], row["passed"], row["failed"]) == ("13", "7", "6")
+        assert row["tokens in"] == "13"
+        assert row["tokens out"] == "28"
+        assert project.server.count == 13  # each worker called only its own share
 
 
 def test_no_xdist_plugin_no_unknown_hook(project):
