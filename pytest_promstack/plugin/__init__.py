@@ -38,6 +38,16 @@ def pytest_promstack_register_judges(register: Callable[[str, Any], None], setti
         register(name, judge)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``--promstack-estimate`` calls nothing and runs no item: it reads every planned case in
+    this one process, so xdist stays off (its controller collects nothing to estimate)."""
+    option = config.option
+    if getattr(option, "promstack", False) and getattr(option, "promstack_estimate", False) \
+            and getattr(option, "numprocesses", None):
+        option.numprocesses, option.dist, option.tx = 0, "no", []
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not config.option.promstack:
         return

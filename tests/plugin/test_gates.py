@@ -132,9 +132,6 @@ def test_estimate_calls_nothing_and_bounds_the_real_cost(project):
     assert project.server.count == 3
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with -n 2, --promstack-estimate estimates nothing: its pytest_runtestloop "
-                   "returns on the xdist controller, which collects no item, before any worker collects; the table is "
-                   "empty, 'at most 0.000000 USD', exit 5 (no tests ran) and the results JSON says planned 0")
 def test_estimate_is_the_same_under_xdist(both_modes):
     for project in both_modes:
         project.write({"prompt_tests/a.csv": "input,__expected\nx,contains:x\ny,contains:y\n"}, models=["gpt-4o-mini"])
