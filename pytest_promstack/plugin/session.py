@@ -583,7 +583,8 @@ class PromstackSession:
 
     def file_error_result(self, item: pytest.Item) -> dict[str, Any]:
         """An unreadable file counts once, as an error, under the first suite that uses it."""
-        return records.file_error(self.files[Path(item.path).resolve()][0].name, str(item.nodeid), str(item.path))
+        return records.file_error(self.files[Path(item.path).resolve()][0].name, str(item.nodeid),
+                                  _rel(Path(item.path), self.settings.root))  # relative, as every case's file
 
     def record(self, report: pytest.TestReport) -> None:
         self.reported.add(report.nodeid)

@@ -312,3 +312,11 @@ def test_a_gbk_file_is_not_read_as_korean_mojibake_and_cp949_is_named_in_the_hea
         "prompt_tests/zh.csv: is not UTF-8, and as CP949/EUC-KR only * of its * non-ASCII characters are Hangul: it "
         "is probably in another encoding; save it as UTF-8, or name its encoding in promstack.yaml (encoding: gbk*",
     ])
+
+
+def test_an_unreadable_file_is_one_error_case_whose_file_is_relative_like_every_case(project):
+    project.write({"prompt_tests/a.csv": "input,__expected\nx,contains:x\n",
+                   "prompt_tests/b.json": "[{\"input\": \"x\",]"})
+    project.run("--promstack-json=r.json").assert_outcomes(passed=1, errors=1)
+    doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+    assert sorted(c["file"] for c in doc["cases"]) == ["prompt_tests/a.csv", "prompt_tests/b.json"]
