@@ -1,5 +1,7 @@
 """Work a pull request's files can ask for is bounded: a template that loops or allocates without
-end ends its own case in one line naming the limit, and the rest of the run goes on."""
+end, a schema pattern that backtracks, an output of a megabyte of braces, a hundred thousand
+values to look for: each ends its own case in one line naming the limit, and the rest of the
+run goes on."""
 
 from __future__ import annotations
 
@@ -63,3 +65,54 @@ def test_a_judge_template_over_the_cpu_limit_errors_its_case_naming_the_setting(
     result.stdout.fnmatch_lines(["*judge support_quality gave no usable verdict: judge support_quality's prompt "
                                  "template stopped: it ran for more than 1 s of CPU time, the limit per render; "
                                  "simplify it (nested loops multiply their work); fix judges.support_quality.prompt"])
+
+
+BACKTRACKS = {"type": "object", "properties": {"v": {"type": "string", "pattern": "^(a+)+$"}}}
+
+
+def test_a_schema_pattern_that_backtracks_fails_after_the_time_limit(project):
+    project.server.replies["json"] = json.dumps({"v": "a" * 50_000 + "!"})
+    project.server.replies["short"] = json.dumps({"v": "aaa"})
+    keyed = {"type": "object", "patternProperties": {"^(a+)+$": {"type": "integer"}}, "additionalProperties": False}
+    project.server.replies["keys"] = json.dumps({"a" * 50_000 + "!": 1})
+    rows = [{"input": "json", "__expected": [{"type": "json-schema", "value": BACKTRACKS}]},
+            {"input": "json", "__expected": [{"type": "is-json", "value": BACKTRACKS}]},
+            {"input": "json", "__expected": [{"type": "contains-json", "value": BACKTRACKS}]},
+            {"input": "keys", "__expected": [{"type": "json-schema", "value": keyed}]},
+            {"input": "short", "__expected": [{"type": "json-schema", "value": BACKTRACKS}]}]
+    project.write({"prompt_tests/a.json": json.dumps(rows)})
+    result = quick_run(project)
+    result.assert_outcomes(passed=1, failed=4)
+    for kind in ("json-schema", "is-json", "contains-json"):
+        result.stdout.fnmatch_lines([f"*{kind}: the schema's pattern /^(a+)+$/ took longer than 1 s on 50,001 "
+                                     "characters and was stopped; simplify the pattern (nested repeats like (a+)+ "
+                                     "backtrack)*"])
+
+
+def test_contains_json_on_a_megabyte_of_brackets_ends_quickly(project):
+    project.server.replies["braces"] = "{" * 1_000_000
+    project.server.replies["brackets"] = "[" * 1_000_000
+    project.server.replies["late"] = "{" * 100_000 + '{"id": 7}'
+    project.write({"prompt_tests/a.csv": 'input,__expected\nbraces,contains-json\nbrackets,contains-json\n'
+                                         'late,"contains-json:{""required"": [""id""]}"\n'})
+    result = quick_run(project)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*contains-json: no JSON in '{{{{*",
+                                 "*contains-json: gave up looking for JSON after * places that start like JSON but "
+                                 "are not, in 1,000,000 characters of output (the scan is kept linear)*"])
+
+
+def test_contains_any_with_100k_values_is_quick_and_its_reason_line_is_short(project):
+    values = ",".join(f"v{i}" for i in range(100_000))
+    project.server.replies["many"] = " ".join(f"v{i}" for i in range(0, 100_000, 7))
+    project.write({"prompt_tests/a.csv": f'input,__expected\nx,"icontains-any:{values}"\nmany,"contains-all:{values}"\n'
+                                         f'many,"contains-any:{values}"\n'})
+    result = quick_run(project)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([
+        "*icontains-any: none of [[]'v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9'[]] and 99,990 more "
+        "in 'echo: x'*",
+        "*contains-all: missing [[]'v10000', 'v10001', 'v10002', 'v10004', 'v10005', 'v10006', 'v10007', 'v10008', "
+        "'v10009', 'v10011'[]] and 77,133 more in 'v0 v7 v14 *",  # v1 is in v14
+    ])
+    assert max(len(line) for line in result.stdout.lines) < 2000
