@@ -1,7 +1,7 @@
 """Work a pull request's files can ask for is bounded: a template that loops or allocates without
 end, a schema pattern that backtracks, an output of a megabyte of braces, a hundred thousand
 values to look for: each ends its own case in one line naming the limit, and the rest of the
-run goes on."""
+run goes on. What a file says is printed safely."""
 
 from __future__ import annotations
 
@@ -116,3 +116,13 @@ def test_contains_any_with_100k_values_is_quick_and_its_reason_line_is_short(pro
         "'v10009', 'v10011'[]] and 77,133 more in 'v0 v7 v14 *",  # v1 is in v14
     ])
     assert max(len(line) for line in result.stdout.lines) < 2000
+
+
+def test_skip_and_xfail_reasons_from_a_file_show_their_escapes(project):
+    rows = [{"input": "x", "__marks": "skip: \u001b[2Jreason"},
+            {"input": "y", "__marks": "xfail: \u001b[31mred", "__expected": "contains:yes"}]
+    project.write({"prompt_tests/a.json": json.dumps(rows)})
+    result = project.run("-rA")
+    result.assert_outcomes(skipped=1, xfailed=1)
+    assert "\x1b" not in result.stdout.str()
+    result.stdout.fnmatch_lines_random(["SKIPPED*\\x1b[[]2Jreason*", "XFAIL*\\x1b[[]31mred*"])
