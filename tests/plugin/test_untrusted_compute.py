@@ -1,12 +1,17 @@
 """Work a pull request's files can ask for is bounded: a template that loops or allocates without
 end, a schema pattern that backtracks, an output of a megabyte of braces, a hundred thousand
-values to look for: each ends its own case in one line naming the limit, and the rest of the
-run goes on. What a file says is printed safely."""
+values to look for, a python: target that never returns or exits: each ends its own case in
+one line naming the limit, and the rest of the run goes on (and ends)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
+
+import pytest
 
 from pytest_promstack.util.sandbox import MAX_SIZE
 
@@ -126,3 +131,58 @@ def test_skip_and_xfail_reasons_from_a_file_show_their_escapes(project):
     result.assert_outcomes(skipped=1, xfailed=1)
     assert "\x1b" not in result.stdout.str()
     result.stdout.fnmatch_lines_random(["SKIPPED*\\x1b[[]2Jreason*", "XFAIL*\\x1b[[]31mred*"])
+
+
+TARGETS = """
+    import asyncio, time
+
+    def act(q):
+        if q == "exit":
+            raise SystemExit(3)
+        if q == "interrupt":
+            raise KeyboardInterrupt
+        if q == "hang":
+            time.sleep(10**6)
+        return "hi"
+
+    def reply(messages, vars):
+        return act(vars["input"])
+
+    async def areply(messages, vars):
+        await asyncio.sleep(0)
+        return act(vars["input"])
+"""
+
+
+def run_subprocess(project, rows, models, timeout=3):
+    project.write({"targets.py": TARGETS, "prompt_tests/a.csv": "input,__expected\n" + rows,
+                   "promstack.yaml": json.dumps({
+                       "models": [{"name": m, "model": f"python:targets:{m}"} for m in models],
+                       "timeout": timeout, "suites": {"app": {"tests": ["prompt_tests/a.csv"]}}})})
+    start = time.monotonic()
+    try:
+        out = subprocess.run([sys.executable, "-m", "pytest", "--promstack", "-p", "no:cacheprovider", "-p",
+                              "no:randomly"], cwd=project.path, env=dict(os.environ), capture_output=True, text=True,
+                             timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the pytest process did not exit within 60 s")
+    return out, time.monotonic() - start
+
+
+def test_a_python_target_that_never_returns_ends_its_case_at_the_deadline_and_the_process_exits(project):
+    out, took = run_subprocess(project, "hang,contains:hi\nok,contains:hi\n", ["reply"])
+    assert "1 passed, 1 error" in out.stdout, out.stdout
+    assert "a.csv:2 [reply]: model call failed: deadline of 3 s passed" in out.stdout
+    assert took < 30
+
+
+def test_a_python_target_that_raises_system_exit_errors_its_case_in_one_line(project):
+    out, _ = run_subprocess(project, "exit,contains:hi\ninterrupt,contains:hi\nok,contains:hi\n", ["reply", "areply"])
+    assert "2 passed, 4 errors" in out.stdout, out.stdout
+    for model in ("reply", "areply"):
+        for row, raised in ((2, "SystemExit(3)"), (3, "KeyboardInterrupt()")):
+            assert (f"a.csv:{row} [{model}]: model call failed: python:targets:{model} raised {raised}; a target "
+                    "returns its reply, it may not exit or interrupt the run") in out.stdout
+    assert "bug" not in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr
+
