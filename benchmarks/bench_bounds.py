@@ -2,8 +2,12 @@
 
 For each input: the wall time of the operation alone, and the process's peak RSS before it
 (imports done, input built) and after it, so the increase is what the operation cost.
+Templates render as at collection (compiled in the bounded sandbox, rendered in the main
+thread, so under its CPU limit); unbounded, the nested loops never end and the string takes
+a gigabyte.
 
     python benchmarks/bench_bounds.py --repeat 3
+    python benchmarks/bench_bounds.py --repeat 1 --only template
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from benchmarks.common import ROOT
 PRELUDE = textwrap.dedent("""
     import json, resource, sys, time
     from pathlib import Path
-    from pytest_promstack import assertions, cases, strict
     from pytest_promstack.model.errors import CaseError
     from pytest_promstack.model.types import AssertionSpec
+    from pytest_promstack.plan import cases
+    from pytest_promstack.score import assertions
+    from pytest_promstack.util.sandbox import TemplateLimitError, compile_template
     def rss():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     def loader(tmp):
@@ -33,6 +39,11 @@ PRELUDE = textwrap.dedent("""
     def score(type_, value, output, threshold=None):
         spec = AssertionSpec(type_, value, threshold)
         return assertions.evaluate(spec, assertions.BUILTINS[type_], output, assertions.Context())
+    def render(text, **variables):
+        try:
+            return "rendered " + repr(compile_template(text).render(**variables)[:40])
+        except TemplateLimitError as exc:
+            return str(exc)
 """)
 
 CASES = {
@@ -78,6 +89,47 @@ CASES = {
         before, t = rss(), time.perf_counter()
         what = score("regex", "(a+)+b", output).reason[:90]
     """,
+    "template: nested range loops": """
+        text = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ input }}"
+        before, t = rss(), time.perf_counter()
+        what = render(text, input="x")
+    """,
+    "template: 'x' * 1000000000": """
+        before, t = rss(), time.perf_counter()
+        what = render("{{ ('x' * 1000000000)|length }}")
+    """,
+    "template: doubling with ~ in a loop": """
+        text = "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"
+        before, t = rss(), time.perf_counter()
+        what = render(text)
+    """,
+    "template: keeping 4 MB texts in a list": """
+        text = "{% set l = [] %}{% for i in range(100000) %}{{ l.append(('x' * 4000000) ~ i) }}{% endfor %}"
+        before, t = rss(), time.perf_counter()
+        what = render(text)
+    """,
+    "json-schema ^(a+)+$ on a 50k value": """
+        schema = {"type": "object", "properties": {"v": {"type": "string", "pattern": "^(a+)+$"}}}
+        output = json.dumps({"v": "a" * 50_000 + "!"})
+        before, t = rss(), time.perf_counter()
+        what = score("json-schema", schema, output).reason[:90]
+    """,
+    "contains-json on 1 MB of [": """
+        output = "[" * 1_000_000
+        before, t = rss(), time.perf_counter()
+        what = score("contains-json", "", output).reason[:90]
+    """,
+    "contains-json on 1 MB of {": """
+        output = "{" * 1_000_000
+        before, t = rss(), time.perf_counter()
+        what = score("contains-json", "", output).reason[:60]
+    """,
+    "contains-all, 100k values, 150 kB out": """
+        value = ",".join(f"value{i}" for i in range(100_000))
+        output = " ".join(f"value{i}" for i in range(0, 100_000, 7))
+        before, t = rss(), time.perf_counter()
+        what = score("contains-all", value, output).reason[:60]
+    """,
 }
 
 EPILOGUE = """
@@ -96,9 +148,12 @@ def run(body: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="", help="run the inputs whose name contains this")
     args = parser.parse_args()
     print(f"{'input':40} {'median s':>9} {'peak MiB':>9} {'+MiB':>7}  result")
     for name, body in CASES.items():
+        if args.only not in name:
+            continue
         runs = [run(body) for _ in range(args.repeat)]
         s = statistics.median(r["s"] for r in runs)
         peak = statistics.median(r["rss_after"] for r in runs)

@@ -26,8 +26,11 @@ def _heavy_imports_once() -> None:
 
     import pytest_promstack
 
-    ours = [f"pytest_promstack.{m.name}" for m in pkgutil.walk_packages(pytest_promstack.__path__)
-            if m.name != "providers.local"]
+    # every module of every subpackage: one first imported inside an inner run is dropped after
+    # it while its package keeps it as an attribute, so the next run's `from ..score import
+    # assertions` gets that stale copy and `from ..score.assertions import x` a fresh one
+    ours = [m.name for m in pkgutil.walk_packages(pytest_promstack.__path__, prefix="pytest_promstack.")
+            if m.name != "pytest_promstack.execute.providers.local"]
     for name in ("pandas", "numpy", "diskcache", "tabulate", "hypothesis", *ours):
         with contextlib.suppress(ImportError):  # hypothesis: its plugin imports it in every inner run
             importlib.import_module(name)

@@ -8,8 +8,11 @@ or a dict ``{"text": ..., "usage": {"input_tokens": n, "output_tokens": n}, "cos
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import importlib
 import inspect
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,21 +33,57 @@ def resolve(target: str) -> Callable[..., Any]:
 async def call_target(req: Request) -> Response:
     start = time.perf_counter()
     try:
-        fn = resolve(req.litellm_model)
-    except (ImportError, AttributeError, ValueError) as exc:
-        return Response(error=f"cannot load {req.litellm_model}: {type(exc).__name__}: {exc}", retry=False)
+        fn = await _on_daemon_thread(resolve, req.litellm_model)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # importing the module runs its code: it may raise anything
+        return Response(error=f"cannot load {req.litellm_model}: {_raised(exc)}", retry=False)
     variables = dict(req.meta.get("vars") or {})
     try:
         if inspect.iscoroutinefunction(fn):
             result = await fn(list(req.messages), variables)
         else:
-            result = await asyncio.to_thread(fn, list(req.messages), variables)
-    except Exception as exc:
+            result = await _on_daemon_thread(fn, list(req.messages), variables)
+    except asyncio.CancelledError:  # the deadline: the engine says so
+        raise
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt too: a target ends its case, never the run
         ms = (time.perf_counter() - start) * 1000
-        return Response(error=f"{req.litellm_model} raised {type(exc).__name__}: {exc}", latency_ms=round(ms, 3),
-                        retry=False)
+        return Response(error=f"{req.litellm_model} raised {_raised(exc)}", latency_ms=round(ms, 3), retry=False)
     ms = (time.perf_counter() - start) * 1000
     return _to_response(req, result, ms)
+
+
+def _raised(exc: BaseException) -> str:
+    if isinstance(exc, Exception):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{exc!r}; a target returns its reply, it may not exit or interrupt the run"
+
+
+async def _on_daemon_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on a thread of its own that does not keep the process alive: a target that
+    never returns ends its case at the deadline and the interpreter still exits (the loop's
+    default executor would join it at exit, forever). Whatever it raises is raised here."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[Any, BaseException | None]] = loop.create_future()
+    context = contextvars.copy_context()  # as asyncio.to_thread does
+
+    def settle(outcome: tuple[Any, BaseException | None]) -> None:
+        if not done.done():  # cancelled at the deadline meanwhile
+            done.set_result(outcome)
+
+    def run() -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (context.run(fn, *args), None)
+        except BaseException as exc:  # carried to the loop as a value: a BaseException there would stop it
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed while the target ran on past its deadline
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=run, name="promstack-target", daemon=True).start()
+    result, raised = await done
+    if raised is not None:
+        raise raised
+    return result
 
 
 def _to_response(req: Request, result: Any, ms: float) -> Response:

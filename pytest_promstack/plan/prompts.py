@@ -34,8 +34,7 @@ class Prompt:
     @cached_property
     def _templates(self) -> list[Any]:
         """Each message's content compiled once (compiling is most of the cost of a render)."""
-        env = _environment()
-        return [_compile(env, m.get("content", ""), self.source) if isinstance(m.get("content", ""), str)
+        return [_compile(m.get("content", ""), self.source) if isinstance(m.get("content", ""), str)
                 else None for m in self.messages]
 
     def render(self, variables: dict[str, Any], prefix: str = "", suffix: str = "") -> list[dict[str, Any]]:
@@ -59,27 +58,27 @@ def _last_user(messages: list[dict[str, Any]]) -> int:
     return len(messages) - 1
 
 
-def _environment() -> Any:
-    """Templates come from files a pull request can change: they render sandboxed, so
-    ``{{ cycler.__init__.__globals__.os.popen('id').read() }}`` is a template error, not a
-    shell command (Jinja2's SandboxedEnvironment refuses attributes that reach code)."""
+def _compile(text: str, source: str) -> Any:
+    """Templates come from files a pull request can change: they compile and render in the
+    bounded sandbox (util/sandbox.py), so ``{{ cycler.__init__.__globals__.os.popen('id').read() }}``
+    is a template error, not a shell command, and a template that would take unbounded time or
+    memory is stopped at its limit."""
     import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-
-
-def _compile(env: Any, text: str, source: str) -> Any:
-    import jinja2
+    from ..util.sandbox import TemplateLimitError, compile_template
 
     try:
-        return env.from_string(text)
+        return compile_template(text)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{source}: template syntax error on line {exc.lineno}: {exc.message}") from None
+    except TemplateLimitError as exc:
+        raise TemplateError(f"{source}: {exc}") from None
 
 
 def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
     import jinja2
+
+    from ..util.sandbox import TemplateLimitError
 
     try:
         return template.render(**variables)
@@ -89,6 +88,8 @@ def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
             f"template variable {name!r} is undefined in {source}; add a {name!r} column/key "
             "to the test file or to the suite's vars:"
         ) from None
+    except TemplateLimitError as exc:
+        raise TemplateError(f"{source}: {exc}") from None
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{source}: template error: {exc}") from None
 

@@ -312,7 +312,8 @@ class PromstackSession:
             decorator, problem = self._mark(case, name)
             if decorator is None:
                 return [], keywords, problem
-            markers.append(decorator(reason=reason) if reason else decorator)
+            # pytest prints a skip/xfail reason as it is: a reason from a file shows no escapes
+            markers.append(decorator(reason=safe(reason)) if reason else decorator)
         return markers, keywords, None
 
     def _mark(self, case: Case, name: str) -> tuple[Any, str | None]:

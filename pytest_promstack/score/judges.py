@@ -68,13 +68,12 @@ def builtin_template(kind: str, language: str) -> str:
 
 @lru_cache(maxsize=64)
 def compiled(text: str) -> Any:
-    """Judge templates are compiled once per text, not once per judged reply."""
-    import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
+    """Judge templates are compiled once per text, not once per judged reply, in the bounded
+    sandbox (util/sandbox.py): a judge's template text comes from promstack.yaml or a file,
+    which a pull request can change."""
+    from ..util.sandbox import compile_template
 
-    # sandboxed: a judge's template text comes from promstack.yaml or a file, which a pull request can change
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    return env.from_string(text)
+    return compile_template(text)
 
 
 def template_text(judge: Judge) -> str:
@@ -87,10 +86,14 @@ def messages(judge: Judge, question: str, answer: str, template: str, expectatio
     (a syntax error, an unknown variable, an attribute the sandbox refuses) is a JudgeError."""
     import jinja2
 
+    from ..util.sandbox import TemplateLimitError
+
     try:
         text = compiled(template).render(
             criteria=list(judge.criteria), scale_min=judge.scale[0], scale_max=judge.scale[1],
             question=question, answer=answer, expectation=expectation)
+    except TemplateLimitError as exc:
+        raise JudgeError(f"judge {judge.name}'s prompt {exc}; fix judges.{judge.name.split(':')[0]}.prompt") from None
     except jinja2.TemplateError as exc:
         raise JudgeError(f"judge {judge.name}'s prompt template cannot render: {type(exc).__name__}: {exc}; fix "
                          f"judges.{judge.name.split(':')[0]}.prompt") from None
