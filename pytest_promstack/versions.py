@@ -157,6 +157,10 @@ def _version_problem(v: Any, where: str) -> str | None:
             return problem
     if "/" in v["file"] or "\\" in v["file"] or v["file"] in ("", ".", ".."):
         return f"{where}.file: {v['file']!r} is not a file name in the prompt's folder"
+    for key in ("time", "author", "message"):  # what `prompt log` prints
+        problem = _typed(v, where, key, str)
+        if problem:
+            return problem
     problem = _optional(v, where, "evaluations", list)
     if problem:
         return problem

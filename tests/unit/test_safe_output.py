@@ -55,6 +55,9 @@ def test_calibration_with_no_human_score_on_the_scale_has_no_figures():
     assert (c["n"], c["exact"], c["kappa"], c["spearman"]) == (0, None, None, None)
 
 
+V1 = {"number": 1, "hash": "h", "file": "1.yaml", "time": "2026-11-30T08:00:00Z", "author": "kim", "message": "first"}
+
+
 @pytest.mark.parametrize(("data", "problem"), [
     ({"prompts": []}, "prompts: a list, expected an object of prompt id -> entry"),
     ({"prompts": {"p": []}}, "prompts.p: a list, expected an object"),
@@ -66,9 +69,13 @@ def test_calibration_with_no_human_score_on_the_scale_has_no_figures():
      "prompts.p.versions[0].number: a boolean, expected an integer"),
     ({"prompts": {"p": {"source": "p.yaml", "versions": [{"number": 1, "hash": "h", "file": "../../x"}]}}},
      "prompts.p.versions[0].file: '../../x' is not a file name in the prompt's folder"),
-    ({"prompts": {"p": {"source": "p.yaml", "versions": [{"number": 1, "hash": "h", "file": "1.yaml"}],
+    ({"prompts": {"p": {"source": "p.yaml", "versions": [{**V1, "author": None}]}}},
+     "prompts.p.versions[0].author: null, expected a string"),
+    ({"prompts": {"p": {"source": "p.yaml", "versions": [{k: v for k, v in V1.items() if k != "message"}]}}},
+     "prompts.p.versions[0].message: missing"),
+    ({"prompts": {"p": {"source": "p.yaml", "versions": [V1],
                         "labels": {"production": "1"}}}}, "prompts.p.labels.production: a string, expected a version number"),
-    ({"prompts": {"p": {"source": "p.yaml", "versions": [{"number": 1, "hash": "h", "file": "1.yaml"}],
+    ({"prompts": {"p": {"source": "p.yaml", "versions": [V1],
                         "labels": [], "audit": []}}}, "prompts.p.labels: a list, expected an object"),
 ])
 def test_registry_index_problem_names_the_first_key_of_a_wrong_type(data, problem):
@@ -76,7 +83,7 @@ def test_registry_index_problem_names_the_first_key_of_a_wrong_type(data, proble
 
 
 def test_registry_index_of_the_right_types_has_no_problem():
-    entry = {"source": "p.yaml", "versions": [{"number": 1, "hash": "h", "file": "1.yaml", "evaluations": []}],
+    entry = {"source": "p.yaml", "versions": [{**V1, "evaluations": []}],
              "labels": {"production": 1},
              "audit": [{"time": "t", "who": "w", "action": "label", "label": "production", "from": None, "to": 1}]}
     assert index_problem({"prompts": {"p": entry}}) is None
