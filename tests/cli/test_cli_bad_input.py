@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_promstack.cli import main
-from tests.support.project import config, write
+from tests.support.project import config, one_error_line, write
 
 PROMPT = "id: support\nmessages:\n  - {role: user, content: '{{ input }}'}\n"
 
@@ -25,14 +25,6 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PROMSTACK_USER", "민지")
     assert main(["prompt", "list"]) == 0
     return tmp_path
-
-
-def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _results(tmp_path: Path, cases: object) -> Path:
@@ -52,7 +44,7 @@ def _results(tmp_path: Path, cases: object) -> Path:
 def test_report_of_a_results_json_breaking_the_schema_exits_4_naming_file_and_place(tmp_path, capsys, cases, problem):
     path = _results(tmp_path, cases)
     assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 4
-    line = _one_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith(f"promstack report: {path}: {problem}; ")
     assert "write it again with --promstack-json" in line
     assert not (tmp_path / "r.html").exists()
@@ -61,7 +53,7 @@ def test_report_of_a_results_json_breaking_the_schema_exits_4_naming_file_and_pl
 @pytest.mark.parametrize("branch", ["../../x", "a/b", "a\\b", ".."])
 def test_merge_refuses_a_branch_name_that_is_a_path(repo, capsys, branch):
     assert main(["prompt", "merge", "support", branch]) == 4
-    assert "a branch is a name, not a path" in _one_line(capsys)
+    assert "a branch is a name, not a path" in one_error_line(capsys)
     assert (repo / "prompts/support.yaml").read_text(encoding="utf-8") == PROMPT
 
 
@@ -72,7 +64,7 @@ def test_prompt_commands_on_an_index_of_wrong_types_exit_4_naming_the_key(repo, 
     index.write_text(json.dumps(data), encoding="utf-8")
     capsys.readouterr()
     assert main(["prompt", "log", "support"]) == 4
-    assert _one_line(capsys) == ("promstack prompt: .promstack/prompts/index.json: prompts.support.versions[0].number: "
+    assert one_error_line(capsys) == ("promstack prompt: .promstack/prompts/index.json: prompts.support.versions[0].number: "
                                  "a string, expected an integer; restore it from git (git checkout -- .promstack/prompts)")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_promstack.cli import main
-from tests.support.project import config, write
+from tests.support.project import config, one_error_line, write
 
 # the exact row of the attack: an expired entry whose file is anywhere on the disk
 ROW = ("INSERT INTO Cache(key,raw,store_time,expire_time,access_time,access_count,size,mode,filename) "
@@ -249,14 +249,6 @@ def _results(path: Path, latency: str = "5.0") -> Path:
     return path
 
 
-def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 @pytest.mark.parametrize(("content", "problem"), [
     ("[" * 100_000, "nested deeper than 100 levels"),
     (None, "cases[0].latencies[0]: NaN is not a number a run writes"),
@@ -271,7 +263,7 @@ def test_report_of_a_deep_or_non_finite_results_json_exits_4_in_one_line(tmp_pat
     else:
         path.write_text(content, encoding="utf-8")
     assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 4
-    line = _one_line(capsys)
+    line = one_error_line(capsys)
     assert line.startswith(f"promstack report: {path}"), line
     assert problem in line
     assert not (tmp_path / "r.html").exists()
@@ -329,7 +321,7 @@ def test_prompt_commands_on_evaluations_or_audit_of_wrong_types_exit_4_naming_th
     index.write_text(json.dumps(data), encoding="utf-8")
     capsys.readouterr()
     assert main(["prompt", *command]) == 4
-    assert _one_line(capsys) == (f"promstack prompt: .promstack/prompts/index.json: prompts.support.{problem}; "
+    assert one_error_line(capsys) == (f"promstack prompt: .promstack/prompts/index.json: prompts.support.{problem}; "
                                  "restore it from git (git checkout -- .promstack/prompts)")
 
 

@@ -33,3 +33,12 @@ def config(server_url: str, *, models: list[str] | None = None, suites: dict[str
         **extra,
     }
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def one_error_line(capsys: Any) -> str:
+    """What a CLI call printed on stderr: exactly one line and no traceback (a user's mistake)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line]
+    assert len(lines) == 1, err
+    return lines[0]
