@@ -1,5 +1,6 @@
-"""The per-run state: plans items from test files, pre-runs every model call
-concurrently, scores items, aggregates their reports and writes the outputs."""
+"""The per-run state of a pytest run: asks the planner (plan/planner.py) for the items,
+pre-runs every model call concurrently, has the items scored, gathers their records and
+writes the outputs."""
 
 from __future__ import annotations
 
@@ -8,38 +9,29 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..config.modes import CacheMode
-from ..config.settings import InlinePrompt, Settings, Suite
-from ..model.errors import CaseError, ConfigError, JudgeError, TemplateError
-from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
-from ..model.types import AssertionSpec, Case, Request, Response
-from ..plan.cases import Loader
+from ..config.settings import Settings
+from ..model.errors import CaseError, JudgeError
+from ..model.specs import JUDGED, spec_id
+from ..model.types import Request, Response
 from ..plan.planned import Planned
-from ..plan.prompts import Prompt, from_mapping, load_prompt, with_branches
-from ..plan.requests import build as build_request
+from ..plan.planner import Planner
+from ..plan.prompts import Prompt, load_prompt
 from ..results import records
 from ..score.case import Outcome, score_case
 from ..score.registry import Registry
 from ..util.text import safe, safe_lines
 from .items import CaseErrored, CaseFailed, CaseItem
+from .marks import Marks
 from .reports import reports_of_salvaged
 
 if TYPE_CHECKING:
     from ..execute.engine import Engine
-
-
-# marks that change how pytest (or a common plugin) runs an item: a metadata column of this
-# name stays a keyword (-k), never becomes the mark
-ACTING_MARKS = frozenset({
-    "skip", "skipif", "xfail", "usefixtures", "filterwarnings", "parametrize", "tryfirst", "trylast",
-    "timeout", "flaky", "order", "run", "dependency", "asyncio", "anyio", "trio", "repeat", "forked",
-    "xdist_group", "django_db", "no_cover", "benchmark", "randomly_dont_reorganize", "serial"})
 
 
 class PromstackSession:
@@ -47,26 +39,20 @@ class PromstackSession:
         self.config = config
         self.settings = settings
         self.registry = registry
-        self.loader = Loader(settings.root, registry.assertions.__contains__, registry.suggest,
-                             settings.encoding)
-        self.files = settings.files()
-        self._prompts: dict[str, list[Prompt | str]] = {}
-        self._variants: dict[str, list[str]] = {}  # suite -> the name of each of its prompts in item ids
+        self.planner = Planner(settings, registry.assertions.__contains__, registry.suggest,
+                               marks=Marks(config), swap=self._swap_version)
         self.engine: Engine | None = None
         self.records: dict[str, dict[str, Any]] = {}
         self.cassette_entries: dict[str, list[dict[str, Any]]] = {}
-        self.planned_ids: set[str] = set()
         self.warnings: list[str] = []
         self.written: list[str] = []
         self.gate_verdicts: list[Any] = []
         self.gate_warnings: list[str] = []
         self.comparison: dict[str, Any] | None = None  # against --promstack-baseline
         self._prompt_registry: Any = None
-        self.prompt_files: dict[str, Path] = {}  # prompt id -> its file
         self.prompt_numbers: dict[tuple[str, str], tuple[int | None, list[str]]] = {}  # (id, hash) -> number, labels
         self.notes: list[str] = []
         self.reported: set[str] = set()  # node ids pytest (or xdist) sent a report for
-        self._warned_marks: set[tuple[str, str]] = set()  # (row, mark) already warned of
         self.interrupted = False
         self.planned = 0  # the cases this run set out to run (set at the end; the xdist controller collects none)
         self.worker_pids: list[int] = []  # xdist workers, to pass a SIGTERM on to
@@ -84,7 +70,6 @@ class PromstackSession:
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
         self.run_id = workerinput.get("testrunuid", "")[:12] if workerinput else uuid.uuid4().hex[:12]
-        self.suite_asserts = self._parse_suite_asserts()
         # `python:module:function` assertions and targets import from the project root.
         self._root_on_path = str(settings.root) not in sys.path
         if self._root_on_path:
@@ -97,67 +82,24 @@ class PromstackSession:
     # -- collection -------------------------------------------------------------------------
 
     def wants(self, path: Path) -> bool:
-        return path.resolve() in self.files
+        return self.planner.wants(path)
 
     def plan_file(self, path: Path) -> list[Planned]:
-        suites = self.files[path.resolve()]
-        cases = self.loader.load(path)
-        names = _names(cases)
-        rel = self.loader.rel(path)
-        plans: list[Planned] = []
-        for suite in suites:
-            prompts = self.prompts(suite)
-            variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
-            for case in cases:
-                for prompt, variant in zip(prompts, variants, strict=True):
-                    for model in (["arena"] if suite.arena else self._models(suite, prompt)):
-                        plan = self._plan(case, rel, names[case.row], suite, prompt, model,
-                                          len(suites) > 1, variant)
-                        self.planned_ids.add(plan.case_id)
-                        plans.append(plan)
-        return plans
+        return self.planner.plan_file(path)
 
-    def prompts(self, suite: Suite) -> list[Prompt | str]:
-        """The suite's prompts, loaded once; a broken prompt is its error text. With
-        --promstack-prompt-branches a file's branches (``name@branch.yaml``) run beside it;
-        --promstack-prompt-version swaps a file for a recorded version."""
-        if suite.name not in self._prompts:
-            out: list[Prompt | str] = []
-            stems: list[str] = []  # each prompt's file stem (or inline id): names it when ids clash
-            for ref in suite.prompts:
-                if isinstance(ref, InlinePrompt):
-                    try:
-                        out.append(from_mapping(ref.model_dump(exclude_none=True), f"suites.{suite.name}.prompt",
-                                                str(ref.id)))
-                    except CaseError as exc:
-                        out.append(str(exc))
-                    stems.append(str(ref.id))
-                    continue
-                path = self.settings.root / ref
-                paths = with_branches(path) if self.settings.run.prompt_branches else [path]
-                out += [self._load_prompt(p) for p in paths]
-                stems += [p.stem for p in paths]
-            self._prompts[suite.name] = out
-            self._variants[suite.name] = _variant_names(out, stems)
-        return self._prompts[suite.name]
+    def _swap_version(self, prompt: Prompt, path: Path) -> Prompt | str:
+        """--promstack-prompt-version: a prompt file's recorded version runs instead of it."""
+        wanted = dict(self.settings.run.prompt_versions).get(prompt.id)
+        if wanted is None:
+            return prompt
+        from ..versions import RegistryError
 
-    def _load_prompt(self, path: Path) -> Prompt | str:
         try:
-            prompt = load_prompt(path, self.settings.root)
-            self.prompt_files.setdefault(prompt.id, path)
-            wanted = dict(self.settings.run.prompt_versions).get(prompt.id)
-            if wanted is None:
-                return prompt
-            from ..versions import RegistryError
-
-            try:
-                reg = self.prompt_registry()
-                number = reg.resolve(prompt.id, wanted)["number"]
-                return load_prompt(reg.snapshot(prompt.id, number), self.settings.root, default_id=prompt.id)
-            except RegistryError as exc:
-                return f"{_rel(path, self.settings.root)}: --promstack-prompt-version {prompt.id}={wanted}: {exc}"
-        except CaseError as exc:
-            return str(exc)
+            reg = self.prompt_registry()
+            number = reg.resolve(prompt.id, wanted)["number"]
+            return load_prompt(reg.snapshot(prompt.id, number), self.settings.root, default_id=prompt.id)
+        except RegistryError as exc:
+            return f"{_rel(path, self.settings.root)}: --promstack-prompt-version {prompt.id}={wanted}: {exc}"
 
     def prompt_registry(self) -> Any:
         if self._prompt_registry is None:
@@ -178,11 +120,11 @@ class PromstackSession:
         reg = self.prompt_registry()
         try:
             for suite in self.settings.suites.values():
-                for p in self.prompts(suite):
-                    if not isinstance(p, Prompt) or p.id not in self.prompt_files:
+                for p in self.planner.prompts(suite):
+                    if not isinstance(p, Prompt) or p.id not in self.planner.prompt_files:
                         continue
                     overridden = p.id in dict(self.settings.run.prompt_versions)
-                    seen = (reg.observe(p.id, p.version, self.prompt_files[p.id]) if not overridden
+                    seen = (reg.observe(p.id, p.version, self.planner.prompt_files[p.id]) if not overridden
                             else None)
                     number = seen.number if seen is not None else reg.number_of(p.id, p.version)
                     self.prompt_numbers[(p.id, p.version)] = (number, reg.labels_of(p.id, number))
@@ -197,8 +139,8 @@ class PromstackSession:
         except (RegistryError, OSError) as exc:
             self.warn(f"prompt registry: {exc}")
         for pid, wanted in self.settings.run.prompt_versions:
-            if pid not in self.prompt_files:
-                known = ", ".join(sorted(self.prompt_files)) or "none"
+            if pid not in self.planner.prompt_files:
+                known = ", ".join(sorted(self.planner.prompt_files)) or "none"
                 self.warn(f"--promstack-prompt-version {pid}={wanted}: no prompt file of the suites has id {pid!r} "
                           f"(prompt ids: {known}); nothing was swapped")
 
@@ -208,137 +150,6 @@ class PromstackSession:
         if number is None:
             return f"{prompt_id}@{version}"
         return f"{prompt_id}@v{number}" + (f"[{','.join(labels)}]" if labels else "")
-
-    def _models(self, suite: Suite, prompt: Prompt | str) -> list[str]:
-        if suite.models:
-            return list(suite.models)
-        if isinstance(prompt, Prompt) and prompt.model:
-            return [prompt.model]
-        return ["<no model>"]
-
-    def _plan(self, case: Case, rel: str, base: str, suite: Suite, prompt: Prompt | str, model: str,
-              show_suite: bool, variant: str | None) -> Planned:
-        """``variant``: the prompt's name in the id when the suite runs several prompts. Ids
-        never carry a content hash, so editing a prompt keeps its items' ids (and their JUnit
-        history, --lf and baseline matching); the version is a property of the case."""
-        pid = prompt.id if isinstance(prompt, Prompt) else "<broken>"
-        version = prompt.version if isinstance(prompt, Prompt) else "-"
-        params = [suite.name] if show_suite else []
-        params += [variant] if variant else []
-        params.append(model)
-        name = safe(f"{base}[{'-'.join(params)}]")  # a case name from a file is shown by pytest: no escapes
-        markers, keywords, mark_error = self._markers(case, suite, model)
-        error = mark_error or self._plan_error(prompt, model, suite, case)
-        plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
-                       name=name, case_id=f"{rel}::{name}", asserts=case.asserts + self.suite_asserts[suite.name],
-                       error=error, markers=tuple(markers), keywords=frozenset(keywords),
-                       variant="-".join(params))
-        if suite.arena:
-            plan = replace(plan, asserts=(), contenders=suite.models)
-        if error is None and case.error is None and case.provider_output is None and isinstance(prompt, Prompt):
-            requests, error = self._requests(plan, suite, prompt)
-            plan = replace(plan, requests=requests, error=error)
-        return plan
-
-    def _plan_error(self, prompt: Prompt | str, model: str, suite: Suite, case: Case) -> str | None:
-        if isinstance(prompt, str):
-            return prompt
-        from ..config.policy import refused
-
-        models = suite.models if suite.arena else (model,)
-        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name])
-        if code is not None:
-            return code
-        if model == "<no model>":
-            return ("no model to run: list models: in promstack.yaml, set model: in the prompt, "
-                    "or pass --promstack-model")
-        return None
-
-    def _parse_suite_asserts(self) -> dict[str, tuple[AssertionSpec, ...]]:
-        """Suite ``assert:`` lists are config: a bad one stops the run, listing every problem."""
-        known = self.registry.assertions.__contains__
-        out: dict[str, tuple[AssertionSpec, ...]] = {}
-        problems = []
-        for suite in self.settings.suites.values():
-            specs = []
-            for i, item in enumerate(suite.asserts):
-                where = f"suites.{suite.name}.assert[{i}]"
-                try:
-                    spec = from_structured(item, known)
-                except (AssertionSyntaxError, ValueError) as exc:
-                    name = str(exc)
-                    hint = self.registry.suggest(name) if name.replace("-", "").isalnum() else ""
-                    problems.append(f"{where}: unknown assertion {name!r}{hint}" if hint else f"{where}: {name}")
-                    continue
-                specs.append(AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, where))
-            out[suite.name] = tuple(specs)
-        if problems:
-            raise ConfigError(self.settings.source, problems)
-        return out
-
-    def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
-        case = plan.case
-        variables = {**suite.vars, **case.vars}
-        try:
-            messages = prompt.render(variables, case.prefix, case.suffix)
-        except TemplateError as exc:
-            return (), str(exc)
-        if plan.contenders:
-            return tuple(r for m in plan.contenders for r in self._model_requests(plan, m, prompt, messages,
-                                                                                  variables, repeats=1)), None
-        return self._model_requests(plan, plan.model, prompt, messages, variables, self.settings.repeat), None
-
-    def _model_requests(self, plan: Planned, model: str, prompt: Prompt, messages: list[dict[str, Any]],
-                        variables: dict[str, Any], repeats: int) -> tuple[Request, ...]:
-        meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
-                "prompt_version": plan.prompt_version}
-        return tuple(build_request(self.settings, model, messages, {**meta, "repeat": i}, params=prompt.params,
-                                   repeat=i, variables=variables) for i in range(repeats))
-
-    def _markers(self, case: Case, suite: Suite, model: str) -> tuple[list[Any], set[str], str | None]:
-        markers: list[Any] = []
-        keywords = {suite.name, model}
-        for key, value in case.metadata.items():
-            keywords.update(str(v) for v in (value if isinstance(value, list) else [value]))
-            # metadata are data: a marker only to select with -m, never one that acts
-            # (__metadata:xfail must not xfail a failing case); acting marks come from __marks
-            if key.isidentifier() and key not in ACTING_MARKS:
-                self.config.addinivalue_line("markers", f"{key}: promstack case metadata")
-                markers.append(getattr(pytest.mark, key)(value=value))
-            else:
-                keywords.add(key)
-        for mark in case.marks:
-            name, _, reason = (part.strip() for part in mark.partition(":"))
-            decorator, problem = self._mark(case, name)
-            if decorator is None:
-                return [], keywords, problem
-            # pytest prints a skip/xfail reason as it is: a reason from a file shows no escapes
-            markers.append(decorator(reason=safe(reason)) if reason else decorator)
-        return markers, keywords, None
-
-    def _mark(self, case: Case, name: str) -> tuple[Any, str | None]:
-        """pytest's own verdict on a mark name from a file: under strict markers an unknown
-        name errors the case; otherwise pytest's "unknown mark" warning is issued at the row
-        (shown in the warnings summary, silenced or made an error by the user's filters; an
-        error errors only this case, never the collection of the whole file)."""
-        import warnings
-
-        problem = (f"__marks: {name!r} is not a registered marker; "
-                   "add it to markers in your pytest config")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", pytest.PytestUnknownMarkWarning)
-            try:
-                decorator = getattr(pytest.mark, name)
-            except pytest.fail.Exception:
-                return None, problem
-        if caught and (case.where, name) not in self._warned_marks:
-            self._warned_marks.add((case.where, name))
-            try:
-                warnings.warn_explicit(f"{problem} (a typo?)", pytest.PytestUnknownMarkWarning,
-                                       filename=case.file, lineno=case.row)
-            except pytest.PytestUnknownMarkWarning:  # the user's filters make it an error
-                return None, problem
-        return decorator, None
 
     # -- running ----------------------------------------------------------------------------
 
@@ -584,7 +395,7 @@ class PromstackSession:
 
     def file_error_result(self, item: pytest.Item) -> dict[str, Any]:
         """An unreadable file counts once, as an error, under the first suite that uses it."""
-        return records.file_error(self.files[Path(item.path).resolve()][0].name, str(item.nodeid),
+        return records.file_error(self.planner.files[Path(item.path).resolve()][0].name, str(item.nodeid),
                                   _rel(Path(item.path), self.settings.root))  # relative, as every case's file
 
     def record(self, report: pytest.TestReport) -> None:
@@ -682,19 +493,8 @@ class PromstackSession:
             return False
         unselected = {str(c.get("case_id")) for c in base["cases"] if c.get("suite") not in self.settings.suites}
         self.comparison = compare(self._cases(), base, self.settings.run.regression_margin, str(path),
-                                  self.existing_ids() | unselected)
+                                  self.planner.all_ids() | unselected)
         return bool(self.comparison["regressed"])
-
-    def existing_ids(self) -> set[str]:
-        """Every case id of the configured suites' files, run or deselected. Under xdist only
-        the workers collect, so the controller plans the files here (no call is made)."""
-        if not self.planned_ids:
-            for path in self.files:
-                try:
-                    self.plan_file(path)
-                except CaseError:
-                    continue
-        return self.planned_ids
 
     def _cases(self) -> list[dict[str, Any]]:
         return sorted(self.records.values(), key=lambda r: (str(r.get("case_id")), str(r.get("file"))))
@@ -738,7 +538,7 @@ class PromstackSession:
         seen: dict[tuple[str, str], dict[str, Any]] = {}
         used = {(str(r.get("prompt_id")), str(r.get("prompt_version"))) for r in self.records.values()}
         for suite in self.settings.suites.values():  # loaded here too: under xdist only workers collect
-            for p in self.prompts(suite):
+            for p in self.planner.prompts(suite):
                 if isinstance(p, Prompt) and (p.id, p.version) in used:
                     number, labels = self.prompt_numbers.get((p.id, p.version), (None, []))
                     seen[(p.id, p.version)] = {"id": p.id, "version": p.version, "source": p.source,
@@ -785,7 +585,7 @@ class PromstackSession:
             from ..execute.cassettes import write
 
             for suite, entries in sorted(self.cassette_entries.items()):
-                path = write(self.settings.cassette_dir, suite, entries, self.existing_ids())
+                path = write(self.settings.cassette_dir, suite, entries, self.planner.all_ids())
                 lines.append(f"promstack: wrote {_rel(path, self.settings.root)} ({len(entries)} recorded)")
         return lines
 
@@ -809,7 +609,7 @@ class PromstackSession:
 
             cache += f" + redis {safe_url(s.cache_url)}"
         repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
-        decoded = "".join(f"; {rel} read as {enc}" for rel, enc in sorted(self.loader.decoded.items()))
+        decoded = "".join(f"; {rel} read as {enc}" for rel, enc in sorted(self.planner.loader.decoded.items()))
         line = (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
                 f"cache {cache}, concurrency {s.concurrency}{repeat}{decoded}")
         return safe(line + ("" if cases else self._outside()), newlines=True)
@@ -820,7 +620,8 @@ class PromstackSession:
         here = self.config.invocation_params.dir
         args = [a.split("::")[0] for a in self.config.args] or ["."]
         roots = [Path(here, a).resolve() for a in args]
-        if not self.files or any(f == r or f.is_relative_to(r) for f in self.files for r in roots):
+        files = self.planner.files
+        if not files or any(f == r or f.is_relative_to(r) for f in files for r in roots):
             return ""
         root = self.settings.tests_folder()
         return (f"\npromstack: warning: the suites' test files are under {root}, outside what pytest collects "
@@ -887,12 +688,6 @@ class PromstackSession:
             sys.path.remove(str(self.settings.root))
 
 
-def _variant_names(prompts: list[Prompt | str], stems: list[str]) -> list[str]:
-    """Each prompt of a suite by its id, or by its file stem where ids clash or it is broken."""
-    ids = [p.id if isinstance(p, Prompt) else None for p in prompts]
-    return [i if i is not None and ids.count(i) == 1 else stem for i, stem in zip(ids, stems, strict=True)]
-
-
 def _truncation_lines(records: list[dict[str, Any]]) -> list[str]:
     cut = [r for r in records if r.get("truncated")]
     if not cut:
@@ -920,13 +715,6 @@ def _outcome(report: pytest.TestReport, current: str) -> str:
     if report.skipped:
         return "skipped"
     return current
-
-
-def _names(cases: list[Case]) -> dict[int, str]:
-    counts: dict[str, int] = {}
-    for c in cases:
-        counts[c.name] = counts.get(c.name, 0) + 1
-    return {c.row: c.name if counts[c.name] == 1 else f"{c.name} (row {c.row})" for c in cases}
 
 
 def _na(value: Any) -> str:

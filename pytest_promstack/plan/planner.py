@@ -1,0 +1,206 @@
+"""Planning: the suites' test files and prompts, with the settings, become planned cases
+(``Planned``) and the requests each will make. Collection calls ``plan_file``; nothing here
+calls a model. pytest's marks are given by the caller (``marks``), and so is the swap of a
+prompt file for a recorded version (``swap``, the registry's business)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..config.settings import InlinePrompt, Settings, Suite
+from ..model.errors import CaseError, ConfigError, TemplateError
+from ..model.specs import AssertionSyntaxError, from_structured
+from ..model.types import AssertionSpec, Case, Request
+from ..util.text import safe
+from .cases import Loader
+from .planned import Planned
+from .prompts import Prompt, from_mapping, load_prompt, with_branches
+from .requests import build as build_request
+
+Marks = Callable[[Case, Suite, str], tuple[Any, set[str], str | None]]  # -> (marks, keywords, error)
+Swap = Callable[[Prompt, Path], Prompt | str]  # a prompt file -> the version to run instead (or why not)
+
+
+def _keywords_only(case: Case, suite: Suite, model: str) -> tuple[Any, set[str], str | None]:
+    return (), {suite.name, model}, None
+
+
+class Planner:
+    def __init__(self, settings: Settings, known: Callable[[str], bool], suggest: Callable[[str], str], *,
+                 marks: Marks = _keywords_only, swap: Swap | None = None) -> None:
+        self.settings = settings
+        self.known, self.suggest = known, suggest
+        self.loader = Loader(settings.root, known, suggest, settings.encoding)
+        self.files = settings.files()  # each test file -> the suites that use it
+        self._marks, self._swap = marks, swap
+        self._prompts: dict[str, list[Prompt | str]] = {}
+        self._variants: dict[str, list[str]] = {}  # suite -> the name of each of its prompts in item ids
+        self.prompt_files: dict[str, Path] = {}  # prompt id -> its file
+        self.planned_ids: set[str] = set()
+        self.suite_asserts = self._parse_suite_asserts()
+
+    def wants(self, path: Path) -> bool:
+        return path.resolve() in self.files
+
+    def plan_file(self, path: Path) -> list[Planned]:
+        suites = self.files[path.resolve()]
+        cases = self.loader.load(path)
+        names = _names(cases)
+        rel = self.loader.rel(path)
+        plans: list[Planned] = []
+        for suite in suites:
+            prompts = self.prompts(suite)
+            variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
+            for case in cases:
+                for prompt, variant in zip(prompts, variants, strict=True):
+                    for model in (["arena"] if suite.arena else self._models(suite, prompt)):
+                        plan = self._plan(case, rel, names[case.row], suite, prompt, model,
+                                          len(suites) > 1, variant)
+                        self.planned_ids.add(plan.case_id)
+                        plans.append(plan)
+        return plans
+
+    def all_ids(self) -> set[str]:
+        """Every case id of the configured suites' files, run or deselected (the files are
+        planned here when collection did not: under xdist only the workers collect)."""
+        if not self.planned_ids:
+            for path in self.files:
+                try:
+                    self.plan_file(path)
+                except CaseError:
+                    continue
+        return self.planned_ids
+
+    def prompts(self, suite: Suite) -> list[Prompt | str]:
+        """The suite's prompts, loaded once; a broken prompt is its error text. With
+        --promstack-prompt-branches a file's branches (``name@branch.yaml``) run beside it;
+        --promstack-prompt-version swaps a file for a recorded version."""
+        if suite.name not in self._prompts:
+            out: list[Prompt | str] = []
+            stems: list[str] = []  # each prompt's file stem (or inline id): names it when ids clash
+            for ref in suite.prompts:
+                if isinstance(ref, InlinePrompt):
+                    try:
+                        out.append(from_mapping(ref.model_dump(exclude_none=True), f"suites.{suite.name}.prompt",
+                                                str(ref.id)))
+                    except CaseError as exc:
+                        out.append(str(exc))
+                    stems.append(str(ref.id))
+                    continue
+                path = self.settings.root / ref
+                paths = with_branches(path) if self.settings.run.prompt_branches else [path]
+                out += [self._load_prompt(p) for p in paths]
+                stems += [p.stem for p in paths]
+            self._prompts[suite.name] = out
+            self._variants[suite.name] = _variant_names(out, stems)
+        return self._prompts[suite.name]
+
+    def _load_prompt(self, path: Path) -> Prompt | str:
+        try:
+            prompt = load_prompt(path, self.settings.root)
+            self.prompt_files.setdefault(prompt.id, path)
+            return self._swap(prompt, path) if self._swap is not None else prompt
+        except CaseError as exc:
+            return str(exc)
+
+    def _models(self, suite: Suite, prompt: Prompt | str) -> list[str]:
+        if suite.models:
+            return list(suite.models)
+        if isinstance(prompt, Prompt) and prompt.model:
+            return [prompt.model]
+        return ["<no model>"]
+
+    def _plan(self, case: Case, rel: str, base: str, suite: Suite, prompt: Prompt | str, model: str,
+              show_suite: bool, variant: str | None) -> Planned:
+        """``variant``: the prompt's name in the id when the suite runs several prompts. Ids
+        never carry a content hash, so editing a prompt keeps its items' ids (and their JUnit
+        history, --lf and baseline matching); the version is a property of the case."""
+        pid = prompt.id if isinstance(prompt, Prompt) else "<broken>"
+        version = prompt.version if isinstance(prompt, Prompt) else "-"
+        params = [suite.name] if show_suite else []
+        params += [variant] if variant else []
+        params.append(model)
+        name = safe(f"{base}[{'-'.join(params)}]")  # a case name from a file is shown by pytest: no escapes
+        markers, keywords, mark_error = self._marks(case, suite, model)
+        error = mark_error or self._plan_error(prompt, model, suite, case)
+        plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
+                       name=name, case_id=f"{rel}::{name}", asserts=case.asserts + self.suite_asserts[suite.name],
+                       error=error, markers=tuple(markers), keywords=frozenset(keywords),
+                       variant="-".join(params))
+        if suite.arena:
+            plan = replace(plan, asserts=(), contenders=suite.models)
+        if error is None and case.error is None and case.provider_output is None and isinstance(prompt, Prompt):
+            requests, error = self._requests(plan, suite, prompt)
+            plan = replace(plan, requests=requests, error=error)
+        return plan
+
+    def _plan_error(self, prompt: Prompt | str, model: str, suite: Suite, case: Case) -> str | None:
+        if isinstance(prompt, str):
+            return prompt
+        from ..config.policy import refused
+
+        models = suite.models if suite.arena else (model,)
+        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name])
+        if code is not None:
+            return code
+        if model == "<no model>":
+            return ("no model to run: list models: in promstack.yaml, set model: in the prompt, "
+                    "or pass --promstack-model")
+        return None
+
+    def _parse_suite_asserts(self) -> dict[str, tuple[AssertionSpec, ...]]:
+        """Suite ``assert:`` lists are config: a bad one stops the run, listing every problem."""
+        known = self.known
+        out: dict[str, tuple[AssertionSpec, ...]] = {}
+        problems = []
+        for suite in self.settings.suites.values():
+            specs = []
+            for i, item in enumerate(suite.asserts):
+                where = f"suites.{suite.name}.assert[{i}]"
+                try:
+                    spec = from_structured(item, known)
+                except (AssertionSyntaxError, ValueError) as exc:
+                    name = str(exc)
+                    hint = self.suggest(name) if name.replace("-", "").isalnum() else ""
+                    problems.append(f"{where}: unknown assertion {name!r}{hint}" if hint else f"{where}: {name}")
+                    continue
+                specs.append(AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, where))
+            out[suite.name] = tuple(specs)
+        if problems:
+            raise ConfigError(self.settings.source, problems)
+        return out
+
+    def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
+        case = plan.case
+        variables = {**suite.vars, **case.vars}
+        try:
+            messages = prompt.render(variables, case.prefix, case.suffix)
+        except TemplateError as exc:
+            return (), str(exc)
+        if plan.contenders:
+            return tuple(r for m in plan.contenders for r in self._model_requests(plan, m, prompt, messages,
+                                                                                  variables, repeats=1)), None
+        return self._model_requests(plan, plan.model, prompt, messages, variables, self.settings.repeat), None
+
+    def _model_requests(self, plan: Planned, model: str, prompt: Prompt, messages: list[dict[str, Any]],
+                        variables: dict[str, Any], repeats: int) -> tuple[Request, ...]:
+        meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
+                "prompt_version": plan.prompt_version}
+        return tuple(build_request(self.settings, model, messages, {**meta, "repeat": i}, params=prompt.params,
+                                   repeat=i, variables=variables) for i in range(repeats))
+
+
+def _variant_names(prompts: list[Prompt | str], stems: list[str]) -> list[str]:
+    """Each prompt of a suite by its id, or by its file stem where ids clash or it is broken."""
+    ids = [p.id if isinstance(p, Prompt) else None for p in prompts]
+    return [i if i is not None and ids.count(i) == 1 else stem for i, stem in zip(ids, stems, strict=True)]
+
+
+def _names(cases: list[Case]) -> dict[int, str]:
+    counts: dict[str, int] = {}
+    for c in cases:
+        counts[c.name] = counts.get(c.name, 0) + 1
+    return {c.row: c.name if counts[c.name] == 1 else f"{c.name} (row {c.row})" for c in cases}
