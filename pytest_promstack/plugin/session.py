@@ -25,7 +25,7 @@ from ..plan.prompts import Prompt, load_prompt
 from ..results import records
 from ..score.case import Outcome, score_case
 from ..score.registry import Registry
-from ..util.text import safe, safe_lines
+from ..util.text import safe
 from .items import CaseErrored, CaseFailed, CaseItem
 from .marks import Marks
 from .reports import reports_of_salvaged
@@ -628,56 +628,19 @@ class PromstackSession:
                 f"({', '.join(args)}); run pytest there, or name it: pytest --promstack {os.path.relpath(root, here)}")
 
     def summary(self) -> list[str]:
-        from ..report.terminal import summary_lines
-        from ..results.metrics import calibrations, flaky, quality, summarise, unpriced
+        from ..report.summary import run_summary
 
-        records = list(self.records.values())
-        lines: list[str] = []
-        if self.comparison is not None:
-            from ..results.baseline import lines as baseline_lines
-
-            lines += baseline_lines(self.comparison, records)
-        lines += summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records),
-                               quality(records), self.prompt_name)
-        arena = self.arena_result()
-        if arena is not None:
-            from ..report.terminal import arena_lines
-
-            lines += arena_lines(arena)
         if self.log is not None and self.log.failed:
             self.warn(f"call log not written: {self.log.failed}")
-        lines += [v.line() for v in self.gate_verdicts] + self.gate_warnings
-        from ..results.gates import cheapest_line
-
-        lines += [cheapest_line(sel) for sel in self.selection()]
-        lines += self.notes + _truncation_lines(records) + self._cache_lines(records)
-        if self.interrupted:
-            planned = max(len(self.mine), self.planned, len(records))
-            lines.append(f"promstack: interrupted: {len(records)} of {planned} cases finished; the reports hold those, "
-                         "and the calls cut short are logged as cancelled")
-        hidden = [r for r in records if r.get("outcome") == "xfailed" and r.get("phase") == "setup"]
-        for r in hidden[:5]:
-            lines.append(f"promstack: warning: xfail hides an error, not a failure: {r['case_id']}: "
-                         f"{(r.get('setup_error') or r.get('error') or 'it errored before it was scored')[:200]}")
-        if len(hidden) > 5:
-            lines.append(f"promstack: warning: … and {len(hidden) - 5} more xfail cases that errored")
         for note in self.engine.notes if self.engine is not None else []:  # e.g. a judge's structured output refused
             self.warn(note)
-        return safe_lines(lines + [f"promstack: warning: {w}" for w in self.warnings])
-
-    def _cache_lines(self, records: list[dict[str, Any]]) -> list[str]:
-        """Why answers called in this run were not cached (so the next run calls them again)."""
-        fresh = [r for r in records if r.get("called") and not r.get("cached")]
-        failed = sum(r.get("error") is not None for r in fresh)
-        if not fresh or self.settings.cache_mode == CacheMode.REPLAY:  # replay calls nothing: a miss says so itself
-            return []
-        if self.settings.cache_mode == CacheMode.OFF:
-            return [f"promstack: cache off: the {len(fresh)} answers of this run were not stored; the next run "
-                    "calls the models again (--promstack-cache use keeps them)"]
-        if failed:
-            return [f"promstack: {failed} of {len(fresh)} new answers were not cached: their calls failed, "
-                    "and errors are never cached (the next run calls them again)"]
-        return []
+        records = list(self.records.values())
+        return run_summary(records, comparison=self.comparison, prompt_name=self.prompt_name,
+                           arena=self.arena_result(), gate_lines=[v.line() for v in self.gate_verdicts]
+                           + self.gate_warnings, selection=self.selection(), notes=self.notes,
+                           cache_mode=self.settings.cache_mode,
+                           interrupted=max(len(self.mine), self.planned, len(records)) if self.interrupted else None,
+                           warnings=self.warnings)
 
     def close(self) -> None:
         if self.engine is not None:
@@ -686,16 +649,6 @@ class PromstackSession:
             self.cache.close()
         if self._root_on_path and str(self.settings.root) in sys.path:
             sys.path.remove(str(self.settings.root))
-
-
-def _truncation_lines(records: list[dict[str, Any]]) -> list[str]:
-    cut = [r for r in records if r.get("truncated")]
-    if not cut:
-        return []
-    suites = ", ".join(sorted({str(r.get("suite")) for r in cut}))
-    return [f"promstack: {len(cut)} of {len(records)} cases have an answer cut at max_tokens (finish_reason "
-            f"length; suites {suites}): cached and marked truncated; raise max_tokens, or fail them with "
-            "not-finish-reason:length"]
 
 
 def _question(plan: Planned) -> str:
