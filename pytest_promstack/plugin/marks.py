@@ -24,7 +24,7 @@ class Marks:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self._warned: set[tuple[str, str]] = set()  # (row, mark) already warned of
+        self._warned: dict[tuple[str, str], str | None] = {}  # (row, mark) warned of -> its error, if it was one
 
     def __call__(self, case: Case, suite: Suite, model: str) -> tuple[list[Any], set[str], str | None]:
         markers: list[Any] = []
@@ -62,12 +62,13 @@ class Marks:
                 decorator = getattr(pytest.mark, name)
             except pytest.fail.Exception:
                 return None, problem
-        if caught and (case.where, name) not in self._warned:
-            self._warned.add((case.where, name))
+        if caught and (case.where, name) not in self._warned:  # warned once per row, for all its models
+            self._warned[(case.where, name)] = None
             try:
                 warnings.warn_explicit(f"{problem} (a typo?)", pytest.PytestUnknownMarkWarning,
                                        filename=case.file, lineno=case.row)
             except pytest.PytestUnknownMarkWarning:  # the user's filters make it an error
-                return None, problem
-        return decorator, None
+                self._warned[(case.where, name)] = problem
+        error = self._warned.get((case.where, name)) if caught else None
+        return (None, error) if error else (decorator, None)
 

@@ -245,9 +245,13 @@ def test_unregistered_mark_warns_at_its_row_or_errors_only_that_case(project):
     result = project.run("-W", "default::pytest.PytestUnknownMarkWarning")
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(["*a.csv:2: PytestUnknownMarkWarning: __marks: 'slwo' is not a registered marker*"])
-    # warnings made errors (as in this project's own config): that row errors, the file still runs
+    # warnings made errors (as in this project's own config): that row errors, the file still runs;
+    # on every model of the row (the warning is issued once per row)
     result = project.run("-W", "error::pytest.PytestUnknownMarkWarning")
     result.assert_outcomes(passed=1, errors=1)
+    project.write({"prompt_tests/a.csv": "input,__expected,__marks\na,contains:a,slwo\nb,contains:b,\n"},
+                  models=["mine", "other"])
+    project.run("-W", "error::pytest.PytestUnknownMarkWarning").assert_outcomes(passed=2, errors=2)
     result.stdout.fnmatch_lines(["*a.csv:2 [[]mine[]]: __marks: 'slwo' is not a registered marker*"])
 
 
