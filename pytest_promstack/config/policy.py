@@ -5,25 +5,43 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..model.specs import JUDGED
 from ..model.types import AssertionSpec
 
 PREFIX = "python:"
 
 
-def refused(settings: Any, models: Iterable[str], asserts: Iterable[AssertionSpec]) -> str | None:
+def refused(settings: Any, models: Iterable[str], asserts: Iterable[AssertionSpec], arena: bool = False
+            ) -> str | None:
     """Why this case may not run with ``allow_python: false`` / ``--promstack-no-python``: a
-    python: target or a python assertion runs code from the repository's files."""
+    python: target (as the model, or as a judge of its judged assertions or of its arena
+    games) or a python assertion runs code from the repository's files."""
     if settings.allow_python:
         return None
+    asserts = list(asserts)
     for name in models:
-        spec = settings.models.get(name)
-        target = spec.model if spec is not None else name
+        target = _target(settings, name)
         if target.startswith(PREFIX):
             return (f"model {name} is a python: target ({target}), code from this repository; python is refused "
                     "here (--promstack-no-python or allow_python: false): run it on trusted code only")
+    if arena or any(a.type.removeprefix("not-") in JUDGED for a in asserts):
+        judges = {name: judge.model for name, judge in settings.judges.items()}
+        if settings.default_judge and settings.default_judge not in judges:  # a model named as the judge
+            judges[settings.default_judge] = settings.default_judge
+        for name, model in sorted(judges.items()):
+            target = _target(settings, model)
+            if target.startswith(PREFIX):
+                return (f"judge {name} is a python: target ({target}), code from this repository; python is "
+                        "refused here (--promstack-no-python or allow_python: false): judge with a model, or "
+                        "run it on trusted code only")
     for a in asserts:
         if a.type.removeprefix("not-") == "python":
             return (f"{a.origin or 'an assertion'}: a python assertion runs code; python is refused here "
                     "(--promstack-no-python or allow_python: false): use a declarative assertion, or run it on "
                     "trusted code only")
     return None
+
+
+def _target(settings: Any, name: str) -> str:
+    spec = settings.models.get(name)
+    return spec.model if spec is not None else name

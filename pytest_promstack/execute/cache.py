@@ -247,9 +247,26 @@ def _prepare(directory: Path) -> None:
         ignore.write_text("# created by pytest-promstack\n*\n", encoding="utf-8")
 
 
+def _ours(directory: Path) -> bool:
+    """An empty folder, or one this package made (its CACHEDIR.TAG)."""
+    tag = directory / "CACHEDIR.TAG"
+    try:
+        if tag.is_file():
+            return "pytest-promstack" in tag.read_text(encoding="utf-8", errors="replace")
+        return not any(directory.iterdir())
+    except OSError:
+        return False
+
+
 def _disk(directory: Path, warn: Warn) -> DiskCache | None:
     """The disk cache; a damaged one (not a database, a file where the folder goes) is moved
-    aside with a warning and made anew, else the run goes on uncached."""
+    aside with a warning and made anew, else the run goes on uncached. A folder of other files
+    (``cache.dir: src``) is never used, written to or moved: this run is not cached."""
+    if directory.is_dir() and not _ours(directory):
+        warn(f"cache {directory} is a folder of other files, not a promstack cache (no CACHEDIR.TAG of ours): "
+             "it is left as it is and this run is not cached; name a new folder in cache.dir "
+             "(default .promstack/cache)")
+        return None
     try:
         return DiskCache(directory, warn)
     except Exception as exc:

@@ -143,7 +143,7 @@ class Planner:
         from ..config.policy import refused
 
         models = suite.models if suite.arena else (model,)
-        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name])
+        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name], arena=suite.arena)
         if code is not None:
             return code
         if model == "<no model>":

@@ -73,6 +73,8 @@ def _compile(text: str, source: str) -> Any:
         raise TemplateError(f"{source}: template syntax error on line {exc.lineno}: {exc.message}") from None
     except TemplateLimitError as exc:
         raise TemplateError(f"{source}: {exc}") from None
+    except Exception as exc:  # whatever else a template from a file makes compiling raise: its error, one line
+        raise TemplateError(f"{source}: template error: {type(exc).__name__}: {exc}") from None
 
 
 def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
@@ -83,6 +85,8 @@ def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
     try:
         return template.render(**variables)
     except jinja2.UndefinedError as exc:
+        if "has no element" in str(exc):  # {{ items[5] }} past the end: not a missing column
+            raise TemplateError(f"{source}: template error: {exc}") from None
         name = _undefined_name(str(exc))
         raise TemplateError(
             f"template variable {name!r} is undefined in {source}; add a {name!r} column/key "
@@ -92,6 +96,9 @@ def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
         raise TemplateError(f"{source}: {exc}") from None
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{source}: template error: {exc}") from None
+    except Exception as exc:  # {{ 1/0 }}, {% include 'x' %} (no loader), range(10**9)|list: the case errors, one line
+        msg = "templates cannot include, import or extend other files" if "no loader" in str(exc) else str(exc)
+        raise TemplateError(f"{source}: template error: {type(exc).__name__}: {msg}") from None
 
 
 def _undefined_name(message: str) -> str:

@@ -205,16 +205,34 @@ def _validate(data: Any, schema: Any, deadline: float | None = None) -> str | No
     if schema is None:
         return None
     import jsonschema
+    from referencing.exceptions import Unresolvable
 
     token = _SCHEMA_DEADLINE.set(deadline or time.monotonic() + REGEX_TIMEOUT_S)
     try:
-        jsonschema.validate(data, schema, cls=_bounded_validator(jsonschema.validators.validator_for(schema)))
+        jsonschema.validate(data, schema, cls=_bounded_validator(jsonschema.validators.validator_for(schema)),
+                            registry=_local_only())
     except jsonschema.ValidationError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         return f"schema: {path}: {exc.message}"
+    except Unresolvable as exc:
+        raise Undecided(f"the schema's $ref {exc.ref!r} is not in the schema; a schema from a test file is "
+                        "self-contained (put shared parts under $defs): nothing is fetched") from None
     finally:
         _SCHEMA_DEADLINE.reset(token)
     return None
+
+
+@functools.cache
+def _local_only() -> Any:
+    """A registry that resolves nothing outside the schema itself: a test file's ``$ref`` to
+    ``http://…`` must not make the run fetch (or wait for) a URL a pull request chose."""
+    from referencing import Registry
+    from referencing.exceptions import NoSuchResource
+
+    def refuse(uri: str) -> Any:
+        raise NoSuchResource(ref=uri)
+
+    return Registry(retrieve=refuse)  # type: ignore[call-arg]
 
 
 _SCHEMA_DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("promstack_schema_deadline", default=0.0)

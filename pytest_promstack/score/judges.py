@@ -84,7 +84,6 @@ def messages(judge: Judge, question: str, answer: str, template: str, expectatio
              ) -> list[dict[str, Any]]:
     """The judge's prompt, blind to which model answered; a template that cannot render
     (a syntax error, an unknown variable, an attribute the sandbox refuses) is a JudgeError."""
-    import jinja2
 
     from ..util.sandbox import TemplateLimitError
 
@@ -94,7 +93,7 @@ def messages(judge: Judge, question: str, answer: str, template: str, expectatio
             question=question, answer=answer, expectation=expectation)
     except TemplateLimitError as exc:
         raise JudgeError(f"judge {judge.name}'s prompt {exc}; fix judges.{judge.name.split(':')[0]}.prompt") from None
-    except jinja2.TemplateError as exc:
+    except Exception as exc:  # jinja2.TemplateError, and {{ 1/0 }} or {% include %}: the template's own error
         raise JudgeError(f"judge {judge.name}'s prompt template cannot render: {type(exc).__name__}: {exc}; fix "
                          f"judges.{judge.name.split(':')[0]}.prompt") from None
     return [{"role": "user", "content": text}]

@@ -270,3 +270,72 @@ def test_an_api_base_with_user_and_password_ends_in_one_line_and_shows_no_secret
     leaked = [str(p.relative_to(project.path)) for p in files
               if b"pw-secret-42" in p.read_bytes() or KEY.encode() in p.read_bytes()]
     assert leaked == ["promstack.yaml"]  # where the user wrote it, nowhere else
+
+
+@pytest.mark.parametrize("template", ["{{ 1/0 }}", "{% include '/etc/hostname' %}", "{{ range(10**12)|list }}",
+                                      "{{ [][1] }}"])
+@pytest.mark.parametrize("args", [[], ["--collect-only"], ["--promstack-estimate"]])
+def test_a_prompt_template_that_raises_errors_its_cases_and_the_other_suites_run(project, template, args):
+    project.write({"prompts/bad.yaml": f"id: bad\ntemplate: \"{template}\"\n",
+                   "prompt_tests/a.csv": "input,__expected\nx,contains:x\n",
+                   "prompt_tests/b.csv": "input,__expected\ny,contains:y\n"},
+                  suites={"bad": {"prompt": "prompts/bad.yaml", "tests": ["prompt_tests/a.csv"]},
+                          "good": {"tests": ["prompt_tests/b.csv"]}})
+    result = project.run(*args)
+    assert "Traceback" not in result.stdout.str()
+    assert result.ret != pytest.ExitCode.INTERRUPTED  # no collection error stops the run
+    if not args:
+        result.assert_outcomes(passed=1, errors=1)
+        result.stdout.fnmatch_lines(["*a.csv:2 [[]mine[]]: prompts/bad.yaml: template error: *"])
+
+
+def test_a_judge_template_that_raises_errors_the_judged_case_and_the_rest_runs(project):
+    project.server.replies = {"judge": '{"scores": [{"criterion": "c", "score": 5, "reason": "ok"}]}'}
+    project.write({"prompt_tests/a.csv": "input,__expected\nx,llm-rubric:polite\ny,contains:y\n"},
+                  judges={"j": {"model": "mine", "criteria": ["polite"], "prompt": "{{ 1/0 }} judge"}},
+                  default_judge="j")
+    result = project.run()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*a.csv:2 [[]mine[]]*prompt template cannot render: ZeroDivisionError*"])
+
+
+def test_no_python_refuses_a_python_judge_of_judged_cases(project):
+    project.write({
+        "judge.py": "import pathlib\n\ndef verdict(messages, vars):\n    pathlib.Path('ran').touch()\n    return '{}'\n",
+        "prompt_tests/a.csv": "input,__expected\nx,llm-rubric:polite\ny,contains:y\n",
+    }, models=["mine"], judges={"j": {"model": "python:judge:verdict", "criteria": ["polite"]}}, default_judge="j")
+    result = project.run("--promstack-no-python")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*a.csv:2 [[]mine[]]: judge j is a python: target (python:judge:verdict)*refused*"])
+    assert not (project.path / "ran").exists()
+
+
+def test_a_schema_ref_to_a_url_fails_its_case_and_nothing_is_fetched(project):
+    import http.server
+    import threading
+
+    fetched: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            fetched.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"type": "object"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ref = json.dumps({"$ref": f"http://127.0.0.1:{server.server_address[1]}/s.json"}).replace('"', '""')
+        project.server.replies = {"x": '{"a": 1}'}
+        project.write({"prompt_tests/a.csv": f'input,__expected\nx,"json-schema:{ref}"\ny,contains:y\n'})
+        result = project.run("--promstack-cache=off")
+    finally:
+        server.shutdown()
+        server.server_close()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*the schema's $ref 'http://127.0.0.1:*/s.json' is not in the schema*nothing is fetched*"])
+    assert fetched == []

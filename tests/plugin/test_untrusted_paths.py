@@ -269,3 +269,12 @@ def test_a_shift_jis_file_is_not_read_as_cp949_while_korean_with_a_rare_syllable
     ])
     project.write({}, encoding="shift_jis", suites={"ja": {"tests": ["prompt_tests/ja.csv"]}})
     project.run().assert_outcomes(passed=1)  # named, it is read as what it is
+
+
+def test_a_cache_dir_naming_a_folder_of_other_files_is_left_untouched_and_the_run_is_uncached(project):
+    project.write({"src/app.py": "print('mine')\n", "prompt_tests/a.csv": "input,__expected\nx,contains:x\n"},
+                  cache={"dir": "src"})
+    result = project.run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*cache */src is a folder of other files, not a promstack cache*not cached*"])
+    assert sorted(p.name for p in (project.path / "src").iterdir()) == ["app.py"]  # no .gitignore hiding it
