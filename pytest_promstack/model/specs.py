@@ -71,3 +71,52 @@ def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
 
 def as_float(v: Any) -> float | None:
     return None if v is None else float(v)
+
+
+def bounds(value: Any) -> tuple[float | None, float | None]:
+    """``length``'s value: ``<=200``, ``>=10``, ``10..200``, ``..200``, ``200`` (at most) or
+    ``{min, max}``; raises ValueError for anything else."""
+    if isinstance(value, dict):
+        return as_float(value.get("min")), as_float(value.get("max"))
+    text = str(value).strip()
+    if text.startswith("<="):
+        return None, float(text[2:])
+    if text.startswith(">="):
+        return float(text[2:]), None
+    if ".." in text:
+        lo, hi = text.split("..", 1)
+        return (as_float(lo) if lo.strip() else None), (as_float(hi) if hi.strip() else None)
+    return None, float(text)
+
+
+NEEDS_TEXT = ("contains", "icontains", "starts-with", "contains-any", "contains-all", "icontains-any",
+              "icontains-all", "regex")  # an empty value would pass every output
+
+
+def value_problem(spec: AssertionSpec) -> str | None:
+    """What is wrong with the value of a built-in assertion, with the fix, found when the file
+    is read (not after the model was called): ``length:abc``, ``latency:soon``, ``regex:(``,
+    ``contains:`` with nothing after it."""
+    kind, value = spec.type.removeprefix("not-"), spec.value
+    empty = value is None or (isinstance(value, str) and not value.strip())
+    if kind in NEEDS_TEXT and empty:
+        return f"{kind} needs a value, which an empty one would match in any output: write {kind}:환불"
+    try:
+        if kind == "length":
+            lo, hi = bounds(value)
+            if lo is None and hi is None:
+                raise ValueError
+        elif kind in ("latency", "cost") and not (empty and spec.threshold is not None):
+            float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        example = {"length": "length:<=200, length:>=10 or length:10..200", "latency": "latency:5000 (ms)",
+                   "cost": "cost:0.002 (USD)"}[kind]
+        return f"{kind}: {value!r} is not a limit; write {example}"
+    if kind == "regex":
+        import regex
+
+        try:
+            regex.compile(str(value))
+        except regex.error as exc:
+            return f"regex: {value!r} is not a valid regular expression ({exc}); fix the pattern"
+    return None

@@ -12,7 +12,7 @@ from typing import Any
 from ..config.modes import CacheMode
 from ..config.settings import InlinePrompt, Settings
 from ..model.errors import PromstackError
-from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id
+from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id, value_problem
 from ..model.types import AssertionSpec, Request, Response, Score
 from ..plan.prompts import Prompt, from_mapping, load_prompt
 from ..plan.requests import build as build_request
@@ -190,6 +190,9 @@ class Runner:
             raise PromstackError(f"check: unknown assertion {name!r}{self.registry.suggest(name)}") from None
         except ValueError as exc:
             raise PromstackError(f"check: {spec!r}: {exc}") from None
+        problem = value_problem(parsed)
+        if problem:
+            raise PromstackError(f"check: {spec!r}: {problem}")
         return AssertionSpec(parsed.type, parsed.value, parsed.threshold, parsed.weight, f"check[{spec!r}]")
 
     def _verdicts(self, reply: Reply, specs: list[AssertionSpec]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.errors import CaseError
-from ..model.specs import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand
+from ..model.specs import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand, value_problem
 from ..model.types import AssertionSpec, Case
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
 
@@ -276,6 +276,9 @@ class Loader:
             raise _RowProblem(f"{origin}: unknown assertion {name!r}{self.suggest(name)}") from None
         if spec is None:
             raise _RowProblem(f"{origin}: empty assertion")
+        problem = value_problem(spec)
+        if problem:
+            raise _RowProblem(f"{origin}: {problem}")
         return AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, origin)
 
     def _promptfoo(self, rel: str, row: int, record: dict[str, Any]) -> Case:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config.settings import InlinePrompt, Settings, Suite
 from ..model.errors import CaseError, ConfigError, TemplateError
-from ..model.specs import AssertionSyntaxError, from_structured
+from ..model.specs import AssertionSyntaxError, from_structured, value_problem
 from ..model.types import AssertionSpec, Case, Request
 from ..util.text import safe
 from .cases import Loader
@@ -166,6 +166,10 @@ class Planner:
                     name = str(exc)
                     hint = self.suggest(name) if name.replace("-", "").isalnum() else ""
                     problems.append(f"{where}: unknown assertion {name!r}{hint}" if hint else f"{where}: {name}")
+                    continue
+                problem = value_problem(spec)
+                if problem:
+                    problems.append(f"{where}: {problem}")
                     continue
                 specs.append(AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, where))
             out[suite.name] = tuple(specs)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.specs import JUDGED, as_float, spec_id
+from ..model.specs import JUDGED, as_float, bounds, spec_id
 from ..model.types import AssertionSpec, Response, Score
 
 REGEX_TIMEOUT_S = 1.0  # per regex assertion: a backtracking pattern fails, it does not stall the run
@@ -373,22 +373,8 @@ def _json_schema(output: str, value: Any, ctx: Context) -> Outcome:
     return _is_json(output, value, ctx)
 
 
-def _bounds(value: Any) -> tuple[float | None, float | None]:
-    if isinstance(value, dict):
-        return as_float(value.get("min")), as_float(value.get("max"))
-    text = str(value).strip()
-    if text.startswith("<="):
-        return None, float(text[2:])
-    if text.startswith(">="):
-        return float(text[2:]), None
-    if ".." in text:
-        lo, hi = text.split("..", 1)
-        return (as_float(lo) if lo.strip() else None), (as_float(hi) if hi.strip() else None)
-    return None, float(text)
-
-
 def _length(output: str, value: Any, ctx: Context) -> Outcome:
-    lo, hi = _bounds(value)
+    lo, hi = bounds(value)
     n = len(output)
     ok = (lo is None or n >= lo) and (hi is None or n <= hi)
     return Outcome(ok, f"{n} chars, want {_range(lo, hi)}")

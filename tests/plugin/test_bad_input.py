@@ -320,3 +320,17 @@ def test_an_unreadable_file_is_one_error_case_whose_file_is_relative_like_every_
     project.run("--promstack-json=r.json").assert_outcomes(passed=1, errors=1)
     doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
     assert sorted(c["file"] for c in doc["cases"]) == ["prompt_tests/a.csv", "prompt_tests/b.json"]
+
+
+@pytest.mark.parametrize(("cell", "problem"), [
+    ("length:abc", "length: 'abc' is not a limit; write length:<=200, length:>=10 or length:10..200"),
+    ("latency:soon", "latency: 'soon' is not a limit; write latency:5000 (ms)"),
+    ("regex:(unclosed", "regex: '(unclosed' is not a valid regular expression (*); fix the pattern"),
+    ("contains:", "contains needs a value, which an empty one would match in any output: write contains:환불"),
+])
+def test_a_bad_assertion_value_errors_its_row_when_the_file_is_read_and_nothing_is_called(project, cell, problem):
+    project.write({"prompt_tests/a.csv": f"input,__expected\nx,{cell}\ny,contains:y\n"})
+    result = project.run()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*a.csv:2*: __expected: {problem}"])
+    assert project.server.count == 1  # the bad row never called the model
