@@ -36,6 +36,17 @@ PRELUDE = textwrap.dedent("""
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     def loader(tmp):
         return cases.Loader(Path(tmp), lambda name: name in assertions.BUILTINS, lambda name: "")
+    def a_file(name, text):
+        import tempfile
+        tmp = tempfile.mkdtemp()
+        Path(tmp, name).write_text(text)
+        return tmp, Path(tmp, name)
+    def load(tmp, path):
+        try:
+            loader(tmp).load(path)
+            return "loaded"
+        except CaseError as exc:
+            return str(exc)
     def score(type_, value, output, threshold=None):
         spec = AssertionSpec(type_, value, threshold)
         return assertions.evaluate(spec, assertions.BUILTINS[type_], output, assertions.Context())
@@ -48,30 +59,17 @@ PRELUDE = textwrap.dedent("""
 
 CASES = {
     "csv 100k columns rejected": """
-        import tempfile
-        tmp = tempfile.mkdtemp()
-        path = Path(tmp, "wide.csv")
-        path.write_text(",".join(f"c{i}" for i in range(100_000)) + "\\n" + ",".join("x" * 100_000) + "\\n")
+        header, row = ",".join(f"c{i}" for i in range(100_000)), ",".join("x" * 100_000)
+        tmp, path = a_file("wide.csv", header + "\\n" + row + "\\n")
         before, t = rss(), time.perf_counter()
-        try:
-            loader(tmp).load(path)
-            what = "loaded"
-        except CaseError as exc:
-            what = str(exc)
+        what = load(tmp, path)
     """,
     "yaml alias bomb rejected": """
-        import tempfile
-        tmp = tempfile.mkdtemp()
-        path = Path(tmp, "bomb.yaml")
         lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
         lines += [f"{x}: &{x} [{','.join([f'*{p}'] * 9)}]" for p, x in zip("abcdefgh", "bcdefghi")]
-        path.write_text("\\n".join(lines) + "\\n")
+        tmp, path = a_file("bomb.yaml", "\\n".join(lines) + "\\n")
         before, t = rss(), time.perf_counter()
-        try:
-            loader(tmp).load(path)
-            what = "loaded"
-        except CaseError as exc:
-            what = str(exc)
+        what = load(tmp, path)
     """,
     "levenshtein on 10 MB output": """
         output = "Paris, " * 1_500_000  # 10.5 MB

@@ -588,9 +588,3 @@ def _expand(base: Path, patterns: list[str], where: str, problems: list[str]) ->
             else:
                 problems.append(f"{where}: {outside(p.relative_to(base) if p.is_relative_to(base) else p, project)}")
     return tuple(sorted(files))
-
-
-def api_key_for(spec: ModelSpec) -> str | None:
-    if spec.api_key_env is None:
-        return None
-    return os.environ.get(spec.api_key_env)

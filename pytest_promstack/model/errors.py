@@ -31,14 +31,5 @@ class TemplateError(PromstackError):
     """A prompt template could not be rendered for a case (e.g. a missing variable)."""
 
 
-class ProviderError(PromstackError):
-    """A model call failed; carries what the provider said."""
-
-    def __init__(self, message: str, status_code: int | None = None, attempts: int = 1):
-        self.status_code = status_code
-        self.attempts = attempts
-        super().__init__(message)
-
-
 class JudgeError(PromstackError):
     """An LLM judge gave no usable verdict."""

@@ -92,8 +92,9 @@ def add_options(add: Any) -> None:
         type=_gate, help="A gate for the whole run, e.g. min_pass_rate=90 or max_cost_usd=1.5; repeatable; "
                          "adds to the config's gates:. Default: %(default)r")
     add("--promstack-estimate", action="store_true", default=False, dest="promstack_estimate",
-        help="Print an upper bound of the run's cost per model (judge calls included, cached calls "
-             "excluded) and exit without calling any model. Default: %(default)r")
+        help="Print an upper bound of the run's cost per model (judged assertions' calls included, an "
+             "arena's judge calls not yet, cached calls excluded) and exit without calling any model. "
+             "Default: %(default)r")
     add("--promstack-registry", metavar="MODE", choices=REGISTRY_MODES, default="auto",
         dest="promstack_registry",
         help="Prompt registry (.promstack/prompts): write records each new prompt content as a version; "
@@ -105,7 +106,8 @@ def add_options(add: Any) -> None:
     add("--promstack-prompt-branches", action="store_true", default=False, dest="promstack_prompt_branches",
         help="Also run each prompt file's branches (prompts/NAME@BRANCH.yaml) side by side. Default: %(default)r")
     add("--promstack-no-python", action="store_true", default=False, dest="promstack_no_python",
-        help="Refuse python: targets and python assertions (they run code from the repository's files), "
+        help="Refuse python: targets (as models or judges) and python assertions (they run code from the "
+             "repository's files), "
              "e.g. in CI on pull requests; the same as allow_python: false. Default: %(default)r")
     add("--promstack-repeat", metavar="N", type=repeat_count, default=None, dest="promstack_repeat",
         help=f"Run each case N times, at most {MAX_REPEAT} (see min_pass in the config). Default: %(default)r "

@@ -451,7 +451,7 @@ def _python(output: str, value: Any, ctx: Context) -> Outcome:
 
 
 def _judged(output: str, value: Any, ctx: Context) -> Outcome:
-    """Judge-backed types: the verdict was obtained before scoring (see session/judges)."""
+    """Judge-backed types: the verdict was obtained before scoring (see score/judging.py)."""
     v = ctx.verdict
     if v is None:
         return Outcome(False, f"{_show(str(value))} needs an LLM judge: set default_judge: <model> (or judges:) "
