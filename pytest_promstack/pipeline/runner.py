@@ -12,7 +12,7 @@ from typing import Any
 from ..config.modes import CacheMode
 from ..config.settings import InlinePrompt, Settings
 from ..model.errors import PromstackError
-from ..model.specs import JUDGED, AssertionSyntaxError, from_structured, spec_id, value_problem
+from ..model.specs import AssertionSyntaxError, from_structured, value_problem
 from ..model.types import AssertionSpec, Request, Response, Score
 from ..plan.prompts import Prompt, from_mapping, load_prompt
 from ..plan.requests import build as build_request
@@ -197,31 +197,21 @@ class Runner:
 
     def _verdicts(self, reply: Reply, specs: list[AssertionSpec]) -> dict[str, Any]:
         """The judge's verdict for each judged assertion, through the same engine (cache,
-        cassettes, call log) and the same ask-parse-repair loop as the test files."""
-        from ..score import judges, judging
+        cassettes, call log), the same judge calls and the same ask-parse-repair loop as the
+        test files (score/judging.py)."""
+        from ..score import judging
 
-        out: dict[str, Any] = {}
-        jobs = []
-        for spec in (s for s in specs if s.type.removeprefix("not-") in JUDGED):
-            sid = spec_id(spec)
-            judge, expectation, problem = judging.resolve(self.settings, spec)
-            if judge is None:
-                out[sid] = problem  # None: the assertion then says which setting is missing
-                continue
-            msgs = judges.messages(judge, reply.question, reply.text, judges.template_text(judge), expectation)
-            job = judging.Job(reply.case_id or "", sid, 0, judge, msgs)
-            meta = {"suite": FIXTURE_SUITE, "case_id": reply.case_id, "prompt_id": reply.prompt_id,
-                    "prompt_version": reply.prompt_version}
-            job.requests = [judging.request(self.settings, job, j, msgs, meta) for j in range(judge.repeat)]
-            jobs.append(job)
+        meta = {"suite": FIXTURE_SUITE, "case_id": reply.case_id, "prompt_id": reply.prompt_id,
+                "prompt_version": reply.prompt_version}
+        jobs, decided = judging.jobs_for(self.settings, reply.case_id or "", specs, [reply.response()],
+                                         reply.question, meta)
         if jobs:
             judging.run(self.engine(), jobs, self.settings, lambda: None)
-        for job in jobs:
-            verdict = judging.aggregate(job)
-            if "error" in verdict:  # fail closed: no verdict, no pass
+        verdicts = {**decided, **{(job.spec, job.index): judging.aggregate(job) for job in jobs}}
+        for verdict in verdicts.values():
+            if isinstance(verdict, dict) and "error" in verdict:  # fail closed: no verdict, no pass
                 raise CallFailed(f"judge {verdict['judge']} gave no usable verdict: {verdict['error']}")
-            out[job.spec] = verdict
-        return out
+        return {sid: verdict for (sid, _index), verdict in verdicts.items()}
 
     def records(self, case_id: str | None = None) -> list[dict[str, Any]]:
         """Per reply, the record the summary reads (of one test when ``case_id`` is given)."""

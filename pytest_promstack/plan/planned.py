@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model.specs import JUDGED
 from ..model.types import AssertionSpec, Case, Request
 
 
@@ -31,3 +32,23 @@ class Planned:
     def where(self) -> str:
         """``prompt_tests/a.csv:3 [terse-llama]``: file, row and variant, for every message."""
         return f"{self.case.where} [{self.variant or self.model}]"
+
+    @property
+    def question(self) -> str:
+        """What a judge sees as the question: the last user message sent, else the input."""
+        if self.requests:
+            for msg in reversed(self.requests[0].messages):
+                if msg.get("role") == "user":
+                    return str(msg.get("content", ""))
+        return str(self.case.vars.get("input", self.case.vars))
+
+    @property
+    def judged(self) -> bool:
+        """Whether a judge scores one of its assertions (the judge phase asks for its verdicts)."""
+        return any(a.type.removeprefix("not-") in JUDGED for a in self.asserts)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What the call log and the cassette note about a call made for this case."""
+        return {"suite": self.suite, "case_id": self.case_id, "prompt_id": self.prompt_id,
+                "prompt_version": self.prompt_version}

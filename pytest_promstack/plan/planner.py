@@ -191,9 +191,7 @@ class Planner:
 
     def _model_requests(self, plan: Planned, model: str, prompt: Prompt, messages: list[dict[str, Any]],
                         variables: dict[str, Any], repeats: int) -> tuple[Request, ...]:
-        meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
-                "prompt_version": plan.prompt_version}
-        return tuple(build_request(self.settings, model, messages, {**meta, "repeat": i}, params=prompt.params,
+        return tuple(build_request(self.settings, model, messages, {**plan.meta, "repeat": i}, params=prompt.params,
                                    repeat=i, variables=variables) for i in range(repeats))
 
 

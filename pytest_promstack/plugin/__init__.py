@@ -1,11 +1,10 @@
-"""pytest hooks only; each delegates to the session object or a pure module.
-
-Nothing happens without ``--promstack``: no files are collected and nothing heavy is imported.
-"""
+"""The plugin's entry point: options, hook specs, the built-in assertions and judges, and
+the run's controller (session.py), created and registered at configure with ``--promstack``
+only. Without it no file is collected and nothing heavy is imported."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"promstack: invalid configuration\n{exc}") from None
     config.stash[SESSION_KEY] = ps
-    ps.observe_prompts()
-    config.pluginmanager.register(Reporter(ps), "promstack-reporter")
+    ps.start()
+    config.pluginmanager.register(ps, "promstack-session")  # its methods are the run's hooks
     ps.restore_sigterm = _interrupts(config, ps)
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistHooks
@@ -127,139 +126,11 @@ def _root(config: pytest.Config) -> Path:
     return config.rootpath
 
 
-def _session(config: pytest.Config) -> Any:
-    return config.stash.get(SESSION_KEY, None) if config.option.promstack else None
-
-
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    ps = _session(parent.config)
-    if ps is None or not ps.wants(file_path):
-        return None
-    from .items import PromptFile
-
-    return PromptFile.from_parent(parent, path=file_path)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
-    report = yield
-    if _session(collector.config) is not None:
-        from .items import PromptFile, plan_skipped
-
-        if isinstance(collector, PromptFile):
-            plan_skipped(collector)
-    return report
-
-
-def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> str | None:
-    ps = _session(config)
-    return ps.header(items) if ps is not None else None
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    ps = _session(session.config)
-    if ps is not None and not session.config.option.collectonly and not ps.settings.run.estimate:
-        ps.start_calls(session.items)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    ps = _session(session.config)
-    if ps is not None and ps.settings.run.estimate and not session.config.option.collectonly:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        for line in ps.estimate(session.items):
-            if reporter is not None:
-                reporter.write_line(line)
-        return True  # estimate only: no item runs, no model is called
-    if ps is not None and not session.config.option.collectonly:
-        reporter = None if ps.is_worker else session.config.pluginmanager.get_plugin("terminalreporter")
-        ps.wait_for_calls(reporter)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-    report = yield
-    ps = _session(item.config)
-    if ps is None:
-        return report
-    from ..model.errors import PromstackError
-
-    if call.excinfo is not None and isinstance(call.excinfo.value, PromstackError):
-        from ..util.text import safe
-
-        # users' mistakes get one line, not a traceback; a provider's or a file's control
-        # characters are shown escaped, never sent to the terminal
-        report.longrepr = safe(str(call.excinfo.value), newlines=True)
-    from .items import CaseItem, FileErrorItem
-
-    # The case's record travels once: on the call report, or on a failed/skipped setup (then
-    # there is no call). pytest keeps every report until the end, so this also keeps memory flat.
-    carries = call.when == "call" or (call.when == "setup" and not report.passed)
-    if carries and isinstance(item, CaseItem):
-        problem = str(call.excinfo.value) if call.excinfo is not None else None
-        report.promstack = ps.result_of(item, call.when, problem)
-        # The models answered before the items ran (the item only scores), so the measured
-        # duration is about 1 ms; JUnit's time and --durations get the case's model latency.
-        report.duration += sum(report.promstack["latencies"]) / 1000
-    elif call.when == "setup" and isinstance(item, CaseItem):
-        report.promstack = ps.identity_of(item)  # small: so a crash before the call is still counted
-    elif carries and isinstance(item, FileErrorItem):
-        report.promstack = ps.file_error_result(item)
-    return report
-
-
-class Reporter:
-    """Registered only with ``--promstack`` (as junitxml registers its writer): gathers the
-    per-case results that travel on the reports, so xdist and no xdist give the same totals."""
-
-    def __init__(self, ps: Any) -> None:
-        self.ps = ps
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.ps.record(report)
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    ps = _session(config)
-    if ps is None or not ps.records:
-        return
-    terminalreporter.section("promstack summary")
-    for line in ps.summary():
-        terminalreporter.write_line(line)
-    for line in ps.written:
-        terminalreporter.write_line(line)
-
-
-@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: the salvaged cases go in it
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    ps = _session(session.config)
-    if ps is None:
-        return
-    # Ctrl-C or SIGTERM; not a plugin's deliberate stop (--sw's stop at a failure is like -x:
-    # the cases after it did not run, and none is scored as if it had)
-    ps.interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED and not session.shouldstop
-    ps.planned = session.testscollected
-    if ps.interrupted:
-        ps.salvage()
-        if not ps.is_worker:  # a worker's go to the controller with its end (plugin/xdist.py)
-            for report in ps.salvaged_reports():
-                session.config.hook.pytest_runtest_logreport(report=report)
-    gates_passed = ps.check_gates()
-    regressed = ps.compare_baseline()
-    if session.exitstatus == pytest.ExitCode.OK:
-        from ..results.baseline import REGRESSION
-        from ..results.gates import GATE_FAILED
-
-        if not gates_passed:
-            session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
-        elif regressed and ps.settings.run.fail_on_regression:
-            session.exitstatus = REGRESSION
-    ps.written = ps.finish()
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
-    ps = _session(config)
+    ps = config.stash.get(SESSION_KEY, None)
     if ps is not None:
+        del config.stash[SESSION_KEY]
+        config.pluginmanager.unregister(ps)
         ps.close()
         if ps.restore_sigterm is not None:
             import signal

@@ -143,12 +143,13 @@ class FixtureCalls:
         from ..config.settings import load_or_default
         from ..execute.cassettes import write
         from ..pipeline.runner import FIXTURE_SUITE
+        from ..util.paths import rel
         from .options import settings_options
 
         explicit = settings_options(self.config.option, self.config.invocation_params.dir)["config"]
         settings = load_or_default(self.config.rootpath, {"config": explicit})
         path = write(settings.cassette_dir, FIXTURE_SUITE, self.cassette, None)
-        self.written.append(f"promstack: wrote {_rel(path, settings.root)} ({len(self.cassette)} fixture calls "
+        self.written.append(f"promstack: wrote {rel(path, settings.root)} ({len(self.cassette)} fixture calls "
                             "recorded)")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -165,10 +166,3 @@ class FixtureCalls:
             terminalreporter.write_line(f"promstack: warning: {warning}")
         for line in self.written:
             terminalreporter.write_line(line)
-
-
-def _rel(path: Any, root: Any) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)

@@ -1,4 +1,6 @@
-"""pytest ``File`` and ``Item`` classes for prompt cases: ids, markers, failure text."""
+"""pytest ``File`` and ``Item`` classes for prompt cases: ids, markers, failure text. An item
+carries its planned case and keeps the answers and the ``Outcome`` the batch gives it
+(pipeline/cases.py), which also defines what it raises (``CaseErrored``, ``CaseFailed``)."""
 
 from __future__ import annotations
 
@@ -8,20 +10,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..model.errors import CaseError, PromstackError
+from ..pipeline.cases import CaseErrored, CaseFailed
+from ..results.records import junit_properties
 
 if TYPE_CHECKING:
     from ..model.types import Response
     from ..plan.planned import Planned
     from ..score.case import Outcome
     from .session import PromstackSession
-
-
-class CaseFailed(PromstackError):
-    """The response did not meet the case's expectations."""
-
-
-class CaseErrored(PromstackError):
-    """The case could not be run (template, provider, bad prompt)."""
 
 
 class PromptFile(pytest.File):
@@ -33,7 +29,7 @@ class PromptFile(pytest.File):
         ps: PromstackSession = self.config.stash[_key()]
         self.planned = True
         try:
-            planned = ps.plan_file(self.path)
+            planned = ps.planner.plan_file(self.path)
         except CaseError as exc:
             yield FileErrorItem.from_parent(self, name="<file>", message=str(exc))
             return
@@ -52,7 +48,7 @@ def plan_skipped(file: PromptFile) -> None:
     if not file.planned:
         file.planned = True
         with contextlib.suppress(CaseError):  # an unreadable file has no cases to keep
-            file.config.stash[_key()].plan_file(file.path)
+            file.config.stash[_key()].planner.plan_file(file.path)
 
 
 def _nodeid(parent: pytest.File, name: str) -> str:
@@ -107,10 +103,16 @@ class CaseItem(pytest.Item):
         return self.config.stash[_key()]
 
     def setup(self) -> None:
-        self.ps.setup_item(self)
+        self.responses, problem = self.ps.batch.setup(self.nodeid, self.plan)
+        if self.responses:
+            self.user_properties.extend(junit_properties(self.plan, self.responses))
+        if problem is not None:
+            raise CaseErrored(problem)
 
     def runtest(self) -> None:
-        self.ps.run_item(self)
+        self.outcome = self.ps.batch.score(self.nodeid, self.plan, self.responses)
+        if not self.outcome.passed:
+            raise CaseFailed(self.outcome.failure)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         return _repr(self, excinfo, style)

@@ -63,13 +63,13 @@ class XdistHooks:
         salvaged = (getattr(node, "workeroutput", None) or {}).get("promstack_salvaged") or {}
         if ps is not None:
             for nodeid, record in salvaged.items():
-                ps.records.setdefault(nodeid, record)
+                ps.results.add_salvaged(nodeid, record)
 
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
         """The item a worker was on when it was interrupted: when that worker scored it (its
         calls had finished), xdist's "crashed" report becomes the scored outcome."""
         ps = _session(report.node.config) if hasattr(report, "node") else None
-        rec = ps.records.get(crashitem) if ps is not None else None
+        rec = ps.results.records.get(crashitem) if ps is not None else None
         if rec is None or not rec.get("salvaged"):
             return
         from .reports import reports_of_salvaged

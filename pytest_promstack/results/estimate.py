@@ -8,10 +8,15 @@ the longest answer the model may give. Nothing is called.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model.types import Request
+from ..config.settings import Settings
+from ..model.types import Request, Response
+
+if TYPE_CHECKING:
+    from ..plan.planned import Planned
 
 
 @dataclass
@@ -23,6 +28,30 @@ class Line:
     output_tokens: int = 0
     cost: float | None = 0.0
     problems: set[str] = field(default_factory=set)
+
+
+def for_plans(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str]:
+    """The estimate's lines for these planned cases; ``cache``: the answers already cached
+    (None when the run does not read the cache)."""
+    from ..execute.litellm_import import import_litellm
+    from ..score import judging
+
+    litellm = import_litellm()
+    lines: dict[str, Line] = {}
+    for plan in plans:
+        for req in plan.requests:
+            add(lines, litellm, req, cache is not None and cache.get(req.key) is not None)
+        if not plan.judged:
+            continue
+        # one judge call per repeat of the judge and answer; the answer is not known yet, so
+        # the longest one the model may give is counted in
+        answer_bound = max((int(req.params.get("max_tokens") or 0) for req in plan.requests), default=0)
+        blanks = [Response(text="")] * max(1, len(plan.requests))
+        jobs, _decided = judging.jobs_for(settings, "", plan.asserts, blanks, plan.question, plan.meta)
+        for job in jobs:
+            for req in job.requests:
+                add(lines, litellm, req, False, extra_input_tokens=answer_bound)
+    return lines_for(lines)
 
 
 def add(lines: dict[str, Line], litellm: Any, req: Request, cached: bool, extra_input_tokens: int = 0) -> None:

@@ -1,6 +1,7 @@
 """Per-case records: what the results document, the summary, the gates and the baseline read
 about each case. One shape for every kind of case (a scored case, a case that never got past
-its setup, an unreadable file, a reply of the fixture or the SDK): ``blank`` holds every key.
+its setup, an unreadable file, a reply of the fixture or the SDK): ``blank`` holds every key
+(a reply's record adds its ``outcome``, which pytest's report gives a test file's case).
 """
 
 from __future__ import annotations
@@ -89,6 +90,21 @@ def judge_figures(verdicts: Sequence[Any], jobs: Sequence[Any], human_score: flo
         "human_score": human_score,
         "judge_flaky": any(v.get("agreement", 1) < 1 for v in usable),
     }
+
+
+def junit_properties(plan: Planned, responses: Sequence[Response]) -> list[tuple[str, Any]]:
+    """The case's figures as JUnit properties (``record_property``'s ``user_properties``)."""
+    r = responses[0]
+    return [("model", plan.model), ("prompt_id", plan.prompt_id), ("prompt_version", plan.prompt_version),
+            ("latency_ms", _na(r.latency_ms)), ("input_tokens", _na(total(responses, "input_tokens"))),
+            ("output_tokens", _na(total(responses, "output_tokens"))),
+            ("cost_usd", _na(total(responses, "cost_usd"))), ("cached", str(r.cached).lower()),
+            ("finish_reason", _na(r.finish_reason)),
+            ("truncated", str(any(x.finish_reason == "length" for x in responses)).lower())]
+
+
+def _na(value: Any) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def file_error(suite: str, nodeid: str, path: str) -> dict[str, Any]:

@@ -4,16 +4,20 @@ once, and aggregated over the judge's repeats."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config.judges import Judge
 from ..config.settings import Settings
 from ..model.errors import JudgeError
+from ..model.specs import JUDGED, spec_id
 from ..model.types import AssertionSpec, Request, Response
 from ..plan.requests import build as build_request
 from . import judges
+
+if TYPE_CHECKING:
+    from ..plan.planned import Planned
 
 
 @dataclass
@@ -48,6 +52,38 @@ def resolve(settings: Settings, spec: AssertionSpec) -> tuple[Judge | None, str 
         return default.with_criteria((str(spec.value),), f"{default.name}:rubric"), None, None
     lang = default.language if default.language in judges.EXPECTATION else "en"
     return default.with_criteria((judges.EXPECTATION[lang],), f"{default.name}:expected"), str(spec.value), None
+
+
+def jobs_for(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], replies: Sequence[Response],
+             question: str, meta: dict[str, Any]) -> tuple[list[Job], dict[tuple[str, int], Any]]:
+    """One job per judged assertion x answered reply (one request per judge repeat), and the
+    verdicts decided without asking, by (spec id, reply index): ``None`` when no judge is set
+    (the assertion then names the missing setting), a problem when the named judge is unknown,
+    ``{"judge", "error"}`` when the judge's template does not render (fail closed). Test files,
+    the fixture's ``check``, the SDK and the estimate all build their judge calls here."""
+    jobs: list[Job] = []
+    decided: dict[tuple[str, int], Any] = {}
+    for spec in asserts:
+        if spec.type.removeprefix("not-") not in JUDGED:
+            continue
+        sid = spec_id(spec)
+        judge, expectation, problem = resolve(settings, spec)
+        if problem is not None or judge is None:
+            decided.update({(sid, i): problem for i in range(len(replies))})
+            continue
+        template = judges.template_text(judge)
+        for i, reply in enumerate(replies):
+            if reply.error:
+                continue  # the case errors on its own call
+            try:
+                msgs = judges.messages(judge, question, reply.text or "", template, expectation)
+            except JudgeError as exc:
+                decided[(sid, i)] = {"judge": judge.name, "error": str(exc)}
+                continue
+            job = Job(owner, sid, i, judge, msgs)
+            job.requests = [request(settings, job, j, msgs, meta) for j in range(judge.repeat)]
+            jobs.append(job)
+    return jobs, decided
 
 
 def request(settings: Settings, job: Job, repeat: int, messages: list[dict[str, Any]], meta: dict[str, Any]
@@ -143,24 +179,22 @@ class PairJob:
     results: list[str] = field(default_factory=list)  # "A" | "B" | "tie" | "!problem"
 
 
-def pair_jobs(settings: Settings, judge: Judge, items: list[Any], replies: Callable[[Any], list[Response]],
-              question: Callable[[Any], str]) -> list[PairJob]:
+def pair_jobs(settings: Settings, judge: Judge, cases: Mapping[str, Planned],
+              replies: Callable[[Planned], list[Response]]) -> list[PairJob]:
+    """Both orders of every pair of contenders of each arena case (by owner)."""
     from . import arena
 
     jobs = []
-    for item in items:
-        plan = item.plan
-        answers = dict(zip(plan.contenders, replies(item), strict=False))
+    for owner, plan in cases.items():
+        answers = dict(zip(plan.contenders, replies(plan), strict=False))
         if any(r.error for r in answers.values()):
-            continue  # the item errors on its own replies
-        q = question(plan)
+            continue  # the case errors on its own replies
+        q = plan.question
         for a, b in arena.pairs(list(plan.contenders)):
             ta, tb = answers[a].text or "", answers[b].text or ""
             msgs = [arena.messages(judge, q, ta, tb), arena.messages(judge, q, tb, ta)]
-            job = PairJob(item.nodeid, plan.case_id, a, b, judge, msgs)
-            meta = {"suite": plan.suite, "case_id": plan.case_id, "prompt_id": plan.prompt_id,
-                    "prompt_version": plan.prompt_version}
-            job.requests = [_pair_request(settings, judge, m, meta) for m in msgs]
+            job = PairJob(owner, plan.case_id, a, b, judge, msgs)
+            job.requests = [_pair_request(settings, judge, m, plan.meta) for m in msgs]
             jobs.append(job)
     return jobs
 

@@ -55,3 +55,11 @@ def safe_name(name: str) -> str:
 
 def _percent(char: str) -> str:
     return "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+
+
+def rel(path: Path, root: Path) -> str:
+    """``path`` as the reports show it: relative to ``root`` with ``/``, else as it is."""
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,238 @@
+"""The stages for planned cases, whatever runs them: their requests go to the engine
+(execute), the arena's games and the judged assertions' verdicts are asked for (score), each
+case is checked and scored to an ``Outcome`` and turned into its record (results).
+
+Plain data in and out: a case is a ``Planned`` under an owner key (the plugin uses the item's
+node id); the pytest glue (plugin/items.py) keeps what comes back on the item and raises
+``CaseErrored``/``CaseFailed`` for pytest to report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..config.modes import CacheMode
+from ..config.settings import Settings
+from ..model.errors import PromstackError
+from ..model.types import Request, Response
+from ..plan.planned import Planned
+from ..results import records
+from ..score.case import Outcome, score_case
+from ..score.registry import Registry
+
+if TYPE_CHECKING:
+    from ..execute.engine import Engine
+
+
+class CaseFailed(PromstackError):
+    """The response did not meet the case's expectations."""
+
+
+class CaseErrored(PromstackError):
+    """The case could not be run (template, provider, bad prompt, a judge with no verdict)."""
+
+
+class Batch:
+    """Planned cases on their way through the stages; holds the engine, the judges' verdicts
+    and the arena's games of this process."""
+
+    def __init__(self, settings: Settings, registry: Registry, run_id: str, warn: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.run_id = run_id
+        self.warn = warn
+        self.plans: dict[str, Planned] = {}
+        self.engine: Engine | None = None
+        self.verdicts: dict[str, dict[tuple[str, int], Any]] = {}  # owner -> (spec id, reply) -> verdict
+        self.judge_jobs: dict[str, list[Any]] = {}  # owner -> its judge and arena jobs
+        self.arena_games: dict[str, list[dict[str, Any]]] = {}  # owner -> its pairwise games
+        self._counts = (0, 0, 0)  # calls done, hits, errors when the last wait ended
+
+    # -- execute ----------------------------------------------------------------------------
+
+    def open(self) -> Engine:
+        if self.engine is None:
+            from ..execute.cache import build_cache
+            from ..execute.engine import open_engine
+
+            self.engine = open_engine(self.settings, self.run_id, self.warn,
+                                      cache=build_cache(self.settings, self.warn))
+        return self.engine
+
+    def submit(self, plans: Mapping[str, Planned]) -> None:
+        """Resolve every request of these cases: cache hits at once, misses concurrently."""
+        self.plans.update(plans)
+        self.open().submit([r for plan in plans.values() for r in plan.requests])
+
+    def wait(self, reporter: Any, what: str = "calls") -> None:
+        """Show calls done / total, cache hits and errors until every submitted call finished."""
+        from ..report.terminal import Progress
+
+        engine = self.open()
+        start_done, start_hits, start_errors = self._counts
+        total = engine.total - start_done
+        if total <= 0:
+            return
+        progress = Progress(reporter, total, what)
+        # Every call has a deadline (`timeout`, its retries and waits included), so while calls
+        # are pending one must end at least that often; a longer silence means the engine is
+        # stuck, and the wait ends instead of hanging the CI job until its own limit.
+        slack = max(2.0, self.settings.timeout / 10)
+        stall = self.settings.timeout + slack
+        last_done, last_change = engine.done, time.monotonic()
+        while engine.done < engine.total:
+            progress.update(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
+            time.sleep(0.05)
+            if engine.done != last_done:
+                last_done, last_change = engine.done, time.monotonic()
+            elif time.monotonic() - last_change > stall:
+                engine.expire(f"no call of this run ended for {stall:g} s (timeout {self.settings.timeout:g} s + "
+                              f"{slack:g} s), so no answer came; please report it as a bug of pytest-promstack")
+        progress.finish(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
+        self._counts = (engine.done, engine.hits, engine.errors)
+
+    def answers(self, plan: Planned) -> list[Response]:
+        """The case's answers, one per request (a row's ``__output`` stands in for a call)."""
+        if plan.case.provider_output is not None:
+            return [Response(text=plan.case.provider_output)]
+        return [self._result(r) for r in plan.requests]
+
+    def _result(self, request: Request) -> Response:
+        engine = self.open()
+        if request.key not in engine.futures:
+            engine.submit([request])  # a case this process did not pre-run
+        return engine.result(request.key)
+
+    # -- score: the arena and the judges ------------------------------------------------------
+
+    def judge(self, reporter: Any) -> None:
+        """After the calls: every arena case's games, then every judged assertion's verdicts,
+        each phase concurrently through the same engine."""
+        if self.engine is None:
+            return
+        self.wait(reporter, "calls")
+        self._arena(reporter)
+        from ..score import judging
+
+        jobs = self._judge_jobs()
+        if jobs:
+            judging.run(self.open(), jobs, self.settings, lambda: self.wait(reporter, "judge calls"))
+            for job in jobs:
+                self.verdicts.setdefault(job.owner, {})[(job.spec, job.index)] = judging.aggregate(job)
+                self.judge_jobs.setdefault(job.owner, []).append(job)
+
+    def _arena(self, reporter: Any) -> None:
+        """Judge every pair of contenders of every arena case, in both orders."""
+        arena = self.settings.arena
+        cases = {o: p for o, p in self.plans.items() if p.contenders and not p.error and not p.case.error}
+        judge = self.settings.judges.get(arena["judge"]) if arena else None
+        if not cases or judge is None:
+            return
+        from ..score import judging
+
+        jobs = judging.pair_jobs(self.settings, judge, cases, self.answers)
+        judging.run_pairs(self.open(), jobs, self.settings, lambda: self.wait(reporter, "arena judge calls"))
+        for job in jobs:
+            self.arena_games.setdefault(job.owner, []).append(judging.pair_result(job))
+            self.judge_jobs.setdefault(job.owner, []).append(job)
+
+    def _judge_jobs(self) -> list[Any]:
+        """One job per judged assertion x reply of the submitted cases."""
+        from ..score import judging
+
+        jobs = []
+        for owner, plan in self.plans.items():
+            if plan.error or plan.case.error or not plan.judged:
+                continue
+            found, decided = judging.jobs_for(self.settings, owner, plan.asserts, self.answers(plan), plan.question,
+                                              plan.meta)
+            jobs += found
+            if decided:
+                self.verdicts.setdefault(owner, {}).update(decided)
+        return jobs
+
+    # -- score: each case -----------------------------------------------------------------------
+
+    def setup(self, owner: str, plan: Planned) -> tuple[list[Response], str | None]:
+        """The case's answers, and why it cannot be scored (None when it can): a planning
+        problem, a failed call, an arena judge or a judge with no usable verdict (fail closed).
+        A malformed row gets neither: it fails when scored."""
+        where = plan.where
+        if plan.case.error:
+            return [], None
+        if plan.error:
+            return [], f"{where}: {plan.error}"
+        responses = self.answers(plan)
+        errors = [r for r in responses if r.error and not r.miss]
+        if errors:
+            r = errors[0]
+            return responses, f"{where}: model call failed: {r.error} (after {r.attempts} attempt" \
+                              f"{'s' if r.attempts != 1 else ''})"
+        for game in self.arena_games.get(owner, []):
+            if "error" in game:
+                return responses, (f"{where}: arena judge gave no usable verdict for {game['a']} vs {game['b']}: "
+                                   f"{game['error']}")
+        for verdict in self.verdicts.get(owner, {}).values():
+            if isinstance(verdict, dict) and "error" in verdict:
+                return responses, f"{where}: judge {verdict['judge']} gave no usable verdict: {verdict['error']}"
+        return responses, None
+
+    def score(self, owner: str, plan: Planned, responses: Sequence[Response]) -> Outcome:
+        """The case's outcome; raises ``CaseFailed`` when it cannot be scored (a malformed row,
+        no expectations, an answer missing from the cassette)."""
+        if plan.case.error:
+            raise CaseFailed(plan.case.error)
+        if plan.contenders:
+            return Outcome(True, 1, None, ())  # scored by the arena's games, not assertions
+        if not plan.asserts:
+            raise CaseFailed(f"{plan.where}: the case has no expectations; add an "
+                             "__expected column (e.g. icontains:환불) or a suite assert:")
+        misses = [r for r in responses if r.miss]
+        if misses:
+            raise CaseFailed(f"{plan.where}: {misses[0].error}")
+        verdicts = self.verdicts.get(owner, {})
+        return score_case(self.registry, plan.asserts, responses,
+                          lambda i: {sid: v for (sid, n), v in verdicts.items() if n == i}, plan.case.vars,
+                          where=plan.where, threshold=plan.case.threshold, min_pass=self.settings.min_pass,
+                          judge_aggregate=self.settings.judge_aggregate)
+
+    # -- results --------------------------------------------------------------------------------
+
+    def record(self, owner: str, plan: Planned, responses: Sequence[Response], outcome: Outcome | None,
+               when: str = "call", problem: str | None = None) -> dict[str, Any]:
+        """The case's record; ``problem``: why its setup failed. In record mode it carries the
+        case's cassette entries (its judges' and arena's calls too)."""
+        out = records.case_record(plan, responses, outcome, when=when, problem=problem,
+                                  verdicts=list(self.verdicts.get(owner, {}).values()),
+                                  judge_jobs=self.judge_jobs.get(owner, []),
+                                  arena_games=self.arena_games.get(owner, []))
+        if self.settings.cache_mode == CacheMode.RECORD and out["called"] and when == "call":
+            from ..execute.cassettes import entry
+
+            calls = self.open().recorded(plan.suite, plan.case_id)
+            out["cassette"] = [entry(plan.case_id, req, r) for req, r in calls]
+        return out
+
+    def run_one(self, owner: str, plan: Planned) -> dict[str, Any]:
+        """Setup, score and record one case whose answers are in (an interrupted run scores
+        the finished cases pytest never ran this way): its record with ``outcome`` and the
+        JUnit message and properties."""
+        outcome, when, message = None, "call", None
+        responses, message = self.setup(owner, plan)
+        if message is not None:
+            when = "setup"
+        else:
+            try:
+                outcome = self.score(owner, plan, responses)
+                message = outcome.failure
+            except CaseFailed as exc:
+                message = str(exc)
+        verdict = "error" if when == "setup" else "passed" if outcome is not None and outcome.passed else "failed"
+        props = records.junit_properties(plan, responses) if responses else []
+        return {"outcome": verdict, **self.record(owner, plan, responses, outcome, when, message),
+                "junit": {"message": message, "properties": props}}
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.shutdown()

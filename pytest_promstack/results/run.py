@@ -1,0 +1,112 @@
+"""A run's results: the records of its cases as they arrive (from this process, from xdist's
+workers, or scored after an interrupt) and what is derived from them: the gates' verdicts, the
+comparison with a baseline, the arena's standings, the cassette entries to write and the
+results document every report reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..config.settings import Settings
+from ..model.errors import PromstackError
+
+
+class RunResults:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.records: dict[str, dict[str, Any]] = {}  # node id -> the case's record
+        self.cassette_entries: dict[str, list[dict[str, Any]]] = {}  # suite -> recorded calls
+        self.gate_verdicts: list[Any] = []
+        self.gate_warnings: list[str] = []
+        self.comparison: dict[str, Any] | None = None  # against --promstack-baseline
+
+    def add(self, nodeid: str, data: dict[str, Any] | None, outcome: Callable[[str], str]) -> None:
+        """A report's record (``data``, None when the report carries none) and how the report
+        changes the case's outcome (``outcome(current) -> new``)."""
+        if data is None:  # e.g. xdist's report for an item whose worker crashed
+            rec = self.records.get(nodeid)
+            if rec is not None and not rec.get("salvaged"):  # a salvaged case's scored outcome stands
+                rec["outcome"] = outcome(rec["outcome"])
+            return
+        data = dict(data)
+        for entry in data.pop("cassette", None) or []:
+            self.cassette_entries.setdefault(data["suite"], []).append(entry)
+        rec = self.records.setdefault(nodeid, {"outcome": "passed"})
+        rec.update(data)
+        rec["outcome"] = outcome(rec["outcome"])
+
+    def add_salvaged(self, nodeid: str, record: dict[str, Any]) -> None:
+        """A case scored after an interrupt (here or by a worker); a case already reported stays."""
+        if nodeid not in self.records:
+            self.add(nodeid, {**record, "salvaged": True}, lambda _current: record["outcome"])
+
+    def cases(self) -> list[dict[str, Any]]:
+        return sorted(self.records.values(), key=lambda r: (str(r.get("case_id")), str(r.get("file"))))
+
+    def check_gates(self) -> bool:
+        """Evaluate the gates, overall and per suite; True when every gate passed."""
+        from .gates import check
+
+        records = list(self.records.values())
+        self.gate_verdicts, self.gate_warnings = [], []
+        scopes = [("overall", records, self.settings.gates)]
+        scopes += [(f"suite {name}", [r for r in records if r.get("suite") == name], suite.gates)
+                   for name, suite in self.settings.suites.items() if suite.gates]
+        for scope, rows, gates in scopes:
+            if gates:
+                verdicts, warnings = check(rows, gates, scope)
+                self.gate_verdicts += verdicts
+                self.gate_warnings += warnings
+        return all(v.passed for v in self.gate_verdicts)
+
+    def compare_baseline(self, path: str, known_ids: set[str]) -> str | None:
+        """Compare with the results document at ``path``; ``known_ids``: the case ids this run's
+        suites have (a baseline case not among them was removed). Returns why it could not."""
+        from .baseline import compare, load
+
+        try:
+            base = load(Path(path))
+        except PromstackError as exc:
+            return f"{exc}; this run is not compared"
+        unselected = {str(c.get("case_id")) for c in base["cases"] if c.get("suite") not in self.settings.suites}
+        self.comparison = compare(self.cases(), base, self.settings.run.regression_margin, str(path),
+                                  known_ids | unselected)
+        return None
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.comparison and self.comparison["regressed"])
+
+    def selection(self) -> list[dict[str, Any]]:
+        """The cheapest model that passes the gates, per suite (``model: [a, b]`` runs)."""
+        from .gates import cheapest
+
+        return cheapest(list(self.records.values()), self.settings.gates,
+                        {name: suite.gates for name, suite in self.settings.suites.items() if suite.gates})
+
+    def arena(self) -> dict[str, Any] | None:
+        """The arena's standings over every game of the run."""
+        arena = self.settings.arena
+        games = [g for r in self.records.values() for g in r.get("arena") or []]
+        if not arena or not games:
+            return None
+        from ..score.arena import summarise
+
+        games.sort(key=lambda g: (g["case"], g["a"], g["b"]))
+        return summarise(games, arena["contenders"], arena["seed"], arena["bootstrap"])
+
+    def document(self, run: dict[str, Any], prompts: list[dict[str, Any]],
+                 numbers: dict[tuple[str, str], tuple[int | None, list[str]]]) -> dict[str, Any]:
+        """The results JSON document: ``run`` (id, start, interruption...), the prompt versions
+        used and each version's registry number and labels, by (prompt id, content hash)."""
+        from . import document
+
+        cases = [{**c, "prompt_number": n, "prompt_labels": labels}
+                 for c in self.cases()
+                 for n, labels in [numbers.get((str(c.get("prompt_id")), str(c.get("prompt_version"))), (None, []))]]
+        return document.document(run, cases, self.arena(), gates=[asdict(v) for v in self.gate_verdicts],
+                                 warnings=self.gate_warnings, selection=self.selection(), baseline=self.comparison,
+                                 prompts=prompts)
