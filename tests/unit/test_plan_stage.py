@@ -1,0 +1,246 @@
+"""The plan stage on plain data: test files -> cases (plan/cases.py), prompt files -> rendered
+messages (plan/prompts.py), and the one request builder and cache key (plan/requests.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_promstack.config.settings import load_settings
+from pytest_promstack.model.errors import CaseError, TemplateError
+from pytest_promstack.model.specs import AssertionSyntaxError, parse_shorthand
+from pytest_promstack.plan.cases import Loader
+from pytest_promstack.plan.prompts import from_mapping, load_prompt
+from pytest_promstack.plan.requests import build, cache_key
+from pytest_promstack.score.registry import builtin_registry
+
+MSGS = [{"role": "user", "content": "환불하고 싶어요"}]
+
+
+# ---- the cache key ------------------------------------------------------------------------
+
+
+def test_cache_key_is_stable_and_ignores_timeouts_and_keys():
+    base = cache_key("openai/m", MSGS, {"temperature": 0, "max_tokens": 10})
+    assert base == cache_key("openai/m", MSGS, {"max_tokens": 10, "temperature": 0})
+    assert base == cache_key("openai/m", MSGS, {"temperature": 0, "max_tokens": 10, "timeout": 5, "api_key": "k"})
+    assert len(base) == 64
+
+
+@pytest.mark.parametrize("change", [
+    {"model": "openai/other"},
+    {"messages": [{"role": "user", "content": "환불할래요"}]},
+    {"params": {"temperature": 0.7, "max_tokens": 10}},
+    {"params": {"temperature": 0, "max_tokens": 10, "seed": 1}},
+    {"params": {"temperature": 0, "max_tokens": 10, "stop": ["\n"]}},
+    {"params": {"temperature": 0, "max_tokens": 10, "response_format": {"type": "json_object"}}},
+    {"api_base": "http://127.0.0.1:1/v1"},
+])
+def test_cache_key_changes_with_anything_that_changes_the_answer(change):
+    args = {"model": "openai/m", "messages": MSGS, "params": {"temperature": 0, "max_tokens": 10}, "api_base": None}
+    assert cache_key(**args) != cache_key(**{**args, **change})
+
+
+def test_cache_key_of_a_repeat_or_a_python_targets_vars_differs_but_repeat_zero_is_the_plain_key():
+    plain = cache_key("openai/m", MSGS, {})
+    assert cache_key("openai/m", MSGS, {}, repeat=0, extra=None) == plain  # run 0 shares the cache with older runs
+    assert len({plain, cache_key("openai/m", MSGS, {}, repeat=1), cache_key("openai/m", MSGS, {}, repeat=2),
+                cache_key("openai/m", MSGS, {}, extra={"vars": {"q": 1}})}) == 4
+
+
+# ---- requests.build ---------------------------------------------------------------------
+
+
+CONFIG = """
+models:
+  - {name: m, model: openai/m, api_base: "http://127.0.0.1:9/v1", api_key_env: M_KEY, params: {max_tokens: 64}}
+defaults: {temperature: 0, max_tokens: 32}
+timeout: 7
+"""
+
+
+@pytest.fixture
+def settings(tmp_path):
+    (tmp_path / "promstack.yaml").write_text(CONFIG, encoding="utf-8")
+    return load_settings(tmp_path, {})
+
+
+def test_a_request_takes_the_defaults_then_the_models_params_then_the_calls_own(settings):
+    req = build(settings, "m", MSGS, {"suite": "s"}, params={"seed": 3})
+    assert req.model == "m"
+    assert req.litellm_model == "openai/m"
+    assert req.params == {"temperature": 0, "max_tokens": 64, "seed": 3}  # the model's 64 over the defaults' 32
+    assert (req.api_base, req.api_key_env, req.timeout) == ("http://127.0.0.1:9/v1", "M_KEY", 7.0)
+    assert req.messages == tuple(MSGS)
+    assert req.meta == {"suite": "s"}
+    assert req.key == cache_key("openai/m", MSGS, {"temperature": 0, "max_tokens": 64, "seed": 3},
+                                "http://127.0.0.1:9/v1")
+
+
+def test_the_same_call_from_any_entry_point_is_one_cache_entry_whatever_its_meta(settings):
+    from_file = build(settings, "m", MSGS, {"suite": "s", "case_id": "a.csv::row-2[m]"})
+    from_fixture = build(settings, "m", MSGS, {"suite": "fixture", "case_id": "test_x.py::test_y"})
+    assert from_file.key == from_fixture.key
+
+
+def test_an_unconfigured_model_name_is_used_as_the_litellm_model_with_no_endpoint(settings):
+    req = build(settings, "openai/gpt-x", MSGS, {})
+    assert (req.model, req.litellm_model, req.api_base, req.api_key_env) == ("openai/gpt-x", "openai/gpt-x", None, None)
+    assert req.params == {"temperature": 0, "max_tokens": 32}
+
+
+def test_a_judge_request_has_no_run_defaults_and_sends_drop_params_outside_its_key(settings):
+    req = build(settings, "m", MSGS, {"suite": "s"}, params={"temperature": 0}, defaults=False, judge=True)
+    assert req.params == {"max_tokens": 64, "temperature": 0, "drop_params": True}
+    assert req.meta == {"suite": "s", "kind": "judge"}
+    assert req.key == cache_key("openai/m", MSGS, {"max_tokens": 64, "temperature": 0}, "http://127.0.0.1:9/v1")
+
+
+def test_each_repeat_of_a_case_is_its_own_request(settings):
+    keys = [build(settings, "m", MSGS, {}, repeat=i).key for i in range(3)]
+    assert len(set(keys)) == 3
+    assert keys[0] == build(settings, "m", MSGS, {}).key
+
+
+def test_a_python_targets_vars_join_its_key_and_meta_but_not_a_model_calls(settings):
+    one = build(settings, "python:app:answer", MSGS, {}, variables={"q": "환불"})
+    two = build(settings, "python:app:answer", MSGS, {}, variables={"q": "배송"})
+    assert one.key != two.key  # same messages, other vars: another answer
+    assert one.meta == {"vars": {"q": "환불"}}
+    model = build(settings, "m", MSGS, {}, variables={"q": "환불"})
+    assert model.key == build(settings, "m", MSGS, {}, variables={"q": "배송"}).key  # a model sees only messages
+    assert "vars" not in model.meta
+
+
+# ---- prompts ------------------------------------------------------------------------------
+
+
+def test_prompt_version_changes_with_content_not_with_id():
+    a = from_mapping({"id": "a", "template": "{{ input }}"}, "x", "a")
+    b = from_mapping({"id": "b", "template": "{{ input }}"}, "x", "b")
+    c = from_mapping({"id": "a", "template": "{{ input }}!"}, "x", "a")
+    assert a.version == b.version != c.version
+    assert len(a.version) == 8
+    assert a.version != from_mapping({"id": "a", "template": "{{ input }}", "params": {"temperature": 1}}, "x",
+                                     "a").version
+
+
+def test_prompt_render_strict_undefined_names_variable():
+    p = from_mapping({"id": "p", "messages": [{"role": "system", "content": "상담원"},
+                                              {"role": "user", "content": "{{ input }} {{ user.name }}"}]},
+                     "prompts/p.yaml", "p")
+    with pytest.raises(TemplateError, match=r"'input' is undefined in prompts/p\.yaml"):
+        p.render({})
+    with pytest.raises(TemplateError, match="'name' is undefined"):
+        p.render({"input": "x", "user": {}})
+    assert p.render({"input": "환불", "user": {"name": "김"}}, prefix="[", suffix="]")[-1]["content"] == "[환불 김]"
+
+
+def test_prefix_and_suffix_go_on_the_last_user_message_only():
+    p = from_mapping({"messages": [{"role": "user", "content": "첫 {{ a }}"}, {"role": "assistant", "content": "네"},
+                                   {"role": "user", "content": "둘 {{ b }}"}, {"role": "assistant", "content": "끝"}]},
+                     "p.yaml", "p")
+    out = p.render({"a": 1, "b": 2}, prefix="<", suffix=">")
+    assert [m["content"] for m in out] == ["첫 1", "네", "<둘 2>", "끝"]
+
+
+def test_prompt_file_shape_errors():
+    with pytest.raises(CaseError, match="exactly one of template: or messages:"):
+        from_mapping({"id": "p"}, "p.yaml", "p")
+    with pytest.raises(CaseError, match=r"messages\[0\]: needs role: and content:"):
+        from_mapping({"messages": [{"content": "x"}]}, "p.yaml", "p")
+    with pytest.raises(CaseError, match=r"p\.yaml: unknown key\(s\) templte"):
+        from_mapping({"templte": "x"}, "p.yaml", "p")
+
+
+def test_a_text_prompt_file_is_one_user_message_named_by_its_file_and_a_branch_file_by_its_branch(tmp_path):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts/refund.txt").write_text("질문: {{ input }}", encoding="utf-8")
+    (tmp_path / "prompts/refund@terse.yaml").write_text("id: refund\ntemplate: '짧게: {{ input }}'\n",
+                                                        encoding="utf-8")
+    plain = load_prompt(tmp_path / "prompts/refund.txt", tmp_path)
+    assert (plain.id, plain.source, plain.messages) == ("refund", "prompts/refund.txt",
+                                                        ({"role": "user", "content": "질문: {{ input }}"},))
+    branch = load_prompt(tmp_path / "prompts/refund@terse.yaml", tmp_path)
+    assert branch.id == "refund@terse"
+    assert branch.render({"input": "환불"}) == [{"role": "user", "content": "짧게: 환불"}]
+
+
+# ---- the cases loader ---------------------------------------------------------------------
+
+
+def _loader(tmp_path: Path) -> Loader:
+    reg = builtin_registry()
+    return Loader(tmp_path, reg.assertions.__contains__, reg.suggest)
+
+
+def test_loader_reads_conventions(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("input,__expected,__expected2,__description,__metadata:topic,__metadata:tags[],__threshold,__marks\n"
+                 "환불,icontains:환불,levenshtein(3):환불,설명,refund,\"a, b\",0.5,slow; xfail: 이유\n",
+                 encoding="utf-8")
+    (case,) = _loader(tmp_path).load(f)
+    assert case.vars == {"input": "환불"}
+    assert [a.type for a in case.asserts] == ["icontains", "levenshtein"]
+    assert case.asserts[1].threshold == 3
+    assert case.description == "설명"
+    assert case.row == 2
+    assert case.metadata == {"topic": "refund", "tags": ["a", "b"]}
+    assert case.threshold == 0.5
+    assert case.marks == ("slow", "xfail: 이유")
+    assert case.file == "a.csv"
+    assert case.where == "a.csv:2"
+
+
+def test_loader_row_numbers_follow_file_lines_with_multiline_cells(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text('input,__expected\n"two\nlines",contains:two\nthird,contains:third\n', encoding="utf-8")
+    cases = _loader(tmp_path).load(f)
+    assert [c.row for c in cases] == [2, 4]
+
+
+def test_loader_numbers_json_and_yaml_cases_from_one(tmp_path):
+    (tmp_path / "a.yaml").write_text("- vars: {input: 환불}\n  assert: [{type: contains, value: 환불}]\n"
+                                     "- vars: {input: 배송}\n", encoding="utf-8")
+    cases = _loader(tmp_path).load(tmp_path / "a.yaml")
+    assert [(c.row, c.vars) for c in cases] == [(1, {"input": "환불"}), (2, {"input": "배송"})]
+    assert [(a.type, a.value) for a in cases[0].asserts] == [("contains", "환불")]
+
+
+def test_a_row_with_an_unknown_assertion_is_a_case_carrying_its_one_line_error(tmp_path):
+    (tmp_path / "a.csv").write_text("input,__expected\n환불,contians:환불\nok,contains:ok\n", encoding="utf-8")
+    bad, good = _loader(tmp_path).load(tmp_path / "a.csv")
+    assert bad.row == 2
+    assert "contians" in bad.error
+    assert "did you mean 'contains'?" in bad.error
+    assert "\n" not in bad.error
+    assert good.error is None
+
+
+def test_unreadable_file_raises_case_error(tmp_path):
+    with pytest.raises(CaseError, match="unknown test file type"):
+        _loader(tmp_path).load(tmp_path / "a.txt")
+    (tmp_path / "e.csv").write_text("")
+    with pytest.raises(CaseError, match="is empty"):
+        _loader(tmp_path).load(tmp_path / "e.csv")
+
+
+# ---- the assertion shorthand the loader reads ---------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "type_", "value"), [
+    ("contains:a:b", "contains", "a:b"),
+    ("Paris", "equals", "Paris"),
+    ("환불: 가능", "equals", "환불: 가능"),
+    ("is-json", "is-json", None),
+    ("not-regex:^x", "not-regex", "^x"),
+])
+def test_shorthand_parsing(text, type_, value):
+    spec = parse_shorthand(text, builtin_registry().assertions.__contains__)
+    assert (spec.type, spec.value) == (type_, value)
+
+
+def test_shorthand_unknown_type_raises():
+    with pytest.raises(AssertionSyntaxError):
+        parse_shorthand("contians:x", builtin_registry().assertions.__contains__)

@@ -1,0 +1,335 @@
+"""The score stage on plain data: responses -> outcomes. A case's repeats and its failure text
+(score/case.py), the assertions (score/assertions.py), strict judge verdicts and calibration
+(score/judges.py), the judge's repeats aggregated (score/judging.py), and the arena's games
+(score/arena.py). No model is called: answers and verdicts are written here."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from pytest_promstack.config.judges import Judge
+from pytest_promstack.model.errors import JudgeError
+from pytest_promstack.model.specs import spec_id
+from pytest_promstack.model.types import AssertionSpec, Response, Score
+from pytest_promstack.score import arena, assertions, judging
+from pytest_promstack.score.case import score_case
+from pytest_promstack.score.judges import calibration, parse, spearman, weighted_kappa
+from pytest_promstack.score.registry import builtin_registry
+
+REGISTRY = builtin_registry()
+REFUND = AssertionSpec("contains", "환불", origin="__expected")
+SHORT = AssertionSpec("length", "<=5", origin="__expected2")
+
+
+def no_verdicts(i: int) -> dict:
+    return {}
+
+
+def replies(*texts: str) -> list[Response]:
+    return [Response(text=t) for t in texts]
+
+
+# ---- a case: repeats, min_pass, threshold, failure text -----------------------------------
+
+
+def test_a_repeated_case_passes_when_min_pass_of_its_runs_pass_and_its_score_is_their_mean():
+    runs = replies("환불 가능", "안 돼요", "환불")
+    two = score_case(REGISTRY, [REFUND], runs, no_verdicts, {}, where="a.csv:2 [m]", min_pass=2)
+    assert (two.passed, two.passes, two.failure) == (True, 2, None)
+    assert two.score == pytest.approx(2 / 3)
+    three = score_case(REGISTRY, [REFUND], runs, no_verdicts, {}, where="a.csv:2 [m]", min_pass=3)
+    assert (three.passed, three.passes) == (False, 2)
+    assert three.failure == ("a.csv:2 [m]: passed 2 of 3 repeats, needs 3; a failing one:\n"
+                             "  ✗ contains: '환불' in '안 돼요'\n"
+                             "  output: '안 돼요'")
+
+
+def test_a_single_run_must_pass_whatever_min_pass_says():
+    outcome = score_case(REGISTRY, [REFUND], replies("안 돼요"), no_verdicts, {}, where="w", min_pass=3)
+    assert not outcome.passed
+    assert outcome.failure.startswith("w: 1 of 1 assertions failed\n")
+
+
+def test_the_failure_text_names_where_marks_each_assertion_and_shows_the_output():
+    outcome = score_case(REGISTRY, [REFUND, SHORT], replies("환불은 어렵습니다"), no_verdicts, {},
+                         where="prompt_tests/a.csv:3 [m]")
+    assert outcome.failure == ("prompt_tests/a.csv:3 [m]: 1 of 2 assertions failed\n"
+                               "  ✓ contains: '환불' in '환불은 어렵습니다'\n"
+                               "  ✗ length: 9 chars, want <= 5\n"
+                               "  output: '환불은 어렵습니다'")
+    assert [(s.type, s.passed) for s in outcome.scores] == [("contains", True), ("length", False)]
+    assert outcome.score == 0.5
+
+
+def test_a_long_output_is_cut_in_the_failure_text_and_control_characters_are_escaped():
+    outcome = score_case(REGISTRY, [REFUND], replies("x" * 600 + "\x1b[2J"), no_verdicts, {}, where="w")
+    last = outcome.failure.splitlines()[-1]
+    assert last == "  output: '" + "x" * 499 + "…'"
+    evil = score_case(REGISTRY, [REFUND], replies("\x1b[2J지움"), no_verdicts, {}, where="w")
+    assert "\x1b" not in evil.failure
+
+
+def test_with_a_threshold_the_weighted_score_decides_and_the_failure_says_by_how_much():
+    heavy = AssertionSpec("contains", "환불", weight=3)
+    # contains passes (weight 3), length fails (weight 1): (3 * 1 + 1 * 0) / 4 = 0.75
+    passed = score_case(REGISTRY, [heavy, SHORT], replies("환불은 어렵습니다"), no_verdicts, {}, where="w",
+                        threshold=0.75)
+    assert (passed.passed, passed.score) == (True, 0.75)
+    failed = score_case(REGISTRY, [heavy, SHORT], replies("환불은 어렵습니다"), no_verdicts, {}, where="w",
+                        threshold=0.8)
+    assert not failed.passed
+    assert failed.failure.splitlines()[0] == "w: 1 of 2 assertions failed (score 0.75 < threshold 0.8)"
+
+
+def verdict(name: str, normalised: float, passed: bool) -> dict:
+    return {"judge": name, "passed": passed, "normalised": normalised, "mean": 1 + 4 * normalised / 100,
+            "scale": [1, 5], "repeats": 1, "agreement": 1.0, "scores": [{"criterion": "도움", "score": 5,
+                                                                          "reason": ""}]}
+
+
+JUDGED = [AssertionSpec("judge", name, origin=f"__expected{i}") for i, name in enumerate(("j1", "j2", "j3"))]
+# j1 100/100 and j2 80/100 pass, j3 40/100 fails: 2 of 3 pass, mean (1.0 + 0.8 + 0.4) / 3 = 0.7333
+VERDICTS = {spec_id(s): verdict(s.value, n, n >= 75) for s, n in zip(JUDGED, (100, 80, 40), strict=True)}
+
+
+@pytest.mark.parametrize(("how", "passed"), [("each", False), ("min", False), ("mean", False), ("majority", True)])
+def test_several_judges_on_a_case_each_must_pass_or_their_mean_or_most_of_them(how, passed):
+    outcome = score_case(REGISTRY, JUDGED, replies("답"), lambda i: VERDICTS, {}, where="w", judge_aggregate=how)
+    assert outcome.passed is passed
+    assert outcome.score == pytest.approx(0.7333, abs=1e-4)
+
+
+def test_judges_aggregated_are_one_score_with_their_count_and_mean_in_its_reason():
+    outcome = score_case(REGISTRY, [REFUND, *JUDGED], replies("환불"), lambda i: VERDICTS, {}, where="w",
+                         judge_aggregate="majority")
+    refund, judges = outcome.scores
+    assert refund.type == "contains"
+    assert (judges.type, judges.passed, judges.weight) == ("judges", True, 3)
+    assert judges.reason == "judges (majority of 3): 2 passed, mean 73/100"
+    assert outcome.score == pytest.approx((1 + 3 * 0.7333) / 4, abs=1e-4)  # the judges weigh 3, contains 1
+
+
+def test_a_judged_assertion_without_a_verdict_fails_saying_how_to_set_a_judge():
+    outcome = score_case(REGISTRY, [AssertionSpec("llm-rubric", "친절한가")], replies("답"), no_verdicts, {},
+                         where="w")
+    assert not outcome.passed
+    assert "needs an LLM judge: set default_judge: <model> (or judges:) in promstack.yaml" in outcome.scores[0].reason
+
+
+# ---- assertions on a plain Response -------------------------------------------------------
+
+
+def evaluate(spec: AssertionSpec, response: Response) -> Score:
+    fn = REGISTRY.assertions[spec.type.removeprefix("not-")]
+    return assertions.evaluate(spec, fn, response.text or "", assertions.Context(response=response))
+
+
+def test_latency_cost_and_finish_reason_are_read_from_the_response():
+    assert evaluate(AssertionSpec("latency", 500), Response(text="a", latency_ms=620.4)) == Score(
+        "latency", False, 0.0, "latency: 620 ms, limit 500 ms")
+    assert evaluate(AssertionSpec("latency", None, threshold=700), Response(text="a", latency_ms=620.4)).passed
+    assert evaluate(AssertionSpec("cost", 0.01), Response(text="a", cost_usd=0.002)).reason == (
+        "cost: $0.002000, limit $0.01")
+    unpriced = evaluate(AssertionSpec("cost", 0.01), Response(text="a"))
+    assert not unpriced.passed  # an unknown cost never passes a cost check
+    cut = evaluate(AssertionSpec("not-finish-reason", "length"), Response(text="a", finish_reason="length"))
+    assert (cut.passed, cut.reason) == (False, "not-finish-reason: finish reason 'length'")
+
+
+def test_not_negates_the_pass_and_the_score():
+    def graded(output, value, ctx):
+        return {"pass": True, "score": 0.8, "reason": "mostly"}
+
+    spec = AssertionSpec("not-graded", None)
+    score = assertions.evaluate(spec, graded, "x", assertions.Context())
+    assert (score.passed, score.reason) == (False, "not-graded: mostly")
+    assert score.score == pytest.approx(0.2)
+    assert evaluate(AssertionSpec("not-contains", "오류"), Response(text="정상")).passed
+
+
+def test_an_assertion_that_raises_is_a_failed_score_naming_the_exception():
+    def broken(output, value, ctx):
+        raise ValueError("boom")
+
+    for spec in (AssertionSpec("mine", 1, weight=2), AssertionSpec("not-mine", 1, weight=2)):
+        assert assertions.evaluate(spec, broken, "x", assertions.Context()) == Score(
+            spec.type, False, 0.0, f"{spec.type}: ValueError: boom", 2)
+
+
+def test_an_assertion_may_return_a_bool_a_pair_or_a_dict():
+    cases = {True: (True, 1.0, "t: passed"), (False, "too long"): (False, 0.0, "t: too long"),
+             "dict": (True, 0.6, "t: ok")}
+    for result, expected in cases.items():
+        returned = {"pass": True, "score": 0.6, "reason": "ok"} if result == "dict" else result
+        score = assertions.evaluate(AssertionSpec("t"), lambda o, v, c, r=returned: r, "x", assertions.Context())
+        assert (score.passed, score.score, score.reason) == expected
+
+
+def test_combine_weights_and_threshold():
+    scores = [Score("a", True, 1.0, "", 3), Score("b", False, 0.0, "", 1)]
+    assert assertions.combine(scores, None) == (False, 0.75)
+    assert assertions.combine(scores, 0.7) == (True, 0.75)
+    assert assertions.combine(scores, 0.8) == (False, 0.75)
+    assert assertions.combine([], None) == (True, 1.0)  # nothing to check: a smoke case passes
+
+
+def test_levenshtein_distance():
+    assert assertions.levenshtein_distance("kitten", "sitting") == 3
+    assert assertions.levenshtein_distance("환불", "환불요") == 1
+
+
+# ---- a judge's verdict: strict parsing, calibration ---------------------------------------
+
+
+def test_verdict_parse_is_strict():
+    judge = Judge("j", "m", ("a", "b"), (1, 5), 4)
+    v = parse('{"scores": [{"criterion": "a", "score": 5, "reason": "r"}, {"criterion": "b", "score": 3}], "pass": true}', judge)
+    assert v.passed is False
+    assert v.mean == 4.0
+    assert v.normalised == 75.0
+    assert parse('```json\n{"scores": [{"score": 4}, {"score": 4}]}\n```', judge).passed is True
+    for bad in ('{"scores": [{"score": true}, {"score": 4}]}', '{"scores": [{"score": 0}, {"score": 4}]}', "[]"):
+        with pytest.raises(JudgeError):
+            parse(bad, judge)
+    assert parse('{"scores": [{"score": 3}, {"score": 5}]}', Judge("j", "m", ("a", "b"), (1, 5), 4, "mean")).passed
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ("", "the judge gave an empty answer"),
+    ("네, 좋아요", "the judge's answer is not JSON (Expecting value at char 0)"),
+    ('{"score": 4}', 'the judge\'s answer has no "scores" list'),
+    ('{"scores": [{"score": 4}]}', "the judge scored 1 criteria, expected 2"),
+    ('{"scores": [{"score": 4.5}, {"score": 4}]}', "criterion 'a': score 4.5 is not an integer"),
+    ('{"scores": [{"score": 4}, {"score": 6}]}', "criterion 'b': score 6 is outside the scale 1-5"),
+])
+def test_an_unusable_verdict_says_what_is_wrong_with_it(raw, message):
+    with pytest.raises(JudgeError) as exc:
+        parse(raw, Judge("j", "m", ("a", "b"), (1, 5), 4))
+    assert str(exc.value) == message
+
+
+def test_calibration_statistics_on_textbook_cases():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+    assert weighted_kappa([1, 2, 3, 4, 5], [1, 2, 3, 4, 5], 1, 5) == pytest.approx(1.0)
+    # pairs (1,5) and (5,5): observed = w(1,5) = 1; rows J1 = J5 = 1, column H5 = 2;
+    # expected = (w(1,5) * 1 * 2 + w(5,5) * 1 * 2) / 2 = 1; kappa = 1 - 1/1 = 0
+    assert weighted_kappa([1, 5], [5, 5], 1, 5) == pytest.approx(0.0)
+    c = calibration([(4.6, 5), (2.2, 2)], (1, 5))
+    assert c["exact"] == 1.0
+    assert c["n"] == 2
+
+
+def test_calibration_leaves_out_a_human_score_off_the_scale_and_lists_it():
+    c = calibration([(4.0, 4), (3.0, 2), (2.0, 9)], (1, 5), ["c1", "c2", "c3"])
+    assert c["n"] == 2
+    assert c["excluded"] == [{"case_id": "c3", "human_score": 9}]
+    assert (c["exact"], c["within_one"]) == (0.5, 1.0)  # 4 = 4; 3 is one off 2
+
+
+# ---- a judge's repeats aggregated (judging.aggregate, _parse, eval_cost) ------------------
+
+JUDGE = Judge("j", "m", ("도움",), (1, 5), 4)
+
+
+def verdicts_of(*scores: int) -> list:
+    return [parse(json.dumps({"scores": [{"criterion": "도움", "score": s, "reason": f"r{s}"}]}), JUDGE)
+            for s in scores]
+
+
+def job(results: list, responses: list[Response] | None = None) -> judging.Job:
+    return judging.Job("a.csv::row-2[m]", "spec", 0, JUDGE, [], results=results, responses=responses or [])
+
+
+def test_the_judges_repeats_pass_by_majority_with_their_agreement_and_mean():
+    # scores 5, 4, 2: pass, pass, fail; means 5, 4, 2; normalised 100, 75, 25
+    out = judging.aggregate(job(verdicts_of(5, 4, 2)))
+    assert (out["passed"], out["repeats"]) == (True, 3)
+    assert out["agreement"] == pytest.approx(2 / 3)
+    assert out["mean"] == pytest.approx(11 / 3)
+    assert out["normalised"] == pytest.approx(200 / 3)
+    assert out["scale"] == [1, 5]
+    assert out["scores"] == [{"criterion": "도움", "score": 5, "reason": "r5"}]  # the first repeat's
+
+
+def test_a_tie_of_the_judges_repeats_fails_closed():
+    out = judging.aggregate(job(verdicts_of(5, 1)))
+    assert out["passed"] is False
+    assert out["agreement"] == 0.5
+    unanimous = judging.aggregate(job(verdicts_of(1, 2)))
+    assert (unanimous["passed"], unanimous["agreement"]) == (False, 1.0)
+
+
+def test_one_unusable_repeat_makes_the_verdict_an_error():
+    failed = judging._parse(Response(error="InternalServerError (HTTP 500): down"), JUDGE)
+    assert failed == "the judge's call failed: InternalServerError (HTTP 500): down"
+    garbled = judging._parse(Response(text="좋아요"), JUDGE)
+    assert garbled == "the judge's answer is not JSON (Expecting value at char 0)"
+    assert judging.aggregate(job([*verdicts_of(5), failed])) == {"judge": "j", "error": failed}
+
+
+def test_a_judged_case_scores_the_aggregated_verdict():
+    spec = AssertionSpec("judge", "j")
+    verdict_ = judging.aggregate(job(verdicts_of(5, 4, 2)))
+    outcome = score_case(REGISTRY, [spec], replies("답"), lambda i: {spec_id(spec): verdict_}, {}, where="w")
+    assert outcome.passed
+    assert outcome.score == pytest.approx(2 / 3)
+    assert outcome.scores[0].reason == "judge: judge j 67/100 (도움=5), agreement 67%"
+
+
+def test_the_judges_cost_is_the_sum_of_its_answered_calls_or_unknown_when_one_is_unpriced():
+    priced = job([], [Response(text="{}", cost_usd=0.01), Response(text="{}", cost_usd=0.02), Response(error="x")])
+    cost, calls = judging.eval_cost([priced])
+    assert cost == pytest.approx(0.03)
+    assert calls == 3
+    unpriced = job([], [Response(text="{}", cost_usd=0.01), Response(text="{}")])
+    assert judging.eval_cost([priced, unpriced]) == (None, 5)
+    assert judging.eval_cost([]) == (0.0, 0)
+
+
+# ---- the arena ----------------------------------------------------------------------------
+
+
+def test_a_pair_judged_in_both_orders_wins_only_when_both_orders_agree():
+    # first: x shown as A; second: y shown as A
+    assert arena.combine("A", "B", "x", "y") == ("x", False)
+    assert arena.combine("B", "A", "x", "y") == ("y", False)
+    assert arena.combine("A", "A", "x", "y") == ("tie", True)  # each order preferred the first answer shown
+    assert arena.combine("tie", "tie", "x", "y") == ("tie", False)
+    assert arena.combine("A", "tie", "x", "y") == ("tie", True)
+
+
+def test_an_arena_verdict_is_a_b_or_tie_and_nothing_else():
+    assert [arena.parse(f'{{"winner": "{w}", "reason": ""}}') for w in ("A", " b ", "TIE")] == ["A", "B", "tie"]
+    with pytest.raises(JudgeError, match='"winner" must be "A", "B" or "tie", got \'both\''):
+        arena.parse('{"winner": "both"}')
+
+
+GAMES = [{"case": "c1", "a": "x", "b": "y", "winner": "x", "flipped": False},
+         {"case": "c2", "a": "x", "b": "y", "winner": "x", "flipped": False},
+         {"case": "c3", "a": "x", "b": "y", "winner": "tie", "flipped": True},
+         {"case": "c4", "a": "x", "b": "y", "winner": "y", "flipped": False}]
+
+
+def test_the_arena_summary_counts_ties_as_half_and_rates_by_bradley_terry():
+    out = arena.summarise(GAMES, ["x", "y"], seed=1, bootstrap=50)
+    assert out["pairs"] == {"x vs y": {"win": 2, "tie": 1, "loss": 1}}
+    assert out["win_rate"] == {"x": (2 + 0.5) / 4, "y": (1 + 0.5) / 4}
+    assert (out["games"], out["flip_rate"]) == (4, 0.25)
+    # wins 2.5 : 1.5, plus the prior's half win each: strengths 3 : 2, so x = 1000 + 400 * log10(sqrt(1.5))
+    assert out["rating"]["x"] == pytest.approx(1000 + 200 * math.log10(1.5), abs=0.01)
+    assert out["rating"]["y"] == pytest.approx(1000 - 200 * math.log10(1.5), abs=0.01)
+    lo, hi = out["interval"]["x"]
+    assert lo <= hi
+    assert arena.summarise(GAMES, ["x", "y"], seed=1, bootstrap=50)["interval"] == out["interval"]  # seeded
+
+
+def test_an_arena_without_games_has_no_rates_and_no_intervals():
+    out = arena.summarise([], ["x", "y"], bootstrap=10)
+    assert out["win_rate"] == {"x": None, "y": None}
+    assert (out["games"], out["flip_rate"], out["interval"]) == (0, None, {})
+    assert out["rating"] == {"x": 1000.0, "y": 1000.0}
