@@ -83,11 +83,18 @@ def test_a_case_is_called_scored_and_recorded_then_answered_from_the_cache(tmp_p
     plans, batch = batch_for(tmp_path)
     results = run(batch, plans)
     batch.close()
-    (ok, _, rec_ok), (bad, _, rec_bad) = results["t/a.csv::row-2[m]"], results["t/a.csv::row-3[m]"]
-    assert ok.passed and ok.passes == 1 and rec_ok["output"] == "echo: 환불" and rec_ok["cached"] is False
-    assert not bad.passed and "t/a.csv:3 [m]: 1 of 1 assertions failed" in bad.failure
-    assert "✗" in bad.failure and "echo: 배송" in bad.failure
-    assert rec_ok["input_tokens"] is not None and rec_ok["called"] and server.count == 2
+    (ok, _, rec_ok), (bad, _, _) = results["t/a.csv::row-2[m]"], results["t/a.csv::row-3[m]"]
+    assert ok.passed
+    assert ok.passes == 1
+    assert rec_ok["output"] == "echo: 환불"
+    assert rec_ok["cached"] is False
+    assert not bad.passed
+    assert "t/a.csv:3 [m]: 1 of 1 assertions failed" in bad.failure
+    assert "✗" in bad.failure
+    assert "echo: 배송" in bad.failure
+    assert rec_ok["input_tokens"] is not None
+    assert rec_ok["called"]
+    assert server.count == 2
 
     plans, batch = batch_for(tmp_path)  # a second run: the same requests, the same keys
     again = run(batch, plans)
@@ -104,8 +111,10 @@ def test_judged_cases_get_their_verdicts_in_one_phase_and_the_record_counts_the_
     results = run(batch, plans)
     batch.close()
     good, bad = results["t/a.csv::row-2[m]"], results["t/a.csv::row-3[m]"]
-    assert good[0].passed and not bad[0].passed
-    assert good[2]["judge_calls"] == 1 and good[2]["quality"] == 100.0
+    assert good[0].passed
+    assert not bad[0].passed
+    assert good[2]["judge_calls"] == 1
+    assert good[2]["quality"] == 100.0
     assert bad[2]["quality"] == 25.0  # (2 - 1) / (5 - 1)
     assert server.count == 4  # two answers, two verdicts
 
@@ -119,7 +128,8 @@ def test_a_judge_with_no_usable_verdict_errors_its_case_after_one_repair(tmp_pat
     assert outcome is None
     assert problem.startswith("t/a.csv:2 [m]: judge j gave no usable verdict:")
     assert "raw answer: 'I think it is fine'" in problem
-    assert record["phase"] == "setup" and record["judge_calls"] == 2  # asked, then the repair
+    assert record["phase"] == "setup"
+    assert record["judge_calls"] == 2  # asked, then the repair
 
 
 def test_a_failed_call_errors_its_case_naming_the_attempts(tmp_path, server):
@@ -128,9 +138,11 @@ def test_a_failed_call_errors_its_case_naming_the_attempts(tmp_path, server):
     plans, batch = batch_for(tmp_path)
     [(outcome, problem, record)] = run(batch, plans).values()
     batch.close()
-    assert outcome is None and problem.startswith("t/a.csv:2 [m]: model call failed:")
+    assert outcome is None
+    assert problem.startswith("t/a.csv:2 [m]: model call failed:")
     assert "(after 1 attempt)" in problem
-    assert record["error"] and record["setup_error"] == problem.splitlines()[0][:400]
+    assert record["error"]
+    assert record["setup_error"] == problem.splitlines()[0][:400]
 
 
 def test_run_one_scores_a_finished_case_with_its_junit_properties(tmp_path, server):
@@ -140,7 +152,8 @@ def test_run_one_scores_a_finished_case_with_its_junit_properties(tmp_path, serv
     [(owner, plan)] = plans.items()
     record = batch.run_one(owner, plan)
     batch.close()
-    assert record["outcome"] == "passed" and record["junit"]["message"] is None
+    assert record["outcome"] == "passed"
+    assert record["junit"]["message"] is None
     assert ("model", "m") in record["junit"]["properties"]
 
 
@@ -162,5 +175,6 @@ def test_the_fixture_and_a_test_file_make_the_same_calls_and_judge_calls(tmp_pat
     [score] = runner.check(reply, "judge:j")
     runner.close()
     assert request.key == plan.requests[0].key
-    assert reply.cached and score.passed
+    assert reply.cached
+    assert score.passed
     assert server.count == calls  # the answer and the verdict both came from the files' cache entries
