@@ -7,8 +7,20 @@
   warm       N=1000 from cache: promstack beside plain pytest running 1000 trivial
              parametrized tests; litellm must not be imported, the server sees 0 requests
   big        25k/50k/100k rows from cache: time and peak RSS (should grow linearly)
+  importtime `import pytest_promstack.plugin` in a fresh interpreter, compiling the package
+             (as every run here does: PYTHONDONTWRITEBYTECODE=1) and from cached bytecode,
+             beside `import pytest`
 
-    python benchmarks/bench_engine.py [stress realistic warm big] [--repeat 3]
+    python benchmarks/bench_engine.py [stress realistic warm big importtime] [--repeat 3]
+
+With --source DIR (repeatable), stress, warm and importtime measure each checkout of the
+package side by side: within every repeat each row runs once per source (the order reversed
+on odd repeats), and the table gives each source's median and its ratio to the first
+source's. benchmarks/sources.py makes each run load that checkout (entry points included)
+and checks it did:
+
+    git worktree add --detach /tmp/before-657d7da 657d7da
+    python benchmarks/bench_engine.py stress warm importtime --source /tmp/before-657d7da --source .
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import textwrap
@@ -23,7 +36,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import BARE, PYTEST, ROOT, Server, make_project, report, run
+from benchmarks.common import BARE, PYTEST, ROOT, Server, make_project, report, report_sources, run
+from benchmarks.sources import Source, order, prepare
+
+FLAGS = PYTEST[3:]  # PYTEST's options after `python -m pytest`
+PLAIN = "import pytest\n\n@pytest.mark.parametrize('i', range(1000))\ndef test_x(i):\n    assert i >= 0\n"
 
 WARM = textwrap.dedent("""
     import sys, pytest
@@ -106,23 +123,120 @@ def warm(repeat: int) -> None:
     res: dict[str, list[float]] = {"promstack warm": [], "plain pytest, 1000 trivial tests": []}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            p = Path(tmp)
+            p, plain = Path(tmp) / "project", plain_project(Path(tmp) / "plain")
             make_project(p, server.url, n, 64)
             run([*PYTEST, "--promstack"], p)
-            (p / "plain").mkdir()
-            (p / "plain/test_plain.py").write_text(
-                "import pytest\n\n@pytest.mark.parametrize('i', range(1000))\ndef test_x(i):\n    assert i >= 0\n")
             before = server.stats()["count"]
             for _ in range(repeat):
                 wall, _, out = run([sys.executable, "-c", WARM, "-q", "-p", "no:cacheprovider", "--promstack"], p)
                 assert "LITELLM_IMPORTED False" in out, out[-500:]
+                passed(out, n)
                 res["promstack warm"].append(wall)
-                res["plain pytest, 1000 trivial tests"].append(run([*PYTEST, "plain"], p)[0])
+                res["plain pytest, 1000 trivial tests"].append(run(PYTEST, plain)[0])
             after = server.stats()["count"]
     finally:
         server.stop()
     med = report(f"warm: N={n} from cache (litellm not imported; requests during warm runs: {after - before})", res)
     print(f"  promstack warm / plain pytest = {med['promstack warm'] / med['plain pytest, 1000 trivial tests']:.2f}x")
+
+
+def plain_project(folder: Path) -> Path:
+    """1,000 trivial tests, in a folder of their own: a promstack project's run must not collect them."""
+    folder.mkdir()
+    (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (folder / "test_plain.py").write_text(PLAIN, encoding="utf-8")
+    return folder
+
+
+def passed(out: str, n: int) -> None:
+    if f"{n} passed" not in out:
+        text = "\n".join(line for line in out.splitlines() if not line.startswith("PROMSTACK_PROBE "))
+        raise SystemExit(f"expected {n} passed:\n{text[-1500:]}")
+
+
+def stress_sources(repeat: int, sources: list[Source]) -> None:
+    n, lat, c = 1000, 0.2, 64
+    server = Server(lat)
+    rows = {"promstack": ["--promstack", "--promstack-cache=off"],
+            "promstack -n 2": ["--promstack", "--promstack-cache=off", "-n", "2"]}
+    res = {row: {s.label: [] for s in sources} for row in rows}
+    bare: list[float] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp)
+            make_project(p, server.url, n, c)
+            for i in range(repeat):
+                bare.append(run([sys.executable, "-c", BARE, str(n), str(c), server.url], p)[0])
+                for row, args in rows.items():
+                    for s in order(sources, i):
+                        wall, _, out = run(s.pytest(*FLAGS, *args), p, env=s.env())
+                        s.check(out)
+                        passed(out, n)
+                        res[row][s.label].append(wall)
+    finally:
+        server.stop()
+    report_sources(f"stress: N={n} L={lat}s C={c} cache off; limit N*L/C = {n * lat / c:.2f} s", res,
+                   [s.label for s in sources])
+    report("", {"bare litellm script (reference)": bare})
+
+
+def warm_sources(repeat: int, sources: list[Source]) -> None:
+    n = 1000
+    server = Server(0.0)
+    rows = ("promstack warm", "plain pytest, 1000 trivial tests")
+    res = {row: {s.label: [] for s in sources} for row in rows}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folders, plain = {}, plain_project(Path(tmp) / "plain")
+            for k, s in enumerate(sources):  # a project per source: each fills its own cache
+                folders[s.label] = p = Path(tmp) / f"src{k}"
+                make_project(p, server.url, n, 64)
+                s.check(run(s.pytest(*FLAGS, "--promstack"), p, env=s.env())[2])
+            before = server.stats()["count"]
+            for i in range(repeat):
+                for s in order(sources, i):
+                    p = folders[s.label]
+                    wall, _, out = run(s.pytest(*FLAGS, "--promstack"), p, env=s.env())
+                    if s.check(out)["litellm"]:
+                        raise SystemExit(f"{s.label}: a warm run imported litellm")
+                    passed(out, n)
+                    res["promstack warm"][s.label].append(wall)
+                    wall, _, out = run(s.pytest(*FLAGS), plain, env=s.env())
+                    s.check(out)
+                    passed(out, 1000)
+                    res["plain pytest, 1000 trivial tests"][s.label].append(wall)
+            after = server.stats()["count"]
+    finally:
+        server.stop()
+    if after != before:
+        raise SystemExit(f"warm: the server saw {after - before} requests during the warm runs")
+    report_sources(f"warm: N={n} from cache (litellm not imported, no request); plain pytest loads the plugin too",
+                   res, [s.label for s in sources])
+    for s in sources:
+        warm_s, plain_s = (statistics.median(res[row][s.label]) for row in rows)
+        print(f"  {s.label}: promstack warm / plain pytest = {warm_s / plain_s:.2f}x")
+
+
+def importtime(repeat: int, sources: list[Source]) -> None:
+    rows = ("import plugin, compiling", "import plugin, bytecode")
+    res = {row: {s.label: [] for s in sources} for row in rows}
+    ref: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        cached = {s.label: {**s.env(), "PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": f"{tmp}/pyc{k}"}
+                  for k, s in enumerate(sources)}
+        for s in sources:  # fills each source's bytecode cache (its own, so the checkout is not written)
+            s.check(run(s.importer(), cwd, env=cached[s.label])[2])
+        for i in range(repeat):
+            ref.append(run([sys.executable, "-c", "import pytest"], cwd)[0])
+            for s in order(sources, i):
+                for row, env in (("import plugin, compiling", s.env()), ("import plugin, bytecode", cached[s.label])):
+                    wall, _, out = run(s.importer(), cwd, env=env)
+                    s.check(out)
+                    res[row][s.label].append(wall)
+    report_sources("importtime: `import pytest_promstack.plugin` in a fresh interpreter", res,
+                   [s.label for s in sources])
+    report("", {"import pytest (reference)": ref})
 
 
 def big(repeat: int) -> None:
@@ -153,14 +267,27 @@ def big(repeat: int) -> None:
                   f"{med['wall'] / n * 1000:.3f} s, {sorted(rss)[len(rss) // 2] / n * 1000:.2f} MiB")
 
 
+BENCHES = ("stress", "realistic", "warm", "big", "importtime")
+PER_SOURCE = {"stress": stress_sources, "warm": warm_sources, "importtime": importtime}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", nargs="*", default=["stress", "realistic", "warm", "big"])
+    parser.add_argument("which", nargs="*", default=list(BENCHES), choices=BENCHES)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--source", action="append", default=[],
+                        help="a checkout of pytest-promstack to measure (repeatable; stress, warm, importtime)")
     args = parser.parse_args()
-    for name in args.which:
-        globals()[name](args.repeat)
-        sys.stdout.flush()
+    if args.source and (other := [w for w in args.which if w not in PER_SOURCE]):
+        parser.error(f"--source works with {', '.join(PER_SOURCE)}, not {', '.join(other)}: drop one of them")
+    with tempfile.TemporaryDirectory(prefix="promstack-sources-") as tmp:
+        sources = prepare([Path(s).resolve() for s in args.source] or [ROOT], Path(tmp))
+        for name in args.which:
+            if args.source or name == "importtime":
+                PER_SOURCE[name](args.repeat, sources)
+            else:
+                globals()[name](args.repeat)
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

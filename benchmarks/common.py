@@ -68,9 +68,9 @@ def make_project(root: Path, url: str, n: int, concurrency: int, model: str = "o
     (root / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB of the child, stdout)."""
-    env = {**os.environ, "BENCH_KEY": "x", "OPENAI_API_KEY": "x", "PYTHONDONTWRITEBYTECODE": "1"}
+def run(cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB of the child, stdout); ``env`` is added to this process's."""
+    env = {**os.environ, "BENCH_KEY": "x", "OPENAI_API_KEY": "x", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     start = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
@@ -92,3 +92,16 @@ def report(title: str, results: dict[str, list[float]], unit: str = "s") -> dict
             runs = ", ".join(f"{v:.2f}" for v in values)
             print(f"  {name:34s} median {med[name]:8.2f} {unit}   runs: {runs}")
     return med
+
+
+def report_sources(title: str, results: dict[str, dict[str, list[float]]], labels: list[str]) -> None:
+    """One row per (measure, source): median, ratio to the first source's median, the runs."""
+    print(title)
+    width, rows = max(len(label) for label in labels), max(len(name) for name in results)
+    for name, by_source in results.items():
+        first = statistics.median(by_source[labels[0]])
+        for label in labels:
+            values = by_source[label]
+            med = statistics.median(values)
+            runs = ", ".join(f"{v:.3f}" for v in values)
+            print(f"  {name:{rows}s}  {label:{width}s}  median {med:7.3f} s  x{med / first:5.2f}   runs: {runs}")
