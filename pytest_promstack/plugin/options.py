@@ -92,8 +92,8 @@ def add_options(add: Any) -> None:
         type=_gate, help="A gate for the whole run, e.g. min_pass_rate=90 or max_cost_usd=1.5; repeatable; "
                          "adds to the config's gates:. Default: %(default)r")
     add("--promstack-estimate", action="store_true", default=False, dest="promstack_estimate",
-        help="Print an upper bound of the run's cost per model (judged assertions' calls included, an "
-             "arena's judge calls not yet, cached calls excluded) and exit without calling any model. "
+        help="Print an upper bound of the run's cost per model (judge calls included: judged assertions "
+             "and an arena's games; cached calls excluded) and exit without calling any model. "
              "Default: %(default)r")
     add("--promstack-registry", metavar="MODE", choices=REGISTRY_MODES, default="auto",
         dest="promstack_registry",

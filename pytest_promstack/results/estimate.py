@@ -2,8 +2,9 @@
 
 For every call the run would make (cached answers excluded): input tokens counted with
 litellm's counter, plus ``max_tokens`` of output, priced with litellm's map (or the
-model's ``input_cost_per_token``/``output_cost_per_token``). Judge calls are included with
-the longest answer the model may give. Nothing is called.
+model's ``input_cost_per_token``/``output_cost_per_token``). Judge calls (judged assertions,
+an arena's games in both orders) are included with the longest answers the models may give.
+Nothing is called.
 """
 
 from __future__ import annotations
@@ -37,20 +38,23 @@ def for_plans(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[
     from ..score import judging
 
     litellm = import_litellm()
+    arena = settings.arena
+    referee = settings.judges.get(arena["judge"]) if arena else None
     lines: dict[str, Line] = {}
     for plan in plans:
         for req in plan.requests:
             add(lines, litellm, req, cache is not None and cache.get(req.key) is not None)
-        if not plan.judged:
-            continue
-        # one judge call per repeat of the judge and answer; the answer is not known yet, so
-        # the longest one the model may give is counted in
+        # the judges' prompts hold answers not known yet: each counts the longest answer the
+        # model may give (an arena game holds two), so the bound stays a bound
         answer_bound = max((int(req.params.get("max_tokens") or 0) for req in plan.requests), default=0)
         blanks = [Response(text="")] * max(1, len(plan.requests))
         jobs, _decided = judging.jobs_for(settings, "", plan.asserts, blanks, plan.question, plan.meta)
-        for job in jobs:
-            for req in job.requests:
-                add(lines, litellm, req, False, extra_input_tokens=answer_bound)
+        for req in (req for job in jobs for req in job.requests):
+            add(lines, litellm, req, False, extra_input_tokens=answer_bound)
+        if plan.contenders and referee is not None and not plan.error and not plan.case.error:
+            games = judging.pair_jobs(settings, referee, {"": plan}, lambda p: [Response(text="")] * len(p.contenders))
+            for req in (req for game in games for req in game.requests):
+                add(lines, litellm, req, False, extra_input_tokens=2 * answer_bound)
     return lines_for(lines)
 
 

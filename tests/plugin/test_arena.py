@@ -133,3 +133,24 @@ def test_record_captures_judge_and_arena_calls_so_a_fresh_clone_replays_them(bot
         before, after = (json.loads((project.path / n).read_text(encoding="utf-8")) for n in ("before.json", "after.json"))
         assert after["quality"] == before["quality"] == 100.0
         assert after["arena"]["win_rate"] == before["arena"]["win_rate"] == {"m1": 1.0, "m2": 0.0}
+
+
+def test_the_estimate_counts_the_arena_games_and_bounds_what_the_run_spends(project):
+    """Two cases, three contenders: 6 answers and 12 judge calls (3 pairs x 2 orders each)."""
+    config = json.loads(arena_config(project))
+    config["defaults"] = {"max_tokens": 40}
+    for m in config["models"]:
+        m["params"] = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    project.server.respond = judge_reply(lambda a, b: "A")
+    project.write({"promstack.yaml": json.dumps(config, ensure_ascii=False), "arena/a.csv": "input\n질문 1\n질문 2\n"})
+    result = project.run("--promstack-estimate")
+    assert result.ret == 0
+    assert project.server.count == 0
+    result.stdout.fnmatch_lines(["m1 * 2 * 0 *", "judge * 12 * 0 *"])
+    bound = float(next(x for x in result.stdout.lines if x.startswith("promstack estimate: at most")).split()[4])
+    real = project.run("--promstack-json", "out.json")
+    real.assert_outcomes(passed=2)
+    assert project.server.count == 18
+    cases = json.loads((project.path / "out.json").read_text(encoding="utf-8"))["cases"]
+    spent = sum(c["cost_usd"] + c["eval_cost_usd"] for c in cases)
+    assert 0 < spent <= bound
