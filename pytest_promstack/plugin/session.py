@@ -2,7 +2,7 @@
 registers its writer) and kept in ``config.stash``; its methods are the hooks the run needs.
 It holds the run's state and hands the work to the stages: the planner (plan/), the batch
 (pipeline/cases.py: calls, judges, scoring, records), the results (results/run.py), the
-prompt versions (pipeline/prompts.py) and the reports (report/)."""
+prompt versions (pipeline/prompts.py) and the reports (report/summary.py, report/outputs.py)."""
 
 from __future__ import annotations
 
@@ -185,7 +185,9 @@ class PromstackSession:
                 session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
             elif regressed and self.settings.run.fail_on_regression:
                 session.exitstatus = REGRESSION
-        self.written = self.finish()
+        from ..report.outputs import write_all
+
+        self.written = write_all(self.settings, self.document, self.results.cassette_entries, self.planner.all_ids())
 
     def salvage(self) -> int:
         """After an interrupt: score the cases whose model calls had all finished but which
@@ -234,44 +236,13 @@ class PromstackSession:
 
     def document(self) -> dict[str, Any]:
         """The results JSON document of this run (what every report reads)."""
-        from ..results.document import git_commit
+        used = {(str(r.get("prompt_id")), str(r.get("prompt_version"))) for r in self.results.records.values()}
+        return self.results.document(self.run_id, self.started, self.interrupted, self.planned_count(),
+                                     self.versions.texts(self.planner, used), self.versions.numbers)
 
-        s, records = self.settings, self.results.records
-        run = {"id": self.run_id, "started": self.started, "git_commit": git_commit(s.root),
-               "interrupted": self.interrupted,
-               "planned": max(len(self.mine), self.planned, len(records)),  # cases this run set out to run
-               "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
-                            "cache_mode": str(s.cache_mode), "concurrency": s.concurrency, "repeat": s.repeat,
-                            "judges": sorted(s.judges)},
-               "seed": (s.arena or {}).get("seed")}
-        used = {(str(r.get("prompt_id")), str(r.get("prompt_version"))) for r in records.values()}
-        return self.results.document(run, self.versions.texts(self.planner, used), self.versions.numbers)
-
-    def finish(self) -> list[str]:
-        """Write what the run produced; returns lines to announce. Each file is written whole
-        (to a temporary file, then renamed), so an interrupted run leaves the finished cases'
-        reports and never a truncated file."""
-        lines: list[str] = []
-        run = self.settings.run
-        if run.json or run.report:
-            from ..results import document as results
-
-            doc = self.document()
-            for target in run.json:
-                results.write(Path(target), doc)
-                lines.append(f"promstack: wrote {target}")
-            if run.report:
-                from ..report import html
-
-                size = html.write(Path(run.report), doc)
-                lines.append(f"promstack: wrote {run.report} ({html.human_size(size)}, {len(doc['cases'])} cases)")
-        if self.settings.cache_mode == CacheMode.RECORD:
-            from ..execute.cassettes import write
-
-            for suite, entries in sorted(self.results.cassette_entries.items()):
-                path = write(self.settings.cassette_dir, suite, entries, self.planner.all_ids())
-                lines.append(f"promstack: wrote {rel(path, self.settings.root)} ({len(entries)} recorded)")
-        return lines
+    def planned_count(self) -> int:
+        """The cases this run set out to run (the xdist controller collects none itself)."""
+        return max(len(self.mine), self.planned, len(self.results.records))
 
     # -- terminal -------------------------------------------------------------------------------
 
@@ -324,7 +295,7 @@ class PromstackSession:
                            arena=results.arena(), gate_lines=[v.line() for v in results.gate_verdicts]
                            + results.gate_warnings, selection=results.selection(), notes=self.versions.notes,
                            cache_mode=self.settings.cache_mode,
-                           interrupted=max(len(self.mine), self.planned, len(records)) if self.interrupted else None,
+                           interrupted=self.planned_count() if self.interrupted else None,
                            warnings=self.warnings)
 
     def close(self) -> None:

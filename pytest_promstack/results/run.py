@@ -98,12 +98,20 @@ class RunResults:
         games.sort(key=lambda g: (g["case"], g["a"], g["b"]))
         return summarise(games, arena["contenders"], arena["seed"], arena["bootstrap"])
 
-    def document(self, run: dict[str, Any], prompts: list[dict[str, Any]],
+    def document(self, run_id: str, started: str, interrupted: bool, planned: int, prompts: list[dict[str, Any]],
                  numbers: dict[tuple[str, str], tuple[int | None, list[str]]]) -> dict[str, Any]:
-        """The results JSON document: ``run`` (id, start, interruption...), the prompt versions
-        used and each version's registry number and labels, by (prompt id, content hash)."""
+        """The results JSON document: the run (``planned``: the cases it set out to run), the
+        prompt versions used, and each version's registry number and labels by (prompt id,
+        content hash)."""
         from . import document
 
+        s = self.settings
+        run = {"id": run_id, "started": started, "git_commit": document.git_commit(s.root), "interrupted": interrupted,
+               "planned": planned,
+               "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
+                            "cache_mode": str(s.cache_mode), "concurrency": s.concurrency, "repeat": s.repeat,
+                            "judges": sorted(s.judges)},
+               "seed": (s.arena or {}).get("seed")}
         cases = [{**c, "prompt_number": n, "prompt_labels": labels}
                  for c in self.cases()
                  for n, labels in [numbers.get((str(c.get("prompt_id")), str(c.get("prompt_version"))), (None, []))]]
