@@ -113,10 +113,10 @@ class Batch:
             return
         self.wait(reporter, "calls")
         self._arena(reporter)
-        from ..score import judging
-
         jobs = self._judge_jobs()
         if jobs:
+            from ..score import judging
+
             judging.run(self.open(), jobs, self.settings, lambda: self.wait(reporter, "judge calls"))
             for job in jobs:
                 self.verdicts.setdefault(job.owner, {})[(job.spec, job.index)] = judging.aggregate(job)
@@ -139,12 +139,14 @@ class Batch:
 
     def _judge_jobs(self) -> list[Any]:
         """One job per judged assertion x reply of the submitted cases."""
+        judged = {owner: plan for owner, plan in self.plans.items()
+                  if plan.judged and not plan.error and not plan.case.error}
+        if not judged:
+            return []
         from ..score import judging
 
         jobs = []
-        for owner, plan in self.plans.items():
-            if plan.error or plan.case.error or not plan.judged:
-                continue
+        for owner, plan in judged.items():
             found, decided = judging.jobs_for(self.settings, owner, plan.asserts, self.answers(plan), plan.question,
                                               plan.meta)
             jobs += found

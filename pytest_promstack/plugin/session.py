@@ -69,6 +69,10 @@ class PromstackSession:
         """At configure: the prompt files' versions are observed (controller only)."""
         if not self.is_worker:
             self.versions.observe(self.planner)
+        # What pytest, the plugins and this run have imported and built so far lives until the
+        # process ends: out of the garbage collector's way, so its passes while the files are
+        # collected do not walk it again and again (then again when the calls start, below).
+        gc.freeze()
 
     # -- collection -------------------------------------------------------------------------
 
@@ -177,17 +181,20 @@ class PromstackSession:
             return
         gates_passed = self.results.check_gates()
         regressed = self.compare_baseline()
-        if session.exitstatus == pytest.ExitCode.OK:
-            from ..results.baseline import REGRESSION
+        if session.exitstatus == pytest.ExitCode.OK and not gates_passed:
             from ..results.gates import GATE_FAILED
 
-            if not gates_passed:
-                session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
-            elif regressed and self.settings.run.fail_on_regression:
-                session.exitstatus = REGRESSION
-        from ..report.outputs import write_all
+            session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
+        elif session.exitstatus == pytest.ExitCode.OK and regressed and self.settings.run.fail_on_regression:
+            from ..results.baseline import REGRESSION
 
-        self.written = write_all(self.settings, self.document, self.results.cassette_entries, self.planner.all_ids())
+            session.exitstatus = REGRESSION
+        run = self.settings.run
+        if run.json or run.report or self.settings.cache_mode == CacheMode.RECORD:
+            from ..report.outputs import write_all
+
+            self.written = write_all(self.settings, self.document, self.results.cassette_entries,
+                                     self.planner.all_ids())
 
     def salvage(self) -> int:
         """After an interrupt: score the cases whose model calls had all finished but which

@@ -79,13 +79,15 @@ def case_record(plan: Planned, responses: Sequence[Response], outcome: Outcome |
 
 def judge_figures(verdicts: Sequence[Any], jobs: Sequence[Any], human_score: float | None) -> dict[str, Any]:
     """Quality (the mean of the usable verdicts), the judges' cost and calls, agreement."""
-    from ..score.judging import eval_cost
-
     usable = [v for v in verdicts if isinstance(v, dict) and "error" not in v]
-    cost, calls = eval_cost(list(jobs))
+    cost, calls = 0.0, 0
+    if jobs:  # imported only when a judge was asked
+        from ..score.judging import eval_cost
+
+        cost, calls = eval_cost(list(jobs))
     return {
         "quality": sum(v["normalised"] for v in usable) / len(usable) if usable else None,
-        "judges": usable, "eval_cost_usd": cost if jobs else 0.0, "judge_calls": calls,
+        "judges": usable, "eval_cost_usd": cost, "judge_calls": calls,
         "judge_cached": sum(r.cached for job in jobs for r in job.responses),
         "human_score": human_score,
         "judge_flaky": any(v.get("agreement", 1) < 1 for v in usable),
