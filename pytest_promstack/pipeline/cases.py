@@ -235,6 +235,25 @@ class Batch:
         return {"outcome": verdict, **self.record(owner, plan, responses, outcome, when, message),
                 "junit": {"message": message, "properties": props}}
 
+    def salvage(self, plans: Mapping[str, Planned]) -> dict[str, dict[str, Any]]:
+        """After an interrupt: stop the calls in flight, then score those of ``plans`` whose
+        calls had all finished (``run_one``), by owner. Cases waiting for a judge or the arena
+        are left out: their verdicts never came."""
+        engine = self.engine
+        if engine is None:
+            return {}
+        from ..execute.engine import INTERRUPTED
+
+        engine.close()  # what finished by now is what the reports hold
+        out = {}
+        for owner, plan in plans.items():
+            if plan.case.error or plan.error or plan.contenders or plan.judged:
+                continue
+            futures = [engine.futures.get(r.key) for r in plan.requests]
+            if futures and all(f is not None and f.done() and f.result().error != INTERRUPTED for f in futures):
+                out[owner] = self.run_one(owner, plan)
+        return out
+
     def close(self) -> None:
         if self.engine is not None:
             self.engine.shutdown()

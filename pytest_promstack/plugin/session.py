@@ -55,7 +55,6 @@ class PromstackSession:
         self.planned = 0  # the cases this run set out to run (set at the end; the xdist controller collects none)
         self.worker_pids: list[int] = []  # xdist workers, to pass a SIGTERM on to
         self.restore_sigterm: Any = None
-        self.cache: Any = None  # --promstack-estimate reads the cache with no engine
         # `python:module:function` assertions and targets import from the project root.
         self._root_on_path = str(settings.root) not in sys.path
         if self._root_on_path:
@@ -125,11 +124,7 @@ class PromstackSession:
         """The cost bound of the calls these items would make; calls nothing."""
         from ..results.estimate import for_plans
 
-        if self.settings.cache_mode.reads:
-            from ..execute.cache import build_cache
-
-            self.cache = build_cache(self.settings, self.warn)
-        return for_plans(self.settings, [i.plan for i in items if isinstance(i, CaseItem)], self.cache)
+        return for_plans(self.settings, [i.plan for i in items if isinstance(i, CaseItem)], self.warn)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -179,16 +174,11 @@ class PromstackSession:
                     session.config.hook.pytest_runtest_logreport(report=report)
         if self.is_worker:
             return
-        gates_passed = self.results.check_gates()
-        regressed = self.compare_baseline()
-        if session.exitstatus == pytest.ExitCode.OK and not gates_passed:
-            from ..results.gates import GATE_FAILED
-
-            session.exitstatus = GATE_FAILED  # tests passed, a gate did not: a status of its own
-        elif session.exitstatus == pytest.ExitCode.OK and regressed and self.settings.run.fail_on_regression:
-            from ..results.baseline import REGRESSION
-
-            session.exitstatus = REGRESSION
+        self.results.check_gates()
+        self.compare_baseline()
+        status = self.results.exit_status()
+        if session.exitstatus == pytest.ExitCode.OK and status is not None:
+            session.exitstatus = status  # the tests passed, a gate or the baseline did not: a status of its own
         run = self.settings.run
         if run.json or run.report or self.settings.cache_mode == CacheMode.RECORD:
             from ..report.outputs import write_all
@@ -197,30 +187,17 @@ class PromstackSession:
                                      self.planner.all_ids())
 
     def salvage(self) -> int:
-        """After an interrupt: score the cases whose model calls had all finished but which
-        pytest never ran, so the reports hold every finished case. Cases waiting for a judge
-        are left out (their verdict never came). Returns how many were added. An xdist worker
-        hands what it scored to the controller in its ``workeroutput``."""
-        engine = self.batch.engine
-        if engine is None:
-            return 0
-        from ..execute.engine import INTERRUPTED
-
-        engine.close()  # stop the calls in flight: what finished by now is what the reports hold
-        added = 0
-        for item in self.mine:
-            plan = item.plan
-            if item.nodeid in self.results.records or plan.case.error or plan.error or plan.contenders or plan.judged:
-                continue
-            futures = [engine.futures.get(r.key) for r in plan.requests]
-            if not futures or any(f is None or not f.done() or f.result().error == INTERRUPTED for f in futures):
-                continue
-            record = self.batch.run_one(item.nodeid, plan)
-            self.results.add_salvaged(item.nodeid, record)
-            added += 1
+        """After an interrupt: the cases whose calls had all finished but which pytest never ran
+        are scored (pipeline/cases.Batch.salvage), so the reports hold every finished case.
+        Returns how many were added. An xdist worker hands them to the controller in its
+        ``workeroutput``."""
+        pending = {i.nodeid: i.plan for i in self.mine if i.nodeid not in self.results.records}
+        scored = self.batch.salvage(pending)
+        for nodeid, record in scored.items():
+            self.results.add_salvaged(nodeid, record)
             if self.is_worker:  # sent with the worker's end (xdist's workerfinished)
-                self.config.workeroutput.setdefault("promstack_salvaged", {})[item.nodeid] = record
-        return added
+                self.config.workeroutput.setdefault("promstack_salvaged", {})[nodeid] = record
+        return len(scored)
 
     def salvaged_reports(self) -> list[pytest.TestReport]:
         """pytest's reports (setup, call, teardown) for the cases scored after an interrupt that
@@ -231,15 +208,13 @@ class PromstackSession:
                 out += reports_of_salvaged(nodeid, rec)
         return out
 
-    def compare_baseline(self) -> bool:
-        """Compare with --promstack-baseline; True when something regressed."""
+    def compare_baseline(self) -> None:
+        """Compare with --promstack-baseline, when given."""
         path = self.settings.run.baseline
-        if not path:
-            return False
-        problem = self.results.compare_baseline(path, self.planner.all_ids())
-        if problem is not None:
-            self.warn(problem)
-        return self.results.regressed
+        if path:
+            problem = self.results.compare_baseline(path, self.planner.all_ids())
+            if problem is not None:
+                self.warn(problem)
 
     def document(self) -> dict[str, Any]:
         """The results JSON document of this run (what every report reads)."""
@@ -254,18 +229,11 @@ class PromstackSession:
     # -- terminal -------------------------------------------------------------------------------
 
     def header(self, items: list[pytest.Item]) -> str:
-        cases = [i for i in items if isinstance(i, CaseItem)]
-        files = {i.plan.case.file for i in cases}
-        s = self.settings
-        cache = "off" if s.cache_mode == CacheMode.OFF else f"{s.cache_mode} ({rel(s.cache_dir, s.root)})"
-        if s.cache_url:
-            from ..util.redact import safe_url
+        from ..report.terminal import header_line
 
-            cache += f" + redis {safe_url(s.cache_url)}"
-        repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
-        decoded = "".join(f"; {path} read as {enc}" for path, enc in sorted(self.planner.loader.decoded.items()))
-        line = (f"promstack: {len(cases)} cases from {len(files)} files, suites {', '.join(s.suites) or '-'}, "
-                f"cache {cache}, concurrency {s.concurrency}{repeat}{decoded}")
+        cases = [i for i in items if isinstance(i, CaseItem)]
+        line = header_line(self.settings, len(cases), len({i.plan.case.file for i in cases}),
+                           self.planner.loader.decoded)
         return safe(line + ("" if cases else self._outside()), newlines=True)
 
     def _outside(self) -> str:
@@ -307,8 +275,6 @@ class PromstackSession:
 
     def close(self) -> None:
         self.batch.close()
-        if self.cache is not None:
-            self.cache.close()
         if self._root_on_path and str(self.settings.root) in sys.path:
             sys.path.remove(str(self.settings.root))
 

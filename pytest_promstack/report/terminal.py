@@ -147,3 +147,20 @@ class Progress:
             self.reporter.write_line("")
         else:
             self.reporter.write_line(self._line(done, hits, errors))
+
+
+def header_line(settings: Any, cases: int, files: int, decoded: dict[str, str]) -> str:
+    """What the run is about to do, under pytest's header: cases, files, suites, cache,
+    concurrency, repeats, and the files read in another encoding than UTF-8."""
+    from ..config.modes import CacheMode
+    from ..util.paths import rel
+    from ..util.redact import safe_url
+
+    s = settings
+    cache = "off" if s.cache_mode == CacheMode.OFF else f"{s.cache_mode} ({rel(s.cache_dir, s.root)})"
+    if s.cache_url:
+        cache += f" + redis {safe_url(s.cache_url)}"
+    repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
+    read_as = "".join(f"; {path} read as {enc}" for path, enc in sorted(decoded.items()))
+    return (f"promstack: {cases} cases from {files} files, suites {', '.join(s.suites) or '-'}, "
+            f"cache {cache}, concurrency {s.concurrency}{repeat}{read_as}")

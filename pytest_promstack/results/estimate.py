@@ -9,7 +9,7 @@ Nothing is called.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +31,22 @@ class Line:
     problems: set[str] = field(default_factory=set)
 
 
-def for_plans(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str]:
-    """The estimate's lines for these planned cases; ``cache``: the answers already cached
-    (None when the run does not read the cache)."""
+def for_plans(settings: Settings, plans: Iterable[Planned], warn: Callable[[str], None]) -> list[str]:
+    """The estimate's lines for these planned cases; what the cache already holds is free
+    (when the run reads the cache)."""
+    cache = None
+    if settings.cache_mode.reads:
+        from ..execute.cache import build_cache
+
+        cache = build_cache(settings, warn)
+    try:
+        return _lines(settings, plans, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _lines(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str]:
     from ..execute.litellm_import import import_litellm
     from ..score import judging
 

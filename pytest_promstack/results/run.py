@@ -76,9 +76,18 @@ class RunResults:
                                   known_ids | unselected)
         return None
 
-    @property
-    def regressed(self) -> bool:
-        return bool(self.comparison and self.comparison["regressed"])
+    def exit_status(self) -> int | None:
+        """The run's own exit status when its tests passed: a gate failed (6), or
+        ``--promstack-fail-on-regression`` found a regression against the baseline (7)."""
+        if not all(v.passed for v in self.gate_verdicts):
+            from .gates import GATE_FAILED
+
+            return GATE_FAILED
+        if self.comparison and self.comparison["regressed"] and self.settings.run.fail_on_regression:
+            from .baseline import REGRESSION
+
+            return REGRESSION
+        return None
 
     def selection(self) -> list[dict[str, Any]]:
         """The cheapest model that passes the gates, per suite (``model: [a, b]`` runs)."""
