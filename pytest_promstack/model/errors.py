@@ -33,3 +33,13 @@ class TemplateError(PromstackError):
 
 class JudgeError(PromstackError):
     """An LLM judge gave no usable verdict."""
+
+
+class CallFailed(PromstackError):
+    """A model call (or its judge) failed; the fixture's ``run`` raises it unless asked not to."""
+
+
+class CheckFailed(PromstackError, AssertionError):
+    """The fixture's ``check`` found the reply wanting: an AssertionError
+    (``pytest.raises(AssertionError)`` works) that pytest shows as its lines, not as a
+    traceback of this package."""

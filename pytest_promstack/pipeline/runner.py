@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config.modes import CacheMode
 from ..config.settings import InlinePrompt, Settings
-from ..model.errors import PromstackError
+from ..model.errors import CallFailed, CheckFailed, PromstackError
 from ..model.specs import AssertionSyntaxError, from_structured, value_problem
 from ..model.types import AssertionSpec, Request, Response, Score
 from ..plan.prompts import Prompt, from_mapping, load_prompt
@@ -20,15 +20,6 @@ from ..score.case import score_case
 from ..score.registry import Registry, builtin_registry
 
 FIXTURE_SUITE = "fixture"  # the suite name of fixture calls: call log, summary, cassettes/fixture.jsonl
-
-
-class CallFailed(PromstackError):
-    """A model call (or its judge) failed; ``promstack.run`` raises it unless asked not to."""
-
-
-class CheckFailed(PromstackError, AssertionError):
-    """``check`` found the reply wanting: an AssertionError (``pytest.raises(AssertionError)``
-    works) that pytest shows as its lines, not as a traceback of this package."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +69,7 @@ class Runner:
         self.warn = warn or self.warnings.append
         self.replies: list[Reply] = []
         self._engine: Any = None
+        self._unimport: Any = None  # takes the project root off sys.path again (set with the engine)
         self._prompts: dict[str, Prompt] = {}
         self.run_id = uuid.uuid4().hex[:12]
 
@@ -154,7 +146,9 @@ class Runner:
     def engine(self) -> Any:
         if self._engine is None:
             from ..execute.engine import open_engine
+            from ..util.paths import importable
 
+            self._unimport = importable(self.settings.root)  # python: targets import from the root, as in a run
             self._engine = open_engine(self.settings, self.run_id, self.warn)
         return self._engine
 
@@ -230,6 +224,7 @@ class Runner:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.shutdown()
+            self._unimport()
 
 
 def default_root(start: Path) -> Path:

@@ -89,8 +89,8 @@ def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
             raise TemplateError(f"{source}: template error: {exc}") from None
         name = _undefined_name(str(exc))
         raise TemplateError(
-            f"template variable {name!r} is undefined in {source}; add a {name!r} column/key "
-            "to the test file or to the suite's vars:"
+            f"template variable {name!r} is undefined in {source}; give it a value: the column or key "
+            f"{name!r} in the test file, the suite's vars:, or vars= where code renders it"
         ) from None
     except TemplateLimitError as exc:
         raise TemplateError(f"{source}: {exc}") from None

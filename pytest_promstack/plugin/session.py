@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 import uuid
 from collections.abc import Generator
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..plan.planner import Planner
 from ..results import records
 from ..results.run import RunResults
 from ..score.registry import Registry
-from ..util.paths import rel
+from ..util.paths import importable, rel
 from ..util.text import safe
 from .items import CaseItem, FileErrorItem, PromptFile, plan_skipped
 from .marks import Marks
@@ -55,10 +54,7 @@ class PromstackSession:
         self.planned = 0  # the cases this run set out to run (set at the end; the xdist controller collects none)
         self.worker_pids: list[int] = []  # xdist workers, to pass a SIGTERM on to
         self.restore_sigterm: Any = None
-        # `python:module:function` assertions and targets import from the project root.
-        self._root_on_path = str(settings.root) not in sys.path
-        if self._root_on_path:
-            sys.path.insert(0, str(settings.root))
+        self._unimport = importable(settings.root)  # python: targets and assertions import from the root
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -85,6 +81,7 @@ class PromstackSession:
             plan_skipped(collector)
         return report
 
+    @pytest.hookimpl(trylast=True)  # pytest prints these lines last-called first: ours above --lf's
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> str:
         return self.header(items)
 
@@ -275,8 +272,7 @@ class PromstackSession:
 
     def close(self) -> None:
         self.batch.close()
-        if self._root_on_path and str(self.settings.root) in sys.path:
-            sys.path.remove(str(self.settings.root))
+        self._unimport()
 
 
 def _outcome(report: pytest.TestReport, current: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -63,3 +65,17 @@ def rel(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def importable(root: Path) -> Callable[[], None]:
+    """``python:module:function`` targets and assertions import from the project root: it goes
+    first on ``sys.path`` (unless there already); returns what takes it off again."""
+    entry = str(root)
+    if entry in sys.path:
+        return lambda: None
+    sys.path.insert(0, entry)
+
+    def undo() -> None:
+        if entry in sys.path:
+            sys.path.remove(entry)
+    return undo

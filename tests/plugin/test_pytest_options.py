@@ -37,7 +37,8 @@ def test_lf_reruns_only_the_failed_case_and_skips_files_without_failures(project
     run(project).assert_outcomes(passed=3, failed=1)
     result = run(project, "--lf", "-v")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure (skipped 1 file)"])
+    # our header first, then pytest's own --lf line (as pytest prints its plugins' lines)
+    result.stdout.fnmatch_lines(["promstack: 1 case from 1 file, *", "run-last-failure: rerun previous 1 failure (skipped 1 file)"])
     result.stdout.no_fnmatch_line("*known failures not in selected tests*")
     assert item_lines(result) == ["prompt_tests/a.csv::row-3[mine]"]
     (row,) = summary_rows(result)

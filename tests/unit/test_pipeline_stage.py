@@ -5,6 +5,7 @@ path making the same calls."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -178,3 +179,28 @@ def test_the_fixture_and_a_test_file_make_the_same_calls_and_judge_calls(tmp_pat
     assert reply.cached
     assert score.passed
     assert server.count == calls  # the answer and the verdict both came from the files' cache entries
+
+
+def test_the_errors_users_catch_are_importable_from_one_documented_path():
+    from pytest_promstack import errors
+    from pytest_promstack.model import errors as model_errors
+
+    assert errors.PromstackError is model_errors.PromstackError
+    assert issubclass(errors.CallFailed, errors.PromstackError)
+    assert issubclass(errors.CheckFailed, errors.PromstackError)
+    assert issubclass(errors.CheckFailed, AssertionError)  # pytest.raises(AssertionError) around a check
+
+
+def test_the_fixture_and_sdk_import_python_targets_from_the_project_root_and_put_sys_path_back(tmp_path, monkeypatch):
+    (tmp_path / "promstack.yaml").write_text(
+        'models: [{name: app, model: "python:support_bot_12:answer"}]\n', encoding="utf-8")
+    (tmp_path / "support_bot_12.py").write_text(
+        "def answer(messages, vars):\n    return '답: ' + messages[-1]['content']\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path.parent)  # not the project: only the root on sys.path finds the module
+    before = list(sys.path)
+    runner = Runner(load_settings(tmp_path, {"cache_mode": "off"}))
+    [reply] = runner.run_many([{"prompt": [{"role": "user", "content": "환불"}], "model": "app"}])
+    runner.close()
+    assert reply.error is None
+    assert reply.text == "답: 환불"
+    assert sys.path == before
