@@ -57,7 +57,7 @@ def test_missing_template_variable_errors_without_a_call(project):
     result = project.run()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["prompt_tests/b.csv:2 [[]mine[]]: template variable 'question' is undefined "
-                                 "in prompts/p.yaml; add a 'question' column*"])
+                                 "in prompts/p.yaml; give it a value: the column or key 'question' in the test file*"])
     assert project.server.count == 1
 
 
@@ -308,7 +308,7 @@ def test_a_gbk_file_is_not_read_as_korean_mojibake_and_cp949_is_named_in_the_hea
     result = project.run()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([
-        "promstack: * cases from *; prompt_tests/ko.csv read as CP949",
+        "promstack: * from *; prompt_tests/ko.csv read as CP949",
         "prompt_tests/zh.csv: is not UTF-8, and as CP949/EUC-KR only * of its * non-ASCII characters are Hangul: it "
         "is probably in another encoding; save it as UTF-8, or name its encoding in promstack.yaml (encoding: gbk*",
     ])

@@ -262,7 +262,7 @@ def test_a_shift_jis_file_is_not_read_as_cp949_while_korean_with_a_rare_syllable
     result = project.run()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([
-        "promstack: * cases from *; prompt_tests/ko.csv read as CP949",
+        "promstack: * from *; prompt_tests/ko.csv read as CP949",
         "prompt_tests/ja.csv: is not UTF-8, and as CP949 12 of its 12 Hangul syllables are outside EUC-KR (KS X 1001), "
         "which Korean text seldom uses: it is probably in another encoding (Shift-JIS kana read this way); save it as "
         "UTF-8, or name its encoding in promstack.yaml (encoding: shift_jis, cp949, ...)",
