@@ -220,11 +220,10 @@ class Batch:
         """Setup, score and record one case whose answers are in (an interrupted run scores
         the finished cases pytest never ran this way): its record with ``outcome`` and the
         JUnit message and properties."""
-        outcome, when, message = None, "call", None
+        outcome = None
         responses, message = self.setup(owner, plan)
-        if message is not None:
-            when = "setup"
-        else:
+        when = "setup" if message is not None else "call"
+        if message is None:
             try:
                 outcome = self.score(owner, plan, responses)
                 message = outcome.failure

@@ -262,10 +262,11 @@ class PromstackSession:
             self.warn(f"call log not written: {engine.log.failed}")
         for note in engine.notes if engine is not None else []:  # e.g. a judge's structured output refused
             self.warn(note)
-        results, records = self.results, list(self.results.records.values())
-        return run_summary(records, comparison=results.comparison, prompt_name=self.versions.name,
-                           arena=results.arena(), gate_lines=[v.line() for v in results.gate_verdicts]
-                           + results.gate_warnings, selection=results.selection(), notes=self.versions.notes,
+        results = self.results
+        return run_summary(list(results.records.values()), comparison=results.comparison,
+                           prompt_name=self.versions.name, arena=results.arena(),
+                           gate_lines=[v.line() for v in results.gate_verdicts] + results.gate_warnings,
+                           selection=results.selection(), notes=self.versions.notes,
                            cache_mode=self.settings.cache_mode,
                            interrupted=self.planned_count() if self.interrupted else None,
                            warnings=self.warnings)
