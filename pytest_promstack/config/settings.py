@@ -414,7 +414,11 @@ def _arena(base: Path, cfg: FileConfig, models: dict[str, ModelSpec], judges: di
                 problems.append(f"arena.models: unknown model {m!r}; add it under models:")
             models[m] = ModelSpec(name=m, model=m)
     judge = spec.judge or default_judge
-    if judge is None or (judge not in judges and judge not in (cfg.judges or {})):
+    if judge is None:
+        known = ", ".join(sorted(cfg.judges or {})) or "none configured"
+        problems.append(f"arena.judge: the arena needs a judge and none is set; name one of judges: ({known}) "
+                        "as arena.judge, or set default_judge")
+    elif judge not in judges and judge not in (cfg.judges or {}):
         problems.append(f"arena.judge: {judge!r} is not a judge under judges: (the arena needs one with criteria)")
     files = _expand(base, spec.tests, "arena.tests", problems)
     prompts = (spec.prompt,) if spec.prompt is not None else (InlinePrompt(id="input", template="{{ input }}"),)

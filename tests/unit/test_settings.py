@@ -43,3 +43,18 @@ def test_settings_and_the_run_options_cannot_be_changed_once_made(root):
         settings.concurrency = 1  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.run.report = "r.html"  # type: ignore[misc]
+
+
+def test_an_arena_without_a_judge_names_the_judges_to_choose_from(tmp_path):
+    from pytest_promstack.model.errors import ConfigError
+
+    (tmp_path / "promstack.yaml").write_text(
+        "models: [openai/a, openai/b]\njudges: {pref: {model: openai/a, criteria: ['좋은가?']}, tone: {model: openai/b, criteria: ['친절한가?']}}\n"
+        "arena: {models: [openai/a, openai/b], tests: ['t/*.csv']}\n", encoding="utf-8")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t/a.csv").write_text("input\nx\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(tmp_path, {})
+    assert ("arena.judge: the arena needs a judge and none is set; name one of judges: (pref, tone) as arena.judge, "
+            "or set default_judge") in str(raised.value)
+    assert "None" not in str(raised.value)
