@@ -34,8 +34,9 @@ def load(path: Path, what: str = "baseline") -> dict[str, Any]:
     try:
         doc = load_json(path.read_text(encoding="utf-8"))  # bounded: depth, repeated keys
     except FileNotFoundError:
-        raise PromstackError(f"{path}: {what} not found; write one with --promstack-save-baseline {path} "
-                             "(or --promstack-json) on the run to compare with") from None
+        how = (f"--promstack-save-baseline {path} (or --promstack-json) on the run to compare with"
+               if what == "baseline" else f"--promstack-json {path} on a run")
+        raise PromstackError(f"{path}: {what} not found; write one with {how}") from None
     except (DuplicateKeyError, LimitError) as exc:
         raise PromstackError(f"{exc.at(str(path))}; not a results JSON as --promstack-json writes it: write it "
                              "again with --promstack-json or --promstack-save-baseline") from None
@@ -44,8 +45,8 @@ def load(path: Path, what: str = "baseline") -> dict[str, Any]:
                              "--promstack-save-baseline") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("cases"), list):
         found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise PromstackError(f"{path}: schema {found!r} is not {SCHEMA!r}; a baseline is a results JSON "
-                             "written by --promstack-json or --promstack-save-baseline")
+        raise PromstackError(f"{path}: schema {found!r} is not {SCHEMA!r}: not a results JSON as "
+                             "--promstack-json or --promstack-save-baseline write it")
     problem = schema_problem(doc) or number_problem(doc)
     if problem is not None:
         raise PromstackError(f"{path}: {problem}; not a results JSON as --promstack-json writes it (was it "

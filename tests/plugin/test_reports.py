@@ -154,7 +154,11 @@ def test_promstack_report_regenerates_the_html_from_the_json(project):
     assert "1 regressed" in direct
     bad = run_promstack("report", "missing.json", cwd=project.path)
     assert bad.returncode == 4
-    assert "missing.json: results JSON not found" in bad.stderr
+    assert "missing.json: results JSON not found; write one with --promstack-json missing.json on a run" in bad.stderr
+    (project.path / "other.json").write_text('{"schema": "x", "cases": []}', encoding="utf-8")
+    other = run_promstack("report", "other.json", cwd=project.path)
+    assert "other.json: schema 'x' is not " in other.stderr
+    assert ": not a results JSON as --promstack-json or --promstack-save-baseline write it" in other.stderr
 
 
 
