@@ -336,7 +336,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     try:
         cfg = FileConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(source, [_pydantic_problem(e) for e in exc.errors()]) from None
+        raise ConfigError(source, [_pydantic_problem(e) for e in _relevant(exc.errors())]) from None
     problems: list[str] = []
     models = _models(cfg, problems)
     selected_models = _select_models(models, options.get("models") or [], problems)
@@ -459,11 +459,20 @@ def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec],
     return judges, default
 
 
+def _relevant(errors: list[Any]) -> list[Any]:
+    """Without the union's other branch: a ``models:`` entry written as a mapping is not also
+    told it "should be a valid string" when the mapping's own problem is named."""
+    mapped = {tuple(e["loc"][:-2]) for e in errors if len(e["loc"]) >= 2 and _is_union_tag(e["loc"][-2])}
+    return [e for e in errors if not (e["type"] == "string_type" and e["loc"][-1:] == ("str",)
+                                      and tuple(e["loc"][:-1]) in mapped)] or errors
+
+
 def _pydantic_problem(err: dict[str, Any]) -> str:
     loc = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
-        msg = _unknown_key(str(err["loc"][-1]) if err["loc"] else "")
+        tags = [str(part) for part in err["loc"] if _is_union_tag(part)]
+        msg = _unknown_key(str(err["loc"][-1]) if err["loc"] else "", tags[-1] if tags else None)
     elif err["type"] == "missing":
         msg = "required key is missing"
     elif err["type"] == "value_error":  # our validators' own words, without pydantic's "Value error, "
@@ -471,14 +480,22 @@ def _pydantic_problem(err: dict[str, Any]) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-def _unknown_key(key: str) -> str:
+def _unknown_key(key: str, within: str | None = None) -> str:
+    """``within``: the schema the key was written in, when pydantic names it (a union member)."""
     if key in ("api_key", "key", "token"):
         return ("keys never sit in files: export the key in an environment variable and name it with "
                 "api_key_env: (e.g. api_key_env: OPENAI_API_KEY)")
     import difflib
 
-    schemas = (FileConfig, SuiteSpec, ModelSpec, JudgeSpec, ArenaSpec, CacheSpec, GateSpec, InlinePrompt)
-    known = {f.alias or name for schema in schemas for name, f in schema.model_fields.items()}
+    schemas = {FileConfig: "at the top level", SuiteSpec: "under suites.NAME", ModelSpec: "in a models: entry",
+               JudgeSpec: "under judges.NAME", ArenaSpec: "under arena:", CacheSpec: "under cache:",
+               GateSpec: "under gates:", InlinePrompt: "in an inline prompt"}
+    homes = [where for schema, where in schemas.items()
+             if key in {f.alias or name for name, f in schema.model_fields.items()}]
+    if homes:  # a real key, written in the wrong place
+        return f"not a key here; {key} is written {' or '.join(homes)} (see docs/configuration.md)"
+    here = [schema for schema in schemas if schema.__name__ == within] or list(schemas)
+    known = {f.alias or name for schema in here for name, f in schema.model_fields.items()}
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown key{hint}; remove it or check its spelling (the keys: docs/configuration.md)"

@@ -58,3 +58,17 @@ def test_an_arena_without_a_judge_names_the_judges_to_choose_from(tmp_path):
     assert ("arena.judge: the arena needs a judge and none is set; name one of judges: (pref, tone) as arena.judge, "
             "or set default_judge") in str(raised.value)
     assert "None" not in str(raised.value)
+
+
+def test_a_real_key_in_the_wrong_place_says_where_it_belongs_in_one_line(tmp_path):
+    from pytest_promstack.model.errors import ConfigError
+
+    (tmp_path / "promstack.yaml").write_text(
+        "models: [{name: b, model: openai/b, transport: direct, modle: x}]\nsuites: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(tmp_path, {})
+    lines = str(raised.value).splitlines()
+    assert "promstack.yaml: models.0.transport: not a key here; transport is written at the top level " \
+           "(see docs/configuration.md)" in lines
+    assert any(line.startswith("promstack.yaml: models.0.modle: unknown key (did you mean 'model'?)") for line in lines)
+    assert not any("valid string" in line for line in lines)  # not also told to write the entry as a string
