@@ -93,6 +93,54 @@ NEEDS_TEXT = ("contains", "icontains", "starts-with", "contains-any", "contains-
               "icontains-all", "regex")  # an empty value would pass every output
 
 
+LISTS = ("contains-any", "contains-all", "icontains-any", "icontains-all")
+
+
+def split_list(text: str) -> list[str]:
+    """A comma list as promptfoo reads one (``contains-any:환불,"a, b"``): items are trimmed and
+    empty ones skipped; an item in double quotes keeps its commas and spaces, with ``""`` or
+    ``\\"`` for a quote and ``\\\\`` for a backslash. Raises ``ValueError`` for a quote left
+    open or text after a closing quote."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and (text[i].isspace() or text[i] == ","):
+            i += 1
+        if i >= n:
+            break
+        if text[i] != '"':
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            out.append(text[i:end].strip())
+            i = end
+            continue
+        item, i = _quoted(text, i)
+        out.append(item)
+        while i < n and text[i].isspace():
+            i += 1
+        if i < n and text[i] != ",":
+            raise ValueError(f"text after the quoted item {item!r}; put a comma after its closing quote")
+    return out
+
+
+def _quoted(text: str, start: int) -> tuple[str, int]:
+    item, i, n = [], start + 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in '"\\':
+            item.append(text[i + 1])
+            i += 2
+        elif c == '"' and i + 1 < n and text[i + 1] == '"':
+            item.append('"')
+            i += 2
+        elif c == '"':
+            return "".join(item), i + 1
+        else:
+            item.append(c)
+            i += 1
+    raise ValueError(f"the quote opened at {text[start:start + 20]!r} is never closed; close it with \"")
+
+
 def value_problem(spec: AssertionSpec) -> str | None:
     """What is wrong with the value of a built-in assertion, with the fix, found when the file
     is read (not after the model was called): ``length:abc``, ``latency:soon``, ``regex:(``,
@@ -112,6 +160,11 @@ def value_problem(spec: AssertionSpec) -> str | None:
         example = {"length": "length:<=200, length:>=10 or length:10..200", "latency": "latency:5000 (ms)",
                    "cost": "cost:0.002 (USD)"}[kind]
         return f"{kind}: {value!r} is not a limit; write {example}"
+    if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):
+        try:
+            split_list(value)
+        except ValueError as exc:
+            return f"{kind}: {value!r}: {exc}"
     if kind == "regex":
         import regex
 

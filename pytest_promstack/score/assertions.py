@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.specs import JUDGED, as_float, bounds, spec_id
+from ..model.specs import JUDGED, as_float, bounds, spec_id, split_list
 from ..model.types import AssertionSpec, Response, Score
 
 REGEX_TIMEOUT_S = 1.0  # per regex assertion: a backtracking pattern fails, it does not stall the run
@@ -101,7 +101,7 @@ def _items(value: Any) -> list[str]:
             return [str(v) for v in json.loads(text)]
         except json.JSONDecodeError:
             pass
-    return [v.strip() for v in text.split(",") if v.strip()]
+    return split_list(text)
 
 
 def _equals(output: str, value: Any, ctx: Context) -> Outcome:

@@ -333,3 +333,49 @@ def test_an_arena_without_games_has_no_rates_and_no_intervals():
     assert out["win_rate"] == {"x": None, "y": None}
     assert (out["games"], out["flip_rate"], out["interval"]) == (0, None, {})
     assert out["rating"] == {"x": 1000.0, "y": 1000.0}
+
+
+# ---- comma lists as promptfoo reads them ----------------------------------------------------
+# promptfoo test/util/parseCommaSeparatedValues.test.ts ("parses %j as %j"), case for case
+PROMPTFOO_LISTS = [
+    ("", []), ("   ", []), ('"hello, world",foo', ["hello, world", "foo"]),
+    (r'"say \"hi\"",b', ['say "hi"', "b"]), ('a ""quoted"" value, plain', ['a ""quoted"" value', "plain"]),
+    ("alpha, , beta,, ", ["alpha", "beta"]), ("  spaced  ,  next  ", ["spaced", "next"]),
+    ('"only one"', ["only one"]), ("no-quotes-at-all", ["no-quotes-at-all"]), ('"trailing"   ', ["trailing"]),
+    ("a,b,c", ["a", "b", "c"]), ('""', [""]), ('" ",x', [" ", "x"]), ('x,"y,z"', ["x", "y,z"]),
+    ('"a","b"', ["a", "b"]), ('"a" , "b"', ["a", "b"]), (r'"\n",x', [r"\n", "x"]), (r'"\\",x', ["\\", "x"]),
+    ("a,", ["a"]), (",a", ["a"]), (",,,", []), ('"comma,inside","another, one"', ["comma,inside", "another, one"]),
+    ('mix,"quoted, field",bare', ["mix", "quoted, field", "bare"]), ('"a""b""c"', ['a"b"c']),
+    ('"你好，世界",café', ["你好，世界", "café"]), ('"환불, 교환",배송', ["환불, 교환", "배송"]),
+]
+
+
+@pytest.mark.parametrize(("text", "items"), PROMPTFOO_LISTS)
+def test_a_comma_list_splits_as_promptfoo_splits_it(text, items):
+    from pytest_promstack.model.specs import split_list
+
+    assert split_list(text) == items
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('"a"b,c', "text after the quoted item 'a'; put a comma after its closing quote"),  # promptfoo: rejects
+    ('"unterminated', "the quote opened at '\"unterminated' is never closed"),
+])
+def test_a_malformed_list_is_named_when_the_file_is_read(text, problem):
+    from pytest_promstack.model.specs import value_problem
+
+    found = value_problem(AssertionSpec("contains-any", text, origin="__expected"))
+    assert found.startswith(f"contains-any: {text!r}: ")
+    assert problem in found
+
+
+def test_a_quoted_item_keeps_its_comma_in_contains_any_and_all():
+    any_of = REGISTRY.assertions["contains-any"]
+    all_of = REGISTRY.assertions["icontains-all"]
+    ctx = assertions.Context(vars={}, response=Response(text="Hello, world"), verdicts={})
+    hello = AssertionSpec("contains-any", '"Hello, world",universe', origin="__expected")
+    assert assertions.evaluate(hello, any_of, "Hello, world", ctx).passed
+    both = AssertionSpec("icontains-all", '"hello, WORLD", hello', origin="__expected")
+    assert assertions.evaluate(both, all_of, "Hello, world", ctx).passed
+    split_wrong = AssertionSpec("contains-all", '"Hello, there",world', origin="__expected")
+    assert not assertions.evaluate(split_wrong, REGISTRY.assertions["contains-all"], "Hello, world", ctx).passed
