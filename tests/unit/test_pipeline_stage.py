@@ -39,13 +39,14 @@ def write_project(tmp_path, server, rows: str, **extra):
     (tmp_path / "t/a.csv").write_text(rows, encoding="utf-8")
 
 
-def batch_for(tmp_path, warnings=None):
+def batch_for(tmp_path):
     """The planned cases of t/a.csv by case id, and a batch to run them."""
     registry = builtin_registry()
     settings = load_settings(tmp_path, {})
     planner = Planner(settings, registry.assertions.__contains__, registry.suggest)
     plans = {p.case_id: p for p in planner.plan_file(tmp_path / "t/a.csv")}
-    return plans, Batch(settings, registry, "run1", (warnings if warnings is not None else []).append)
+    warnings: list[str] = []
+    return plans, Batch(settings, registry, "run1", warnings.append)
 
 
 def verdict(score: int) -> str:
@@ -62,28 +63,31 @@ def judged_by_answer(server, scores: dict[str, str]):
     server.respond = respond
 
 
-def run(batch, plans):
-    batch.submit(plans)
-    batch.judge(None)
-    out = {}
-    for owner, plan in plans.items():
-        responses, problem = batch.setup(owner, plan)
-        outcome = None
-        if problem is None:
-            try:
-                outcome = batch.score(owner, plan, responses)
-            except CaseFailed as exc:
-                problem = str(exc)
-        out[owner] = (outcome, problem, batch.record(owner, plan, responses, outcome,
-                                                     "setup" if problem and outcome is None else "call", problem))
-    return out
+def run_project(tmp_path):
+    """t/a.csv planned and run through a batch, as a pytest run drives it: (plans, and by case
+    id: (outcome, why it failed or errored, record))."""
+    plans, batch = batch_for(tmp_path)
+    try:
+        batch.submit(plans)
+        batch.judge(None)
+        out = {}
+        for owner, plan in plans.items():
+            responses, problem = batch.setup(owner, plan)
+            outcome, when = None, "setup" if problem is not None else "call"
+            if problem is None:
+                try:
+                    outcome = batch.score(owner, plan, responses)
+                except CaseFailed as exc:
+                    problem = str(exc)
+            out[owner] = (outcome, problem, batch.record(owner, plan, responses, outcome, when, problem))
+    finally:
+        batch.close()
+    return plans, out
 
 
 def test_a_case_is_called_scored_and_recorded_then_answered_from_the_cache(tmp_path, server):
     write_project(tmp_path, server, "input,__expected\n환불,contains:환불\n배송,contains:환불\n")
-    plans, batch = batch_for(tmp_path)
-    results = run(batch, plans)
-    batch.close()
+    _plans, results = run_project(tmp_path)
     (ok, _, rec_ok), (bad, _, _) = results["t/a.csv::row-2[m]"], results["t/a.csv::row-3[m]"]
     assert ok.passed
     assert ok.passes == 1
@@ -97,9 +101,7 @@ def test_a_case_is_called_scored_and_recorded_then_answered_from_the_cache(tmp_p
     assert rec_ok["called"]
     assert server.count == 2
 
-    plans, batch = batch_for(tmp_path)  # a second run: the same requests, the same keys
-    again = run(batch, plans)
-    batch.close()
+    _plans, again = run_project(tmp_path)  # a second run: the same requests, the same keys
     assert server.count == 2
     assert [r["cached"] for _, _, r in again.values()] == [True, True]
     assert [o.passed for o, _, _ in again.values()] == [True, False]
@@ -108,9 +110,7 @@ def test_a_case_is_called_scored_and_recorded_then_answered_from_the_cache(tmp_p
 def test_judged_cases_get_their_verdicts_in_one_phase_and_the_record_counts_the_judge(tmp_path, server):
     write_project(tmp_path, server, "input,__expected\n좋음,judge:j\n나쁨,judge:j\n")
     judged_by_answer(server, {"좋음": verdict(5), "나쁨": verdict(2)})
-    plans, batch = batch_for(tmp_path)
-    results = run(batch, plans)
-    batch.close()
+    _plans, results = run_project(tmp_path)
     good, bad = results["t/a.csv::row-2[m]"], results["t/a.csv::row-3[m]"]
     assert good[0].passed
     assert not bad[0].passed
@@ -123,9 +123,7 @@ def test_judged_cases_get_their_verdicts_in_one_phase_and_the_record_counts_the_
 def test_a_judge_with_no_usable_verdict_errors_its_case_after_one_repair(tmp_path, server):
     write_project(tmp_path, server, "input,__expected\n좋음,judge:j\n")
     judged_by_answer(server, {"좋음": "I think it is fine"})
-    plans, batch = batch_for(tmp_path)
-    [(outcome, problem, record)] = run(batch, plans).values()
-    batch.close()
+    [(outcome, problem, record)] = run_project(tmp_path)[1].values()
     assert outcome is None
     assert problem.startswith("t/a.csv:2 [m]: judge j gave no usable verdict:")
     assert "raw answer: 'I think it is fine'" in problem
@@ -136,9 +134,7 @@ def test_a_judge_with_no_usable_verdict_errors_its_case_after_one_repair(tmp_pat
 def test_a_failed_call_errors_its_case_naming_the_attempts(tmp_path, server):
     write_project(tmp_path, server, "input,__expected\n환불,contains:환불\n")
     server.faults["m"] = 400
-    plans, batch = batch_for(tmp_path)
-    [(outcome, problem, record)] = run(batch, plans).values()
-    batch.close()
+    [(outcome, problem, record)] = run_project(tmp_path)[1].values()
     assert outcome is None
     assert problem.startswith("t/a.csv:2 [m]: model call failed:")
     assert "(after 1 attempt)" in problem
@@ -163,9 +159,7 @@ def test_the_fixture_and_a_test_file_make_the_same_calls_and_judge_calls(tmp_pat
     same cache keys from a CSV row and from the fixture's run + check, so one answers the other."""
     write_project(tmp_path, server, "input,__expected\n좋음,judge:j\n", default_judge="j")
     judged_by_answer(server, {"좋음": verdict(5)})
-    plans, batch = batch_for(tmp_path)
-    run(batch, plans)
-    batch.close()
+    plans, _results = run_project(tmp_path)
     [plan] = plans.values()
     calls = server.count
     assert calls == 2
