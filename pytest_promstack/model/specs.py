@@ -29,26 +29,64 @@ class AssertionSyntaxError(ValueError):
     pass
 
 
+# promptfoo's CSV rules (its csv.ts and test/csv.test.ts): ``file://x.py`` and ``file://x.py:fn`` are
+# python checks (the extension in any case; the file name itself has no ':', '?' or '#'); any
+# other ``scheme://...`` cell is an equals value, not a type named ``file`` or ``http``
+PYTHON_FILE = re.compile(r"^file://(?:[^?]*[/\\])?[^/\\:?#]+\.py(?::[^:/\\?#]+)?$", re.I)
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+JAVASCRIPT = ("javascript:", "fn:", "eval:")
+JAVASCRIPT_FILE = re.compile(r"^file://(?:[^?]*[/\\])?[^/\\:?#]+\.(?:js|ts|mjs|cjs)(?::[A-Za-z_$][\w$]*)?$", re.I)
+ALIASES = {"grade": "llm-rubric"}  # a promptfoo CSV's grade:x is llm-rubric
+# types whose CSV form without "(N)" gets a threshold (promptfoo: similar 0.8, the rest 0.75)
+CSV_THRESHOLD = {"similar": 0.8, **dict.fromkeys(
+    ("answer-relevance", "classifier", "context-faithfulness", "context-recall", "context-relevance", "cost",
+     "latency", "levenshtein", "perplexity", "perplexity-score", "rouge-n", "rouge-l", "rouge-s", "starts-with"),
+    0.75)}
+RAW_VALUE = ("is-json", "contains-json")  # a schema after is-json: is kept as written
+
+
 def parse_shorthand(text: str, known: Callable[[str], bool]) -> AssertionSpec | None:
-    """``contains:환불``, ``not-icontains:error``, ``levenshtein(5):Paris``; plain text is
+    """A CSV ``__expected`` cell, read as promptfoo reads one: ``contains:환불``,
+    ``not-icontains:error``, ``levenshtein(5):Paris``, ``file://check.py:fn``; plain text is
     ``equals``. Returns None for an empty cell; raises on an unknown type."""
-    text = text.strip()
-    if not text:
+    text = text.lstrip()
+    if not text.strip():
         return None
+    if text.startswith(JAVASCRIPT) or JAVASCRIPT_FILE.match(text.rstrip()):
+        raise AssertionSyntaxError(javascript_refused(text.strip()))
+    if PYTHON_FILE.match(text.rstrip()):
+        return AssertionSpec("python", text.strip())
     m = SHORTHAND.match(text)
     has_value = m is not None and m.group("value") is not None
-    if m is None or (not has_value and not known(m.group("type"))):
-        return AssertionSpec("equals", text)
-    name = m.group("type")
+    if m is None or URL.match(text) or (not has_value and not known(m.group("type"))):
+        return AssertionSpec("equals", text.strip())
+    name = ALIASES.get(m.group("type"), m.group("type"))
     if not known(name):
         raise AssertionSyntaxError(name)
-    threshold = None
+    value = m.group("value")
+    if value is not None and name not in RAW_VALUE:
+        value = value.rstrip()
+        if name == "python":
+            value = value.strip()
+    if name in LISTS and value is not None and not value.lstrip().startswith("["):
+        try:  # split now, as promptfoo does: each item renders {{ var }} on its own
+            value = split_list(value)
+        except ValueError as exc:
+            raise AssertionSyntaxError(f"{name}: {value!r}: {exc}") from None
+    threshold = CSV_THRESHOLD.get(name)
     if m.group("arg"):
         try:
             threshold = float(m.group("arg"))
         except ValueError:
             raise AssertionSyntaxError(f"{name}: threshold {m.group('arg')!r} is not a number") from None
-    return AssertionSpec(f"{m.group('not') or ''}{name}", m.group("value"), threshold)
+    return AssertionSpec(f"{m.group('not') or ''}{name}", value, threshold)
+
+
+def javascript_refused(code: str) -> str:
+    """One line for a promptfoo ``javascript`` assertion: what to write instead."""
+    return (f"javascript assertions are not run here ({code[:60]!r}); write the check as python:, e.g. "
+            "python: 'refund' in output.lower() (for output.includes('refund')) or python: len(output) < 100 "
+            "(for output.length < 100), or file://check.py:fn")
 
 
 def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
@@ -64,6 +102,8 @@ def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
     if extra:
         raise AssertionSyntaxError(f"unknown assertion key(s) {', '.join(sorted(extra))}")
     name = str(item["type"])
+    if name.removeprefix("not-") == "javascript":
+        raise AssertionSyntaxError(javascript_refused(str(item.get("value", ""))))
     if not known(name.removeprefix("not-")):
         raise AssertionSyntaxError(name.removeprefix("not-"))
     return AssertionSpec(name, item.get("value"), as_float(item.get("threshold")), float(item.get("weight", 1.0)))
@@ -146,7 +186,7 @@ def value_problem(spec: AssertionSpec) -> str | None:
     is read (not after the model was called): ``length:abc``, ``latency:soon``, ``regex:(``,
     ``contains:`` with nothing after it."""
     kind, value = spec.type.removeprefix("not-"), spec.value
-    empty = value is None or (isinstance(value, str) and not value.strip())
+    empty = value is None or (isinstance(value, str) and not value.strip()) or value == []
     if kind in NEEDS_TEXT and empty:
         return f"{kind} needs a value, which an empty one would match in any output: write {kind}:환불"
     try:
@@ -160,6 +200,8 @@ def value_problem(spec: AssertionSpec) -> str | None:
         example = {"length": "length:<=200, length:>=10 or length:10..200", "latency": "latency:5000 (ms)",
                    "cost": "cost:0.002 (USD)"}[kind]
         return f"{kind}: {value!r} is not a limit; write {example}"
+    if kind == "levenshtein" and not isinstance(value, str):
+        return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):
         try:
             split_list(value)

@@ -26,6 +26,7 @@ from ..model.errors import CaseError
 from ..model.specs import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand, value_problem
 from ..model.types import AssertionSpec, Case
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
+from .values import ValueProblem, with_files
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
@@ -73,6 +74,7 @@ class Loader:
                  encoding: str | None = None) -> None:
         self.root, self.known, self.suggest, self.encoding = root, known, suggest, encoding
         self.decoded: dict[str, str] = {}  # files read in another encoding than UTF-8 (the header names them)
+        self._base = root  # the folder of the file being read: file:// values are relative to it
 
     def load(self, path: Path) -> list[Case]:
         rel = self.rel(path)
@@ -83,6 +85,7 @@ class Loader:
             data = path.read_bytes()
         except OSError as exc:
             raise CaseError(rel, None, f"cannot read: {exc.strerror}") from None
+        self._base = path.resolve().parent
         return list(getattr(self, f"_{kind}")(rel, data))
 
     def rel(self, path: Path) -> str:
@@ -276,6 +279,10 @@ class Loader:
             raise _RowProblem(f"{origin}: unknown assertion {name!r}{self.suggest(name)}") from None
         if spec is None:
             raise _RowProblem(f"{origin}: empty assertion")
+        try:
+            spec = with_files(spec, self._base, self.root)
+        except ValueProblem as exc:
+            raise _RowProblem(f"{origin}: {exc}") from None
         problem = value_problem(spec)
         if problem:
             raise _RowProblem(f"{origin}: {problem}")

@@ -19,6 +19,8 @@ from .cases import Loader
 from .planned import Planned
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
+from .values import ValueProblem, with_files
+from .values import render as render_values
 
 Marks = Callable[[Case, Suite, str], tuple[Any, set[str], str | None]]  # -> (marks, keywords, error)
 Swap = Callable[[Prompt, Path], Prompt | str]  # a prompt file -> the version to run instead (or why not)
@@ -126,8 +128,11 @@ class Planner:
         name = safe(f"{base}[{'-'.join(params)}]")  # a case name from a file is shown by pytest: no escapes
         markers, keywords, mark_error = self._marks(case, suite, model)
         error = mark_error or self._plan_error(prompt, model, suite, case)
+        asserts, value_error = render_values(case.asserts + self.suite_asserts[suite.name],
+                                             {**suite.vars, **case.vars}, case.where)
+        error = error or value_error
         plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
-                       name=name, case_id=f"{rel}::{name}", asserts=case.asserts + self.suite_asserts[suite.name],
+                       name=name, case_id=f"{rel}::{name}", asserts=asserts,
                        error=error, markers=tuple(markers), keywords=frozenset(keywords),
                        variant="-".join(params))
         if suite.arena:
@@ -154,6 +159,8 @@ class Planner:
     def _parse_suite_asserts(self) -> dict[str, tuple[AssertionSpec, ...]]:
         """Suite ``assert:`` lists are config: a bad one stops the run, listing every problem."""
         known = self.known
+        config = self.settings.config_file
+        base = config.resolve().parent if config is not None else self.settings.root  # file:// is relative to it
         out: dict[str, tuple[AssertionSpec, ...]] = {}
         problems = []
         for suite in self.settings.suites.values():
@@ -166,6 +173,11 @@ class Planner:
                     name = str(exc)
                     hint = self.suggest(name) if name.replace("-", "").isalnum() else ""
                     problems.append(f"{where}: unknown assertion {name!r}{hint}" if hint else f"{where}: {name}")
+                    continue
+                try:
+                    spec = with_files(spec, base, self.settings.root)
+                except ValueProblem as exc:
+                    problems.append(f"{where}: {exc}")
                     continue
                 problem = value_problem(spec)
                 if problem:

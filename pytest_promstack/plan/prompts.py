@@ -34,7 +34,7 @@ class Prompt:
     @cached_property
     def _templates(self) -> list[Any]:
         """Each message's content compiled once (compiling is most of the cost of a render)."""
-        return [_compile(m.get("content", ""), self.source) if isinstance(m.get("content", ""), str)
+        return [compile_text(m.get("content", ""), self.source) if isinstance(m.get("content", ""), str)
                 else None for m in self.messages]
 
     def render(self, variables: dict[str, Any], prefix: str = "", suffix: str = "") -> list[dict[str, Any]]:
@@ -43,7 +43,7 @@ class Prompt:
         for msg, template in zip(self.messages, self._templates, strict=True):
             content = msg.get("content", "")
             if template is not None:
-                content = _render_one(template, variables, self.source)
+                content = render_text(template, variables, self.source)
             out.append({**msg, "content": content})
         if prefix or suffix:
             last = _last_user(out)
@@ -58,7 +58,7 @@ def _last_user(messages: list[dict[str, Any]]) -> int:
     return len(messages) - 1
 
 
-def _compile(text: str, source: str) -> Any:
+def compile_text(text: str, source: str) -> Any:
     """Templates come from files a pull request can change: they compile and render in the
     bounded sandbox (util/sandbox.py), so ``{{ cycler.__init__.__globals__.os.popen('id').read() }}``
     is a template error, not a shell command, and a template that would take unbounded time or
@@ -77,7 +77,7 @@ def _compile(text: str, source: str) -> Any:
         raise TemplateError(f"{source}: template error: {type(exc).__name__}: {exc}") from None
 
 
-def _render_one(template: Any, variables: dict[str, Any], source: str) -> str:
+def render_text(template: Any, variables: dict[str, Any], source: str) -> str:
     import jinja2
 
     from ..util.sandbox import TemplateLimitError

@@ -193,9 +193,20 @@ def _regex(output: str, value: Any, ctx: Context) -> Outcome:
 
 
 def _schema(value: Any) -> Any:
+    """A schema given as a mapping, as JSON text or (as promptfoo allows) as YAML text."""
     if value in (None, ""):
         return None
-    return json.loads(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        from ..util.strict import load_yaml
+
+        schema = load_yaml(value)
+        if not isinstance(schema, dict):
+            raise ValueError(f"the schema {_show(value)} is neither a JSON nor a YAML mapping") from None
+        return schema
 
 
 def _validate(data: Any, schema: Any, deadline: float | None = None) -> str | None:
@@ -209,8 +220,8 @@ def _validate(data: Any, schema: Any, deadline: float | None = None) -> str | No
 
     token = _SCHEMA_DEADLINE.set(deadline or time.monotonic() + REGEX_TIMEOUT_S)
     try:
-        jsonschema.validate(data, schema, cls=_bounded_validator(jsonschema.validators.validator_for(schema)),
-                            registry=_local_only())
+        cls = _bounded_validator(jsonschema.validators.validator_for(schema))
+        jsonschema.validate(data, schema, cls=cls, registry=_local_only(), format_checker=cls.FORMAT_CHECKER)
     except jsonschema.ValidationError as exc:
         path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         return f"schema: {path}: {exc.message}"
@@ -436,7 +447,10 @@ FUNCTION_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 def _python(output: str, value: Any, ctx: Context) -> Outcome:
     code = str(value).strip()
     context = {"vars": ctx.vars, "latency_ms": ctx.response.latency_ms, "cost_usd": ctx.response.cost_usd}
-    if FUNCTION_REF.match(code):
+    if code.startswith("file://"):  # file:///abs/check.py:fn, resolved when the test file was read
+        path, func = code[len("file://"):].rsplit(":", 1)
+        result = _function_in(path, func)(output, context)
+    elif FUNCTION_REF.match(code):
         import importlib
 
         module, func = code.split(":")
@@ -448,6 +462,30 @@ def _python(output: str, value: Any, ctx: Context) -> Outcome:
         return Outcome(result >= limit, f"score {result:g}, threshold {limit:g}", float(result))
     outcome = _normalise(result)
     return Outcome(outcome.passed, outcome.reason or f"{code} is {bool(outcome.passed)}", outcome.score)
+
+
+def _function_in(path: str, name: str) -> Callable[..., Any]:
+    """``name`` (``fn`` or ``Class.method``) from the python file at ``path``, loaded once per run."""
+    target: Any = _module_at(path)
+    for part in name.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"{path} has no {name!r}; define def {name.split('.')[-1]}(output, context)")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"{path}: {name!r} is not a function")
+    return target
+
+
+@functools.cache
+def _module_at(path: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"promstack_check_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{path} cannot be loaded as python")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _judged(output: str, value: Any, ctx: Context) -> Outcome:

@@ -235,6 +235,8 @@ def test_unreadable_file_raises_case_error(tmp_path):
     ("환불: 가능", "equals", "환불: 가능"),
     ("is-json", "is-json", None),
     ("not-regex:^x", "not-regex", "^x"),
+    ('contains-any:"a, b",{{ c }}', "contains-any", ["a, b", "{{ c }}"]),  # split before {{ c }} renders
+    ("contains-all:[\"a\", \"b\"]", "contains-all", '["a", "b"]'),  # a JSON list is read when checked
 ])
 def test_shorthand_parsing(text, type_, value):
     spec = parse_shorthand(text, builtin_registry().assertions.__contains__)
@@ -244,3 +246,88 @@ def test_shorthand_parsing(text, type_, value):
 def test_shorthand_unknown_type_raises():
     with pytest.raises(AssertionSyntaxError):
         parse_shorthand("contians:x", builtin_registry().assertions.__contains__)
+
+
+# ---- values from files (file://) ----------------------------------------------------------
+
+
+def test_file_values_are_read_relative_to_the_test_file_as_text_json_or_yaml(tmp_path):
+    (tmp_path / "t/answers").mkdir(parents=True)
+    (tmp_path / "t/answers/refund.txt").write_text("환불 절차", encoding="utf-8")
+    (tmp_path / "t/answers/order.json").write_text('{"required": ["id"]}', encoding="utf-8")
+    (tmp_path / "t/answers/words.yaml").write_text("- 환불\n- 교환\n", encoding="utf-8")
+    (tmp_path / "t/a.yaml").write_text(
+        "- vars: {input: 환불}\n"
+        "  assert:\n"
+        "    - {type: contains, value: file://answers/refund.txt}\n"
+        "    - {type: is-json, value: file://answers/order.json}\n"
+        "    - {type: contains-any, value: file://answers/words.yaml}\n"
+        "    - {type: contains-all, value: [file://answers/refund.txt, 안내]}\n", encoding="utf-8")
+    (case,) = _loader(tmp_path).load(tmp_path / "t/a.yaml")
+    assert case.error is None
+    assert [a.value for a in case.asserts] == ["환불 절차", {"required": ["id"]}, ["환불", "교환"], ["환불 절차", "안내"]]
+
+
+def test_a_file_value_outside_the_project_or_missing_is_one_line_naming_the_row(tmp_path):
+    project = tmp_path / "p"
+    project.mkdir()
+    (tmp_path / "secret.txt").write_text("x", encoding="utf-8")
+    (project / "a.csv").write_text("input,__expected\n"
+                                   "a,contains:file://../secret.txt\n"
+                                   "b,contains:file://nowhere.txt\n"
+                                   "c,contains:file://check.py\n", encoding="utf-8")
+    (project / "check.py").write_text("x = 1\n", encoding="utf-8")
+    outside, missing, code = _loader(project).load(project / "a.csv")
+    assert outside.error.startswith("a.csv:2: __expected: file://../secret.txt: ")
+    assert "outside the project" in outside.error
+    assert missing.error == ("a.csv:3: __expected: file://nowhere.txt: no such file (nowhere.txt); the path is "
+                             "relative to the file that names it")
+    assert "not computed by code" in code.error
+    assert "python: file://check.py:fn" in code.error
+
+
+def test_a_python_file_check_runs_the_named_function_or_get_assert(tmp_path):
+    from pytest_promstack.model.types import Response
+    from pytest_promstack.score.case import score_reply
+
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks/grade.py").write_text(
+        "def get_assert(output, context):\n    return {'pass': '환불' in output, 'score': 0.9, 'reason': 'r'}\n"
+        "class Check:\n    @staticmethod\n    def run(output, context):\n        return len(output) / 10\n",
+        encoding="utf-8")
+    (tmp_path / "a.csv").write_text("input,__expected,__expected2\n"
+                                    "q,file://checks/grade.py,file://checks/grade.py:Check.run\n", encoding="utf-8")
+    (case,) = _loader(tmp_path).load(tmp_path / "a.csv")
+    assert case.error is None
+    path = (tmp_path / "checks/grade.py").resolve()
+    assert [a.value for a in case.asserts] == [f"file://{path}:get_assert", f"file://{path}:Check.run"]
+    passed, _, scores = score_reply(builtin_registry(), case.asserts, Response(text="환불 가능합니다"), {}, {}, None,
+                                        "each")
+    assert [s.score for s in scores] == [0.9, 0.8]  # 8 characters / 10, at least the default 0.5
+    assert passed
+
+
+def test_javascript_is_refused_with_the_python_way_to_write_it(tmp_path):
+    (tmp_path / "a.csv").write_text("input,__expected\nq,javascript:output.includes('x')\nq,file://check.js\n",
+                                    encoding="utf-8")
+    js, js_file = _loader(tmp_path).load(tmp_path / "a.csv")
+    for case in (js, js_file):
+        assert "javascript assertions are not run here" in case.error
+        assert "python: 'refund' in output.lower()" in case.error
+
+
+# ---- values with {{ var }} -----------------------------------------------------------------
+
+
+def test_template_values_render_with_the_case_variables_when_planned(tmp_path):
+    from tests.unit.test_planner import planner_for
+
+    planner = planner_for(tmp_path, 'input,expected,__expected,__expected2\n'
+                                    '환불,환불 안내,"contains-any:{{ expected }},없음",levenshtein(2):{{ expected }}\n'
+                                    '배송,x,contains:{{ missing }},\n')
+    ok, broken = planner.plan_file(tmp_path / "t/a.csv")
+    assert ok.error is None
+    assert [a.value for a in ok.asserts] == [["환불 안내", "없음"], "환불 안내", "<=200"]
+    assert ok.case.asserts[0].value == ["{{ expected }}", "없음"]  # the case as read is kept
+    assert broken.requests == ()  # no model call for a case that cannot be scored
+    assert "template variable 'missing' is undefined in t/a.csv:3 __expected" in broken.error
