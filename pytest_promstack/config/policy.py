@@ -35,6 +35,10 @@ def refused(settings: Any, models: Iterable[str], asserts: Iterable[AssertionSpe
                         "refused here (--promstack-no-python or allow_python: false): judge with a model, or "
                         "run it on trusted code only")
     for a in asserts:
+        if a.transform:
+            return (f"{a.origin or 'an assertion'}: a transform runs code ({a.transform[0][:60]}); python is refused "
+                    "here (--promstack-no-python or allow_python: false): drop the transform, or run it on trusted "
+                    "code only")
         if a.type.removeprefix("not-") == "python":
             return (f"{a.origin or 'an assertion'}: a python assertion runs code; python is refused here "
                     "(--promstack-no-python or allow_python: false): use a declarative assertion, or run it on "

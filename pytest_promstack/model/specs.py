@@ -98,15 +98,32 @@ def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
         return spec
     if not isinstance(item, dict) or "type" not in item:
         raise AssertionSyntaxError("an assertion is a string like 'contains:x' or {type: ..., value: ...}")
-    extra = set(item) - {"type", "value", "threshold", "weight", "metric"}
+    extra = set(item) - ASSERTION_KEYS
     if extra:
-        raise AssertionSyntaxError(f"unknown assertion key(s) {', '.join(sorted(extra))}")
+        key = sorted(extra)[0]
+        hint = NOT_YET.get(key, f"known keys: {', '.join(sorted(ASSERTION_KEYS))}")
+        raise AssertionSyntaxError(f"assertion key {key!r} is not supported here; {hint}")
     name = str(item["type"])
     if name.removeprefix("not-") == "javascript":
         raise AssertionSyntaxError(javascript_refused(str(item.get("value", ""))))
     if not known(name.removeprefix("not-")):
         raise AssertionSyntaxError(name.removeprefix("not-"))
-    return AssertionSpec(name, item.get("value"), as_float(item.get("threshold")), float(item.get("weight", 1.0)))
+    transform = item.get("transform")
+    if transform is not None and not (isinstance(transform, str) and transform.strip()):
+        raise AssertionSyntaxError("transform: write a python expression over output, or file://x.py:fn")
+    metric = item.get("metric")
+    return AssertionSpec(name, item.get("value"), as_float(item.get("threshold")), float(item.get("weight", 1.0)),
+                         metric=None if metric is None else str(metric),
+                         transform=(transform.strip(),) if transform else ())
+
+
+ASSERTION_KEYS = {"type", "value", "threshold", "weight", "metric", "transform"}
+NOT_YET = {  # promptfoo's other assertion keys, and what to write instead
+    "provider": "the judge is set for the project (default_judge:, judges:) or per assertion as judge:NAME",
+    "rubricPrompt": "a judge's template is set in judges: (template:) in promstack.yaml",
+    "config": "a python check reads the case's vars (context['vars']); put its settings there",
+    "contextTransform": "give the context as a variable of the case (vars: {context: ...})",
+}
 
 
 def as_float(v: Any) -> float | None:

@@ -27,6 +27,8 @@ class AssertionSpec:
     threshold: float | None = None
     weight: float = 1.0
     origin: str = ""  # where it was written, e.g. "__expected2" or "suite assert[0]"
+    metric: str | None = None  # promptfoo's metric: a name the reports group scores under
+    transform: tuple[str, ...] = ()  # python expressions (or file://x.py:fn) applied to the output first, in order
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Case:
     threshold: float | None = None
     prefix: str = ""
     suffix: str = ""
+    provider: str | None = None  # a promptfoo test's own provider: the model it runs on
     provider_output: str | None = None
     human_score: float | None = None  # a human label on the judges' scale, for calibration
     error: str | None = None  # a malformed row: the item fails with this line

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,19 @@ from ..model.errors import CaseError
 from ..model.specs import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand, value_problem
 from ..model.types import AssertionSpec, Case
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
-from .values import ValueProblem, with_files
+from .values import ValueProblem, load, python_ref, with_files
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
-           "__providerOutput", "__marks", "__id", "__human_score")
-PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options",
+           "__providerOutput", "__marks", "__id", "__human_score", "__metric")
+# a promptfoo test: {vars, assert, ...}; ours adds marks, id and human_score
+PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options", "provider",
                   "providerOutput", "marks", "id", "human_score"}
+OPTIONS = {"prefix", "suffix", "transform"}
+NOT_YET = {  # promptfoo test keys we do not run yet, and what to write instead
+    "assertScoringFunction": "the case passes when every assertion does, or when their weighted mean reaches "
+                             "threshold:; set weight: on the assertions",
+}
 EXPECTED_N = re.compile(r"^__expected\d*$")
 MARK = re.compile(r"^[A-Za-z_]\w*$")
 MAX_COLUMNS = 1_000
@@ -223,7 +230,7 @@ class Loader:
     def _record(self, rel: str, row: int, record: Any) -> Case:
         if not isinstance(record, dict):
             return self._bad(rel, row, f"a case must be an object, got {type(record).__name__}")
-        if isinstance(record.get("vars"), dict) and set(record) <= PROMPTFOO_KEYS:
+        if "vars" in record or "assert" in record:  # promptfoo's shape; every other key is then its own
             return self._promptfoo(rel, row, record)
         problems = [p for p in (self._unknown_special(k) for k in record) if p]
         if problems:
@@ -232,8 +239,9 @@ class Loader:
 
     # -- one row --------------------------------------------------------------------------
 
-    def _bad(self, rel: str, row: int, message: str) -> Case:
-        return Case(file=rel, row=row, vars={}, error=f"{rel}:{row}: {message}")
+    def _bad(self, rel: str, row: int, message: str, description: Any = None) -> Case:
+        """A row that cannot run: its item fails with the one line (and keeps its name when it has one)."""
+        return Case(file=rel, row=row, vars={}, description=_text(description), error=f"{rel}:{row}: {message}")
 
     def _flat(self, rel: str, row: int, record: dict[str, Any]) -> Case:
         """A flat row: plain keys are variables, ``__`` keys are conventions."""
@@ -246,6 +254,9 @@ class Loader:
                     asserts.extend(self._expected(key, value))
                 elif key.startswith("__metadata:"):
                     _metadata(metadata, key[len("__metadata:"):], value)
+            metric = _text(record.get("__metric"))
+            if metric:  # promptfoo copies a row's __metric onto each of its assertions
+                asserts = [replace(a, metric=metric) for a in asserts]
             if isinstance(variables.get("expected_output"), str) and variables["expected_output"].strip():
                 asserts.append(AssertionSpec(NEEDS_JUDGE, variables["expected_output"], origin="expected_output"))
             return Case(
@@ -281,21 +292,42 @@ class Loader:
             raise _RowProblem(f"{origin}: empty assertion")
         try:
             spec = with_files(spec, self._base, self.root)
+            spec = replace(spec, transform=tuple(self._transform(t) for t in spec.transform))
         except ValueProblem as exc:
             raise _RowProblem(f"{origin}: {exc}") from None
         problem = value_problem(spec)
         if problem:
             raise _RowProblem(f"{origin}: {problem}")
-        return AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, origin)
+        return replace(spec, origin=origin)
+
+    def _transform(self, code: str) -> str:
+        return python_ref(code, self._base, self.root) if code.startswith("file://") else code
 
     def _promptfoo(self, rel: str, row: int, record: dict[str, Any]) -> Case:
-        """promptfoo's own case shape: ``{vars, assert, description, metadata, threshold}``."""
+        """promptfoo's test shape: ``{vars, assert, description, options, metadata, threshold,
+        provider, providerOutput}``; a key it does not have, or we do not run, is the row's error."""
         try:
+            unknown = sorted(set(record) - PROMPTFOO_KEYS, key=str)
+            if unknown:
+                key = str(unknown[0])
+                hint = NOT_YET.get(key)
+                raise _RowProblem(f"{key}: not supported here; {hint}" if hint else
+                                  f"unknown key {key!r} in a promptfoo test{_close(key, PROMPTFOO_KEYS)}")
+            variables = self._vars(record.get("vars"))
+            options = record.get("options") or {}
+            if not isinstance(options, dict):
+                raise _RowProblem("options: must be a mapping (prefix, suffix, transform)")
+            extra = sorted(set(options) - OPTIONS, key=str)
+            if extra:
+                known = ", ".join(sorted(OPTIONS))
+                raise _RowProblem(f"options.{extra[0]}: not supported here (options here: {known})")
             raw_asserts = record.get("assert") or []
             if not isinstance(raw_asserts, list):
                 raise _RowProblem("assert: must be a list")
             asserts = [self._assertion(f"assert[{i}]", a) for i, a in enumerate(raw_asserts)]
-            variables = dict(record["vars"])
+            if options.get("transform") is not None:  # the test's transform comes before each assertion's own
+                first = self._transform(str(options["transform"]).strip())
+                asserts = [replace(a, transform=(first, *a.transform)) for a in asserts]
             if isinstance(variables.get("expected_output"), str) and variables["expected_output"].strip():
                 asserts.append(AssertionSpec(NEEDS_JUDGE, variables["expected_output"], origin="expected_output"))
             metadata = record.get("metadata") or {}
@@ -306,11 +338,43 @@ class Loader:
                 description=_text(record.get("description")), case_id=_text(record.get("id")),
                 metadata=dict(metadata), marks=_marks(record.get("marks")),
                 threshold=_threshold(record.get("threshold")),
+                prefix=_text(options.get("prefix")) or "", suffix=_text(options.get("suffix")) or "",
+                provider=_provider(record.get("provider")),
                 provider_output=_output(record.get("providerOutput")),
-                human_score=_human(record.get("human_score", (record.get("metadata") or {}).get("human_score"))),
+                human_score=_human(record.get("human_score", metadata.get("human_score"))),
             )
-        except _RowProblem as exc:
-            return self._bad(rel, row, str(exc))
+        except (ValueProblem, _RowProblem) as exc:
+            return self._bad(rel, row, str(exc), record.get("description"))
+
+    def _vars(self, raw: Any) -> dict[str, Any]:
+        """A test's ``vars:``; a value ``file://x.txt`` (or .json/.yaml) is that file's text or data."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise _RowProblem(f"vars: must be a mapping of names to values, got {type(raw).__name__}")
+        return {str(k): load(v, self._base, self.root) if isinstance(v, str) and v.startswith("file://") else v
+                for k, v in raw.items()}
+
+
+def _close(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
+
+
+def _provider(value: Any) -> str | None:
+    """A test's own ``provider:`` (``openai:gpt-4o-mini``, or ``{id: ...}``): the model it runs on."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if set(value) - {"id", "label"}:
+            extra = sorted(set(value) - {"id", "label"})[0]
+            raise _RowProblem(f"provider.{extra}: not supported here; configure the model in promstack.yaml "
+                              "(models:) and name it in provider:")
+        value = value.get("id")
+    if not isinstance(value, str) or not value.strip():
+        raise _RowProblem("provider: write a model name (a models: entry in promstack.yaml) or a promptfoo id "
+                          "like openai:gpt-4o-mini")
+    return value.strip()
 
 
 class _RowProblem(Exception):
@@ -344,7 +408,7 @@ def _text(value: Any) -> str | None:
 def _output(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _metadata(metadata: dict[str, Any], key: str, value: Any) -> None:

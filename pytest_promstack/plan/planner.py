@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..config.promptfoo import ProviderProblem, litellm_model
 from ..config.settings import InlinePrompt, Settings, Suite
 from ..model.errors import CaseError, ConfigError, TemplateError
 from ..model.specs import AssertionSyntaxError, from_structured, value_problem
@@ -58,7 +59,7 @@ class Planner:
             variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
             for case in cases:
                 for prompt, variant in zip(prompts, variants, strict=True):
-                    for model in (["arena"] if suite.arena else self._models(suite, prompt)):
+                    for model in (["arena"] if suite.arena else self._models(suite, prompt, case)):
                         plan = self._plan(case, rel, names[case.row], suite, prompt, model,
                                           len(suites) > 1, variant)
                         self.planned_ids.add(plan.case_id)
@@ -108,7 +109,14 @@ class Planner:
         except CaseError as exc:
             return str(exc)
 
-    def _models(self, suite: Suite, prompt: Prompt | str) -> list[str]:
+    def _models(self, suite: Suite, prompt: Prompt | str, case: Case) -> list[str]:
+        if case.provider is not None:  # a promptfoo test's own provider: a configured name, else its litellm name
+            if case.provider in self.settings.models:
+                return [case.provider]
+            try:
+                return [litellm_model(case.provider)]
+            except ProviderProblem:
+                return [case.provider]  # the plan error names it
         if suite.models:
             return list(suite.models)
         if isinstance(prompt, Prompt) and prompt.model:
@@ -151,6 +159,11 @@ class Planner:
         code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name], arena=suite.arena)
         if code is not None:
             return code
+        if case.provider is not None and case.provider == model and model not in self.settings.models:
+            try:
+                litellm_model(model)
+            except ProviderProblem as exc:
+                return f"{case.where}: {exc}"
         if model == "<no model>":
             return ("no model to run: list models: in promstack.yaml, set model: in the prompt, "
                     "or pass --promstack-model")

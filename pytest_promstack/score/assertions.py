@@ -61,6 +61,20 @@ def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Cont
     return Score(spec.type, passed, score, f"{spec.type}: {reason}", spec.weight)
 
 
+def evaluate_transformed(spec: AssertionSpec, registry: Any, output: str, ctx: Context) -> Score:
+    """``spec`` on its output after its transforms (promptfoo's ``transform``: a python
+    expression over ``output`` and ``context``, or ``file://x.py:fn``); a transform that raises
+    fails the assertion with its error."""
+    for code in spec.transform:
+        try:
+            result = _run_code(code, output, ctx)
+        except Exception as exc:  # code from a file: its error is the assertion's failure, not a crash
+            return Score(spec.type, False, 0.0, f"{spec.type}: transform {code[:60]!r}: {type(exc).__name__}: {exc}",
+                         spec.weight)
+        output = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    return evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], output, ctx)
+
+
 def _normalise(result: Any) -> Outcome:
     if isinstance(result, Outcome):
         return result
@@ -444,19 +458,25 @@ def _levenshtein(output: str, value: Any, ctx: Context) -> Outcome:
 FUNCTION_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def _python(output: str, value: Any, ctx: Context) -> Outcome:
-    code = str(value).strip()
+def _run_code(code: str, output: str, ctx: Context) -> Any:
+    """A python check or transform: ``file:///abs/x.py:fn`` (resolved when the test file was
+    read), ``module:function`` from the project root, or an expression over ``output``,
+    ``context`` and ``vars``."""
     context = {"vars": ctx.vars, "latency_ms": ctx.response.latency_ms, "cost_usd": ctx.response.cost_usd}
-    if code.startswith("file://"):  # file:///abs/check.py:fn, resolved when the test file was read
+    if code.startswith("file://"):
         path, func = code[len("file://"):].rsplit(":", 1)
-        result = _function_in(path, func)(output, context)
-    elif FUNCTION_REF.match(code):
+        return _function_in(path, func)(output, context)
+    if FUNCTION_REF.match(code):
         import importlib
 
         module, func = code.split(":")
-        result = getattr(importlib.import_module(module), func)(output, context)
-    else:
-        result = eval(code, {"json": json, "re": re}, {"output": output, "context": context, "vars": ctx.vars})
+        return getattr(importlib.import_module(module), func)(output, context)
+    return eval(code, {"json": json, "re": re}, {"output": output, "context": context, "vars": ctx.vars})
+
+
+def _python(output: str, value: Any, ctx: Context) -> Outcome:
+    code = str(value).strip()
+    result = _run_code(code, output, ctx)
     if isinstance(result, int | float) and not isinstance(result, bool):
         limit = ctx.threshold if ctx.threshold is not None else 0.5
         return Outcome(result >= limit, f"score {result:g}, threshold {limit:g}", float(result))

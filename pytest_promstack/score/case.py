@@ -32,6 +32,7 @@ def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Respo
     """One answer against every assertion: (passed, weighted score, scores)."""
     ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts)
     scores = [assertions.evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], response.text or "", ctx)
+              if not spec.transform else assertions.evaluate_transformed(spec, registry, response.text or "", ctx)
               for spec in asserts]
     scores = aggregate_judges(scores, judge_aggregate)
     passed, value = assertions.combine(scores, threshold)

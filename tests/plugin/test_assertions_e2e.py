@@ -118,3 +118,43 @@ def test_suite_assertions_apply_to_every_case(project):
                   suites={"s": {"tests": ["prompt_tests/*"], "assert": [{"type": "not-icontains", "value": "as an ai"}]}})
     result = project.run()
     result.assert_outcomes(passed=1, failed=1)
+
+
+def test_a_promptfoo_test_file_runs_with_its_files_templates_transforms_and_keys(project):
+    """promptfoo's test shape end to end: file:// values and vars, {{ var }} in a value, a
+    transform, options and a metric; a key we do not run fails its own item in one line."""
+    project.write({
+        "prompt_tests/schemas/order.json": '{"type": "object", "required": ["id"], '
+                                           '"properties": {"id": {"type": "integer"}}}',
+        "prompt_tests/answers/refund.txt": "환불",
+        "prompt_tests/checks/grade.py": "def get_assert(output, context):\n"
+                                        "    return {'pass': context['vars']['want'] in output, 'score': 0.9}\n",
+        "prompt_tests/pf.yaml": """
+            - description: 스키마
+              vars: {input: x}
+              providerOutput: {id: 7}
+              assert: [{type: is-json, value: file://schemas/order.json}]
+            - description: 템플릿과 변환
+              vars: {input: x, want: 환불}
+              providerOutput: '  refund 환불  '
+              options: {transform: output.strip()}
+              assert:
+                - {type: equals, value: 'REFUND {{ want }}', transform: output.upper(), metric: 정확도}
+                - {type: contains, value: file://answers/refund.txt}
+                - {type: python, value: file://checks/grade.py}
+            - description: 틀린 스키마
+              vars: {input: x}
+              providerOutput: {id: seven}
+              assert: [{type: is-json, value: file://schemas/order.json}]
+            - description: 모르는 키
+              vars: {input: x}
+              asert: [{type: contains, value: x}]
+        """})
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([
+        "*스키마*PASSED*", "*템플릿과 변환*PASSED*", "*틀린 스키마*FAILED*", "*모르는 키*FAILED*",
+        "*schema: id: 'seven' is not of type 'integer'*",
+        "*prompt_tests/pf.yaml:4: unknown key 'asert' in a promptfoo test (did you mean 'assert'?)*",
+    ])
+    assert project.server.count == 0

@@ -331,3 +331,86 @@ def test_template_values_render_with_the_case_variables_when_planned(tmp_path):
     assert ok.case.asserts[0].value == ["{{ expected }}", "없음"]  # the case as read is kept
     assert broken.requests == ()  # no model call for a case that cannot be scored
     assert "template variable 'missing' is undefined in t/a.csv:3 __expected" in broken.error
+
+
+# ---- promptfoo's test shape ---------------------------------------------------------------
+
+
+def test_every_promptfoo_test_key_loads_and_none_is_dropped(tmp_path):
+    (tmp_path / "doc.txt").write_text("환불 규정 전문", encoding="utf-8")
+    (tmp_path / "t.yaml").write_text("""
+- description: 환불
+  vars: {question: 환불, doc: file://doc.txt}
+  options: {prefix: '앞 ', suffix: ' 뒤', transform: output.upper()}
+  metadata: {topic: refund}
+  threshold: 0.5
+  provider: openai:chat:gpt-4o-mini
+  providerOutput: {answer: 환불}
+  assert:
+    - {type: contains, value: 환불, metric: accuracy, transform: output.strip(), weight: 2}
+- assert: [{type: equals, value: x}]
+""", encoding="utf-8")
+    full, bare = _loader(tmp_path).load(tmp_path / "t.yaml")
+    assert full.error is None
+    assert full.vars == {"question": "환불", "doc": "환불 규정 전문"}
+    assert (full.prefix, full.suffix, full.description, full.threshold) == ("앞", "뒤", "환불", 0.5)
+    assert full.metadata == {"topic": "refund"}
+    assert full.provider == "openai:chat:gpt-4o-mini"
+    assert full.provider_output == '{"answer":"환불"}'  # as promptfoo's JSON.stringify writes it
+    (check,) = full.asserts
+    assert (check.metric, check.weight, check.transform) == ("accuracy", 2.0, ("output.upper()", "output.strip()"))
+    assert bare.error is None  # a test without vars:
+    assert [a.type for a in bare.asserts] == ["equals"]
+
+
+@pytest.mark.parametrize(("record", "error"), [
+    ("{vars: {a: 1}, asert: []}", "t.yaml:1: unknown key 'asert' in a promptfoo test (did you mean 'assert'?)"),
+    ("{vars: {a: 1}, assertScoringFunction: file://s.py}", "t.yaml:1: assertScoringFunction: not supported here; "
+     "the case passes when every assertion does"),
+    ("{vars: {a: 1}, options: {rubricPrompt: x}}", "t.yaml:1: options.rubricPrompt: not supported here"),
+    ("{vars: [1], assert: []}", "t.yaml:1: vars: must be a mapping of names to values, got list"),
+    ("{vars: {}, assert: [{type: llm-rubric, value: x, provider: openai:gpt-4o}]}",
+     "t.yaml:1: assert[0]: assertion key 'provider' is not supported here; the judge is set for the project"),
+    ("{vars: {}, assert: [{type: javascript, value: 'output.length < 9'}]}",
+     "t.yaml:1: assert[0]: javascript assertions are not run here ('output.length < 9'); write the check as python:"),
+])
+def test_a_promptfoo_key_we_do_not_run_is_one_line_naming_file_test_and_key(tmp_path, record, error):
+    (tmp_path / "t.yaml").write_text(f"- {record}\n", encoding="utf-8")
+    (case,) = _loader(tmp_path).load(tmp_path / "t.yaml")
+    assert case.error.startswith(error), case.error
+
+
+def test_a_csv_metric_column_names_the_metric_of_every_assertion_of_its_row(tmp_path):
+    (tmp_path / "a.csv").write_text("input,__expected1,__expected2,__metric\n환불,contains:환불,is-json,정확도\n",
+                                    encoding="utf-8")
+    (case,) = _loader(tmp_path).load(tmp_path / "a.csv")
+    assert case.error is None
+    assert case.vars == {"input": "환불"}
+    assert [a.metric for a in case.asserts] == ["정확도", "정확도"]
+
+
+def test_transforms_apply_in_order_before_the_check_and_a_failing_one_fails_its_assertion():
+    from pytest_promstack.model.types import AssertionSpec, Response
+    from pytest_promstack.score.case import score_reply
+
+    registry = builtin_registry()
+    upper = AssertionSpec("equals", "REFUND", transform=("json.loads(output)['answer']", "output.upper()"))
+    broken = AssertionSpec("contains", "x", transform=("output['missing']",))
+    _, _, (ok, bad) = score_reply(registry, [upper, broken], Response(text='{"answer": "refund"}'), {}, {}, None,
+                                  "each")
+    assert ok.passed
+    assert not bad.passed
+    assert bad.reason.startswith("contains: transform \"output['missing']\": TypeError")
+
+
+def test_promptfoo_provider_ids_map_to_litellm_names():
+    from pytest_promstack.config.promptfoo import ProviderProblem, litellm_model
+
+    assert litellm_model("openai:gpt-4o-mini") == "openai/gpt-4o-mini"
+    assert litellm_model("openai:chat:gpt-4o") == "openai/gpt-4o"
+    assert litellm_model("anthropic:messages:claude-3-5-haiku-latest") == "anthropic/claude-3-5-haiku-latest"
+    assert litellm_model("ollama:chat:llama3") == "ollama_chat/llama3"
+    assert litellm_model("vertex:gemini-1.5-pro") == "vertex_ai/gemini-1.5-pro"
+    assert litellm_model("openai/gpt-4o") == "openai/gpt-4o"
+    with pytest.raises(ProviderProblem, match=r"'exec:\./run\.sh' has no litellm equivalent"):
+        litellm_model("exec:./run.sh")
