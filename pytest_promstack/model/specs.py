@@ -146,6 +146,38 @@ def bounds(value: Any) -> tuple[float | None, float | None]:
     return None, float(text)
 
 
+def word_bounds(value: Any) -> tuple[int | None, int | None]:
+    """``word-count``'s value: a number (exactly that many), ``{min, max}`` (either or both), or
+    in a CSV cell our ``3..7``, ``>=3``, ``<=7``; raises ValueError with the fix otherwise."""
+    if value is None or value == "":
+        raise ValueError("word-count needs a value: a number (word-count:50) or {min: 10, max: 50}")
+    if isinstance(value, dict):
+        if set(value) - {"min", "max"} or not value:
+            raise ValueError("word-count: an object has min and/or max, e.g. {min: 10, max: 50}")
+        lo, hi = (None if value.get(k) is None else _whole(value[k]) for k in ("min", "max"))
+    elif isinstance(value, str) and (".." in value or value.strip()[:2] in ("<=", ">=")):
+        lo_f, hi_f = bounds(value)
+        lo, hi = (None if b is None else _whole(b) for b in (lo_f, hi_f))
+    else:
+        lo = hi = _whole(value)
+    if lo is None and hi is None:
+        raise ValueError("word-count: give min and/or max")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"word-count: min ({lo}) is more than max ({hi})")
+    return lo, hi
+
+
+def _whole(value: Any) -> int:
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"word-count: {value!r} is not a number of words; write word-count:50 or "
+                         "{min: 10, max: 50}") from None
+    if n != int(n) or n < 0:
+        raise ValueError(f"word-count: {value!r} is not a whole number of words")
+    return int(n)
+
+
 NEEDS_TEXT = ("contains", "icontains", "starts-with", "contains-any", "contains-all", "icontains-any",
               "icontains-all", "regex")  # an empty value would pass every output
 
@@ -217,6 +249,14 @@ def value_problem(spec: AssertionSpec) -> str | None:
         example = {"length": "length:<=200, length:>=10 or length:10..200", "latency": "latency:5000 (ms)",
                    "cost": "cost:0.002 (USD)"}[kind]
         return f"{kind}: {value!r} is not a limit; write {example}"
+    if kind == "word-count":
+        try:
+            word_bounds(value)
+        except ValueError as exc:
+            return str(exc)
+    if kind == "bleu" and not ((isinstance(value, str) and value.strip()) or (
+            isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
+        return "bleu compares with reference text: write bleu:<text>, or a list of references in YAML"
     if kind == "levenshtein" and not isinstance(value, str):
         return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):

@@ -545,6 +545,13 @@ BUILTINS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _more() -> dict[str, Callable[..., Any]]:
+    from . import markup, ngrams
+
+    return {"word-count": markup.word_count, "is-xml": markup.is_xml, "contains-xml": markup.contains_xml,
+            "contains-html": markup.contains_html, "bleu": ngrams.bleu}
+
+
 def register_builtins(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    for name, fn in BUILTINS.items():
+    for name, fn in {**BUILTINS, **_more()}.items():
         register(name, fn)

@@ -107,6 +107,22 @@ def test_contains_json_on_a_megabyte_of_brackets_ends_quickly(project):
                                  "are not, in 1,000,000 characters of output (the scan is kept linear)*"])
 
 
+def test_xml_and_html_checks_on_a_megabyte_of_tags_end_quickly(project):
+    project.server.replies["unclosed"] = "<a>" * 200_000 + "</b>" * 200_000
+    project.server.replies["opens"] = "<a " * 300_000
+    project.server.replies["late"] = "<a>" * 100_000 + "<order><id>7</id></order>"
+    project.write({"prompt_tests/a.csv": "input,__expected,__expected2\n"
+                                         "unclosed,contains-xml,not-contains-html\n"
+                                         "opens,contains-xml,contains-html\n"
+                                         "late,contains-xml:order.id,is-xml\n"})
+    result = quick_run(project, "-p", "no:randomly")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines([
+        "*✗ contains-xml: no XML content found in the output", "*✗ not-contains-html: signs of HTML: *",
+        "*✗ contains-xml: no XML content found in the output", "*✓ contains-html: signs of HTML: HTML tag name",
+        "*✓ contains-xml: found XML <order>", "*✗ is-xml: not well-formed XML: *"])
+
+
 def test_contains_any_with_100k_values_is_quick_and_its_reason_line_is_short(project):
     values = ",".join(f"v{i}" for i in range(100_000))
     project.server.replies["many"] = " ".join(f"v{i}" for i in range(0, 100_000, 7))

@@ -379,3 +379,28 @@ def test_a_quoted_item_keeps_its_comma_in_contains_any_and_all():
     assert assertions.evaluate(both, all_of, "Hello, world", ctx).passed
     split_wrong = AssertionSpec("contains-all", '"Hello, there",world', origin="__expected")
     assert not assertions.evaluate(split_wrong, REGISTRY.assertions["contains-all"], "Hello, world", ctx).passed
+
+
+# ---- word-count, XML, HTML, BLEU (promptfoo's verdicts are tests/unit/test_promptfoo_cases.py) ----
+
+
+@pytest.mark.parametrize(("value", "output", "passed"), [
+    ("2..4", "환불 절차를 안내합니다", True),  # 3 words: Korean words are separated by spaces too
+    (">=4", "환불 절차를 안내합니다", False),
+    ("<=3", "환불 절차를 안내합니다", True),
+    ("3", "환불 절차를 안내합니다", True),
+    ({"max": 2}, "환불 절차를 안내합니다", False),
+])
+def test_word_count_takes_a_number_min_max_or_in_a_csv_cell_a_range(value, output, passed):
+    score = assertions.evaluate(AssertionSpec("word-count", value), REGISTRY.assertions["word-count"], output,
+                                assertions.Context())
+    assert score.passed is passed, score.reason
+
+
+def test_contains_xml_finds_the_outermost_well_formed_elements_and_their_required_paths():
+    check = REGISTRY.assertions["contains-xml"]
+    text = "답: <주문><번호>7</번호><품목>A</품목><품목>B</품목></주문> 끝 <note>x</note>"
+    for value, passed in (("주문.번호", True), ("주문.품목.1", True), ("주문.품목.2", False), ("note,주문.번호", True),
+                          ("번호", False)):  # 번호 is inside 주문, not an element of its own
+        score = assertions.evaluate(AssertionSpec("contains-xml", value), check, text, assertions.Context())
+        assert score.passed is passed, value
