@@ -1,7 +1,7 @@
 """The ``promstack`` command: a starter project (``init``), run suites (``test``), score a
 prompt version (``evaluate``), move labels behind the gates (``deploy``), the prompt registry
-(``prompt …``), A/B of two versions (``ab``) and the HTML report from a results JSON
-(``report``)."""
+(``prompt …``), A/B of two versions (``ab``), the HTML report from a results JSON
+(``report``) and a promstack.yaml from a promptfoo config (``import promptfoo``)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ EXIT_CODES = (
     "collected), 6 when the tests passed but a gate failed, 7 when they passed but --promstack-fail-on-regression "
     "found a regression. `evaluate`: 0 passed, 1 a case failed (unless a passing min_pass_rate gate allows it), 6 a "
     "gate failed. `deploy`: "
-    "0 label moved, 1 refused. `prompt`, `ab`, `report`, `init`: 0 done, 4 bad input (an unknown prompt, version or "
-    "label; an unreadable file; for init, starter files that exist already)."
+    "0 label moved, 1 refused. `prompt`, `ab`, `report`, `init`, `import`: 0 done, 4 bad input (an unknown prompt, "
+    "version or label; an unreadable file; for init and import, files that exist already)."
 )
 
 
@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
                                       "of these files exists.")
     init.add_argument("--dir", default=".", metavar="PATH",
                       help="the project folder, created if missing (default: %(default)s)")
+
+    imp = sub.add_parser("import", help="write a promstack.yaml from another tool's config", epilog=EXIT_CODES,
+                         description="Write the promstack.yaml a promptfooconfig.yaml means (its inline tests to "
+                                     "promptfoo_tests.yaml beside it). Writes nothing when a target exists, or when "
+                                     "the config has something promstack does not run (each named).")
+    imp.add_argument("tool", choices=["promptfoo"], help="the tool the config is from")
+    imp.add_argument("source", nargs="?", default="promptfooconfig.yaml", metavar="PATH",
+                     help="its config (default: %(default)s)")
+    imp.add_argument("--dir", default=".", metavar="PATH", help="where to write (default: %(default)s)")
 
     # allow_abbrev=False: pytest's own options pass through, and `--co` must not read as `--config`
     test = sub.add_parser("test", parents=[common], help="run the prompt suites (pytest --promstack)",
@@ -128,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             return report(args)
         if args.command == "init":
             return init_project(args)
+        if args.command == "import":
+            return import_config(args)
         settings, registry = _project(args)
         if args.command == "evaluate":
             return evaluate(args, settings, registry, rest)
@@ -151,6 +162,16 @@ def init_project(args: argparse.Namespace) -> int:
     for path in write_starter(directory):
         print(f"promstack: wrote {directory / path if args.dir != '.' else path}")
     print("\n".join(next_steps(directory)))
+    return 0
+
+
+def import_config(args: argparse.Namespace) -> int:
+    from .importer import import_promptfoo
+
+    directory = Path(args.dir)
+    for path in import_promptfoo(Path(args.source), directory):
+        print(f"promstack: wrote {directory / path if args.dir != '.' else path}")
+    print("next: pytest --promstack (the suite is named promptfoo)")
     return 0
 
 

@@ -1,8 +1,15 @@
-"""promptfoo's provider ids as litellm model names: ``openai:gpt-4o-mini`` -> ``openai/gpt-4o-mini``,
+"""promptfoo's configs here: a ``promptfooconfig.yaml`` read as the promstack config it means
+(its providers as models, its prompts and tests as one suite), and promptfoo's provider ids as
+litellm model names (``openai:gpt-4o-mini`` -> ``openai/gpt-4o-mini``,
 ``anthropic:messages:claude-3-5-haiku-latest`` -> ``anthropic/claude-3-5-haiku-latest``,
-``ollama:chat:llama3`` -> ``ollama_chat/llama3``."""
+``ollama:chat:llama3`` -> ``ollama_chat/llama3``)."""
 
 from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+from typing import Any
 
 # promptfoo's provider prefix -> litellm's
 PREFIXES = {
@@ -35,3 +42,196 @@ def litellm_model(provider: str) -> str:
     if prefix == "ollama" and kind == "completion":
         return f"ollama/{rest}"
     return f"{PREFIXES[prefix]}/{rest}"
+
+
+# ---- a promptfoo config as a suite ---------------------------------------------------------
+
+# promptfoo's provider config keys that are request parameters here
+PARAMS = {"temperature", "max_tokens", "top_p", "presence_penalty", "frequency_penalty", "stop", "seed",
+          "response_format", "max_completion_tokens", "reasoning_effort"}
+API_BASE = ("apiBaseUrl", "apiHost", "baseUrl")
+# about promptfoo's own output and sharing: nothing to run
+IGNORED = {"description", "outputPath", "sharing", "writeLatestResults", "tags", "metadata"}
+NOT_YET = {
+    "scenarios": "write each scenario's vars into the tests (one row per combination)",
+    "env": "set the variables in the environment of the run (keys are never read from a file here)",
+    "extensions": "hooks are pytest's here: write them in a conftest.py",
+    "nunjucksFilters": "templates are Jinja2 here: a filter is registered in Python",
+    "derivedMetrics": "the run's figures are in the results JSON (--promstack-json)",
+    "redteam": "red-teaming is not part of promptfoo compatibility here",
+}
+KNOWN = {"prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", *IGNORED}
+CONFIG_STEMS = ("promptfooconfig",)
+
+
+def is_config(path: Path, raw: dict[str, Any]) -> bool:
+    """A promptfoo config: named promptfooconfig*.yaml, or with prompts:/providers: and no suites:."""
+    if path.name.lower().startswith(CONFIG_STEMS):
+        return True
+    return bool({"prompts", "providers", "targets"} & set(raw)) and not {"suites", "models"} & set(raw)
+
+
+def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Path | None = None
+              ) -> tuple[dict[str, Any], list[str]]:
+    """A promptfoo config -> the promstack config it means (models:, one suite ``name``),
+    and its problems, each naming the key and what to write instead. Paths in promptfoo's
+    config are relative to its folder; in the result, to ``base`` (the folder of the
+    promstack.yaml that names it; the config's own folder by default)."""
+    problems: list[str] = []
+    if base is not None and path.parent.resolve() != base.resolve():
+        inner, _ = translate(raw, path, name)
+        prefix = path.parent.resolve().relative_to(base.resolve())
+        suite = inner["suites"][name]
+        suite["prompts"] = [(prefix / p).as_posix() if isinstance(p, str) else p for p in suite["prompts"]]
+        suite["tests"] = [(prefix / t).as_posix() for t in suite["tests"]]
+        return inner, translate(raw, path, name)[1]
+    for key in sorted(set(raw) - KNOWN, key=str):
+        hint = NOT_YET.get(key)
+        problems.append(f"{key}: not supported here; {hint}" if hint else
+                        f"{key}: not a promptfoo config key we know (known: {', '.join(sorted(KNOWN))})")
+    base = path.parent
+    models = _providers(raw.get("providers", raw.get("targets")), problems)
+    suite: dict[str, Any] = {"prompts": _prompts(raw.get("prompts"), base, problems),
+                             "tests": _tests(raw.get("tests"), path, problems),
+                             "models": [m["name"] for m in models]}
+    default = raw.get("defaultTest") or {}
+    if isinstance(default, dict):
+        for key in sorted(set(default) - {"assert", "vars"}, key=str):
+            problems.append(f"defaultTest.{key}: not supported here yet; put it on each test")
+        if default.get("assert"):
+            suite["assert"] = default["assert"]
+        if default.get("vars"):
+            suite["vars"] = default["vars"]
+    else:
+        problems.append("defaultTest: must be a mapping (assert:, vars:)")
+    out: dict[str, Any] = {"models": models, "suites": {name: suite}}
+    options = raw.get("evaluateOptions") or {}
+    for key, value in options.items():
+        if key == "maxConcurrency":
+            out["concurrency"] = value
+        elif key == "repeat":
+            out["repeat"] = value
+        elif key not in ("delay", "showProgressBar", "cache"):
+            problems.append(f"evaluateOptions.{key}: not supported here")
+    return out, problems
+
+
+def _providers(raw: Any, problems: list[str]) -> list[dict[str, Any]]:
+    items = [raw] if isinstance(raw, str | dict) else list(raw or [])
+    if not items:
+        problems.append("providers: list at least one, e.g. openai:gpt-4o-mini")
+    models: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        where = f"providers[{i}]"
+        spec = {"id": item} if isinstance(item, str) else item
+        if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
+            problems.append(f"{where}: write a provider id (openai:gpt-4o-mini) or {{id: ..., config: ...}}")
+            continue
+        try:
+            model = litellm_model(spec["id"])
+        except ProviderProblem as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        entry: dict[str, Any] = {"name": str(spec.get("label") or spec["id"]), "model": model}
+        for key, value in (spec.get("config") or {}).items():
+            if key in PARAMS:
+                entry.setdefault("params", {})[key] = value
+            elif key in API_BASE:
+                entry["api_base"] = value
+            elif key == "apiKeyEnvar":
+                entry["api_key_env"] = value
+            else:
+                problems.append(f"{where}.config.{key}: not supported here (request parameters: "
+                                f"{', '.join(sorted(PARAMS))}; apiBaseUrl; apiKeyEnvar)")
+        extra = sorted(set(spec) - {"id", "label", "config"})
+        if extra:
+            problems.append(f"{where}.{extra[0]}: not supported here; a provider has id, label and config")
+        models.append(entry)
+    return models
+
+
+def _prompts(raw: Any, base: Path, problems: list[str]) -> list[Any]:
+    items = [raw] if isinstance(raw, str | dict) else list(raw or [])
+    if not items:
+        problems.append("prompts: list at least one prompt (text with {{ var }}, or file://prompt.txt)")
+    out: list[Any] = []
+    for i, item in enumerate(items):
+        where = f"prompts[{i}]"
+        label = None
+        if isinstance(item, dict):
+            label, item = item.get("label") or item.get("id"), item.get("raw", item.get("id"))
+        if not isinstance(item, str):
+            problems.append(f"{where}: write the prompt's text, file://prompt.txt, or {{raw: ..., label: ...}}")
+            continue
+        if item.startswith("file://"):
+            out += _prompt_files(item[len("file://"):], base, where, problems)
+            continue
+        messages = _chat(item)
+        ident = str(label or f"prompt{i + 1}")
+        out.append({"id": ident, "messages": messages} if messages else {"id": ident, "template": item})
+    return out
+
+
+def _chat(text: str) -> list[dict[str, Any]] | None:
+    """A prompt written as promptfoo's chat format, a JSON list of {role, content}."""
+    if not text.lstrip().startswith("["):
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if isinstance(data, list) and data and all(isinstance(m, dict) and "role" in m for m in data):
+        return data
+    return None
+
+
+def _prompt_files(pattern: str, base: Path, where: str, problems: list[str]) -> list[Any]:
+    from ..util.paths import inside, outside, project_root, rel
+
+    project = project_root(base)
+    paths = sorted(Path(p) for p in glob.glob(str(base / pattern)))
+    if not paths:
+        problems.append(f"{where}: no file matches {pattern!r} (relative to the config's folder)")
+    out: list[Any] = []
+    for path in paths:
+        if not inside(path, project):
+            problems.append(f"{where}: {outside(path, project)}")
+        elif path.suffix.lower() in (".json", ".yaml", ".yml"):
+            out.append(_chat_file(path, base, where, problems))
+        elif path.suffix.lower() in (".py", ".js", ".ts", ".mjs", ".cjs"):
+            problems.append(f"{where}: a prompt function ({rel(path, base)}) is code; write its text in a .txt file, "
+                            "or build the prompt with a python: target")
+        else:
+            out.append(rel(path, base))
+    return out
+
+
+def _chat_file(path: Path, base: Path, where: str, problems: list[str]) -> Any:
+    from ..util.strict import load_yaml
+
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8-sig"))  # JSON is YAML
+    except Exception as exc:  # a file from a pull request: its problem is one line
+        problems.append(f"{where}: {path.name} cannot be read as a chat prompt: {' '.join(str(exc).split())}")
+        return None
+    if isinstance(data, list):
+        return {"id": path.stem, "messages": data}
+    return path.relative_to(base).as_posix()  # a prompt file of ours (id:, template:)
+
+
+def _tests(raw: Any, path: Path, problems: list[str]) -> list[str]:
+    """Test files as globs relative to the config's folder; inline tests are read from the
+    config file itself (a ``tests:`` list in a YAML file is a test file here too)."""
+    items = [raw] if isinstance(raw, str) else list(raw or [])
+    if not items:
+        problems.append("tests: list the tests inline, or name test files (file://tests.csv)")
+    globs: list[str] = []
+    inline = False
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            globs.append(item.removeprefix("file://"))
+        elif isinstance(item, dict):
+            inline = True
+        else:
+            problems.append(f"tests[{i}]: write a test ({{vars: ..., assert: ...}}) or file://tests.csv")
+    return ([path.name] if inline else []) + globs

@@ -285,6 +285,18 @@ def _read(path: Path) -> tuple[Path, dict[str, Any], str]:
 
         data = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("promstack", {})
         return path, data, f"{path.name} [tool.promstack]"
+    data = _read_yaml(path)
+    from . import promptfoo
+
+    if promptfoo.is_config(path, data):  # a promptfoo config is the promstack config it means
+        data, problems = promptfoo.translate(data, path)
+        if problems:
+            raise ConfigError(path.name, problems)
+        return path, data, f"{path.name} (promptfoo)"
+    return path, data, path.name
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
     from ..util.strict import DuplicateKeyError, load_yaml
@@ -302,7 +314,7 @@ def _read(path: Path) -> tuple[Path, dict[str, Any], str]:
         raise ConfigError(path.name, ["not UTF-8; save it as UTF-8"]) from None
     if not isinstance(data, dict):
         raise ConfigError(path.name, ["the top level must be a mapping (models:, suites:, ...)"])
-    return path, data, path.name
+    return data
 
 
 def _one_line(exc: Exception) -> str:
@@ -333,6 +345,8 @@ def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settin
 
 
 def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[str, Any]) -> Settings:
+    if "promptfoo" in raw:
+        raw = _with_promptfoo(base, raw, source)
     try:
         cfg = FileConfig.model_validate(raw)
     except ValidationError as exc:
@@ -385,6 +399,41 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         allow_python=cfg.allow_python and not options.get("no_python"),
         run=options.get("run") or RunOptions(),
     )
+
+
+def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """``promptfoo: path/promptfooconfig.yaml`` (or a list): each config's providers join
+    models: and its prompts and tests become a suite named after its folder (or file)."""
+    from ..util.paths import inside, project_root
+    from . import promptfoo
+
+    raw = dict(raw)
+    entries = raw.pop("promptfoo")
+    models = list(raw.get("models") or [])
+    suites = dict(raw.get("suites") or {})
+    problems: list[str] = []
+    for i, entry in enumerate([entries] if isinstance(entries, str) else list(entries or [])):
+        where = "promptfoo" if isinstance(entries, str) else f"promptfoo[{i}]"
+        path = base / str(entry)
+        if not inside(path, project_root(base)) or not path.is_file():
+            problems.append(f"{where}: {entry!r} is not a file inside the project; name a promptfooconfig.yaml")
+            continue
+        try:
+            data = _read_yaml(path)
+        except ConfigError as exc:
+            problems += [f"{where}: {p}" for p in exc.problems]
+            continue
+        name = path.parent.name if path.stem.lower().startswith("promptfooconfig") else path.stem
+        name = name if name not in suites and name != base.name else f"promptfoo-{name}"
+        translated, found = promptfoo.translate(data, path, name, base)
+        problems += [f"{where} ({entry}): {p}" for p in found]
+        names = {m if isinstance(m, str) else m.get("name") for m in models}
+        models += [m for m in translated["models"] if m["name"] not in names]
+        suites.update(translated["suites"])
+    if problems:
+        raise ConfigError(source, problems)
+    raw["models"], raw["suites"] = models, suites
+    return raw
 
 
 def _judge_template(value: str | None, base: Path, where: str, problems: list[str]) -> str | None:

@@ -220,12 +220,15 @@ class Loader:
             yield self._record(rel, n, record)
 
     def _records(self, rel: str, doc: Any) -> Iterator[Case]:
+        config = False  # a promptfoo config's inline tests: its file:// items are files of their own
         if isinstance(doc, dict) and isinstance(doc.get("tests"), list):
+            config = bool({"prompts", "providers", "targets"} & set(doc))
             doc = doc["tests"]
         if not isinstance(doc, list):
             raise CaseError(rel, None, "must be a list of cases, or an object with a 'tests' list")
         for n, record in enumerate(doc, 1):
-            yield self._record(rel, n, record)
+            if not (config and isinstance(record, str)):
+                yield self._record(rel, n, record)
 
     def _record(self, rel: str, row: int, record: Any) -> Case:
         if not isinstance(record, dict):

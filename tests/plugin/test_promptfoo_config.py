@@ -1,0 +1,96 @@
+"""A promptfoo config is a suite: ``--promstack-config promptfooconfig.yaml`` or a ``promptfoo:``
+entry in promstack.yaml runs its providers, prompts and tests (inline and ``file://``) against
+the loopback server, with its defaultTest; what we cannot run is one line naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+PROMPTFOO = """
+description: 환불 안내
+prompts:
+  - '질문: {{ question }}'
+  - file://prompts/polite.txt
+providers:
+  - id: openai:chat:gpt-4o-mini
+    config: {temperature: 0, max_tokens: 64}
+defaultTest:
+  assert:
+    - type: icontains
+      value: 'echo:'
+tests:
+  - description: 환불
+    vars: {question: 환불 되나요}
+    assert:
+      - type: contains
+        value: '{{ question }}'
+  - file://tests/*.csv
+"""
+
+
+@pytest.fixture
+def promptfoo_project(project, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", project.server.url)  # promptfoo and litellm both read it
+    project.write({"promptfooconfig.yaml": PROMPTFOO,
+                   "prompts/polite.txt": "정중하게 답하세요: {{ question }}",
+                   "tests/more.csv": "question,__expected\n교환 되나요,contains:교환\n배송은요,contains:없는말\n"})
+    return project
+
+
+def test_a_promptfoo_config_runs_as_a_suite_unchanged(promptfoo_project):
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    # 3 tests x 2 prompts on one provider; the 배송 row fails its own contains on both prompts
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines([
+        "*promptfooconfig.yaml::환불[[]prompt1-openai:chat:gpt-4o-mini[]] PASSED*",
+        "*promptfooconfig.yaml::환불[[]polite-openai:chat:gpt-4o-mini[]] PASSED*",
+        "*tests/more.csv::row-3[[]polite-openai:chat:gpt-4o-mini[]] FAILED*",
+    ])
+    assert promptfoo_project.server.count == 6
+    sent = [r["messages"][-1]["content"] for r in promptfoo_project.server.requests]
+    assert "질문: 환불 되나요" in sent
+    assert "정중하게 답하세요: 교환 되나요" in sent
+    assert {r["model"] for r in promptfoo_project.server.requests} == {"gpt-4o-mini"}
+
+
+def test_a_promptfoo_entry_in_promstack_yaml_adds_its_suite(promptfoo_project):
+    promptfoo_project.write({"evals/promptfooconfig.yaml": PROMPTFOO.replace("file://tests/*.csv",
+                                                                             "file://../tests/*.csv")
+                             .replace("file://prompts/polite.txt", "file://../prompts/polite.txt")},
+                            promptfoo="evals/promptfooconfig.yaml", suites={"regression": {"tests": ["nothing/*"]}})
+    (promptfoo_project.path / "nothing").mkdir()
+    (promptfoo_project.path / "nothing/a.csv").write_text("input\nx\n", encoding="utf-8")
+    result = promptfoo_project.run("--promstack-suite", "evals", "-p", "no:randomly")
+    result.assert_outcomes(passed=4, failed=2)
+
+
+def test_what_a_promptfoo_config_asks_and_we_do_not_run_is_one_line_per_key(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace(
+        "providers:\n  - id: openai:chat:gpt-4o-mini", "scenarios: []\nproviders:\n  - id: exec:./run.sh\n"
+        "  - id: openai:chat:gpt-4o-mini")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([
+        "*promptfooconfig.yaml: scenarios: not supported here; write each scenario's vars into the tests*",
+        "*promptfooconfig.yaml: providers[[]0[]]: provider 'exec:./run.sh' has no litellm equivalent here*",
+    ])
+
+
+def test_import_writes_the_promstack_yaml_that_runs_the_same_cases(promptfoo_project, capsys):
+    from pytest_promstack.cli import main
+
+    (promptfoo_project.path / "promstack.yaml").unlink()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(promptfoo_project.path)
+        assert main(["import", "promptfoo"]) == 0
+        assert main(["import", "promptfoo"]) == 4  # never overwrites
+    out, err = capsys.readouterr()
+    assert out.splitlines()[:2] == ["promstack: wrote promstack.yaml", "promstack: wrote promptfoo_tests.yaml"]
+    assert "promstack.yaml, promptfoo_tests.yaml exists already" in err
+    written = (promptfoo_project.path / "promstack.yaml").read_text(encoding="utf-8")
+    assert "model: openai/gpt-4o-mini" in written
+    assert "tests:\n    - promptfoo_tests.yaml\n    - tests/*.csv" in written
+    (promptfoo_project.path / "promptfooconfig.yaml").unlink()  # the team switched
+    result = promptfoo_project.run("-p", "no:randomly")
+    result.assert_outcomes(passed=4, failed=2)
