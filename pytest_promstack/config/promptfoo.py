@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ NOT_YET = {
 }
 KNOWN = {"prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", *IGNORED}
 CONFIG_STEMS = ("promptfooconfig",)
+SEPARATOR = re.compile(r"^---[ \t]*$", re.M)
 
 
 def is_config(path: Path, raw: dict[str, Any]) -> bool:
@@ -202,8 +204,22 @@ def _prompt_files(pattern: str, base: Path, where: str, problems: list[str]) -> 
             problems.append(f"{where}: a prompt function ({rel(path, base)}) is code; write its text in a .txt file, "
                             "or build the prompt with a python: target")
         else:
-            out.append(rel(path, base))
+            out += _text_prompts(path, base, where, problems)
     return out
+
+
+def _text_prompts(path: Path, base: Path, where: str, problems: list[str]) -> list[Any]:
+    """A text prompt file; one holding several prompts between lines of ``---`` (promptfoo's
+    separator) is each of them, named ``<stem>-1``, ``<stem>-2``, ..."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{where}: {path.name} cannot be read as UTF-8 text ({exc})")
+        return []
+    parts = [p.strip("\n") for p in SEPARATOR.split(text)]
+    if len(parts) == 1:
+        return [path.relative_to(base).as_posix() if path.is_relative_to(base) else str(path)]
+    return [{"id": f"{path.stem}-{i}", "template": part} for i, part in enumerate(parts, 1) if part.strip()]
 
 
 def _chat_file(path: Path, base: Path, where: str, problems: list[str]) -> Any:

@@ -352,6 +352,19 @@ def _joined_output(parts: Iterable[str]) -> str:
     return "".join(out)
 
 
+def _load(value: Any) -> Any:
+    """``{{ (style | load).tone }}``: JSON text as data (the text is a variable's value, already
+    bounded; JSON nested past what the parser can follow is an error, as a bad value is)."""
+    import json
+
+    try:
+        return json.loads(str(value))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"load: the value is not JSON ({exc.msg} at char {exc.pos})") from None
+    except RecursionError:
+        raise ValueError("load: the JSON value is nested too deep") from None
+
+
 class BoundedSandbox(SandboxedEnvironment):
     """Jinja2's sandbox with the bounds of this module."""
 
@@ -362,6 +375,7 @@ class BoundedSandbox(SandboxedEnvironment):
         self.code_generator_class = _CodeGenerator
         self.template_class = BoundedTemplate
         self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()}
+        self.filters["load"] = _load  # promptfoo's: a variable holding JSON text, read as data
         self.globals["lipsum"] = _lipsum(self.globals["lipsum"])
 
     concat = staticmethod(_joined_output)

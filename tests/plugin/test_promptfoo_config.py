@@ -4,6 +4,9 @@ the loopback server, with its defaultTest; what we cannot run is one line naming
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 PROMPTFOO = """
@@ -94,3 +97,55 @@ def test_import_writes_the_promstack_yaml_that_runs_the_same_cases(promptfoo_pro
     (promptfoo_project.path / "promptfooconfig.yaml").unlink()  # the team switched
     result = promptfoo_project.run("-p", "no:randomly")
     result.assert_outcomes(passed=4, failed=2)
+
+
+# ---- promptfoo's own example configs, unchanged (tests/data/promptfoo_examples) -------------
+
+EXAMPLES = Path(__file__).parents[1] / "data" / "promptfoo_examples"
+
+
+def example(project, monkeypatch, name: str):
+    shutil.copytree(EXAMPLES / name, project.path, dirs_exist_ok=True)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", project.server.url)
+    return project
+
+
+def test_promptfoos_getting_started_example_runs_unchanged(project, monkeypatch):
+    example(project, monkeypatch, "getting-started")
+    project.server.replies.update({
+        "Convert this English to French: Hello world": "Bonjour le monde",
+        "Translate to French: Hello world": "Salut le monde",  # its contains fails, as it would in promptfoo
+        "Convert this English to Spanish: Where is the library?": "¿Dónde está la biblioteca?",
+        "Translate to Spanish: Where is the library?": "¿DÓNDE ESTÁ LA BIBLIOTECA?",
+    })
+    result = project.run("--promstack-config", "promptfooconfig.yaml", "-p", "no:randomly")
+    result.assert_outcomes(passed=6, failed=2)  # 2 tests x 2 prompts x 2 providers
+    result.stdout.fnmatch_lines(["*contains: 'Bonjour le monde' in 'Salut le monde'*"])
+    assert {r["model"] for r in project.server.requests} == {"gpt-4.1", "o4-mini"}
+
+
+def test_promptfoos_simple_csv_example_runs_unchanged(project, monkeypatch):
+    """Its prompts.txt holds two prompts between ---, and the first reads JSON with | load."""
+    example(project, monkeypatch, "simple-csv")
+    result = project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    sent = [r["messages"][-1]["content"] for r in project.server.requests]
+    assert len(sent) == 8  # 4 rows x 2 prompts
+    assert any("- Tone: formal\n- Length: brief" in s for s in sent)
+    assert any(s.startswith("You are a conversational language assistant. Follow the style configuration: "
+                            '{"tone":"casual"') for s in sent)
+    # the loopback server echoes: rows whose expected word is in the prompt pass
+    result.assert_outcomes(passed=0, failed=8)
+    result.stdout.fnmatch_lines(["*tests.csv::row-2[[]prompts-1-openai:gpt-3.5-turbo[]] FAILED*",
+                                 "*icontains: 'bonjour' in 'echo: You are a skilled translator*"])
+
+
+def test_promptfoos_json_output_example_names_what_it_asks_in_javascript(project, monkeypatch):
+    example(project, monkeypatch, "json-output")
+    result = project.run("--promstack-config", "promptfooconfig.yaml", "-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    assert project.server.count == 0  # the cases that cannot be scored make no call
+    result.stdout.fnmatch_lines([
+        "*promptfooconfig.yaml:1: assert[[]1[]]: javascript assertions are not run here (\"JSON.parse(output).color "
+        "=== 'yellow' && JSON.parse(output).\"); write the check as python:*",
+    ])

@@ -188,3 +188,13 @@ def test_a_cpu_bound_constant_at_compile_time_is_stopped_too():
     # constant folding runs filters while compiling: compiling is bounded like rendering
     with pytest.raises(TemplateLimitError):
         compile_template("{{ 'x'|center(1000000000) }}").render()
+
+
+def test_the_load_filter_reads_json_text_as_data_and_names_text_that_is_not():
+    from pytest_promstack.model.errors import TemplateError
+    from pytest_promstack.plan.prompts import compile_text, render_text
+
+    template = compile_text("{{ (style | load).tone }}", "p.txt")
+    assert render_text(template, {"style": '{"tone": "정중함"}'}, "p.txt") == "정중함"
+    with pytest.raises(TemplateError, match=r"p.txt: template error: ValueError: load: the value is not JSON"):
+        render_text(template, {"style": "tone=formal"}, "p.txt")
