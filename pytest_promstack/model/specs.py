@@ -17,7 +17,12 @@ SHORTHAND = re.compile(r"^(?P<not>not-)?(?P<type>[a-z][a-z0-9_-]*)(?:\((?P<arg>[
 NEEDS_JUDGE = "llm-expectation"
 
 
-JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE)
+# promptfoo's model-graded types, judged here by the default judge with one criterion each
+# (score/judging.MODEL_GRADED); a value is the expected answer or the criterion where it needs one
+MODEL_GRADED = ("factuality", "model-graded-factuality", "model-graded-closedqa", "answer-relevance",
+                "context-faithfulness", "context-recall", "context-relevance")
+NEEDS_VALUE = ("factuality", "model-graded-factuality", "model-graded-closedqa", "context-recall")
+JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE, *MODEL_GRADED)
 
 
 def spec_id(spec: AssertionSpec) -> str:
@@ -238,6 +243,9 @@ def value_problem(spec: AssertionSpec) -> str | None:
     empty = value is None or (isinstance(value, str) and not value.strip()) or value == []
     if kind in NEEDS_TEXT and empty:
         return f"{kind} needs a value, which an empty one would match in any output: write {kind}:환불"
+    if kind in NEEDS_VALUE and empty:
+        what = "the criterion" if kind == "model-graded-closedqa" else "the expected answer"
+        return f"{kind} needs {what} as its value: write {kind}:<text>"
     try:
         if kind == "length":
             lo, hi = bounds(value)

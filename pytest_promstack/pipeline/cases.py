@@ -148,7 +148,7 @@ class Batch:
         jobs = []
         for owner, plan in judged.items():
             found, decided = judging.jobs_for(self.settings, owner, plan.asserts, self.answers(plan), plan.question,
-                                              plan.meta)
+                                              plan.meta, plan.case.vars)
             jobs += found
             if decided:
                 self.verdicts.setdefault(owner, {}).update(decided)

@@ -198,7 +198,7 @@ class Runner:
         meta = {"suite": FIXTURE_SUITE, "case_id": reply.case_id, "prompt_id": reply.prompt_id,
                 "prompt_version": reply.prompt_version}
         jobs, decided = judging.jobs_for(self.settings, reply.case_id or "", specs, [reply.response()],
-                                         reply.question, meta)
+                                         reply.question, meta, reply.vars)
         if jobs:
             judging.run(self.engine(), jobs, self.settings, lambda: None)
         verdicts = {**decided, **{(job.spec, job.index): judging.aggregate(job) for job in jobs}}

@@ -61,7 +61,8 @@ def _lines(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str
         # model may give (an arena game holds two), so the bound stays a bound
         answer_bound = max((int(req.params.get("max_tokens") or 0) for req in plan.requests), default=0)
         blanks = [Response(text="")] * max(1, len(plan.requests))
-        jobs, _decided = judging.jobs_for(settings, "", plan.asserts, blanks, plan.question, plan.meta)
+        jobs, _decided = judging.jobs_for(settings, "", plan.asserts, blanks, plan.question, plan.meta,
+                                           plan.case.vars)
         for req in (req for job in jobs for req in job.requests):
             add(lines, litellm, req, False, extra_input_tokens=answer_bound)
         if plan.contenders and referee is not None and not plan.error and not plan.case.error:

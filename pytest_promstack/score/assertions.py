@@ -509,17 +509,21 @@ def _module_at(path: str) -> Any:
 
 
 def _judged(output: str, value: Any, ctx: Context) -> Outcome:
-    """Judge-backed types: the verdict was obtained before scoring (see score/judging.py)."""
+    """Judge-backed types: the verdict was obtained before scoring (see score/judging.py). With
+    a threshold (``context-faithfulness(0.8):``, promptfoo's 0..1), the judge's score on its
+    scale, as 0..1, must reach it; without one, the judge's own pass rule decides."""
     v = ctx.verdict
     if v is None:
         return Outcome(False, f"{_show(str(value))} needs an LLM judge: set default_judge: <model> (or judges:) "
                               "in promstack.yaml")
-    if isinstance(v, str):  # the reason no judge could be used (unknown judge name)
+    if isinstance(v, str):  # the reason no judge could be used (unknown judge name, no context)
         return Outcome(False, v)
     detail = "; ".join(f"{s['criterion'][:40]}={s['score']}" for s in v["scores"])
     agreement = f", agreement {v['agreement']:.0%}" if v.get("repeats", 1) > 1 else ""
-    return Outcome(bool(v["passed"]), f"judge {v['judge']} {v['normalised']:.0f}/100 ({detail}){agreement}",
-                   v["normalised"] / 100)
+    score = v["normalised"] / 100
+    passed = bool(v["passed"]) if ctx.threshold is None else score >= ctx.threshold
+    bar = "" if ctx.threshold is None else f", threshold {ctx.threshold:g}"
+    return Outcome(passed, f"judge {v['judge']} {v['normalised']:.0f}/100 ({detail}){agreement}{bar}", score)
 
 
 BUILTINS: dict[str, Callable[..., Any]] = {

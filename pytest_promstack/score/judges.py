@@ -80,8 +80,8 @@ def template_text(judge: Judge) -> str:
     return judge.template or builtin_template("judge", judge.language)
 
 
-def messages(judge: Judge, question: str, answer: str, template: str, expectation: str | None = None
-             ) -> list[dict[str, Any]]:
+def messages(judge: Judge, question: str, answer: str, template: str, expectation: str | None = None,
+             context: str | None = None) -> list[dict[str, Any]]:
     """The judge's prompt, blind to which model answered; a template that cannot render
     (a syntax error, an unknown variable, an attribute the sandbox refuses) is a JudgeError."""
 
@@ -90,7 +90,7 @@ def messages(judge: Judge, question: str, answer: str, template: str, expectatio
     try:
         text = compiled(template).render(
             criteria=list(judge.criteria), scale_min=judge.scale[0], scale_max=judge.scale[1],
-            question=question, answer=answer, expectation=expectation)
+            question=question, answer=answer, expectation=expectation, context=context)
     except TemplateLimitError as exc:
         raise JudgeError(f"judge {judge.name}'s prompt {exc}; fix judges.{judge.name.split(':')[0]}.prompt") from None
     except Exception as exc:  # jinja2.TemplateError, and {{ 1/0 }} or {% include %}: the template's own error

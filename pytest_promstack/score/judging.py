@@ -35,48 +35,94 @@ class Job:
     responses: list[Response] = field(default_factory=list)
 
 
-def resolve(settings: Settings, spec: AssertionSpec) -> tuple[Judge | None, str | None, str | None]:
-    """(judge, expectation, problem) for a judged assertion; (None, None, None) when no judge is set."""
+# promptfoo's model-graded types: the one criterion the default judge scores, in English and
+# Korean, and whether the judge is shown the case's context (its ``context`` variable)
+MODEL_GRADED: dict[str, tuple[str, str, bool]] = {
+    "factuality": ("Is the reply factually consistent with the expected reply: the same facts, or a subset or a "
+                   "superset of them, with none contradicting it?",
+                   "응답이 기대하는 응답과 사실관계가 일치하는가? "
+                   "같은 사실이거나 그 일부·확장이며, 어긋나는 사실이 없어야 한다.",
+                   False),
+    "model-graded-closedqa": ("Does the reply meet this criterion: {value}",
+                              "응답이 다음 기준을 만족하는가: {value}", False),
+    "answer-relevance": ("Is the reply relevant to the question, answering what was asked and nothing else?",
+                         "응답이 질문과 관련 있고, 물은 것에 답하는가?", False),
+    "context-faithfulness": ("Is every claim in the reply supported by the context?",
+                             "응답의 모든 주장이 참고 문맥으로 뒷받침되는가?", True),
+    "context-recall": ("Is every statement of the expected reply supported by the context?",
+                       "기대하는 응답의 모든 내용이 참고 문맥에 들어 있는가?", True),
+    "context-relevance": ("Does the context hold what is needed to answer the question, and little else?",
+                          "참고 문맥이 질문에 답하는 데 필요한 내용을 담고 있는가?", True),
+}
+MODEL_GRADED["model-graded-factuality"] = MODEL_GRADED["factuality"]
+EXPECTED_VALUE = ("factuality", "model-graded-factuality", "context-recall")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a judged assertion asks: its judge, the expected reply and context it is shown,
+    or why no judge can be asked (``problem``); all None when no judge is set."""
+
+    judge: Judge | None = None
+    expectation: str | None = None
+    problem: str | None = None
+    context: str | None = None
+
+
+def resolve(settings: Settings, spec: AssertionSpec, variables: Mapping[str, Any] | None = None) -> Resolved:
     kind = spec.type.removeprefix("not-")
     if kind == "judge":
         name = str(spec.value or settings.default_judge or "")
         judge = settings.judges.get(name)
         if judge is None:
             known = ", ".join(sorted(settings.judges)) or "none configured"
-            return None, None, f"judge {name!r} is not configured (judges: {known})"
-        return judge, None, None
+            return Resolved(problem=f"judge {name!r} is not configured (judges: {known})")
+        return Resolved(judge)
     default = settings.judges.get(settings.default_judge or "")
     if default is None:
-        return None, None, None
+        return Resolved()
     if kind in ("llm-rubric", "grade"):
-        return default.with_criteria((str(spec.value),), f"{default.name}:rubric"), None, None
+        return Resolved(default.with_criteria((str(spec.value),), f"{default.name}:rubric"))
+    if kind in MODEL_GRADED:
+        english, korean, shown = MODEL_GRADED[kind]
+        criterion = (korean if default.language == "ko" else english).format(value=spec.value)
+        context = (variables or {}).get("context")
+        if shown and (context is None or str(context).strip() == ""):
+            return Resolved(problem=f"{kind} judges the reply against the case's context: give the case a context "
+                                    "variable (a column or vars: key named context)")
+        return Resolved(default.with_criteria((criterion,), f"{default.name}:{kind}"),
+                        str(spec.value) if kind in EXPECTED_VALUE else None,
+                        context=None if context is None or not shown else str(context))
     lang = default.language if default.language in judges.EXPECTATION else "en"
-    return default.with_criteria((judges.EXPECTATION[lang],), f"{default.name}:expected"), str(spec.value), None
+    return Resolved(default.with_criteria((judges.EXPECTATION[lang],), f"{default.name}:expected"), str(spec.value))
 
 
 def jobs_for(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], replies: Sequence[Response],
-             question: str, meta: dict[str, Any]) -> tuple[list[Job], dict[tuple[str, int], Any]]:
+             question: str, meta: dict[str, Any], variables: Mapping[str, Any] | None = None
+             ) -> tuple[list[Job], dict[tuple[str, int], Any]]:
     """One job per judged assertion x answered reply (one request per judge repeat), and the
     verdicts decided without asking, by (spec id, reply index): ``None`` when no judge is set
-    (the assertion then names the missing setting), a problem when the named judge is unknown,
-    ``{"judge", "error"}`` when the judge's template does not render (fail closed). Test files,
-    the fixture's ``check``, the SDK and the estimate all build their judge calls here."""
+    (the assertion then names the missing setting), a problem when the named judge is unknown
+    or a context type has no context, ``{"judge", "error"}`` when the judge's template does not
+    render (fail closed). Test files, the fixture's ``check``, the SDK and the estimate all
+    build their judge calls here; ``variables`` are the case's (its ``context``)."""
     jobs: list[Job] = []
     decided: dict[tuple[str, int], Any] = {}
     for spec in asserts:
         if spec.type.removeprefix("not-") not in JUDGED:
             continue
         sid = spec_id(spec)
-        judge, expectation, problem = resolve(settings, spec)
-        if problem is not None or judge is None:
-            decided.update({(sid, i): problem for i in range(len(replies))})
+        found = resolve(settings, spec, variables)
+        judge = found.judge
+        if found.problem is not None or judge is None:
+            decided.update({(sid, i): found.problem for i in range(len(replies))})
             continue
         template = judges.template_text(judge)
         for i, reply in enumerate(replies):
             if reply.error:
                 continue  # the case errors on its own call
             try:
-                msgs = judges.messages(judge, question, reply.text or "", template, expectation)
+                msgs = judges.messages(judge, question, reply.text or "", template, found.expectation, found.context)
             except JudgeError as exc:
                 decided[(sid, i)] = {"judge": judge.name, "error": str(exc)}
                 continue

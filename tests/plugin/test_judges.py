@@ -304,3 +304,55 @@ def test_a_bare_400_that_stepping_down_does_not_cure_is_not_remembered_and_keeps
                                  "prompt is longer than the context window*"])
     assert formats_sent(project) == ["json_schema", "json_object", "json_object", None] * 2
     result.stdout.no_fnmatch_line("*refused response_format*")
+
+
+def test_promptfoos_model_graded_types_are_judged_with_their_criterion_expected_reply_and_context(project):
+    """factuality, model-graded-closedqa, answer-relevance and the context-* types: one judge
+    call each, cached and fail closed like any judged assertion; a context type without a
+    context variable fails saying what to add, with no call."""
+    seen = []
+
+    def respond(body):
+        if not is_judge(body):
+            return None
+        prompt = body["messages"][0]["content"]
+        seen.append(prompt)
+        score = 2 if "Is every statement of the expected reply" in prompt else 5
+        return Reply(text=json.dumps({"scores": [{"criterion": "c", "score": score, "reason": "r"}]}))
+
+    project.server.respond = respond
+    config = json.loads(judge_config(project, language="en")["promstack.yaml"])
+    config["default_judge"] = "support_quality"
+    project.write({"promstack.yaml": json.dumps(config), "prompt_tests/a.yaml": """
+        - description: graded
+          vars: {input: 환불 되나요, context: 환불은 7일 안에 됩니다}
+          assert:
+            - {type: factuality, value: 7일 안에 환불됩니다}
+            - {type: model-graded-closedqa, value: 정중하다}
+            - {type: answer-relevance}
+            - {type: context-faithfulness}
+            - {type: context-relevance, threshold: 0.9}
+        - description: recall
+          vars: {input: 환불 되나요, context: 환불은 7일 안에 됩니다}
+          assert: [{type: context-recall, value: 7일}]
+        - description: no context
+          vars: {input: 환불 되나요}
+          assert: [{type: context-faithfulness}]
+    """})
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([
+        "*✗ context-recall: judge support_quality:context-recall 25/100 (Is every statement of the expected*",
+        "*✗ context-faithfulness: context-faithfulness judges the reply against the case's context: give the case a "
+        "context variable*",
+    ])
+    assert len(seen) == 6
+    factuality = next(p for p in seen if "factually consistent" in p)
+    assert "Expected reply: 7일 안에 환불됩니다" in factuality
+    assert "[Context]" not in factuality
+    faithful = next(p for p in seen if "Is every claim in the reply supported by the context?" in p)
+    assert "[Context]\n환불은 7일 안에 됩니다" in faithful
+    assert any("Does the reply meet this criterion: 정중하다" in p for p in seen)
+    project.server.reset()
+    project.run().assert_outcomes(passed=1, failed=2)
+    assert project.server.count == 0  # every answer and verdict from the cache
