@@ -153,7 +153,23 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
             "judges": [[j.get("judge"), j.get("mean"), j.get("normalised"), _cut(_judge_reason(j))]
                        for j in c.get("judges") or []],
         })
-    return {"cases": rows, "texts": texts, "baseline": bool(doc.get("baseline"))}
+    return {"cases": rows, "texts": texts, "baseline": bool(doc.get("baseline")), "matrix": _matrix(rows)}
+
+
+def _matrix(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """promptfoo's view: one row per case (suite, file, row), one column per prompt version x
+    model, each cell the index of that run in ``cases`` (-1: not run there)."""
+    cols: dict[str, int] = {}
+    lines: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for i, r in enumerate(rows):
+        col = cols.setdefault(f"{r['prompt']} · {r['model']}", len(cols))
+        key = (r["suite"], r["where"])
+        if key not in lines:
+            name = str(r["id"] or "").split("::", 1)[-1].rsplit("[", 1)[0]
+            lines[key] = {"suite": r["suite"], "where": r["where"], "name": name, "cells": {}}  # vars: in cases
+        lines[key]["cells"].setdefault(col, i)  # the first run of a repeated case id
+    out = [{**line, "cells": [line["cells"].get(c, -1) for c in range(len(cols))]} for line in lines.values()]
+    return {"cols": list(cols), "rows": out}
 
 
 def _prompt_name(c: dict[str, Any]) -> str:

@@ -124,6 +124,107 @@
     render();
   });
 
+  // ---- the matrix: rows are cases, columns prompt version x model ----------------------------
+  const M = DATA.matrix;
+  const MPAGE = 50, MAX_DIFF = 2000000;  // cells of the diff's table (words x words, else lines x lines)
+  const ran = (row) => row.cells.filter((i) => i >= 0).map((i) => CASES[i]);
+  const MFILTERS = [
+    ["all", () => true],
+    ["failures", (row) => ran(row).some((c) => c.outcome !== "passed")],
+    ["differences", (row) => {
+      const cs = ran(row);
+      return cs.some((c) => c.outcome !== cs[0].outcome || c.output !== cs[0].output);
+    }],
+  ];
+  const mstate = { filter: "all", page: 0, picked: [] };
+
+  function tokens(text, words) {
+    return words ? String(text ?? "").split(/(\s+)/).filter((t) => t !== "") : String(text ?? "").split(/(?<=\n)/);
+  }
+
+  function diffParts(a, b) {
+    // longest common subsequence of words (of lines when the words would make too big a table)
+    let words = true, x = tokens(a, true), y = tokens(b, true);
+    if (x.length * y.length > MAX_DIFF) { words = false; x = tokens(a, false); y = tokens(b, false); }
+    if (x.length * y.length > MAX_DIFF) return null;
+    const n = x.length, m = y.length, L = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) {
+      L[i][j] = x[i] === y[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+    }
+    const out = [];
+    let i = 0, j = 0;
+    while (i < n && j < m) {
+      if (x[i] === y[j]) { out.push(["", x[i]]); i++; j++; }
+      else if (L[i + 1][j] >= L[i][j + 1]) out.push(["del", x[i++]]);
+      else out.push(["add", y[j++]]);
+    }
+    while (i < n) out.push(["del", x[i++]]);
+    while (j < m) out.push(["add", y[j++]]);
+    return out;
+  }
+
+  function renderDiff() {
+    const box = document.getElementById("mdiff");
+    if (mstate.picked.length < 2) { box.hidden = true; box.replaceChildren(); return; }
+    const [a, b] = mstate.picked.map((i) => CASES[i]);
+    const parts = diffParts(a.output, b.output);
+    const pre = el("pre");
+    if (parts === null) pre.appendChild(document.createTextNode("The outputs are too long to compare here."));
+    else for (const [kind, t] of parts) pre.appendChild(kind ? el("span", { class: kind }, t) : document.createTextNode(t));
+    box.replaceChildren(el("h4", null, `diff: ${a.prompt} · ${a.model} (−) → ${b.prompt} · ${b.model} (+), ${a.where}`), pre);
+    box.hidden = false;
+  }
+
+  function cell(i) {
+    if (i < 0) return el("td", { class: "missing" }, "not run");
+    const c = CASES[i];
+    const pick = el("input", { type: "checkbox", "data-case": String(i), "aria-label": "compare" });
+    pick.checked = mstate.picked.includes(i);
+    const scores = c.asserts.map(([type, passed, score]) => `${passed ? "✓" : "✗"} ${type}${score == null ? "" : " " + num(score, 2)}`);
+    return el("td", { class: "cell " + c.outcome },
+      el("div", null, pick, " ", el("span", { class: "pill o-" + c.outcome }, c.outcome),
+        c.quality == null ? null : el("span", { class: "pill" }, "quality " + num(c.quality, 1))),
+      el("div", { class: "out" }, c.output == null ? (c.error || "(no output)") : c.output),
+      scores.length ? el("div", { class: "meta" }, scores.join(" · ")) : null);
+  }
+
+  function renderMatrix() {
+    const test = MFILTERS.find((f) => f[0] === mstate.filter)[1];
+    const hits = M.rows.filter(test);
+    const pages = Math.max(1, Math.ceil(hits.length / MPAGE));
+    mstate.page = Math.min(mstate.page, pages - 1);
+    document.getElementById("matrix-head").replaceChildren(el("th", null, "case"),
+      ...M.cols.map((c) => el("th", { class: "col" }, c)));
+    const body = document.createDocumentFragment();
+    for (const row of hits.slice(mstate.page * MPAGE, (mstate.page + 1) * MPAGE)) {
+      body.appendChild(el("tr", null, el("td", { class: "id" }, el("div", null, row.name), el("div", { class: "meta" }, `${row.suite} · ${row.where}`), el("div", { class: "meta" }, ran(row)[0]?.vars ?? "")),
+        ...row.cells.map(cell)));
+    }
+    document.getElementById("matrix-rows").replaceChildren(body);
+    document.getElementById("mshown").textContent = `${hits.length} of ${M.rows.length} cases × ${M.cols.length} columns`;
+    document.getElementById("mpage").textContent = `page ${mstate.page + 1} of ${pages}`;
+    document.getElementById("mprev").disabled = mstate.page === 0;
+    document.getElementById("mnext").disabled = mstate.page >= pages - 1;
+    for (const b of document.querySelectorAll("#mfilters button")) b.classList.toggle("on", b.dataset.filter === mstate.filter);
+    renderDiff();
+  }
+
+  const mbar = document.getElementById("mfilters");
+  for (const [name, test] of MFILTERS) {
+    const b = el("button", { type: "button", "data-filter": name }, `${name} (${M.rows.filter(test).length})`);
+    b.addEventListener("click", () => { mstate.filter = name; mstate.page = 0; renderMatrix(); });
+    mbar.appendChild(b);
+  }
+  document.getElementById("mprev").addEventListener("click", () => { mstate.page--; renderMatrix(); });
+  document.getElementById("mnext").addEventListener("click", () => { mstate.page++; renderMatrix(); });
+  document.getElementById("matrix-rows").addEventListener("change", (e) => {
+    const i = Number(e.target.dataset.case);
+    if (Number.isNaN(i)) return;
+    mstate.picked = e.target.checked ? [...mstate.picked.filter((p) => p !== i), i].slice(-2) : mstate.picked.filter((p) => p !== i);
+    renderMatrix();
+  });
+  renderMatrix();
+
   for (const table of document.querySelectorAll("table.sortable")) {
     table.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => {
       const asc = !th.classList.contains("asc");

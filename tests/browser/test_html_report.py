@@ -97,3 +97,38 @@ def test_a_10000_case_report_pages_and_searches(browser, report, tmp_path):
     expect(p.locator("#case-rows tr.case")).to_have_count(1)
     assert page.rows() == ["prompt_tests/big.csv::case-9999[mine]"]
     assert page.problems() == []
+
+
+def test_the_matrix_shows_each_case_across_prompts_filters_and_diffs_two_cells(browser, project):
+    """promptfoo's view: a row per case, a column per prompt version x model; failures and
+    differences filters; two ticked cells show a word diff of their outputs."""
+    project.server.replies = {"짧게: 환불": "환불은 7일 안에 됩니다", "길게: 환불": "환불은 구매 후 7일 안에 됩니다",
+                              "짧게: 배송": "배송은 3일", "길게: 배송": "배송은 3일"}
+    project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:구매\n배송,contains:3일\n"},
+                  suites={"s": {"tests": ["prompt_tests/*"], "prompts": [
+                      {"id": "terse", "template": "짧게: {{ input }}"}, {"id": "long", "template": "길게: {{ input }}"}]}})
+    project.run("--promstack-report=report.html").assert_outcomes(passed=3, failed=1)
+    page = Page(browser, project.path / "report.html")
+    p = page.page
+    heads = p.locator("#matrix-head th").all_inner_texts()
+    assert heads[0] == "case"
+    names = [h.split("@")[0] for h in heads[1:]]
+    assert sorted(names) == ["long", "terse"]
+    assert all(h.endswith(" · mine") for h in heads[1:])
+    terse, long = names.index("terse"), names.index("long")
+    assert p.locator("#matrix-rows tr").count() == 2
+    assert p.locator("#mfilters button").all_inner_texts() == ["all (2)", "failures (1)", "differences (1)"]
+    p.click('#mfilters button[data-filter="failures"]')
+    assert p.locator("#matrix-rows tr").count() == 1
+    row = p.locator("#matrix-rows tr").first
+    assert row.locator("td.id").inner_text().startswith("row-2")
+    assert row.locator("td.cell").nth(terse).locator(".pill").first.inner_text() == "failed"
+    assert "✗ contains 0.00" in row.locator("td.cell").nth(terse).inner_text()
+    row.locator("td.cell input").nth(terse).check()
+    expect(p.locator("#mdiff")).to_be_hidden()
+    p.locator("#matrix-rows tr").first.locator("td.cell input").nth(long).check()
+    expect(p.locator("#mdiff")).to_be_visible()
+    assert p.locator("#mdiff span.add").all_inner_texts() == ["구매", " ", "후", " "]
+    assert p.locator("#mdiff span.del").count() == 0
+    assert p.locator("#mdiff pre").inner_text() == "환불은 구매 후 7일 안에 됩니다"
+    assert page.problems() == []
