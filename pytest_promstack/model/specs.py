@@ -265,6 +265,9 @@ def value_problem(spec: AssertionSpec) -> str | None:
     if kind == "bleu" and not ((isinstance(value, str) and value.strip()) or (
             isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
         return "bleu compares with reference text: write bleu:<text>, or a list of references in YAML"
+    if kind in ("is-xml", "contains-xml") and isinstance(value, dict) and set(value) != {"requiredElements"}:
+        return (f"{kind}: the value names required elements: a comma list (analysis.color,analysis.size), a list, "
+                "or {requiredElements: [...]}")
     if kind == "levenshtein" and not isinstance(value, str):
         return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):

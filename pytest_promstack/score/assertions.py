@@ -85,7 +85,8 @@ def _normalise(result: Any) -> Outcome:
     if isinstance(result, tuple) and len(result) == 2:
         return Outcome(bool(result[0]), str(result[1]))
     if isinstance(result, dict):
-        return Outcome(bool(result.get("pass")), str(result.get("reason", "")), as_float(result.get("score")))
+        passed = result.get("pass", result.get("pass_"))  # pass_: a python dataclass's name for it
+        return Outcome(bool(passed), str(result.get("reason", "")), as_float(result.get("score")))
     raise TypeError(f"an assertion returned {type(result).__name__}; return bool, (bool, reason) or dict")
 
 
@@ -475,13 +476,39 @@ def _run_code(code: str, output: str, ctx: Context) -> Any:
 
 
 def _python(output: str, value: Any, ctx: Context) -> Outcome:
+    """A python check's result, read as promptfoo reads it: a bool; a number (a score that
+    passes at the threshold, default 0.5); ``{pass, score, reason}`` (``pass_`` too, a
+    dataclass's field), which with a threshold must also reach it; or text holding one of
+    these (``"true"``, ``"0.8"``, a JSON object)."""
     code = str(value).strip()
-    result = _run_code(code, output, ctx)
+    result = _from_text(_run_code(code, output, ctx))
     if isinstance(result, int | float) and not isinstance(result, bool):
         limit = ctx.threshold if ctx.threshold is not None else 0.5
         return Outcome(result >= limit, f"score {result:g}, threshold {limit:g}", float(result))
     outcome = _normalise(result)
-    return Outcome(outcome.passed, outcome.reason or f"{code} is {bool(outcome.passed)}", outcome.score)
+    passed, reason = outcome.passed, outcome.reason or f"{code} is {bool(outcome.passed)}"
+    if ctx.threshold is not None and outcome.score is not None and outcome.score < ctx.threshold:
+        passed, reason = False, f"score {outcome.score:g} is less than the threshold {ctx.threshold:g}: {reason}"
+    return Outcome(passed, reason, outcome.score)
+
+
+def _from_text(result: Any) -> Any:
+    if not isinstance(result, str):
+        return result
+    text = result.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    raise TypeError(f"a python check returned the text {_show(text)}; return a bool, a score, or "
+                    "{'pass': ..., 'score': ..., 'reason': ...}")
 
 
 def _function_in(path: str, name: str) -> Callable[..., Any]:
