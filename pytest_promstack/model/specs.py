@@ -183,6 +183,9 @@ def _whole(value: Any) -> int:
     return int(n)
 
 
+REFERENCED = ("bleu", "gleu", "meteor", "rouge-n")  # scored against reference text
+
+
 NEEDS_TEXT = ("contains", "icontains", "starts-with", "contains-any", "contains-all", "icontains-any",
               "icontains-all", "regex")  # an empty value would pass every output
 
@@ -262,9 +265,10 @@ def value_problem(spec: AssertionSpec) -> str | None:
             word_bounds(value)
         except ValueError as exc:
             return str(exc)
-    if kind == "bleu" and not ((isinstance(value, str) and value.strip()) or (
-            isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
-        return "bleu compares with reference text: write bleu:<text>, or a list of references in YAML"
+    if kind in REFERENCED and not ((isinstance(value, str) and value.strip()) or (
+            kind != "rouge-n" and isinstance(value, list) and value and all(isinstance(v, str) for v in value))):
+        more = "" if kind == "rouge-n" else ", or a list of references in YAML"
+        return f"{kind} compares with reference text: write {kind}:<text>{more}"
     if kind in ("is-xml", "contains-xml") and isinstance(value, dict) and set(value) != {"requiredElements"}:
         return (f"{kind}: the value names required elements: a comma list (analysis.color,analysis.size), a list, "
                 "or {requiredElements: [...]}")

@@ -580,7 +580,8 @@ def _more() -> dict[str, Callable[..., Any]]:
     from . import markup, ngrams
 
     return {"word-count": markup.word_count, "is-xml": markup.is_xml, "contains-xml": markup.contains_xml,
-            "contains-html": markup.contains_html, "bleu": ngrams.bleu}
+            "contains-html": markup.contains_html, "bleu": ngrams.bleu, "gleu": ngrams.gleu,
+            "rouge-n": ngrams.rouge_n, "meteor": ngrams.meteor}
 
 
 def register_builtins(register: Callable[[str, Callable[..., Any]], None]) -> None:

@@ -1,4 +1,14 @@
-"""Overlap with reference text, scored as promptfoo scores it: ``bleu``.
+"""Overlap with reference text, scored as promptfoo scores it: ``bleu``, ``gleu``,
+``rouge-n`` and ``meteor``. Each takes one reference or a list (the best one counts), a
+threshold (default 0.5, ``rouge-n`` 0.75) and scores in 0..1.
+
+GLEU (Google-BLEU: matching 1..4-grams over the larger of the two n-gram counts) and METEOR
+(exact, Porter-stem and WordNet-synonym alignment; alpha 0.9, beta 3, gamma 0.5) are nltk's, on
+promptfoo's tokens (lowercased words; GLEU drops a word's trailing dots). nltk's WordNet data is
+a separate download (``python -m nltk.downloader wordnet``): with it METEOR also aligns
+synonyms, as promptfoo does; without it, words and stems. ROUGE-N is promptfoo's (js-rouge's
+``n``): the share of the reference's words, punctuation marks counted as words, found in the
+output.
 
 promptfoo computes BLEU itself (Papineni et al., 2002) on lowercased whitespace tokens, with
 n-grams 1..4 weighted equally, each n-gram count clipped against one reference at a time (the
@@ -10,7 +20,9 @@ threshold would differ: the formula is written here, in a few lines, to give pro
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections import Counter
 from typing import Any
 
@@ -54,3 +66,70 @@ def bleu(output: str, value: Any, ctx: Any) -> Any:
     threshold = ctx.threshold if ctx.threshold is not None else 0.5
     score = bleu_score(output, references(value))
     return {"pass": score >= threshold, "reason": f"BLEU {score:.4f}, threshold {threshold:g}", "score": score}
+
+
+def gleu_score(candidate: str, refs: list[str]) -> float:
+    from nltk.translate.gleu_score import sentence_gleu
+
+    def words(text: str) -> list[str]:
+        return [w.rstrip(".") for w in text.lower().split()]
+
+    hypothesis = words(candidate)
+    if not hypothesis:
+        return 0.0
+    return float(sentence_gleu([words(r) for r in refs], hypothesis, min_len=1, max_len=4))
+
+
+def gleu(output: str, value: Any, ctx: Any) -> Any:
+    threshold = ctx.threshold if ctx.threshold is not None else 0.5
+    score = gleu_score(output, references(value))
+    return {"pass": score >= threshold, "reason": f"GLEU {score:.4f}, threshold {threshold:g}", "score": score}
+
+
+_ROUGE_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def rouge_n_score(candidate: str, reference: str, n: int = 1) -> float:
+    ref = _grams(_ROUGE_TOKEN.findall(reference.lower()), n)
+    cand = _grams(_ROUGE_TOKEN.findall(candidate.lower()), n)
+    total = sum(ref.values())
+    return sum(min(c, cand[g]) for g, c in ref.items()) / total if total else 0.0
+
+
+def rouge_n(output: str, value: Any, ctx: Any) -> Any:
+    threshold = ctx.threshold if ctx.threshold is not None else 0.75
+    score = max(rouge_n_score(output, r) for r in references(value))
+    return {"pass": score >= threshold, "reason": f"ROUGE-N {score:.2f}, threshold {threshold:g}", "score": score}
+
+
+class _NoSynonyms:
+    """nltk's WordNet when its data is not installed: no synonyms (words and stems still align)."""
+
+    def synsets(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+
+@functools.cache
+def wordnet() -> Any:
+    try:
+        from nltk.corpus import wordnet as data
+
+        data.synsets("cat")
+        return data
+    except LookupError:
+        return _NoSynonyms()
+
+
+def meteor_score(candidate: str, refs: list[str]) -> float:
+    from nltk.translate.meteor_score import meteor_score as nltk_meteor
+
+    hypothesis = candidate.lower().split()
+    if not hypothesis:
+        raise ValueError("the output is empty: METEOR needs words to align")
+    return float(nltk_meteor([r.lower().split() for r in refs], hypothesis, wordnet=wordnet()))
+
+
+def meteor(output: str, value: Any, ctx: Any) -> Any:
+    threshold = ctx.threshold if ctx.threshold is not None else 0.5
+    score = meteor_score(output, references(value))
+    return {"pass": score >= threshold, "reason": f"METEOR {score:.4f}, threshold {threshold:g}", "score": score}

@@ -32,6 +32,7 @@ from pytest_promstack.model.types import Response
 from pytest_promstack.plan.cases import Loader
 from pytest_promstack.score.assertions import _items
 from pytest_promstack.score.case import score_reply
+from pytest_promstack.score.ngrams import _NoSynonyms, wordnet
 from pytest_promstack.score.registry import builtin_registry
 
 DATA = yaml.safe_load((Path(__file__).parents[1] / "data" / "promptfoo_cases.yaml").read_text(encoding="utf-8"))
@@ -49,6 +50,13 @@ DIFFERENT: dict[str, str] = {  # keyed by source, or "source | note" where a sou
                     "cost:X and latency:X read X as the limit (cost:0.002, latency:5000) and refuse text; promptfoo "
                     "ignores the value and uses a limit of 0.75 (USD or ms): write cost(0.002) for its form"),
 }
+if isinstance(wordnet(), _NoSynonyms):  # nltk's WordNet data is a download of its own
+    DIFFERENT.update(dict.fromkeys(
+        [f"test/assertions/meteor.integration.test.ts: METEOR assertions with natural: {title}" for title in
+         ("combines real Porter stemming and WordNet synonym matching",
+          "routes a real not-meteor assertion through the assertion pipeline")],
+        "METEOR aligns synonyms (couch/sofa) only with nltk's WordNet data installed "
+        "(python -m nltk.downloader wordnet); without it, words and stems"))
 
 
 @dataclass

@@ -404,3 +404,20 @@ def test_contains_xml_finds_the_outermost_well_formed_elements_and_their_require
                           ("번호", False)):  # 번호 is inside 주문, not an element of its own
         score = assertions.evaluate(AssertionSpec("contains-xml", value), check, text, assertions.Context())
         assert score.passed is passed, value
+
+
+@pytest.mark.parametrize(("kind", "value", "output", "passed"), [
+    ("rouge-n", "환불은 7일 안에 가능합니다.", "환불은 7일 안에 가능합니다.", True),
+    ("rouge-n", "환불은 7일 안에 가능합니다.", "교환만 됩니다.", False),  # only "." of 6 tokens
+    ("gleu", "환불 절차를 안내합니다", "환불 절차를 안내합니다.", True),  # a trailing period is not a word
+    ("meteor", "환불 절차를 안내합니다", "환불 절차를 안내합니다", True),
+])
+def test_reference_overlap_scores_korean_words(kind, value, output, passed):
+    score = assertions.evaluate(AssertionSpec(kind, value), REGISTRY.assertions[kind], output, assertions.Context())
+    assert score.passed is passed, score.reason
+
+
+def test_meteor_on_an_empty_output_fails_saying_why():
+    score = assertions.evaluate(AssertionSpec("meteor", "환불"), REGISTRY.assertions["meteor"], "", assertions.Context())
+    assert not score.passed
+    assert score.reason == "meteor: ValueError: the output is empty: METEOR needs words to align"
