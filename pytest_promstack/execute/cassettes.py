@@ -40,6 +40,8 @@ def entry(case_id: str, req: Request, resp: Response) -> dict[str, Any]:
     }
     if req.litellm_model.startswith("python:"):
         out["cost_usd"] = resp.cost_usd
+    if resp.logprobs is not None:  # asked for by a perplexity check, and replayed to it
+        out["logprobs"] = list(resp.logprobs)
     return out
 
 
@@ -48,7 +50,8 @@ def to_response(e: dict[str, Any]) -> Response:
     python = str(e.get("model") or "").startswith("python:")
     return Response(text=e.get("response"), input_tokens=usage.get("input_tokens"),
                     output_tokens=usage.get("output_tokens"), cost_usd=e.get("cost_usd") if python else None,
-                    latency_ms=e.get("latency_ms"), finish_reason=e.get("finish_reason") or "stop")
+                    latency_ms=e.get("latency_ms"), finish_reason=e.get("finish_reason") or "stop",
+                    logprobs=tuple(e["logprobs"]) if e.get("logprobs") is not None else None)
 
 
 class Cassettes(dict[str, Response]):
@@ -154,7 +157,8 @@ def problem(e: dict[str, Any]) -> str | None:
         return f"usage is {type(usage).__name__}, not an object"
     return stored_problem({"text": e.get("response"), "input_tokens": usage.get("input_tokens"),
                            "output_tokens": usage.get("output_tokens"), "latency_ms": e.get("latency_ms"),
-                           "cost_usd": e.get("cost_usd"), "finish_reason": e.get("finish_reason")})
+                           "cost_usd": e.get("cost_usd"), "finish_reason": e.get("finish_reason"),
+                           "logprobs": e.get("logprobs")})
 
 
 def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None) -> Cassettes:

@@ -31,7 +31,7 @@ from ..model.types import Request, Response, is_count
 from .negotiate import Formats, Ladder, endpoint, negotiable, not_transient
 from .pricing import priced
 from .retry_after import parse_retry_after
-from .stored import cacheable, numbers_problem
+from .stored import cacheable, numbers_problem, token_logprobs
 
 NO_RETRY = {400, 401, 403, 404, 422}
 
@@ -518,6 +518,7 @@ def _response(raw: Any, latency_ms: float) -> Response:
         output_tokens=tokens_out,
         latency_ms=round(latency_ms, 3),  # the cost: from the tokens, by the engine (pricing.priced)
         finish_reason=choices[0].finish_reason,
+        logprobs=token_logprobs(getattr(choices[0], "logprobs", None)),
     )
 
 

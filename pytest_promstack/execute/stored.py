@@ -55,6 +55,16 @@ def problem(data: Any) -> str | None:
         return bad
     if data.get("finish_reason") is not None and not isinstance(data["finish_reason"], str):
         return "finish_reason is not a string"
+    return logprobs_problem(data.get("logprobs"))
+
+
+def logprobs_problem(value: Any) -> str | None:
+    """None when ``value`` is absent or a list of finite log probabilities (each at most 0)."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v <= 0 for v in value):
+        return "logprobs is not a list of log probabilities (finite numbers, at most 0)"
     return None
 
 
@@ -88,3 +98,21 @@ def _shown(value: Any) -> str:
     except ValueError:  # an int beyond Python's digit limit for str()
         return "a number too long to show"
     return text if len(text) <= 24 else text[:10] + "…"
+
+
+def token_logprobs(value: Any) -> tuple[float, ...] | None:
+    """The output tokens' log probabilities from a choice's ``logprobs`` (the chat form,
+    ``{"content": [{"token", "logprob"}, ...]}``, or the completion form's ``token_logprobs``),
+    as a dict or as litellm's objects; None when absent or not numbers."""
+    if value is None:
+        return None
+    get = value.get if isinstance(value, dict) else (lambda key: getattr(value, key, None))
+    items = get("content")
+    if isinstance(items, list):
+        numbers = [i.get("logprob") if isinstance(i, dict) else getattr(i, "logprob", None) for i in items]
+    else:
+        numbers = get("token_logprobs")
+    if not isinstance(numbers, list) or not numbers:
+        return None
+    return None if logprobs_problem(numbers) else tuple(float(v) for v in numbers)
+

@@ -92,6 +92,7 @@ class Response:
     retry_after: float | None = None  # what the provider asked us to wait
     retry: bool | None = None  # False: retrying cannot help (no key, no choices, deadline)
     miss: bool = False  # replay mode had no recorded answer
+    logprobs: tuple[float, ...] | None = None  # each output token's log probability, when asked for (perplexity)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,6 +104,8 @@ class Response:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Response:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if known.get("logprobs") is not None:
+            known["logprobs"] = tuple(known["logprobs"])
         return cls(**known)
 
 

@@ -23,6 +23,7 @@ from .requests import build as build_request
 from .values import ValueProblem, with_files
 from .values import render as render_values
 
+LOGPROBS = ("perplexity", "perplexity-score")  # assertion types that need the answer's log probabilities
 Marks = Callable[[Case, Suite, str], tuple[Any, set[str], str | None]]  # -> (marks, keywords, error)
 Swap = Callable[[Prompt, Path], Prompt | str]  # a prompt file -> the version to run instead (or why not)
 
@@ -216,7 +217,10 @@ class Planner:
 
     def _model_requests(self, plan: Planned, model: str, prompt: Prompt, messages: list[dict[str, Any]],
                         variables: dict[str, Any], repeats: int) -> tuple[Request, ...]:
-        return tuple(build_request(self.settings, model, messages, {**plan.meta, "repeat": i}, params=prompt.params,
+        params = prompt.params
+        if any(a.type.removeprefix("not-") in LOGPROBS for a in plan.asserts):
+            params = {**params, "logprobs": True}  # a perplexity check reads the answer's token log probabilities
+        return tuple(build_request(self.settings, model, messages, {**plan.meta, "repeat": i}, params=params,
                                    repeat=i, variables=variables) for i in range(repeats))
 
 

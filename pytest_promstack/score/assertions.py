@@ -581,7 +581,8 @@ def _more() -> dict[str, Callable[..., Any]]:
 
     return {"word-count": markup.word_count, "is-xml": markup.is_xml, "contains-xml": markup.contains_xml,
             "contains-html": markup.contains_html, "bleu": ngrams.bleu, "gleu": ngrams.gleu,
-            "rouge-n": ngrams.rouge_n, "meteor": ngrams.meteor}
+            "rouge-n": ngrams.rouge_n, "meteor": ngrams.meteor, "perplexity": ngrams.perplexity,
+            "perplexity-score": ngrams.perplexity_score}
 
 
 def register_builtins(register: Callable[[str, Callable[..., Any]], None]) -> None:

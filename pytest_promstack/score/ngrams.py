@@ -133,3 +133,35 @@ def meteor(output: str, value: Any, ctx: Any) -> Any:
     threshold = ctx.threshold if ctx.threshold is not None else 0.5
     score = meteor_score(output, references(value))
     return {"pass": score >= threshold, "reason": f"METEOR {score:.4f}, threshold {threshold:g}", "score": score}
+
+
+# ---- perplexity, from the answer's token log probabilities ----------------------------------
+
+NO_LOGPROBS = ("the provider returned no log probabilities for this answer; perplexity needs a provider that "
+               "returns them (OpenAI and OpenAI-compatible servers such as llama.cpp's do when asked, as promstack "
+               "asks for a case with a perplexity check)")
+
+
+def _perplexity(ctx: Any) -> float:
+    logprobs = ctx.response.logprobs
+    if not logprobs:
+        raise ValueError(NO_LOGPROBS)
+    return math.exp(-sum(logprobs) / len(logprobs))
+
+
+def perplexity(output: str, value: Any, ctx: Any) -> Any:
+    """Passes when exp(-mean log probability) is at most the threshold (always, without one)."""
+    ppl = _perplexity(ctx)
+    limit = ctx.threshold
+    passed = limit is None or ppl <= limit
+    return {"pass": passed, "reason": f"perplexity {ppl:.4g}" + ("" if limit is None else f", limit {limit:g}"),
+            "score": 1 / (1 + ppl)}
+
+
+def perplexity_score(output: str, value: Any, ctx: Any) -> Any:
+    """1 / (1 + perplexity), in 0..1; passes at the threshold (always, without one)."""
+    score = 1 / (1 + _perplexity(ctx))
+    limit = ctx.threshold
+    passed = limit is None or score >= limit
+    bar = "" if limit is None else f", threshold {limit:g}"
+    return {"pass": passed, "reason": f"perplexity score {score:.4f}{bar}", "score": score}

@@ -158,3 +158,27 @@ def test_a_promptfoo_test_file_runs_with_its_files_templates_transforms_and_keys
         "*prompt_tests/pf.yaml:4: unknown key 'asert' in a promptfoo test (did you mean 'assert'?)*",
     ])
     assert project.server.count == 0
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_perplexity_asks_for_log_probabilities_and_scores_them_from_the_cache_too(project, transport):
+    """A case with a perplexity check asks for logprobs (its own cache entry); both transports
+    read them; the cached answer keeps them, so a rerun scores the same with no call."""
+    from tests.support.fake_openai import Reply
+
+    def respond(body):
+        if "불확실" in str(body["messages"]):
+            return Reply(text="아마 환불 될지도", logprobs=[-2.0, -3.0, -2.5])  # perplexity e^2.5 = 12.2
+        return None
+
+    project.server.respond = respond
+    project.write({"prompt_tests/a.csv": "input,__expected,__expected2\n"
+                                         "환불,perplexity(2),perplexity-score(0.4)\n"
+                                         "불확실,perplexity(2),\n"
+                                         "plain,contains:plain,\n"}, transport=transport)
+    for _ in range(2):
+        result = project.run("-p", "no:randomly", "-rA")
+        result.assert_outcomes(passed=2, failed=1)
+        result.stdout.fnmatch_lines(["*✗ perplexity: perplexity 12.18, limit 2"])
+    asked = sorted(str(r.get("logprobs")) for r in project.server.requests)
+    assert asked == ["None", "True", "True"]  # asked once per case that checks it, then answered from the cache

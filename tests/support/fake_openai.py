@@ -4,7 +4,8 @@ Real HTTP, so the real litellm path runs. Replies are scripted: by default the s
 answers ``replies[<last user message>]`` or echoes it; ``latency`` adds a delay;
 ``faults`` maps a model name to an HTTP status to return; ``formats`` (e.g.
 ``{"text", "json_object"}``) makes it refuse any other ``response_format`` type with the
-HTTP 500 that llama-cpp-python's server gives. Each request's body is kept in ``requests``
+HTTP 500 that llama-cpp-python's server gives. A request with ``logprobs: true`` gets each
+word's log probability (``Reply.logprobs``, else -0.1 each). Each request's body is kept in ``requests``
 and its headers in ``headers``.
 
     with FakeOpenAI(replies={"hi": "hello"}, latency=0.2) as server:
@@ -34,6 +35,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     finish_reason: str = "stop"
     usage: bool = True
+    logprobs: list[float] | None = None  # sent when the request asks (logprobs: true); else -0.1 per word
 
 
 class FakeOpenAI:
@@ -201,6 +203,12 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                      "finish_reason": reply.finish_reason}],
     }
+    if body.get("logprobs"):
+        words = text.split() or [""]
+        values = reply.logprobs if reply.logprobs is not None else [-0.1] * len(words)
+        out["choices"][0]["logprobs"] = {"content": [
+            {"token": words[i] if i < len(words) else "", "logprob": v, "bytes": None, "top_logprobs": []}
+            for i, v in enumerate(values)]}
     if reply.usage:
         out["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
                         "total_tokens": prompt_tokens + len(text.split())}

@@ -375,3 +375,15 @@ def test_a_key_value_a_server_echoes_never_reaches_the_answer(tmp_path, server, 
         engine.shutdown()
     assert server.headers[0]["Authorization"] == "Bearer sk-secret-123456"  # the key goes where it is named
     assert resp.text == "your key is sk-…[redacted]"
+
+
+def test_a_cassette_entry_keeps_an_answers_log_probabilities_and_refuses_ones_that_are_not():
+    req = Request(key="k", model="m", litellm_model="openai/m", messages=({"role": "user", "content": "q"},),
+                  params={"logprobs": True})
+    e = cassettes.entry("a.csv::row-2[m]", req, Response(text="네", logprobs=(-0.5, -1.0), finish_reason="stop"))
+    assert e["logprobs"] == [-0.5, -1.0]
+    assert cassettes.to_response(e).logprobs == (-0.5, -1.0)
+    assert cassettes.problem(e) is None
+    assert cassettes.problem({**e, "logprobs": [0.5]}) == (
+        "logprobs is not a list of log probabilities (finite numbers, at most 0)")
+    assert "logprobs" not in cassettes.entry("a.csv::row-2[m]", req, Response(text="네"))

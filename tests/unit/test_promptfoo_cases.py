@@ -75,7 +75,8 @@ def _reply(case: dict[str, Any]) -> Response:
     text = output if isinstance(output, str) else "" if output is None else json.dumps(
         output, ensure_ascii=False, separators=(",", ":"))  # a structured output, as promptfoo stringifies it
     return Response(text=text, finish_reason=given.get("finishReason"),
-                    cost_usd=given.get("cost"), latency_ms=given.get("latencyMs"))
+                    cost_usd=given.get("cost"), latency_ms=given.get("latencyMs"),
+                    logprobs=tuple(given["logProbs"]) if given.get("logProbs") is not None else None)
 
 
 def check_case(case: dict[str, Any], root: Path) -> Verdict:

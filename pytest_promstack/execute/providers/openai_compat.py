@@ -35,6 +35,7 @@ from typing import Any
 
 from ...model.types import Request, Response, is_count
 from ..pricing import price_map
+from ..stored import token_logprobs
 
 OURS = frozenset({"drop_params", "input_cost_per_token", "output_cost_per_token"})
 # litellm's own features: a request with one of these goes through litellm
@@ -155,7 +156,7 @@ def _response(data: Any, req: Request, latency: float) -> Response:
     content = message.get("content")
     return Response(text=content if isinstance(content, str) else "", input_tokens=tokens_in,
                     output_tokens=tokens_out, latency_ms=latency,  # priced by the engine (pricing.priced)
-                    finish_reason=choices[0].get("finish_reason"))
+                    finish_reason=choices[0].get("finish_reason"), logprobs=token_logprobs(choices[0].get("logprobs")))
 
 
 def _shape(message: Any, usage: Any, finish_reason: Any) -> str | None:
