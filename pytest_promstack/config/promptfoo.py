@@ -98,14 +98,9 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
                              "models": [m["name"] for m in models]}
     default = raw.get("defaultTest") or {}
     if isinstance(default, dict):
-        for key in sorted(set(default) - {"assert", "vars"}, key=str):
-            problems.append(f"defaultTest.{key}: not supported here yet; put it on each test")
-        if default.get("assert"):
-            suite["assert"] = default["assert"]
-        if default.get("vars"):
-            suite["vars"] = default["vars"]
+        suite.update(_default_test(default, problems))
     else:
-        problems.append("defaultTest: must be a mapping (assert:, vars:)")
+        problems.append("defaultTest: must be a mapping (assert:, vars:, options:, threshold:, metadata:)")
     out: dict[str, Any] = {"models": models, "suites": {name: suite}}
     options = raw.get("evaluateOptions") or {}
     for key, value in options.items():
@@ -116,6 +111,27 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
         elif key not in ("delay", "showProgressBar", "cache"):
             problems.append(f"evaluateOptions.{key}: not supported here")
     return out, problems
+
+
+def _default_test(default: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """defaultTest -> the suite's assert:, vars: and case_defaults: (options, threshold, metadata)."""
+    out: dict[str, Any] = {}
+    for key in sorted(set(default) - {"assert", "vars", "options", "threshold", "metadata"}, key=str):
+        problems.append(f"defaultTest.{key}: not supported here; put it on each test")
+    if default.get("assert"):
+        out["assert"] = default["assert"]
+    if default.get("vars"):
+        out["vars"] = default["vars"]
+    options = default.get("options") or {}
+    defaults = {k: default[k] for k in ("threshold", "metadata") if default.get(k) is not None}
+    for key, value in (options.items() if isinstance(options, dict) else ()):
+        if key in ("prefix", "suffix", "transform"):
+            defaults[key] = value
+        else:
+            problems.append(f"defaultTest.options.{key}: not supported here (options here: prefix, suffix, transform)")
+    if defaults:
+        out["case_defaults"] = defaults
+    return out
 
 
 def _providers(raw: Any, problems: list[str]) -> list[dict[str, Any]]:

@@ -62,6 +62,16 @@ class GateSpec(_Strict):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
+class CaseDefaults(_Strict):
+    """What every case of a suite gets unless it says otherwise (promptfoo's defaultTest)."""
+
+    threshold: float | None = Field(None, ge=0, le=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    prefix: str | None = None
+    suffix: str | None = None
+    transform: str | None = None  # a python expression over output (or file://x.py:fn), before every check
+
+
 class SuiteSpec(_Strict):
     prompt: PromptRef | None = None
     prompts: list[PromptRef] | None = None
@@ -69,6 +79,7 @@ class SuiteSpec(_Strict):
     models: list[str] | None = None
     assert_: list[str | dict[str, Any]] = Field(default_factory=list, alias="assert")
     vars: dict[str, Any] = Field(default_factory=dict)
+    case_defaults: CaseDefaults | None = None
     gates: GateSpec = Field(default_factory=GateSpec)
 
     _one_glob = field_validator("tests", mode="before")(lambda v: _as_list(v))
@@ -187,6 +198,7 @@ class Suite:
     vars: dict[str, Any]
     arena: bool = False
     gates: dict[str, float] = field(default_factory=dict)
+    defaults: CaseDefaults | None = None
 
 
 @dataclass(frozen=True)
@@ -604,7 +616,7 @@ def _suites(
                 if m not in models:
                     problems.append(f"{where}.models: unknown model {m!r}; add it under models:")
         out[name] = Suite(name, prompts, tuple(spec.tests), files, suite_models,
-                          tuple(spec.assert_), spec.vars, gates=spec.gates.values())
+                          tuple(spec.assert_), spec.vars, gates=spec.gates.values(), defaults=spec.case_defaults)
     return out
 
 

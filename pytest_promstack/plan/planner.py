@@ -20,7 +20,7 @@ from .cases import Loader
 from .planned import Planned
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
-from .values import ValueProblem, with_files
+from .values import ValueProblem, python_ref, with_files
 from .values import render as render_values
 
 LOGPROBS = ("perplexity", "perplexity-score")  # assertion types that need the answer's log probabilities
@@ -44,6 +44,7 @@ class Planner:
         self._variants: dict[str, list[str]] = {}  # suite -> the name of each of its prompts in item ids
         self.prompt_files: dict[str, Path] = {}  # prompt id -> its file
         self.planned_ids: set[str] = set()
+        self._default_transforms: dict[str, tuple[str, ...]] = {}  # suite -> its case_defaults transform
         self.suite_asserts = self._parse_suite_asserts()
 
     def wants(self, path: Path) -> bool:
@@ -58,7 +59,7 @@ class Planner:
         for suite in suites:
             prompts = self.prompts(suite)
             variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
-            for case in cases:
+            for case in (self._with_defaults(c, suite) for c in cases):
                 for prompt, variant in zip(prompts, variants, strict=True):
                     for model in (["arena"] if suite.arena else self._models(suite, prompt, case)):
                         plan = self._plan(case, rel, names[case.row], suite, prompt, model,
@@ -66,6 +67,20 @@ class Planner:
                         self.planned_ids.add(plan.case_id)
                         plans.append(plan)
         return plans
+
+    def _with_defaults(self, case: Case, suite: Suite) -> Case:
+        """The suite's case_defaults (promptfoo's defaultTest) on a case that does not set them:
+        threshold, prefix, suffix, metadata (the case's keys win); the transform goes before each
+        of the case's own transforms."""
+        d = suite.defaults
+        if d is None or case.error:
+            return case
+        transform = self._default_transforms.get(suite.name, ())
+        return replace(
+            case, threshold=case.threshold if case.threshold is not None else d.threshold,
+            metadata={**d.metadata, **case.metadata}, prefix=case.prefix or d.prefix or "",
+            suffix=case.suffix or d.suffix or "",
+            asserts=tuple(replace(a, transform=(*transform, *a.transform)) for a in case.asserts))
 
     def all_ids(self) -> set[str]:
         """Every case id of the configured suites' files, run or deselected (the files are
@@ -179,6 +194,12 @@ class Planner:
         problems = []
         for suite in self.settings.suites.values():
             specs = []
+            transform = suite.defaults.transform if suite.defaults is not None else None
+            if transform:
+                try:
+                    self._default_transforms[suite.name] = (self._code(transform, base),)
+                except ValueProblem as exc:
+                    problems.append(f"suites.{suite.name}.case_defaults.transform: {exc}")
             for i, item in enumerate(suite.asserts):
                 where = f"suites.{suite.name}.assert[{i}]"
                 try:
@@ -190,6 +211,7 @@ class Planner:
                     continue
                 try:
                     spec = with_files(spec, base, self.settings.root)
+                    own = tuple(self._code(t, base) for t in spec.transform)
                 except ValueProblem as exc:
                     problems.append(f"{where}: {exc}")
                     continue
@@ -197,11 +219,16 @@ class Planner:
                 if problem:
                     problems.append(f"{where}: {problem}")
                     continue
-                specs.append(AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, where))
+                first = self._default_transforms.get(suite.name, ())
+                specs.append(replace(spec, origin=where, transform=(*first, *own)))
             out[suite.name] = tuple(specs)
         if problems:
             raise ConfigError(self.settings.source, problems)
         return out
+
+    def _code(self, code: str, base: Path) -> str:
+        """A transform as written, or its file://x.py:fn resolved relative to the config (inside the project)."""
+        return python_ref(code, base, self.settings.root) if code.startswith("file://") else code
 
     def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
         case = plan.case

@@ -149,3 +149,16 @@ def test_promptfoos_json_output_example_names_what_it_asks_in_javascript(project
         "*promptfooconfig.yaml:1: assert[[]1[]]: javascript assertions are not run here (\"JSON.parse(output).color "
         "=== 'yellow' && JSON.parse(output).\"); write the check as python:*",
     ])
+
+
+def test_default_test_options_threshold_and_metadata_reach_every_case(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace(
+        "defaultTest:\n  assert:", "defaultTest:\n  threshold: 0.5\n  metadata: {team: cs}\n"
+        "  options: {prefix: '[앞] ', transform: output.upper()}\n  assert:")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-p", "no:randomly",
+                                   "-m", "team")  # metadata is a marker of every case
+    # with threshold 0.5 the 배송 rows (one of two assertions passing) pass too; the transform
+    # upper-cases the output before every check, so 'echo:' is matched case-insensitively only
+    result.assert_outcomes(passed=6)
+    sent = [r["messages"][-1]["content"] for r in promptfoo_project.server.requests]
+    assert all(s.startswith("[앞] ") for s in sent)
