@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import glob
 import io
 import json
 import re
@@ -44,6 +45,7 @@ EXPECTED_N = re.compile(r"^__expected\d*$")
 MARK = re.compile(r"^[A-Za-z_]\w*$")
 MAX_COLUMNS = 1_000
 MAX_CELL = 1_048_576  # characters per CSV cell (1 MiB of ASCII)
+MAX_COMBINATIONS = 1_000  # cases one promptfoo test may become through lists of values
 
 
 def _korean_or_refuse(rel: str, text: str) -> None:
@@ -217,7 +219,7 @@ class Loader:
             except json.JSONDecodeError as exc:
                 yield self._bad(rel, n, f"not valid JSON: {exc.msg} (column {exc.colno})")
                 continue
-            yield self._record(rel, n, record)
+            yield from self._record(rel, n, record)
 
     def _records(self, rel: str, doc: Any) -> Iterator[Case]:
         config = False  # a promptfoo config's inline tests: its file:// items are files of their own
@@ -228,17 +230,19 @@ class Loader:
             raise CaseError(rel, None, "must be a list of cases, or an object with a 'tests' list")
         for n, record in enumerate(doc, 1):
             if not (config and isinstance(record, str)):
-                yield self._record(rel, n, record)
+                yield from self._record(rel, n, record)
 
-    def _record(self, rel: str, row: int, record: Any) -> Case:
+    def _record(self, rel: str, row: int, record: Any) -> list[Case]:
+        """The case(s) of one record: a promptfoo test with a list of texts as a variable is one
+        case per text (and per combination, for several such variables)."""
         if not isinstance(record, dict):
-            return self._bad(rel, row, f"a case must be an object, got {type(record).__name__}")
+            return [self._bad(rel, row, f"a case must be an object, got {type(record).__name__}")]
         if "vars" in record or "assert" in record:  # promptfoo's shape; every other key is then its own
             return self._promptfoo(rel, row, record)
         problems = [p for p in (self._unknown_special(k) for k in record) if p]
         if problems:
-            return self._bad(rel, row, "; ".join(problems))
-        return self._flat(rel, row, record)
+            return [self._bad(rel, row, "; ".join(problems))]
+        return [self._flat(rel, row, record)]
 
     # -- one row --------------------------------------------------------------------------
 
@@ -306,7 +310,7 @@ class Loader:
     def _transform(self, code: str) -> str:
         return python_ref(code, self._base, self.root) if code.startswith("file://") else code
 
-    def _promptfoo(self, rel: str, row: int, record: dict[str, Any]) -> Case:
+    def _promptfoo(self, rel: str, row: int, record: dict[str, Any]) -> list[Case]:
         """promptfoo's test shape: ``{vars, assert, description, options, metadata, threshold,
         provider, providerOutput}``; a key it does not have, or we do not run, is the row's error."""
         try:
@@ -316,7 +320,7 @@ class Loader:
                 hint = NOT_YET.get(key)
                 raise _RowProblem(f"{key}: not supported here; {hint}" if hint else
                                   f"unknown key {key!r} in a promptfoo test{_close(key, PROMPTFOO_KEYS)}")
-            variables = self._vars(record.get("vars"))
+            combinations = self._combinations(record.get("vars"))
             options = record.get("options") or {}
             if not isinstance(options, dict):
                 raise _RowProblem("options: must be a mapping (prefix, suffix, transform)")
@@ -331,13 +335,11 @@ class Loader:
             if options.get("transform") is not None:  # the test's transform comes before each assertion's own
                 first = self._transform(str(options["transform"]).strip())
                 asserts = [replace(a, transform=(first, *a.transform)) for a in asserts]
-            if isinstance(variables.get("expected_output"), str) and variables["expected_output"].strip():
-                asserts.append(AssertionSpec(NEEDS_JUDGE, variables["expected_output"], origin="expected_output"))
             metadata = record.get("metadata") or {}
             if not isinstance(metadata, dict):
                 raise _RowProblem("metadata: must be a mapping")
-            return Case(
-                file=rel, row=row, vars=variables, asserts=tuple(asserts),
+            base = Case(
+                file=rel, row=row, vars={}, asserts=tuple(asserts),
                 description=_text(record.get("description")), case_id=_text(record.get("id")),
                 metadata=dict(metadata), marks=_marks(record.get("marks")),
                 threshold=_threshold(record.get("threshold")),
@@ -346,17 +348,54 @@ class Loader:
                 provider_output=_output(record.get("providerOutput")),
                 human_score=_human(record.get("human_score", metadata.get("human_score"))),
             )
+            return [_with_vars(base, variables, label) for variables, label in combinations]
         except (ValueProblem, _RowProblem) as exc:
-            return self._bad(rel, row, str(exc), record.get("description"))
+            return [self._bad(rel, row, str(exc), record.get("description"))]
 
-    def _vars(self, raw: Any) -> dict[str, Any]:
-        """A test's ``vars:``; a value ``file://x.txt`` (or .json/.yaml) is that file's text or data."""
+    def _combinations(self, raw: Any) -> list[tuple[dict[str, Any], str]]:
+        """A test's ``vars:`` as one or more sets of variables, each with what tells it apart
+        (``language=French``): a list of texts, or a ``file://`` glob, is one value each, as in
+        promptfoo (a list of anything else stays one value). At most ``MAX_COMBINATIONS``."""
         if raw is None:
-            return {}
+            return [({}, "")]
         if not isinstance(raw, dict):
             raise _RowProblem(f"vars: must be a mapping of names to values, got {type(raw).__name__}")
-        return {str(k): load(v, self._base, self.root) if isinstance(v, str) and v.startswith("file://") else v
-                for k, v in raw.items()}
+        combos: list[tuple[dict[str, Any], str]] = [({}, "")]
+        for key, value in raw.items():
+            choices = self._choices(str(key), value)
+            if len(combos) * len(choices) > MAX_COMBINATIONS:
+                raise _RowProblem(f"vars: the lists make more than {MAX_COMBINATIONS:,} combinations of variables; "
+                                  "split the test")
+            combos = [({**v, str(key): choice}, ", ".join(x for x in (label, shown) if x))
+                      for v, label in combos for choice, shown in choices]
+        return combos
+
+    def _choices(self, key: str, value: Any) -> list[tuple[Any, str]]:
+        """(value, what to show) for each value a variable takes."""
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            return [(v, f"{key}={_short(v)}") for v in value]
+        if isinstance(value, str) and value.startswith("file://") and any(c in value for c in "*?["):
+            paths = sorted(glob.glob(str(self._base / value[len("file://"):])))
+            if not paths:
+                raise _RowProblem(f"vars.{key}: no file matches {value!r} (relative to this file)")
+            return [(load(f"file://{p}", self._base, self.root), f"{key}={Path(p).name}") for p in paths]
+        if isinstance(value, str) and value.startswith("file://"):
+            return [(load(value, self._base, self.root), "")]
+        return [(value, "")]
+
+
+def _with_vars(case: Case, variables: dict[str, Any], label: str) -> Case:
+    """One set of a test's variables: its name tells it apart, and an expected_output is judged."""
+    asserts = case.asserts
+    if isinstance(variables.get("expected_output"), str) and variables["expected_output"].strip():
+        asserts += (AssertionSpec(NEEDS_JUDGE, variables["expected_output"], origin="expected_output"),)
+    described = f"{case.description or f'row-{case.row}'} ({label})" if label else case.description
+    return replace(case, vars=variables, asserts=asserts, description=described)
+
+
+def _short(value: str, limit: int = 40) -> str:
+    text = " ".join(value.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _close(key: str, known: set[str]) -> str:

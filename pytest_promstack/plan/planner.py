@@ -59,10 +59,10 @@ class Planner:
         for suite in suites:
             prompts = self.prompts(suite)
             variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
-            for case in (self._with_defaults(c, suite) for c in cases):
+            for index, case in enumerate(self._with_defaults(c, suite) for c in cases):
                 for prompt, variant in zip(prompts, variants, strict=True):
                     for model in (["arena"] if suite.arena else self._models(suite, prompt, case)):
-                        plan = self._plan(case, rel, names[case.row], suite, prompt, model,
+                        plan = self._plan(case, rel, names[index], suite, prompt, model,
                                           len(suites) > 1, variant)
                         self.planned_ids.add(plan.case_id)
                         plans.append(plan)
@@ -257,8 +257,9 @@ def _variant_names(prompts: list[Prompt | str], stems: list[str]) -> list[str]:
     return [i if i is not None and ids.count(i) == 1 else stem for i, stem in zip(ids, stems, strict=True)]
 
 
-def _names(cases: list[Case]) -> dict[int, str]:
+def _names(cases: list[Case]) -> list[str]:
+    """Each case's name in item ids: its own, with its row when another case has the same one."""
     counts: dict[str, int] = {}
     for c in cases:
         counts[c.name] = counts.get(c.name, 0) + 1
-    return {c.row: c.name if counts[c.name] == 1 else f"{c.name} (row {c.row})" for c in cases}
+    return [c.name if counts[c.name] == 1 else f"{c.name} (row {c.row})" for c in cases]

@@ -414,3 +414,30 @@ def test_promptfoo_provider_ids_map_to_litellm_names():
     assert litellm_model("openai/gpt-4o") == "openai/gpt-4o"
     with pytest.raises(ProviderProblem, match=r"'exec:\./run\.sh' has no litellm equivalent"):
         litellm_model("exec:./run.sh")
+
+
+def test_a_list_of_texts_as_a_variable_is_one_case_per_text_as_in_promptfoo(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/a.txt").write_text("환불 규정", encoding="utf-8")
+    (tmp_path / "docs/b.txt").write_text("배송 규정", encoding="utf-8")
+    (tmp_path / "t.yaml").write_text("""
+- description: 번역
+  vars: {language: [French, German], tone: [formal, casual], n: [1, 2], doc: file://docs/*.txt}
+  assert: [{type: contains, value: x}]
+- vars: {items: []}
+""", encoding="utf-8")
+    cases = _loader(tmp_path).load(tmp_path / "t.yaml")
+    assert len(cases) == 9  # 2 languages x 2 tones x 2 files; a list of numbers is one value; then row 2
+    first = cases[0]
+    assert first.vars == {"language": "French", "tone": "formal", "n": [1, 2], "doc": "환불 규정"}
+    assert first.description == "번역 (language=French, tone=formal, doc=a.txt)"
+    assert {c.row for c in cases[:8]} == {1}
+    assert len({c.description for c in cases[:8]}) == 8
+    assert cases[8].vars == {"items": []}
+
+
+def test_a_test_whose_lists_make_too_many_cases_is_one_line(tmp_path):
+    values = ", ".join(f"v{i}" for i in range(40))
+    (tmp_path / "t.yaml").write_text(f"- vars: {{a: [{values}], b: [{values}]}}\n", encoding="utf-8")
+    (case,) = _loader(tmp_path).load(tmp_path / "t.yaml")
+    assert case.error == ("t.yaml:1: vars: the lists make more than 1,000 combinations of variables; split the test")
