@@ -20,8 +20,8 @@ NEEDS_JUDGE = "llm-expectation"
 # promptfoo's model-graded types, judged here by the default judge with one criterion each
 # (score/judging.MODEL_GRADED); a value is the expected answer or the criterion where it needs one
 MODEL_GRADED = ("factuality", "model-graded-factuality", "model-graded-closedqa", "answer-relevance",
-                "context-faithfulness", "context-recall", "context-relevance")
-NEEDS_VALUE = ("factuality", "model-graded-factuality", "model-graded-closedqa", "context-recall")
+                "context-faithfulness", "context-recall", "context-relevance", "g-eval")
+NEEDS_VALUE = ("factuality", "model-graded-factuality", "model-graded-closedqa", "context-recall", "g-eval")
 JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE, *MODEL_GRADED)
 
 

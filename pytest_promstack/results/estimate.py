@@ -63,8 +63,14 @@ def _lines(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str
         blanks = [Response(text="")] * max(1, len(plan.requests))
         jobs, _decided = judging.jobs_for(settings, "", plan.asserts, blanks, plan.question, plan.meta,
                                            plan.case.vars)
-        for req in (req for job in jobs for req in job.requests):
-            add(lines, litellm, req, False, extra_input_tokens=answer_bound)
+        for job in jobs:
+            if job.prepare is not None:  # g-eval: its steps call (cached once asked), then the verdict with them
+                add(lines, litellm, job.prepare, cache is not None and cache.get(job.prepare.key) is not None)
+                job.requests = [judging.request(settings, job, j, job.build("") if job.build else [], plan.meta)
+                                for j in range(job.judge.repeat)]
+            steps = int(job.prepare.params.get("max_tokens") or 0) if job.prepare is not None else 0
+            for req in job.requests:
+                add(lines, litellm, req, False, extra_input_tokens=answer_bound + steps)
         if plan.contenders and referee is not None and not plan.error and not plan.case.error:
             games = judging.pair_jobs(settings, referee, {"": plan}, lambda p: [Response(text="")] * len(p.contenders))
             for req in (req for game in games for req in game.requests):

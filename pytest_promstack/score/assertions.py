@@ -553,6 +553,13 @@ def _judged(output: str, value: Any, ctx: Context) -> Outcome:
     return Outcome(passed, f"judge {v['judge']} {v['normalised']:.0f}/100 ({detail}){agreement}{bar}", score)
 
 
+def _g_eval(output: str, value: Any, ctx: Context) -> Outcome:
+    """g-eval passes at 0.7 of the judge's scale unless a threshold is given (promptfoo's bar)."""
+    import dataclasses
+
+    return _judged(output, value, ctx if ctx.threshold is not None else dataclasses.replace(ctx, threshold=0.7))
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "equals": _equals,
     "contains": _contains(False),
@@ -573,6 +580,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "levenshtein": _levenshtein,
     "python": _python,
     **{name: _judged for name in JUDGED},
+    "g-eval": _g_eval,
 }
 
 

@@ -33,6 +33,11 @@ class Job:
     raws: list[str | None] = field(default_factory=list)
     results: list[judges.Verdict | str] = field(default_factory=list)  # a verdict, or why there is none
     responses: list[Response] = field(default_factory=list)
+    # g-eval: the call that writes the criterion's evaluation steps (one per criterion and judge,
+    # so cached and shared by every case), and what makes the judge's prompt once they are known
+    prepare: Request | None = None
+    build: Callable[[str], list[dict[str, Any]]] | None = None
+    prepared: Response | None = None  # the steps call's answer
 
 
 # promptfoo's model-graded types: the one criterion the default judge scores, in English and
@@ -56,6 +61,11 @@ MODEL_GRADED: dict[str, tuple[str, str, bool]] = {
 }
 MODEL_GRADED["model-graded-factuality"] = MODEL_GRADED["factuality"]
 EXPECTED_VALUE = ("factuality", "model-graded-factuality", "context-recall")
+STEPS = {"en": "Write 3 to 5 short evaluation steps a grader follows to judge a reply against these criteria:\n"
+               "{criteria}\nAnswer with the steps only, one per line, numbered.",
+         "ko": "다음 기준으로 응답을 평가할 때 심사자가 따를 짧은 평가 단계를 3~5개 쓰세요:\n{criteria}\n"
+               "번호를 붙여 한 줄에 하나씩, 단계만 답하세요."}
+MAX_STEPS_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,9 @@ def resolve(settings: Settings, spec: AssertionSpec, variables: Mapping[str, Any
         return Resolved()
     if kind in ("llm-rubric", "grade"):
         return Resolved(default.with_criteria((str(spec.value),), f"{default.name}:rubric"))
+    if kind == "g-eval":
+        criteria = "\n".join(str(v) for v in spec.value) if isinstance(spec.value, list) else str(spec.value)
+        return Resolved(default.with_criteria((criteria,), f"{default.name}:g-eval"))
     if kind in MODEL_GRADED:
         english, korean, shown = MODEL_GRADED[kind]
         criterion = (korean if default.language == "ko" else english).format(value=spec.value)
@@ -118,9 +131,13 @@ def jobs_for(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], r
             decided.update({(sid, i): found.problem for i in range(len(replies))})
             continue
         template = judges.template_text(judge)
+        geval = spec.type.removeprefix("not-") == "g-eval"
         for i, reply in enumerate(replies):
             if reply.error:
                 continue  # the case errors on its own call
+            if geval:
+                jobs.append(_g_eval_job(settings, owner, sid, i, judge, question, reply.text or "", template, meta))
+                continue
             try:
                 msgs = judges.messages(judge, question, reply.text or "", template, found.expectation, found.context)
             except JudgeError as exc:
@@ -130,6 +147,51 @@ def jobs_for(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], r
             job.requests = [request(settings, job, j, msgs, meta) for j in range(judge.repeat)]
             jobs.append(job)
     return jobs, decided
+
+
+def _g_eval_job(settings: Settings, owner: str, sid: str, index: int, judge: Judge, question: str, answer: str,
+                template: str, meta: dict[str, Any]) -> Job:
+    """G-Eval: the judge first writes evaluation steps for the criteria (one call per criteria
+    and judge model, cached like any call, so shared by every case), then scores the reply on
+    the criteria with those steps."""
+    criteria = judge.criteria[0]
+    lang = "ko" if judge.language == "ko" else "en"
+    ask = [{"role": "user", "content": STEPS[lang].format(criteria=criteria)}]
+    job = Job(owner, sid, index, judge, [])
+    job.prepare = build_request(settings, judge.model, ask, meta, params={"temperature": 0, "max_tokens": 400},
+                                defaults=False, judge=True)
+
+    def build(steps: str) -> list[dict[str, Any]]:
+        label = "평가 단계" if lang == "ko" else "Evaluation steps"
+        stepped = judge.with_criteria((f"{criteria}\n{label}:\n{steps}",), judge.name)
+        return judges.messages(stepped, question, answer, template)
+
+    job.build = build
+    return job
+
+
+def _prepare(engine: Any, jobs: list[Job], settings: Settings, wait: Callable[[], None]) -> None:
+    """The steps of every g-eval job (one call per distinct request), then its judge requests;
+    a steps call that failed, or a prompt that cannot render, is the job's result (fail closed)."""
+    pending = [job for job in jobs if job.prepare is not None and not job.requests]
+    if not pending:
+        return
+    engine.submit(list({job.prepare.key: job.prepare for job in pending if job.prepare is not None}.values()))
+    wait()
+    for job in pending:
+        if job.prepare is None or job.build is None:
+            continue
+        resp = job.prepared = engine.result(job.prepare.key)
+        steps = (resp.text or "").strip()[:MAX_STEPS_CHARS]
+        if resp.error or not steps:
+            job.results = [f"the g-eval steps call failed: {resp.error or 'an empty answer'}"]
+            continue
+        try:
+            job.messages = job.build(steps)
+        except JudgeError as exc:
+            job.results = [str(exc)]
+            continue
+        job.requests = [request(settings, job, j, job.messages, job.prepare.meta) for j in range(job.judge.repeat)]
 
 
 def request(settings: Settings, job: Job, repeat: int, messages: list[dict[str, Any]], meta: dict[str, Any]
@@ -143,6 +205,8 @@ def request(settings: Settings, job: Job, repeat: int, messages: list[dict[str, 
 
 def run(engine: Any, jobs: list[Job], settings: Settings, wait: Callable[[], None]) -> None:
     """Ask, parse, repair once, parse again. Results land in ``job.results``."""
+    _prepare(engine, jobs, settings, wait)
+    jobs = [job for job in jobs if job.requests]  # a g-eval job whose steps failed has its result
     _ask(engine, jobs, wait)
     for job in jobs:
         job.results = [_parse(r, job.judge) for r in job.responses]
@@ -201,9 +265,10 @@ def aggregate(job: Job) -> dict[str, Any]:
     }
 
 
-def eval_cost(jobs: list[Job]) -> tuple[float | None, int]:
+def eval_cost(jobs: Sequence[Job | PairJob]) -> tuple[float | None, int]:
     """(cost of the judge calls, None when a price is unknown; number of calls made)."""
-    responses = [r for job in jobs for r in job.responses]
+    prepared = [getattr(job, "prepared", None) for job in jobs]  # a g-eval job's steps call (not an arena game's)
+    responses = [r for job in jobs for r in job.responses] + [r for r in prepared if r is not None]
     costs = [r.cost_usd for r in responses if r.error is None]
     cost = None if any(c is None for c in costs) else float(sum(c for c in costs if c is not None))
     return cost, len(responses)

@@ -356,3 +356,36 @@ def test_promptfoos_model_graded_types_are_judged_with_their_criterion_expected_
     project.server.reset()
     project.run().assert_outcomes(passed=1, failed=2)
     assert project.server.count == 0  # every answer and verdict from the cache
+
+
+def test_g_eval_writes_steps_once_per_criteria_and_judges_every_case_with_them(project):
+    """promptfoo's g-eval: one steps call per criteria (shared by the cases and cached), then a
+    verdict per case with the steps in the judge's prompt; passing at 0.7 of the scale by default."""
+    steps_calls, verdict_prompts = [], []
+
+    def respond(body):
+        if not is_judge(body):
+            return None
+        prompt = body["messages"][0]["content"]
+        if "evaluation steps" in prompt and "Answer with the steps only" in prompt:
+            steps_calls.append(prompt)
+            return Reply(text="1. Check the facts.\n2. Check the tone.")
+        verdict_prompts.append(prompt)
+        score = 4 if "echo: 좋음" in prompt else 3  # 4 on 1-5 is 0.75 (passes 0.7), 3 is 0.5
+        return Reply(text=json.dumps({"scores": [{"criterion": "c", "score": score, "reason": "r"}]}))
+
+    project.server.respond = respond
+    config = json.loads(judge_config(project, language="en")["promstack.yaml"])
+    config["default_judge"] = "support_quality"
+    project.write({"promstack.yaml": json.dumps(config), "prompt_tests/a.csv": (
+        "input,__expected\n좋음,g-eval:The reply is accurate and polite\n나쁨,g-eval:The reply is accurate and polite\n")})
+    result = project.run("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*✗ g-eval: judge support_quality:g-eval 50/100 (*), threshold 0.7"])
+    assert len(steps_calls) == 1
+    assert "The reply is accurate and polite" in steps_calls[0]
+    assert all("Evaluation steps:\n1. Check the facts.\n2. Check the tone." in p for p in verdict_prompts)
+    assert len(verdict_prompts) == 2
+    project.server.reset()
+    project.run().assert_outcomes(passed=1, failed=1)
+    assert project.server.count == 0
