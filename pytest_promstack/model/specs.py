@@ -67,7 +67,7 @@ def parse_shorthand(text: str, known: Callable[[str], bool]) -> AssertionSpec | 
         return AssertionSpec("equals", text.strip())
     name = ALIASES.get(m.group("type"), m.group("type"))
     if not known(name):
-        raise AssertionSyntaxError(name)
+        raise AssertionSyntaxError(promptfoo_unsupported(name) or name)
     value = m.group("value")
     if value is not None and name not in RAW_VALUE:
         value = value.rstrip()
@@ -94,6 +94,31 @@ def javascript_refused(code: str) -> str:
             "(for output.length < 100), or file://check.py:fn")
 
 
+# promptfoo's assertion types that are not run here, and what to write instead
+PROMPTFOO_UNSUPPORTED = {
+    "webhook": "a webhook check sends the output to a URL, and a test file never makes the run call a URL; write "
+               "the check as python: (or file://check.py:fn)",
+    "similar": "similar (embeddings) is not run here yet; meanwhile write llm-rubric: with the meaning to match",
+    "select-best": "select-best is not run here yet; compare the variants with an arena (docs/arena.md)",
+    "classifier": "classifier (a HuggingFace model) is not run here yet; meanwhile write llm-rubric: with the class",
+    "moderation": "moderation is not run here yet; meanwhile write llm-rubric: with the policy",
+    "trajectory": "trajectory checks (an agent's steps) are not run here yet",
+    "tool-call-f1": "tool-call-f1 is not run here yet; meanwhile check the tool call with is-json or python:",
+    "is-valid-function-call": "function-call checks are not run here yet; meanwhile check the call with is-json",
+    "is-valid-openai-function-call": "function-call checks are not run here yet; meanwhile check the call with "
+                                     "is-json",
+    "is-valid-openai-tools-call": "tools-call checks are not run here yet; meanwhile check the calls with is-json",
+    "pi": "pi (prompt-injection scoring) is not run here",
+    "guardrails": "guardrails checks a provider's own guardrail verdict, which is not recorded here",
+}
+
+
+def promptfoo_unsupported(name: str) -> str | None:
+    """The one line for a promptfoo assertion type we do not run, or None."""
+    why = PROMPTFOO_UNSUPPORTED.get(name)
+    return f"{name}: {why}" if why else None
+
+
 def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
     """``{type, value, threshold, weight}`` (YAML/JSON) or a shorthand string."""
     if isinstance(item, str):
@@ -112,7 +137,7 @@ def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
     if name.removeprefix("not-") == "javascript":
         raise AssertionSyntaxError(javascript_refused(str(item.get("value", ""))))
     if not known(name.removeprefix("not-")):
-        raise AssertionSyntaxError(name.removeprefix("not-"))
+        raise AssertionSyntaxError(promptfoo_unsupported(name.removeprefix("not-")) or name.removeprefix("not-"))
     transform = item.get("transform")
     if transform is not None and not (isinstance(transform, str) and transform.strip()):
         raise AssertionSyntaxError("transform: write a python expression over output, or file://x.py:fn")

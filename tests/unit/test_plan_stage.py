@@ -441,3 +441,13 @@ def test_a_test_whose_lists_make_too_many_cases_is_one_line(tmp_path):
     (tmp_path / "t.yaml").write_text(f"- vars: {{a: [{values}], b: [{values}]}}\n", encoding="utf-8")
     (case,) = _loader(tmp_path).load(tmp_path / "t.yaml")
     assert case.error == ("t.yaml:1: vars: the lists make more than 1,000 combinations of variables; split the test")
+
+
+def test_a_promptfoo_type_we_do_not_run_says_what_to_write_instead(tmp_path):
+    (tmp_path / "a.csv").write_text("input,__expected\nq,webhook:https://example.com/check\n"
+                                    "q,trajectory:tool-used:search\nq,similar(0.8):환불 안내\n", encoding="utf-8")
+    webhook, trajectory, similar = _loader(tmp_path).load(tmp_path / "a.csv")
+    assert webhook.error == ("a.csv:2: __expected: webhook: a webhook check sends the output to a URL, and a test "
+                             "file never makes the run call a URL; write the check as python: (or file://check.py:fn)")
+    assert trajectory.error.startswith("a.csv:3: __expected: trajectory: trajectory checks")
+    assert similar.error.startswith("a.csv:4: __expected: similar: similar (embeddings) is not run here yet")
