@@ -11,13 +11,16 @@ from ..model.types import AssertionSpec
 PREFIX = "python:"
 
 
-def refused(settings: Any, models: Iterable[str], asserts: Iterable[AssertionSpec], arena: bool = False
-            ) -> str | None:
+def refused(settings: Any, models: Iterable[str], asserts: Iterable[AssertionSpec], arena: bool = False,
+            scoring: str | None = None) -> str | None:
     """Why this case may not run with ``allow_python: false`` / ``--promstack-no-python``: a
     python: target (as the model, or as a judge of its judged assertions or of its arena
     games) or a python assertion runs code from the repository's files."""
     if settings.allow_python:
         return None
+    if scoring is not None:
+        return (f"assertScoringFunction {scoring} is code from this repository; python is refused here "
+                "(--promstack-no-python or allow_python: false): drop it, or run it on trusted code only")
     asserts = list(asserts)
     for name in models:
         target = _target(settings, name)

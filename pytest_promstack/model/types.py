@@ -47,6 +47,7 @@ class Case:
     prefix: str = ""
     suffix: str = ""
     provider: str | None = None  # a promptfoo test's own provider: the model it runs on
+    scoring: str | None = None  # promptfoo's assertScoringFunction: file:///abs/x.py:fn, deciding the case
     provider_output: str | None = None
     human_score: float | None = None  # a human label on the judges' scale, for calibration
     error: str | None = None  # a malformed row: the item fails with this line

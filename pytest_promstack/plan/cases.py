@@ -35,12 +35,9 @@ SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix
            "__providerOutput", "__marks", "__id", "__human_score", "__metric")
 # a promptfoo test: {vars, assert, ...}; ours adds marks, id and human_score
 PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options", "provider",
-                  "providerOutput", "marks", "id", "human_score"}
+                  "providerOutput", "assertScoringFunction", "marks", "id", "human_score"}
 OPTIONS = {"prefix", "suffix", "transform"}
-NOT_YET = {  # promptfoo test keys we do not run yet, and what to write instead
-    "assertScoringFunction": "the case passes when every assertion does, or when their weighted mean reaches "
-                             "threshold:; set weight: on the assertions",
-}
+NOT_YET: dict[str, str] = {}  # promptfoo test keys we do not run yet -> what to write instead
 EXPECTED_N = re.compile(r"^__expected\d*$")
 MARK = re.compile(r"^[A-Za-z_]\w*$")
 MAX_COLUMNS = 1_000
@@ -347,10 +344,24 @@ class Loader:
                 provider=_provider(record.get("provider")),
                 provider_output=_output(record.get("providerOutput")),
                 human_score=_human(record.get("human_score", metadata.get("human_score"))),
+                scoring=self._scoring(record.get("assertScoringFunction")),
             )
             return [_with_vars(base, variables, label) for variables, label in combinations]
         except (ValueProblem, _RowProblem) as exc:
             return [self._bad(rel, row, str(exc), record.get("description"))]
+
+    def _scoring(self, value: Any) -> str | None:
+        """``assertScoringFunction: file://scoring.py:fn`` (``get_assert`` by default is promptfoo's
+        name for checks; a scoring function must be named)."""
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.startswith("file://") or ":" not in value[len("file://"):]:
+            raise _RowProblem("assertScoringFunction: name a python function: file://scoring.py:combine "
+                              "(a JavaScript one is not run here)")
+        if value.lower().split(":")[-2].endswith((".js", ".ts", ".mjs", ".cjs")):
+            raise _RowProblem("assertScoringFunction: a JavaScript function is not run here; write it in python: "
+                              "file://scoring.py:combine")
+        return python_ref(value, self._base, self.root)
 
     def _combinations(self, raw: Any) -> list[tuple[dict[str, Any], str]]:
         """A test's ``vars:`` as one or more sets of variables, each with what tells it apart

@@ -172,7 +172,8 @@ class Planner:
         from ..config.policy import refused
 
         models = suite.models if suite.arena else (model,)
-        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name], arena=suite.arena)
+        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name], arena=suite.arena,
+                       scoring=case.scoring)
         if code is not None:
             return code
         if case.provider is not None and case.provider == model and model not in self.settings.models:

@@ -11,7 +11,7 @@ import functools
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,27 @@ def combine(scores: list[Score], threshold: float | None) -> tuple[bool, float]:
     if threshold is None:
         return all(s.passed for s in scores), value
     return value >= threshold, value
+
+
+def custom_combine(scoring: str, asserts: Sequence[AssertionSpec], scores: list[Score], threshold: float | None,
+                   variables: dict[str, Any]) -> tuple[bool, float]:
+    """promptfoo's assertScoringFunction: ``fn(named_scores, context)`` with each assertion's
+    score by its metric (or type) and ``context`` holding ``threshold``, ``componentResults``
+    and ``vars``; it returns what a python check may (a bool, a score, ``{pass, score}``). A
+    function that raises fails the case's score (0) with no crash."""
+    named = {(spec.metric or spec.type): s.score for spec, s in zip(asserts, scores, strict=False)}
+    context = {"threshold": threshold, "vars": variables,
+               "componentResults": [{"pass": s.passed, "score": s.score, "reason": s.reason} for s in scores]}
+    path, func = scoring[len("file://"):].rsplit(":", 1)
+    try:
+        result = _from_text(_function_in(path, func)(named, context))
+    except Exception:  # code from the repository: a failed score, not a crash (the reasons stay listed)
+        return False, 0.0
+    if isinstance(result, int | float) and not isinstance(result, bool):
+        return result >= (threshold if threshold is not None else 0.5), float(result)
+    outcome = _normalise(result)
+    value = outcome.score if outcome.score is not None else float(outcome.passed)
+    return outcome.passed, value
 
 
 # ---- built-ins -------------------------------------------------------------------------

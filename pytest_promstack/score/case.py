@@ -27,23 +27,27 @@ class Outcome:
 
 
 def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Response, variables: dict[str, Any],
-                verdicts: dict[str, Any], threshold: float | None, judge_aggregate: str
+                verdicts: dict[str, Any], threshold: float | None, judge_aggregate: str, scoring: str | None = None
                 ) -> tuple[bool, float, list[Score]]:
-    """One answer against every assertion: (passed, weighted score, scores)."""
+    """One answer against every assertion: (passed, weighted score, scores). ``scoring`` is a
+    promptfoo assertScoringFunction (``file:///abs/x.py:fn``) that decides instead of the mean."""
     ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts)
     scores = [assertions.evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], response.text or "", ctx)
               if not spec.transform else assertions.evaluate_transformed(spec, registry, response.text or "", ctx)
               for spec in asserts]
     scores = aggregate_judges(scores, judge_aggregate)
+    if scoring is not None:
+        return (*assertions.custom_combine(scoring, asserts, scores, threshold, variables), scores)
     passed, value = assertions.combine(scores, threshold)
     return passed, value, scores
 
 
 def score_case(registry: Any, asserts: Sequence[AssertionSpec], responses: Sequence[Response],
                verdicts: Callable[[int], dict[str, Any]], variables: dict[str, Any], *, where: str,
-               threshold: float | None = None, min_pass: int = 1, judge_aggregate: str = "each") -> Outcome:
+               threshold: float | None = None, min_pass: int = 1, judge_aggregate: str = "each",
+               scoring: str | None = None) -> Outcome:
     """Every run of a case; it passes when at least ``min_pass`` runs pass (all of one run)."""
-    runs = [score_reply(registry, asserts, r, variables, verdicts(i), threshold, judge_aggregate)
+    runs = [score_reply(registry, asserts, r, variables, verdicts(i), threshold, judge_aggregate, scoring)
             for i, r in enumerate(responses)]
     passes = sum(ok for ok, _, _ in runs)
     value = sum(v for _, v, _ in runs) / len(runs)

@@ -182,3 +182,34 @@ def test_perplexity_asks_for_log_probabilities_and_scores_them_from_the_cache_to
         result.stdout.fnmatch_lines(["*✗ perplexity: perplexity 12.18, limit 2"])
     asked = sorted(str(r.get("logprobs")) for r in project.server.requests)
     assert asked == ["None", "True", "True"]  # asked once per case that checks it, then answered from the cache
+
+
+def test_an_assert_scoring_function_decides_the_case_from_the_named_scores(project):
+    """promptfoo's assertScoringFunction: a python function given each assertion's score by its
+    metric; refused with the rest of the repository's code under --promstack-no-python."""
+    project.write({
+        "checks/scoring.py": "def combine(named, context):\n"
+                                   "    ok = named['정확도'] == 1 or named['contains'] == 1\n"
+                                   "    return {'pass': ok, 'score': max(named.values()), 'reason': 'either'}\n",
+        "prompt_tests/a.yaml": """
+            - description: 하나만
+              vars: {input: x}
+              providerOutput: 환불 안내
+              assertScoringFunction: file://../checks/scoring.py:combine
+              assert:
+                - {type: contains, value: 환불, metric: 정확도}
+                - {type: contains, value: 교환}
+            - description: 둘 다 아님
+              vars: {input: x}
+              providerOutput: 배송 안내
+              assertScoringFunction: file://../checks/scoring.py:combine
+              assert:
+                - {type: contains, value: 환불, metric: 정확도}
+                - {type: contains, value: 교환}
+        """})
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*하나만*PASSED*", "*둘 다 아님*FAILED*"])
+    refused = project.run("--promstack-no-python")
+    refused.assert_outcomes(errors=2)  # as any case that would run code there
+    refused.stdout.fnmatch_lines(["*assertScoringFunction file://*scoring.py:combine is code from this repository*"])

@@ -365,8 +365,8 @@ def test_every_promptfoo_test_key_loads_and_none_is_dropped(tmp_path):
 
 @pytest.mark.parametrize(("record", "error"), [
     ("{vars: {a: 1}, asert: []}", "t.yaml:1: unknown key 'asert' in a promptfoo test (did you mean 'assert'?)"),
-    ("{vars: {a: 1}, assertScoringFunction: file://s.py}", "t.yaml:1: assertScoringFunction: not supported here; "
-     "the case passes when every assertion does"),
+    ("{vars: {a: 1}, assertScoringFunction: file://s.js:combine}", "t.yaml:1: assertScoringFunction: a JavaScript "
+     "function is not run here; write it in python: file://scoring.py:combine"),
     ("{vars: {a: 1}, options: {rubricPrompt: x}}", "t.yaml:1: options.rubricPrompt: not supported here"),
     ("{vars: [1], assert: []}", "t.yaml:1: vars: must be a mapping of names to values, got list"),
     ("{vars: {}, assert: [{type: llm-rubric, value: x, provider: openai:gpt-4o}]}",
