@@ -577,10 +577,11 @@ BUILTINS: dict[str, Callable[..., Any]] = {
 
 
 def _more() -> dict[str, Callable[..., Any]]:
-    from . import markup, ngrams
+    from . import markup, ngrams, sql
 
     return {"word-count": markup.word_count, "is-xml": markup.is_xml, "contains-xml": markup.contains_xml,
-            "contains-html": markup.contains_html, "bleu": ngrams.bleu}
+            "contains-html": markup.contains_html, "bleu": ngrams.bleu, "is-sql": sql.is_sql,
+            "contains-sql": sql.contains_sql}
 
 
 def register_builtins(register: Callable[[str, Callable[..., Any]], None]) -> None:
