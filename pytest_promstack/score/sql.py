@@ -41,7 +41,6 @@ fence. Each check returns ``(passed, reason)``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -121,8 +120,9 @@ def fenced(text: str) -> str | None:
 # ---- parsing -----------------------------------------------------------------------------
 
 
-@functools.cache
 def _dialect(name: str) -> Any:
+    """sqlglot's dialect (a few microseconds: not cached, so nothing outlives a re-import of
+    sqlglot, as pytest's pytester does between in-process runs)."""
     from sqlglot.dialects.dialect import Dialect
 
     return Dialect.get_or_raise(name)
@@ -141,8 +141,9 @@ def parse(sql: str, name: str, dialect: str) -> list[Any]:
     try:
         tokens = reader.tokenize(sql)
         _depth(tokens)
+        quoted = _quoted_types()
         for chunk in _statements(tokens):
-            _token_rules(chunk, name)
+            _token_rules(chunk, name, quoted)
         with _quiet():
             trees = [t for t in reader.parser().parse(tokens, sql) if t is not None]
     except TokenError as exc:
@@ -220,12 +221,11 @@ def _statements(tokens: list[Any]) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _token_rules(tokens: list[Any], name: str) -> None:
+def _token_rules(tokens: list[Any], name: str, quoted: frozenset[Any]) -> None:
     """The rules read from the tokens of one statement (string literals and comments are not
     tokens of their own text, so SQL-looking text inside them is never looked at)."""
     from sqlglot.tokens import TokenType
 
-    quoted = _quoted_types()
     db, words = name.lower(), ["" if t.token_type in quoted else t.text.upper() for t in tokens]
     first = tokens[0]
     if first.token_type == TokenType.FROM and db not in FROM_FIRST:
@@ -245,7 +245,6 @@ def _token_rules(tokens: list[Any], name: str) -> None:
             raise SqlProblem(f"generate_series is PostgreSQL's, not {name}'s (line {token.line})")
 
 
-@functools.cache
 def _quoted_types() -> frozenset[Any]:
     """Tokens whose text is a literal's or a quoted name's: ``'LOCK'`` is not the word LOCK."""
     from sqlglot.tokens import TokenType
@@ -301,7 +300,6 @@ def _tree_rules(tree: Any, name: str, dialect: str) -> None:
                 raise SqlProblem(f"{ident.name!r} is a reserved word in {name}; quote it to use it as a name")
 
 
-@functools.cache
 def _statement_types() -> tuple[type, ...]:
     from sqlglot import exp
 
