@@ -197,6 +197,61 @@ def word_bounds(value: Any) -> tuple[int | None, int | None]:
     return lo, hi
 
 
+# ``is-sql``/``contains-sql``'s databaseType: promptfoo passes it to node-sql-parser, whose names
+# (any case) are on the left; the sqlglot dialect that reads each is on the right. The last six
+# are sqlglot's, which node-sql-parser lacks (an extension); DB2, FlinkSQL and Noql have no dialect.
+SQL_DATABASES = {"mysql": "mysql", "mariadb": "mysql", "postgresql": "postgres", "redshift": "redshift",
+                 "sqlite": "sqlite", "transactsql": "tsql", "bigquery": "bigquery", "snowflake": "snowflake",
+                 "hive": "hive", "athena": "athena", "trino": "trino", "oracle": "oracle", "duckdb": "duckdb",
+                 "clickhouse": "clickhouse", "spark": "spark", "databricks": "databricks", "presto": "presto"}
+SQL_NAMES = ("MySQL, MariaDB, PostgreSQL, Redshift, SQLite, TransactSQL, BigQuery, Snowflake, Hive, Athena, Trino, "
+             "Oracle, DuckDB, ClickHouse, Spark, Databricks, Presto")
+SQL_KEYS = ("databaseType", "allowedTables", "allowedColumns")
+NO_DIALECT = ("db2", "flinksql", "noql")
+
+
+def sql_options(kind: str, value: Any) -> tuple[str, str, list[str] | None, list[str] | None]:
+    """``is-sql``'s value, promptfoo's ``{databaseType, allowedTables, allowedColumns}`` (all
+    optional): (the database's name as written, its sqlglot dialect, allowed table authorities,
+    allowed column authorities). Raises ValueError with the fix."""
+    if value is None or value == "" or value == {}:
+        return "MySQL", "mysql", None, None
+    example = f"{kind}: {{databaseType: PostgreSQL, allowedTables: ['select::null::users']}}"
+    if not isinstance(value, dict):
+        raise ValueError(f"{kind}: the value is a mapping of databaseType, allowedTables and allowedColumns, not "
+                         f"{str(value)[:40]!r}; write it in YAML, e.g. {example}")
+    unknown = [str(k) for k in value if k not in SQL_KEYS]
+    if unknown:
+        raise ValueError(f"{kind}: unknown key {unknown[0]!r}; the value has {', '.join(SQL_KEYS)} (e.g. {example})")
+    name = value.get("databaseType") or "MySQL"
+    dialect = SQL_DATABASES.get(name.lower()) if isinstance(name, str) else None
+    if dialect is None:
+        why = "sqlglot, our parser, has no dialect for it" if str(name).lower() in NO_DIALECT else "not one we know"
+        raise ValueError(f"{kind}: databaseType {str(name)[:40]!r}: {why}; write one of {SQL_NAMES}")
+    return name, dialect, _authorities(kind, value, "allowedTables"), _authorities(kind, value, "allowedColumns")
+
+
+def _authorities(kind: str, value: dict[str, Any], key: str) -> list[str] | None:
+    entries = value.get(key)
+    if entries is None:
+        return None
+    if not isinstance(entries, list) or not all(isinstance(e, str) and e for e in entries):
+        form, example = (
+            ("<statement>::<database or null>::<table>", "['select::null::users', '(select|insert)::null::orders']")
+            if key == "allowedTables" else
+            ("<statement>::<table or null>::<column>", "['select::null::name', 'update::users::email']"))
+        raise ValueError(f"{kind}: {key} is a list of authorities {form} (regular expressions), e.g. {example}")
+    import regex
+
+    for entry in entries:
+        try:
+            regex.compile(entry)
+        except regex.error as exc:
+            raise ValueError(f"{kind}: {key} entry {entry!r} is not a valid regular expression ({exc}); "
+                             "fix the pattern") from None
+    return entries
+
+
 def _whole(value: Any) -> int:
     try:
         n = float(value)
@@ -297,6 +352,11 @@ def value_problem(spec: AssertionSpec) -> str | None:
     if kind in ("is-xml", "contains-xml") and isinstance(value, dict) and set(value) != {"requiredElements"}:
         return (f"{kind}: the value names required elements: a comma list (analysis.color,analysis.size), a list, "
                 "or {requiredElements: [...]}")
+    if kind in ("is-sql", "contains-sql"):
+        try:
+            sql_options(kind, value)
+        except ValueError as exc:
+            return str(exc)
     if kind == "levenshtein" and not isinstance(value, str):
         return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):

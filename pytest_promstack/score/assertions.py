@@ -606,12 +606,12 @@ BUILTINS: dict[str, Callable[..., Any]] = {
 
 
 def _more() -> dict[str, Callable[..., Any]]:
-    from . import markup, ngrams
+    from . import markup, ngrams, sql
 
     return {"word-count": markup.word_count, "is-xml": markup.is_xml, "contains-xml": markup.contains_xml,
             "contains-html": markup.contains_html, "bleu": ngrams.bleu, "gleu": ngrams.gleu,
             "rouge-n": ngrams.rouge_n, "meteor": ngrams.meteor, "perplexity": ngrams.perplexity,
-            "perplexity-score": ngrams.perplexity_score}
+            "perplexity-score": ngrams.perplexity_score, "is-sql": sql.is_sql, "contains-sql": sql.contains_sql}
 
 
 def register_builtins(register: Callable[[str, Callable[..., Any]], None]) -> None:

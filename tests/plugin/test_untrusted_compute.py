@@ -202,3 +202,26 @@ def test_a_python_target_that_raises_system_exit_errors_its_case_in_one_line(pro
     assert "bug" not in out.stdout
     assert "Traceback" not in out.stdout + out.stderr
 
+
+
+def test_sql_checks_on_a_megabyte_of_sql_end_quickly_naming_each_limit(project):
+    statements = "SELECT a, b FROM t WHERE x = 1; " * 32_000  # 1,024,000 characters
+    project.server.replies["many"] = statements
+    project.server.replies["late"] = statements + "\n```sql\nSELECT 이름 FROM 사용자\n```"
+    project.server.replies["wide"] = "SELECT " + "a, " * 21_000 + "b FROM t"  # just under the length limit
+    project.server.replies["deep"] = "SELECT " + "(" * 60_000
+    project.server.replies["nots"] = "SELECT " + "NOT " * 15_000 + "1"
+    project.server.replies["name"] = "SELECT " + "a" * 3000 + " FROM t"
+    rows = [{"input": "many", "__expected": ["is-sql"]}, {"input": "late", "__expected": ["contains-sql"]},
+            {"input": "wide", "__expected": ["is-sql"]}, {"input": "deep", "__expected": ["is-sql"]},
+            {"input": "nots", "__expected": ["is-sql"]},
+            {"input": "name", "__expected": [{"type": "is-sql", "value": {"allowedColumns": [r"select::null::(\w|a)+!"]}}]}]
+    project.write({"prompt_tests/a.json": json.dumps(rows, ensure_ascii=False)})
+    result = quick_run(project, "-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=4)
+    conform = "SQL statement does not conform to the provided MySQL database syntax"
+    result.stdout.fnmatch_lines([
+        f"*✗ is-sql: {conform}: it is 1,024,000 characters long, and SQL over 64,000 is not parsed",
+        f"*✗ is-sql: {conform}: parentheses are nested more than 32 deep (line 1)",
+        f"*✗ is-sql: {conform}: it is nested too deeply to parse",
+        "*✗ is-sql: checking the allowed tables and columns took over 1 s; simplify the patterns"])

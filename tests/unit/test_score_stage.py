@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -421,3 +422,119 @@ def test_meteor_on_an_empty_output_fails_saying_why():
     score = assertions.evaluate(AssertionSpec("meteor", "환불"), REGISTRY.assertions["meteor"], "", assertions.Context())
     assert not score.passed
     assert score.reason == "meteor: ValueError: the output is empty: METEOR needs words to align"
+
+
+# ---- is-sql, contains-sql (promptfoo's verdicts are tests/unit/test_promptfoo_cases.py) ------
+
+
+def sql_check(kind, output, value=None):
+    """The score, its reason without the leading "<kind>: " the evaluator adds."""
+    check = REGISTRY.assertions[kind.removeprefix("not-")]
+    score = assertions.evaluate(AssertionSpec(kind, value), check, output, assertions.Context())
+    assert score.reason.startswith(f"{kind}: ")
+    return dataclasses.replace(score, reason=score.reason.removeprefix(f"{kind}: "))
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("PostgreSQL", "is-sql: the value is a mapping of databaseType, allowedTables and allowedColumns, not "
+                   "'PostgreSQL'; write it in YAML, e.g. is-sql: {databaseType: PostgreSQL, allowedTables: "
+                   "['select::null::users']}"),
+    ({"database": "MySQL"}, "is-sql: unknown key 'database'; the value has databaseType, allowedTables, "
+                            "allowedColumns (e.g. "),
+    ({"databaseType": "Postgres"}, "is-sql: databaseType 'Postgres': not one we know; write one of MySQL, MariaDB, "
+                                   "PostgreSQL, "),
+    ({"databaseType": "DB2"}, "is-sql: databaseType 'DB2': sqlglot, our parser, has no dialect for it; write one of "),
+    ({"allowedTables": "select::null::users"}, "is-sql: allowedTables is a list of authorities "
+                                               "<statement>::<database or null>::<table> (regular expressions), e.g. "),
+    ({"allowedColumns": ["select::null::(name"]}, "is-sql: allowedColumns entry 'select::null::(name' is not a valid "
+                                                  "regular expression ("),
+])
+def test_an_sql_value_that_is_not_promptfoos_mapping_is_one_line_when_the_file_is_read(value, problem):
+    from pytest_promstack.model.specs import value_problem
+
+    found = value_problem(AssertionSpec("is-sql", value, origin="__expected"))
+    assert found.startswith(problem), found
+    assert "\n" not in found
+    assert value_problem(AssertionSpec("contains-sql", {"databaseType": "sqlite", "allowedTables": []})) is None
+
+
+@pytest.mark.parametrize(("output", "value", "passed", "reason"), [
+    ("SELECT 이름, 이메일 FROM 사용자 WHERE 등급 = '골드'", None, True, "valid MySQL SQL (one statement)"),
+    ("SELECT 1; SELECT 2;", None, True, "valid MySQL SQL (2 statements)"),
+    ("SELECT '환불 a b FROM t' AS 안내", None, True, "valid MySQL SQL"),  # the missing-comma rule skips literals
+    ("SELECT 이름 별명 FROM 사용자", None, False, "'SELECT 이름 별명 FROM' (line 1) looks like a missing comma; "
+                                         "write '이름, 별명', or '이름 AS 별명' for an alias"),
+    ("SELECT * FROM order", None, False, "'order' is a reserved word in MySQL; quote it to use it as a name"),
+    ("SELECT * FROM `order`", None, True, "valid MySQL SQL"),
+    ("hello world", None, False, "'hello AS world' is an expression, not a statement"),
+    ("SELECT * FROM users WHERE", None, False, "an incomplete WHERE at line 1, column 25 near 'WHERE'"),
+    ("CALL refund(7)", None, False, "sqlglot does not parse CALL statements in MySQL, so their syntax is not checked"),
+    ("DELETE users WHERE id = 1", {"databaseType": "TransactSQL"}, True, "valid TransactSQL SQL"),
+    ("SELECT * FROM t LOCK IN SHARE MODE", {"databaseType": "mariadb"}, True, "valid mariadb SQL"),
+    ("SELECT * FROM t LOCK IN SHARE MODE", {"databaseType": "SQLite"}, False,
+     "LOCK IN SHARE MODE is MySQL's (line 1); write FOR SHARE"),
+    ("SELECT * FROM dual CONNECT BY LEVEL <= 3", {"databaseType": "Oracle"}, True, "valid Oracle SQL"),  # extension
+    ("FROM orders", {"databaseType": "DuckDB"}, True, "valid DuckDB SQL"),
+    ("FROM orders", None, False, "a statement starts with FROM (line 1); start it with SELECT"),
+])
+def test_is_sql_parses_with_the_databases_dialect_and_says_why_it_fails(output, value, passed, reason):
+    score = sql_check("is-sql", output, value)
+    assert score.passed is passed
+    if not passed:
+        name = (value or {}).get("databaseType", "MySQL")
+        assert score.reason == f"SQL statement does not conform to the provided {name} database syntax: {reason}"
+    else:
+        assert score.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(("sql", "tables", "columns"), [
+    ("SELECT u.이름, p.* FROM shop.사용자 u JOIN posts p ON p.uid = u.id",
+     ["select::shop::사용자", "select::null::posts"],
+     ["select::사용자::이름", "select::posts::(.*)", "select::posts::uid", "select::사용자::id"]),
+    ("UPDATE employee SET salary = 5 WHERE id = 1", ["update::null::employee"],
+     ["update::null::salary", "select::null::id"]),
+    ("INSERT INTO a SELECT * FROM b", ["insert::null::a", "select::null::b"], ["insert::a::(.*)", "select::null::(.*)"]),
+    ("DELETE FROM logs WHERE id IN (SELECT id FROM bans)", ["delete::null::logs", "select::null::bans"],
+     ["delete::logs::(.*)", "select::null::id"]),
+    ("WITH recent AS (SELECT * FROM orders) SELECT COUNT(*) FROM recent", ["select::null::orders"],
+     ["select::null::(.*)"]),  # a WITH query's name is not a table; COUNT(*) reads no column
+    ("DROP TABLE t; TRUNCATE TABLE logs", ["drop::null::t", "truncate::null::logs"], []),
+])
+def test_sql_authorities_are_node_sql_parsers(sql, tables, columns):
+    from pytest_promstack.score.sql import authorities, parse
+
+    assert authorities(parse(sql, "MySQL", "mysql")) == (tables, columns)
+
+
+def test_allowed_tables_and_columns_are_patterns_over_whole_authorities_ignoring_case():
+    value = {"allowedTables": ["select::null::(사용자|orders)"], "allowedColumns": ["select::사용자::.*"]}
+    assert sql_check("is-sql", "SELECT 이름 FROM 사용자", value).passed  # s::t::c also allows s::null::c
+    assert sql_check("is-sql", "SELECT u.이름 FROM 사용자 u", value).passed  # an alias stands for its table
+    assert sql_check("is-sql", "select * from ORDERS", {"allowedTables": value["allowedTables"]}).passed
+    denied = sql_check("is-sql", "SELECT o.id FROM orders o, orders_archive", value)
+    assert denied.reason == ("SQL references unauthorized table(s). Found: [select::null::orders_archive]. Allowed: "
+                             "[select::null::(사용자|orders)]. SQL references unauthorized column(s). Found: "
+                             "[select::orders::id]. Allowed: [select::사용자::.*].")
+    assert sql_check("is-sql", "SELECT id FROM anything", {"allowedTables": []}).passed  # empty: no check
+
+
+def test_contains_sql_checks_the_first_fenced_block_else_the_whole_output():
+    fenced = "조회 쿼리입니다:\n```sql\nSELECT 이름 FROM 사용자\n```\n그리고\n```\nnot sql\n```"
+    score = sql_check("contains-sql", fenced)
+    assert (score.passed, score.reason) == (True, "in the fenced block: valid MySQL SQL (one statement)")
+    assert sql_check("contains-sql", "```\nSELECT 1\n```").passed
+    assert not sql_check("contains-sql", "```python\nprint(1)\n```").passed  # the language word is part of it
+    assert sql_check("contains-sql", "SELECT 1").passed
+    assert not sql_check("contains-sql", "쿼리: SELECT 1").passed
+    assert not sql_check("not-contains-sql", "```sql\nSELECT 1\n```").passed
+
+
+def test_sql_too_long_or_nested_too_deep_fails_without_parsing():
+    from pytest_promstack.score.sql import MAX_CHARS, MAX_DEPTH
+
+    long = sql_check("is-sql", "SELECT 1, " * (MAX_CHARS // 10) + "2")
+    assert long.reason.endswith(f"it is {MAX_CHARS + 1:,} characters long, and SQL over {MAX_CHARS:,} is not parsed")
+    deep = sql_check("is-sql", "SELECT " + "(" * (MAX_DEPTH + 1) + "1" + ")" * (MAX_DEPTH + 1))
+    assert deep.reason.endswith(f"parentheses are nested more than {MAX_DEPTH} deep (line 1)")
+    nots = sql_check("is-sql", "SELECT " + "NOT " * 5000 + "1")
+    assert nots.reason.endswith("it is nested too deeply to parse")
