@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -79,14 +80,14 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
     and its problems, each naming the key and what to write instead. Paths in promptfoo's
     config are relative to its folder; in the result, to ``base`` (the folder of the
     promstack.yaml that names it; the config's own folder by default)."""
-    problems: list[str] = []
     if base is not None and path.parent.resolve() != base.resolve():
-        inner, _ = translate(raw, path, name)
-        prefix = path.parent.resolve().relative_to(base.resolve())
+        inner, problems = translate(raw, path, name)
+        prefix = Path(os.path.relpath(path.parent.resolve(), base.resolve()))  # may start with ..
         suite = inner["suites"][name]
         suite["prompts"] = [(prefix / p).as_posix() if isinstance(p, str) else p for p in suite["prompts"]]
         suite["tests"] = [(prefix / t).as_posix() for t in suite["tests"]]
-        return inner, translate(raw, path, name)[1]
+        return inner, problems
+    problems: list[str] = []
     for key in sorted(set(raw) - KNOWN, key=str):
         hint = NOT_YET.get(key)
         problems.append(f"{key}: not supported here; {hint}" if hint else
