@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..model.specs import JUDGED
+from ..model.specs import JUDGED, group_sets
 from ..model.types import AssertionSpec, Response, Score
 from ..util.text import safe
 from . import assertions
@@ -30,10 +30,8 @@ def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Respo
                 verdicts: dict[str, Any], threshold: float | None, judge_aggregate: str
                 ) -> tuple[bool, float, list[Score]]:
     """One answer against every assertion: (passed, weighted score, scores)."""
-    ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts)
-    scores = [assertions.evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], response.text or "", ctx)
-              if not spec.transform else assertions.evaluate_transformed(spec, registry, response.text or "", ctx)
-              for spec in asserts]
+    ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts, registry=registry)
+    scores = [assertions.evaluate_transformed(spec, registry, response.text or "", ctx) for spec in group_sets(asserts)]
     scores = aggregate_judges(scores, judge_aggregate)
     passed, value = assertions.combine(scores, threshold)
     return passed, value, scores
