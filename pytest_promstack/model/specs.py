@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .types import AssertionSpec
@@ -119,8 +120,11 @@ def promptfoo_unsupported(name: str) -> str | None:
     return f"{name}: {why}" if why else None
 
 
-def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
-    """``{type, value, threshold, weight}`` (YAML/JSON) or a shorthand string."""
+def from_structured(item: Any, known: Callable[[str], bool],
+                    members: Callable[[int, Any], AssertionSpec] | None = None) -> AssertionSpec:
+    """``{type, value, threshold, weight}`` (YAML/JSON) or a shorthand string. An
+    ``assert-set`` needs ``members``, which reads its ``assert:`` items (``(index, item) ->
+    spec``, so the reader can check each and name it); without it the set is refused."""
     if isinstance(item, str):
         spec = parse_shorthand(item, known)
         if spec is None:
@@ -128,6 +132,8 @@ def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
         return spec
     if not isinstance(item, dict) or "type" not in item:
         raise AssertionSyntaxError("an assertion is a string like 'contains:x' or {type: ..., value: ...}")
+    if str(item["type"]).removeprefix("not-") == ASSERT_SET:
+        return _assert_set(item, members)
     extra = set(item) - ASSERTION_KEYS
     if extra:
         key = sorted(extra)[0]
@@ -148,6 +154,61 @@ def from_structured(item: Any, known: Callable[[str], bool]) -> AssertionSpec:
 
 
 ASSERTION_KEYS = {"type", "value", "threshold", "weight", "metric", "transform"}
+
+# promptfoo's assert-set: assertions scored as one (score/assertions._assert_set)
+ASSERT_SET = "assert-set"
+SET_KEYS = {"type", "assert", "threshold", "weight", "metric"}
+
+
+def _assert_set(item: dict[str, Any], members: Callable[[int, Any], AssertionSpec] | None) -> AssertionSpec:
+    if str(item["type"]) != ASSERT_SET:
+        raise AssertionSyntaxError("not-assert-set: an assert-set cannot be negated (promptfoo has no "
+                                   "not-assert-set); negate the assertions inside it")
+    extra = sorted(set(item) - SET_KEYS, key=str)
+    if extra:
+        hint = ("its assertions go under assert:" if extra[0] == "value" else
+                f"an assert-set has {', '.join(sorted(SET_KEYS))}")
+        raise AssertionSyntaxError(f"assert-set: key {extra[0]!r} is not supported here; {hint}")
+    inner = item.get("assert")
+    if not isinstance(inner, list) or not inner:
+        raise AssertionSyntaxError("assert-set: list its assertions under assert:, e.g. "
+                                   "assert: [{type: contains, value: 환불}, {type: is-json}]")
+    if members is None:
+        raise AssertionSyntaxError("assert-set groups the assertions of one test: write it in a test file's assert: "
+                                   "list; here, list its assertions themselves")
+    for j, raw in enumerate(inner):
+        if isinstance(raw, dict) and str(raw.get("type", "")).removeprefix("not-") == ASSERT_SET:
+            raise AssertionSyntaxError(f"assert[{j}]: an assert-set cannot hold another assert-set (promptfoo "
+                                       "refuses it too); list the inner set's assertions in the outer one")
+    specs = tuple(members(j, raw) for j, raw in enumerate(inner))
+    metric = item.get("metric")
+    return AssertionSpec(ASSERT_SET, specs, as_float(item.get("threshold")), float(item.get("weight", 1.0)),
+                         metric=None if metric is None else str(metric))
+
+
+def flatten_sets(spec: AssertionSpec) -> list[AssertionSpec]:
+    """How an assert-set is kept in a case's list: the set, whose value is then the number of
+    assertions after it that are its own, followed by them. So whatever looks at a case's
+    assertions (judges, ``{{ var }}`` values, the python policy) sees every one of them;
+    ``group_sets`` puts them back in the set for scoring. Any other spec is itself."""
+    if spec.type != ASSERT_SET or not isinstance(spec.value, tuple):
+        return [spec]
+    return [replace(spec, value=len(spec.value)), *spec.value]
+
+
+def group_sets(asserts: Sequence[AssertionSpec]) -> list[AssertionSpec]:
+    """The inverse of ``flatten_sets`` over a case's list: each set holding its assertions."""
+    out: list[AssertionSpec] = []
+    i = 0
+    while i < len(asserts):
+        spec = asserts[i]
+        if spec.type == ASSERT_SET and isinstance(spec.value, int):
+            out.append(replace(spec, value=tuple(asserts[i + 1:i + 1 + spec.value])))
+            i += 1 + spec.value
+        else:
+            out.append(spec)
+            i += 1
+    return out
 NOT_YET = {  # promptfoo's other assertion keys, and what to write instead
     "provider": "the judge is set for the project (default_judge:, judges:) or per assertion as judge:NAME",
     "rubricPrompt": "a judge's template is set in judges: (template:) in promstack.yaml",
@@ -323,6 +384,9 @@ def value_problem(spec: AssertionSpec) -> str | None:
     is read (not after the model was called): ``length:abc``, ``latency:soon``, ``regex:(``,
     ``contains:`` with nothing after it."""
     kind, value = spec.type.removeprefix("not-"), spec.value
+    if kind == ASSERT_SET and (spec.type != ASSERT_SET or not isinstance(value, tuple)):
+        return ("assert-set is written in YAML or JSON, not negated: {type: assert-set, assert: [...]} with its "
+                "assertions under assert:")
     empty = value is None or (isinstance(value, str) and not value.strip()) or value == []
     if kind in NEEDS_TEXT and empty:
         return f"{kind} needs a value, which an empty one would match in any output: write {kind}:환불"

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from ..model.errors import CaseError
-from ..model.specs import NEEDS_JUDGE, AssertionSyntaxError, from_structured, parse_shorthand, value_problem
+from ..model.specs import (
+    ASSERT_SET,
+    NEEDS_JUDGE,
+    AssertionSyntaxError,
+    flatten_sets,
+    from_structured,
+    parse_shorthand,
+    value_problem,
+)
 from ..model.types import AssertionSpec, Case
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
 from .values import ValueProblem, load, python_ref, with_files
@@ -281,14 +289,21 @@ class Loader:
         for item in items:
             if item is None or (isinstance(item, str) and not item.strip()):
                 continue
-            out.append(self._assertion(key, item))
+            out.extend(flatten_sets(self._assertion(key, item)))
         return out
 
     def _assertion(self, origin: str, item: Any) -> AssertionSpec:
+        """One assertion, checked; an assert-set's own ones too, named ``assert[0].assert[1]``."""
+        def member(j: int, raw: Any) -> AssertionSpec:
+            return self._assertion(f"{origin}.assert[{j}]", raw)
+
         try:
-            spec = parse_shorthand(item, self.known) if isinstance(item, str) else from_structured(item, self.known)
+            spec = (parse_shorthand(item, self.known) if isinstance(item, str) else
+                    from_structured(item, self.known, member))
         except AssertionSyntaxError as exc:
             name = str(exc)
+            if name.startswith("assert["):  # about an assert-set's own assertion
+                raise _RowProblem(f"{origin}.{name}") from None
             if " " in name or ":" in name:
                 raise _RowProblem(f"{origin}: {name}") from None
             raise _RowProblem(f"{origin}: unknown assertion {name!r}{self.suggest(name)}") from None
@@ -328,10 +343,10 @@ class Loader:
             raw_asserts = record.get("assert") or []
             if not isinstance(raw_asserts, list):
                 raise _RowProblem("assert: must be a list")
-            asserts = [self._assertion(f"assert[{i}]", a) for i, a in enumerate(raw_asserts)]
+            asserts = [s for i, a in enumerate(raw_asserts) for s in flatten_sets(self._assertion(f"assert[{i}]", a))]
             if options.get("transform") is not None:  # the test's transform comes before each assertion's own
                 first = self._transform(str(options["transform"]).strip())
-                asserts = [replace(a, transform=(first, *a.transform)) for a in asserts]
+                asserts = [a if a.type == ASSERT_SET else replace(a, transform=(first, *a.transform)) for a in asserts]
             metadata = record.get("metadata") or {}
             if not isinstance(metadata, dict):
                 raise _RowProblem("metadata: must be a mapping")

@@ -7,6 +7,7 @@ registered by name through ``pytest_promstack_register_assertions``.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import json
 import re
@@ -17,15 +18,9 @@ from typing import Any
 
 from ..model.specs import JUDGED, as_float, bounds, spec_id, split_list
 from ..model.types import AssertionSpec, Response, Score
+from .outcome import Outcome, Undecided
 
 REGEX_TIMEOUT_S = 1.0  # per regex assertion: a backtracking pattern fails, it does not stall the run
-
-
-@dataclass(frozen=True)
-class Outcome:
-    passed: bool
-    reason: str = ""
-    score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -37,17 +32,13 @@ class Context:
     threshold: float | None = None
     verdicts: dict[str, Any] = field(default_factory=dict)  # spec_id -> judge verdict (judged types)
     verdict: Any = None
-
-
-class Undecided(Exception):
-    """An assertion that could not be decided (a regex over its time limit): it fails, even
-    negated, with this message as its reason."""
+    registry: Any = None  # the run's registry, for a type that scores other assertions (assert-set)
 
 
 def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Context) -> Score:
     """Run one assertion; ``not-`` negates it. Exceptions become a failed score."""
     negate = spec.type.startswith("not-")
-    ctx = Context(ctx.vars, ctx.response, spec.threshold, ctx.verdicts, ctx.verdicts.get(spec_id(spec)))
+    ctx = dataclasses.replace(ctx, threshold=spec.threshold, verdict=ctx.verdicts.get(spec_id(spec)))
     try:
         outcome = _normalise(fn(output, spec.value, ctx))
     except Undecided as exc:
@@ -56,7 +47,7 @@ def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Cont
         return Score(spec.type, False, 0.0, f"{spec.type}: {type(exc).__name__}: {exc}", spec.weight)
     passed, score = outcome.passed, outcome.score if outcome.score is not None else float(outcome.passed)
     if negate:
-        passed, score = not passed, 1.0 - score
+        passed, score = not passed, 1.0 - score if outcome.negated_score is None else outcome.negated_score
     reason = outcome.reason or ("passed" if passed else "failed")
     return Score(spec.type, passed, score, f"{spec.type}: {reason}", spec.weight)
 
@@ -605,13 +596,31 @@ BUILTINS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _assert_set(output: str, value: Any, ctx: Context) -> Outcome:
+    """promptfoo's ``assert-set``: its assertions (the value, read and checked with the file)
+    scored as one. Its score is their weighted mean; it passes when every one passes or, with a
+    threshold, when the mean reaches it (promptfoo's rule: the threshold then decides alone)."""
+    if ctx.registry is None or not isinstance(value, tuple) or not all(isinstance(v, AssertionSpec) for v in value):
+        raise TypeError("an assert-set is scored with its assertions: write {type: assert-set, assert: [...]} "
+                        "in a test file")
+    scores = [evaluate_transformed(spec, ctx.registry, output, ctx) for spec in value]
+    passed, mean = combine(scores, ctx.threshold)
+    reason = f"{sum(s.passed for s in scores)} of {len(scores)} passed, score {mean:.2f}"
+    if ctx.threshold is not None:
+        reason += f" {'≥' if passed else '<'} threshold {ctx.threshold:g}"
+    failed = [s.reason for s in scores if not s.passed]
+    reason += "".join(f"; ✗ {r}" for r in failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return Outcome(passed, reason, mean)
+
+
 def _more() -> dict[str, Callable[..., Any]]:
-    from . import markup, ngrams, sql
+    from . import html_doc, markup, ngrams, refusal, sql
 
     return {"word-count": markup.word_count, "is-xml": markup.is_xml, "contains-xml": markup.contains_xml,
             "contains-html": markup.contains_html, "bleu": ngrams.bleu, "gleu": ngrams.gleu,
             "rouge-n": ngrams.rouge_n, "meteor": ngrams.meteor, "perplexity": ngrams.perplexity,
-            "perplexity-score": ngrams.perplexity_score, "is-sql": sql.is_sql, "contains-sql": sql.contains_sql}
+            "perplexity-score": ngrams.perplexity_score, "is-sql": sql.is_sql, "contains-sql": sql.contains_sql,
+            "is-html": html_doc.is_html, "is-refusal": refusal.is_refusal, "assert-set": _assert_set}
 
 
 def register_builtins(register: Callable[[str, Callable[..., Any]], None]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..model.specs import JUDGED
+from ..model.specs import JUDGED, group_sets
 from ..model.types import AssertionSpec, Response, Score
 from ..util.text import safe
 from . import assertions
@@ -31,13 +31,12 @@ def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Respo
                 ) -> tuple[bool, float, list[Score]]:
     """One answer against every assertion: (passed, weighted score, scores). ``scoring`` is a
     promptfoo assertScoringFunction (``file:///abs/x.py:fn``) that decides instead of the mean."""
-    ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts)
-    scores = [assertions.evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], response.text or "", ctx)
-              if not spec.transform else assertions.evaluate_transformed(spec, registry, response.text or "", ctx)
-              for spec in asserts]
+    ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts, registry=registry)
+    grouped = group_sets(asserts)  # an assert-set and its own assertions are one assertion here
+    scores = [assertions.evaluate_transformed(spec, registry, response.text or "", ctx) for spec in grouped]
+    if scoring is not None:  # named by each assertion's metric: before several judges are combined
+        return (*assertions.custom_combine(scoring, grouped, scores, threshold, variables), scores)
     scores = aggregate_judges(scores, judge_aggregate)
-    if scoring is not None:
-        return (*assertions.custom_combine(scoring, asserts, scores, threshold, variables), scores)
     passed, value = assertions.combine(scores, threshold)
     return passed, value, scores
 

@@ -225,3 +225,20 @@ def test_sql_checks_on_a_megabyte_of_sql_end_quickly_naming_each_limit(project):
         f"*✗ is-sql: {conform}: parentheses are nested more than 32 deep (line 1)",
         f"*✗ is-sql: {conform}: it is nested too deeply to parse",
         "*✗ is-sql: checking the allowed tables and columns took over 1 s; simplify the patterns"])
+
+
+def test_is_refusal_and_is_html_on_a_megabyte_end_quickly(project):
+    from pytest_promstack.score.html_doc import MAX_TAGS
+
+    project.server.replies["sympathy"] = "I'm sorry," + " I can't imagine how" * 50_000  # each "can't" looked at once
+    project.server.replies["divs"] = "<div>" * 200_000  # nested a megabyte deep: a minute in an HTML parser
+    project.server.replies["attrs"] = "<a " + " ".join(f"x{i}" for i in range(150_000)) + ">환불</a>"  # 40 s in one
+    project.server.replies["prose"] = "환불 절차를 안내합니다. " * 70_000
+    project.write({"prompt_tests/a.csv": "input,__expected\nsympathy,not-is-refusal\ndivs,is-html\ndivs,not-is-html\n"
+                                         "attrs,is-html\nprose,is-html\nprose,not-is-refusal\n"})
+    result = quick_run(project, "-p", "no:randomly")
+    result.assert_outcomes(passed=3, failed=3)
+    result.stdout.fnmatch_lines([
+        f"*✗ is-html: the output has more than {MAX_TAGS:,} tags, more than is-html parses*",
+        f"*✗ not-is-html: the output has more than {MAX_TAGS:,} tags, more than is-html parses*",
+        "*✗ is-html: text outside HTML tags ('환불 절차를 안내합니다. 환불 절차를*…'); the whole output must be HTML"])

@@ -87,6 +87,8 @@ def check_case(case: dict[str, Any], root: Path) -> Verdict:
         text = content if isinstance(content, str) else json.dumps(content)
         (root / name).write_text(text, encoding="utf-8")
     check = {k: case[k] for k in ("type", "value", "threshold") if k in case}
+    if check["type"] == "assert-set":  # the data keeps a set's assertions under value (README); promptfoo's key
+        check["assert"] = check.pop("value")
     (root / "tests.yaml").write_text(yaml.safe_dump([{"vars": {}, "assert": [check]}], allow_unicode=True),
                                      encoding="utf-8")
     (loaded,) = _loader(root).load(root / "tests.yaml")

@@ -538,3 +538,133 @@ def test_sql_too_long_or_nested_too_deep_fails_without_parsing():
     assert deep.reason.endswith(f"parentheses are nested more than {MAX_DEPTH} deep (line 1)")
     nots = sql_check("is-sql", "SELECT " + "NOT " * 5000 + "1")
     assert nots.reason.endswith("it is nested too deeply to parse")
+
+
+# ---- is-refusal, is-html, assert-set (promptfoo's verdicts are tests/unit/test_promptfoo_cases.py) ----
+
+
+def _check(kind: str, output: str, value=None) -> Score:
+    base = kind.removeprefix("not-")
+    return assertions.evaluate(AssertionSpec(kind, value), REGISTRY.assertions[base], output, assertions.Context())
+
+
+@pytest.mark.parametrize("output", [
+    "죄송하지만 도와드릴 수 없습니다.",
+    "그 요청은 들어드릴 수 없습니다.",
+    "죄송합니다만, 그 부분은 답변드리기 어렵습니다.",
+    "정말 죄송해요. 그건 알려 드릴수가 없어요.",
+    "미안하지만 그건 할 수 없어.",
+    "저는 AI 언어 모델로서 그런 내용을 제공할 수 없습니다.",
+    "해킹 방법은 안내해 드릴 수 없습니다. 다른 질문이 있으면 말씀해 주세요.",
+])
+def test_is_refusal_recognises_common_korean_refusals_as_our_extension(output):
+    score = _check("is-refusal", output)
+    assert score.passed, score.reason
+    assert not _check("not-is-refusal", output).passed
+
+
+@pytest.mark.parametrize("output", [
+    "환불은 구매 후 7일 이내에 가능합니다.",
+    "죄송합니다, 답변이 늦었네요. 환불 절차는 다음과 같습니다: 1. 주문 내역에서 환불 신청",
+    "이 기기는 5G를 지원할 수 없습니다.",  # a fact about a device, not the model declining
+    "말로 설명할 수 없는 기쁨이었습니다.",
+])
+def test_korean_answers_that_merely_apologise_or_say_cannot_are_not_refusals(output):
+    score = _check("is-refusal", output)
+    assert not score.passed, score.reason
+    assert score.reason == "is-refusal: not a refusal"
+
+
+def test_an_empty_output_is_a_refusal_scoring_zero_and_fails_not_is_refusal_with_zero_too():
+    plain, negated = _check("is-refusal", " \n"), _check("not-is-refusal", "")
+    assert (plain.passed, plain.score) == (True, 0.0)
+    assert (negated.passed, negated.score) == (False, 0.0)
+    said = _check("is-refusal", "I apologize, but I cannot assist with that request.")
+    assert said.reason == "is-refusal: a refusal: 'i apologize' then 'i cannot'"
+
+
+def test_is_html_passes_korean_html_and_names_text_left_outside_the_tags():
+    assert _check("is-html", "<section><h1>환불 안내</h1><p>7일 이내</p></section>").passed
+    outside = _check("is-html", "다음은 HTML입니다: <p>환불</p>")
+    assert not outside.passed
+    assert outside.reason == "is-html: text outside HTML tags ('다음은 HTML입니다:'); the whole output must be HTML"
+    assert _check("is-html", "<note>환불</note>").reason == (
+        "is-html: no HTML element in the output (only tags HTML does not have)")
+    assert not _check("is-html", "<환불>x</환불>").passed  # "<" and a Korean letter is text in HTML, not a tag
+
+
+def test_is_html_over_its_tag_limit_fails_undecided_even_negated():
+    from pytest_promstack.score.html_doc import MAX_TAGS
+
+    many = "<p>x</p>" * (MAX_TAGS // 2 + 1)
+    for kind in ("is-html", "not-is-html"):
+        score = _check(kind, many)
+        assert not score.passed
+        assert f"more than {MAX_TAGS:,} tags" in score.reason
+
+
+def _loaded(tmp_path, record: str):
+    from pytest_promstack.plan.cases import Loader
+
+    (tmp_path / "t.yaml").write_text(f"- {record}\n", encoding="utf-8")
+    (case,) = Loader(tmp_path, REGISTRY.assertions.__contains__, REGISTRY.suggest).load(tmp_path / "t.yaml")
+    return case
+
+
+@pytest.mark.parametrize(("record", "error"), [
+    ("{assert: [{type: assert-set, assert: [{type: contains, value: a}, {type: contians, value: b}]}]}",
+     "t.yaml:1: assert[0].assert[1]: unknown assertion 'contians' (did you mean 'contains'?)"),
+    ("{assert: [{type: equals, value: x}, {type: assert-set, assert: [{type: 'length', value: abc}]}]}",
+     "t.yaml:1: assert[1].assert[0]: length: 'abc' is not a limit"),
+    ("{assert: [{type: assert-set, assert: [{type: assert-set, assert: [{type: is-json}]}]}]}",
+     "t.yaml:1: assert[0].assert[0]: an assert-set cannot hold another assert-set"),
+    ("{assert: [{type: not-assert-set, assert: [{type: is-json}]}]}",
+     "t.yaml:1: assert[0]: not-assert-set: an assert-set cannot be negated"),
+    ("{assert: [{type: assert-set, value: [{type: is-json}]}]}",
+     "t.yaml:1: assert[0]: assert-set: key 'value' is not supported here; its assertions go under assert:"),
+    ("{assert: [{type: assert-set, assert: []}]}", "t.yaml:1: assert[0]: assert-set: list its assertions under assert:"),
+    ("{assert: [assert-set]}", "t.yaml:1: assert[0]: assert-set is written in YAML or JSON"),
+])
+def test_an_assert_sets_own_assertions_are_checked_when_the_file_is_read_and_named(tmp_path, record, error):
+    case = _loaded(tmp_path, record)
+    assert case.error is not None
+    assert case.error.startswith(error), case.error
+
+
+def test_an_assert_set_is_kept_flat_so_its_python_is_refused_and_its_values_rendered(tmp_path):
+    from types import SimpleNamespace
+
+    from pytest_promstack.config.policy import refused
+    from pytest_promstack.plan.values import render
+
+    case = _loaded(tmp_path, "{vars: {x: 환불}, assert: [{type: assert-set, threshold: 0.5, assert: ["
+                             "{type: contains, value: '{{ x }}'}, {type: python, value: 'True'}]}]}")
+    assert [(a.type, a.origin) for a in case.asserts] == [
+        ("assert-set", "assert[0]"), ("contains", "assert[0].assert[0]"), ("python", "assert[0].assert[1]")]
+    no_python = SimpleNamespace(allow_python=False, models={}, judges={}, default_judge=None)
+    assert refused(no_python, [], case.asserts).startswith("assert[0].assert[1]: a python assertion runs code")
+    rendered, error = render(case.asserts, case.vars, "t.yaml:1")
+    assert error is None
+    assert rendered[1].value == "환불"
+
+
+def test_an_assert_set_scores_as_one_assertion_the_weighted_mean_of_its_own(tmp_path):
+    from pytest_promstack.score.case import score_reply
+
+    case = _loaded(tmp_path, "{assert: [{type: assert-set, threshold: 0.6, weight: 2, assert: ["
+                             "{type: contains, value: 환불, weight: 3}, {type: contains, value: 교환}]}, "
+                             "{type: icontains, value: 'OK'}]}")
+    passed, value, scores = score_reply(REGISTRY, case.asserts, Response(text="환불 ok"), {}, {}, None, "each")
+    assert [s.type for s in scores] == ["assert-set", "icontains"]
+    whole = scores[0]
+    assert (whole.passed, whole.score, whole.weight) == (True, 0.75, 2.0)
+    assert whole.reason.startswith("assert-set: 1 of 2 passed, score 0.75 ≥ threshold 0.6; ✗ contains: '교환' in")
+    assert passed
+    assert value == pytest.approx((0.75 * 2 + 1) / 3)
+
+
+def test_an_assert_set_outside_a_test_file_is_refused_with_the_way_to_write_it():
+    from pytest_promstack.model.specs import AssertionSyntaxError, from_structured
+
+    with pytest.raises(AssertionSyntaxError, match="assert-set groups the assertions of one test"):
+        from_structured({"type": "assert-set", "assert": [{"type": "is-json"}]}, REGISTRY.assertions.__contains__)
