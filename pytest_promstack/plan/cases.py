@@ -311,13 +311,14 @@ class Loader:
             raise _RowProblem(f"{origin}: empty assertion")
         try:
             spec = with_files(spec, self._base, self.root)
-            spec = replace(spec, transform=tuple(self._transform(t) for t in spec.transform))
+            if spec.transform:
+                spec = replace(spec, transform=tuple(self._transform(t) for t in spec.transform))
         except ValueProblem as exc:
             raise _RowProblem(f"{origin}: {exc}") from None
         problem = value_problem(spec)
         if problem:
             raise _RowProblem(f"{origin}: {problem}")
-        return replace(spec, origin=origin)
+        return AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, origin, spec.metric, spec.transform)
 
     def _transform(self, code: str) -> str:
         return python_ref(code, self._base, self.root) if code.startswith("file://") else code

@@ -33,7 +33,10 @@ def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Respo
     promptfoo assertScoringFunction (``file:///abs/x.py:fn``) that decides instead of the mean."""
     ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts, registry=registry)
     grouped = group_sets(asserts)  # an assert-set and its own assertions are one assertion here
-    scores = [assertions.evaluate_transformed(spec, registry, response.text or "", ctx) for spec in grouped]
+    text = response.text or ""
+    scores = [assertions.evaluate_transformed(spec, registry, text, ctx) if spec.transform else
+              assertions.evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], text, ctx)
+              for spec in grouped]
     if scoring is not None:  # named by each assertion's metric: before several judges are combined
         return (*assertions.custom_combine(scoring, grouped, scores, threshold, variables), scores)
     scores = aggregate_judges(scores, judge_aggregate)
