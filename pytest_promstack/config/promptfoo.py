@@ -63,15 +63,7 @@ NOT_YET = {
     "redteam": "red-teaming is not part of promptfoo compatibility here",
 }
 KNOWN = {"prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", *IGNORED}
-CONFIG_STEMS = ("promptfooconfig",)
 SEPARATOR = re.compile(r"^---[ \t]*$", re.M)
-
-
-def is_config(path: Path, raw: dict[str, Any]) -> bool:
-    """A promptfoo config: named promptfooconfig*.yaml, or with prompts:/providers: and no suites:."""
-    if path.name.lower().startswith(CONFIG_STEMS):
-        return True
-    return bool({"prompts", "providers", "targets"} & set(raw)) and not {"suites", "models"} & set(raw)
 
 
 def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Path | None = None

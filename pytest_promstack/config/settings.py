@@ -298,14 +298,22 @@ def _read(path: Path) -> tuple[Path, dict[str, Any], str]:
         data = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("promstack", {})
         return path, data, f"{path.name} [tool.promstack]"
     data = _read_yaml(path)
-    from . import promptfoo
+    if _promptfoo_like(path, data):  # a promptfoo config is the promstack config it means
+        from . import promptfoo
 
-    if promptfoo.is_config(path, data):  # a promptfoo config is the promstack config it means
         data, problems = promptfoo.translate(data, path)
         if problems:
             raise ConfigError(path.name, problems)
         return path, data, f"{path.name} (promptfoo)"
     return path, data, path.name
+
+
+def _promptfoo_like(path: Path, data: dict[str, Any]) -> bool:
+    """A promptfoo config: named promptfooconfig*.yaml, or with prompts:/providers: and no suites:/models:
+    (decided here, so a promstack.yaml never imports config/promptfoo.py)."""
+    if path.name.lower().startswith("promptfooconfig"):
+        return True
+    return bool({"prompts", "providers", "targets"} & set(data)) and not {"suites", "models"} & set(data)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

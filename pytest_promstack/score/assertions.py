@@ -7,7 +7,6 @@ registered by name through ``pytest_promstack_register_assertions``.
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import functools
 import json
 import re
@@ -38,7 +37,8 @@ class Context:
 def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Context) -> Score:
     """Run one assertion; ``not-`` negates it. Exceptions become a failed score."""
     negate = spec.type.startswith("not-")
-    ctx = dataclasses.replace(ctx, threshold=spec.threshold, verdict=ctx.verdicts.get(spec_id(spec)))
+    verdict = ctx.verdicts.get(spec_id(spec)) if ctx.verdicts else None  # (spec_id is a json.dumps: only when judged)
+    ctx = Context(ctx.vars, ctx.response, spec.threshold, ctx.verdicts, verdict, ctx.registry)
     try:
         outcome = _normalise(fn(output, spec.value, ctx))
     except Undecided as exc:
