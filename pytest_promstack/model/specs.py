@@ -64,6 +64,8 @@ def parse_shorthand(text: str, known: Callable[[str], bool]) -> AssertionSpec | 
         return AssertionSpec("python", text.strip())
     m = SHORTHAND.match(text)
     has_value = m is not None and m.group("value") is not None
+    if m is not None and not has_value and not URL.match(text) and promptfoo_unsupported(m.group("type")):
+        raise AssertionSyntaxError(promptfoo_unsupported(m.group("type")) or "")  # moderation, similar: a type
     if m is None or URL.match(text) or (not has_value and not known(m.group("type"))):
         return AssertionSpec("equals", text.strip())
     name = ALIASES.get(m.group("type"), m.group("type"))
@@ -148,7 +150,7 @@ def from_structured(item: Any, known: Callable[[str], bool],
     if transform is not None and not (isinstance(transform, str) and transform.strip()):
         raise AssertionSyntaxError("transform: write a python expression over output, or file://x.py:fn")
     metric = item.get("metric")
-    return AssertionSpec(name, item.get("value"), as_float(item.get("threshold")), float(item.get("weight", 1.0)),
+    return AssertionSpec(name, item.get("value"), _number(item, "threshold"), _number(item, "weight", 1.0),
                          metric=None if metric is None else str(metric),
                          transform=(transform.strip(),) if transform else ())
 
@@ -182,7 +184,7 @@ def _assert_set(item: dict[str, Any], members: Callable[[int, Any], AssertionSpe
                                        "refuses it too); list the inner set's assertions in the outer one")
     specs = tuple(members(j, raw) for j, raw in enumerate(inner))
     metric = item.get("metric")
-    return AssertionSpec(ASSERT_SET, specs, as_float(item.get("threshold")), float(item.get("weight", 1.0)),
+    return AssertionSpec(ASSERT_SET, specs, _number(item, "threshold"), _number(item, "weight", 1.0),
                          metric=None if metric is None else str(metric))
 
 
@@ -219,6 +221,22 @@ NOT_YET = {  # promptfoo's other assertion keys, and what to write instead
 
 def as_float(v: Any) -> float | None:
     return None if v is None else float(v)
+
+
+def _number(item: dict[str, Any], key: str, default: float | None = None) -> Any:
+    """An assertion's ``threshold`` or ``weight`` as a number; anything else is the row's error."""
+    value = item.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int | float | str):  # a bool too: false is 0, as JavaScript (and promptfoo) reads it
+        raise AssertionSyntaxError(f"{key}: {value!r} is not a number; write e.g. {key}: 0.8")
+    try:
+        number = float(value)
+    except ValueError:
+        raise AssertionSyntaxError(f"{key}: {value!r} is not a number; write e.g. {key}: 0.8") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise AssertionSyntaxError(f"{key}: {value!r} is not a finite number")
+    return number
 
 
 def bounds(value: Any) -> tuple[float | None, float | None]:

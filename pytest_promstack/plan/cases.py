@@ -36,7 +36,7 @@ from ..model.specs import (
 )
 from ..model.types import AssertionSpec, Case
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
-from .values import ValueProblem, load, python_ref, with_files
+from .values import ValueProblem, load_var, python_ref, with_file_vars, with_files
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
@@ -256,11 +256,13 @@ class Loader:
         return Case(file=rel, row=row, vars={}, description=_text(description), error=f"{rel}:{row}: {message}")
 
     def _flat(self, rel: str, row: int, record: dict[str, Any]) -> Case:
-        """A flat row: plain keys are variables, ``__`` keys are conventions."""
-        variables = {k: v for k, v in record.items() if not k.startswith("__")}
+        """A flat row: plain keys are variables (a ``file://`` value read, as promptfoo reads it),
+        ``__`` keys are conventions."""
         asserts: list[AssertionSpec] = []
         metadata: dict[str, Any] = {}
         try:
+            variables = with_file_vars({k: v for k, v in record.items() if not k.startswith("__")}, self._base,
+                                       self.root)
             for key, value in record.items():
                 if EXPECTED_N.match(key):
                     asserts.extend(self._expected(key, value))
@@ -276,11 +278,11 @@ class Loader:
                 description=_text(record.get("__description")), case_id=_text(record.get("__id")),
                 metadata=metadata, marks=_marks(record.get("__marks")),
                 threshold=_threshold(record.get("__threshold")),
-                prefix=_text(record.get("__prefix")) or "", suffix=_text(record.get("__suffix")) or "",
+                prefix=_verbatim(record.get("__prefix")), suffix=_verbatim(record.get("__suffix")),
                 provider_output=_output(record.get("__providerOutput")),
                 human_score=_human(record.get("__human_score")),
             )
-        except _RowProblem as exc:
+        except (_RowProblem, ValueProblem) as exc:
             return self._bad(rel, row, str(exc))
 
     def _expected(self, key: str, value: Any) -> list[AssertionSpec]:
@@ -356,7 +358,7 @@ class Loader:
                 description=_text(record.get("description")), case_id=_text(record.get("id")),
                 metadata=dict(metadata), marks=_marks(record.get("marks")),
                 threshold=_threshold(record.get("threshold")),
-                prefix=_text(options.get("prefix")) or "", suffix=_text(options.get("suffix")) or "",
+                prefix=_verbatim(options.get("prefix")), suffix=_verbatim(options.get("suffix")),
                 provider=_provider(record.get("provider")),
                 provider_output=_output(record.get("providerOutput")),
                 human_score=_human(record.get("human_score", metadata.get("human_score"))),
@@ -405,9 +407,9 @@ class Loader:
             paths = sorted(glob.glob(str(self._base / value[len("file://"):])))
             if not paths:
                 raise _RowProblem(f"vars.{key}: no file matches {value!r} (relative to this file)")
-            return [(load(f"file://{p}", self._base, self.root), f"{key}={Path(p).name}") for p in paths]
+            return [(load_var(f"file://{p}", self._base, self.root), f"{key}={Path(p).name}") for p in paths]
         if isinstance(value, str) and value.startswith("file://"):
-            return [(load(value, self._base, self.root), "")]
+            return [(load_var(value, self._base, self.root), "")]
         return [(value, "")]
 
 
@@ -472,6 +474,11 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _verbatim(value: Any) -> str:
+    """A prefix or suffix as written (spaces and newlines kept, as promptfoo joins them)."""
+    return "" if value is None else str(value)
 
 
 def _output(value: Any) -> str | None:

@@ -20,7 +20,7 @@ from .cases import Loader
 from .planned import Planned
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
-from .values import ValueProblem, python_ref, with_files
+from .values import ValueProblem, python_ref, with_file_vars, with_files
 from .values import render as render_values
 
 LOGPROBS = ("perplexity", "perplexity-score")  # assertion types that need the answer's log probabilities
@@ -45,6 +45,7 @@ class Planner:
         self.prompt_files: dict[str, Path] = {}  # prompt id -> its file
         self.planned_ids: set[str] = set()
         self._default_transforms: dict[str, tuple[str, ...]] = {}  # suite -> its case_defaults transform
+        self.suite_vars: dict[str, dict[str, Any]] = {}  # suite -> its vars:, a file:// value read
         self.suite_asserts = self._parse_suite_asserts()
 
     def wants(self, path: Path) -> bool:
@@ -153,7 +154,7 @@ class Planner:
         markers, keywords, mark_error = self._marks(case, suite, model)
         error = mark_error or self._plan_error(prompt, model, suite, case)
         asserts, value_error = render_values(case.asserts + self.suite_asserts[suite.name],
-                                             {**suite.vars, **case.vars}, case.where)
+                                             {**self.suite_vars[suite.name], **case.vars}, case.where)
         error = error or value_error
         plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
                        name=name, case_id=f"{rel}::{name}", asserts=asserts,
@@ -195,6 +196,10 @@ class Planner:
         problems = []
         for suite in self.settings.suites.values():
             specs = []
+            try:
+                self.suite_vars[suite.name] = with_file_vars(suite.vars, base, self.settings.root)
+            except ValueProblem as exc:
+                problems.append(f"suites.{suite.name}.vars: {exc}")
             transform = suite.defaults.transform if suite.defaults is not None else None
             if transform:
                 try:
@@ -233,7 +238,7 @@ class Planner:
 
     def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
         case = plan.case
-        variables = {**suite.vars, **case.vars}
+        variables = {**self.suite_vars[suite.name], **case.vars}
         try:
             messages = prompt.render(variables, case.prefix, case.suffix)
         except TemplateError as exc:

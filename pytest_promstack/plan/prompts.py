@@ -45,10 +45,17 @@ class Prompt:
             if template is not None:
                 content = render_text(template, variables, self.source)
             out.append({**msg, "content": content})
-        if prefix or suffix:
+        if prefix or suffix:  # as written (promptfoo's options.prefix/suffix), {{ var }} rendered
+            prefix, suffix = (self._render_extra(x, variables) for x in (prefix, suffix))
             last = _last_user(out)
             out[last] = {**out[last], "content": f"{prefix}{out[last]['content']}{suffix}"}
         return out
+
+    def _render_extra(self, text: str, variables: dict[str, Any]) -> str:
+        if "{{" not in text and "{%" not in text:
+            return text
+        where = f"{self.source} (prefix/suffix)"
+        return render_text(compile_text(text, where), variables, where)
 
 
 def _last_user(messages: list[dict[str, Any]]) -> int:

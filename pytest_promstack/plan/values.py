@@ -87,6 +87,25 @@ def load(ref: str, base: Path, root: Path) -> Any:
     return text
 
 
+def load_var(ref: str, base: Path, root: Path) -> str:
+    """A variable's ``file://`` value, as promptfoo puts it in a prompt: a text file's text
+    (trimmed), a ``.json``/``.yaml`` file's data as compact JSON text (so ``| load`` reads it)."""
+    import json
+
+    value = load(ref, base, root)
+    if isinstance(value, str):
+        return value.strip()
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def with_file_vars(variables: dict[str, Any], base: Path, root: Path) -> dict[str, Any]:
+    """``variables`` with each ``file://`` value read (``load_var``)."""
+    if not any(isinstance(v, str) and v.startswith(SCHEME) for v in variables.values()):
+        return variables
+    return {k: load_var(v, base, root) if isinstance(v, str) and v.startswith(SCHEME) else v
+            for k, v in variables.items()}
+
+
 def python_ref(ref: str, base: Path, root: Path) -> str:
     """``file://checks/grade.py:fn`` -> ``file:///abs/checks/grade.py:fn`` (``get_assert`` when
     no function is named, as promptfoo calls it)."""

@@ -157,15 +157,16 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _matrix(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """promptfoo's view: one row per case (suite, file, row), one column per prompt version x
+    """promptfoo's view: one row per case (suite, case id), one column per prompt version x
     model, each cell the index of that run in ``cases`` (-1: not run there)."""
     cols: dict[str, int] = {}
     lines: dict[tuple[Any, ...], dict[str, Any]] = {}
     for i, r in enumerate(rows):
         col = cols.setdefault(f"{r['prompt']} · {r['model']}", len(cols))
-        key = (r["suite"], r["where"])
+        base = str(r["id"] or "").rsplit("[", 1)[0]  # the case's id without its [prompt-model]
+        key = (r["suite"], base)  # (one row of a file may be several cases: a promptfoo test's list of values)
         if key not in lines:
-            name = str(r["id"] or "").split("::", 1)[-1].rsplit("[", 1)[0]
+            name = base.split("::", 1)[-1]
             lines[key] = {"suite": r["suite"], "where": r["where"], "name": name, "cells": {}}  # vars: in cases
         lines[key]["cells"].setdefault(col, i)  # the first run of a repeated case id
     out = [{**line, "cells": [line["cells"].get(c, -1) for c in range(len(cols))]} for line in lines.values()]

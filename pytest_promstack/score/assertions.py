@@ -142,8 +142,8 @@ def _equals(output: str, value: Any, ctx: Context) -> Outcome:
 
 
 def _contains(fold: bool) -> Callable[..., Outcome]:
-    def check(output: str, value: Any, ctx: Context) -> Outcome:
-        hay, needle = (output.casefold(), str(value).casefold()) if fold else (output, str(value))
+    def check(output: str, value: Any, ctx: Context) -> Outcome:  # i-: lower(), as JavaScript's toLowerCase
+        hay, needle = (output.lower(), str(value).lower()) if fold else (output, str(value))
         return Outcome(needle in hay, f"{_show(str(value))} in {_show(output)}")
 
     return check
@@ -151,8 +151,8 @@ def _contains(fold: bool) -> Callable[..., Outcome]:
 
 def _contains_many(fold: bool, need_all: bool) -> Callable[..., Outcome]:
     def check(output: str, value: Any, ctx: Context) -> Outcome:
-        hay = output.casefold() if fold else output
-        keys = {v: (v.casefold() if fold else v) for v in _items(value)}  # each value once, in order
+        hay = output.lower() if fold else output
+        keys = {v: (v.lower() if fold else v) for v in _items(value)}  # each value once, in order
         present = _occurring(set(keys.values()), hay)
         found = [v for v, k in keys.items() if k in present]
         missing = [v for v, k in keys.items() if k not in present]
@@ -553,8 +553,8 @@ def _judged(output: str, value: Any, ctx: Context) -> Outcome:
     scale, as 0..1, must reach it; without one, the judge's own pass rule decides."""
     v = ctx.verdict
     if v is None:
-        return Outcome(False, f"{_show(str(value))} needs an LLM judge: set default_judge: <model> (or judges:) "
-                              "in promstack.yaml")
+        what = "this check" if value is None else _show(str(value))
+        return Outcome(False, f"{what} needs an LLM judge: set default_judge: <model> (or judges:) in promstack.yaml")
     if isinstance(v, str):  # the reason no judge could be used (unknown judge name, no context)
         return Outcome(False, v)
     detail = "; ".join(f"{s['criterion'][:40]}={s['score']}" for s in v["scores"])

@@ -353,7 +353,7 @@ def test_every_promptfoo_test_key_loads_and_none_is_dropped(tmp_path):
     full, bare = _loader(tmp_path).load(tmp_path / "t.yaml")
     assert full.error is None
     assert full.vars == {"question": "환불", "doc": "환불 규정 전문"}
-    assert (full.prefix, full.suffix, full.description, full.threshold) == ("앞", "뒤", "환불", 0.5)
+    assert (full.prefix, full.suffix, full.description, full.threshold) == ("앞 ", " 뒤", "환불", 0.5)  # as written
     assert full.metadata == {"topic": "refund"}
     assert full.provider == "openai:chat:gpt-4o-mini"
     assert full.provider_output == '{"answer":"환불"}'  # as promptfoo's JSON.stringify writes it
@@ -451,3 +451,44 @@ def test_a_promptfoo_type_we_do_not_run_says_what_to_write_instead(tmp_path):
                              "file never makes the run call a URL; write the check as python: (or file://check.py:fn)")
     assert trajectory.error.startswith("a.csv:3: __expected: trajectory: trajectory checks")
     assert similar.error.startswith("a.csv:4: __expected: similar: similar (embeddings) is not run here yet")
+
+
+@pytest.mark.parametrize("key", ["threshold: high", "weight: heavy", "threshold: [1]"])
+def test_an_assertion_number_that_is_not_one_is_the_rows_error_and_the_file_still_loads(tmp_path, key):
+    (tmp_path / "t.yaml").write_text(f"- vars: {{a: 1}}\n  assert: [{{type: contains, value: x, {key}}}]\n"
+                                     "- vars: {a: 2}\n  assert: [{type: contains, value: x}]\n", encoding="utf-8")
+    bad, good = _loader(tmp_path).load(tmp_path / "t.yaml")
+    name = key.split(":")[0]
+    assert bad.error.startswith(f"t.yaml:1: assert[0]: {name}: ")
+    assert "is not a number; write e.g." in bad.error
+    assert good.error is None
+
+
+def test_prefix_and_suffix_keep_their_spaces_and_render_variables():
+    prompt = from_mapping({"id": "p", "template": "Q: {{ q }}"}, "p.yaml", "p")
+    assert prompt.render({"q": "환불", "who": "고객"}, "PRE {{ who }} ", " POST") == [
+        {"role": "user", "content": "PRE 고객 Q: 환불 POST"}]
+
+
+def test_file_variables_are_text_as_promptfoo_puts_them_in_prompts(tmp_path):
+    (tmp_path / "doc.txt").write_text("환불 규정\n\n", encoding="utf-8")
+    (tmp_path / "style.json").write_text('{"tone": "친절"}', encoding="utf-8")
+    (tmp_path / "a.csv").write_text("input,doc,style\nq,file://doc.txt,file://style.json\n", encoding="utf-8")
+    (case,) = _loader(tmp_path).load(tmp_path / "a.csv")
+    assert case.vars == {"input": "q", "doc": "환불 규정", "style": '{"tone":"친절"}'}  # | load reads the JSON
+
+
+def test_a_suites_file_variable_is_read_relative_to_the_config(tmp_path):
+    from pytest_promstack.config.settings import load_settings
+    from pytest_promstack.plan.planner import Planner
+    from tests.unit.test_planner import CONFIG, planner_for
+
+    planner_for(tmp_path, "input,__expected\n환불,contains:환불\n")  # writes the project's files
+    (tmp_path / "sys.txt").write_text("시스템 안내", encoding="utf-8")
+    config = CONFIG.replace('assert: ["length:<=200"]}', 'assert: ["length:<=200"], vars: {sys: file://sys.txt}}')
+    (tmp_path / "promstack.yaml").write_text(config, encoding="utf-8")
+    (tmp_path / "prompts/p.yaml").write_text("id: p\ntemplate: '{{ sys }}: {{ input }}'\n", encoding="utf-8")
+    registry = builtin_registry()
+    planner = Planner(load_settings(tmp_path, {}), registry.assertions.__contains__, registry.suggest)
+    (plan,) = planner.plan_file(tmp_path / "t/a.csv")
+    assert plan.requests[0].messages[-1]["content"] == "시스템 안내: 환불"
