@@ -22,6 +22,13 @@ PREFIXES = {
     "ollama": "ollama_chat", "cerebras": "cerebras", "deepinfra": "deepinfra", "replicate": "replicate",
 }
 KINDS = ("chat", "completion", "messages", "text-generation", "responses")
+NOT_MODELS = {  # promptfoo providers that are not a chat model: refused with the reason
+    "echo": "promptfoo's echo returns the prompt", "http": "an HTTP endpoint of your own",
+    "https": "an HTTP endpoint of your own", "browser": "a browser it drives", "sequence": "a series of providers",
+    "websocket": "a websocket endpoint", "webhook": "a webhook", "exec": "a command it runs",
+    "python": "a python file of promptfoo's kind", "file": "a provider file", "golang": "a Go program",
+    "simulated-user": "a simulated user", "mcp": "an MCP server",
+}
 
 
 class ProviderProblem(ValueError):
@@ -31,6 +38,11 @@ class ProviderProblem(ValueError):
 def litellm_model(provider: str) -> str:
     """The litellm model name for a promptfoo provider id; raises ``ProviderProblem`` (one line
     with the fix) for one we cannot map."""
+    kind = provider.split(":", 1)[0].lower()
+    if kind in NOT_MODELS or provider.startswith(("http://", "https://", "file://", "python:", "exec:")):
+        what = NOT_MODELS.get(kind, "code or a URL of your own")
+        raise ProviderProblem(f"provider {provider!r} is not a model litellm can call ({what}); point a models: entry "
+                              "at the service (api_base), or use a python: target (docs/models-and-transports.md)")
     if ":" not in provider:  # a litellm name already (openai/gpt-4o-mini)
         return provider
     prefix, _, rest = provider.partition(":")
@@ -101,7 +113,14 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
             out["concurrency"] = value
         elif key == "repeat":
             out["repeat"] = value
-        elif key not in ("delay", "showProgressBar", "cache"):
+        elif key == "cache":
+            if value is False:
+                out["cache"] = {"mode": "off"}
+        elif key == "delay":
+            if value:
+                problems.append("evaluateOptions.delay: not supported here; calls are paced by concurrency "
+                                "(maxConcurrency: 1 for one at a time) and retried on 429 with backoff")
+        elif key != "showProgressBar":  # how promptfoo draws its progress: nothing to run
             problems.append(f"evaluateOptions.{key}: not supported here")
     return out, problems
 
@@ -140,6 +159,9 @@ def _providers(raw: Any, problems: list[str]) -> list[dict[str, Any]]:
             continue
         try:
             model = litellm_model(spec["id"])
+            if ":embedding:" in spec["id"] or ":embeddings:" in spec["id"]:
+                raise ProviderProblem(f"provider {spec['id']!r} is an embedding model, which answers no prompt; "
+                                      "list a chat model")
         except ProviderProblem as exc:
             problems.append(f"{where}: {exc}")
             continue
@@ -170,17 +192,30 @@ def _prompts(raw: Any, base: Path, problems: list[str]) -> list[Any]:
         where = f"prompts[{i}]"
         label = None
         if isinstance(item, dict):
-            label, item = item.get("label") or item.get("id"), item.get("raw", item.get("id"))
+            label = item.get("label") or (item.get("id") if "raw" in item else None)
+            item = item.get("raw", item.get("id"))
         if not isinstance(item, str):
             problems.append(f"{where}: write the prompt's text, file://prompt.txt, or {{raw: ..., label: ...}}")
             continue
         if item.startswith("file://"):
-            out += _prompt_files(item[len("file://"):], base, where, problems)
+            found = _prompt_files(item[len("file://"):], base, where, problems)
+            out += [_labelled(f, str(label), base, n) for n, f in enumerate(found)] if label else found
             continue
         messages = _chat(item)
         ident = str(label or f"prompt{i + 1}")
         out.append({"id": ident, "messages": messages} if messages else {"id": ident, "template": item})
     return out
+
+
+def _labelled(prompt: Any, label: str, base: Path, index: int) -> Any:
+    """A file prompt under its promptfoo label: the label is its id (with -2, -3 ... for more files)."""
+    ident = label if index == 0 else f"{label}-{index + 1}"
+    if isinstance(prompt, dict):
+        return {**prompt, "id": ident}
+    path = base / prompt
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        return prompt  # a prompt file of ours names itself (id:)
+    return {"id": ident, "template": path.read_text(encoding="utf-8-sig")}
 
 
 def _chat(text: str) -> list[dict[str, Any]] | None:

@@ -36,7 +36,7 @@ from ..model.specs import (
 )
 from ..model.types import AssertionSpec, Case
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
-from .values import ValueProblem, load_var, python_ref, with_file_vars, with_files
+from .values import ValueProblem, load_var, python_ref, transform_code, with_file_vars, with_files
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
@@ -323,7 +323,7 @@ class Loader:
         return AssertionSpec(spec.type, spec.value, spec.threshold, spec.weight, origin, spec.metric, spec.transform)
 
     def _transform(self, code: str) -> str:
-        return python_ref(code, self._base, self.root) if code.startswith("file://") else code
+        return transform_code(code, self._base, self.root)
 
     def _promptfoo(self, rel: str, row: int, record: dict[str, Any]) -> list[Case]:
         """promptfoo's test shape: ``{vars, assert, description, options, metadata, threshold,

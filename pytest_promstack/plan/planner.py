@@ -20,7 +20,7 @@ from .cases import Loader
 from .planned import Planned
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
-from .values import ValueProblem, python_ref, with_file_vars, with_files
+from .values import ValueProblem, transform_code, with_file_vars, with_files
 from .values import render as render_values
 
 LOGPROBS = ("perplexity", "perplexity-score")  # assertion types that need the answer's log probabilities
@@ -234,7 +234,7 @@ class Planner:
 
     def _code(self, code: str, base: Path) -> str:
         """A transform as written, or its file://x.py:fn resolved relative to the config (inside the project)."""
-        return python_ref(code, base, self.settings.root) if code.startswith("file://") else code
+        return transform_code(code, base, self.settings.root)
 
     def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
         case = plan.case

@@ -117,6 +117,33 @@ def python_ref(ref: str, base: Path, root: Path) -> str:
     return f"{SCHEME}{path}:{m.group('fn') or 'get_assert'}"
 
 
+JS_HINTS = re.compile(r"JSON\.(?:parse|stringify)\(|\.(?:toUpperCase|toLowerCase|trim|includes|startsWith|endsWith)\(|"
+                      r"\.length\b|=>|===|!==|\bconst\b|\blet\b")
+JS_FIX = ("promptfoo's transforms are JavaScript; write it in python: json.loads(output)['answer'] for "
+          "JSON.parse(output).answer, output.upper() for output.toUpperCase(), len(output) for output.length")
+
+
+def transform_code(code: str, base: Path, root: Path) -> str:
+    """A transform as written (checked to be a python expression, or lines with return), or its
+    ``file://x.py:fn`` resolved; JavaScript (promptfoo's language for them) is refused with
+    the python way to write it."""
+    code = code.strip()
+    if code.startswith(SCHEME):
+        if re.search(r"\.(?:js|ts|mjs|cjs)(?::[^/\\]*)?$", code, re.I):
+            raise ValueProblem(f"transform {code!r} is a JavaScript file: {JS_FIX}, or file://transform.py:fn")
+        return python_ref(code, base, root)
+    if JS_HINTS.search(code):
+        raise ValueProblem(f"transform {code[:60]!r} looks like JavaScript: {JS_FIX}")
+    import textwrap
+
+    body = "def transform(output, context, vars):\n" + textwrap.indent(textwrap.dedent(code), "    ")
+    try:
+        compile(code, "<transform>", "eval") if "\n" not in code else compile(body, "<transform>", "exec")
+    except SyntaxError as exc:
+        raise ValueProblem(f"transform {code[:60]!r} is not python ({exc.msg}): {JS_FIX}") from None
+    return code
+
+
 def render(asserts: tuple[AssertionSpec, ...], variables: dict[str, Any], where: str
            ) -> tuple[tuple[AssertionSpec, ...], str | None]:
     """Assertion values with ``{{ var }}`` rendered from the case's variables (python checks

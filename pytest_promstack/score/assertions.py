@@ -91,24 +91,33 @@ def combine(scores: list[Score], threshold: float | None) -> tuple[bool, float]:
 
 
 def custom_combine(scoring: str, asserts: Sequence[AssertionSpec], scores: list[Score], threshold: float | None,
-                   variables: dict[str, Any]) -> tuple[bool, float]:
-    """promptfoo's assertScoringFunction: ``fn(named_scores, context)`` with each assertion's
-    score by its metric (or type) and ``context`` holding ``threshold``, ``componentResults``
-    and ``vars``; it returns what a python check may (a bool, a score, ``{pass, score}``). A
-    function that raises fails the case's score (0) with no crash."""
-    named = {(spec.metric or spec.type): s.score for spec, s in zip(asserts, scores, strict=False)}
+                   variables: dict[str, Any]) -> tuple[bool, float, Score]:
+    """promptfoo's assertScoringFunction: ``fn(named_scores, context)`` with the weighted mean
+    score of each metric (an assertion's ``metric``, else its type) and ``context`` holding
+    ``threshold``, ``componentResults`` and ``vars``; it returns what a python check may (a
+    bool, a score, ``{pass, score, reason}``). Returns (passed, score, its own line for the
+    report); a function that raises fails the case with its error as that line."""
+    sums: dict[str, list[float]] = {}
+    for spec, s in zip(asserts, scores, strict=False):
+        total = sums.setdefault(spec.metric or spec.type, [0.0, 0.0])
+        total[0] += s.score * s.weight
+        total[1] += s.weight
+    named = {name: (v / w if w else 0.0) for name, (v, w) in sums.items()}
     context = {"threshold": threshold, "vars": variables,
                "componentResults": [{"pass": s.passed, "score": s.score, "reason": s.reason} for s in scores]}
     path, func = scoring[len("file://"):].rsplit(":", 1)
+    kind = "assertScoringFunction"
     try:
         result = _from_text(_function_in(path, func)(named, context))
-    except Exception:  # code from the repository: a failed score, not a crash (the reasons stay listed)
-        return False, 0.0
-    if isinstance(result, int | float) and not isinstance(result, bool):
-        return result >= (threshold if threshold is not None else 0.5), float(result)
-    outcome = _normalise(result)
+        if isinstance(result, int | float) and not isinstance(result, bool):
+            passed = result >= threshold if threshold is not None else result > 0
+            return passed, float(result), Score(kind, passed, float(result), f"{kind}: score {result:g}", 0.0)
+        outcome = _normalise(result)
+    except Exception as exc:  # code from the repository: the case fails with its error, no crash
+        return False, 0.0, Score(kind, False, 0.0, f"{kind}: {type(exc).__name__}: {exc}", 0.0)
     value = outcome.score if outcome.score is not None else float(outcome.passed)
-    return outcome.passed, value
+    reason = outcome.reason or ("passed" if outcome.passed else "failed")
+    return outcome.passed, value, Score(kind, outcome.passed, value, f"{kind}: {reason}", 0.0)
 
 
 # ---- built-ins -------------------------------------------------------------------------
@@ -484,21 +493,35 @@ def _run_code(code: str, output: str, ctx: Context) -> Any:
 
         module, func = code.split(":")
         return getattr(importlib.import_module(module), func)(output, context)
+    if "\n" in code:  # several lines: a function body that returns, as promptfoo runs one
+        return _body(code)(output, context, ctx.vars)
     return eval(code, {"json": json, "re": re}, {"output": output, "context": context, "vars": ctx.vars})
+
+
+@functools.lru_cache(maxsize=256)
+def _body(code: str) -> Callable[..., Any]:
+    """Lines of python as the body of ``def check(output, context, vars)`` (compiled once)."""
+    import textwrap
+
+    namespace: dict[str, Any] = {"json": json, "re": re}
+    exec(compile("def check(output, context, vars):\n" + textwrap.indent(textwrap.dedent(code), "    "),
+                 "<python check>", "exec"), namespace)
+    return namespace["check"]
 
 
 def _python(output: str, value: Any, ctx: Context) -> Outcome:
     """A python check's result, read as promptfoo reads it: a bool; a number (a score that
-    passes at the threshold, default 0.5); ``{pass, score, reason}`` (``pass_`` too, a
+    passes at the threshold, or above 0 without one); ``{pass, score, reason}`` (``pass_`` too, a
     dataclass's field), which with a threshold must also reach it; or text holding one of
     these (``"true"``, ``"0.8"``, a JSON object)."""
     code = str(value).strip()
     result = _from_text(_run_code(code, output, ctx))
     if isinstance(result, int | float) and not isinstance(result, bool):
-        limit = ctx.threshold if ctx.threshold is not None else 0.5
-        return Outcome(result >= limit, f"score {result:g}, threshold {limit:g}", float(result))
+        if ctx.threshold is None:
+            return Outcome(result > 0, f"score {result:g} (passes above 0 without a threshold)", float(result))
+        return Outcome(result >= ctx.threshold, f"score {result:g}, threshold {ctx.threshold:g}", float(result))
     outcome = _normalise(result)
-    passed, reason = outcome.passed, outcome.reason or f"{code} is {bool(outcome.passed)}"
+    passed, reason = outcome.passed, outcome.reason or f"{code.splitlines()[0][:60]} is {bool(outcome.passed)}"
     if ctx.threshold is not None and outcome.score is not None and outcome.score < ctx.threshold:
         passed, reason = False, f"score {outcome.score:g} is less than the threshold {ctx.threshold:g}: {reason}"
     return Outcome(passed, reason, outcome.score)

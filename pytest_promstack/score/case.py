@@ -38,7 +38,8 @@ def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Respo
               assertions.evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], text, ctx)
               for spec in grouped]
     if scoring is not None:  # named by each assertion's metric: before several judges are combined
-        return (*assertions.custom_combine(scoring, grouped, scores, threshold, variables), scores)
+        passed, value, line = assertions.custom_combine(scoring, grouped, scores, threshold, variables)
+        return passed, value, [*scores, line]
     scores = aggregate_judges(scores, judge_aggregate)
     passed, value = assertions.combine(scores, threshold)
     return passed, value, scores

@@ -49,6 +49,7 @@ from typing import Any
 from ..model.specs import sql_options
 
 MAX_CHARS = 64_000
+USABLE = {"dual"}  # reserved, yet written bare where a table goes: SELECT 1 FROM DUAL (MySQL, Oracle)
 MAX_DEPTH = 32
 MATCH_SECONDS = 1.0
 SHOWN = 10  # unauthorized authorities listed in a reason
@@ -293,10 +294,10 @@ def _tree_rules(tree: Any, name: str, dialect: str) -> None:
             raise SqlProblem("a SELECT selects nothing")
         if isinstance(node, exp.Update) and not node.expressions:
             raise SqlProblem("an UPDATE sets nothing")
-    reserved = getattr(_dialect(dialect).generator_class, "RESERVED_KEYWORDS", None) or set()
+    reserved = getattr(_dialect(dialect).generator_class, "RESERVED_KEYWORDS", None) or set()  # USABLE aside
     if reserved:
         for ident in tree.find_all(exp.Identifier):
-            if not ident.quoted and ident.name.lower() in reserved:
+            if not ident.quoted and ident.name.lower() in reserved and ident.name.lower() not in USABLE:
                 raise SqlProblem(f"{ident.name!r} is a reserved word in {name}; quote it to use it as a name")
 
 

@@ -290,7 +290,8 @@ def _slice(value: Any, slices: Any = 1, fill_with: Any = None) -> int:
 
 _FILTER_SIZES: dict[str, Callable[..., int]] = {
     "center": _center, "indent": _indent, "format": _format, "wordwrap": _wordwrap, "join": _join,
-    "replace": _replace, "tojson": _tojson, "urlize": _urlize, "sum": _sum, "batch": _batch, "slice": _slice,
+    "replace": _replace, "tojson": _tojson, "dump": _tojson, "urlize": _urlize, "sum": _sum, "batch": _batch,
+    "slice": _slice,
 }
 _MATERIALISE = {"join", "sum"}  # filters whose input may be a one-shot iterator the estimate must read first
 
@@ -352,6 +353,13 @@ def _joined_output(parts: Iterable[str]) -> str:
     return "".join(out)
 
 
+def _dump(value: Any, indent: Any = None) -> str:
+    """``{{ x | dump }}``: JSON text as nunjucks writes it (Korean as it is, no HTML escapes)."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
+
+
 def _load(value: Any) -> Any:
     """``{{ (style | load).tone }}``: JSON text as data (the text is a variable's value, already
     bounded; JSON nested past what the parser can follow is an error, as a bad value is)."""
@@ -376,6 +384,7 @@ class BoundedSandbox(SandboxedEnvironment):
         self.template_class = BoundedTemplate
         self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()}
         self.filters["load"] = _load  # promptfoo's: a variable holding JSON text, read as data
+        self.filters["dump"] = _bounded_filter("dump", _dump)  # nunjucks' JSON.stringify
         self.globals["lipsum"] = _lipsum(self.globals["lipsum"])
 
     concat = staticmethod(_joined_output)

@@ -213,3 +213,28 @@ def test_an_assert_scoring_function_decides_the_case_from_the_named_scores(proje
     refused = project.run("--promstack-no-python")
     refused.assert_outcomes(errors=2)  # as any case that would run code there
     refused.stdout.fnmatch_lines(["*assertScoringFunction file://*scoring.py:combine is code from this repository*"])
+
+
+def test_an_assert_scoring_function_sees_each_metrics_weighted_mean_and_its_error_is_shown(project):
+    project.write({
+        "checks/scoring.py": "def combine(named, context):\n"
+                             "    if context['vars'].get('boom'):\n        raise ValueError('점수 계산 실패')\n"
+                             "    return {'pass': named['정확도'] >= 0.5, 'score': named['정확도'], 'reason': '평균'}\n",
+        "prompt_tests/a.yaml": """
+            - description: 평균
+              vars: {input: x}
+              providerOutput: 환불 안내
+              assertScoringFunction: file://../checks/scoring.py:combine
+              assert:
+                - {type: contains, value: 교환, metric: 정확도}
+                - {type: contains, value: 환불, metric: 정확도}
+            - description: 오류
+              vars: {input: x, boom: 1}
+              providerOutput: 환불 안내
+              assertScoringFunction: file://../checks/scoring.py:combine
+              assert: [{type: contains, value: 환불, metric: 정확도}]
+        """})
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)  # 평균: (0 + 1) / 2 = 0.5 whatever the order
+    result.stdout.fnmatch_lines(["*평균*PASSED*", "*오류*FAILED*",
+                                 "*✗ assertScoringFunction: ValueError: 점수 계산 실패*"])

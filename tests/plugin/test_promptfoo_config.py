@@ -76,7 +76,7 @@ def test_what_a_promptfoo_config_asks_and_we_do_not_run_is_one_line_per_key(prom
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([
         "*promptfooconfig.yaml: scenarios: not supported here; write each scenario's vars into the tests*",
-        "*promptfooconfig.yaml: providers[[]0[]]: provider 'exec:./run.sh' has no litellm equivalent here*",
+        "*promptfooconfig.yaml: providers[[]0[]]: provider 'exec:./run.sh' is not a model litellm can call (a command*",
     ])
 
 
@@ -162,3 +162,10 @@ def test_default_test_options_threshold_and_metadata_reach_every_case(promptfoo_
     result.assert_outcomes(passed=6)
     sent = [r["messages"][-1]["content"] for r in promptfoo_project.server.requests]
     assert all(s.startswith("[앞] ") for s in sent)
+
+
+def test_a_labelled_file_prompt_keeps_its_label_as_its_id(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace(
+        "  - file://prompts/polite.txt", "  - {id: file://prompts/polite.txt, label: 정중}")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(["*promptfooconfig.yaml::환불[[]정중-openai:chat:gpt-4o-mini[]] PASSED*"])

@@ -303,7 +303,7 @@ def test_a_python_file_check_runs_the_named_function_or_get_assert(tmp_path):
     assert [a.value for a in case.asserts] == [f"file://{path}:get_assert", f"file://{path}:Check.run"]
     passed, _, scores = score_reply(builtin_registry(), case.asserts, Response(text="환불 가능합니다"), {}, {}, None,
                                         "each")
-    assert [s.score for s in scores] == [0.9, 0.8]  # 8 characters / 10, at least the default 0.5
+    assert [s.score for s in scores] == [0.9, 0.8]  # 8 characters / 10: a score passes above 0 without a threshold
     assert passed
 
 
@@ -412,8 +412,13 @@ def test_promptfoo_provider_ids_map_to_litellm_names():
     assert litellm_model("ollama:chat:llama3") == "ollama_chat/llama3"
     assert litellm_model("vertex:gemini-1.5-pro") == "vertex_ai/gemini-1.5-pro"
     assert litellm_model("openai/gpt-4o") == "openai/gpt-4o"
-    with pytest.raises(ProviderProblem, match=r"'exec:\./run\.sh' has no litellm equivalent"):
+    with pytest.raises(ProviderProblem, match=r"'exec:\./run\.sh' is not a model litellm can call \(a command"):
         litellm_model("exec:./run.sh")
+    for other in ("echo", "http", "https://api.example.com/chat", "browser", "sequence"):
+        with pytest.raises(ProviderProblem, match="is not a model litellm can call"):
+            litellm_model(other)
+    with pytest.raises(ProviderProblem, match=r"'foo:bar' has no litellm equivalent here"):
+        litellm_model("foo:bar")
 
 
 def test_a_list_of_texts_as_a_variable_is_one_case_per_text_as_in_promptfoo(tmp_path):
@@ -492,3 +497,24 @@ def test_a_suites_file_variable_is_read_relative_to_the_config(tmp_path):
     planner = Planner(load_settings(tmp_path, {}), registry.assertions.__contains__, registry.suggest)
     (plan,) = planner.plan_file(tmp_path / "t/a.csv")
     assert plan.requests[0].messages[-1]["content"] == "시스템 안내: 환불"
+
+
+@pytest.mark.parametrize(("transform", "why"), [
+    ("JSON.parse(output).answer", "looks like JavaScript"),
+    ("output.toUpperCase()", "looks like JavaScript"),
+    ("output[", "is not python"),
+    ("file://t.js", "is a JavaScript file"),
+])
+def test_a_javascript_transform_is_refused_when_read_with_the_python_way(tmp_path, transform, why):
+    (tmp_path / "t.yaml").write_text(f"- vars: {{a: 1}}\n  options: {{transform: '{transform}'}}\n"
+                                     "  assert: [{type: contains, value: x}]\n", encoding="utf-8")
+    (case,) = _loader(tmp_path).load(tmp_path / "t.yaml")
+    assert why in case.error
+    assert "json.loads(output)['answer'] for JSON.parse(output).answer" in case.error
+
+
+def test_a_transform_of_several_lines_may_return():
+    from pytest_promstack.plan.values import transform_code
+
+    code = "text = output.strip()\nreturn text.upper()"
+    assert transform_code(code, Path("."), Path(".")) == code

@@ -198,3 +198,13 @@ def test_the_load_filter_reads_json_text_as_data_and_names_text_that_is_not():
     assert render_text(template, {"style": '{"tone": "정중함"}'}, "p.txt") == "정중함"
     with pytest.raises(TemplateError, match=r"p.txt: template error: ValueError: load: the value is not JSON"):
         render_text(template, {"style": "tone=formal"}, "p.txt")
+
+
+def test_the_dump_filter_writes_json_as_nunjucks_does_and_is_bounded():
+    from pytest_promstack.model.errors import TemplateError
+    from pytest_promstack.plan.prompts import compile_text, render_text
+
+    template = compile_text("{{ x | dump }}", "p.txt")
+    assert render_text(template, {"x": {"답": "환불 <가능>"}}, "p.txt") == '{"답": "환불 <가능>"}'
+    with pytest.raises(TemplateError, match=r"p\.txt: .*more than the limit"):
+        render_text(template, {"x": ["가" * 100_000] * 100}, "p.txt")  # 10 million characters

@@ -668,3 +668,14 @@ def test_an_assert_set_outside_a_test_file_is_refused_with_the_way_to_write_it()
 
     with pytest.raises(AssertionSyntaxError, match="assert-set groups the assertions of one test"):
         from_structured({"type": "assert-set", "assert": [{"type": "is-json"}]}, REGISTRY.assertions.__contains__)
+
+
+def test_a_python_check_of_several_lines_is_a_function_body_and_a_bare_score_passes_above_zero():
+    body = "words = output.split()\nif not words:\n    return 0\nreturn {'pass': '환불' in output, 'score': 0.3}"
+    check = REGISTRY.assertions["python"]
+    assert assertions.evaluate(AssertionSpec("python", body), check, "환불 됩니다", assertions.Context()).passed
+    low = AssertionSpec("python", "0.3")
+    assert assertions.evaluate(low, check, "x", assertions.Context()).passed  # promptfoo: a score > 0 passes
+    assert not assertions.evaluate(AssertionSpec("not-python", "0.3"), check, "x", assertions.Context()).passed
+    zero = assertions.evaluate(AssertionSpec("python", body), check, "", assertions.Context())
+    assert (zero.passed, zero.score) == (False, 0.0)
