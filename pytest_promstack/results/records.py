@@ -61,7 +61,9 @@ def case_record(plan: Planned, responses: Sequence[Response], outcome: Outcome |
         "cost_usd": total(rs, "cost_usd"), "cached": bool(rs) and all(r.cached for r in rs),
         "finish_reason": first.finish_reason if first is not None else None,
         "truncated": sum(r.finish_reason == "length" for r in rs),
-        "error": first.error if first is not None else None,
+        # a call's error; else why a case that was never scored failed (a row refused when read)
+        "error": first.error if first is not None else (problem.splitlines()[0][:400] if problem and outcome is None
+                                                         else None),
         "score": outcome.score if outcome else None,
         "attempts": sum(r.attempts for r in rs),
         "phase": when,

@@ -237,3 +237,13 @@ def test_editing_a_prompt_variant_keeps_ids_and_shows_its_regressions(both_modes
         result = project.run("--promstack-baseline=base.json", "-k", "row-2 and classify")
         result.stdout.fnmatch_lines(["promstack: baseline base.json (run *): 1 still passing, 5 not run (deselected)"])
         result.stdout.no_fnmatch_line("promstack:   regression / mine / *pass %*")  # same selection both sides: no false delta
+
+
+def test_a_row_refused_when_read_keeps_its_reason_in_the_results(project):
+    import json
+
+    project.write({"prompt_tests/a.csv": "input,__expected\nx,javascript:output.length < 3\ny,contains:y\n"})
+    project.run("--promstack-json=r.json").assert_outcomes(passed=1, failed=1)
+    doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+    refused = next(c for c in doc["cases"] if c["row"] == 2)
+    assert refused["error"].startswith("prompt_tests/a.csv:2: __expected: javascript assertions are not run here")
