@@ -421,6 +421,8 @@ def value_problem(spec: AssertionSpec) -> str | None:
     except (TypeError, ValueError):
         example = {"length": "length:<=200, length:>=10 or length:10..200", "latency": "latency:5000 (ms)",
                    "cost": "cost:0.002 (USD)"}[kind]
+        if empty:
+            return f"{kind} needs a limit: write {example}" + (", or a threshold" if kind != "length" else "")
         return f"{kind}: {value!r} is not a limit; write {example}"
     if kind == "word-count":
         try:

@@ -357,7 +357,7 @@ class Loader:
                 file=rel, row=row, vars={}, asserts=tuple(asserts),
                 description=_text(record.get("description")), case_id=_text(record.get("id")),
                 metadata=dict(metadata), marks=_marks(record.get("marks")),
-                threshold=_threshold(record.get("threshold")),
+                threshold=_threshold(record.get("threshold"), "threshold"),
                 prefix=_verbatim(options.get("prefix")), suffix=_verbatim(options.get("suffix")),
                 provider=_provider(record.get("provider")),
                 provider_output=_output(record.get("providerOutput")),
@@ -497,15 +497,16 @@ def _metadata(metadata: dict[str, Any], key: str, value: Any) -> None:
         metadata[key] = value
 
 
-def _threshold(value: Any) -> float | None:
+def _threshold(value: Any, key: str = "__threshold") -> float | None:
+    """A case's threshold (``__threshold`` in a row, ``threshold`` in a promptfoo test)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
         t = float(value)
     except (TypeError, ValueError):
-        raise _RowProblem(f"__threshold: {value!r} is not a number between 0 and 1") from None
+        raise _RowProblem(f"{key}: {value!r} is not a number between 0 and 1") from None
     if not 0 <= t <= 1:
-        raise _RowProblem(f"__threshold: {t:g} is outside 0..1")
+        raise _RowProblem(f"{key}: {t:g} is outside 0..1")
     return t
 
 

@@ -145,7 +145,9 @@ NO_LOGPROBS = ("the provider returned no log probabilities for this answer; perp
 def _perplexity(ctx: Any) -> float:
     logprobs = ctx.response.logprobs
     if not logprobs:
-        raise ValueError(NO_LOGPROBS)
+        from .outcome import Undecided
+
+        raise Undecided(NO_LOGPROBS)  # nothing to decide on: it fails, negated too
     return math.exp(-sum(logprobs) / len(logprobs))
 
 

@@ -679,3 +679,13 @@ def test_a_python_check_of_several_lines_is_a_function_body_and_a_bare_score_pas
     assert not assertions.evaluate(AssertionSpec("not-python", "0.3"), check, "x", assertions.Context()).passed
     zero = assertions.evaluate(AssertionSpec("python", body), check, "", assertions.Context())
     assert (zero.passed, zero.score) == (False, 0.0)
+
+
+def test_levenshtein_and_length_count_characters_not_utf16_units_as_promptfoos_javascript_does():
+    emoji = "😀환불"  # 3 characters; JavaScript's UTF-16 length is 4
+    near = assertions.evaluate(AssertionSpec("levenshtein", "환불", 1), REGISTRY.assertions["levenshtein"], emoji,
+                               assertions.Context())
+    assert near.passed  # one edit here, two in promptfoo
+    short = assertions.evaluate(AssertionSpec("length", "<=3"), REGISTRY.assertions["length"], emoji,
+                                assertions.Context())
+    assert short.passed
