@@ -308,7 +308,9 @@ class Loader:
                 raise _RowProblem(f"{origin}.{name}") from None
             if " " in name or ":" in name:
                 raise _RowProblem(f"{origin}: {name}") from None
-            raise _RowProblem(f"{origin}: unknown assertion {name!r}{self.suggest(name)}") from None
+            prose = isinstance(item, str) and item.strip().lower().startswith(f"{name}: ")  # "note: text"
+            literal = f"; to compare with this text itself, write equals:{item.strip()[:40]}" if prose else ""
+            raise _RowProblem(f"{origin}: unknown assertion {name!r}{self.suggest(name)}{literal}") from None
         if spec is None:
             raise _RowProblem(f"{origin}: empty assertion")
         try:

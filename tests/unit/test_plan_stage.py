@@ -518,3 +518,10 @@ def test_a_transform_of_several_lines_may_return():
 
     code = "text = output.strip()\nreturn text.upper()"
     assert transform_code(code, Path("."), Path(".")) == code
+
+
+def test_prose_that_starts_like_a_type_is_told_how_to_compare_with_it(tmp_path):
+    (tmp_path / "a.csv").write_text("input,__expected\nq,note: 환불은 7일 안에\nq,contians:x\n", encoding="utf-8")
+    prose, typo = _loader(tmp_path).load(tmp_path / "a.csv")
+    assert prose.error.endswith("; to compare with this text itself, write equals:note: 환불은 7일 안에")
+    assert typo.error == "a.csv:3: __expected: unknown assertion 'contians' (did you mean 'contains'?)"
