@@ -45,7 +45,6 @@ SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix
 PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options", "provider",
                   "providerOutput", "assertScoringFunction", "marks", "id", "human_score"}
 OPTIONS = {"prefix", "suffix", "transform"}
-NOT_YET: dict[str, str] = {}  # promptfoo test keys we do not run yet -> what to write instead
 EXPECTED_N = re.compile(r"^__expected\d*$")
 MARK = re.compile(r"^[A-Za-z_]\w*$")
 MAX_COLUMNS = 1_000
@@ -334,9 +333,7 @@ class Loader:
             unknown = sorted(set(record) - PROMPTFOO_KEYS, key=str)
             if unknown:
                 key = str(unknown[0])
-                hint = NOT_YET.get(key)
-                raise _RowProblem(f"{key}: not supported here; {hint}" if hint else
-                                  f"unknown key {key!r} in a promptfoo test{_close(key, PROMPTFOO_KEYS)}")
+                raise _RowProblem(f"unknown key {key!r} in a promptfoo test{_close(key, PROMPTFOO_KEYS)}")
             combinations = self._combinations(record.get("vars"))
             options = record.get("options") or {}
             if not isinstance(options, dict):
@@ -371,8 +368,7 @@ class Loader:
             return [self._bad(rel, row, str(exc), record.get("description"))]
 
     def _scoring(self, value: Any) -> str | None:
-        """``assertScoringFunction: file://scoring.py:fn`` (``get_assert`` by default is promptfoo's
-        name for checks; a scoring function must be named)."""
+        """``assertScoringFunction: file://scoring.py:fn``: a python function, named, relative to the file."""
         if value is None:
             return None
         if not isinstance(value, str) or not value.startswith("file://") or ":" not in value[len("file://"):]:
@@ -409,6 +405,9 @@ class Loader:
             paths = sorted(glob.glob(str(self._base / value[len("file://"):])))
             if not paths:
                 raise _RowProblem(f"vars.{key}: no file matches {value!r} (relative to this file)")
+            if len(paths) > MAX_COMBINATIONS:  # before reading any of them
+                raise _RowProblem(f"vars.{key}: {value!r} matches {len(paths):,} files, more than the "
+                                  f"{MAX_COMBINATIONS:,} cases a test may become; narrow the pattern")
             return [(load_var(f"file://{p}", self._base, self.root), f"{key}={Path(p).name}") for p in paths]
         if isinstance(value, str) and value.startswith("file://"):
             return [(load_var(value, self._base, self.root), "")]
