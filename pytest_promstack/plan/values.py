@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.types import AssertionSpec
-from ..util.paths import inside, outside, rel
+from ..util.paths import inside, outside, project_root, rel
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
 
 SCHEME = "file://"
@@ -46,14 +46,16 @@ def with_files(spec: AssertionSpec, base: Path, root: Path) -> AssertionSpec:
 
 
 def resolve(ref: str, base: Path, root: Path) -> Path:
-    """The file ``file://x`` names: relative to ``base`` (the naming file's folder), inside ``root``."""
+    """The file ``file://x`` names: relative to ``base`` (the naming file's folder), inside the
+    project of ``root`` (its git work tree, as for prompt and test files)."""
     text = ref[len(SCHEME):]
     if not text:
         raise ValueProblem(f"{ref!r} names no file; write file://path/relative/to/this/file")
     path = Path(text)
     path = path if path.is_absolute() else base / path
-    if not inside(path, root):
-        raise ValueProblem(f"{ref}: {outside(path, root)}")
+    project = project_root(root)
+    if not inside(path, project):
+        raise ValueProblem(f"{ref}: {outside(path, project)}")
     if not path.is_file():
         raise ValueProblem(f"{ref}: no such file ({rel(path.resolve(), root.resolve())}); the path is relative to "
                            "the file that names it")

@@ -270,7 +270,7 @@ def test_file_values_are_read_relative_to_the_test_file_as_text_json_or_yaml(tmp
 
 def test_a_file_value_outside_the_project_or_missing_is_one_line_naming_the_row(tmp_path):
     project = tmp_path / "p"
-    project.mkdir()
+    (project / ".git").mkdir(parents=True)  # the project is its git work tree
     (tmp_path / "secret.txt").write_text("x", encoding="utf-8")
     (project / "a.csv").write_text("input,__expected\n"
                                    "a,contains:file://../secret.txt\n"
