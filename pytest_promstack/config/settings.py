@@ -17,6 +17,7 @@ from ..model.errors import ConfigError
 from .modes import CACHE_MODES, MAX_REPEAT, CacheMode
 
 CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
+PROMPTFOO_TOP = frozenset({"prompts", "providers", "targets"})  # the keys that make a YAML file a promptfoo config
 
 
 def _as_list(v: Any) -> Any:
@@ -313,7 +314,7 @@ def _promptfoo_like(path: Path, data: dict[str, Any]) -> bool:
     (decided here, so a promstack.yaml never imports config/promptfoo.py)."""
     if path.name.lower().startswith("promptfooconfig"):
         return True
-    return bool({"prompts", "providers", "targets"} & set(data)) and not {"suites", "models"} & set(data)
+    return bool(PROMPTFOO_TOP & set(data)) and not {"suites", "models"} & set(data)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

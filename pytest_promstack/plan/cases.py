@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..config.settings import PROMPTFOO_TOP
 from ..model.errors import CaseError
 from ..model.specs import (
     ASSERT_SET,
@@ -228,7 +229,7 @@ class Loader:
     def _records(self, rel: str, doc: Any) -> Iterator[Case]:
         config = False  # a promptfoo config's inline tests: its file:// items are files of their own
         if isinstance(doc, dict) and isinstance(doc.get("tests"), list):
-            config = bool({"prompts", "providers", "targets"} & set(doc))
+            config = bool(PROMPTFOO_TOP & set(doc))
             doc = doc["tests"]
         if not isinstance(doc, list):
             raise CaseError(rel, None, "must be a list of cases, or an object with a 'tests' list")

@@ -109,10 +109,7 @@ def custom_combine(scoring: str, asserts: Sequence[AssertionSpec], scores: list[
     kind = "assertScoringFunction"
     try:
         result = _from_text(_function_in(path, func)(named, context))
-        if isinstance(result, int | float) and not isinstance(result, bool):
-            passed = result >= threshold if threshold is not None else result > 0
-            return passed, float(result), Score(kind, passed, float(result), f"{kind}: score {result:g}", 0.0)
-        outcome = _normalise(result)
+        outcome = _scored(result, threshold) if _is_score(result) else _normalise(result)
     except Exception as exc:  # code from the repository: the case fails with its error, no crash
         return False, 0.0, Score(kind, False, 0.0, f"{kind}: {type(exc).__name__}: {exc}", 0.0)
     value = outcome.score if outcome.score is not None else float(outcome.passed)
@@ -516,15 +513,25 @@ def _python(output: str, value: Any, ctx: Context) -> Outcome:
     these (``"true"``, ``"0.8"``, a JSON object)."""
     code = str(value).strip()
     result = _from_text(_run_code(code, output, ctx))
-    if isinstance(result, int | float) and not isinstance(result, bool):
-        if ctx.threshold is None:
-            return Outcome(result > 0, f"score {result:g} (passes above 0 without a threshold)", float(result))
-        return Outcome(result >= ctx.threshold, f"score {result:g}, threshold {ctx.threshold:g}", float(result))
+    if _is_score(result):
+        return _scored(result, ctx.threshold)
     outcome = _normalise(result)
     passed, reason = outcome.passed, outcome.reason or f"{code.splitlines()[0][:60]} is {bool(outcome.passed)}"
     if ctx.threshold is not None and outcome.score is not None and outcome.score < ctx.threshold:
         passed, reason = False, f"score {outcome.score:g} is less than the threshold {ctx.threshold:g}: {reason}"
     return Outcome(passed, reason, outcome.score)
+
+
+def _is_score(result: Any) -> bool:
+    return isinstance(result, int | float) and not isinstance(result, bool)
+
+
+def _scored(score: float, threshold: float | None) -> Outcome:
+    """A bare score from python (a check or a scoring function), read as promptfoo reads one:
+    it passes at the threshold, or above 0 without one."""
+    if threshold is None:
+        return Outcome(score > 0, f"score {score:g} (passes above 0 without a threshold)", float(score))
+    return Outcome(score >= threshold, f"score {score:g}, threshold {threshold:g}", float(score))
 
 
 def _from_text(result: Any) -> Any:
