@@ -175,6 +175,8 @@ class FileConfig(_Strict):
     suites: dict[str, SuiteSpec] = Field(default_factory=dict)
     judges: dict[str, JudgeSpec] = Field(default_factory=dict)
     default_judge: str | None = None
+    embedding_model: str | None = None  # the similar check's (a models: alias or a litellm name)
+    moderation_model: str | None = None  # the moderation check's
     arena: ArenaSpec | None = None
     gates: GateSpec = Field(default_factory=GateSpec)
     judge_aggregate: str = "each"
@@ -245,6 +247,8 @@ class Settings:
     min_pass: int = 1
     judges: dict[str, Any] = field(default_factory=dict)  # name -> config.judges.Judge
     default_judge: str | None = None
+    embedding_model: str | None = None  # None: promptfoo's default (score/measures.py)
+    moderation_model: str | None = None
     judge_aggregate: str = "each"
     arena: dict[str, Any] | None = None  # judge, seed, bootstrap, contenders
     gates: tuple[tuple[str, float], ...] = ()  # for the whole run: (key, limit), the config's then --promstack-gate's
@@ -414,6 +418,8 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         min_pass=min_pass,
         judges=judges,
         default_judge=default_judge,
+        embedding_model=cfg.embedding_model,
+        moderation_model=cfg.moderation_model,
         judge_aggregate=cfg.judge_aggregate,
         arena=arena,
         gates=(*cfg.gates.values().items(), *(options.get("gates") or ())),

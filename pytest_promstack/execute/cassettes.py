@@ -42,6 +42,10 @@ def entry(case_id: str, req: Request, resp: Response) -> dict[str, Any]:
         out["cost_usd"] = resp.cost_usd
     if resp.logprobs is not None:  # asked for by a perplexity check, and replayed to it
         out["logprobs"] = list(resp.logprobs)
+    if req.call != "chat":  # a similar or moderation check's call: its embedding, or its verdict as JSON text
+        out["request"]["call"] = req.call
+    if resp.vector is not None:
+        out["vector"] = list(resp.vector)
     return out
 
 
@@ -51,7 +55,8 @@ def to_response(e: dict[str, Any]) -> Response:
     return Response(text=e.get("response"), input_tokens=usage.get("input_tokens"),
                     output_tokens=usage.get("output_tokens"), cost_usd=e.get("cost_usd") if python else None,
                     latency_ms=e.get("latency_ms"), finish_reason=e.get("finish_reason") or "stop",
-                    logprobs=tuple(e["logprobs"]) if e.get("logprobs") is not None else None)
+                    logprobs=tuple(e["logprobs"]) if e.get("logprobs") is not None else None,
+                    vector=tuple(e["vector"]) if e.get("vector") is not None else None)
 
 
 class Cassettes(dict[str, Response]):
@@ -158,7 +163,7 @@ def problem(e: dict[str, Any]) -> str | None:
     return stored_problem({"text": e.get("response"), "input_tokens": usage.get("input_tokens"),
                            "output_tokens": usage.get("output_tokens"), "latency_ms": e.get("latency_ms"),
                            "cost_usd": e.get("cost_usd"), "finish_reason": e.get("finish_reason"),
-                           "logprobs": e.get("logprobs")})
+                           "logprobs": e.get("logprobs"), "vector": e.get("vector")})
 
 
 def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None) -> Cassettes:

@@ -268,7 +268,7 @@ class Engine:
     def _direct(self, req: Request) -> bool:
         from .providers.openai_compat import eligible
 
-        return self.transport == "auto" and eligible(req)
+        return self.transport == "auto" and req.call == "chat" and eligible(req)
 
     async def _main(self, requests: list[Request], direct: set[str], via_litellm: list[Request]) -> None:
         from .providers.openai_compat import Transport
@@ -467,12 +467,26 @@ async def call(litellm: Any, req: Request, timeout: float) -> Response:
         kwargs["api_key"] = NO_KEY
     start = time.perf_counter()
     try:
-        raw = await litellm.acompletion(model=req.litellm_model, messages=list(req.messages), **kwargs)
+        if req.call == "chat":
+            raw = await litellm.acompletion(model=req.litellm_model, messages=list(req.messages), **kwargs)
+        elif req.call == "embedding":
+            raw = await litellm.aembedding(model=req.litellm_model, input=[_text(req)], **kwargs)
+        else:
+            raw = await litellm.amoderation(input=_text(req), model=req.litellm_model, **kwargs)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         return _error(exc, (time.perf_counter() - start) * 1000)
+    if req.call != "chat":
+        from .measured import response
+
+        return response(req.call, raw, (time.perf_counter() - start) * 1000)
     return _response(raw, (time.perf_counter() - start) * 1000)
+
+
+def _text(req: Request) -> str:
+    """The text an embedding or moderation request is about: its one message's."""
+    return str(req.messages[-1].get("content") or "")
 
 
 def _url_credentials_conflict(req: Request, key: str | None, *, via_litellm: bool) -> str | None:

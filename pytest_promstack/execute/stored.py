@@ -55,7 +55,20 @@ def problem(data: Any) -> str | None:
         return bad
     if data.get("finish_reason") is not None and not isinstance(data["finish_reason"], str):
         return "finish_reason is not a string"
-    return logprobs_problem(data.get("logprobs"))
+    return logprobs_problem(data.get("logprobs")) or vector_problem(data.get("vector"))
+
+
+MAX_DIMENSIONS = 65536  # embedding models give up to a few thousand
+
+
+def vector_problem(value: Any) -> str | None:
+    """None when ``value`` is absent or an embedding: a non-empty list of finite numbers."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not 0 < len(value) <= MAX_DIMENSIONS or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        return f"vector is not an embedding (a list of 1 to {MAX_DIMENSIONS} finite numbers)"
+    return None
 
 
 def logprobs_problem(value: Any) -> str | None:

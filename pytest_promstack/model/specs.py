@@ -12,6 +12,9 @@ from typing import Any
 
 from .types import AssertionSpec
 
+# a type qualified by a second part (promptfoo's similar:dot(0.8):x, not-similar:euclidean:x)
+QUALIFIED = re.compile(r"^(?P<not>not-)?(?P<type>[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*)(?:\((?P<arg>[^)]*)\))?"
+                       r"(?::(?P<value>.*))?$", re.S)
 SHORTHAND = re.compile(r"^(?P<not>not-)?(?P<type>[a-z][a-z0-9_-]*)(?:\((?P<arg>[^)]*)\))?(?::(?P<value>.*))?$", re.S)
 
 
@@ -24,6 +27,8 @@ MODEL_GRADED = ("factuality", "model-graded-factuality", "model-graded-closedqa"
                 "context-faithfulness", "context-recall", "context-relevance", "g-eval")
 NEEDS_VALUE = ("factuality", "model-graded-factuality", "model-graded-closedqa", "context-recall", "g-eval")
 JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE, *MODEL_GRADED)
+# the types whose own calls (an embedding, a moderation) are made in the judge phase (score/measures.py)
+MEASURED = ("similar", "similar:cosine", "similar:dot", "similar:euclidean", "moderation")
 
 
 def spec_id(spec: AssertionSpec) -> str:
@@ -62,7 +67,9 @@ def parse_shorthand(text: str, known: Callable[[str], bool]) -> AssertionSpec | 
         raise AssertionSyntaxError(javascript_refused(text.strip()))
     if PYTHON_FILE.match(text.rstrip()):
         return AssertionSpec("python", text.strip())
-    m = SHORTHAND.match(text)
+    m = QUALIFIED.match(text)
+    if m is None or not (known(m.group("type")) or promptfoo_unsupported(m.group("type"))):
+        m = SHORTHAND.match(text)  # similar:cosine similarity text is similar, valued "cosine similarity text"
     has_value = m is not None and m.group("value") is not None
     if m is not None and not has_value and not URL.match(text) and promptfoo_unsupported(m.group("type")):
         raise AssertionSyntaxError(promptfoo_unsupported(m.group("type")) or "")  # moderation, similar: a type
@@ -101,10 +108,8 @@ def javascript_refused(code: str) -> str:
 PROMPTFOO_UNSUPPORTED = {
     "webhook": "a webhook check sends the output to a URL, and a test file never makes the run call a URL; write "
                "the check as python: (or file://check.py:fn)",
-    "similar": "similar (embeddings) is not run here yet; meanwhile write llm-rubric: with the meaning to match",
     "select-best": "select-best is not run here yet; compare the variants with an arena (docs/arena.md)",
     "classifier": "classifier (a HuggingFace model) is not run here yet; meanwhile write llm-rubric: with the class",
-    "moderation": "moderation is not run here yet; meanwhile write llm-rubric: with the policy",
     "trajectory": "trajectory checks (an agent's steps) are not run here yet",
     "tool-call-f1": "tool-call-f1 is not run here yet; meanwhile check the tool call with is-json or python:",
     "is-valid-function-call": "function-call checks are not run here yet; meanwhile check the call with is-json",
@@ -212,7 +217,8 @@ def group_sets(asserts: Sequence[AssertionSpec]) -> list[AssertionSpec]:
             i += 1
     return out
 NOT_YET = {  # promptfoo's other assertion keys, and what to write instead
-    "provider": "the judge is set for the project (default_judge:, judges:) or per assertion as judge:NAME",
+    "provider": "the judge is set for the project (default_judge:, judges:) or per assertion as judge:NAME; "
+                "similar's embedding model as embedding_model:, moderation's as moderation_model:",
     "rubricPrompt": "a judge's template is set in judges: (template:) in promstack.yaml",
     "config": "a python check reads the case's vars (context['vars']); put its settings there",
     "contextTransform": "give the context as a variable of the case (vars: {context: ...})",

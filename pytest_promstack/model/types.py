@@ -74,6 +74,9 @@ class Request:
     api_key_env: str | None = None
     timeout: float = 120.0
     meta: dict[str, Any] = field(default_factory=dict)  # suite, case_id, prompt: for the call log
+    # what is asked: a chat completion, or (for the similar and moderation checks) the embedding
+    # or the moderation of the one user message's text
+    call: str = "chat"  # "chat" | "embedding" | "moderation"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Response:
     retry: bool | None = None  # False: retrying cannot help (no key, no choices, deadline)
     miss: bool = False  # replay mode had no recorded answer
     logprobs: tuple[float, ...] | None = None  # each output token's log probability, when asked for (perplexity)
+    vector: tuple[float, ...] | None = None  # an embedding call's vector (its text is "")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,8 +109,9 @@ class Response:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Response:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        if known.get("logprobs") is not None:
-            known["logprobs"] = tuple(known["logprobs"])
+        for name in ("logprobs", "vector"):
+            if known.get(name) is not None:
+                known[name] = tuple(known[name])
         return cls(**known)
 
 

@@ -177,7 +177,8 @@ class Batch:
                                    f"{game['error']}")
         for verdict in self.verdicts.get(owner, {}).values():
             if isinstance(verdict, dict) and "error" in verdict:
-                return responses, f"{where}: judge {verdict['judge']} gave no usable verdict: {verdict['error']}"
+                who = verdict["judge"] if verdict.get("measured") else f"judge {verdict['judge']}"
+                return responses, f"{where}: {who} gave no usable verdict: {verdict['error']}"
         return responses, None
 
     def score(self, owner: str, plan: Planned, responses: Sequence[Response]) -> Outcome:

@@ -204,7 +204,8 @@ class Runner:
         verdicts = {**decided, **{(job.spec, job.index): judging.aggregate(job) for job in jobs}}
         for verdict in verdicts.values():
             if isinstance(verdict, dict) and "error" in verdict:  # fail closed: no verdict, no pass
-                raise CallFailed(f"judge {verdict['judge']} gave no usable verdict: {verdict['error']}")
+                who = verdict["judge"] if verdict.get("measured") else f"judge {verdict['judge']}"
+                raise CallFailed(f"{who} gave no usable verdict: {verdict['error']}")
         return {sid: verdict for (sid, _index), verdict in verdicts.items()}
 
     def records(self, case_id: str | None = None) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.specs import JUDGED
+from ..model.specs import JUDGED, MEASURED
 from ..model.types import AssertionSpec, Case, Request
 
 
@@ -45,7 +45,8 @@ class Planned:
     @property
     def judged(self) -> bool:
         """Whether a judge scores one of its assertions (the judge phase asks for its verdicts)."""
-        return any(a.type.removeprefix("not-") in JUDGED for a in self.asserts)
+        return any(a.type.removeprefix("not-") in JUDGED or a.type.removeprefix("not-") in MEASURED
+                   for a in self.asserts)
 
     @property
     def meta(self) -> dict[str, Any]:

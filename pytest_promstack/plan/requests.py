@@ -66,3 +66,15 @@ def build(settings: Settings, model: str, messages: Sequence[dict[str, Any]], me
     return Request(model=model, litellm_model=spec.model, messages=tuple(messages),
                    params={**merged, "drop_params": True} if judge else merged, key=key,
                    api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=settings.timeout, meta=meta)
+
+
+def measure(settings: Settings, model: str, call: str, text: str, meta: dict[str, Any]) -> Request:
+    """A ``call`` ("embedding" or "moderation") of ``text`` by ``model`` (an alias or a litellm
+    name), for the similar and moderation checks: keyed like a chat request of that one
+    message, with the call kind in the key; the model's own params go along (``dimensions``)."""
+    spec = model_spec(settings, model)
+    messages = [{"role": "user", "content": text}]
+    key = cache_key(spec.model, messages, spec.params, spec.api_base, extra={"call": call})
+    return Request(model=model, litellm_model=spec.model, messages=tuple(messages),
+                   params={**spec.params, "drop_params": True}, key=key, api_base=spec.api_base,
+                   api_key_env=spec.api_key_env, timeout=settings.timeout, meta={**meta, "kind": call}, call=call)

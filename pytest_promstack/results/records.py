@@ -81,7 +81,7 @@ def case_record(plan: Planned, responses: Sequence[Response], outcome: Outcome |
 
 def judge_figures(verdicts: Sequence[Any], jobs: Sequence[Any], human_score: float | None) -> dict[str, Any]:
     """Quality (the mean of the usable verdicts), the judges' cost and calls, agreement."""
-    usable = [v for v in verdicts if isinstance(v, dict) and "error" not in v]
+    usable = [v for v in verdicts if isinstance(v, dict) and "error" not in v and not v.get("measured")]
     cost, calls = 0.0, 0
     if jobs:  # imported only when a judge was asked
         from ..score.judging import eval_cost

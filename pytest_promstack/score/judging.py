@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..config.judges import Judge
 from ..config.settings import Settings
 from ..model.errors import JudgeError
-from ..model.specs import JUDGED, spec_id
+from ..model.specs import JUDGED, MEASURED, spec_id
 from ..model.types import AssertionSpec, Request, Response
 from ..plan.requests import build as build_request
 from . import judges
@@ -119,8 +119,12 @@ def jobs_for(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], r
     or a context type has no context, ``{"judge", "error"}`` when the judge's template does not
     render (fail closed). Test files, the fixture's ``check``, the SDK and the estimate all
     build their judge calls here; ``variables`` are the case's (its ``context``)."""
-    jobs: list[Job] = []
+    jobs: list[Any] = []
     decided: dict[tuple[str, int], Any] = {}
+    if any(spec.type.removeprefix("not-") in MEASURED for spec in asserts):  # similar, moderation: no judge
+        from . import measures
+
+        jobs, decided = measures.route(settings, owner, asserts, replies, meta)
     for spec in asserts:
         if spec.type.removeprefix("not-") not in JUDGED:
             continue
@@ -204,7 +208,14 @@ def request(settings: Settings, job: Job, repeat: int, messages: list[dict[str, 
 
 
 def run(engine: Any, jobs: list[Job], settings: Settings, wait: Callable[[], None]) -> None:
-    """Ask, parse, repair once, parse again. Results land in ``job.results``."""
+    """Ask, parse, repair once, parse again. Results land in ``job.results``. The similar and
+    moderation checks' calls (score/measures.py) are made alongside."""
+    measured = [job for job in jobs if not isinstance(job, Job)]
+    if measured:
+        from . import measures
+
+        measures.run(engine, measured, wait)
+        jobs = [job for job in jobs if isinstance(job, Job)]
     _prepare(engine, jobs, settings, wait)
     jobs = [job for job in jobs if job.requests]  # a g-eval job whose steps failed has its result
     _ask(engine, jobs, wait)
@@ -246,7 +257,12 @@ def _parse(resp: Response, judge: Judge) -> judges.Verdict | str:
 
 
 def aggregate(job: Job) -> dict[str, Any]:
-    """Majority verdict over the judge's repeats, the mean score, and the agreement."""
+    """Majority verdict over the judge's repeats, the mean score, and the agreement (a
+    similar or moderation check: what it measured, see score/measures.verdict)."""
+    if not isinstance(job, Job):
+        from . import measures
+
+        return measures.verdict(job)
     problems = [r for r in job.results if isinstance(r, str)]
     if problems:
         return {"judge": job.judge.name, "error": problems[0]}

@@ -22,8 +22,12 @@ class Registry:
         self.judges.setdefault(name, judge)
 
     def register_assertion(self, name: str, fn: AssertionFn) -> None:
-        if not name or not name.replace("-", "").replace("_", "").isalnum() or name.startswith("not-"):
-            raise ValueError(f"assertion name {name!r}: use letters, digits and '-', no 'not-' prefix")
+        # a ':' may join two parts, as promptfoo's similar:dot and trajectory:step-count do
+        parts = name.split(":") if name else [""]
+        if len(parts) > 2 or not all(p.replace("-", "").replace("_", "").isalnum() for p in parts) \
+                or name.startswith("not-"):
+            raise ValueError(f"assertion name {name!r}: use letters, digits and '-' (':' between two parts), "
+                             "no 'not-' prefix")
         self.assertions.setdefault(name, fn)
 
     def known(self) -> list[str]:

