@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..model.specs import JUDGED
+from ..model.specs import JUDGED, MEASURED
 from ..model.types import AssertionSpec
 
 PREFIX = "python:"
@@ -38,6 +38,13 @@ def refused(settings: Any, models: Iterable[str], asserts: Iterable[AssertionSpe
                         "refused here (--promstack-no-python or allow_python: false): judge with a model, or "
                         "run it on trusted code only")
     for a in asserts:
+        kind = a.type.removeprefix("not-")
+        if kind in MEASURED:  # similar's embedding model, moderation's model
+            key = "moderation_model" if kind == "moderation" else "embedding_model"
+            target = _target(settings, getattr(settings, key, None) or "")
+            if target.startswith(PREFIX):
+                return (f"{key} is a python: target ({target}), code from this repository; python is refused here "
+                        "(--promstack-no-python or allow_python: false): name a model, or run it on trusted code only")
         if a.transform:
             return (f"{a.origin or 'an assertion'}: a transform runs code ({a.transform[0][:60]}); python is refused "
                     "here (--promstack-no-python or allow_python: false): drop the transform, or run it on trusted "

@@ -339,3 +339,14 @@ def test_a_schema_ref_to_a_url_fails_its_case_and_nothing_is_fetched(project):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*the schema's $ref 'http://127.0.0.1:*/s.json' is not in the schema*nothing is fetched*"])
     assert fetched == []
+
+
+def test_no_python_refuses_a_python_embedding_model_of_similar_cases(project):
+    project.write({
+        "embed.py": "import pathlib\n\ndef vector(messages, vars):\n    pathlib.Path('ran').touch()\n    return ''\n",
+        "prompt_tests/a.csv": "input,__expected\nx,similar:x\ny,contains:y\n",
+    }, models=["mine"], embedding_model="python:embed:vector")
+    result = project.run("--promstack-no-python")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*a.csv:2 [[]mine[]]: embedding_model is a python: target (python:embed:vector)*refused*"])
+    assert not (project.path / "ran").exists()
