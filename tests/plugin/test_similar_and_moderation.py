@@ -146,3 +146,14 @@ def test_far(promstack):
     result = project.pytester.runpytest("-p", "no:cacheprovider", "test_app.py")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*✗ similar: cosine similarity 0.* < threshold 0.9*"])
+
+
+def test_similar_values_read_files_and_render_the_cases_vars(project):
+    project.write({"promstack.yaml": config(project), "data/expected.txt": "echo: 환불 정책 안내\n",
+                   "prompt_tests/a.yaml": json.dumps([
+                       {"vars": {"input": "환불 정책 안내", "topic": "환불 정책 안내"}, "assert": [
+                           {"type": "similar", "value": ["file://../data/expected.txt"], "threshold": 0.99},
+                           {"type": "similar", "value": "echo: {{ topic }}", "threshold": 0.99}]}],
+                       ensure_ascii=False)})
+    project.run().assert_outcomes(passed=1)
+    assert {b["input"][0] for b in calls(project.server, "input")} == {"echo: 환불 정책 안내"}
