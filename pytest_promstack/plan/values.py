@@ -86,7 +86,7 @@ def load(ref: str, base: Path, root: Path) -> Any:
         raise ValueProblem(f"{ref}: {shown} is not valid JSON: {exc}") from None
     except Exception as exc:  # yaml.YAMLError
         raise ValueProblem(f"{ref}: {shown} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return text
+    return text.strip() if kind == ".txt" else text  # promptfoo trims a .txt value (its final newline)
 
 
 def load_var(ref: str, base: Path, root: Path) -> str:
