@@ -230,7 +230,7 @@ class Loader:
             yield from self._record(rel, n, record)
 
     def _records(self, rel: str, doc: Any) -> Iterator[Case]:
-        if isinstance(doc, dict) and PROMPTFOO_TOP & set(doc):  # a promptfoo config: its inline tests, scenarios
+        if isinstance(doc, dict) and (PROMPTFOO_TOP | {"scenarios"}) & set(doc):  # promptfoo: inline tests, scenarios
             tests = doc.get("tests") if isinstance(doc.get("tests"), list) else []
             for n, record in enumerate(tests, 1):
                 if not isinstance(record, str):  # a file:// item is a test file of its own

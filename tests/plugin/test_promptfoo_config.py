@@ -388,3 +388,21 @@ def test_a_promptfoo_entrys_grading_provider_is_the_projects_default_judge(promp
     assert settings.judges["default"].model == "openai:gpt-4o"
     assert settings.models["openai:gpt-4o"].model == "openai/gpt-4o"
     assert settings.suites["evals"].models == ("openai:chat:gpt-4o-mini",)  # the grader is no target
+
+
+def test_import_keeps_the_scenarios_and_the_grading_provider(scenario_project, capsys):
+    from pytest_promstack.cli import main
+
+    (scenario_project.path / "promstack.yaml").unlink()
+    config = (scenario_project.path / "promptfooconfig.yaml").read_text(encoding="utf-8")
+    (scenario_project.path / "promptfooconfig.yaml").write_text(
+        config.replace("defaultTest:\n", "defaultTest:\n  options: {provider: openai:gpt-4o}\n"), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(scenario_project.path)
+        assert main(["import", "promptfoo"]) == 0
+    capsys.readouterr()
+    assert "default_judge: openai:gpt-4o" in (scenario_project.path / "promstack.yaml").read_text(encoding="utf-8")
+    (scenario_project.path / "promptfooconfig.yaml").unlink()
+    result = scenario_project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=5, failed=1)  # the same cases as from the promptfoo config
+    result.stdout.fnmatch_lines(["*promptfoo_tests.yaml::인사 (불어)[[]openai:chat:gpt-4o-mini[]] PASSED*"])
