@@ -1,5 +1,5 @@
 """``promstack import promptfoo``: a promptfooconfig.yaml written as the promstack.yaml it means,
-for teams that switch. Its inline tests go to a test file of their own beside it
+for teams that switch. Its inline tests (and scenarios) go to a test file of their own beside it
 (``promptfoo_tests.yaml``, so their file:// paths still hold); prompts, providers, file:// tests
 and defaultTest keep their meaning. Nothing is written when a target exists, and nothing at all when the config has
 something we do not run (each named, one line per key)."""
@@ -31,7 +31,10 @@ def import_promptfoo(source: Path, directory: Path) -> list[str]:
     if problems:
         raise ConfigError(source.name, problems)
     suite = config["suites"]["promptfoo"]
-    inline = [t for t in raw.get("tests") or [] if isinstance(t, dict)] if isinstance(raw.get("tests"), list) else []
+    tests_raw = raw.get("tests") if isinstance(raw.get("tests"), list) else []
+    inline: Any = [t for t in tests_raw if isinstance(t, dict)]
+    if raw.get("scenarios"):  # read with the inline tests, their file:// paths relative to the same folder
+        inline = {"tests": inline, "scenarios": raw["scenarios"]}
     tests = _relative(source.resolve().parent / TESTS, directory.resolve())
     targets = ["promstack.yaml", *([tests] if inline else [])]
     taken = [t for t in targets if (directory / t).exists()]
@@ -59,7 +62,7 @@ def _relative(path: Path, directory: Path) -> str:
 
 
 def _ordered(config: dict[str, Any]) -> dict[str, Any]:
-    keys = ("models", "concurrency", "repeat", "suites")
+    keys = ("models", "default_judge", "concurrency", "repeat", "cache", "suites")
     return {k: config[k] for k in keys if k in config}
 
 

@@ -67,14 +67,14 @@ API_BASE = ("apiBaseUrl", "apiHost", "baseUrl")
 # about promptfoo's own output and sharing: nothing to run
 IGNORED = {"description", "outputPath", "sharing", "writeLatestResults", "tags", "metadata"}
 NOT_YET = {
-    "scenarios": "write each scenario's vars into the tests (one row per combination)",
     "env": "set the variables in the environment of the run (keys are never read from a file here)",
     "extensions": "hooks are pytest's here: write them in a conftest.py",
     "nunjucksFilters": "templates are Jinja2 here: a filter is registered in Python",
     "derivedMetrics": "the run's figures are in the results JSON (--promstack-json)",
     "redteam": "red-teaming is not part of promptfoo compatibility here",
 }
-KNOWN = {"prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", *IGNORED}
+KNOWN = {"prompts", "providers", "targets", "tests", "scenarios", "defaultTest", "evaluateOptions", *IGNORED}
+DEFAULT_TEST = {"assert", "vars", "options", "threshold", "metadata"}  # the defaultTest keys run here
 SEPARATOR = re.compile(r"^---[ \t]*$", re.M)
 
 
@@ -99,14 +99,15 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
     base = path.parent
     models = _providers(raw.get("providers", raw.get("targets")), problems)
     suite: dict[str, Any] = {"prompts": _prompts(raw.get("prompts"), base, problems),
-                             "tests": _tests(raw.get("tests"), path, problems),
+                             "tests": _tests(raw.get("tests"), path, "scenarios" in raw, problems),
                              "models": [m["name"] for m in models]}
-    default = raw.get("defaultTest") or {}
-    if isinstance(default, dict):
-        suite.update(_default_test(default, problems))
-    else:
-        problems.append("defaultTest: must be a mapping (assert:, vars:, options:, threshold:, metadata:)")
+    default, grader = _default_test(_default_mapping(raw.get("defaultTest"), base, problems), problems)
+    suite.update(default)
     out: dict[str, Any] = {"models": models, "suites": {name: suite}}
+    if grader is not None:
+        judge = _grader(grader, models, problems)
+        if judge is not None:
+            out["default_judge"] = judge
     options = raw.get("evaluateOptions") or {}
     for key, value in options.items():
         if key == "maxConcurrency":
@@ -125,10 +126,43 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
     return out, problems
 
 
-def _default_test(default: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    """defaultTest -> the suite's assert:, vars: and case_defaults: (options, threshold, metadata)."""
+def _default_mapping(raw: Any, base: Path, problems: list[str]) -> dict[str, Any]:
+    """defaultTest as written, or read from ``file://default.yaml`` (relative to the config,
+    inside the project; YAML or JSON holding the mapping)."""
+    if raw is None:
+        return {}
+    if isinstance(raw, str) and raw.startswith("file://"):
+        raw = _mapping_file(raw, base, "defaultTest", problems)
+    if not isinstance(raw, dict):
+        problems.append("defaultTest: must be a mapping (assert:, vars:, options:, threshold:, metadata:) or "
+                        "file://default.yaml holding one")
+        return {}
+    return raw
+
+
+def _mapping_file(ref: str, base: Path, where: str, problems: list[str]) -> Any:
+    from ..util.paths import inside, outside, project_root
+    from ..util.strict import load_yaml
+
+    path, project = base / ref[len("file://"):], project_root(base)
+    if not inside(path, project):
+        problems.append(f"{where}: {outside(path, project)}")
+        return {}
+    if not path.is_file():
+        problems.append(f"{where}: {ref!r}: no such file (the path is relative to the config's folder)")
+        return {}
+    try:
+        return load_yaml(path.read_text(encoding="utf-8-sig"))  # JSON is YAML
+    except Exception as exc:  # a file from a pull request: its problem is one line
+        problems.append(f"{where}: {ref} cannot be read as YAML or JSON: {' '.join(str(exc).split())}")
+        return {}
+
+
+def _default_test(default: dict[str, Any], problems: list[str]) -> tuple[dict[str, Any], Any]:
+    """defaultTest -> the suite's assert:, vars: and case_defaults: (options, threshold,
+    metadata), and its grading provider (``options.provider``), if any."""
     out: dict[str, Any] = {}
-    for key in sorted(set(default) - {"assert", "vars", "options", "threshold", "metadata"}, key=str):
+    for key in sorted(set(default) - DEFAULT_TEST, key=str):
         problems.append(f"defaultTest.{key}: not supported here; put it on each test")
     if default.get("assert"):
         out["assert"] = default["assert"]
@@ -139,48 +173,72 @@ def _default_test(default: dict[str, Any], problems: list[str]) -> dict[str, Any
     for key, value in (options.items() if isinstance(options, dict) else ()):
         if key in ("prefix", "suffix", "transform"):
             defaults[key] = value
-        else:
-            problems.append(f"defaultTest.options.{key}: not supported here (options here: prefix, suffix, transform)")
+        elif key != "provider":
+            problems.append(f"defaultTest.options.{key}: not supported here (options here: prefix, suffix, "
+                            "transform, provider)")
     if defaults:
         out["case_defaults"] = defaults
-    return out
+    return out, options.get("provider") if isinstance(options, dict) else None
+
+
+def _grader(raw: Any, models: list[dict[str, Any]], problems: list[str]) -> str | None:
+    """``defaultTest.options.provider``, promptfoo's grading provider: the default judge here
+    (llm-rubric, factuality, g-eval ...), mapped as a provider is: a models: entry under its
+    label or id, which a provider of the same name and settings is already."""
+    where = "defaultTest.options.provider"
+    if isinstance(raw, dict) and "id" not in raw and set(raw) & {"text", "embedding", "classification"}:
+        problems.append(f"{where}: a provider per kind (text:, embedding: ...) is not supported here; name one chat "
+                        "model for the judge (openai:gpt-4o-mini) or set default_judge: in promstack.yaml")
+        return None
+    entry = _provider(raw, where, problems)
+    if entry is None:
+        return None
+    same = next((m for m in models if m["name"] == entry["name"]), None)
+    if same == entry:  # the grader is one of the providers
+        return str(entry["name"])
+    if same is not None:
+        entry["name"] = f"{entry['name']} (grader)"
+    models.append(entry)  # a model to call, not a target: the suite's models are the providers
+    return str(entry["name"])
 
 
 def _providers(raw: Any, problems: list[str]) -> list[dict[str, Any]]:
     items = [raw] if isinstance(raw, str | dict) else list(raw or [])
     if not items:
         problems.append("providers: list at least one, e.g. openai:gpt-4o-mini")
-    models: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
-        where = f"providers[{i}]"
-        spec = {"id": item} if isinstance(item, str) else item
-        if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
-            problems.append(f"{where}: write a provider id (openai:gpt-4o-mini) or {{id: ..., config: ...}}")
-            continue
-        try:
-            model = litellm_model(spec["id"])
-            if ":embedding:" in spec["id"] or ":embeddings:" in spec["id"]:
-                raise ProviderProblem(f"provider {spec['id']!r} is an embedding model, which answers no prompt; "
-                                      "list a chat model")
-        except ProviderProblem as exc:
-            problems.append(f"{where}: {exc}")
-            continue
-        entry: dict[str, Any] = {"name": str(spec.get("label") or spec["id"]), "model": model}
-        for key, value in (spec.get("config") or {}).items():
-            if key in PARAMS:
-                entry.setdefault("params", {})[key] = value
-            elif key in API_BASE:
-                entry["api_base"] = value
-            elif key == "apiKeyEnvar":
-                entry["api_key_env"] = value
-            else:
-                problems.append(f"{where}.config.{key}: not supported here (request parameters: "
-                                f"{', '.join(sorted(PARAMS))}; apiBaseUrl; apiKeyEnvar)")
-        extra = sorted(set(spec) - {"id", "label", "config"})
-        if extra:
-            problems.append(f"{where}.{extra[0]}: not supported here; a provider has id, label and config")
-        models.append(entry)
-    return models
+    models = [_provider(item, f"providers[{i}]", problems) for i, item in enumerate(items)]
+    return [m for m in models if m is not None]
+
+
+def _provider(item: Any, where: str, problems: list[str]) -> dict[str, Any] | None:
+    """One promptfoo provider (``openai:gpt-4o-mini`` or ``{id, label, config}``) as a models: entry."""
+    spec = {"id": item} if isinstance(item, str) else item
+    if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
+        problems.append(f"{where}: write a provider id (openai:gpt-4o-mini) or {{id: ..., config: ...}}")
+        return None
+    try:
+        model = litellm_model(spec["id"])
+        if ":embedding:" in spec["id"] or ":embeddings:" in spec["id"]:
+            raise ProviderProblem(f"provider {spec['id']!r} is an embedding model, which answers no prompt; "
+                                  "list a chat model")
+    except ProviderProblem as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    entry: dict[str, Any] = {"name": str(spec.get("label") or spec["id"]), "model": model}
+    for key, value in (spec.get("config") or {}).items():
+        if key in PARAMS:
+            entry.setdefault("params", {})[key] = value
+        elif key in API_BASE:
+            entry["api_base"] = value
+        elif key == "apiKeyEnvar":
+            entry["api_key_env"] = value
+        else:
+            problems.append(f"{where}.config.{key}: not supported here (request parameters: "
+                            f"{', '.join(sorted(PARAMS))}; apiBaseUrl; apiKeyEnvar)")
+    extra = sorted(set(spec) - {"id", "label", "config"})
+    if extra:
+        problems.append(f"{where}.{extra[0]}: not supported here; a provider has id, label and config")
+    return entry
 
 
 def _prompts(raw: Any, base: Path, problems: list[str]) -> list[Any]:
@@ -279,14 +337,14 @@ def _chat_file(path: Path, base: Path, where: str, problems: list[str]) -> Any:
     return path.relative_to(base).as_posix()  # a prompt file of ours (id:, template:)
 
 
-def _tests(raw: Any, path: Path, problems: list[str]) -> list[str]:
-    """Test files as globs relative to the config's folder; inline tests are read from the
-    config file itself (a ``tests:`` list in a YAML file is a test file here too)."""
+def _tests(raw: Any, path: Path, scenarios: bool, problems: list[str]) -> list[str]:
+    """Test files as globs relative to the config's folder; inline tests and scenarios are read
+    from the config file itself (a ``tests:`` list in a YAML file is a test file here too)."""
     items = [raw] if isinstance(raw, str) else list(raw or [])
-    if not items:
+    if not items and not scenarios:
         problems.append("tests: list the tests inline, or name test files (file://tests.csv)")
     globs: list[str] = []
-    inline = False
+    inline = scenarios
     for i, item in enumerate(items):
         if isinstance(item, str):
             globs.append(item.removeprefix("file://"))

@@ -430,7 +430,8 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
 
 def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, Any]:
     """``promptfoo: path/promptfooconfig.yaml`` (or a list): each config's providers join
-    models: and its prompts and tests become a suite named after its folder (or file)."""
+    models: and its prompts and tests become a suite named after its folder (or file); its
+    grading provider (defaultTest.options.provider) is the default judge unless this file sets one."""
     from ..util.paths import inside, project_root
     from . import promptfoo
 
@@ -438,6 +439,7 @@ def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, A
     entries = raw.pop("promptfoo")
     models = list(raw.get("models") or [])
     suites = dict(raw.get("suites") or {})
+    graders: dict[Any, Any] = {}  # each config's defaultTest.options.provider (the default judge) -> its config
     problems: list[str] = []
     for i, entry in enumerate([entries] if isinstance(entries, str) else list(entries or [])):
         where = "promptfoo" if isinstance(entries, str) else f"promptfoo[{i}]"
@@ -457,9 +459,16 @@ def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, A
         names = {m if isinstance(m, str) else m.get("name") for m in models}
         models += [m for m in translated["models"] if m["name"] not in names]
         suites.update(translated["suites"])
+        graders.setdefault(translated.get("default_judge"), entry)
+    graders.pop(None, None)
+    if len(graders) > 1 and not raw.get("default_judge"):
+        problems.append(f"promptfoo: the configs grade with different providers ({', '.join(map(str, graders))}); "
+                        "one judge is the default here: set default_judge: in this file")
     if problems:
         raise ConfigError(source, problems)
     raw["models"], raw["suites"] = models, suites
+    if graders and not raw.get("default_judge"):  # promptfoo's grading provider, unless this file names a judge
+        raw["default_judge"] = next(iter(graders))
     return raw
 
 

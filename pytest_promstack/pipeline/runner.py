@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..config.modes import CacheMode
 from ..config.settings import InlinePrompt, Settings
 from ..model.errors import CallFailed, CheckFailed, PromstackError
-from ..model.specs import AssertionSyntaxError, from_structured, value_problem
 from ..model.types import AssertionSpec, Request, Response, Score
 from ..plan.prompts import Prompt, from_mapping, load_prompt
 from ..plan.requests import build as build_request
@@ -158,7 +157,7 @@ class Runner:
         """Score ``reply`` with assertions in the files' language (judged types ask the
         configured judge); raises ``AssertionError`` listing every assertion when the reply does
         not pass, and ``PromstackError`` for an unknown assertion or a judge with no verdict."""
-        parsed = [self._spec(s) for s in specs]  # a bad assertion is named first, whatever the reply
+        parsed = [p for s in specs for p in self._specs(s)]  # a bad assertion is named first, whatever the reply
         self._allowed([], parsed)
         if reply.error:
             raise CallFailed(f"model call failed: {reply.model}: {reply.error}")
@@ -176,18 +175,18 @@ class Runner:
         if problem is not None:
             raise PromstackError(problem)
 
-    def _spec(self, spec: str | dict[str, Any]) -> AssertionSpec:
+    def _specs(self, spec: str | dict[str, Any]) -> list[AssertionSpec]:
+        """One assertion as a test file reads it (an assert-set: it and its own assertions;
+        ``file://`` relative to the project root)."""
+        from ..plan.cases import Loader
+        from ..plan.values import ValueProblem
+
+        loader = Loader(self.settings.root, self.registry.assertions.__contains__, self.registry.suggest)
         try:
-            parsed = from_structured(spec, self.registry.assertions.__contains__)
-        except AssertionSyntaxError as exc:
-            name = str(exc)
-            raise PromstackError(f"check: unknown assertion {name!r}{self.registry.suggest(name)}") from None
-        except ValueError as exc:
-            raise PromstackError(f"check: {spec!r}: {exc}") from None
-        problem = value_problem(parsed)
-        if problem:
-            raise PromstackError(f"check: {spec!r}: {problem}")
-        return AssertionSpec(parsed.type, parsed.value, parsed.threshold, parsed.weight, f"check[{spec!r}]")
+            found = loader.config_assertions("check", spec, self.settings.root)
+        except ValueProblem as exc:
+            raise PromstackError(str(exc)) from None  # "check: unknown assertion 'contians' (did you mean ...)"
+        return [replace(s, origin=f"check[{spec!r}]{(s.origin or 'check')[len('check'):]}") for s in found]
 
     def _verdicts(self, reply: Reply, specs: list[AssertionSpec]) -> dict[str, Any]:
         """The judge's verdict for each judged assertion, through the same engine (cache,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import glob
 import io
 import json
@@ -37,7 +38,7 @@ from ..model.specs import (
 )
 from ..model.types import AssertionSpec, Case
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
-from .values import ValueProblem, load_var, python_ref, transform_code, with_file_vars, with_files
+from .values import ValueProblem, load, load_var, python_ref, resolve, transform_code, with_file_vars, with_files
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
@@ -51,6 +52,8 @@ MARK = re.compile(r"^[A-Za-z_]\w*$")
 MAX_COLUMNS = 1_000
 MAX_CELL = 1_048_576  # characters per CSV cell (1 MiB of ASCII)
 MAX_COMBINATIONS = 1_000  # cases one promptfoo test may become through lists of values
+MAX_SCENARIO_CASES = 10_000  # config entries x tests of one scenario
+SCENARIO_KEYS = {"description", "config", "tests"}
 
 
 def _korean_or_refuse(rel: str, text: str) -> None:
@@ -227,15 +230,19 @@ class Loader:
             yield from self._record(rel, n, record)
 
     def _records(self, rel: str, doc: Any) -> Iterator[Case]:
-        config = False  # a promptfoo config's inline tests: its file:// items are files of their own
+        if isinstance(doc, dict) and (PROMPTFOO_TOP | {"scenarios"}) & set(doc):  # promptfoo: inline tests, scenarios
+            tests = doc.get("tests") if isinstance(doc.get("tests"), list) else []
+            for n, record in enumerate(tests, 1):
+                if not isinstance(record, str):  # a file:// item is a test file of its own
+                    yield from self._record(rel, n, record)
+            yield from Scenarios(self, rel).cases(doc.get("scenarios"), len(tests))
+            return
         if isinstance(doc, dict) and isinstance(doc.get("tests"), list):
-            config = bool(PROMPTFOO_TOP & set(doc))
             doc = doc["tests"]
         if not isinstance(doc, list):
             raise CaseError(rel, None, "must be a list of cases, or an object with a 'tests' list")
         for n, record in enumerate(doc, 1):
-            if not (config and isinstance(record, str)):
-                yield from self._record(rel, n, record)
+            yield from self._record(rel, n, record)
 
     def _record(self, rel: str, row: int, record: Any) -> list[Case]:
         """The case(s) of one record: a promptfoo test with a list of texts as a variable is one
@@ -327,9 +334,21 @@ class Loader:
     def _transform(self, code: str) -> str:
         return transform_code(code, self._base, self.root)
 
-    def _promptfoo(self, rel: str, row: int, record: dict[str, Any]) -> list[Case]:
+    def config_assertions(self, origin: str, item: Any, base: Path) -> list[AssertionSpec]:
+        """An assertion of a config's ``assert:`` list (a suite's, promptfoo's defaultTest), read
+        as a test file's are, ``file://`` relative to ``base``: an assert-set is it and its own
+        assertions (``flatten_sets``). Raises ``ValueProblem``, one line starting with ``origin``."""
+        self._base = base
+        try:
+            return flatten_sets(self._assertion(origin, item))
+        except _RowProblem as exc:
+            raise ValueProblem(str(exc)) from None
+
+    def _promptfoo(self, rel: str, row: int, record: dict[str, Any],
+                   where: Callable[[str], str] = str) -> list[Case]:
         """promptfoo's test shape: ``{vars, assert, description, options, metadata, threshold,
-        provider, providerOutput}``; a key it does not have, or we do not run, is the row's error."""
+        provider, providerOutput}``; a key it does not have, or we do not run, is the row's error
+        (``where`` names its place in it: a scenario's test)."""
         try:
             unknown = sorted(set(record) - PROMPTFOO_KEYS, key=str)
             if unknown:
@@ -340,6 +359,10 @@ class Loader:
             if not isinstance(options, dict):
                 raise _RowProblem("options: must be a mapping (prefix, suffix, transform)")
             extra = sorted(set(options) - OPTIONS, key=str)
+            if "provider" in extra:
+                raise _RowProblem("options.provider: a grading provider per test is not supported here; grade with "
+                                  "the default judge (defaultTest.options.provider, or default_judge: in "
+                                  "promstack.yaml) or name a judge in the assertion (judge:NAME)")
             if extra:
                 known = ", ".join(sorted(OPTIONS))
                 raise _RowProblem(f"options.{extra[0]}: not supported here (options here: {known})")
@@ -366,7 +389,20 @@ class Loader:
             )
             return [_with_vars(base, variables, label) for variables, label in combinations]
         except (ValueProblem, _RowProblem) as exc:
-            return [self._bad(rel, row, str(exc), record.get("description"))]
+            return [self._bad(rel, row, where(str(exc)), record.get("description"))]
+
+    def _glob(self, ref: str, where: str) -> list[Path]:
+        """The files a ``file://`` path or glob names, relative to the file being read, inside
+        the project (``resolve`` refuses one outside)."""
+        pattern = ref[len("file://"):]
+        if not any(c in pattern for c in "*?["):
+            return [resolve(ref, self._base, self.root)]
+        paths = sorted(glob.glob(str(self._base / pattern), recursive=True))
+        if not paths:
+            raise _RowProblem(f"no file matches {ref!r} (relative to this file)")
+        if len(paths) > MAX_COMBINATIONS:
+            raise _RowProblem(f"{ref!r} matches {len(paths):,} files, more than {MAX_COMBINATIONS:,}; narrow it")
+        return [resolve(f"file://{p}", self._base, self.root) for p in paths]
 
     def _scoring(self, value: Any) -> str | None:
         """``assertScoringFunction: file://scoring.py:fn``: a python function, named, relative to the file."""
@@ -413,6 +449,173 @@ class Loader:
         if isinstance(value, str) and value.startswith("file://"):
             return [(load_var(value, self._base, self.root), "")]
         return [(value, "")]
+
+
+class Scenarios:
+    """promptfoo's ``scenarios:`` in a config: each entry of a scenario's ``config:`` with each of
+    its ``tests:`` is a test, merged as promptfoo merges them (``mergeScenarioTest`` in its
+    evaluator): ``{...entry, ...test}`` with vars and metadata merged (the test's win) and the
+    entry's assertions before the test's. A scenario, or a ``file://`` glob of files holding
+    scenarios, and its tests' ``file://`` YAML/JSON files, are relative to the config's folder,
+    as in promptfoo. Each test is a row after the config's own tests; its name is its
+    description (else the entry's, else ``scenario-N`` or the scenario file's name), with what
+    tells the entries apart."""
+
+    def __init__(self, loader: Loader, rel: str) -> None:
+        self.loader, self.rel = loader, rel
+
+    def cases(self, raw: Any, row: int) -> Iterator[Case]:
+        if raw is None:
+            return
+        for i, item in enumerate(raw if isinstance(raw, list) else [raw]):
+            try:
+                found = (self._files(item, i) if isinstance(item, str) else
+                         [(f"scenarios[{i}]", f"scenario-{i + 1}", item)])
+            except (_RowProblem, ValueProblem) as exc:
+                row += 1
+                yield self.loader._bad(self.rel, row, f"scenarios[{i}]: {exc}")
+                continue
+            for where, fallback, scenario in found:
+                cases, row = self._scenario(where, fallback, scenario, row)
+                yield from cases
+
+    def _files(self, ref: str, i: int) -> list[tuple[str, str, Any]]:
+        """``file://scenarios/*.yaml``: each file's scenario, or list of them (where, name, scenario)."""
+        if not ref.startswith("file://"):
+            raise _RowProblem("write a scenario ({config: [...], tests: [...]}) or file://scenarios.yaml")
+        out: list[tuple[str, str, Any]] = []
+        for path in self.loader._glob(ref, f"scenarios[{i}]"):
+            data = load(f"file://{path}", self.loader._base, self.loader.root)
+            shown = self.loader.rel(path)
+            items = data if isinstance(data, list) else [data]
+            out += [(f"scenarios[{i}] ({shown}{f'[{n}]' if len(items) > 1 else ''})",
+                     f"{path.stem}{f'-{n + 1}' if len(items) > 1 else ''}", s) for n, s in enumerate(items)]
+        return out
+
+    def _scenario(self, where: str, fallback: str, scenario: Any, row: int) -> tuple[list[Case], int]:
+        try:
+            entries, tests = self._parts(where, scenario)
+        except (_RowProblem, ValueProblem) as exc:
+            return [self.loader._bad(self.rel, row + 1, f"{where}: {exc}")], row + 1
+        cases: list[Case] = []
+        for j, entry in enumerate(entries):
+            for k, (test_where, test) in enumerate(tests):
+                row += 1
+                name = _scenario_name(entry, test, fallback, j, k, len(entries), len(tests))
+                renamed = functools.partial(_scenario_problem, f"{where}.config[{j}]", test_where,
+                                            len(entry.get("assert") or []))
+                try:
+                    record = {**_merged(entry, test), "description": name}
+                except _RowProblem as exc:
+                    cases.append(self.loader._bad(self.rel, row, f"{where}.config[{j}]: {exc}", name))
+                    continue
+                cases += self.loader._promptfoo(self.rel, row, record, renamed)
+        return cases, row
+
+    def _parts(self, where: str, scenario: Any) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]:
+        if not isinstance(scenario, dict):
+            raise _RowProblem("a scenario is a mapping of config: (a list of vars sets) and tests:")
+        extra = sorted(set(scenario) - SCENARIO_KEYS, key=str)
+        if extra:
+            raise _RowProblem(f"unknown key {extra[0]!r} in a scenario{_close(str(extra[0]), SCENARIO_KEYS)}")
+        entries = scenario.get("config")
+        if not isinstance(entries, list) or not entries:
+            raise _RowProblem("config: list the sets of variables the tests run with, e.g. "
+                              "config: [{vars: {language: French}}, {vars: {language: German}}]")
+        for j, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise _RowProblem(f"config[{j}]: write a mapping ({{vars: ..., assert: ...}}); $values and file:// "
+                                  "entries are not read here: write the entries themselves")
+        tests = self._tests(scenario.get("tests"), where)
+        if len(entries) * len(tests) > MAX_SCENARIO_CASES:
+            raise _RowProblem(f"its {len(entries):,} config entries × {len(tests):,} tests make more than "
+                              f"{MAX_SCENARIO_CASES:,} cases; split the scenario")
+        return entries, tests
+
+    def _tests(self, raw: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+        """The scenario's tests: inline, or ``file://`` YAML/JSON/JSONL files of promptfoo tests;
+        none: one test of the entry alone (promptfoo's dummy test)."""
+        if raw is None:
+            return [(f"{where}.tests", {})]
+        out: list[tuple[str, dict[str, Any]]] = []
+        for k, item in enumerate(raw if isinstance(raw, list) else [raw]):
+            if isinstance(item, dict):
+                out.append((f"{where}.tests[{k}]", item))
+            elif isinstance(item, str) and item.startswith("file://"):
+                try:
+                    out += self._test_files(item, f"{where}.tests[{k}]")
+                except (_RowProblem, ValueProblem) as exc:
+                    raise _RowProblem(f"tests[{k}]: {exc}") from None
+            else:
+                raise _RowProblem(f"tests[{k}]: write a test ({{vars: ..., assert: ...}}) or file://tests.yaml")
+        return out
+
+    def _test_files(self, ref: str, where: str) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = []
+        for path in self.loader._glob(ref, where):
+            shown = self.loader.rel(path)
+            if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+                raise _RowProblem(f"{shown}: a scenario's tests are promptfoo tests ({{vars, assert}}) in YAML or "
+                                  "JSON; list a CSV file under the config's tests: instead")
+            records = load(f"file://{path}", self.loader._base, self.loader.root)
+            records = records.get("tests") if isinstance(records, dict) else records
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise _RowProblem(f"{shown} must hold a list of tests ({{vars: ..., assert: ...}})")
+            out += [(f"{where} ({shown}:{n})", r) for n, r in enumerate(records, 1)]
+        return out
+
+
+def _merged(entry: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
+    """promptfoo's merge of a scenario's config entry and test; the entry's own options, which
+    promptfoo drops without a word, are refused instead."""
+    if entry.get("options"):
+        raise _RowProblem("options: promptfoo ignores a config entry's options (only its tests' apply); move them "
+                          "to the scenario's tests, or to defaultTest")
+    for part, name in ((entry, "config entry"), (test, "test")):
+        for key in ("vars", "metadata"):
+            if part.get(key) is not None and not isinstance(part[key], dict):
+                raise _RowProblem(f"{key}: must be a mapping in a {name}")
+        if part.get("assert") is not None and not isinstance(part["assert"], list):
+            raise _RowProblem(f"assert: must be a list in a {name}")
+    merged = {**{k: v for k, v in entry.items() if k != "options"}, **test}
+    merged["vars"] = {**(entry.get("vars") or {}), **(test.get("vars") or {})}
+    merged["assert"] = [*(entry.get("assert") or []), *(test.get("assert") or [])]
+    merged["metadata"] = {**(entry.get("metadata") or {}), **(test.get("metadata") or {})}
+    return merged
+
+
+def _scenario_name(entry: dict[str, Any], test: dict[str, Any], fallback: str, j: int, k: int, entries: int,
+                   tests: int) -> str:
+    """The test's description, else the entry's, else the scenario's name; then what tells it
+    apart: the entry's description or variables (when there are several), the test's number
+    (when it has no name of its own)."""
+    own, entry_name = _text(test.get("description")), _text(entry.get("description"))
+    name = own or entry_name or fallback
+    tags = []
+    if entries > 1 and not (entry_name and name == entry_name):
+        tags.append(entry_name or _vars_label(entry.get("vars"), test.get("vars")) or f"config-{j + 1}")
+    if not own and tests > 1:
+        tags.append(f"test-{k + 1}")
+    return f"{name} ({', '.join(tags)})" if tags else name
+
+
+def _vars_label(entry_vars: Any, test_vars: Any) -> str:
+    """The entry's variables that reach the test (``language=French``)."""
+    if not isinstance(entry_vars, dict):
+        return ""
+    shadowed = set(test_vars) if isinstance(test_vars, dict) else set()
+    return ", ".join(f"{key}={_short(str(value), 20)}" for key, value in entry_vars.items() if key not in shadowed)
+
+
+def _scenario_problem(entry_where: str, test_where: str, entry_asserts: int, message: str) -> str:
+    """A merged test's problem named in the scenario: ``assert[n]`` of the merged list is the
+    entry's n-th, or the test's (n - the entry's count)-th."""
+    m = re.match(r"assert\[(\d+)\]", message)
+    if m is None:
+        return f"{entry_where} × {test_where}: {message}"
+    n = int(m.group(1))
+    place = f"{entry_where}.assert[{n}]" if n < entry_asserts else f"{test_where}.assert[{n - entry_asserts}]"
+    return place + message[m.end():]
 
 
 def _with_vars(case: Case, variables: dict[str, Any], label: str) -> Case:

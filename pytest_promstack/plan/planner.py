@@ -13,14 +13,14 @@ from typing import Any
 from ..config.promptfoo import ProviderProblem, litellm_model
 from ..config.settings import InlinePrompt, Settings, Suite
 from ..model.errors import CaseError, ConfigError, TemplateError
-from ..model.specs import AssertionSyntaxError, from_structured, value_problem
+from ..model.specs import ASSERT_SET
 from ..model.types import AssertionSpec, Case, Request
 from ..util.text import safe
 from .cases import Loader
 from .planned import Planned
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
-from .values import ValueProblem, transform_code, with_file_vars, with_files
+from .values import ValueProblem, transform_code, with_file_vars
 from .values import render as render_values
 
 LOGPROBS = ("perplexity", "perplexity-score")  # assertion types that need the answer's log probabilities
@@ -81,7 +81,8 @@ class Planner:
             case, threshold=case.threshold if case.threshold is not None else d.threshold,
             metadata={**d.metadata, **case.metadata}, prefix=case.prefix or d.prefix or "",
             suffix=case.suffix or d.suffix or "",
-            asserts=tuple(replace(a, transform=(*transform, *a.transform)) for a in case.asserts))
+            asserts=tuple(a if a.type == ASSERT_SET else replace(a, transform=(*transform, *a.transform))
+                          for a in case.asserts))  # a set's own assertions get it, not the set again
 
     def all_ids(self) -> set[str]:
         """Every case id of the configured suites' files, run or deselected (the files are
@@ -189,7 +190,6 @@ class Planner:
 
     def _parse_suite_asserts(self) -> dict[str, tuple[AssertionSpec, ...]]:
         """Suite ``assert:`` lists are config: a bad one stops the run, listing every problem."""
-        known = self.known
         config = self.settings.config_file
         base = config.resolve().parent if config is not None else self.settings.root  # file:// is relative to it
         out: dict[str, tuple[AssertionSpec, ...]] = {}
@@ -206,27 +206,14 @@ class Planner:
                     self._default_transforms[suite.name] = (self._code(transform, base),)
                 except ValueProblem as exc:
                     problems.append(f"suites.{suite.name}.case_defaults.transform: {exc}")
+            first = self._default_transforms.get(suite.name, ())
             for i, item in enumerate(suite.asserts):
-                where = f"suites.{suite.name}.assert[{i}]"
-                try:
-                    spec = from_structured(item, known)
-                except (AssertionSyntaxError, ValueError) as exc:
-                    name = str(exc)
-                    hint = self.suggest(name) if name.replace("-", "").isalnum() else ""
-                    problems.append(f"{where}: unknown assertion {name!r}{hint}" if hint else f"{where}: {name}")
-                    continue
-                try:
-                    spec = with_files(spec, base, self.settings.root)
-                    own = tuple(self._code(t, base) for t in spec.transform)
+                try:  # read as a test file's assertion: an assert-set too
+                    found = self.loader.config_assertions(f"suites.{suite.name}.assert[{i}]", item, base)
                 except ValueProblem as exc:
-                    problems.append(f"{where}: {exc}")
+                    problems.append(str(exc))
                     continue
-                problem = value_problem(spec)
-                if problem:
-                    problems.append(f"{where}: {problem}")
-                    continue
-                first = self._default_transforms.get(suite.name, ())
-                specs.append(replace(spec, origin=where, transform=(*first, *own)))
+                specs += [s if s.type == ASSERT_SET else replace(s, transform=(*first, *s.transform)) for s in found]
             out[suite.name] = tuple(specs)
         if problems:
             raise ConfigError(self.settings.source, problems)

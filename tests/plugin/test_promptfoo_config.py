@@ -70,12 +70,12 @@ def test_a_promptfoo_entry_in_promstack_yaml_adds_its_suite(promptfoo_project):
 
 def test_what_a_promptfoo_config_asks_and_we_do_not_run_is_one_line_per_key(promptfoo_project):
     promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace(
-        "providers:\n  - id: openai:chat:gpt-4o-mini", "scenarios: []\nproviders:\n  - id: exec:./run.sh\n"
+        "providers:\n  - id: openai:chat:gpt-4o-mini", "extensions: [file://hooks.js]\nproviders:\n  - id: exec:./run.sh\n"
         "  - id: openai:chat:gpt-4o-mini")})
     result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([
-        "*promptfooconfig.yaml: scenarios: not supported here; write each scenario's vars into the tests*",
+        "*promptfooconfig.yaml: extensions: not supported here; hooks are pytest's here: write them in a conftest.py*",
         "*promptfooconfig.yaml: providers[[]0[]]: provider 'exec:./run.sh' is not a model litellm can call (a command*",
     ])
 
@@ -169,3 +169,240 @@ def test_a_labelled_file_prompt_keeps_its_label_as_its_id(promptfoo_project):
         "  - file://prompts/polite.txt", "  - {id: file://prompts/polite.txt, label: 정중}")})
     result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
     result.stdout.fnmatch_lines(["*promptfooconfig.yaml::환불[[]정중-openai:chat:gpt-4o-mini[]] PASSED*"])
+
+
+# ---- scenarios, defaultTest from a file, assert-set in defaultTest, the grading provider ------
+
+SCENARIOS = """
+prompts:
+  - '{{ language }}: {{ input }}'
+providers:
+  - openai:chat:gpt-4o-mini
+defaultTest:
+  assert:
+    - type: icontains
+      value: 'echo:'
+tests:
+  - description: 단독
+    vars: {language: 한국어, input: 안녕}
+    assert:
+      - type: contains
+        value: '한국어: 안녕'
+scenarios:
+  - config:
+      - vars: {language: 영어, polite: 'no'}
+      - description: 불어
+        vars: {language: 불어}
+        metadata: {team: fr}
+        assert:
+          - type: contains
+            value: '불어:'
+    tests:
+      - description: 인사
+        vars: {input: 안녕}
+        assert:
+          - type: contains
+            value: '{{ language }}: 안녕'
+      - vars: {input: 잘가, language: 독어}
+        assert:
+          - type: contains
+            value: '독어: 잘가'
+  - file://scenarios/*.yaml
+"""
+
+
+@pytest.fixture
+def scenario_project(promptfoo_project):
+    promptfoo_project.write({
+        "promptfooconfig.yaml": SCENARIOS,
+        "scenarios/refund.yaml": "description: 환불\nconfig:\n  - vars: {language: 일어}\ntests:\n"
+                                 "  - file://scenario_tests/refund.yaml\n",
+        "scenario_tests/refund.yaml": "- description: 환불 문의\n  vars: {input: 환불}\n  assert:\n"
+                                       "    - type: contains\n      value: '일어: 환불'\n",
+    })
+    return promptfoo_project
+
+
+def test_scenarios_expand_each_config_entry_with_each_test_as_promptfoo_merges_them(scenario_project):
+    result = scenario_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    result.stdout.fnmatch_lines([
+        "*promptfooconfig.yaml::단독[[]openai:chat:gpt-4o-mini[]] PASSED*",
+        "*promptfooconfig.yaml::인사 (language=영어, polite=no)[[]openai:chat:gpt-4o-mini[]] PASSED*",
+        # the second test sets language itself: the entries differ in what is left (polite), or by name
+        "*promptfooconfig.yaml::scenario-1 (polite=no, test-2)[[]openai:chat:gpt-4o-mini[]] PASSED*",
+        "*promptfooconfig.yaml::인사 (불어)[[]openai:chat:gpt-4o-mini[]] PASSED*",
+        # the entry's assertion ('불어:') comes with the test's, and the test's language wins: it fails
+        "*promptfooconfig.yaml::불어 (test-2)[[]openai:chat:gpt-4o-mini[]] FAILED*",
+        "*promptfooconfig.yaml::환불 문의[[]openai:chat:gpt-4o-mini[]] PASSED*",
+    ])
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["*contains: '불어:' in 'echo: 독어: 잘가'*"])
+    sent = sorted(r["messages"][-1]["content"] for r in scenario_project.server.requests)
+    assert sent == ["독어: 잘가", "불어: 안녕", "영어: 안녕", "일어: 환불", "한국어: 안녕"]  # 독어 twice: one call, cached
+
+
+def test_a_scenario_entry_metadata_reaches_its_tests_as_markers(scenario_project):
+    result = scenario_project.run("--promstack-config", "promptfooconfig.yaml", "-p", "no:randomly", "-m", "team")
+    result.assert_outcomes(passed=1, failed=1)  # only the 불어 entry's two tests carry team
+
+
+def test_a_broken_scenario_fails_its_row_naming_the_scenario_and_key(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": SCENARIOS.replace(
+        "      - description: 불어\n", "      - description: 불어\n        options: {prefix: 'x'}\n").replace(
+        "  - file://scenarios/*.yaml", "  - config: [{vars: {a: 1}}]\n    test: []\n  - file://nowhere/*.yaml")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-p", "no:randomly")
+    result.stdout.fnmatch_lines_random([
+        "*promptfooconfig.yaml:4: scenarios[[]0[]].config[[]1[]]: options: promptfoo ignores a config entry's options*",
+        "*promptfooconfig.yaml:6: scenarios[[]1[]]: unknown key 'test' in a scenario (did you mean 'tests'?)*",
+        "*promptfooconfig.yaml:7: scenarios[[]2[]]: no file matches 'file://nowhere/[*].yaml'*",
+    ])
+    result.assert_outcomes(passed=3, failed=4)  # 단독 and the first entry's two tests pass
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_a_scenario_assertion_problem_names_the_entry_or_test_it_is_in(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": SCENARIOS.replace(
+        "            value: '독어: 잘가'", "            value: '독어: 잘가'\n          - type: contians\n"
+        "            value: x")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-p", "no:randomly")
+    result.stdout.fnmatch_lines([
+        "*promptfooconfig.yaml:5: scenarios[[]0[]].tests[[]1[]].assert[[]1[]]: unknown assertion 'contians' "
+        "(did you mean 'contains'?)*",
+    ])
+
+
+DEFAULT = """
+assert:
+  - type: assert-set
+    threshold: 0.5
+    assert:
+      - type: contains
+        value: 환불
+      - type: contains
+        value: 없는말
+  - type: icontains
+    value: 'ECHO:'
+vars: {question: 기본 질문}
+"""
+
+
+def test_default_test_from_a_file_with_an_assert_set_applies_to_every_test(promptfoo_project):
+    promptfoo_project.write({
+        "promptfooconfig.yaml": PROMPTFOO.replace(
+            "defaultTest:\n  assert:\n    - type: icontains\n      value: 'echo:'\n", "defaultTest: file://evals/default.yaml\n"),
+        "evals/default.yaml": DEFAULT})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    # the set passes at 0.5 on the 환불 case only (one of its two); the other cases fail it
+    result.stdout.fnmatch_lines(["*promptfooconfig.yaml::환불[[]prompt1-openai:chat:gpt-4o-mini[]] PASSED*"])
+    result.assert_outcomes(passed=2, failed=4)
+    result.stdout.fnmatch_lines(["*assert-set: 0 of 2 passed*"])
+
+
+def test_default_test_from_a_file_outside_the_project_is_refused(promptfoo_project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "default.yaml"
+    elsewhere.write_text(DEFAULT, encoding="utf-8")
+    (promptfoo_project.path / ".git").mkdir()
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace(
+        "defaultTest:\n  assert:\n    - type: icontains\n      value: 'echo:'\n", f"defaultTest: file://{elsewhere}\n")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*promptfooconfig.yaml: defaultTest: * outside the project*"])
+
+
+def test_the_grading_provider_of_default_test_is_the_default_judge(promptfoo_project):
+    from tests.plugin.test_judges import verdict
+    from tests.support.fake_openai import Reply
+
+    graded = []
+
+    def respond(body):
+        if body["model"] != "gpt-4o":
+            return None
+        graded.append(body)
+        return Reply(text=verdict(5 if "echo: 질문: 환불" in str(body) else 1))
+
+    promptfoo_project.server.respond = respond
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace(
+        "defaultTest:\n", "defaultTest:\n  options:\n    provider: {id: openai:gpt-4o, config: {temperature: 0}}\n")
+        .replace("  - file://tests/*.csv\n", "")
+        .replace("        value: '{{ question }}'", "        value: '{{ question }}'\n      - type: llm-rubric\n"
+                 "        value: 환불 절차를 안내한다")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)  # the polite prompt's echo is judged 1
+    assert [b["temperature"] for b in graded] == [0, 0]
+    assert "환불 절차를 안내한다" in graded[0]["messages"][0]["content"]
+
+
+def test_an_unmappable_grading_provider_is_one_line_naming_the_key(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace(
+        "defaultTest:\n", "defaultTest:\n  options: {provider: 'exec:./grade.sh'}\n")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*promptfooconfig.yaml: defaultTest.options.provider: provider 'exec:./grade.sh' "
+                                 "is not a model litellm can call*"])
+
+
+def test_a_grading_provider_per_test_is_refused_naming_the_default_one(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace(
+        "    vars: {question: 환불 되나요}\n", "    vars: {question: 환불 되나요}\n    options: {provider: openai:gpt-4o}\n")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(["*promptfooconfig.yaml:1: options.provider: a grading provider per test is not "
+                                 "supported here; grade with the default judge (defaultTest.options.provider*"])
+
+
+def test_the_fixture_check_takes_an_assert_set_and_names_a_bad_member(project):
+    project.write({"prompt_tests/a.csv": "input\nx\n", "test_app.py": """
+        SET = {"type": "assert-set", "threshold": 0.5,
+               "assert": [{"type": "contains", "value": "환불"}, {"type": "contains", "value": "없는말"}]}
+
+        def test_set_passes_at_its_threshold(promstack):
+            r = promstack.run([{"role": "user", "content": "환불"}], model="mine")
+            (score,) = promstack.check(r, SET)
+            assert score.type == "assert-set" and score.score == 0.5
+
+        def test_set_fails(promstack):
+            r = promstack.run([{"role": "user", "content": "배송"}], model="mine")
+            promstack.check(r, SET)
+
+        def test_bad_member(promstack):
+            r = promstack.run([{"role": "user", "content": "x"}], model="mine")
+            promstack.check(r, {"type": "assert-set", "assert": [{"type": "contians", "value": "x"}]})
+    """})
+    result = project.pytester.runpytest("-p", "no:cacheprovider", "test_app.py")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines_random([
+        "  ✗ assert-set: 0 of 2 passed, score 0.00 < threshold 0.5*",
+        "promstack: check.assert[[]0[]]: unknown assertion 'contians' (did you mean 'contains'?)",
+    ])
+
+
+def test_a_promptfoo_entrys_grading_provider_is_the_projects_default_judge(promptfoo_project):
+    promptfoo_project.write({"evals/promptfooconfig.yaml": PROMPTFOO.replace(
+        "defaultTest:\n", "defaultTest:\n  options: {provider: openai:gpt-4o}\n")
+        .replace("  - file://tests/*.csv\n", "").replace("file://prompts/polite.txt", "file://../prompts/polite.txt"),
+        "prompt_tests/a.csv": "input\nx\n"}, promptfoo="evals/promptfooconfig.yaml")
+    from pytest_promstack.config.settings import load_settings
+
+    settings = load_settings(promptfoo_project.path, {})
+    assert settings.default_judge == "default"
+    assert settings.judges["default"].model == "openai:gpt-4o"
+    assert settings.models["openai:gpt-4o"].model == "openai/gpt-4o"
+    assert settings.suites["evals"].models == ("openai:chat:gpt-4o-mini",)  # the grader is no target
+
+
+def test_import_keeps_the_scenarios_and_the_grading_provider(scenario_project, capsys):
+    from pytest_promstack.cli import main
+
+    (scenario_project.path / "promstack.yaml").unlink()
+    config = (scenario_project.path / "promptfooconfig.yaml").read_text(encoding="utf-8")
+    (scenario_project.path / "promptfooconfig.yaml").write_text(
+        config.replace("defaultTest:\n", "defaultTest:\n  options: {provider: openai:gpt-4o}\n"), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(scenario_project.path)
+        assert main(["import", "promptfoo"]) == 0
+    capsys.readouterr()
+    assert "default_judge: openai:gpt-4o" in (scenario_project.path / "promstack.yaml").read_text(encoding="utf-8")
+    (scenario_project.path / "promptfooconfig.yaml").unlink()
+    result = scenario_project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=5, failed=1)  # the same cases as from the promptfoo config
+    result.stdout.fnmatch_lines(["*promptfoo_tests.yaml::인사 (불어)[[]openai:chat:gpt-4o-mini[]] PASSED*"])
