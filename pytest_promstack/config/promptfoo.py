@@ -22,6 +22,7 @@ PREFIXES = {
     "ollama": "ollama_chat", "cerebras": "cerebras", "deepinfra": "deepinfra", "replicate": "replicate",
 }
 KINDS = ("chat", "completion", "messages", "text-generation", "responses")
+MEASURE_KINDS = ("embedding", "embeddings", "moderation")  # openai:embedding:x is litellm's openai/x too
 NOT_MODELS = {  # promptfoo providers that are not a chat model: refused with the reason
     "echo": "promptfoo's echo returns the prompt", "http": "an HTTP endpoint of your own",
     "https": "an HTTP endpoint of your own", "browser": "a browser it drives", "sequence": "a series of providers",
@@ -51,7 +52,7 @@ def litellm_model(provider: str) -> str:
             f"provider {provider!r} has no litellm equivalent here; name a model configured in promstack.yaml "
             f"(models:) or a litellm model name, or use one of the promptfoo prefixes {', '.join(sorted(PREFIXES))}")
     kind, _, model = rest.partition(":")
-    if kind in KINDS and model:
+    if (kind in KINDS or kind in MEASURE_KINDS) and model:
         rest = model
     if prefix == "ollama" and kind == "completion":
         return f"ollama/{rest}"
@@ -105,9 +106,11 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
     suite.update(default)
     out: dict[str, Any] = {"models": models, "suites": {name: suite}}
     if grader is not None:
-        judge = _grader(grader, models, problems)
+        judge, embedder = _grader(grader, models, problems)
         if judge is not None:
             out["default_judge"] = judge
+        if embedder is not None:
+            out["embedding_model"] = embedder
     options = raw.get("evaluateOptions") or {}
     for key, value in options.items():
         if key == "maxConcurrency":
@@ -181,16 +184,35 @@ def _default_test(default: dict[str, Any], problems: list[str]) -> tuple[dict[st
     return out, options.get("provider") if isinstance(options, dict) else None
 
 
-def _grader(raw: Any, models: list[dict[str, Any]], problems: list[str]) -> str | None:
-    """``defaultTest.options.provider``, promptfoo's grading provider: the default judge here
-    (llm-rubric, factuality, g-eval ...), mapped as a provider is: a models: entry under its
-    label or id, which a provider of the same name and settings is already."""
+def _grader(raw: Any, models: list[dict[str, Any]], problems: list[str]) -> tuple[str | None, str | None]:
+    """``defaultTest.options.provider``, promptfoo's grading provider: (the default judge here
+    (llm-rubric, factuality, g-eval ...), the embedding model of ``similar``), each mapped as a
+    provider is: a models: entry under its label or id, which a provider of the same name and
+    settings is already. A provider per kind (``{text:, embedding:}``) gives each its own; an
+    embedding provider alone (``openai:embedding:...``) is the embedding model only."""
     where = "defaultTest.options.provider"
     if isinstance(raw, dict) and "id" not in raw and set(raw) & {"text", "embedding", "classification"}:
-        problems.append(f"{where}: a provider per kind (text:, embedding: ...) is not supported here; name one chat "
-                        "model for the judge (openai:gpt-4o-mini) or set default_judge: in promstack.yaml")
-        return None
-    entry = _provider(raw, where, problems)
+        for key in sorted(set(raw) - {"text", "embedding"}, key=str):
+            problems.append(f"{where}.{key}: not supported here (a provider per kind takes text: and embedding:; "
+                            "classifier is judged by the default judge)")
+        judge = _added(raw["text"], f"{where}.text", models, problems) if raw.get("text") is not None else None
+        embedder = (_added(raw["embedding"], f"{where}.embedding", models, problems, chat=False)
+                    if raw.get("embedding") is not None else None)
+        return judge, embedder
+    if _embedding_id(raw):
+        return None, _added(raw, where, models, problems, chat=False)
+    return _added(raw, where, models, problems), None
+
+
+def _embedding_id(raw: Any) -> bool:
+    ref = raw.get("id") if isinstance(raw, dict) else raw
+    return isinstance(ref, str) and (":embedding:" in ref or ":embeddings:" in ref)
+
+
+def _added(raw: Any, where: str, models: list[dict[str, Any]], problems: list[str], chat: bool = True
+           ) -> str | None:
+    """The models: name of a grading provider, added to ``models`` unless it is there already."""
+    entry = _provider(raw, where, problems, chat=chat)
     if entry is None:
         return None
     same = next((m for m in models if m["name"] == entry["name"]), None)
@@ -210,15 +232,16 @@ def _providers(raw: Any, problems: list[str]) -> list[dict[str, Any]]:
     return [m for m in models if m is not None]
 
 
-def _provider(item: Any, where: str, problems: list[str]) -> dict[str, Any] | None:
-    """One promptfoo provider (``openai:gpt-4o-mini`` or ``{id, label, config}``) as a models: entry."""
+def _provider(item: Any, where: str, problems: list[str], chat: bool = True) -> dict[str, Any] | None:
+    """One promptfoo provider (``openai:gpt-4o-mini`` or ``{id, label, config}``) as a models:
+    entry; ``chat=False``: an embedding provider (for ``similar``)."""
     spec = {"id": item} if isinstance(item, str) else item
     if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
         problems.append(f"{where}: write a provider id (openai:gpt-4o-mini) or {{id: ..., config: ...}}")
         return None
     try:
         model = litellm_model(spec["id"])
-        if ":embedding:" in spec["id"] or ":embeddings:" in spec["id"]:
+        if chat and _embedding_id(spec):
             raise ProviderProblem(f"provider {spec['id']!r} is an embedding model, which answers no prompt; "
                                   "list a chat model")
     except ProviderProblem as exc:

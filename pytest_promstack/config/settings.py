@@ -440,6 +440,7 @@ def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, A
     models = list(raw.get("models") or [])
     suites = dict(raw.get("suites") or {})
     graders: dict[Any, Any] = {}  # each config's defaultTest.options.provider (the default judge) -> its config
+    embedders: dict[Any, Any] = {}  # and its embedding provider (similar's)
     problems: list[str] = []
     for i, entry in enumerate([entries] if isinstance(entries, str) else list(entries or [])):
         where = "promptfoo" if isinstance(entries, str) else f"promptfoo[{i}]"
@@ -460,15 +461,22 @@ def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, A
         models += [m for m in translated["models"] if m["name"] not in names]
         suites.update(translated["suites"])
         graders.setdefault(translated.get("default_judge"), entry)
+        embedders.setdefault(translated.get("embedding_model"), entry)
     graders.pop(None, None)
+    embedders.pop(None, None)
     if len(graders) > 1 and not raw.get("default_judge"):
         problems.append(f"promptfoo: the configs grade with different providers ({', '.join(map(str, graders))}); "
                         "one judge is the default here: set default_judge: in this file")
+    if len(embedders) > 1 and not raw.get("embedding_model"):
+        problems.append(f"promptfoo: the configs embed with different providers ({', '.join(map(str, embedders))}); "
+                        "set embedding_model: in this file")
     if problems:
         raise ConfigError(source, problems)
     raw["models"], raw["suites"] = models, suites
     if graders and not raw.get("default_judge"):  # promptfoo's grading provider, unless this file names a judge
         raw["default_judge"] = next(iter(graders))
+    if embedders and not raw.get("embedding_model"):
+        raw["embedding_model"] = next(iter(embedders))
     return raw
 
 

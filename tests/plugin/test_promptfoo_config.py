@@ -406,3 +406,22 @@ def test_import_keeps_the_scenarios_and_the_grading_provider(scenario_project, c
     result = scenario_project.run("-v", "-p", "no:randomly")
     result.assert_outcomes(passed=5, failed=1)  # the same cases as from the promptfoo config
     result.stdout.fnmatch_lines(["*promptfoo_tests.yaml::인사 (불어)[[]openai:chat:gpt-4o-mini[]] PASSED*"])
+
+
+@pytest.mark.parametrize(("provider", "model"), [
+    (None, "text-embedding-3-large"),  # promptfoo's default embedding provider
+    ("{embedding: {id: 'openai:embedding:text-embedding-3-small'}, text: openai:gpt-4o}", "text-embedding-3-small"),
+    ("openai:embeddings:text-embedding-3-small", "text-embedding-3-small"),
+])
+def test_similar_in_a_promptfoo_config_embeds_with_its_grading_provider(promptfoo_project, provider, model):
+    config = PROMPTFOO.replace("  - file://tests/*.csv\n", "").replace(
+        "        value: '{{ question }}'", "        value: '{{ question }}'\n      - type: similar\n"
+        "        value: 'echo: 질문: {{ question }}'\n        threshold: 0.99")
+    if provider is not None:
+        config = config.replace("defaultTest:\n", f"defaultTest:\n  options:\n    provider: {provider}\n")
+    promptfoo_project.write({"promptfooconfig.yaml": config})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)  # the polite prompt's echo is further from the expected text
+    result.stdout.fnmatch_lines(["*polite*FAILED*"])
+    embedded = [b for b in promptfoo_project.server.requests if "input" in b]
+    assert {b["model"] for b in embedded} == {model}
