@@ -651,7 +651,8 @@ ELSEWHERE = {
     "rouge-n": ("ngrams", "rouge_n"), "meteor": ("ngrams", "meteor"), "perplexity": ("ngrams", "perplexity"),
     "perplexity-score": ("ngrams", "perplexity_score"), "is-sql": ("sql", "is_sql"),
     "contains-sql": ("sql", "contains_sql"), "is-html": ("html_doc", "is_html"),
-    "is-refusal": ("refusal", "is_refusal"),
+    "is-refusal": ("refusal", "is_refusal"), "select-best": ("judged_types", "select_best"),
+    "classifier": ("judged_types", "classifier"),
 }
 
 
