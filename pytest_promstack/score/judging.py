@@ -352,7 +352,7 @@ def _row_jobs(settings: Settings, judge: Judge, row: list[tuple[str, Planned]],
         for i in range(min(len(rs) for rs in answers)):
             texts = [rs[i].text or "" for rs in answers]
             try:
-                msgs = judges.select_best_messages(judge, str(spec.value), first.question, texts)
+                msgs = judges.select_best_messages(judge, str(spec.value), _row_question(first), texts)
             except Exception as exc:  # the built-in template under the sandbox's limits (huge replies)
                 for owner, _ in row:
                     decided.setdefault(owner, {})[(sid, i)] = {"judge": judged.name, "error": str(exc)}
@@ -363,6 +363,17 @@ def _row_jobs(settings: Settings, judge: Judge, row: list[tuple[str, Planned]],
                                           params=judges.select_best_params(judge, len(texts)), defaults=False,
                                           judge=True)]
             jobs.append(job)
+
+
+def _row_question(plan: Planned) -> str:
+    """What the row asks, the same for every variant: its ``input`` (else its vars), not one
+    prompt's rendering of it, which would favour that prompt's reply."""
+    import json
+
+    variables = plan.case.vars
+    if "input" in variables:
+        return str(variables["input"])
+    return json.dumps(variables, ensure_ascii=False, default=str) if variables else ""
 
 
 def run_select(engine: Any, jobs: list[SelectJob], settings: Settings, wait: Callable[[], None]) -> None:

@@ -69,6 +69,8 @@ def test_select_best_passes_the_chosen_variant_fails_the_others_and_xdist_gives_
         assert len(calls) == 2  # one per row, not per variant
         assert all(len(REPLY.findall(c["messages"][0]["content"])) == 4 for c in calls)
         assert all("the most polite reply" in c["messages"][0]["content"] for c in calls)
+        # the row's input, not one prompt's rendering of it (which would favour that prompt)
+        assert all(re.search(r"^\[(?:Question|질문)\]\n(hi|yo)$", c["messages"][0]["content"], re.M) for c in calls)
         cases = json.loads((project.path / "out.json").read_text(encoding="utf-8"))["cases"]
         assert {c["case_id"] for c in cases if c["outcome"] == "passed"} == {
             "prompt_tests/a.csv::row-2[long-m2]", "prompt_tests/a.csv::row-3[short-m1]"}
