@@ -24,9 +24,10 @@ NEEDS_JUDGE = "llm-expectation"
 # promptfoo's model-graded types, judged here by the default judge with one criterion each
 # (score/judging.MODEL_GRADED); a value is the expected answer or the criterion where it needs one
 MODEL_GRADED = ("factuality", "model-graded-factuality", "model-graded-closedqa", "answer-relevance",
-                "context-faithfulness", "context-recall", "context-relevance", "g-eval")
+                "context-faithfulness", "context-recall", "context-relevance", "g-eval", "classifier")
 NEEDS_VALUE = ("factuality", "model-graded-factuality", "model-graded-closedqa", "context-recall", "g-eval")
-JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE, *MODEL_GRADED)
+SELECT_BEST = "select-best"  # one verdict over the replies of one test's prompts x models (score/judging.py)
+JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE, *MODEL_GRADED, SELECT_BEST)
 # the types whose own calls (an embedding, a moderation) are made in the judge phase (score/measures.py)
 MEASURED = ("similar", "similar:cosine", "similar:dot", "similar:euclidean", "moderation")
 
@@ -108,8 +109,6 @@ def javascript_refused(code: str) -> str:
 PROMPTFOO_UNSUPPORTED = {
     "webhook": "a webhook check sends the output to a URL, and a test file never makes the run call a URL; write "
                "the check as python: (or file://check.py:fn)",
-    "select-best": "select-best is not run here yet; compare the variants with an arena (docs/arena.md)",
-    "classifier": "classifier (a HuggingFace model) is not run here yet; meanwhile write llm-rubric: with the class",
     "trajectory": "trajectory checks (an agent's steps) are not run here yet",
     "tool-call-f1": "tool-call-f1 is not run here yet; meanwhile check the tool call with is-json or python:",
     "is-valid-function-call": "function-call checks are not run here yet; meanwhile check the call with is-json",
@@ -125,6 +124,13 @@ def promptfoo_unsupported(name: str) -> str | None:
     """The one line for a promptfoo assertion type we do not run, or None."""
     why = PROMPTFOO_UNSUPPORTED.get(name)
     return f"{name}: {why}" if why else None
+
+
+def classifier_provider(provider: Any) -> str:
+    """The one line for a classifier's ``provider:`` (promptfoo's HuggingFace model)."""
+    return (f"classifier: provider {str(provider)[:80]!r} is not run here (no HuggingFace model runs offline); the "
+            "default judge classifies the reply instead, its confidence compared with the threshold: remove "
+            "provider: and set default_judge: in promstack.yaml (docs/promptfoo.md#classifier)")
 
 
 def from_structured(item: Any, known: Callable[[str], bool],
@@ -144,6 +150,8 @@ def from_structured(item: Any, known: Callable[[str], bool],
     extra = set(item) - ASSERTION_KEYS
     if extra:
         key = sorted(extra)[0]
+        if key == "provider" and str(item["type"]).removeprefix("not-") == "classifier":
+            raise AssertionSyntaxError(classifier_provider(item["provider"]))
         hint = NOT_YET.get(key, f"known keys: {', '.join(sorted(ASSERTION_KEYS))}")
         raise AssertionSyntaxError(f"assertion key {key!r} is not supported here; {hint}")
     name = str(item["type"])
@@ -414,6 +422,12 @@ def value_problem(spec: AssertionSpec) -> str | None:
     empty = value is None or (isinstance(value, str) and not value.strip()) or value == []
     if kind in NEEDS_TEXT and empty:
         return f"{kind} needs a value, which an empty one would match in any output: write {kind}:환불"
+    if kind == SELECT_BEST and (spec.type != SELECT_BEST or empty or not isinstance(value, str)):
+        return ("select-best takes the criterion as text and cannot be negated: write select-best:<criterion> "
+                "(e.g. select-best:the most polite reply)")
+    if kind == "classifier" and (empty or not isinstance(value, str)):
+        return ("classifier needs the expected class as text (the judge is asked whether the reply is of it): "
+                "write classifier:<class>, e.g. classifier(0.75):positive")
     if kind in NEEDS_VALUE and empty:
         what = "the criterion" if kind == "model-graded-closedqa" else "the expected answer"
         return f"{kind} needs {what} as its value: write {kind}:<text>"

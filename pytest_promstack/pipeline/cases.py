@@ -121,6 +121,27 @@ class Batch:
             for job in jobs:
                 self.verdicts.setdefault(job.owner, {})[(job.spec, job.index)] = judging.aggregate(job)
                 self.judge_jobs.setdefault(job.owner, []).append(job)
+        self._select_best(reporter)
+
+    def _select_best(self, reporter: Any) -> None:
+        """select-best: one verdict per test row over its variants (xdist keeps a row's items on
+        one worker, plugin/xdist.py), replacing the lone-variant line ``jobs_for`` left."""
+        from ..model.specs import SELECT_BEST
+
+        plans = {o: p for o, p in self.plans.items() if not p.error and not p.case.error
+                 and any(a.type == SELECT_BEST for a in p.asserts)}
+        if not plans:
+            return
+        from ..score import judging
+
+        jobs, decided = judging.select_jobs(self.settings, plans, self.answers)
+        judging.run_select(self.open(), jobs, self.settings, lambda: self.wait(reporter, "select-best judge calls"))
+        for owner, found in decided.items():
+            self.verdicts.setdefault(owner, {}).update(found)
+        for job in jobs:
+            for owner, verdict in judging.select_verdicts(job).items():
+                self.verdicts.setdefault(owner, {})[(job.spec, job.index)] = verdict
+            self.judge_jobs.setdefault(job.owners[0], []).append(job)  # its cost and call count once
 
     def _arena(self, reporter: Any) -> None:
         """Judge every pair of contenders of every arena case, in both orders."""

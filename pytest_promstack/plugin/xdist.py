@@ -1,9 +1,12 @@
 """pytest-xdist support: each worker pre-runs exactly its own share of the model calls.
 
-With ``-n N`` (``--dist load``, xdist's default) our scheduler gives worker ``gw<i>`` the
-items whose collection index ``% N == i``, all at once, and that worker pre-runs the calls
-of exactly those items. Other ``--dist`` modes keep xdist's scheduler; their workers
-call a request when they first meet it (still cached and shared through the cache).
+With ``-n N`` (``--dist load``, xdist's default) our scheduler gives each worker its share
+(``partition``), all at once, and that worker pre-runs the calls of exactly those items. The
+items of one test row (its prompts x models) stay on one worker, so a row's select-best
+judge sees every variant's reply; rows are dealt in collection order, each to the worker
+with the fewest items so far, which for rows of one item is item ``i`` to worker ``i % N``.
+Other ``--dist`` modes keep xdist's scheduler; their workers call a request when they first
+meet it (still cached and shared through the cache), and each has every row's replies.
 Per-case results travel on the test reports, so the controller's totals equal a run
 without ``-n``. This module is registered only when xdist is installed.
 """
@@ -38,12 +41,33 @@ def _session(config: pytest.Config) -> Any:
     return config.stash.get(SESSION_KEY, None)
 
 
+def row_of(nodeid: str) -> str:
+    """A case's id without its ``[prompt-model]`` brackets: the same for every variant of one
+    test row (as the HTML report's matrix groups them)."""
+    return nodeid.rsplit("[", 1)[0] if nodeid.endswith("]") else nodeid
+
+
+def partition(nodeids: list[str], count: int) -> list[list[int]]:
+    """Each worker's collection indexes: whole rows, in collection order, each dealt to the
+    worker holding the fewest items so far (the lowest index on a tie). Controller and workers
+    compute it alike from the same collection."""
+    rows: dict[str, list[int]] = {}
+    for i, nodeid in enumerate(nodeids):
+        rows.setdefault(row_of(nodeid), []).append(i)
+    shares: list[list[int]] = [[] for _ in range(count)]
+    for members in rows.values():
+        min(shares, key=len).extend(members)  # min() takes the first of equal lengths
+    return [sorted(share) for share in shares]
+
+
 def my_items(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]:
     share = _share(config)
     if share is None:
         return items
     index, count = share
-    return [item for i, item in enumerate(items) if i % count == index]
+    if index >= count:  # a worker started in place of a crashed one (gw2 of 2): it pre-runs nothing
+        return []
+    return [items[i] for i in partition([item.nodeid for item in items], count)[index]]
 
 
 class XdistHooks:
@@ -104,9 +128,9 @@ def _partition_scheduling() -> type:
             if self.maxschedchunk is None:  # LoadScheduling uses it when it reschedules a crashed worker's items
                 self.maxschedchunk = len(self.collection)
             count = len(self.nodes)
+            shares = partition(list(self.collection), count)
             for node in self.nodes:
-                index = int(str(node.gateway.id).removeprefix("gw")) % count
-                share = [i for i in range(len(self.collection)) if i % count == index]
+                share = shares[int(str(node.gateway.id).removeprefix("gw")) % count]
                 if share:
                     self.node2pending[node].extend(share)
                     node.send_runtest_some(share)

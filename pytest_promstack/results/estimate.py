@@ -54,6 +54,7 @@ def _lines(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str
     arena = settings.arena
     referee = settings.judges.get(arena["judge"]) if arena else None
     lines: dict[str, Line] = {}
+    plans = list(plans)
     for plan in plans:
         for req in plan.requests:
             add(lines, litellm, req, cache is not None and cache.get(req.key) is not None)
@@ -75,7 +76,20 @@ def _lines(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str
             games = judging.pair_jobs(settings, referee, {"": plan}, lambda p: [Response(text="")] * len(p.contenders))
             for req in (req for game in games for req in game.requests):
                 add(lines, litellm, req, False, extra_input_tokens=2 * answer_bound)
+    _select_best(settings, plans, lines, litellm)
     return lines_for(lines)
+
+
+def _select_best(settings: Settings, plans: list[Planned], lines: dict[str, Line], litellm: Any) -> None:
+    """One select-best call per row and repeat, holding every variant's longest answer."""
+    from ..score import judging
+
+    ok = {str(i): p for i, p in enumerate(plans) if not p.error and not p.case.error}
+    jobs, _ = judging.select_jobs(settings, ok, lambda p: [Response(text="")] * max(1, len(p.requests)))
+    for job in jobs:
+        bound = sum(max((int(r.params.get("max_tokens") or 0) for r in ok[o].requests), default=0) for o in job.owners)
+        for req in job.requests:
+            add(lines, litellm, req, False, extra_input_tokens=bound)
 
 
 def add(lines: dict[str, Line], litellm: Any, req: Request, cached: bool, extra_input_tokens: int = 0) -> None:

@@ -653,6 +653,7 @@ ELSEWHERE = {
     "contains-sql": ("sql", "contains_sql"), "is-html": ("html_doc", "is_html"),
     "is-refusal": ("refusal", "is_refusal"), "moderation": ("measures", "moderation"),
     **dict.fromkeys(("similar", "similar:cosine", "similar:dot", "similar:euclidean"), ("measures", "similar")),
+    "select-best": ("judged_types", "select_best"), "classifier": ("judged_types", "classifier"),
 }
 
 

@@ -172,6 +172,42 @@ def _passed(scores: tuple[CriterionScore, ...], judge: Judge) -> bool:
     return all(s.score >= judge.pass_score for s in scores)
 
 
+# ---- select-best: the best of one test's replies ------------------------------------------
+
+
+def select_best_schema(count: int) -> dict[str, Any]:
+    """The answer of a select-best judge: the number (1..count) of the best reply, and why."""
+    return {"type": "object", "properties": {"best": {"type": "integer", "minimum": 1, "maximum": count},
+                                             "reason": {"type": "string"}}, "required": ["best", "reason"]}
+
+
+def select_best_messages(judge: Judge, criterion: str, question: str, replies: list[str]) -> list[dict[str, Any]]:
+    """The built-in select-best prompt (the judge's language): the replies numbered from 1,
+    blind to which prompt and model wrote them."""
+    text = compiled(builtin_template("select_best", judge.language)).render(
+        criterion=criterion, question=question, replies=replies)
+    return [{"role": "user", "content": text}]
+
+
+def select_best_params(judge: Judge, count: int) -> dict[str, Any]:
+    return {"temperature": 0, "max_tokens": 300, **judge.params,
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": "best_reply", "schema": select_best_schema(count)}}}
+
+
+def parse_select_best(raw: str | None, count: int) -> tuple[int, str]:
+    """Strict: one JSON object whose ``best`` is an integer 1..count; returns (0-based index,
+    reason). promptfoo takes the first digits anywhere in the answer; a judge that rambles
+    here is asked again, then the row errors."""
+    data = load_json(raw)
+    best = data.get("best") if isinstance(data, dict) else None
+    if isinstance(best, bool) or not isinstance(best, int | float) or best != int(best):
+        raise JudgeError(f'"best" must be the number of the best reply (1 to {count}), got {best!r}')
+    if not 1 <= best <= count:
+        raise JudgeError(f'"best" is {int(best)}, but there are replies 1 to {count}')
+    return int(best) - 1, str(data.get("reason", ""))
+
+
 # ---- calibration against human labels ------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..config.judges import Judge
 from ..config.settings import Settings
 from ..model.errors import JudgeError
-from ..model.specs import JUDGED, MEASURED, spec_id
+from ..model.specs import JUDGED, MEASURED, SELECT_BEST, spec_id
 from ..model.types import AssertionSpec, Request, Response
 from ..plan.requests import build as build_request
 from . import judges
@@ -58,6 +58,11 @@ MODEL_GRADED: dict[str, tuple[str, str, bool]] = {
                        "기대하는 응답의 모든 내용이 참고 문맥에 들어 있는가?", True),
     "context-relevance": ("Does the context hold what is needed to answer the question, and little else?",
                           "참고 문맥이 질문에 답하는 데 필요한 내용을 담고 있는가?", True),
+    # promptfoo runs a HuggingFace text classifier; here the judge's score is its confidence
+    "classifier": ("Classify the reply: is it of the class \"{value}\"? Score your confidence that it is: the top "
+                   "of the scale means certainly that class, the bottom certainly not.",
+                   "응답을 분류하세요: 응답이 \"{value}\" 부류에 속하는가? 그렇다고 확신하는 정도로 점수를 주세요. "
+                   "가장 높은 점수는 확실히 그 부류, 가장 낮은 점수는 확실히 아님을 뜻한다.", False),
 }
 MODEL_GRADED["model-graded-factuality"] = MODEL_GRADED["factuality"]
 EXPECTED_VALUE = ("factuality", "model-graded-factuality", "context-recall")
@@ -129,6 +134,10 @@ def jobs_for(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], r
         if spec.type.removeprefix("not-") not in JUDGED:
             continue
         sid = spec_id(spec)
+        if spec.type == SELECT_BEST:  # judged over the row's variants (select_jobs), which replace this
+            lone = None if settings.judges.get(settings.default_judge or "") is None else LONE_VARIANT
+            decided.update({(sid, i): lone for i in range(len(replies))})
+            continue
         found = resolve(settings, spec, variables)
         judge = found.judge
         if found.problem is not None or judge is None:
@@ -288,6 +297,150 @@ def eval_cost(jobs: Sequence[Job | PairJob]) -> tuple[float | None, int]:
     costs = [r.cost_usd for r in responses if r.error is None]
     cost = None if any(c is None for c in costs) else float(sum(c for c in costs if c is not None))
     return cost, len(responses)
+
+
+# ---- select-best: one verdict over the variants of one test -----------------------------------
+
+LONE_VARIANT = ("select-best compares the replies of one test across its prompts and models, and this one has "
+                "only one; run the row with a second prompt or model (promptfoo stops the eval here), or write "
+                "llm-rubric: with the criterion")
+
+
+@dataclass
+class SelectJob:
+    """One select-best assertion on one repeat of one test row: its variants' replies (in
+    collection order) shown to the default judge at once, which names the best."""
+
+    owners: list[str]  # the variants' items (node ids)
+    variants: list[str]  # what each one's id brackets hold: [prompt-]model
+    spec: str
+    index: int  # which reply (repeat) of the row's cases
+    judge: Judge
+    criterion: str
+    messages: list[dict[str, Any]]
+    requests: list[Request] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
+    result: tuple[int, str] | str | None = None  # (best variant's index, the judge's reason), or why none
+
+
+def row_key(plan: Planned) -> tuple[Any, ...]:
+    """The variants of one test share it: suite, file, row and the case (a row whose vars list
+    values is several cases, each its own test, as in promptfoo)."""
+    import json
+
+    return (plan.suite, plan.case.file, plan.case.row, plan.case.name,
+            json.dumps(plan.case.vars, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def select_jobs(settings: Settings, plans: Mapping[str, Planned], replies: Callable[[Planned], list[Response]]
+                ) -> tuple[list[SelectJob], dict[str, dict[tuple[str, int], Any]]]:
+    """A job per select-best assertion x repeat of every row with two or more variants whose
+    calls answered, and the verdicts decided without asking, by owner (a template that cannot
+    render: fail closed). A row's variants are the plans given here under one ``row_key``."""
+    judge = settings.judges.get(settings.default_judge or "")
+    rows: dict[tuple[Any, ...], list[str]] = {}
+    for owner, plan in plans.items():
+        if judge is not None and any(a.type == SELECT_BEST for a in plan.asserts):
+            rows.setdefault(row_key(plan), []).append(owner)
+    jobs: list[SelectJob] = []
+    decided: dict[str, dict[tuple[str, int], Any]] = {}
+    for owners in rows.values():
+        if len(owners) > 1 and judge is not None:
+            _row_jobs(settings, judge, [(o, plans[o]) for o in owners], replies, jobs, decided)
+    return jobs, decided
+
+
+def _row_jobs(settings: Settings, judge: Judge, row: list[tuple[str, Planned]],
+              replies: Callable[[Planned], list[Response]], jobs: list[SelectJob],
+              decided: dict[str, dict[tuple[str, int], Any]]) -> None:
+    answers = [replies(plan) for _, plan in row]
+    first = row[0][1]
+    judged = judge.with_criteria((), f"{judge.name}:select-best")
+    failed = [p.variant or p.model for (_, p), rs in zip(row, answers, strict=True) if any(r.error for r in rs)]
+    for spec in (a for a in first.asserts if a.type == SELECT_BEST):
+        sid = spec_id(spec)
+        if failed:  # no fair comparison: every variant errors (fail closed), the failed ones on their own call
+            why = f"the call of variant [{failed[0]}] failed, so the row's {len(row)} replies were not compared"
+            for owner, _ in row:
+                decided.setdefault(owner, {}).update(
+                    {(sid, i): {"judge": judged.name, "error": why} for i in range(len(answers[0]))})
+            continue
+        for i in range(min(len(rs) for rs in answers)):
+            texts = [rs[i].text or "" for rs in answers]
+            try:
+                msgs = judges.select_best_messages(judge, str(spec.value), _row_question(first), texts)
+            except Exception as exc:  # the built-in template under the sandbox's limits (huge replies)
+                for owner, _ in row:
+                    decided.setdefault(owner, {})[(sid, i)] = {"judge": judged.name, "error": str(exc)}
+                continue
+            job = SelectJob([o for o, _ in row], [p.variant or p.model for _, p in row], sid, i, judged,
+                            str(spec.value), msgs)
+            job.requests = [build_request(settings, judge.model, msgs, {**first.meta, "repeat": i},
+                                          params=judges.select_best_params(judge, len(texts)), defaults=False,
+                                          judge=True)]
+            jobs.append(job)
+
+
+def _row_question(plan: Planned) -> str:
+    """What the row asks, the same for every variant: its ``input`` (else its vars), not one
+    prompt's rendering of it, which would favour that prompt's reply."""
+    import json
+
+    variables = plan.case.vars
+    if "input" in variables:
+        return str(variables["input"])
+    return json.dumps(variables, ensure_ascii=False, default=str) if variables else ""
+
+
+def run_select(engine: Any, jobs: list[SelectJob], settings: Settings, wait: Callable[[], None]) -> None:
+    """Ask each row's judge; an answer that does not parse is shown back once, then the row's
+    cases error with it (fail closed)."""
+    engine.submit([r for job in jobs for r in job.requests])
+    wait()
+    repairs = []
+    for job in jobs:
+        job.responses = [engine.result(job.requests[0].key)]
+        job.result = _select_parse(job.responses[0], len(job.owners))
+        if isinstance(job.result, str) and job.responses[0].error is None:
+            msgs = judges.repair_messages(job.messages, job.responses[0].text or "", job.result,
+                                          job.judge.language)
+            req = build_request(settings, job.judge.model, msgs, job.requests[0].meta,
+                                params=judges.select_best_params(job.judge, len(job.owners)), defaults=False,
+                                judge=True)
+            repairs.append((job, req))
+    if repairs:
+        engine.submit([req for _, req in repairs])
+        wait()
+        for job, req in repairs:
+            resp = engine.result(req.key)
+            job.responses.append(resp)
+            fixed = _select_parse(resp, len(job.owners))
+            job.result = fixed if not isinstance(fixed, str) else f"{fixed}; raw answer: {(resp.text or '')[:300]!r}"
+
+
+def _select_parse(resp: Response, count: int) -> tuple[int, str] | str:
+    if resp.error:
+        return f"the judge's call failed: {resp.error}"
+    try:
+        return judges.parse_select_best(resp.text, count)
+    except JudgeError as exc:
+        return str(exc)
+
+
+def select_verdicts(job: SelectJob) -> dict[str, Any]:
+    """Each variant's verdict, by owner: the chosen one passes (score 1), the others fail (0);
+    every one names the chosen variant. No usable answer: each errors with why."""
+    if not isinstance(job.result, tuple):
+        return {owner: {"judge": job.judge.name, "error": str(job.result)} for owner in job.owners}
+    best, reason = job.result
+    chosen = job.variants[best]
+    out = {}
+    for n, owner in enumerate(job.owners):
+        won = n == best
+        out[owner] = {"judge": job.judge.name, "passed": won, "repeats": 1, "agreement": 1.0, "mean": float(won),
+                      "normalised": 100.0 * won, "scale": [0, 1], "chosen": chosen, "of": len(job.owners),
+                      "scores": [{"criterion": job.criterion, "score": int(won), "reason": reason}]}
+    return out
 
 
 # ---- arena: pairwise, both orders ------------------------------------------------------------
