@@ -192,9 +192,10 @@ def _grader(raw: Any, models: list[dict[str, Any]], problems: list[str]) -> tupl
     embedding provider alone (``openai:embedding:...``) is the embedding model only."""
     where = "defaultTest.options.provider"
     if isinstance(raw, dict) and "id" not in raw and set(raw) & {"text", "embedding", "classification"}:
-        for key in sorted(set(raw) - {"text", "embedding"}, key=str):
-            problems.append(f"{where}.{key}: not supported here (a provider per kind takes text: and embedding:; "
-                            "classifier is judged by the default judge)")
+        for key in sorted(set(raw) - {"text", "embedding", "classification"}, key=str):
+            problems.append(f"{where}.{key}: not supported here (a provider per kind takes text:, embedding: and "
+                            "classification:)")
+        # classification: (the classifier's model) is read and not run: the default judge classifies
         judge = _added(raw["text"], f"{where}.text", models, problems) if raw.get("text") is not None else None
         embedder = (_added(raw["embedding"], f"{where}.embedding", models, problems, chat=False)
                     if raw.get("embedding") is not None else None)

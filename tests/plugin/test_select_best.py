@@ -147,11 +147,6 @@ def test_select_best_without_a_judge_says_to_set_one(project):
     ("- vars: {input: hi}\n  assert: [{type: not-select-best, value: clear}]\n", "cannot be negated"),
     ("- vars: {input: hi}\n  assert: [{type: select-best}]\n", "takes the criterion as text"),
     ("- vars: {input: hi}\n  assert: [{type: classifier}]\n", "classifier needs the expected class as text"),
-    ("- vars: {input: hi}\n  assert: [{type: classifier, value: nothate, threshold: 0.5,\n"
-     "            provider: 'huggingface:text-classification:facebook/roberta-hate-speech-dynabench-r4-target'}]\n",
-     "classifier: provider 'huggingface:text-classification:facebook/roberta-hate-speech-dynabench-r4-target' is "
-     "not run here (no HuggingFace model runs offline); the default judge classifies the reply instead*remove "
-     "provider: and set default_judge:*"),
 ])
 def test_a_misused_select_best_or_classifier_fails_its_row_in_one_line_before_any_call(project, row, problem):
     project.write({**config(project, models=("m1",), prompts=("prompts/short.yaml",)), "prompt_tests/a.yaml": row})
@@ -193,6 +188,17 @@ def test_classifier_in_yaml_without_a_threshold_needs_full_confidence_as_in_prom
     project.write({**config(project, models=("m1",), prompts=("prompts/short.yaml",)),
                    "prompt_tests/a.yaml": "- vars: {input: hi}\n  assert: [{type: classifier, value: 긍정}]\n"})
     project.run().assert_outcomes(passed=int(passed), failed=int(not passed))
+
+
+def test_a_promptfoo_classifier_with_its_huggingface_provider_runs_with_the_default_judge(project):
+    prompts = []
+    project.server.respond = judged(classify=lambda prompt: prompts.append(prompt) or verdict(5))
+    project.write({**config(project, models=("m1",), prompts=("prompts/short.yaml",)), "prompt_tests/a.yaml":
+                   "- vars: {input: hi}\n  assert: [{type: classifier, value: nothate, threshold: 0.5,\n"
+                   "    provider: 'huggingface:text-classification:facebook/roberta-hate-speech-dynabench-r4-target'}]\n"})
+    project.run().assert_outcomes(passed=1)
+    (prompt,) = prompts
+    assert '"nothate"' in prompt
 
 
 def test_classifier_judge_garbage_errors_the_case(project):
