@@ -130,3 +130,35 @@ def test_a_tools_file_that_is_missing_fails_its_cases_before_any_call(project):
     result.assert_outcomes(errors=4)
     result.stdout.fnmatch_lines(["*tools: file://tools.json: no such file (tools.json); the path is relative to*"])
     assert project.server.count == 0
+
+
+PROMPTFOO = """
+prompts: ['{{ city }} 날씨를 알려줘']
+providers:
+  - id: openai:chat:mine
+    config: {apiBaseUrl: URL, tools: file://tools.yaml, tool_choice: auto}
+tests:
+  - vars: {city: 서울, unit: celsius}
+    assert:
+      - type: is-valid-openai-tools-call
+      - type: tool-call-f1
+        value: get_weather
+  - vars: {city: 부산, unit: celsius}
+    assert:
+      - type: is-valid-openai-tools-call
+"""
+
+
+def test_a_promptfoo_config_in_a_folder_gives_its_provider_tools_from_a_file_beside_it(project, monkeypatch):
+    """providers[].config.tools: file://tools.yaml is read relative to the promptfoo config,
+    also when a promstack.yaml elsewhere names that config."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    project.server.respond = respond
+    project.write({"promstack.yaml": "promptfoo: evals/weather/promptfooconfig.yaml\n",
+                   "evals/weather/promptfooconfig.yaml": PROMPTFOO.replace("URL", project.server.url),
+                   "evals/weather/tools.yaml": yaml.safe_dump(TOOLS, allow_unicode=True)})
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*is-valid-openai-tools-call: Call to \"get_weather\" does not match schema*"])
+    assert project.server.requests[0]["tools"][0]["function"]["parameters"]["properties"]["unit"] == {
+        "enum": ["celsius"]}
