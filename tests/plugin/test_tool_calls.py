@@ -162,3 +162,31 @@ def test_a_promptfoo_config_in_a_folder_gives_its_provider_tools_from_a_file_bes
     result.stdout.fnmatch_lines(["*is-valid-openai-tools-call: Call to \"get_weather\" does not match schema*"])
     assert project.server.requests[0]["tools"][0]["function"]["parameters"]["properties"]["unit"] == {
         "enum": ["celsius"]}
+
+
+def test_a_server_answer_with_malformed_tool_calls_is_one_error_line_and_never_stored():
+    from pytest_promstack.execute.providers.openai_compat import _response
+    from pytest_promstack.execute.stored import decode, encode
+    from pytest_promstack.model.types import Request, Response
+
+    req = Request(model="m", litellm_model="openai/m", messages=(), params={}, key="k", api_base="http://x")
+    usage = {"prompt_tokens": 3, "completion_tokens": 2}
+
+    def answer(message):
+        return _response({"choices": [{"message": message, "finish_reason": "tool_calls"}], "usage": usage}, req, 1.0)
+
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}}
+    ok = answer({"role": "assistant", "content": None, "tool_calls": [call]})
+    assert ok.error is None
+    assert ok.text == ""
+    assert ok.tool_calls == ({"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}},)
+    assert Response.from_json(ok.to_json()) == ok  # the calls survive the cache's JSON, as a tuple
+    assert decode(encode(ok)) == ok
+    bad = answer({"role": "assistant", "content": None, "tool_calls": "f()"})
+    assert bad.error == "APIError: the provider's answer is not a chat completion: tool_calls is str, not a list"
+    nameless = answer({"role": "assistant", "tool_calls": [{"function": {"arguments": "{}"}}]})
+    assert "tool_calls[0] is not a call" in nameless.error
+    assert "its name is not a text" in nameless.error
+    row = json.loads(encode(ok))
+    row["tool_calls"][0]["type"] = "custom"
+    assert decode(json.dumps(row)) is None  # a forged cache row is a miss, never an answer
