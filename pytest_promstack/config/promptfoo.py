@@ -63,7 +63,8 @@ def litellm_model(provider: str) -> str:
 
 # promptfoo's provider config keys that are request parameters here
 PARAMS = {"temperature", "max_tokens", "top_p", "presence_penalty", "frequency_penalty", "stop", "seed",
-          "response_format", "max_completion_tokens", "reasoning_effort"}
+          "response_format", "max_completion_tokens", "reasoning_effort",
+          "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call"}
 API_BASE = ("apiBaseUrl", "apiHost", "baseUrl")
 # about promptfoo's own output and sharing: nothing to run
 IGNORED = {"description", "outputPath", "sharing", "writeLatestResults", "tags", "metadata"}
@@ -91,6 +92,9 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
         suite = inner["suites"][name]
         suite["prompts"] = [(prefix / p).as_posix() if isinstance(p, str) else p for p in suite["prompts"]]
         suite["tests"] = [(prefix / t).as_posix() for t in suite["tests"]]
+        for params in (m.get("params", {}) for m in inner["models"]):  # file://tools.json: beside the config
+            params.update({k: f"file://{(prefix / v[7:]).as_posix()}" for k, v in params.items()
+                           if k in ("tools", "functions") and isinstance(v, str) and v.startswith("file://")})
         return inner, problems
     problems: list[str] = []
     for key in sorted(set(raw) - KNOWN, key=str):

@@ -5,6 +5,9 @@ one line per request, in a stable order so pull-request diffs are readable.
      "request": {"messages": [...], "params": {...}}, "response": "…", "finish_reason": "stop",
      "usage": {"input_tokens": 11, "output_tokens": 8}, "latency_ms": 812.4}
 
+A model's tool calls are kept beside its text (``"tool_calls": [{"id", "type": "function",
+"function": {"name", "arguments"}}]``) and replayed with it.
+
 Token counts are stored, not a cost: a replayed answer is priced when it is scored, at the
 model's current price (see ``pricing``). Only a Python target's entry keeps ``cost_usd``, the
 cost the application reported about itself.
@@ -46,6 +49,10 @@ def entry(case_id: str, req: Request, resp: Response) -> dict[str, Any]:
         out["request"]["call"] = req.call
     if resp.vector is not None:
         out["vector"] = list(resp.vector)
+    if resp.tool_calls is not None:  # the model's tool calls: its answer as much as its text
+        out["tool_calls"] = list(resp.tool_calls)
+    if resp.function_call is not None:
+        out["function_call"] = resp.function_call
     return out
 
 
@@ -56,7 +63,9 @@ def to_response(e: dict[str, Any]) -> Response:
                     output_tokens=usage.get("output_tokens"), cost_usd=e.get("cost_usd") if python else None,
                     latency_ms=e.get("latency_ms"), finish_reason=e.get("finish_reason") or "stop",
                     logprobs=tuple(e["logprobs"]) if e.get("logprobs") is not None else None,
-                    vector=tuple(e["vector"]) if e.get("vector") is not None else None)
+                    vector=tuple(e["vector"]) if e.get("vector") is not None else None,
+                    tool_calls=tuple(e["tool_calls"]) if e.get("tool_calls") is not None else None,
+                    function_call=e.get("function_call"))
 
 
 class Cassettes(dict[str, Response]):
@@ -163,7 +172,8 @@ def problem(e: dict[str, Any]) -> str | None:
     return stored_problem({"text": e.get("response"), "input_tokens": usage.get("input_tokens"),
                            "output_tokens": usage.get("output_tokens"), "latency_ms": e.get("latency_ms"),
                            "cost_usd": e.get("cost_usd"), "finish_reason": e.get("finish_reason"),
-                           "logprobs": e.get("logprobs"), "vector": e.get("vector")})
+                           "logprobs": e.get("logprobs"), "vector": e.get("vector"), "tool_calls": e.get("tool_calls"),
+                           "function_call": e.get("function_call")})
 
 
 def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None) -> Cassettes:

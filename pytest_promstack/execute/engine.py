@@ -31,7 +31,7 @@ from ..model.types import Request, Response, is_count
 from .negotiate import Formats, Ladder, endpoint, negotiable, not_transient
 from .pricing import priced
 from .retry_after import parse_retry_after
-from .stored import cacheable, numbers_problem, token_logprobs
+from .stored import cacheable, function_call_of, numbers_problem, token_logprobs, tool_calls_of
 
 NO_RETRY = {400, 401, 403, 404, 422}
 
@@ -526,6 +526,12 @@ def _response(raw: Any, latency_ms: float) -> Response:
         if not is_count(v):
             return Response(error=f"APIError: the provider's answer is not a chat completion: usage.{name} is {v!r}, "
                                   "not a whole number", latency_ms=round(latency_ms, 3), retry=False)
+    try:
+        calls = tool_calls_of(getattr(message, "tool_calls", None))
+        function_call = function_call_of(getattr(message, "function_call", None))
+    except ValueError as exc:
+        return Response(error=f"APIError: the provider's answer is not a chat completion: {exc}",
+                        latency_ms=round(latency_ms, 3), retry=False)
     return Response(
         text=message.content if message.content is not None else "",
         input_tokens=tokens_in,
@@ -533,6 +539,8 @@ def _response(raw: Any, latency_ms: float) -> Response:
         latency_ms=round(latency_ms, 3),  # the cost: from the tokens, by the engine (pricing.priced)
         finish_reason=choices[0].finish_reason,
         logprobs=token_logprobs(getattr(choices[0], "logprobs", None)),
+        tool_calls=calls,
+        function_call=function_call,
     )
 
 

@@ -55,7 +55,8 @@ def problem(data: Any) -> str | None:
         return bad
     if data.get("finish_reason") is not None and not isinstance(data["finish_reason"], str):
         return "finish_reason is not a string"
-    return logprobs_problem(data.get("logprobs")) or vector_problem(data.get("vector"))
+    return (logprobs_problem(data.get("logprobs")) or vector_problem(data.get("vector"))
+            or calls_problem(data.get("tool_calls"), data.get("function_call")))
 
 
 MAX_DIMENSIONS = 65536  # embedding models give up to a few thousand
@@ -129,3 +130,86 @@ def token_logprobs(value: Any) -> tuple[float, ...] | None:
         return None
     return None if logprobs_problem(numbers) else tuple(float(v) for v in numbers)
 
+
+
+MAX_CALLS = 1024  # tool calls in one answer: far beyond any model's parallel calls
+
+
+def calls_problem(tool_calls: Any, function_call: Any = None) -> str | None:
+    """None when ``tool_calls`` is absent or a list of OpenAI tool calls (``{"id", "type":
+    "function", "function": {"name", "arguments"}}``, the name and the arguments text) and
+    ``function_call`` absent or one ``{"name", "arguments"}``; else what is wrong, in one line."""
+    if tool_calls is not None:
+        if not isinstance(tool_calls, list | tuple) or not tool_calls or len(tool_calls) > MAX_CALLS:
+            return f"tool_calls is not a list of 1 to {MAX_CALLS:,} tool calls"
+        for i, call in enumerate(tool_calls):
+            bad = _call_problem(call)
+            if bad is not None:
+                return f"tool_calls[{i}] is not a call {{id, type: function, function: {{name, arguments}}}}: {bad}"
+    if function_call is not None:
+        bad = _function_problem(function_call)
+        if bad is not None:
+            return f"function_call is not {{name, arguments}}: {bad}"
+    return None
+
+
+def _call_problem(call: Any) -> str | None:
+    if not isinstance(call, dict) or not set(call) <= {"id", "type", "function"}:
+        return "not an object of id, type and function"
+    if call.get("type") != "function":
+        return f"its type is {str(call.get('type'))[:40]!r}"
+    if not isinstance(call.get("id"), str | None):
+        return "its id is not a text"
+    return _function_problem(call.get("function"))
+
+
+def _function_problem(fn: Any) -> str | None:
+    if not isinstance(fn, dict) or set(fn) != {"name", "arguments"}:
+        return "function is not an object of name and arguments"
+    if not isinstance(fn["name"], str) or not fn["name"]:
+        return "its name is not a text"
+    if not isinstance(fn["arguments"], str):
+        return "its arguments are not JSON text"
+    return None
+
+
+def tool_calls_of(value: Any) -> tuple[dict[str, Any], ...] | None:
+    """A message's ``tool_calls`` (dicts, or litellm's objects) in OpenAI's shape; None when
+    there are none. The arguments stay the JSON text the model wrote; a provider that gives
+    them as an object has them written as JSON text. Raises ValueError naming what is wrong."""
+    if value is None or (isinstance(value, list | tuple) and not value):
+        return None
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"tool_calls is {type(value).__name__}, not a list")
+    calls = []
+    for item in value:
+        get = _getter(item)
+        fn = _getter(get("function") or {})
+        arguments = fn("arguments")
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        calls.append({"id": get("id"), "type": get("type") or "function",
+                      "function": {"name": fn("name"), "arguments": arguments}})
+    bad = calls_problem(calls)
+    if bad is not None:
+        raise ValueError(bad)
+    return tuple(calls)
+
+
+def function_call_of(value: Any) -> dict[str, Any] | None:
+    """A function call ``{"name", "arguments"}`` from a dict or litellm's object (None stays None)."""
+    if value is None:
+        return None
+    get = _getter(value)
+    arguments = get("arguments")
+    if arguments is not None and not isinstance(arguments, str):
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    call = {"name": get("name"), "arguments": arguments}
+    bad = _function_problem(call)
+    if bad is not None:
+        raise ValueError(f"function_call is not {{name, arguments}}: {bad}")
+    return call
+
+
+def _getter(item: Any) -> Any:
+    return item.get if isinstance(item, dict) else (lambda key: getattr(item, key, None))

@@ -110,11 +110,6 @@ PROMPTFOO_UNSUPPORTED = {
     "webhook": "a webhook check sends the output to a URL, and a test file never makes the run call a URL; write "
                "the check as python: (or file://check.py:fn)",
     "trajectory": "trajectory checks (an agent's steps) are not run here yet",
-    "tool-call-f1": "tool-call-f1 is not run here yet; meanwhile check the tool call with is-json or python:",
-    "is-valid-function-call": "function-call checks are not run here yet; meanwhile check the call with is-json",
-    "is-valid-openai-function-call": "function-call checks are not run here yet; meanwhile check the call with "
-                                     "is-json",
-    "is-valid-openai-tools-call": "tools-call checks are not run here yet; meanwhile check the calls with is-json",
     "pi": "pi (prompt-injection scoring) is not run here",
     "guardrails": "guardrails checks a provider's own guardrail verdict, which is not recorded here",
 }
@@ -456,6 +451,10 @@ def value_problem(spec: AssertionSpec) -> str | None:
             sql_options(kind, value)
         except ValueError as exc:
             return str(exc)
+    if kind == "tool-call-f1" and not any(str(v).strip() for v in (value if isinstance(value, list) else
+                                                                   str(value or "").split(","))):
+        return ("tool-call-f1 needs the names of the tools the model should call: write "
+                "tool-call-f1:get_weather,book_flight (or value: [get_weather, book_flight])")
     if kind == "levenshtein" and not isinstance(value, str):
         return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):

@@ -3,6 +3,7 @@ Case -> Request -> Response -> Score/Result."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -98,18 +99,38 @@ class Response:
     miss: bool = False  # replay mode had no recorded answer
     logprobs: tuple[float, ...] | None = None  # each output token's log probability, when asked for (perplexity)
     vector: tuple[float, ...] | None = None  # an embedding call's vector (its text is "")
+    # the model's tool calls, in OpenAI's shape: {"id", "type": "function", "function": {"name", "arguments"}}
+    # with the arguments as JSON text; None when it called none
+    tool_calls: tuple[dict[str, Any], ...] | None = None
+    function_call: dict[str, Any] | None = None  # OpenAI's legacy single call: {"name", "arguments"}
+
+    @property
+    def output(self) -> str:
+        """The answer as the checks and reports read it: its text, or, when the model called
+        tools, the output as promptfoo stringifies it: the calls as JSON (a list of tool calls,
+        or the function call), and with text beside them ``{"content", "tool_calls"}``."""
+        text = self.text or ""
+        calls: Any = list(self.tool_calls) if self.tool_calls else self.function_call
+        if not calls:
+            return text
+        key = "tool_calls" if self.tool_calls else "function_call"
+        shown = {"content": text, key: calls} if text else calls
+        return json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("retry_after")
         data.pop("retry")
         data.pop("miss")
+        for key in ("tool_calls", "function_call", "vector"):  # most answers have none: their rows stay as they were
+            if data[key] is None:
+                data.pop(key)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Response:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for name in ("logprobs", "vector"):
+        for name in ("logprobs", "vector", "tool_calls"):
             if known.get(name) is not None:
                 known[name] = tuple(known[name])
         return cls(**known)

@@ -219,7 +219,8 @@ class Batch:
         return score_case(self.registry, plan.asserts, responses,
                           lambda i: {sid: v for (sid, n), v in verdicts.items() if n == i}, plan.case.vars,
                           where=plan.where, threshold=plan.case.threshold, min_pass=self.settings.min_pass,
-                          judge_aggregate=self.settings.judge_aggregate, scoring=plan.case.scoring)
+                          judge_aggregate=self.settings.judge_aggregate, scoring=plan.case.scoring,
+                          params=plan.requests[0].params if plan.requests else None)
 
     # -- results --------------------------------------------------------------------------------
 

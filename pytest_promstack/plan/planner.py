@@ -20,6 +20,7 @@ from .cases import Loader
 from .planned import Planned
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
+from .tools import request_tools
 from .values import ValueProblem, transform_code, with_file_vars
 from .values import render as render_values
 
@@ -228,8 +229,11 @@ class Planner:
         variables = {**self.suite_vars[suite.name], **case.vars}
         try:
             messages = prompt.render(variables, case.prefix, case.suffix)
-        except TemplateError as exc:
+            tools = request_tools(self.settings, plan.model, prompt.params, variables)
+        except (TemplateError, ValueProblem) as exc:
             return (), str(exc)
+        if tools:
+            prompt = replace(prompt, params={**prompt.params, **tools})  # read and rendered for this case
         if plan.contenders:
             return tuple(r for m in plan.contenders for r in self._model_requests(plan, m, prompt, messages,
                                                                                   variables, repeats=1)), None

@@ -73,7 +73,7 @@ def case_record(plan: Planned, responses: Sequence[Response], outcome: Outcome |
         "arena": [g for g in arena_games if "error" not in g],
         "vars": plan.case.vars,
         "messages": list(plan.requests[0].messages) if plan.requests else [],
-        "output": first.text if first is not None else None,
+        "output": first.output if first is not None and first.text is not None else None,
         "assertions": [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
                        for sc in (outcome.scores if outcome else ())],
     }

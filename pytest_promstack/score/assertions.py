@@ -32,13 +32,14 @@ class Context:
     verdicts: dict[str, Any] = field(default_factory=dict)  # spec_id -> judge verdict (judged types)
     verdict: Any = None
     registry: Any = None  # the run's registry, for a type that scores other assertions (assert-set)
+    params: dict[str, Any] = field(default_factory=dict)  # the request's params: its tools, functions, ...
 
 
 def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Context) -> Score:
     """Run one assertion; ``not-`` negates it. Exceptions become a failed score."""
     negate = spec.type.startswith("not-")
     verdict = ctx.verdicts.get(spec_id(spec)) if ctx.verdicts else None  # (spec_id is a json.dumps: only when judged)
-    ctx = Context(ctx.vars, ctx.response, spec.threshold, ctx.verdicts, verdict, ctx.registry)
+    ctx = Context(ctx.vars, ctx.response, spec.threshold, ctx.verdicts, verdict, ctx.registry, ctx.params)
     try:
         outcome = _normalise(fn(output, spec.value, ctx))
     except Undecided as exc:
@@ -654,6 +655,9 @@ ELSEWHERE = {
     "is-refusal": ("refusal", "is_refusal"), "moderation": ("measures", "moderation"),
     **dict.fromkeys(("similar", "similar:cosine", "similar:dot", "similar:euclidean"), ("measures", "similar")),
     "select-best": ("judged_types", "select_best"), "classifier": ("judged_types", "classifier"),
+    "tool-call-f1": ("tools", "tool_call_f1"), "is-valid-openai-tools-call": ("tools", "is_valid_openai_tools_call"),
+    "is-valid-openai-function-call": ("tools", "is_valid_openai_function_call"),
+    "is-valid-function-call": ("tools", "is_valid_function_call"),
 }
 
 

@@ -27,13 +27,15 @@ class Outcome:
 
 
 def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Response, variables: dict[str, Any],
-                verdicts: dict[str, Any], threshold: float | None, judge_aggregate: str, scoring: str | None = None
-                ) -> tuple[bool, float, list[Score]]:
+                verdicts: dict[str, Any], threshold: float | None, judge_aggregate: str, scoring: str | None = None,
+                params: dict[str, Any] | None = None) -> tuple[bool, float, list[Score]]:
     """One answer against every assertion: (passed, weighted score, scores). ``scoring`` is a
-    promptfoo assertScoringFunction (``file:///abs/x.py:fn``) that decides instead of the mean."""
-    ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts, registry=registry)
+    promptfoo assertScoringFunction (``file:///abs/x.py:fn``) that decides instead of the mean;
+    ``params`` the request's (its tools, for the tool checks)."""
+    ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts, registry=registry,
+                             params=params or {})
     grouped = group_sets(asserts)  # an assert-set and its own assertions are one assertion here
-    text = response.text or ""
+    text = response.output  # the text, or the tool calls as JSON
     scores = [assertions.evaluate_transformed(spec, registry, text, ctx) if spec.transform else
               assertions.evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], text, ctx)
               for spec in grouped]
@@ -48,9 +50,9 @@ def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Respo
 def score_case(registry: Any, asserts: Sequence[AssertionSpec], responses: Sequence[Response],
                verdicts: Callable[[int], dict[str, Any]], variables: dict[str, Any], *, where: str,
                threshold: float | None = None, min_pass: int = 1, judge_aggregate: str = "each",
-               scoring: str | None = None) -> Outcome:
+               scoring: str | None = None, params: dict[str, Any] | None = None) -> Outcome:
     """Every run of a case; it passes when at least ``min_pass`` runs pass (all of one run)."""
-    runs = [score_reply(registry, asserts, r, variables, verdicts(i), threshold, judge_aggregate, scoring)
+    runs = [score_reply(registry, asserts, r, variables, verdicts(i), threshold, judge_aggregate, scoring, params)
             for i, r in enumerate(responses)]
     passes = sum(ok for ok, _, _ in runs)
     value = sum(v for _, v, _ in runs) / len(runs)
@@ -59,7 +61,7 @@ def score_case(registry: Any, asserts: Sequence[AssertionSpec], responses: Seque
         return Outcome(True, passes, value, tuple(runs[0][2]))
     failed = next(i for i, run in enumerate(runs) if not run[0])
     _, failed_value, failed_scores = runs[failed]
-    text = failure_text(where, failed_scores, failed_value, responses[failed].text or "", passes, len(runs), need,
+    text = failure_text(where, failed_scores, failed_value, responses[failed].output, passes, len(runs), need,
                         threshold)
     return Outcome(False, passes, value, tuple(runs[0][2]), text)
 

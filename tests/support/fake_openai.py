@@ -5,7 +5,8 @@ answers ``replies[<last user message>]`` or echoes it; ``latency`` adds a delay;
 ``faults`` maps a model name to an HTTP status to return; ``formats`` (e.g.
 ``{"text", "json_object"}``) makes it refuse any other ``response_format`` type with the
 HTTP 500 that llama-cpp-python's server gives. A request with ``logprobs: true`` gets each
-word's log probability (``Reply.logprobs``, else -0.1 each). Each request's body is kept in ``requests``
+word's log probability (``Reply.logprobs``, else -0.1 each). ``Reply(tool_calls=[(name, args)])``
+answers with tool calls instead of text. Each request's body is kept in ``requests``
 and its headers in ``headers``. ``/v1/embeddings`` answers a bag-of-words vector (texts sharing
 words are similar; ``embed``), ``/v1/moderations`` flags the categories whose trigger words
 a text holds (``MODERATION``).
@@ -38,6 +39,9 @@ class Reply:
     finish_reason: str = "stop"
     usage: bool = True
     logprobs: list[float] | None = None  # sent when the request asks (logprobs: true); else -0.1 per word
+    # the assistant calls tools: [(name, arguments)], arguments a dict (sent as JSON text) or raw text;
+    # content is null unless ``text`` is given too, and finish_reason is "tool_calls"
+    tool_calls: list[tuple[str, Any]] | None = None
 
 
 class FakeOpenAI:
@@ -263,6 +267,9 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                      "finish_reason": reply.finish_reason}],
     }
+    if reply.tool_calls is not None:
+        out["choices"][0]["message"] = tool_message(reply)
+        out["choices"][0]["finish_reason"] = "tool_calls" if reply.finish_reason == "stop" else reply.finish_reason
     if body.get("logprobs"):
         words = text.split() or [""]
         values = reply.logprobs if reply.logprobs is not None else [-0.1] * len(words)
@@ -273,6 +280,15 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         out["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
                         "total_tokens": prompt_tokens + len(text.split())}
     return out
+
+
+def tool_message(reply: Reply) -> dict[str, Any]:
+    """An assistant message that calls ``reply.tool_calls`` (ids call_0, call_1, ...)."""
+    calls = [{"id": f"call_{i}", "type": "function",
+              "function": {"name": name, "arguments": args if isinstance(args, str) else
+                           json.dumps(args, ensure_ascii=False)}}
+             for i, (name, args) in enumerate(reply.tool_calls or ())]
+    return {"role": "assistant", "content": reply.text, "tool_calls": calls}
 
 
 def main() -> None:

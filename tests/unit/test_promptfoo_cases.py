@@ -27,9 +27,12 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_promstack.execute.stored import function_call_of, tool_calls_of
 from pytest_promstack.model.specs import LISTS, AssertionSyntaxError, parse_shorthand, value_problem
 from pytest_promstack.model.types import Response
 from pytest_promstack.plan.cases import Loader
+from pytest_promstack.plan.tools import TOOL_PARAMS, prepared
+from pytest_promstack.plan.values import ValueProblem
 from pytest_promstack.score.assertions import _items
 from pytest_promstack.score.case import score_reply
 from pytest_promstack.score.ngrams import _NoSynonyms, wordnet
@@ -71,12 +74,39 @@ def _loader(root: Path) -> Loader:
 
 def _reply(case: dict[str, Any]) -> Response:
     given = case.get("provider_response") or {}
-    output = case.get("output")
-    text = output if isinstance(output, str) else "" if output is None else json.dumps(
-        output, ensure_ascii=False, separators=(",", ":"))  # a structured output, as promptfoo stringifies it
+    text, calls, function_call = _answer(case.get("output"))
     return Response(text=text, finish_reason=given.get("finishReason"),
                     cost_usd=given.get("cost"), latency_ms=given.get("latencyMs"),
-                    logprobs=tuple(given["logProbs"]) if given.get("logProbs") is not None else None)
+                    logprobs=tuple(given["logProbs"]) if given.get("logProbs") is not None else None,
+                    tool_calls=calls, function_call=function_call)
+
+
+def _answer(output: Any) -> tuple[str, tuple[dict[str, Any], ...] | None, dict[str, Any] | None]:
+    """(text, tool calls, function call) of the reply a case's output stands for. An OpenAI
+    message (a list of tool calls, ``{content?, tool_calls}``, a function call ``{name,
+    arguments}`` or ``{function_call}``) is a reply that called tools, read as the transports
+    read one (``tool_calls_of``); any other structured output (Anthropic's or Google's blocks,
+    a provider's own object) is its JSON text, as promptfoo stringifies it."""
+    if output is None or isinstance(output, str):
+        return output or "", None, None
+    message = ({"tool_calls": output} if isinstance(output, list) else
+               output if isinstance(output, dict) and set(output) <= {"content", "tool_calls", "function_call"} else
+               {"function_call": output} if isinstance(output, dict) and set(output) == {"name", "arguments"} else None)
+    content = (message or {}).get("content")
+    if message is not None and isinstance(content, str | None) and (message.get("tool_calls") or
+                                                                    message.get("function_call")):
+        try:
+            calls = tool_calls_of([_openai_call(c) for c in message.get("tool_calls") or ()])
+            return content or "", calls, function_call_of(message.get("function_call"))
+        except ValueError:
+            pass  # not OpenAI's shape after all: its JSON text
+    return json.dumps(output, ensure_ascii=False, separators=(",", ":")), None, None
+
+
+def _openai_call(call: Any) -> Any:
+    """A tool call as a case writes it, with the ``type`` and ``id`` OpenAI always sends."""
+    return {"id": None, "type": "function", **call} if isinstance(call, dict) and set(call) <= {
+        "id", "type", "function"} else call
 
 
 def check_case(case: dict[str, Any], root: Path) -> Verdict:
@@ -89,13 +119,19 @@ def check_case(case: dict[str, Any], root: Path) -> Verdict:
     check = {k: case[k] for k in ("type", "value", "threshold") if k in case}
     if check["type"] == "assert-set":  # the data keeps a set's assertions under value (README); promptfoo's key
         check["assert"] = check.pop("value")
-    (root / "tests.yaml").write_text(yaml.safe_dump([{"vars": {}, "assert": [check]}], allow_unicode=True),
-                                     encoding="utf-8")
+    (root / "tests.yaml").write_text(yaml.safe_dump([{"vars": case.get("vars") or {}, "assert": [check]}],
+                                                    allow_unicode=True), encoding="utf-8")
     (loaded,) = _loader(root).load(root / "tests.yaml")
     expected = case["pass"]
     if loaded.error:
         return Verdict(expected is None and "error" in case, f"refused when read: {loaded.error}")
-    passed, _, scores = score_reply(REGISTRY, loaded.asserts, _reply(case), {}, {}, None, "each")
+    try:  # the provider's tools, as a run prepares a request's: file:// read, {{ var }} rendered
+        params = {k: prepared(k, v, loaded.vars, root, root) for k, v in (case.get("provider_config") or {}).items()
+                  if k in TOOL_PARAMS}
+    except ValueProblem as exc:
+        return Verdict(expected is None and "error" in case, f"refused when planned: {exc}")
+    passed, _, scores = score_reply(REGISTRY, loaded.asserts, _reply(case), loaded.vars, {}, None, "each",
+                                    params=params)
     score, reason = scores[0].score, scores[0].reason
     seen = f"pass={passed} score={score:.4f} ({reason})"
     if expected is None and "error" in case:

@@ -35,7 +35,7 @@ from typing import Any
 
 from ...model.types import Request, Response, is_count
 from ..pricing import price_map
-from ..stored import token_logprobs
+from ..stored import function_call_of, token_logprobs, tool_calls_of
 
 OURS = frozenset({"drop_params", "input_cost_per_token", "output_cost_per_token"})
 # litellm's own features: a request with one of these goes through litellm
@@ -153,10 +153,16 @@ def _response(data: Any, req: Request, latency: float) -> Response:
     tokens_in, tokens_out = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if not tokens_in and not tokens_out:
         tokens_in = tokens_out = None
+    try:  # a reply that only calls tools has no content (null): its calls are the answer
+        calls, function_call = tool_calls_of(message.get("tool_calls")), function_call_of(message.get("function_call"))
+    except ValueError as exc:
+        return Response(error=f"APIError: the provider's answer is not a chat completion: {exc}", latency_ms=latency,
+                        retry=False)
     content = message.get("content")
     return Response(text=content if isinstance(content, str) else "", input_tokens=tokens_in,
                     output_tokens=tokens_out, latency_ms=latency,  # priced by the engine (pricing.priced)
-                    finish_reason=choices[0].get("finish_reason"), logprobs=token_logprobs(choices[0].get("logprobs")))
+                    finish_reason=choices[0].get("finish_reason"), logprobs=token_logprobs(choices[0].get("logprobs")),
+                    tool_calls=calls, function_call=function_call)
 
 
 def _shape(message: Any, usage: Any, finish_reason: Any) -> str | None:
