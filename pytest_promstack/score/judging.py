@@ -257,10 +257,15 @@ def _ask(engine: Any, jobs: list[Job], wait: Callable[[], None]) -> None:
 
 
 def _parse(resp: Response, judge: Judge) -> judges.Verdict | str:
+    return _parsed(resp, lambda text: judges.parse(text, judge))
+
+
+def _parsed(resp: Response, parse: Callable[[str | None], Any]) -> Any:
+    """``parse`` of the judge's answer, or why there is none (the call failed, it did not parse)."""
     if resp.error:
         return f"the judge's call failed: {resp.error}"
     try:
-        return judges.parse(resp.text, judge)
+        return parse(resp.text)
     except JudgeError as exc:
         return str(exc)
 
@@ -419,12 +424,7 @@ def run_select(engine: Any, jobs: list[SelectJob], settings: Settings, wait: Cal
 
 
 def _select_parse(resp: Response, count: int) -> tuple[int, str] | str:
-    if resp.error:
-        return f"the judge's call failed: {resp.error}"
-    try:
-        return judges.parse_select_best(resp.text, count)
-    except JudgeError as exc:
-        return str(exc)
+    return _parsed(resp, lambda text: judges.parse_select_best(text, count))
 
 
 def select_verdicts(job: SelectJob) -> dict[str, Any]:
