@@ -63,7 +63,7 @@ def _lines(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str
         answer_bound = max((int(req.params.get("max_tokens") or 0) for req in plan.requests), default=0)
         blanks = [Response(text="")] * max(1, len(plan.requests))
         jobs, _decided = judging.jobs_for(settings, "", plan.asserts, blanks, plan.question, plan.meta,
-                                           plan.case.vars)
+                                           plan.case.vars, run_transforms=False)
         for job in jobs:
             if job.prepare is not None:  # g-eval: its steps call (cached once asked), then the verdict with them
                 add(lines, litellm, job.prepare, cache is not None and cache.get(job.prepare.key) is not None)

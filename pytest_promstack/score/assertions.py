@@ -53,17 +53,38 @@ def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Cont
     return Score(spec.type, passed, score, f"{spec.type}: {reason}", spec.weight)
 
 
-def evaluate_transformed(spec: AssertionSpec, registry: Any, output: str, ctx: Context) -> Score:
-    """``spec`` on its output after its transforms (promptfoo's ``transform``: a python
-    expression over ``output`` and ``context``, or ``file://x.py:fn``); a transform that raises
-    fails the assertion with its error."""
+class TransformFailed(Exception):
+    """A transform raised: the line names it and its error."""
+
+
+def transformed(spec: AssertionSpec, output: str, ctx: Context) -> str:
+    """The output ``spec`` checks: after its transforms (promptfoo's ``transform``: a python
+    expression over ``output`` and ``context``, or ``file://x.py:fn``), in order; what a judge,
+    an embedding or a moderation model is shown too. Raises ``TransformFailed``."""
     for code in spec.transform:
         try:
             result = _run_code(code, output, ctx)
         except Exception as exc:  # code from a file: its error is the assertion's failure, not a crash
-            return Score(spec.type, False, 0.0, f"{spec.type}: transform {code[:60]!r}: {type(exc).__name__}: {exc}",
-                         spec.weight)
+            raise TransformFailed(f"transform {code[:60]!r}: {type(exc).__name__}: {exc}") from None
         output = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    return output
+
+
+def shown(spec: AssertionSpec, reply: Response, variables: dict[str, Any] | Any = None) -> str:
+    """What a model asked about ``reply`` for ``spec`` (a judge, an embedding, a moderation) is
+    shown: its output after the assertion's transforms; raises ``TransformFailed``."""
+    if not spec.transform:
+        return reply.output
+    return transformed(spec, reply.output, Context(vars=dict(variables or {}), response=reply))
+
+
+def evaluate_transformed(spec: AssertionSpec, registry: Any, output: str, ctx: Context) -> Score:
+    """``spec`` on its output after its transforms; a transform that raises fails the
+    assertion with its error."""
+    try:
+        output = transformed(spec, output, ctx)
+    except TransformFailed as exc:
+        return Score(spec.type, False, 0.0, f"{spec.type}: {exc}", spec.weight)
     return evaluate(spec, registry.assertions[spec.type.removeprefix("not-")], output, ctx)
 
 

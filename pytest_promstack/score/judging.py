@@ -116,20 +116,24 @@ def resolve(settings: Settings, spec: AssertionSpec, variables: Mapping[str, Any
 
 
 def jobs_for(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], replies: Sequence[Response],
-             question: str, meta: dict[str, Any], variables: Mapping[str, Any] | None = None
-             ) -> tuple[list[Job], dict[tuple[str, int], Any]]:
+             question: str, meta: dict[str, Any], variables: Mapping[str, Any] | None = None,
+             run_transforms: bool = True) -> tuple[list[Job], dict[tuple[str, int], Any]]:
     """One job per judged assertion x answered reply (one request per judge repeat), and the
     verdicts decided without asking, by (spec id, reply index): ``None`` when no judge is set
     (the assertion then names the missing setting), a problem when the named judge is unknown
     or a context type has no context, ``{"judge", "error"}`` when the judge's template does not
     render (fail closed). Test files, the fixture's ``check``, the SDK and the estimate all
-    build their judge calls here; ``variables`` are the case's (its ``context``)."""
+    build their judge calls here; ``variables`` are the case's (its ``context``). The judge is
+    shown the reply after the assertion's transforms, as promptfoo grades the transformed output
+    (``run_transforms=False``: the estimate, which runs no code, shows it as it is)."""
+    from .assertions import TransformFailed, shown
+
     jobs: list[Any] = []
     decided: dict[tuple[str, int], Any] = {}
     if any(spec.type.removeprefix("not-") in MEASURED for spec in asserts):  # similar, moderation: no judge
         from . import measures
 
-        jobs, decided = measures.route(settings, owner, asserts, replies, meta)
+        jobs, decided = measures.route(settings, owner, asserts, replies, meta, variables, run_transforms)
     for spec in asserts:
         if spec.type.removeprefix("not-") not in JUDGED:
             continue
@@ -148,11 +152,16 @@ def jobs_for(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], r
         for i, reply in enumerate(replies):
             if reply.error:
                 continue  # the case errors on its own call
+            try:
+                answer = shown(spec, reply, variables) if run_transforms and spec.transform else reply.output
+            except TransformFailed as exc:  # no verdict
+                decided[(sid, i)] = {"judge": judge.name, "error": str(exc)}
+                continue
             if geval:
-                jobs.append(_g_eval_job(settings, owner, sid, i, judge, question, reply.text or "", template, meta))
+                jobs.append(_g_eval_job(settings, owner, sid, i, judge, question, answer, template, meta))
                 continue
             try:
-                msgs = judges.messages(judge, question, reply.text or "", template, found.expectation, found.context)
+                msgs = judges.messages(judge, question, answer, template, found.expectation, found.context)
             except JudgeError as exc:
                 decided[(sid, i)] = {"judge": judge.name, "error": str(exc)}
                 continue
@@ -371,7 +380,7 @@ def _row_jobs(settings: Settings, judge: Judge, row: list[tuple[str, Planned]],
                     {(sid, i): {"judge": judged.name, "error": why} for i in range(len(answers[0]))})
             continue
         for i in range(min(len(rs) for rs in answers)):
-            texts = [rs[i].text or "" for rs in answers]
+            texts = [rs[i].output for rs in answers]
             try:
                 msgs = judges.select_best_messages(judge, str(spec.value), _row_question(first), texts)
             except Exception as exc:  # the built-in template under the sandbox's limits (huge replies)
@@ -471,7 +480,7 @@ def pair_jobs(settings: Settings, judge: Judge, cases: Mapping[str, Planned],
             continue  # the case errors on its own replies
         q = plan.question
         for a, b in arena.pairs(list(plan.contenders)):
-            ta, tb = answers[a].text or "", answers[b].text or ""
+            ta, tb = answers[a].output, answers[b].output
             msgs = [arena.messages(judge, q, ta, tb), arena.messages(judge, q, tb, ta)]
             job = PairJob(owner, plan.case_id, a, b, judge, msgs)
             job.requests = [_pair_request(settings, judge, m, plan.meta) for m in msgs]

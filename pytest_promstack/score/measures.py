@@ -11,7 +11,7 @@ The embedding model is ``embedding_model`` in promstack.yaml (promptfoo's defaul
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,9 +54,11 @@ def model_for(settings: Settings, kind: str) -> str:
 
 
 def jobs_for(settings: Settings, owner: str, spec: AssertionSpec, replies: Sequence[Response],
-             meta: dict[str, Any]) -> tuple[list[MeasureJob], dict[tuple[str, int], Any]]:
-    """The calls of one similar or moderation assertion for each answered reply, and the
-    verdicts decided without a call (a value that is not text: the problem)."""
+             meta: dict[str, Any], variables: Mapping[str, Any] | None = None, run_transforms: bool = True
+             ) -> tuple[list[MeasureJob], dict[tuple[str, int], Any]]:
+    """The calls of one similar or moderation assertion for each answered reply (its output
+    after the assertion's transforms), and the verdicts decided without a call (a value that is
+    not text, a transform that raised: the problem; an empty output to moderate: none needed)."""
     kind = spec.type.removeprefix("not-")
     sid = spec_id(spec)
     model = model_for(settings, kind)
@@ -71,16 +73,26 @@ def jobs_for(settings: Settings, owner: str, spec: AssertionSpec, replies: Seque
                                          and all(isinstance(v, str) for v in spec.value)):
         problem = "moderation: its value is the list of categories that fail the check (e.g. [harassment, violence])"
         return [], {(sid, i): problem for i in range(len(replies))}
+    from .assertions import TransformFailed, shown
+
     jobs = []
+    decided: dict[tuple[str, int], Any] = {}
     call = "moderation" if kind == "moderation" else "embedding"
     for i, reply in enumerate(replies):
         if reply.error:
             continue  # the case errors on its own call
+        try:
+            output = shown(spec, reply, variables) if run_transforms else reply.output
+        except TransformFailed as exc:
+            decided[(sid, i)] = {"judge": f"{kind} check", "error": str(exc), "measured": True}
+            continue
+        if kind == "moderation" and not output:
+            continue  # nothing to moderate: the check passes without a call
         job = MeasureJob(owner, sid, i, kind, model, expected)
-        texts = [reply.text or "", *expected]
+        texts = [output, *expected]
         job.requests = [measure(settings, model, call, text, meta) for text in texts]
         jobs.append(job)
-    return jobs, {}
+    return jobs, decided
 
 
 def run(engine: Any, jobs: list[MeasureJob], wait: Callable[[], None]) -> None:
@@ -199,12 +211,13 @@ def measured(asserts: Sequence[AssertionSpec]) -> list[AssertionSpec]:
 
 
 def route(settings: Settings, owner: str, asserts: Sequence[AssertionSpec], replies: Sequence[Response],
-          meta: dict[str, Any]) -> tuple[list[MeasureJob], dict[tuple[str, int], Any]]:
+          meta: dict[str, Any], variables: Mapping[str, Any] | None = None, run_transforms: bool = True
+          ) -> tuple[list[MeasureJob], dict[tuple[str, int], Any]]:
     """Every similar/moderation assertion's jobs and decided verdicts."""
     jobs: list[MeasureJob] = []
     decided: dict[tuple[str, int], Any] = {}
     for spec in measured(asserts):
-        found, known = jobs_for(settings, owner, spec, replies, meta)
+        found, known = jobs_for(settings, owner, spec, replies, meta, variables, run_transforms)
         jobs += found
         decided.update(known)
     return jobs, decided

@@ -389,3 +389,16 @@ def test_g_eval_writes_steps_once_per_criteria_and_judges_every_case_with_them(p
     project.server.reset()
     project.run().assert_outcomes(passed=1, failed=1)
     assert project.server.count == 0
+
+
+def test_the_judge_grades_the_output_after_the_transform_as_promptfoo_does(project):
+    project.server.respond = lambda body: Reply(text=verdict(5, 5, 5)) if is_judge(body) else None
+    project.write({**judge_config(project), "prompt_tests/a.yaml": json.dumps([
+        {"vars": {"input": "환불"}, "assert": [{"type": "judge", "value": "support_quality",
+                                                "transform": "output.upper() + ' (변환됨)'"}]}], ensure_ascii=False)})
+    project.run().assert_outcomes(passed=1)
+    (prompt,) = [b["messages"][0]["content"] for b in project.server.requests if is_judge(b)]
+    assert "ECHO: 환불 (변환됨)" in prompt
+    project.server.reset()
+    project.run("--promstack-estimate")
+    assert project.server.count == 0

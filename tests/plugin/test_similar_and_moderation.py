@@ -157,3 +157,17 @@ def test_similar_values_read_files_and_render_the_cases_vars(project):
                        ensure_ascii=False)})
     project.run().assert_outcomes(passed=1)
     assert {b["input"][0] for b in calls(project.server, "input")} == {"echo: 환불 정책 안내"}
+
+
+def test_the_embedding_and_the_moderation_see_the_output_after_the_transform(project):
+    project.write({"promstack.yaml": config(project), "prompt_tests/a.yaml": json.dumps([
+        {"vars": {"input": "환불 정책"}, "options": {"transform": "output.replace('echo: ', '')"}, "assert": [
+            {"type": "similar", "value": "환불 정책", "threshold": 0.999},
+            {"type": "not-moderation", "transform": "output + ' kill'"}]},
+        {"vars": {"input": "x"}, "assert": [{"type": "similar", "value": "x", "transform": "1/0"}]},
+    ], ensure_ascii=False)})
+    result = project.run("-v")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*a.yaml:2*similar check gave no usable verdict: transform '1/0': ZeroDivisionError*"])
+    moderated = [b["input"] for b in calls(project.server, "input") if b["model"] == "omni-moderation-latest"]
+    assert moderated == ["환불 정책 kill"]
