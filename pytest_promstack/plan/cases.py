@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
-import glob
 import io
 import json
 import re
@@ -38,7 +37,17 @@ from ..model.specs import (
 )
 from ..model.types import AssertionSpec, Case
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
-from .values import ValueProblem, load, load_var, python_ref, resolve, transform_code, with_file_vars, with_files
+from .values import (
+    ValueProblem,
+    load,
+    load_var,
+    matches,
+    python_ref,
+    resolve,
+    transform_code,
+    with_file_vars,
+    with_files,
+)
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
@@ -397,9 +406,9 @@ class Loader:
         pattern = ref[len("file://"):]
         if not any(c in pattern for c in "*?["):
             return [resolve(ref, self._base, self.root)]
-        paths = sorted(glob.glob(str(self._base / pattern), recursive=True))
+        paths = matches(pattern, self._base, self.root)
         if not paths:
-            raise _RowProblem(f"no file matches {ref!r} (relative to this file)")
+            raise _RowProblem(f"no file matches {ref!r} (relative to this file, or to the config's folder)")
         if len(paths) > MAX_COMBINATIONS:
             raise _RowProblem(f"{ref!r} matches {len(paths):,} files, more than {MAX_COMBINATIONS:,}; narrow it")
         return [resolve(f"file://{p}", self._base, self.root) for p in paths]
@@ -439,9 +448,10 @@ class Loader:
         if isinstance(value, list) and value and isinstance(value[0], str):
             return [(v, f"{key}={_short(v)}") for v in value]
         if isinstance(value, str) and value.startswith("file://") and any(c in value for c in "*?["):
-            paths = sorted(glob.glob(str(self._base / value[len("file://"):])))
+            paths = matches(value[len("file://"):], self._base, self.root)
             if not paths:
-                raise _RowProblem(f"vars.{key}: no file matches {value!r} (relative to this file)")
+                raise _RowProblem(f"vars.{key}: no file matches {value!r} (relative to this file, or to the config's "
+                                  "folder)")
             if len(paths) > MAX_COMBINATIONS:  # before reading any of them
                 raise _RowProblem(f"vars.{key}: {value!r} matches {len(paths):,} files, more than the "
                                   f"{MAX_COMBINATIONS:,} cases a test may become; narrow the pattern")

@@ -46,20 +46,31 @@ def with_files(spec: AssertionSpec, base: Path, root: Path) -> AssertionSpec:
 
 
 def resolve(ref: str, base: Path, root: Path) -> Path:
-    """The file ``file://x`` names: relative to ``base`` (the naming file's folder), inside the
-    project of ``root`` (its git work tree, as for prompt and test files)."""
+    """The file ``file://x`` names: relative to ``base`` (the naming file's folder), else, when
+    no such file is there, to ``root`` (the config's folder, from which promptfoo resolves every
+    path, so a promptfoo test file in a subfolder runs as it is); inside the project of ``root``
+    (its git work tree, as for prompt and test files)."""
     text = ref[len(SCHEME):]
     if not text:
         raise ValueProblem(f"{ref!r} names no file; write file://path/relative/to/this/file")
     path = Path(text)
-    path = path if path.is_absolute() else base / path
+    if not path.is_absolute():
+        path = base / path if (base / path).exists() or not (root / path).is_file() else root / path
     project = project_root(root)
     if not inside(path, project):
         raise ValueProblem(f"{ref}: {outside(path, project)}")
     if not path.is_file():
         raise ValueProblem(f"{ref}: no such file ({rel(path.resolve(), root.resolve())}); the path is relative to "
-                           "the file that names it")
+                           "the file that names it (or to the config's folder, as promptfoo reads it)")
     return path.resolve()
+
+
+def matches(pattern: str, base: Path, root: Path) -> list[str]:
+    """The files a ``file://`` glob names: relative to ``base``, else to ``root`` (as ``resolve``)."""
+    import glob
+
+    return sorted(glob.glob(str(base / pattern), recursive=True)) or sorted(
+        glob.glob(str(root / pattern), recursive=True))
 
 
 def load(ref: str, base: Path, root: Path) -> Any:

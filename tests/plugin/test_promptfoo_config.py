@@ -425,3 +425,17 @@ def test_similar_in_a_promptfoo_config_embeds_with_its_grading_provider(promptfo
     result.stdout.fnmatch_lines(["*polite*FAILED*"])
     embedded = [b for b in promptfoo_project.server.requests if "input" in b]
     assert {b["model"] for b in embedded} == {model}
+
+
+def test_file_paths_in_a_test_file_of_a_subfolder_resolve_from_the_config_folder_as_in_promptfoo(promptfoo_project):
+    promptfoo_project.write({
+        "promptfooconfig.yaml": PROMPTFOO.replace("  - file://tests/*.csv\n", "  - file://tests/sub.yaml\n"),
+        "vars/q.txt": "교환 되나요\n", "expected/q.txt": "echo: 질문: 교환 되나요\n",
+        "tests/near.txt": "배송은요",
+        "tests/sub.yaml": "- vars: {question: file://vars/q.txt}\n"  # promptfoo's path: from the config's folder
+                          "  assert: [{type: equals, value: file://expected/q.txt}]\n"
+                          "- vars: {question: file://near.txt}\n"  # ours: from the file that names it
+                          "  assert: [{type: contains, value: 배송은요}]\n",
+    })
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    result.stdout.fnmatch_lines(["*tests/sub.yaml::row-1[[]prompt1-*PASSED*", "*tests/sub.yaml::row-2[[]prompt1-*PASSED*"])
