@@ -51,6 +51,7 @@ class Case:
     scoring: str | None = None  # promptfoo's assertScoringFunction: file:///abs/x.py:fn, deciding the case
     provider_output: str | None = None
     human_score: float | None = None  # a human label on the judges' scale, for calibration
+    transform: str | None = None  # promptfoo's options.transform of the test: replaces the suite's default one
     error: str | None = None  # a malformed row: the item fails with this line
 
     @property

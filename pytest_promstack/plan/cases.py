@@ -27,7 +27,6 @@ from typing import Any
 from ..config.settings import PROMPTFOO_TOP
 from ..model.errors import CaseError
 from ..model.specs import (
-    ASSERT_SET,
     NEEDS_JUDGE,
     AssertionSyntaxError,
     flatten_sets,
@@ -379,14 +378,13 @@ class Loader:
             if not isinstance(raw_asserts, list):
                 raise _RowProblem("assert: must be a list")
             asserts = [s for i, a in enumerate(raw_asserts) for s in flatten_sets(self._assertion(f"assert[{i}]", a))]
-            if options.get("transform") is not None:  # the test's transform comes before each assertion's own
-                first = self._transform(str(options["transform"]).strip())
-                asserts = [a if a.type == ASSERT_SET else replace(a, transform=(first, *a.transform)) for a in asserts]
+            # the test's transform (before each assertion's own, the planner's doing) replaces the default one
+            transform = self._transform(str(options["transform"]).strip()) if options.get("transform") else None
             metadata = record.get("metadata") or {}
             if not isinstance(metadata, dict):
                 raise _RowProblem("metadata: must be a mapping")
             base = Case(
-                file=rel, row=row, vars={}, asserts=tuple(asserts),
+                file=rel, row=row, vars={}, asserts=tuple(asserts), transform=transform,
                 description=_text(record.get("description")), case_id=_text(record.get("id")),
                 metadata=dict(metadata), marks=_marks(record.get("marks")),
                 threshold=_threshold(record.get("threshold"), "threshold"),

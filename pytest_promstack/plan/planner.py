@@ -72,18 +72,25 @@ class Planner:
 
     def _with_defaults(self, case: Case, suite: Suite) -> Case:
         """The suite's case_defaults (promptfoo's defaultTest) on a case that does not set them:
-        threshold, prefix, suffix, metadata (the case's keys win); the transform goes before each
-        of the case's own transforms."""
+        threshold, prefix, suffix, metadata (the case's keys win)."""
         d = suite.defaults
         if d is None or case.error:
             return case
-        transform = self._default_transforms.get(suite.name, ())
         return replace(
             case, threshold=case.threshold if case.threshold is not None else d.threshold,
             metadata={**d.metadata, **case.metadata}, prefix=case.prefix or d.prefix or "",
-            suffix=case.suffix or d.suffix or "",
-            asserts=tuple(a if a.type == ASSERT_SET else replace(a, transform=(*transform, *a.transform))
-                          for a in case.asserts))  # a set's own assertions get it, not the set again
+            suffix=case.suffix or d.suffix or "")
+
+    def _asserts(self, case: Case, suite: Suite) -> tuple[AssertionSpec, ...]:
+        """The case's assertions, then the suite's, each after the output transform: the case's
+        own (promptfoo's test options.transform), else the suite's default one, as promptfoo merges
+        options (the test's replaces the default's); an assertion's own transform runs after it.
+        A set's own assertions get it, not the set again."""
+        lead = (case.transform,) if case.transform else self._default_transforms.get(suite.name, ())
+        specs = case.asserts + self.suite_asserts[suite.name]
+        if not lead:
+            return specs
+        return tuple(a if a.type == ASSERT_SET else replace(a, transform=(*lead, *a.transform)) for a in specs)
 
     def all_ids(self) -> set[str]:
         """Every case id of the configured suites' files, run or deselected (the files are
@@ -155,7 +162,7 @@ class Planner:
         name = safe(f"{base}[{'-'.join(params)}]")  # a case name from a file is shown by pytest: no escapes
         markers, keywords, mark_error = self._marks(case, suite, model)
         error = mark_error or self._plan_error(prompt, model, suite, case)
-        asserts, value_error = render_values(case.asserts + self.suite_asserts[suite.name],
+        asserts, value_error = render_values(self._asserts(case, suite),
                                              {**self.suite_vars[suite.name], **case.vars}, case.where)
         error = error or value_error
         plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
@@ -175,7 +182,7 @@ class Planner:
         from ..config.policy import refused
 
         models = suite.models if suite.arena else (model,)
-        code = refused(self.settings, models, case.asserts + self.suite_asserts[suite.name], arena=suite.arena,
+        code = refused(self.settings, models, self._asserts(case, suite), arena=suite.arena,
                        scoring=case.scoring)
         if code is not None:
             return code
@@ -207,14 +214,13 @@ class Planner:
                     self._default_transforms[suite.name] = (self._code(transform, base),)
                 except ValueProblem as exc:
                     problems.append(f"suites.{suite.name}.case_defaults.transform: {exc}")
-            first = self._default_transforms.get(suite.name, ())
             for i, item in enumerate(suite.asserts):
                 try:  # read as a test file's assertion: an assert-set too
                     found = self.loader.config_assertions(f"suites.{suite.name}.assert[{i}]", item, base)
                 except ValueProblem as exc:
                     problems.append(str(exc))
                     continue
-                specs += [s if s.type == ASSERT_SET else replace(s, transform=(*first, *s.transform)) for s in found]
+                specs += found
             out[suite.name] = tuple(specs)
         if problems:
             raise ConfigError(self.settings.source, problems)

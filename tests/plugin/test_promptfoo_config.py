@@ -439,3 +439,14 @@ def test_file_paths_in_a_test_file_of_a_subfolder_resolve_from_the_config_folder
     })
     result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
     result.stdout.fnmatch_lines(["*tests/sub.yaml::row-1[[]prompt1-*PASSED*", "*tests/sub.yaml::row-2[[]prompt1-*PASSED*"])
+
+
+def test_a_tests_own_transform_replaces_the_default_one_as_promptfoo_merges_options(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace("  - file://tests/*.csv\n", "").replace(
+        "defaultTest:\n", "defaultTest:\n  options: {transform: output.upper()}\n").replace(
+        "    vars: {question: 환불 되나요}\n", "    vars: {question: 환불 되나요}\n    options: {transform: \"output + '!'\"}\n")
+        .replace("        value: '{{ question }}'", "        value: '{{ question }}!'\n      - type: not-contains\n"
+                 "        value: ECHO")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    # the defaultTest's icontains 'echo:' gets the test's transform too: the output is "echo: …!", never upper-cased
+    result.assert_outcomes(passed=2)

@@ -281,7 +281,7 @@ def test_a_file_value_outside_the_project_or_missing_is_one_line_naming_the_row(
     assert outside.error.startswith("a.csv:2: __expected: file://../secret.txt: ")
     assert "outside the project" in outside.error
     assert missing.error == ("a.csv:3: __expected: file://nowhere.txt: no such file (nowhere.txt); the path is "
-                             "relative to the file that names it")
+                             "relative to the file that names it (or to the config's folder, as promptfoo reads it)")
     assert "not computed by code" in code.error
     assert "python: file://check.py:fn" in code.error
 
@@ -358,7 +358,8 @@ def test_every_promptfoo_test_key_loads_and_none_is_dropped(tmp_path):
     assert full.provider == "openai:chat:gpt-4o-mini"
     assert full.provider_output == '{"answer":"환불"}'  # as promptfoo's JSON.stringify writes it
     (check,) = full.asserts
-    assert (check.metric, check.weight, check.transform) == ("accuracy", 2.0, ("output.upper()", "output.strip()"))
+    assert (check.metric, check.weight, check.transform) == ("accuracy", 2.0, ("output.strip()",))
+    assert full.transform == "output.upper()"  # the planner puts it before each assertion's own
     assert bare.error is None  # a test without vars:
     assert [a.type for a in bare.asserts] == ["equals"]
 
