@@ -52,6 +52,7 @@ class Case:
     provider_output: str | None = None
     human_score: float | None = None  # a human label on the judges' scale, for calibration
     transform: str | None = None  # promptfoo's options.transform of the test: replaces the suite's default one
+    providers: tuple[str, ...] = ()  # promptfoo's test-level providers filter: the models it runs on
     error: str | None = None  # a malformed row: the item fails with this line
 
     @property

@@ -52,7 +52,7 @@ SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", 
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
            "__providerOutput", "__marks", "__id", "__human_score", "__metric")
 # a promptfoo test: {vars, assert, ...}; ours adds marks, id and human_score
-PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options", "provider",
+PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options", "provider", "providers",
                   "providerOutput", "assertScoringFunction", "marks", "id", "human_score"}
 OPTIONS = {"prefix", "suffix", "transform"}
 EXPECTED_N = re.compile(r"^__expected\d*$")
@@ -390,6 +390,7 @@ class Loader:
                 threshold=_threshold(record.get("threshold"), "threshold"),
                 prefix=_verbatim(options.get("prefix")), suffix=_verbatim(options.get("suffix")),
                 provider=_provider(record.get("provider")),
+                providers=_filter(record.get("providers")),
                 provider_output=_output(record.get("providerOutput")),
                 human_score=_human(record.get("human_score", metadata.get("human_score"))),
                 scoring=self._scoring(record.get("assertScoringFunction")),
@@ -643,6 +644,16 @@ def _short(value: str, limit: int = 40) -> str:
 def _close(key: str, known: set[str]) -> str:
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
+
+
+def _filter(value: Any) -> tuple[str, ...]:
+    """promptfoo's ``providers: [fast-model, openai:*]``: the models a test runs on."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) and v.strip() for v in items):
+        raise _RowProblem("providers: list the models this test runs on (a label, a provider id, or openai:*)")
+    return tuple(v.strip() for v in items)
 
 
 def _provider(value: Any) -> str | None:

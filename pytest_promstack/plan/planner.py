@@ -5,6 +5,7 @@ prompt file for a recorded version (``swap``, the registry's business)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -144,7 +145,8 @@ class Planner:
             except ProviderProblem:
                 return [case.provider]  # the plan error names it
         if suite.models:
-            return list(suite.models)
+            chosen = [m for m in suite.models if self._chosen(m, case.providers)]
+            return chosen or list(suite.models)  # none: every item errors naming the filter (_plan_error)
         if isinstance(prompt, Prompt) and prompt.model:
             return [prompt.model]
         return ["<no model>"]
@@ -176,9 +178,31 @@ class Planner:
             plan = replace(plan, requests=requests, error=error)
         return plan
 
+    def _chosen(self, model: str, patterns: tuple[str, ...]) -> bool:
+        """Whether a test's ``providers:`` filter takes ``model``, as promptfoo matches it: its
+        name (a label or a provider id), ``openai:*`` (any whose name or litellm name starts so),
+        or a bare prefix ``openai`` (``openai:…`` and ``openai/…``). No filter takes every model."""
+        if not patterns:
+            return True
+        spec = self.settings.models.get(model)
+        names = {model, spec.model if spec is not None else model}
+        for p in patterns:
+            stem = p[:-1] if p.endswith("*") else None
+            forms = {p, p.replace(":", "/", 1)} if stem is None else {stem, stem.replace(":", "/", 1)}
+            with contextlib.suppress(ProviderProblem):  # a promptfoo id: as its litellm name too
+                forms.add(litellm_model(p) if stem is None else litellm_model(stem.rstrip(":") + ":x")[:-1])
+            if stem is None and (names & forms or any(n.startswith((f"{p}:", f"{p}/")) for n in names)):
+                return True
+            if stem is not None and any(n.startswith(f) for n in names for f in forms):
+                return True
+        return False
+
     def _plan_error(self, prompt: Prompt | str, model: str, suite: Suite, case: Case) -> str | None:
         if isinstance(prompt, str):
             return prompt
+        if case.providers and not self._chosen(model, case.providers):
+            return (f"providers: {', '.join(case.providers)} matches none of this suite's models "
+                    f"({', '.join(suite.models) or 'none'}); name one (its label or id) or a prefix like openai:*")
         from ..config.policy import refused
 
         models = suite.models if suite.arena else (model,)

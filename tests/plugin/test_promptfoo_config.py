@@ -450,3 +450,22 @@ def test_a_tests_own_transform_replaces_the_default_one_as_promptfoo_merges_opti
     result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
     # the defaultTest's icontains 'echo:' gets the test's transform too: the output is "echo: …!", never upper-cased
     result.assert_outcomes(passed=2)
+
+
+def test_a_tests_providers_filter_runs_it_on_the_models_it_names(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": """
+prompts: ['질문: {{ question }}']
+providers:
+  - {id: 'openai:chat:gpt-4o-mini', label: fast-model}
+  - {id: 'openai:chat:gpt-4o', label: smart-model}
+tests:
+  - {vars: {question: 빠름}, providers: [fast-model], assert: [{type: contains, value: 빠름}]}
+  - {vars: {question: 모두}, providers: ['openai:*'], assert: [{type: contains, value: 모두}]}
+  - {vars: {question: 없음}, providers: [slow-model], assert: [{type: contains, value: 없음}]}
+"""})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(["*row-1[[]fast-model[]] PASSED*", "*row-2[[]fast-model[]] PASSED*",
+                                 "*row-2[[]smart-model[]] PASSED*",
+                                 "*promptfooconfig.yaml:3 [[]*[]]: providers: slow-model matches none of this suite's models "
+                                 "(fast-model, smart-model)*"])
