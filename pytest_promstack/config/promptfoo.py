@@ -22,7 +22,10 @@ PREFIXES = {
     "ollama": "ollama_chat", "cerebras": "cerebras", "deepinfra": "deepinfra", "replicate": "replicate",
 }
 KINDS = ("chat", "completion", "messages", "text-generation", "responses")
-MEASURE_KINDS = ("embedding", "embeddings", "moderation")  # openai:embedding:x is litellm's openai/x too
+MEASURE_KINDS = ("embedding", "embeddings", "moderation")
+NOT_CHAT = {"assistant": "an OpenAI assistant (the Assistants API)", "realtime": "a realtime (audio) session",
+            "image": "an image model", "agents": "an agents SDK run", "transcription": "a transcription model",
+            "speech": "a speech model", "video": "a video model"}  # openai:embedding:x is litellm's openai/x too
 NOT_MODELS = {  # promptfoo providers that are not a chat model: refused with the reason
     "echo": "promptfoo's echo returns the prompt", "http": "an HTTP endpoint of your own",
     "https": "an HTTP endpoint of your own", "browser": "a browser it drives", "sequence": "a series of providers",
@@ -52,6 +55,10 @@ def litellm_model(provider: str) -> str:
             f"provider {provider!r} has no litellm equivalent here; name a model configured in promstack.yaml "
             f"(models:) or a litellm model name, or use one of the promptfoo prefixes {', '.join(sorted(PREFIXES))}")
     kind, _, model = rest.partition(":")
+    if kind in NOT_CHAT and model:
+        raise ProviderProblem(f"provider {provider!r} is {NOT_CHAT[kind]}, not a chat model litellm calls here; list a "
+                              f"chat model ({prefix}:chat:<model>), or put your assistant behind a python: target "
+                              "(docs/models-and-transports.md)")
     if (kind in KINDS or kind in MEASURE_KINDS) and model:
         rest = model
     if prefix == "ollama" and kind == "completion":
@@ -74,9 +81,12 @@ NOT_YET = {
     "nunjucksFilters": "templates are Jinja2 here: a filter is registered in Python",
     "derivedMetrics": "the run's figures are in the results JSON (--promstack-json)",
     "redteam": "red-teaming is not part of promptfoo compatibility here",
+    "commandLineOptions": "give them on the command line (pytest's and promstack's options, e.g. -n 4, "
+                          "--promstack-cache off)",
 }
 KNOWN = {"prompts", "providers", "targets", "tests", "scenarios", "defaultTest", "evaluateOptions", *IGNORED}
 DEFAULT_TEST = {"assert", "vars", "options", "threshold", "metadata"}  # the defaultTest keys run here
+GENERATOR = re.compile(r"^(?:file://)?[^*?]*\.(?:py|js|ts|mjs|cjs)(?::\w+)?$", re.I)  # file://gen.py:make_tests
 SEPARATOR = re.compile(r"^---[ \t]*$", re.M)
 
 
@@ -374,7 +384,11 @@ def _tests(raw: Any, path: Path, scenarios: bool, problems: list[str]) -> list[s
     globs: list[str] = []
     inline = scenarios
     for i, item in enumerate(items):
-        if isinstance(item, str):
+        where = "tests" if isinstance(raw, str) else f"tests[{i}]"
+        if isinstance(item, str) and (GENERATOR.match(item) or item.startswith(("http://", "https://"))):
+            problems.append(f"{where}: {item!r}: test generators (python or javascript) and Google Sheets are not "
+                            "read here; write the tests to a CSV, YAML, JSON or JSONL file and name it")
+        elif isinstance(item, str):
             globs.append(item.removeprefix("file://"))
         elif isinstance(item, dict):
             inline = True

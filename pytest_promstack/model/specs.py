@@ -217,7 +217,7 @@ def group_sets(asserts: Sequence[AssertionSpec]) -> list[AssertionSpec]:
 NOT_YET = {  # promptfoo's other assertion keys, and what to write instead
     "provider": "the judge is set for the project (default_judge:, judges:) or per assertion as judge:NAME; "
                 "similar's embedding model as embedding_model:, moderation's as moderation_model:",
-    "rubricPrompt": "a judge's template is set in judges: (template:) in promstack.yaml",
+    "rubricPrompt": "a judge's template is a file named in judges: (prompt: judges/custom.j2) in promstack.yaml",
     "config": "a python check reads the case's vars (context['vars']); put its settings there",
     "contextTransform": "give the context as a variable of the case (vars: {context: ...})",
 }

@@ -80,6 +80,22 @@ def test_what_a_promptfoo_config_asks_and_we_do_not_run_is_one_line_per_key(prom
     ])
 
 
+def test_an_assistant_a_generator_and_command_line_options_are_one_line_each(promptfoo_project):
+    promptfoo_project.write({"gen.py": "def make():\n    return []\n", "promptfooconfig.yaml": PROMPTFOO.replace(
+        "providers:\n  - id: openai:chat:gpt-4o-mini", "commandLineOptions: {maxConcurrency: 2}\nproviders:\n"
+        "  - id: openai:assistant:asst_123\n  - id: openai:chat:gpt-4o-mini").replace(
+        "  - file://tests/*.csv\n", "  - file://gen.py:make\n")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines_random([
+        "*promptfooconfig.yaml: commandLineOptions: not supported here; give them on the command line*",
+        "*promptfooconfig.yaml: providers[[]0[]]: provider 'openai:assistant:asst_123' is an OpenAI assistant (the "
+        "Assistants API), not a chat model*",
+        "*promptfooconfig.yaml: tests[[]1[]]: 'file://gen.py:make': test generators (python or javascript) and Google "
+        "Sheets are not read here; write the tests to a CSV*",
+    ])
+
+
 def test_import_writes_the_promstack_yaml_that_runs_the_same_cases(promptfoo_project, capsys):
     from pytest_promstack.cli import main
 
