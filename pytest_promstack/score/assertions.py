@@ -143,7 +143,8 @@ def custom_combine(scoring: str, asserts: Sequence[AssertionSpec], scores: list[
 
 
 def _show(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
+    """A value or output in a reason: quoted, its spaces and newlines as they are (``' 4'`` is not
+    ``'4'``; a newline shows as ``\\n``), cut at ``limit`` characters."""
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 

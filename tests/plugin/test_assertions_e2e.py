@@ -238,3 +238,12 @@ def test_an_assert_scoring_function_sees_each_metrics_weighted_mean_and_its_erro
     result.assert_outcomes(passed=1, failed=1)  # 평균: (0 + 1) / 2 = 0.5 whatever the order
     result.stdout.fnmatch_lines(["*평균*PASSED*", "*오류*FAILED*",
                                  "*✗ assertScoringFunction: ValueError: 점수 계산 실패*"])
+
+
+def test_a_failure_reason_shows_the_spaces_and_newlines_that_made_it_fail(project):
+    project.server.replies = {"a": "4", "b": "첫 줄\n둘째 줄"}
+    project.write({"prompt_tests/a.csv": "input,__expected\na,equals: 4\nb,equals:첫 줄 둘째 줄\n"})
+    result = project.run()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines_random(["*✗ equals: expected ' 4', got '4'*",
+                                        "*✗ equals: expected '첫 줄 둘째 줄', got '첫 줄\\n둘째 줄'*"])
