@@ -62,7 +62,8 @@ def _relative(path: Path, directory: Path) -> str:
 
 
 def _ordered(config: dict[str, Any]) -> dict[str, Any]:
-    keys = ("models", "default_judge", "embedding_model", "concurrency", "repeat", "cache", "suites")
+    keys = ("models", "default_judge", "embedding_model", "moderation_model", "concurrency", "repeat", "cache",
+            "suites")
     return {k: config[k] for k in keys if k in config}
 
 

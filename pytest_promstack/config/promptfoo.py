@@ -120,11 +120,7 @@ def translate(raw: dict[str, Any], path: Path, name: str = "promptfoo", base: Pa
     suite.update(default)
     out: dict[str, Any] = {"models": models, "suites": {name: suite}}
     if grader is not None:
-        judge, embedder = _grader(grader, models, problems)
-        if judge is not None:
-            out["default_judge"] = judge
-        if embedder is not None:
-            out["embedding_model"] = embedder
+        out.update(_grader(grader, models, problems))
     options = raw.get("evaluateOptions") or {}
     for key, value in options.items():
         if key == "maxConcurrency":
@@ -198,30 +194,40 @@ def _default_test(default: dict[str, Any], problems: list[str]) -> tuple[dict[st
     return out, options.get("provider") if isinstance(options, dict) else None
 
 
-def _grader(raw: Any, models: list[dict[str, Any]], problems: list[str]) -> tuple[str | None, str | None]:
-    """``defaultTest.options.provider``, promptfoo's grading provider: (the default judge here
-    (llm-rubric, factuality, g-eval ...), the embedding model of ``similar``), each mapped as a
-    provider is: a models: entry under its label or id, which a provider of the same name and
-    settings is already. A provider per kind (``{text:, embedding:}``) gives each its own; an
-    embedding provider alone (``openai:embedding:...``) is the embedding model only."""
+def _grader(raw: Any, models: list[dict[str, Any]], problems: list[str]) -> dict[str, str]:
+    """``defaultTest.options.provider``, promptfoo's grading provider, as the settings it means
+    here: ``default_judge`` (llm-rubric, factuality, g-eval ...), ``embedding_model``
+    (similar's) or ``moderation_model``, each a models: entry under its label or id, which a
+    provider of the same name and settings is already. A provider per kind (``{text:,
+    embedding:}``) gives each its own; an embedding or moderation provider alone
+    (``openai:embedding:…``, ``openai:moderation:…``) is that model only."""
     where = "defaultTest.options.provider"
+    out: dict[str, str | None] = {}
     if isinstance(raw, dict) and "id" not in raw and set(raw) & {"text", "embedding", "classification"}:
         for key in sorted(set(raw) - {"text", "embedding", "classification"}, key=str):
             problems.append(f"{where}.{key}: not supported here (a provider per kind takes text:, embedding: and "
                             "classification:)")
         # classification: (the classifier's model) is read and not run: the default judge classifies
-        judge = _added(raw["text"], f"{where}.text", models, problems) if raw.get("text") is not None else None
-        embedder = (_added(raw["embedding"], f"{where}.embedding", models, problems, chat=False)
-                    if raw.get("embedding") is not None else None)
-        return judge, embedder
-    if _embedding_id(raw):
-        return None, _added(raw, where, models, problems, chat=False)
-    return _added(raw, where, models, problems), None
+        if raw.get("text") is not None:
+            out["default_judge"] = _added(raw["text"], f"{where}.text", models, problems)
+        if raw.get("embedding") is not None:
+            out["embedding_model"] = _added(raw["embedding"], f"{where}.embedding", models, problems, chat=False)
+    else:
+        key = {"embedding": "embedding_model", "moderation": "moderation_model"}.get(_kind(raw), "default_judge")
+        out[key] = _added(raw, where, models, problems, chat=key == "default_judge")
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _kind(raw: Any) -> str:
+    """"embedding", "moderation" or "chat": what a provider id (or ``{id: ...}``) names."""
+    ref = raw.get("id") if isinstance(raw, dict) else raw
+    parts = ref.split(":") if isinstance(ref, str) else []
+    kind = parts[1] if len(parts) > 2 else ""
+    return "embedding" if kind in ("embedding", "embeddings") else "moderation" if kind == "moderation" else "chat"
 
 
 def _embedding_id(raw: Any) -> bool:
-    ref = raw.get("id") if isinstance(raw, dict) else raw
-    return isinstance(ref, str) and (":embedding:" in ref or ":embeddings:" in ref)
+    return _kind(raw) != "chat"  # an embedding or moderation model answers no prompt
 
 
 def _added(raw: Any, where: str, models: list[dict[str, Any]], problems: list[str], chat: bool = True
@@ -257,7 +263,7 @@ def _provider(item: Any, where: str, problems: list[str], chat: bool = True) -> 
     try:
         model = litellm_model(spec["id"])
         if chat and _embedding_id(spec):
-            raise ProviderProblem(f"provider {spec['id']!r} is an embedding model, which answers no prompt; "
+            raise ProviderProblem(f"provider {spec['id']!r} is an {_kind(spec)} model, which answers no prompt; "
                                   "list a chat model")
     except ProviderProblem as exc:
         problems.append(f"{where}: {exc}")

@@ -439,8 +439,8 @@ def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, A
     entries = raw.pop("promptfoo")
     models = list(raw.get("models") or [])
     suites = dict(raw.get("suites") or {})
-    graders: dict[Any, Any] = {}  # each config's defaultTest.options.provider (the default judge) -> its config
-    embedders: dict[Any, Any] = {}  # and its embedding provider (similar's)
+    # each config's grading provider (defaultTest.options.provider) by what it is here -> its config
+    measurers: dict[str, dict[Any, Any]] = {"default_judge": {}, "embedding_model": {}, "moderation_model": {}}
     problems: list[str] = []
     for i, entry in enumerate([entries] if isinstance(entries, str) else list(entries or [])):
         where = "promptfoo" if isinstance(entries, str) else f"promptfoo[{i}]"
@@ -460,23 +460,19 @@ def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, A
         names = {m if isinstance(m, str) else m.get("name") for m in models}
         models += [m for m in translated["models"] if m["name"] not in names]
         suites.update(translated["suites"])
-        graders.setdefault(translated.get("default_judge"), entry)
-        embedders.setdefault(translated.get("embedding_model"), entry)
-    graders.pop(None, None)
-    embedders.pop(None, None)
-    if len(graders) > 1 and not raw.get("default_judge"):
-        problems.append(f"promptfoo: the configs grade with different providers ({', '.join(map(str, graders))}); "
-                        "one judge is the default here: set default_judge: in this file")
-    if len(embedders) > 1 and not raw.get("embedding_model"):
-        problems.append(f"promptfoo: the configs embed with different providers ({', '.join(map(str, embedders))}); "
-                        "set embedding_model: in this file")
+        for key, found in measurers.items():
+            found.setdefault(translated.get(key), entry)
+    for key, found in measurers.items():
+        found.pop(None, None)
+        if len(found) > 1 and not raw.get(key):
+            problems.append(f"promptfoo: the configs grade with different providers ({', '.join(map(str, found))}); "
+                            f"one is used here: set {key}: in this file")
     if problems:
         raise ConfigError(source, problems)
     raw["models"], raw["suites"] = models, suites
-    if graders and not raw.get("default_judge"):  # promptfoo's grading provider, unless this file names a judge
-        raw["default_judge"] = next(iter(graders))
-    if embedders and not raw.get("embedding_model"):
-        raw["embedding_model"] = next(iter(embedders))
+    for key, found in measurers.items():  # promptfoo's grading provider, unless this file names its own
+        if found and not raw.get(key):
+            raw[key] = next(iter(found))
     return raw
 
 

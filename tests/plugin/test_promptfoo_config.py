@@ -485,3 +485,15 @@ tests:
                                  "*row-2[[]smart-model[]] PASSED*",
                                  "*promptfooconfig.yaml:3 [[]*[]]: providers: slow-model matches none of this suite's models "
                                  "(fast-model, smart-model)*"])
+
+
+def test_moderation_in_a_promptfoo_config_uses_its_moderation_grading_provider(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace("  - file://tests/*.csv\n", "").replace(
+        "defaultTest:\n", "defaultTest:\n  options: {provider: 'openai:moderation:text-moderation-stable'}\n").replace(
+        "    vars: {question: 환불 되나요}\n", "    vars: {question: 'kill 환불'}\n").replace(
+        "        value: '{{ question }}'", "        value: '{{ question }}'\n      - type: moderation")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-v", "-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*✗ moderation: flagged: violence*"])
+    moderated = [b for b in promptfoo_project.server.requests if "input" in b]
+    assert {b["model"] for b in moderated} == {"text-moderation-stable"}
