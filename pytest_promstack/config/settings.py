@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -356,7 +357,13 @@ def load_settings(root: Path, options: dict[str, Any]) -> Settings:
              "starter; every key is in docs/configuration.md)"],
         )
     path, raw, source = found
-    return replace(build_settings(path.parent, raw, source, options), config_file=path)
+    try:
+        return replace(build_settings(path.parent, raw, source, options), config_file=path)
+    except ConfigError as exc:
+        if not source.endswith("(promptfoo)"):
+            raise
+        # a promptfoo config's problems in its own words: its tests and prompts, not our suite's keys
+        raise ConfigError(exc.source, [re.sub(r"^suites\.[^.:]+\.", "", p) for p in exc.problems]) from None
 
 
 def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settings:
@@ -366,7 +373,13 @@ def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settin
     if found is None:
         return build_settings(root, {}, "defaults", options)
     path, raw, source = found
-    return replace(build_settings(path.parent, raw, source, options), config_file=path)
+    try:
+        return replace(build_settings(path.parent, raw, source, options), config_file=path)
+    except ConfigError as exc:
+        if not source.endswith("(promptfoo)"):
+            raise
+        # a promptfoo config's problems in its own words: its tests and prompts, not our suite's keys
+        raise ConfigError(exc.source, [re.sub(r"^suites\.[^.:]+\.", "", p) for p in exc.problems]) from None
 
 
 def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[str, Any]) -> Settings:

@@ -497,3 +497,10 @@ def test_moderation_in_a_promptfoo_config_uses_its_moderation_grading_provider(p
     result.stdout.fnmatch_lines(["*✗ moderation: flagged: violence*"])
     moderated = [b for b in promptfoo_project.server.requests if "input" in b]
     assert {b["model"] for b in moderated} == {"text-moderation-stable"}
+
+
+def test_a_promptfoo_configs_problems_name_its_own_keys(promptfoo_project):
+    promptfoo_project.write({"promptfooconfig.yaml": PROMPTFOO.replace("file://tests/*.csv", "file://tests/없음.csv")})
+    result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["promptfooconfig.yaml (promptfoo): tests: no file matches 'tests/없음.csv'*"])
