@@ -22,10 +22,10 @@ PREFIXES = {
     "ollama": "ollama_chat", "cerebras": "cerebras", "deepinfra": "deepinfra", "replicate": "replicate",
 }
 KINDS = ("chat", "completion", "messages", "text-generation", "responses")
-MEASURE_KINDS = ("embedding", "embeddings", "moderation")
+MEASURE_KINDS = ("embedding", "embeddings", "moderation")  # openai:embedding:x is litellm's openai/x too
 NOT_CHAT = {"assistant": "an OpenAI assistant (the Assistants API)", "realtime": "a realtime (audio) session",
             "image": "an image model", "agents": "an agents SDK run", "transcription": "a transcription model",
-            "speech": "a speech model", "video": "a video model"}  # openai:embedding:x is litellm's openai/x too
+            "speech": "a speech model", "video": "a video model"}
 NOT_MODELS = {  # promptfoo providers that are not a chat model: refused with the reason
     "echo": "promptfoo's echo returns the prompt", "http": "an HTTP endpoint of your own",
     "https": "an HTTP endpoint of your own", "browser": "a browser it drives", "sequence": "a series of providers",
@@ -226,10 +226,6 @@ def _kind(raw: Any) -> str:
     return "embedding" if kind in ("embedding", "embeddings") else "moderation" if kind == "moderation" else "chat"
 
 
-def _embedding_id(raw: Any) -> bool:
-    return _kind(raw) != "chat"  # an embedding or moderation model answers no prompt
-
-
 def _added(raw: Any, where: str, models: list[dict[str, Any]], problems: list[str], chat: bool = True
            ) -> str | None:
     """The models: name of a grading provider, added to ``models`` unless it is there already."""
@@ -262,7 +258,7 @@ def _provider(item: Any, where: str, problems: list[str], chat: bool = True) -> 
         return None
     try:
         model = litellm_model(spec["id"])
-        if chat and _embedding_id(spec):
+        if chat and _kind(spec) != "chat":  # an embedding or moderation model answers no prompt
             raise ProviderProblem(f"provider {spec['id']!r} is an {_kind(spec)} model, which answers no prompt; "
                                   "list a chat model")
     except ProviderProblem as exc:

@@ -131,7 +131,6 @@ def token_logprobs(value: Any) -> tuple[float, ...] | None:
     return None if logprobs_problem(numbers) else tuple(float(v) for v in numbers)
 
 
-
 MAX_CALLS = 1024  # tool calls in one answer: far beyond any model's parallel calls
 
 
