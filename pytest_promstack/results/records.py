@@ -72,6 +72,7 @@ def case_record(plan: Planned, responses: Sequence[Response], outcome: Outcome |
         **judge_figures(verdicts, judge_jobs, plan.case.human_score),
         "arena": [g for g in arena_games if "error" not in g],
         "vars": plan.case.vars,
+        "metadata": plan.case.metadata,  # promptfoo's test metadata (and defaultTest's), to filter on
         "messages": list(plan.requests[0].messages) if plan.requests else [],
         "output": first.output if first is not None and first.text is not None else None,
         "assertions": [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}

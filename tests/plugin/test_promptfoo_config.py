@@ -4,6 +4,7 @@ the loopback server, with its defaultTest; what we cannot run is one line naming
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -172,12 +173,14 @@ def test_default_test_options_threshold_and_metadata_reach_every_case(promptfoo_
         "defaultTest:\n  assert:", "defaultTest:\n  threshold: 0.5\n  metadata: {team: cs}\n"
         "  options: {prefix: '[앞] ', transform: output.upper()}\n  assert:")})
     result = promptfoo_project.run("--promstack-config", "promptfooconfig.yaml", "-p", "no:randomly",
-                                   "-m", "team")  # metadata is a marker of every case
+                                   "-m", "team", "--promstack-json=out.json")  # metadata is a marker of every case
     # with threshold 0.5 the 배송 rows (one of two assertions passing) pass too; the transform
     # upper-cases the output before every check, so 'echo:' is matched case-insensitively only
     result.assert_outcomes(passed=6)
     sent = [r["messages"][-1]["content"] for r in promptfoo_project.server.requests]
     assert all(s.startswith("[앞] ") for s in sent)
+    doc = json.loads((promptfoo_project.path / "out.json").read_text(encoding="utf-8"))
+    assert [c["metadata"] for c in doc["cases"]] == [{"team": "cs"}] * 6  # and in the results, to filter on
 
 
 def test_a_labelled_file_prompt_keeps_its_label_as_its_id(promptfoo_project):
