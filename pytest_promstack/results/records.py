@@ -24,8 +24,8 @@ def blank(**known: Any) -> dict[str, Any]:
         "cost_usd": None, "cached": False, "finish_reason": None, "truncated": 0, "error": None, "score": None,
         "attempts": 0, "phase": "call", "setup_error": None, "repeats": 0, "passes": None,
         "quality": None, "judges": [], "eval_cost_usd": 0.0, "judge_calls": 0, "judge_cached": 0,
-        "human_score": None, "judge_flaky": False, "arena": [], "vars": {}, "metadata": {}, "messages": [], "output": None,
-        "assertions": [],
+        "human_score": None, "judge_flaky": False, "arena": [], "vars": {}, "metadata": {}, "messages": [],
+        "output": None, "assertions": [],
         **known,
     }
 
