@@ -492,11 +492,10 @@ def json_path_parts(value: Any) -> tuple[Any, str | None, Any]:
     if not text.startswith("$"):
         return _json_path_bad(value, "needs a JSONPath starting with $")
     path, op, literal = _split_comparison(text)
-    import jsonpath
-
+    env, error = _rfc9535()
     try:
-        compiled = _rfc9535().compile(path)
-    except jsonpath.JSONPathError as exc:
+        compiled = env.compile(path)
+    except error as exc:
         return _json_path_bad(value, f"the path {path!r} is not valid JSONPath ({str(exc).splitlines()[0]})")
     if op is None:
         return compiled, None, None
@@ -520,12 +519,12 @@ def json_path_parts(value: Any) -> tuple[Any, str | None, Any]:
 
 
 @functools.cache
-def _rfc9535() -> Any:
-    """python-jsonpath held to RFC 9535 (no extensions of its own), imported when a json-path
-    assertion is first read."""
+def _rfc9535() -> tuple[Any, type[Exception]]:
+    """python-jsonpath held to RFC 9535 (no extensions of its own), and its syntax error class
+    from the same import, imported when a json-path assertion is first read."""
     import jsonpath
 
-    return jsonpath.JSONPathEnvironment(strict=True)
+    return jsonpath.JSONPathEnvironment(strict=True), jsonpath.JSONPathError
 
 
 def _orderable(value: Any) -> bool:
