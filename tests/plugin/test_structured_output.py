@@ -3,6 +3,7 @@ cache key), is-json checks the schema the model was asked for, and json-path che
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -176,3 +177,32 @@ def test_a_malformed_json_path_fails_its_row_when_the_file_is_read_and_nothing_i
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([f"prompt_tests/a.csv:3: __expected: {line}"])
     assert project.server.count == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason='needs pip install -e ".[local]"')
+def test_the_local_model_answers_in_the_prompts_schema(pytester, monkeypatch):
+    """The bundled model is held to response_format by a grammar: its answer parses and
+    validates, so is-json (the requested schema) and json-path pass. A subprocess: see
+    tests/plugin/test_local_model.py."""
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    schema = {"type": "object", "required": ["label"], "additionalProperties": False,
+              "properties": {"label": {"enum": ["billing", "shipping"]}}}
+    pytester.makefile(".yaml", promstack="models: [local/gemma-3-270m]\ndefaults: {temperature: 0, max_tokens: 48}\n"
+                      "suites: {s: {prompt: prompts/p.yaml, tests: ['prompt_tests/*']}}\n")
+    (pytester.path / "prompts").mkdir()
+    (pytester.path / "prompts/schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    (pytester.path / "prompts/p.yaml").write_text(
+        "id: p\ntemplate: 'Classify as JSON with a label: {{ input }}'\n"
+        "response_format: {type: json_schema, json_schema: {name: ticket, schema: file://schema.json}}\n",
+        encoding="utf-8")
+    (pytester.path / "prompt_tests").mkdir()
+    (pytester.path / "prompt_tests/a.csv").write_text(
+        "input,__expected1,__expected2\n결제가 두 번 됐어요,is-json,\"json-path:$.label != null\"\n", encoding="utf-8")
+    result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "--promstack-json=r.json")
+    result.assert_outcomes(passed=1)
+    (case,) = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))["cases"]
+    assert json.loads(case["output"])["label"] in ("billing", "shipping")
+    assert "is-json: valid JSON, valid against the request's response_format schema 'ticket'" in json.dumps(
+        case, ensure_ascii=False)
