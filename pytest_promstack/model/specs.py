@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -469,4 +470,94 @@ def value_problem(spec: AssertionSpec) -> str | None:
             regex.compile(str(value))
         except regex.error as exc:
             return f"regex: {value!r} is not a valid regular expression ({exc}); fix the pattern"
+    if kind == "json-path":
+        try:
+            json_path_parts(value)
+        except ValueError as exc:
+            return str(exc)
     return None
+
+
+JSON_PATH_OPS = ("==", "!=", "<=", ">=", "<", ">")  # the two-character ones first
+JSON_PATH_WORDS = ("contains", "matches")
+JSON_PATH_EXAMPLE = ('write json-path:$.label == "billing", json-path:$.items[*].price < 100 or '
+                     'json-path:$.customer.name')
+
+
+def json_path_parts(value: Any) -> tuple[Any, str | None, Any]:
+    """``$.label == "billing"`` as (compiled path, operator, literal), or (path, None, None)
+    for ``$.customer.name`` (it must exist and not be null). The path is RFC 9535 JSONPath
+    (python-jsonpath); the literal is JSON. Raises ``ValueError`` with the fix."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text.startswith("$"):
+        return _json_path_bad(value, "needs a JSONPath starting with $")
+    path, op, literal = _split_comparison(text)
+    env, error = _rfc9535()
+    try:
+        compiled = env.compile(path)
+    except error as exc:
+        return _json_path_bad(value, f"the path {path!r} is not valid JSONPath ({str(exc).splitlines()[0]})")
+    if op is None:
+        return compiled, None, None
+    try:
+        expected = json.loads(literal)
+    except json.JSONDecodeError:
+        return _json_path_bad(value, f"{literal!r} after {op} is not a JSON literal (strings in double quotes, "
+                              "numbers, true, false, null)")
+    if op in ("<", "<=", ">", ">=") and not _orderable(expected):
+        return _json_path_bad(value, f"{op} compares with a number or a string, not {literal}")
+    if op == "matches":
+        import regex
+
+        if not isinstance(expected, str):
+            return _json_path_bad(value, 'matches takes a regular expression in double quotes: matches "^[0-9]+$"')
+        try:
+            regex.compile(expected)
+        except regex.error as exc:
+            return _json_path_bad(value, f"{expected!r} is not a valid regular expression ({exc})")
+    return compiled, op, expected
+
+
+@functools.cache
+def _rfc9535() -> tuple[Any, type[Exception]]:
+    """python-jsonpath held to RFC 9535 (no extensions of its own), and its syntax error class
+    from the same import, imported when a json-path assertion is first read."""
+    import jsonpath
+
+    return jsonpath.JSONPathEnvironment(strict=True), jsonpath.JSONPathError
+
+
+def _orderable(value: Any) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+def _json_path_bad(value: Any, why: str) -> Any:
+    raise ValueError(f"json-path: {value!r}: {why}; {JSON_PATH_EXAMPLE}")
+
+
+def _split_comparison(text: str) -> tuple[str, str | None, str]:
+    """(path, operator, literal text): the first operator outside brackets, parentheses and
+    quotes (a filter's own ``==`` in ``$.items[?@.id == 1].price`` stays in the path)."""
+    depth, quote, i = 0, "", 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c in "[(":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif depth == 0:
+            op = next((o for o in JSON_PATH_OPS if text.startswith(o, i)), None)
+            if op is None and text[i - 1].isspace():
+                op = next((w for w in JSON_PATH_WORDS if text.startswith(w, i) and text[i + len(w):i + len(w) + 1]
+                           .isspace()), None)
+            if op is not None:
+                return text[:i].strip(), op, text[i + len(op):].strip()
+        i += 1
+    return text, None, ""

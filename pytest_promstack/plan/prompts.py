@@ -115,9 +115,10 @@ def _undefined_name(message: str) -> str:
     return message.split("'")[1] if message.count("'") >= 2 else message
 
 
-def from_mapping(data: dict[str, Any], source: str, default_id: str) -> Prompt:
-    """Build a prompt from a YAML mapping or an inline suite prompt."""
-    known = {"id", "template", "messages", "model", "params", "description"}
+def from_mapping(data: dict[str, Any], source: str, default_id: str, base: Path | None = None) -> Prompt:
+    """Build a prompt from a YAML mapping or an inline suite prompt (``base``: a prompt file's
+    folder, where its ``file://`` references are read)."""
+    known = {"id", "template", "messages", "model", "params", "description", "response_format"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise CaseError(source, None, f"unknown key(s) {', '.join(unknown)}; "
@@ -129,12 +130,17 @@ def from_mapping(data: dict[str, Any], source: str, default_id: str) -> Prompt:
         msgs: list[dict[str, Any]] = [{"role": "user", "content": str(template)}]
     else:
         msgs = _check_messages(messages, source)
+    params = dict(data.get("params") or {})
+    if "response_format" in data:  # structured output, checked here (plan/response_format.py)
+        from .response_format import with_response_format
+
+        params = with_response_format(params, data["response_format"], source, base)
     return Prompt(
         id=str(data.get("id", default_id)),
         messages=tuple(msgs),
         source=source,
         model=data.get("model"),
-        params=dict(data.get("params") or {}),
+        params=params,
     )
 
 
@@ -181,7 +187,7 @@ def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt
         raise CaseError(rel, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise CaseError(rel, None, "a prompt file must be a mapping with template: or messages:")
-    prompt = from_mapping(data, rel, stem)
+    prompt = from_mapping(data, rel, stem, base=path.parent)
     return replace(prompt, id=f"{prompt.id}@{branch}") if branch else prompt
 
 

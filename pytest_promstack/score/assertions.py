@@ -373,8 +373,26 @@ def _is_json(output: str, value: Any, ctx: Context) -> Outcome:
         return Outcome(False, f"output is not JSON ({exc.msg} at char {exc.pos})")
     except RecursionError:
         return Outcome(False, "output is not JSON that can be read (nested too deep)")
-    problem = _validate(data, _schema(value))
-    return Outcome(problem is None, problem or "valid JSON")
+    schema, which = _schema(value), "the assertion's schema"
+    if schema is None:
+        schema, which = requested_schema(ctx.params)
+    problem = _validate(data, schema)
+    if problem is not None:
+        return Outcome(False, f"{problem} ({which})")
+    return Outcome(True, "valid JSON" + (f", valid against {which}" if schema is not None else ""))
+
+
+def requested_schema(params: dict[str, Any]) -> tuple[Any, str]:
+    """The JSON schema the request asked the model for (``response_format: {type: json_schema}``),
+    and how a reason names it; (None, "") when it asked for none."""
+    fmt = params.get("response_format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None, ""
+    spec = fmt.get("json_schema") or {}
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        return None, ""
+    return schema, f"the request's response_format schema {spec.get('name', '')!r}"
 
 
 # where a JSON object or array can begin: "{" before a key or "}", "[" before a value or "]"
@@ -680,6 +698,7 @@ ELSEWHERE = {
     "tool-call-f1": ("tools", "tool_call_f1"), "is-valid-openai-tools-call": ("tools", "is_valid_openai_tools_call"),
     "is-valid-openai-function-call": ("tools", "is_valid_openai_function_call"),
     "is-valid-function-call": ("tools", "is_valid_function_call"),
+    "json-path": ("json_path", "json_path"),
 }
 
 
