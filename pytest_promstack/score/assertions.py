@@ -680,6 +680,7 @@ ELSEWHERE = {
     "tool-call-f1": ("tools", "tool_call_f1"), "is-valid-openai-tools-call": ("tools", "is_valid_openai_tools_call"),
     "is-valid-openai-function-call": ("tools", "is_valid_openai_function_call"),
     "is-valid-function-call": ("tools", "is_valid_function_call"),
+    "tool-called": ("tool_checks", "tool_called"), "tool-args-match": ("tool_checks", "tool_args_match"),
 }
 
 
