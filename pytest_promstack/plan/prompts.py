@@ -159,6 +159,27 @@ def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt
     return replace(prompt, id=f"{prompt.id}@{branch}") if branch else prompt
 
 
+def frozen_bytes(path: Path, root: Path) -> bytes:
+    """The prompt file as a registry keeps a version of it: its bytes, or, when its ``tools:``
+    is a ``file://`` reference, the YAML with the tools it reads written in (a version holds
+    its tools, and its snapshot loads from any folder with the same content hash)."""
+    raw = path.read_bytes()
+    if path.suffix.lower() in TEXT_SUFFIXES or b"file://" not in raw:
+        return raw
+    from ..util.strict import load_yaml
+
+    try:
+        data = load_yaml(raw.decode("utf-8-sig"))
+    except Exception:  # not a prompt that loads: kept as it is (loading it names the problem)
+        return raw
+    if not (isinstance(data, dict) and isinstance(data.get("tools"), str)):
+        return raw
+    import yaml
+
+    tools = load_prompt(path, root).params["tools"]
+    return yaml.safe_dump({**data, "tools": tools}, allow_unicode=True, sort_keys=False).encode("utf-8")
+
+
 def with_branches(path: Path) -> list[Path]:
     """A prompt file and its branches beside it (``NAME@BRANCH.ext``), the file first."""
     if "@" in path.stem:
