@@ -111,6 +111,10 @@ def test_a_prompts_tools_reach_the_model_and_the_tool_assertions_name_what_was_c
     agent = project.server.headers[0].get("User-Agent", "")
     assert ("OpenAI" in agent) == (transport == "litellm"), agent
 
+    project.server.reset()  # answered from the cache: the same verdicts, no call
+    project.run("-p", "no:randomly").assert_outcomes(passed=3, failed=3)
+    assert project.server.count == 0
+
 
 def test_the_tool_assertions_work_in_csv_and_negate_per_tool(project):
     project.server.respond = respond
