@@ -7,6 +7,7 @@ call log with prompt id, version and user id). No pytest, no server.
     p = client.get_prompt("support", version=3)         # or label="production" (the default), or latest
     messages = p.render(input="환불하고 싶어요")
     reply = client.complete(p, input="환불하고 싶어요", model="openai/gpt-4o-mini")
+    client.check(reply, "icontains:환불")             # or "tool-called:lookup_order" for a prompt with tools:
 
 Versions are immutable, so they are cached for the life of the client; a label is re-read
 from the registry after ``label_ttl`` seconds (a deploy moves it). Without a registry, or
@@ -114,10 +115,17 @@ class Client:
 
     def complete(self, prompt: PromptVersion | Prompt | str, model: str | None = None,
                  params: dict[str, Any] | None = None, **variables: Any) -> Any:
-        """Render and call a model (``Reply``: text, tokens, cost, latency, cached, error)."""
+        """Render and call a model (``Reply``: text, tokens, cost, latency, cached, error, and
+        the ``tool_calls`` of a prompt with ``tools:``, with the request's ``params``)."""
         runner = self._get_runner()
         p = prompt.prompt if isinstance(prompt, PromptVersion) else prompt
         return runner.run_many([{"prompt": p, "vars": variables, "model": model, "params": params}])[0]
+
+    def check(self, reply: Any, *specs: str | dict[str, Any], threshold: float | None = None) -> Any:
+        """Score a reply with assertions in the test files' language (``"tool-called:get_weather"``,
+        ``{"type": "tool-args-match", "value": {...}}``); raises ``AssertionError`` naming
+        every assertion when it does not pass, and returns the scores when it does."""
+        return self._get_runner().check(reply, *specs, threshold=threshold)
 
     def _get_runner(self) -> Any:
         if self._runner is None:

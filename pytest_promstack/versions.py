@@ -382,6 +382,8 @@ class PromptRegistry:
             return Seen(prompt_id, number, False, tuple(self.labels_of(prompt_id, number)))
         if self.readonly and not force_write:
             return Seen(prompt_id, None, False, ())
+        from .plan.prompts import frozen_bytes
+
         with self._writing():
             number = self.number_of(prompt_id, version_hash)  # another writer may have recorded it meanwhile
             if number is not None:
@@ -394,7 +396,7 @@ class PromptRegistry:
             name = f"{number}{file.suffix}"
             target = self.dir / safe_name(prompt_id) / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(file.read_bytes())
+            target.write_bytes(frozen_bytes(file, self.root))  # a tools: file:// written in
             entry["versions"].append({"number": number, "hash": version_hash, "time": now(), "author": author(),
                                       "message": message or ("first version" if number == 1 else "changed"),
                                       "file": name, "evaluations": []})

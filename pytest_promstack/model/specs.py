@@ -456,6 +456,8 @@ def value_problem(spec: AssertionSpec) -> str | None:
                                                                    str(value or "").split(","))):
         return ("tool-call-f1 needs the names of the tools the model should call: write "
                 "tool-call-f1:get_weather,book_flight (or value: [get_weather, book_flight])")
+    if kind in ("tool-called", "tool-args-match"):
+        return tool_value_problem(spec)
     if kind == "levenshtein" and not isinstance(value, str):
         return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):
@@ -561,3 +563,34 @@ def _split_comparison(text: str) -> tuple[str, str | None, str]:
                 return text[:i].strip(), op, text[i + len(op):].strip()
         i += 1
     return text, None, ""
+
+
+TOOL_NAME = re.compile(r"^[^\s,]+$")
+
+
+def tool_value_problem(spec: AssertionSpec) -> str | None:
+    """``tool-called``: no name, a name, a comma list or a list of names (negated: one at
+    most); ``tool-args-match``: ``{name, args: {...}}`` or ``{name, schema: {...}}``."""
+    kind, value = spec.type.removeprefix("not-"), spec.value
+    if kind == "tool-called":
+        items = value if isinstance(value, list) else [] if value is None else str(value).split(",")
+        named = [str(v).strip() for v in items if str(v).strip()]
+        if not all(isinstance(v, str) and (TOOL_NAME.match(v.strip()) or "{{" in v) for v in items):
+            return f"tool-called: {value!r} is not a tool name; write tool-called:get_weather (or a list of names)"
+        if spec.type != kind and len(named) > 1:
+            return ("not-tool-called takes one name (it fails when that tool is called): write one "
+                    "not-tool-called:NAME per tool, or not-tool-called with no name for no call at all")
+        return None
+    shape = "write the value as {name: TOOL, args: {key: value}} or {name: TOOL, schema: {type: object, ...}}"
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"].strip():
+        return f"tool-args-match: {shape}"
+    extra = sorted(set(value) - {"name", "args", "schema"})
+    if extra or ("args" in value) == ("schema" in value):
+        unknown = f"unknown key {extra[0]!r}; " if extra else ""
+        return f"tool-args-match: {unknown}{shape} (one of args, schema)"
+    if "args" in value and not isinstance(value["args"], dict):
+        return (f"tool-args-match: args: is {type(value['args']).__name__}, a mapping of argument names to "
+                f"values; {shape}")
+    if "schema" in value and not isinstance(value["schema"], dict | str):
+        return f"tool-args-match: schema: write a JSON schema mapping; {shape}"
+    return None

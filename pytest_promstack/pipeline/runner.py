@@ -39,6 +39,9 @@ class Reply:
     finish_reason: str | None = None
     messages: tuple[dict[str, Any], ...] = ()  # what was sent
     case_id: str | None = None  # the test that asked (the fixture), for the call log and cassette
+    tool_calls: tuple[dict[str, Any], ...] | None = None  # OpenAI's shape: {id, type, function: {name, arguments}}
+    function_call: dict[str, Any] | None = None  # OpenAI's legacy single call: {name, arguments}
+    params: dict[str, Any] = field(default_factory=dict)  # the request's params as sent: its tools, tool_choice, ...
 
     @classmethod
     def of(cls, req: Request, resp: Response, prompt: Prompt | None, variables: dict[str, Any]) -> Reply:
@@ -46,7 +49,30 @@ class Reply:
                    prompt_version=prompt.version if prompt else None, latency_ms=resp.latency_ms,
                    input_tokens=resp.input_tokens, output_tokens=resp.output_tokens, cost_usd=resp.cost_usd,
                    cached=resp.cached, error=resp.error, vars=variables, finish_reason=resp.finish_reason,
-                   messages=req.messages, case_id=req.meta.get("case_id"))
+                   messages=req.messages, case_id=req.meta.get("case_id"), tool_calls=resp.tool_calls,
+                   function_call=resp.function_call, params=dict(req.params))
+
+    @property
+    def output(self) -> str:
+        """What the checks read: the text, or the tool calls as JSON (``Response.output``)."""
+        return self.response().output
+
+    @property
+    def calls(self) -> list[tuple[str, Any]]:
+        """The tool calls as ``(name, arguments)``, the arguments parsed from their JSON text
+        (left as text when they are not JSON); the legacy function call too."""
+        import json
+
+        raw = [c.get("function") or {} for c in self.tool_calls or ()] + ([self.function_call] if self.function_call
+                                                                            else [])
+        out = []
+        for fn in raw:
+            try:
+                args = json.loads(fn.get("arguments") or "{}")
+            except (TypeError, ValueError):
+                args = fn.get("arguments")
+            out.append((str(fn.get("name")), args))
+        return out
 
     @property
     def question(self) -> str:
@@ -57,7 +83,8 @@ class Reply:
     def response(self) -> Response:
         return Response(text=self.text, latency_ms=self.latency_ms, cost_usd=self.cost_usd, cached=self.cached,
                         input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-                        finish_reason=self.finish_reason, error=self.error)
+                        finish_reason=self.finish_reason, error=self.error, tool_calls=self.tool_calls,
+                        function_call=self.function_call)
 
 
 class Runner:
@@ -117,8 +144,20 @@ class Runner:
         self._allowed([name], [])
         info = {"suite": FIXTURE_SUITE, "case_id": (meta or {}).get("case_id"), "prompt_id": p.id if p else None,
                 "prompt_version": p.version if p else None}
-        return build_request(self.settings, name, messages, info, params={**(p.params if p else {}), **(params or {})},
+        merged = {**(p.params if p else {}), **(params or {})}
+        return build_request(self.settings, name, messages, info, params={**merged, **self._tools(name, merged,
+                                                                                                 variables)},
                              variables=variables), p
+
+    def _tools(self, model: str, params: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        """The request's tools read from their file:// and rendered with ``variables``, as a case's are."""
+        from ..plan.tools import request_tools
+        from ..plan.values import ValueProblem
+
+        try:
+            return request_tools(self.settings, model, params, variables)
+        except ValueProblem as exc:
+            raise PromstackError(str(exc)) from None
 
     def run_many(self, jobs: Iterable[dict[str, Any]], allow_error: bool = True) -> list[Reply]:
         """Each job is the keyword arguments of ``request`` (``prompt``, ``vars``, ``model``,
@@ -163,7 +202,8 @@ class Runner:
             raise CallFailed(f"model call failed: {reply.model}: {reply.error}")
         verdicts = self._verdicts(reply, parsed)
         outcome = score_case(self.registry, parsed, [reply.response()], lambda _i: verdicts, reply.vars,
-                             where="reply", threshold=threshold, judge_aggregate=self.settings.judge_aggregate)
+                             where="reply", threshold=threshold, judge_aggregate=self.settings.judge_aggregate,
+                             params=reply.params)
         if not outcome.passed:
             raise CheckFailed(outcome.failure)
         return list(outcome.scores)

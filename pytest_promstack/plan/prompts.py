@@ -9,7 +9,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..model.errors import CaseError, TemplateError
+from ..model.errors import CaseError
+from .templates import compile_text, render_text
+
+__all__ = ["Prompt", "compile_text", "from_mapping", "load_prompt", "render_text", "with_branches"]
 
 TEXT_SUFFIXES = (".txt", ".j2", ".jinja", ".md")
 
@@ -65,60 +68,13 @@ def _last_user(messages: list[dict[str, Any]]) -> int:
     return len(messages) - 1
 
 
-def compile_text(text: str, source: str) -> Any:
-    """Templates come from files a pull request can change: they compile and render in the
-    bounded sandbox (util/sandbox.py), so ``{{ cycler.__init__.__globals__.os.popen('id').read() }}``
-    is a template error, not a shell command, and a template that would take unbounded time or
-    memory is stopped at its limit."""
-    import jinja2
-
-    from ..util.sandbox import TemplateLimitError, compile_template
-
-    try:
-        return compile_template(text)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{source}: template syntax error on line {exc.lineno}: {exc.message}") from None
-    except TemplateLimitError as exc:
-        raise TemplateError(f"{source}: {exc}") from None
-    except Exception as exc:  # whatever else a template from a file makes compiling raise: its error, one line
-        raise TemplateError(f"{source}: template error: {type(exc).__name__}: {exc}") from None
-
-
-def render_text(template: Any, variables: dict[str, Any], source: str) -> str:
-    import jinja2
-
-    from ..util.sandbox import TemplateLimitError
-
-    try:
-        return template.render(**variables)
-    except jinja2.UndefinedError as exc:
-        if "has no element" in str(exc):  # {{ items[5] }} past the end: not a missing column
-            raise TemplateError(f"{source}: template error: {exc}") from None
-        name = _undefined_name(str(exc))
-        raise TemplateError(
-            f"template variable {name!r} is undefined in {source}; give it a value: the column or key "
-            f"{name!r} in the test file, the suite's vars:, or vars= where code renders it"
-        ) from None
-    except TemplateLimitError as exc:
-        raise TemplateError(f"{source}: {exc}") from None
-    except jinja2.TemplateError as exc:
-        raise TemplateError(f"{source}: template error: {exc}") from None
-    except Exception as exc:  # {{ 1/0 }}, {% include 'x' %} (no loader), range(10**9)|list: the case errors, one line
-        msg = "templates cannot include, import or extend other files" if "no loader" in str(exc) else str(exc)
-        raise TemplateError(f"{source}: template error: {type(exc).__name__}: {msg}") from None
-
-
-def _undefined_name(message: str) -> str:
-    # jinja2: "'name' is undefined" or "'dict object' has no attribute 'x'"
-    if "has no attribute" in message:
-        return message.rsplit("attribute", 1)[-1].strip(" '\"")
-    return message.split("'")[1] if message.count("'") >= 2 else message
-
-
-def from_mapping(data: dict[str, Any], source: str, default_id: str, base: Path | None = None) -> Prompt:
-    """Build a prompt from a YAML mapping or an inline suite prompt (``base``: a prompt file's
-    folder, where its ``file://`` references are read)."""
-    known = {"id", "template", "messages", "model", "params", "description", "response_format"}
+def from_mapping(data: dict[str, Any], source: str, default_id: str, base: Path | None = None,
+                 root: Path | None = None) -> Prompt:
+    """Build a prompt from a YAML mapping or an inline suite prompt. Its ``response_format:``,
+    ``tools:`` and ``tool_choice:`` join its params (so its version): ``file://`` relative to
+    ``base`` (a prompt file's folder)."""
+    known = {"id", "template", "messages", "model", "params", "description", "response_format", "tools",
+             "tool_choice"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise CaseError(source, None, f"unknown key(s) {', '.join(unknown)}; "
@@ -140,8 +96,27 @@ def from_mapping(data: dict[str, Any], source: str, default_id: str, base: Path 
         messages=tuple(msgs),
         source=source,
         model=data.get("model"),
-        params=params,
+        params={**params, **_tools(data, source, base, root)},
     )
+
+
+def _tools(data: dict[str, Any], source: str, base: Path | None, root: Path | None) -> dict[str, Any]:
+    """The prompt's ``tools:``/``tool_choice:`` as request params (plan/tools.py reads them)."""
+    from .tools import prompt_tools
+    from .values import ValueProblem
+
+    declared = [k for k in ("tools", "tool_choice") if data.get(k) is not None]
+    if not declared:
+        return {}
+    twice = [k for k in declared if k in (data.get("params") or {})]
+    if twice:
+        raise CaseError(source, None, f"{twice[0]}: is given both at the top and under params:; keep one")
+    if base is None or root is None:
+        base = root = Path.cwd()
+    try:
+        return prompt_tools(data, base, root)
+    except ValueProblem as exc:
+        raise CaseError(source, None, str(exc)) from None
 
 
 def _check_messages(messages: Any, source: str) -> list[dict[str, Any]]:
@@ -156,7 +131,7 @@ def _check_messages(messages: Any, source: str) -> list[dict[str, Any]]:
 
 
 def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt:
-    """Load a prompt file: YAML (id, template|messages, model, params) or plain text. A file
+    """Load a prompt file: YAML (id, template|messages, model, params, tools, tool_choice) or plain text. A file
     named ``<name>@<branch>.yaml`` is branch ``branch`` of prompt ``<name>`` (its id gets the
     ``@branch`` suffix, also when the file sets ``id:``)."""
     rel = _rel(path, root)
@@ -187,8 +162,34 @@ def load_prompt(path: Path, root: Path, default_id: str | None = None) -> Prompt
         raise CaseError(rel, None, f"not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise CaseError(rel, None, "a prompt file must be a mapping with template: or messages:")
-    prompt = from_mapping(data, rel, stem, base=path.parent)
+    prompt = from_mapping(data, rel, stem, path.parent, project_root(root))
     return replace(prompt, id=f"{prompt.id}@{branch}") if branch else prompt
+
+
+def frozen_bytes(path: Path, root: Path) -> bytes:
+    """The prompt file as a registry keeps a version of it: its bytes, or, when its ``tools:``
+    or ``response_format:`` names a ``file://``, the YAML with what it reads written in (a
+    version holds its tools and schema, and its snapshot loads from any folder with the same
+    content hash)."""
+    raw = path.read_bytes()
+    if path.suffix.lower() in TEXT_SUFFIXES or b"file://" not in raw:
+        return raw
+    from ..util.strict import load_yaml
+
+    try:
+        data = load_yaml(raw.decode("utf-8-sig"))
+    except Exception:  # not a prompt that loads: kept as it is (loading it names the problem)
+        return raw
+    if not isinstance(data, dict):
+        return raw
+    named = [k for k in ("tools", "response_format") if "file://" in json.dumps(data.get(k), default=str)]
+    if not named:
+        return raw
+    import yaml
+
+    params = load_prompt(path, root).params
+    frozen = {**data, **{k: params[k] for k in named}}
+    return yaml.safe_dump(frozen, allow_unicode=True, sort_keys=False).encode("utf-8")
 
 
 def with_branches(path: Path) -> list[Path]:

@@ -170,17 +170,25 @@ def render(asserts: tuple[AssertionSpec, ...], variables: dict[str, Any], where:
             continue
         origin = f"{where} {spec.origin or spec.type}"
         try:
-            value = ([_render(v, variables, origin) for v in spec.value] if isinstance(spec.value, list)
-                     else _render(spec.value, variables, origin))
+            value = _deep(spec.value, variables, origin)
         except ValueProblem as exc:
             return asserts, str(exc)
         out.append(replace(spec, value=value))
     return tuple(out), None
 
 
-def _templated(value: Any) -> bool:
+def _deep(value: Any, variables: dict[str, Any], origin: str) -> Any:
+    """A value's strings rendered, in its lists and (tool-args-match's args) mappings too."""
     if isinstance(value, list):
-        return any(_templated(v) for v in value)
+        return [_deep(v, variables, origin) for v in value]
+    if isinstance(value, dict):
+        return {k: _deep(v, variables, origin) for k, v in value.items()}
+    return _render(value, variables, origin)
+
+
+def _templated(value: Any) -> bool:
+    if isinstance(value, list | dict):
+        return any(_templated(v) for v in (value.values() if isinstance(value, dict) else value))
     return isinstance(value, str) and any(t in value for t in TEMPLATE)
 
 
@@ -188,7 +196,7 @@ def _render(value: Any, variables: dict[str, Any], origin: str) -> Any:
     if not _templated(value):
         return value
     from ..model.errors import TemplateError
-    from .prompts import compile_text, render_text
+    from .templates import compile_text, render_text
 
     try:
         return render_text(compile_text(value, origin), variables, origin)

@@ -699,6 +699,7 @@ ELSEWHERE = {
     "is-valid-openai-function-call": ("tools", "is_valid_openai_function_call"),
     "is-valid-function-call": ("tools", "is_valid_function_call"),
     "json-path": ("json_path", "json_path"),
+    "tool-called": ("tool_checks", "tool_called"), "tool-args-match": ("tool_checks", "tool_args_match"),
 }
 
 

@@ -131,3 +131,33 @@ def test_concurrent_writers_lose_no_label_move(project):
     assert len(entry["audit"]) == 1 + 8 * 5  # the fixture's production label, then every move
     assert {k: v for k, v in entry["labels"].items() if k.startswith("w")} == {f"w{i}": 1 for i in range(8)}
     assert (project / ".promstack/prompts/.gitignore").read_text(encoding="utf-8") == ".lock\n"
+
+
+def test_a_registry_version_keeps_its_tools_and_the_sdk_reply_carries_the_calls_for_check(tmp_path, server,
+                                                                                            monkeypatch):
+    from tests.support.fake_openai import Reply
+
+    monkeypatch.setenv(KEY_ENV, "k")
+    tools = [{"type": "function", "function": {"name": "lookup_order", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}]
+    write(tmp_path, {"promstack.yaml": config(server.url, suites={"s": {"prompt": "prompts/orders.yaml",
+                                                                       "tests": ["t.csv"]}}),
+                     "prompts/orders.yaml": "id: orders\ntemplate: '주문 {{ order }} 조회'\ntools: file://tools.json\n",
+                     "prompts/tools.json": json.dumps(tools), "t.csv": "order\nx\n"})
+    from pytest_promstack.plan.prompts import load_prompt
+
+    p = load_prompt(tmp_path / "prompts/orders.yaml", tmp_path)
+    PromptRegistry(tmp_path).observe(p.id, p.version, tmp_path / "prompts/orders.yaml")
+    (tmp_path / "prompts/tools.json").write_text("[]", encoding="utf-8")  # changed since: v1 keeps its own
+    server.respond = lambda body: Reply(tool_calls=[("lookup_order", {"order_id": "A-17"})])
+    with Client(tmp_path) as client:
+        v1 = client.get_prompt("orders", version=1)
+        assert v1.hash == p.version
+        reply = client.complete(v1, order="A-17", model="mine")
+        assert reply.calls == [("lookup_order", {"order_id": "A-17"})]
+        assert reply.params["tools"] == tools
+        client.check(reply, "tool-called:lookup_order", {"type": "tool-args-match",
+                                                         "value": {"name": "lookup_order", "args": {"order_id": "A-17"}}})
+        with pytest.raises(AssertionError, match="not-tool-called: called lookup_order"):
+            client.check(reply, "not-tool-called")
+    assert server.requests[0]["tools"] == tools

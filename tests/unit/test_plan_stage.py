@@ -528,3 +528,20 @@ def test_prose_that_starts_like_a_type_is_told_how_to_compare_with_it(tmp_path):
     prose, typo = _loader(tmp_path).load(tmp_path / "a.csv")
     assert prose.error.endswith("; to compare with this text itself, write equals:note: 환불은 7일 안에")
     assert typo.error == "a.csv:3: __expected: unknown assertion 'contians' (did you mean 'contains'?)"
+
+
+def test_a_registry_snapshot_of_a_prompt_holds_the_schema_its_response_format_reads(tmp_path):
+    import json
+
+    import yaml
+
+    from pytest_promstack.plan.prompts import frozen_bytes
+
+    schema = {"type": "object", "required": ["주문번호"], "properties": {"주문번호": {"type": "string"}}}
+    (tmp_path / "schema.json").write_text(json.dumps(schema, ensure_ascii=False), encoding="utf-8")
+    prompt = tmp_path / "order.yaml"
+    prompt.write_text("id: order\ntemplate: '주문: {{ input }}'\nresponse_format:\n  type: json_schema\n"
+                      "  json_schema: {name: order, schema: file://schema.json}\n", encoding="utf-8")
+    frozen = yaml.safe_load(frozen_bytes(prompt, tmp_path).decode("utf-8"))
+    assert frozen["response_format"]["json_schema"]["schema"] == schema  # the version keeps what it asked for
+    assert load_prompt(prompt, tmp_path).version == from_mapping(frozen, "order.yaml", "order").version
