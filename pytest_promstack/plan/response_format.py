@@ -5,7 +5,6 @@ joins the request's params, so it is in the prompt's version and in the cache ke
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -47,33 +46,17 @@ def checked(value: Any, source: str, base: Path | None) -> dict[str, Any]:
 
 
 def _schema_file(ref: str, source: str, base: Path | None) -> Any:
+    """The schema a ``file://`` names, read as every value file is (plan/values.load: relative to
+    the prompt file, inside the project, .json/.yaml as data, bounded in size)."""
     key = "response_format.json_schema.schema"
     if base is None:
         raise CaseError(source, None, f"{key}: {ref} is read relative to a prompt file; give the schema inline here")
-    from ..util.paths import inside, project_root
+    from .values import ValueProblem, load
 
-    path = base / ref[len("file://"):]
-    if not inside(path, project_root(base)):
-        raise CaseError(source, None, f"{key}: {ref} resolves to {path.resolve()}, outside the project; keep the "
-                        "schema file inside the repository")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CaseError(source, None, f"{key}: {ref} not found (relative to {source}'s folder); "
-                        "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseError(source, None, f"{key}: {ref} cannot be read as UTF-8 text ({type(exc).__name__})") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        from ..util.strict import load_yaml
-
-        try:
-            return load_yaml(text)
-        except Exception as exc:  # a YAML error of any kind: one line
-            raise CaseError(source, None, f"{key}: {ref} is not valid YAML: {' '.join(str(exc).split())}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CaseError(source, None, f"{key}: {ref} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        return load(ref, base, base)
+    except ValueProblem as exc:
+        raise CaseError(source, None, f"{key}: {exc}") from None
 
 
 def _check_schema(schema: dict[str, Any], source: str) -> None:
