@@ -47,6 +47,10 @@ class InlinePrompt(_Strict):
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     description: str | None = None
+    # as in a prompt file (plan/prompts.from_mapping): file:// relative to this config's folder
+    tools: list[dict[str, Any]] | str | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
 
 
 PromptRef = str | InlinePrompt

@@ -114,7 +114,7 @@ class Runner:
         for suite in self.settings.suites.values():
             for p in suite.prompts:
                 if isinstance(p, InlinePrompt) and str(p.id) == ref:
-                    return from_mapping(p.model_dump(exclude_none=True), f"suites.{suite.name}.prompt", ref)
+                    return from_mapping(p.model_dump(exclude_none=True), f"suites.{suite.name}.prompt", ref, root, root)
                 if isinstance(p, str):
                     loaded = load_prompt(root / p, root)
                     if loaded.id == ref or p == ref:

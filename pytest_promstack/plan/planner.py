@@ -115,7 +115,7 @@ class Planner:
                 if isinstance(ref, InlinePrompt):
                     try:
                         out.append(from_mapping(ref.model_dump(exclude_none=True), f"suites.{suite.name}.prompt",
-                                                str(ref.id)))
+                                                str(ref.id), self.settings.root, self.settings.root))
                     except CaseError as exc:
                         out.append(str(exc))
                     stems.append(str(ref.id))

@@ -206,3 +206,19 @@ def test_the_local_model_answers_in_the_prompts_schema(pytester, monkeypatch):
     assert json.loads(case["output"])["label"] in ("billing", "shipping")
     assert "is-json: valid JSON, valid against the request's response_format schema 'ticket'" in json.dumps(
         case, ensure_ascii=False)
+
+
+def test_an_inline_suite_prompt_takes_response_format_and_tools_as_a_prompt_file_does(project):
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    project.server.replies["좋은 답"] = json.dumps(GOOD, ensure_ascii=False)
+    project.write({"schemas/ticket.json": json.dumps(SCHEMA, ensure_ascii=False), "tools.json": json.dumps(tools),
+                   "prompt_tests/a.csv": "input,__expected\n좋은 답,is-json\n"},
+                  suites={"s": {"prompt": {"id": "inline", "template": "{{ input }}", "tools": "file://tools.json",
+                                           "tool_choice": "auto",
+                                           "response_format": {"type": "json_schema", "json_schema": {
+                                               "name": "ticket", "schema": "file://schemas/ticket.json"}}},
+                                "tests": ["prompt_tests/*"]}})
+    project.run().assert_outcomes(passed=1)
+    (sent,) = project.server.requests
+    assert sent["response_format"]["json_schema"]["schema"] == SCHEMA  # read relative to promstack.yaml
+    assert (sent["tools"], sent["tool_choice"]) == (tools, "auto")
