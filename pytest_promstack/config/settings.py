@@ -360,14 +360,7 @@ def load_settings(root: Path, options: dict[str, Any]) -> Settings:
             [f"no promstack.yaml or [tool.promstack] in {root}; create one (`promstack init` writes a "
              "starter; every key is in docs/configuration.md)"],
         )
-    path, raw, source = found
-    try:
-        return replace(build_settings(path.parent, raw, source, options), config_file=path)
-    except ConfigError as exc:
-        if not source.endswith("(promptfoo)"):
-            raise
-        # a promptfoo config's problems in its own words: its tests and prompts, not our suite's keys
-        raise ConfigError(exc.source, [re.sub(r"^suites\.[^.:]+\.", "", p) for p in exc.problems]) from None
+    return _from_file(*found, options)
 
 
 def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settings:
@@ -376,13 +369,17 @@ def load_or_default(root: Path, options: dict[str, Any] | None = None) -> Settin
     found = find_config(root, options.get("config"))
     if found is None:
         return build_settings(root, {}, "defaults", options)
-    path, raw, source = found
+    return _from_file(*found, options)
+
+
+def _from_file(path: Path, raw: dict[str, Any], source: str, options: dict[str, Any]) -> Settings:
+    """The settings a config file gives; a promptfoo config's problems in its own words (its
+    tests and prompts, not the keys of the suite it becomes)."""
     try:
         return replace(build_settings(path.parent, raw, source, options), config_file=path)
     except ConfigError as exc:
         if not source.endswith("(promptfoo)"):
             raise
-        # a promptfoo config's problems in its own words: its tests and prompts, not our suite's keys
         raise ConfigError(exc.source, [re.sub(r"^suites\.[^.:]+\.", "", p) for p in exc.problems]) from None
 
 
