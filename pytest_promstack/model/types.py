@@ -119,6 +119,21 @@ class Response:
         shown = {"content": text, key: calls} if text else calls
         return json.dumps(shown, ensure_ascii=False, separators=(",", ":"))
 
+    @property
+    def calls(self) -> list[tuple[str, Any]]:
+        """The tool calls as ``(name, arguments)``, the arguments parsed from their JSON text
+        (left as text when they are not JSON); the legacy function call too."""
+        raw = [c.get("function") or {} for c in self.tool_calls or ()] + ([self.function_call] if self.function_call
+                                                                            else [])
+        out = []
+        for fn in raw:
+            try:
+                args = json.loads(fn.get("arguments") or "{}")
+            except (TypeError, ValueError):
+                args = fn.get("arguments")
+            out.append((str(fn.get("name")), args))
+        return out
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("retry_after")

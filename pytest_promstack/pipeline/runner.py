@@ -61,18 +61,7 @@ class Reply:
     def calls(self) -> list[tuple[str, Any]]:
         """The tool calls as ``(name, arguments)``, the arguments parsed from their JSON text
         (left as text when they are not JSON); the legacy function call too."""
-        import json
-
-        raw = [c.get("function") or {} for c in self.tool_calls or ()] + ([self.function_call] if self.function_call
-                                                                            else [])
-        out = []
-        for fn in raw:
-            try:
-                args = json.loads(fn.get("arguments") or "{}")
-            except (TypeError, ValueError):
-                args = fn.get("arguments")
-            out.append((str(fn.get("name")), args))
-        return out
+        return self.response().calls
 
     @property
     def question(self) -> str:

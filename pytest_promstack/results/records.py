@@ -26,6 +26,15 @@ def blank(**known: Any) -> dict[str, Any]:
         "quality": None, "judges": [], "eval_cost_usd": 0.0, "judge_calls": 0, "judge_cached": 0,
         "human_score": None, "judge_flaky": False, "arena": [], "vars": {}, "metadata": {}, "messages": [],
         "output": None, "assertions": [],
+        # a conversation's turns, in order (empty for a one-shot case): each {"index" (1-based), "where"
+        # (file:row), "input" (the user message), "output", "passed", "score", "assertions", "latency_ms",
+        # "input_tokens", "output_tokens", "cost_usd", "cached", "model_calls"}
+        "turns": [],
+        # the tool calls the model made, in order, with what each tool returned: {"turn" (1-based; 1 for a
+        # one-shot case), "step" (the model call that asked it, 1-based within the turn), "name",
+        # "arguments", "result" (None when no tool ran)}
+        "steps": [],
+        "model_calls": 0,  # the case's model calls (an agent loop's and every turn's; its judges' are judge_calls)
         **known,
     }
 
@@ -77,7 +86,17 @@ def case_record(plan: Planned, responses: Sequence[Response], outcome: Outcome |
         "output": first.output if first is not None and first.text is not None else None,
         "assertions": [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
                        for sc in (outcome.scores if outcome else ())],
+        "steps": tool_steps(first, turn=1, step=1) if first is not None else [],
+        "model_calls": len(rs) if plan.requests else 0,
     }
+
+
+def tool_steps(response: Response, *, turn: int, step: int, results: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The tool calls of one model reply as the record's steps, each with what its tool returned
+    (``results``, in the calls' order; None when no tool ran)."""
+    calls = response.calls
+    return [{"turn": turn, "step": step, "name": name, "arguments": args,
+             "result": results[i] if i < len(results) else None} for i, (name, args) in enumerate(calls)]
 
 
 def judge_figures(verdicts: Sequence[Any], jobs: Sequence[Any], human_score: float | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..model.specs import JUDGED, as_float, bounds, spec_id, split_list
@@ -33,13 +33,19 @@ class Context:
     verdict: Any = None
     registry: Any = None  # the run's registry, for a type that scores other assertions (assert-set)
     params: dict[str, Any] = field(default_factory=dict)  # the request's params: its tools, functions, ...
+    # what an agent did for this answer, in order: each tool call the model made, as
+    # {"step": n (the model call that asked it, 1-based), "name", "arguments" (parsed JSON, or the text
+    # when it is not JSON), "result" (what the tool returned; None when no tool ran)}; a one-shot
+    # answer's are its own tool calls, from its one step
+    trajectory: tuple[dict[str, Any], ...] = ()
+    steps: int = 1  # the model calls that made this answer (an agent loop's, else 1)
 
 
 def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Context) -> Score:
     """Run one assertion; ``not-`` negates it. Exceptions become a failed score."""
     negate = spec.type.startswith("not-")
     verdict = ctx.verdicts.get(spec_id(spec)) if ctx.verdicts else None  # (spec_id is a json.dumps: only when judged)
-    ctx = Context(ctx.vars, ctx.response, spec.threshold, ctx.verdicts, verdict, ctx.registry, ctx.params)
+    ctx = replace(ctx, threshold=spec.threshold, verdict=verdict)
     try:
         outcome = _normalise(fn(output, spec.value, ctx))
     except Undecided as exc:

@@ -28,12 +28,16 @@ class Outcome:
 
 def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Response, variables: dict[str, Any],
                 verdicts: dict[str, Any], threshold: float | None, judge_aggregate: str, scoring: str | None = None,
-                params: dict[str, Any] | None = None) -> tuple[bool, float, list[Score]]:
+                params: dict[str, Any] | None = None, trajectory: Sequence[dict[str, Any]] | None = None,
+                steps: int = 1) -> tuple[bool, float, list[Score]]:
     """One answer against every assertion: (passed, weighted score, scores). ``scoring`` is a
     promptfoo assertScoringFunction (``file:///abs/x.py:fn``) that decides instead of the mean;
-    ``params`` the request's (its tools, for the tool checks)."""
+    ``params`` the request's (its tools, for the tool checks); ``trajectory`` and ``steps`` what
+    an agent loop did for it (``assertions.Context``; by default the answer's own tool calls)."""
+    if trajectory is None:
+        trajectory = [{"step": 1, "name": name, "arguments": args, "result": None} for name, args in response.calls]
     ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts, registry=registry,
-                             params=params or {})
+                             params=params or {}, trajectory=tuple(trajectory), steps=steps)
     grouped = group_sets(asserts)  # an assert-set and its own assertions are one assertion here
     text = response.output  # the text, or the tool calls as JSON
     scores = [assertions.evaluate_transformed(spec, registry, text, ctx) if spec.transform else
