@@ -12,12 +12,15 @@ PREFIX = "python:"
 
 
 def refused(settings: Any, models: Iterable[str], asserts: Iterable[AssertionSpec], arena: bool = False,
-            scoring: str | None = None) -> str | None:
+            scoring: str | None = None, tool_impl: str | None = None) -> str | None:
     """Why this case may not run with ``allow_python: false`` / ``--promstack-no-python``: a
     python: target (as the model, or as a judge of its judged assertions or of its arena
     games) or a python assertion runs code from the repository's files."""
     if settings.allow_python:
         return None
+    if tool_impl is not None:
+        return (f"tool_impl {tool_impl} is code from this repository; python is refused here (--promstack-no-python "
+                "or allow_python: false): give the case canned tool_results, or run it on trusted code only")
     if scoring is not None:
         return (f"assertScoringFunction {scoring} is code from this repository; python is refused here "
                 "(--promstack-no-python or allow_python: false): drop it, or run it on trusted code only")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config.policy import PREFIX
-from ..model.types import Request, Response, is_count
+from ..model.types import Request, Response, is_count, result_text, tool_call
 
 
 def resolve(target: str) -> Callable[..., Any]:
@@ -38,6 +38,8 @@ async def call_target(req: Request) -> Response:
         raise
     except BaseException as exc:  # importing the module runs its code: it may raise anything
         return Response(error=f"cannot load {req.litellm_model}: {_raised(exc)}", retry=False)
+    if req.call == "tool":
+        return await _run_tool(fn, req, start)
     variables = dict(req.meta.get("vars") or {})
     try:
         if inspect.iscoroutinefunction(fn):
@@ -51,6 +53,24 @@ async def call_target(req: Request) -> Response:
         return Response(error=f"{req.litellm_model} raised {_raised(exc)}", latency_ms=round(ms, 3), retry=False)
     ms = (time.perf_counter() - start) * 1000
     return _to_response(req, result, ms)
+
+
+async def _run_tool(fn: Callable[..., Any], req: Request, start: float) -> Response:
+    """An agent's tool, ``fn(name, arguments)`` (sync or async): what it returns is the result the
+    model is sent (text as it is, else JSON); what it raises is too, as ``{"error": ...}``, since a
+    tool's failure is something the model must handle; anything else not JSON is sent as its text."""
+    name, arguments = tool_call(req)
+    try:
+        if inspect.iscoroutinefunction(fn):
+            result = await fn(name, arguments)
+        else:
+            result = await _on_daemon_thread(fn, name, arguments)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        result = {"error": _raised(exc)}
+    ms = round((time.perf_counter() - start) * 1000, 3)
+    return Response(text=result_text(result), latency_ms=ms, finish_reason="stop")
 
 
 def _raised(exc: BaseException) -> str:

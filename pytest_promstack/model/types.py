@@ -33,6 +33,29 @@ class AssertionSpec:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One user turn of a conversation: its own variables (over the case's; ``input`` is the usual
+    one), the assertions on the reply to it, and where it was written."""
+
+    vars: dict[str, Any]
+    asserts: tuple[AssertionSpec, ...] = ()
+    row: int = 0  # its CSV line or record number (a turns: list's item is its case's row)
+    label: str = ""  # how messages name it: "turn 2" (and the file:row of a CSV row of its own)
+    store_as: str | None = None  # promptfoo's options.storeOutputAs: later turns see the reply as this variable
+
+
+@dataclass(frozen=True)
+class Agent:
+    """How a case runs the tools its model calls: ``results`` canned by tool name (and arguments),
+    or ``impl`` a python function ``module:function`` called as ``fn(name, arguments)``; at most
+    ``max_steps`` model calls per turn."""
+
+    results: tuple[dict[str, Any], ...] = ()  # each {"name", "arguments" (a subset to match; None: any), "result"}
+    impl: str | None = None
+    max_steps: int = 10
+
+
+@dataclass(frozen=True)
 class Case:
     """One test case: the variables of one row plus its expectations."""
 
@@ -53,6 +76,11 @@ class Case:
     human_score: float | None = None  # a human label on the judges' scale, for calibration
     transform: str | None = None  # promptfoo's options.transform of the test: replaces the suite's default one
     providers: tuple[str, ...] = ()  # promptfoo's test-level providers filter: the models it runs on
+    # a conversation: its user turns in order (the case's own asserts then judge the whole transcript)
+    turns: tuple[Turn, ...] = ()
+    agent: Agent | None = None  # the tools it runs when the model calls them (an agent loop)
+    conversation: str | None = None  # __conversation / metadata.conversationId: rows of one conversation
+    store_as: str | None = None  # promptfoo's options.storeOutputAs (a row that becomes a turn keeps it)
     error: str | None = None  # a malformed row: the item fails with this line
 
     @property
@@ -79,7 +107,7 @@ class Request:
     meta: dict[str, Any] = field(default_factory=dict)  # suite, case_id, prompt: for the call log
     # what is asked: a chat completion, or (for the similar and moderation checks) the embedding
     # or the moderation of the one user message's text
-    call: str = "chat"  # "chat" | "embedding" | "moderation"
+    call: str = "chat"  # "chat" | "embedding" | "moderation" | "tool" (an agent's tool run by its python impl)
 
 
 @dataclass(frozen=True)
@@ -162,3 +190,14 @@ class Score:
     score: float
     reason: str
     weight: float = 1.0
+
+
+def tool_call(req: Request) -> tuple[str, Any]:
+    """An agent's tool request's (name, arguments): its one message holds them as JSON."""
+    body = json.loads(str(req.messages[0]["content"]))
+    return body["name"], body["arguments"]
+
+
+def result_text(value: Any) -> str:
+    """A tool's result as the model is sent it: text as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)

@@ -20,6 +20,7 @@ from ..plan.planned import Planned
 from ..results import records
 from ..score.case import Outcome, score_case
 from ..score.registry import Registry
+from .chains import Chains, chain_record
 
 if TYPE_CHECKING:
     from ..execute.engine import Engine
@@ -48,6 +49,7 @@ class Batch:
         self.judge_jobs: dict[str, list[Any]] = {}  # owner -> its judge and arena jobs
         self.arena_games: dict[str, list[dict[str, Any]]] = {}  # owner -> its pairwise games
         self._counts = (0, 0, 0)  # calls done, hits, errors when the last wait ended
+        self.chains = Chains(settings)  # conversations and agent loops: their steps
 
     # -- execute ----------------------------------------------------------------------------
 
@@ -93,10 +95,21 @@ class Batch:
         self._counts = (engine.done, engine.hits, engine.errors)
 
     def answers(self, plan: Planned) -> list[Response]:
-        """The case's answers, one per request (a row's ``__output`` stands in for a call)."""
+        """The case's answers, one per request (a row's ``__output`` stands in for a call); a
+        conversation's or an agent's, every model call's of every run (driven to its end first)."""
         if plan.case.provider_output is not None:
             return [Response(text=plan.case.provider_output)]
+        if plan.chain is not None:
+            if not self.chains.done(plan):  # a case this process did not pre-run
+                self.chains.run(self.open(), [plan], lambda: self.wait(None))
+            return self.chains.answers(plan)
         return [self._result(r) for r in plan.requests]
+
+    def run_chains(self, reporter: Any) -> None:
+        """Every submitted conversation and agent loop to its end, round by round."""
+        plans = [p for p in self.plans.values() if p.chain is not None]
+        if plans:
+            self.chains.run(self.open(), plans, lambda: self.wait(reporter, "calls"))
 
     def _result(self, request: Request) -> Response:
         engine = self.open()
@@ -112,6 +125,7 @@ class Batch:
         if self.engine is None:
             return
         self.wait(reporter, "calls")
+        self.run_chains(reporter)
         self._arena(reporter)
         jobs = self._judge_jobs()
         if jobs:
@@ -128,7 +142,7 @@ class Batch:
         one worker, plugin/xdist.py), replacing the lone-variant line ``jobs_for`` left."""
         from ..model.specs import SELECT_BEST
 
-        plans = {o: p for o, p in self.plans.items() if not p.error and not p.case.error
+        plans = {o: p for o, p in self.plans.items() if not p.error and not p.case.error and p.chain is None
                  and any(a.type == SELECT_BEST for a in p.asserts)}
         if not plans:
             return
@@ -168,6 +182,12 @@ class Batch:
 
         jobs = []
         for owner, plan in judged.items():
+            if plan.chain is not None:
+                self.answers(plan)
+                found, decided = self.chains.judge_jobs(plan, owner)
+                jobs += found
+                self.verdicts.setdefault(owner, {}).update(decided)
+                continue
             found, decided = judging.jobs_for(self.settings, owner, plan.asserts, self.answers(plan), plan.question,
                                               plan.meta, plan.case.vars)
             jobs += found
@@ -187,6 +207,9 @@ class Batch:
         if plan.error:
             return [], f"{where}: {plan.error}"
         responses = self.answers(plan)
+        stopped = self.chains.problem(plan) if plan.chain is not None else None
+        if stopped is not None:
+            return responses, stopped
         errors = [r for r in responses if r.error and not r.miss]
         if errors:
             r = errors[0]
@@ -209,6 +232,11 @@ class Batch:
             raise CaseFailed(plan.case.error)
         if plan.contenders:
             return Outcome(True, 1, None, ())  # scored by the arena's games, not assertions
+        if plan.chain is not None and not any(r.miss for r in responses):
+            verdicts_of = self.verdicts.get(owner, {})
+            return self.chains.score(self.registry, plan,
+                                     lambda i: {sid: v for (sid, n), v in verdicts_of.items() if n == i},
+                                     self.settings.min_pass, self.settings.judge_aggregate)
         if not plan.asserts:
             raise CaseFailed(f"{plan.where}: the case has no expectations; add an "
                              "__expected column (e.g. icontains:환불) or a suite assert:")
@@ -232,6 +260,9 @@ class Batch:
                                   verdicts=list(self.verdicts.get(owner, {}).values()),
                                   judge_jobs=self.judge_jobs.get(owner, []),
                                   arena_games=self.arena_games.get(owner, []))
+        if plan.chain is not None and responses:
+            out.update(chain_record(self.chains, plan))
+            out["turns"] = list(outcome.turns) if outcome is not None else []
         if self.settings.cache_mode == CacheMode.RECORD and out["called"] and when == "call":
             from ..execute.cassettes import entry
 
@@ -270,6 +301,10 @@ class Batch:
         out = {}
         for owner, plan in plans.items():
             if plan.case.error or plan.error or plan.contenders or plan.judged:
+                continue
+            if plan.chain is not None:  # a conversation's later turns may not have been asked
+                if self.chains.done(plan):
+                    out[owner] = self.run_one(owner, plan)
                 continue
             futures = [engine.futures.get(r.key) for r in plan.requests]
             if futures and all(f is not None and f.done() and f.result().error != INTERRUPTED for f in futures):

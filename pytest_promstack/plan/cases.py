@@ -34,7 +34,7 @@ from ..model.specs import (
     parse_shorthand,
     value_problem,
 )
-from ..model.types import AssertionSpec, Case
+from ..model.types import Agent, AssertionSpec, Case, Turn
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
 from .values import (
     ValueProblem,
@@ -50,11 +50,17 @@ from .values import (
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix", "__suffix",
-           "__providerOutput", "__marks", "__id", "__human_score", "__metric")
-# a promptfoo test: {vars, assert, ...}; ours adds marks, id and human_score
+           "__providerOutput", "__marks", "__id", "__human_score", "__metric", "__conversation", "__tool_results",
+           "__tool_impl", "__max_steps")
+# what a case holds besides variables in YAML/JSON (a CSV row writes the agent's with __)
+CHAINED = ("turns", "tool_results", "tool_impl", "max_steps")
+# a promptfoo test: {vars, assert, ...}; ours adds marks, id, human_score, turns and the agent's keys
 PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options", "provider", "providers",
-                  "providerOutput", "assertScoringFunction", "marks", "id", "human_score"}
-OPTIONS = {"prefix", "suffix", "transform"}
+                  "providerOutput", "assertScoringFunction", "marks", "id", "human_score", *CHAINED}
+OPTIONS = {"prefix", "suffix", "transform", "storeOutputAs"}
+TURN_KEYS = {"vars", "assert", "description", "storeOutputAs"}  # a turn's own keys; any other is a variable
+MAX_TURNS = 100
+MAX_STEPS = 100
 EXPECTED_N = re.compile(r"^__expected\d*$")
 MARK = re.compile(r"^[A-Za-z_]\w*$")
 MAX_COLUMNS = 1_000
@@ -111,7 +117,7 @@ class Loader:
         except OSError as exc:
             raise CaseError(rel, None, f"cannot read: {exc.strerror}") from None
         self._base = path.resolve().parent
-        return list(getattr(self, f"_{kind}")(rel, data))
+        return grouped(list(getattr(self, f"_{kind}")(rel, data)))
 
     def rel(self, path: Path) -> str:
         try:
@@ -156,7 +162,7 @@ class Loader:
                 yield self._bad(rel, start, f"has {len(cells)} fields but the header has {len(header)}; "
                                 "quote cells that contain commas")
             else:
-                yield self._flat(rel, start, dict(zip(header, cells, strict=True)))
+                yield self._flat(rel, start, dict(zip(header, cells, strict=True)), table=True)
 
     def _csv_rows(self, rel: str, text: str) -> tuple[list[str], list[tuple[int, list[str], str | None]]]:
         """The header, then ``(line, cells, problem)`` per non-blank row; a malformed row is the
@@ -270,14 +276,15 @@ class Loader:
         """A row that cannot run: its item fails with the one line (and keeps its name when it has one)."""
         return Case(file=rel, row=row, vars={}, description=_text(description), error=f"{rel}:{row}: {message}")
 
-    def _flat(self, rel: str, row: int, record: dict[str, Any]) -> Case:
+    def _flat(self, rel: str, row: int, record: dict[str, Any], table: bool = False) -> Case:
         """A flat row: plain keys are variables (a ``file://`` value read, as promptfoo reads it),
         ``__`` keys are conventions."""
         asserts: list[AssertionSpec] = []
         metadata: dict[str, Any] = {}
         try:
-            variables = with_file_vars({k: v for k, v in record.items() if not k.startswith("__")}, self._base,
-                                       self.root)
+            reserved = set() if table else set(CHAINED) & set(record)  # a CSV's cells are text: variables all
+            plain = {k: v for k, v in record.items() if not k.startswith("__") and k not in reserved}
+            variables = with_file_vars(plain, self._base, self.root)
             for key, value in record.items():
                 if EXPECTED_N.match(key):
                     asserts.extend(self._expected(key, value))
@@ -296,9 +303,72 @@ class Loader:
                 prefix=_verbatim(record.get("__prefix")), suffix=_verbatim(record.get("__suffix")),
                 provider_output=_output(record.get("__providerOutput")),
                 human_score=_human(record.get("__human_score")),
+                turns=self._turns(record["turns"]) if "turns" in reserved else (),
+                agent=self._agent({k: record[k] for k in CHAINED[1:] if k in reserved} or
+                                  {k[2:]: v for k, v in record.items() if k in SPECIAL[-3:] and v not in (None, "")}),
+                conversation=_text(record.get("__conversation")),
             )
         except (_RowProblem, ValueProblem) as exc:
             return self._bad(rel, row, str(exc))
+
+    # -- conversations and agents -------------------------------------------------------------
+
+    def _turns(self, raw: Any) -> tuple[Turn, ...]:
+        """``turns:``: each a user message (text, its ``input``) or a mapping of its variables with
+        its own ``assert:`` (or ``__expected``), ``description`` and promptfoo's ``storeOutputAs``."""
+        if not isinstance(raw, list) or not raw:
+            raise _RowProblem("turns: list the user's turns (text, or {input: ..., assert: [...]})")
+        if len(raw) > MAX_TURNS:
+            raise _RowProblem(f"turns: {len(raw):,} turns, more than {MAX_TURNS}; split the conversation")
+        return tuple(self._turn(n, item) for n, item in enumerate(raw, 1))
+
+    def _turn(self, n: int, item: Any) -> Turn:
+        where = f"turns[{n - 1}]"
+        if isinstance(item, str):
+            return Turn(vars={"input": item}, label=f"turn {n}")
+        if not isinstance(item, dict):
+            raise _RowProblem(f"{where}: write the user's message as text, or a mapping {{input: ..., assert: [...]}}")
+        own = item.get("vars") or {}
+        if not isinstance(own, dict):
+            raise _RowProblem(f"{where}.vars: must be a mapping")
+        raw_asserts = item.get("assert") or []
+        if not isinstance(raw_asserts, list):
+            raise _RowProblem(f"{where}.assert: must be a list")
+        asserts = [s for i, a in enumerate(raw_asserts)
+                   for s in flatten_sets(self._assertion(f"{where}.assert[{i}]", a))]
+        for key, value in item.items():
+            if EXPECTED_N.match(str(key)):
+                asserts += self._expected(f"{where}.{key}", value)
+        plain = {str(k): v for k, v in item.items() if k not in TURN_KEYS and not str(k).startswith("__")}
+        variables = with_file_vars({**plain, **own}, self._base, self.root)
+        store = item.get("storeOutputAs")
+        if store is not None and not (isinstance(store, str) and store.isidentifier()):
+            raise _RowProblem(f"{where}.storeOutputAs: name a variable (letters, digits, _)")
+        return Turn(vars=variables, asserts=tuple(asserts), label=f"turn {n}", store_as=store)
+
+    def _agent(self, raw: dict[str, Any]) -> Agent | None:
+        """``tool_results`` (canned, by tool name), ``tool_impl`` (module:function) and ``max_steps``;
+        a CSV row's ``__tool_results`` is JSON text."""
+        if not raw:
+            return None
+        results = raw.get("tool_results")
+        if isinstance(results, str):
+            try:
+                results = load_json(results)
+            except (ValueError, DuplicateKeyError, LimitError) as exc:
+                raise _RowProblem(f"tool_results: not valid JSON ({exc}); write {{\"get_order\": {{...}}}}") from None
+        impl = raw.get("tool_impl")
+        if impl is not None and not (isinstance(impl, str) and re.fullmatch(r"[\w.]+:\w+", impl.strip())):
+            raise _RowProblem("tool_impl: name a python function as module:function (imported from the project "
+                              "root), called as fn(name, arguments)")
+        steps = raw.get("max_steps", 10)
+        try:
+            steps = int(steps)
+        except (TypeError, ValueError):
+            steps = 0
+        if not 1 <= steps <= MAX_STEPS or isinstance(raw.get("max_steps"), bool):
+            raise _RowProblem(f"max_steps: write a whole number from 1 to {MAX_STEPS} (model calls per turn)")
+        return Agent(results=_canned(results), impl=impl.strip() if impl else None, max_steps=steps)
 
     def _expected(self, key: str, value: Any) -> list[AssertionSpec]:
         items = value if isinstance(value, list) else [value]
@@ -394,6 +464,10 @@ class Loader:
                 provider_output=_output(record.get("providerOutput")),
                 human_score=_human(record.get("human_score", metadata.get("human_score"))),
                 scoring=self._scoring(record.get("assertScoringFunction")),
+                turns=self._turns(record["turns"]) if "turns" in record else (),
+                agent=self._agent({k: record[k] for k in CHAINED[1:] if k in record}),
+                conversation=_text(metadata.get("conversationId")),
+                store_as=_store_as(options.get("storeOutputAs")),
             )
             return [_with_vars(base, variables, label) for variables, label in combinations]
         except (ValueProblem, _RowProblem) as exc:
@@ -674,6 +748,70 @@ def _provider(value: Any) -> str | None:
 
 class _RowProblem(Exception):
     pass
+
+
+def _store_as(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not (isinstance(value, str) and value.isidentifier()):
+        raise _RowProblem("options.storeOutputAs: name a variable (letters, digits, _)")
+    return value
+
+
+def _canned(raw: Any) -> tuple[dict[str, Any], ...]:
+    """``tool_results``: a mapping of tool name to result, or a list of ``{name, arguments, result}``
+    (``arguments``, when given, must be a subset of the call's)."""
+    if raw is None:
+        return ()
+    if isinstance(raw, dict):
+        return tuple({"name": str(k), "arguments": None, "result": v} for k, v in raw.items())
+    if not isinstance(raw, list):
+        raise _RowProblem("tool_results: write a mapping of tool name to its result, or a list of "
+                          "{name, arguments, result}")
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or "result" not in item:
+            raise _RowProblem(f"tool_results[{i}]: write {{name: get_order, arguments: {{id: 7}}, result: ...}} "
+                              "(arguments may be left out: any call of that tool)")
+        extra = sorted(set(item) - {"name", "arguments", "result"})
+        if extra:
+            raise _RowProblem(f"tool_results[{i}]: unknown key {extra[0]!r} (keys: name, arguments, result)")
+        out.append({"name": item["name"], "arguments": item.get("arguments"), "result": item["result"]})
+    return tuple(out)
+
+
+def grouped(cases: list[Case]) -> list[Case]:
+    """Rows of one conversation (``__conversation``, promptfoo's ``metadata.conversationId``) as
+    one case, at its first row's place, its rows its turns in file order."""
+    ids = {c.conversation for c in cases if c.conversation and not c.turns}
+    if not ids:
+        return cases
+    out: list[Case] = []
+    members: dict[str, list[Case]] = {}
+    for case in cases:
+        key = case.conversation
+        if key not in ids or case.turns:
+            out.append(case)
+            continue
+        if key not in members:
+            members[key] = []
+            out.append(case)  # stands for the conversation until it is built
+        members[key].append(case)
+    return [conversation(members[c.conversation], c.conversation) if c.conversation in members and not c.turns
+            else c for c in out]
+
+
+def conversation(rows: list[Case], name: str) -> Case:
+    """Rows as the turns of one conversation named ``name``: each row's variables and assertions
+    are its turn's; the first row gives what the case has once (threshold, marks, agent, ...)."""
+    first = rows[0]
+    bad = next((r for r in rows if r.error), None)
+    turns = tuple(Turn(vars=r.vars, asserts=r.asserts, row=r.row, label=f"turn {n} ({r.file}:{r.row})",
+                       store_as=r.store_as) for n, r in enumerate(rows, 1))
+    metadata = {k: v for r in rows for k, v in r.metadata.items()}
+    return replace(first, vars={}, asserts=(), turns=turns, description=name, case_id=None, metadata=metadata,
+                   marks=tuple(dict.fromkeys(m for r in rows for m in r.marks)), store_as=None,
+                   error=bad.error if bad is not None else None)
 
 
 @contextmanager

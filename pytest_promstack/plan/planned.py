@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model.specs import JUDGED, MEASURED
 from ..model.types import AssertionSpec, Case, Request
+
+if TYPE_CHECKING:
+    from .chain import ChainPlan
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class Planned:
     markers: tuple[Any, ...] = ()
     keywords: frozenset[str] = field(default_factory=frozenset)
     variant: str = ""  # what the item id's brackets hold: [suite-]prompt-]model, never a content hash
+    # a conversation or an agent loop: its later requests are built from the answers (plan/chain.py);
+    # ``requests`` then holds each repeat's first, and ``asserts`` judge the whole conversation
+    chain: ChainPlan | None = None
 
     @property
     def where(self) -> str:
@@ -46,7 +52,14 @@ class Planned:
     def judged(self) -> bool:
         """Whether a judge scores one of its assertions (the judge phase asks for its verdicts)."""
         return any(a.type.removeprefix("not-") in JUDGED or a.type.removeprefix("not-") in MEASURED
-                   for a in self.asserts)
+                   for a in self.all_asserts)
+
+    @property
+    def all_asserts(self) -> tuple[AssertionSpec, ...]:
+        """Its assertions and, in a conversation, every turn's."""
+        if self.chain is None:
+            return self.asserts
+        return self.asserts + tuple(a for turn in self.chain.turn_asserts for a in turn)
 
     @property
     def meta(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from ..model.specs import ASSERT_SET
 from ..model.types import AssertionSpec, Case, Request
 from ..util.text import safe
 from .cases import Loader
+from .chain import ChainProblem
 from .planned import Planned
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
@@ -55,12 +56,13 @@ class Planner:
 
     def plan_file(self, path: Path) -> list[Planned]:
         suites = self.files[path.resolve()]
-        cases = self.loader.load(path)
-        names = _names(cases)
+        loaded = self.loader.load(path)
         rel = self.loader.rel(path)
         plans: list[Planned] = []
         for suite in suites:
             prompts = self.prompts(suite)
+            cases = _threaded(loaded, prompts, Path(rel).stem)
+            names = _names(cases)
             variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
             for index, case in enumerate(self._with_defaults(c, suite) for c in cases):
                 for prompt, variant in zip(prompts, variants, strict=True):
@@ -87,11 +89,11 @@ class Planner:
         own (promptfoo's test options.transform), else the suite's default one, as promptfoo merges
         options (the test's replaces the default's); an assertion's own transform runs after it.
         A set's own assertions get it, not the set again."""
-        lead = (case.transform,) if case.transform else self._default_transforms.get(suite.name, ())
-        specs = case.asserts + self.suite_asserts[suite.name]
-        if not lead:
-            return specs
-        return tuple(a if a.type == ASSERT_SET else replace(a, transform=(*lead, *a.transform)) for a in specs)
+        return _led(case.asserts + self.suite_asserts[suite.name], self._lead(case, suite))
+
+    def _lead(self, case: Case, suite: Suite) -> tuple[str, ...]:
+        """The output transform every assertion of the case runs first."""
+        return (case.transform,) if case.transform else self._default_transforms.get(suite.name, ())
 
     def all_ids(self) -> set[str]:
         """Every case id of the configured suites' files, run or deselected (the files are
@@ -174,8 +176,7 @@ class Planner:
         if suite.arena:
             plan = replace(plan, asserts=(), contenders=suite.models)
         if error is None and case.error is None and case.provider_output is None and isinstance(prompt, Prompt):
-            requests, error = self._requests(plan, suite, prompt)
-            plan = replace(plan, requests=requests, error=error)
+            plan = self._with_requests(plan, suite, prompt)
         return plan
 
     def _chosen(self, model: str, patterns: tuple[str, ...]) -> bool:
@@ -206,8 +207,9 @@ class Planner:
         from ..config.policy import refused
 
         models = suite.models if suite.arena else (model,)
-        code = refused(self.settings, models, self._asserts(case, suite), arena=suite.arena,
-                       scoring=case.scoring)
+        turns = tuple(a for t in case.turns for a in t.asserts)  # a conversation's turns' too
+        code = refused(self.settings, models, self._asserts(case, suite) + turns, arena=suite.arena,
+                       scoring=case.scoring, tool_impl=case.agent.impl if case.agent is not None else None)
         if code is not None:
             return code
         if case.provider is not None and case.provider == model and model not in self.settings.models:
@@ -254,20 +256,53 @@ class Planner:
         """A transform as written, or its file://x.py:fn resolved relative to the config (inside the project)."""
         return transform_code(code, base, self.settings.root)
 
-    def _requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> tuple[tuple[Request, ...], str | None]:
+    def _with_requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> Planned:
+        """The case's requests (one per repeat, or per contender); a conversation's or an agent's
+        first ones, with what builds the rest (``chain``)."""
         case = plan.case
         variables = {**self.suite_vars[suite.name], **case.vars}
         try:
-            messages = prompt.render(variables, case.prefix, case.suffix)
             tools = request_tools(self.settings, plan.model, prompt.params, variables)
-        except (TemplateError, ValueProblem) as exc:
-            return (), str(exc)
-        if tools:
-            prompt = replace(prompt, params={**prompt.params, **tools})  # read and rendered for this case
+            if tools:
+                prompt = replace(prompt, params={**prompt.params, **tools})  # read and rendered for this case
+            if case.turns or case.agent is not None:
+                return self._chained(plan, suite, prompt, variables)
+            messages = prompt.render(variables, case.prefix, case.suffix)
+        except (TemplateError, ValueProblem, ChainProblem) as exc:
+            return replace(plan, error=str(exc))
         if plan.contenders:
-            return tuple(r for m in plan.contenders for r in self._model_requests(plan, m, prompt, messages,
-                                                                                  variables, repeats=1)), None
-        return self._model_requests(plan, plan.model, prompt, messages, variables, self.settings.repeat), None
+            return replace(plan, requests=tuple(r for m in plan.contenders for r in self._model_requests(
+                plan, m, prompt, messages, variables, repeats=1)))
+        return replace(plan, requests=self._model_requests(plan, plan.model, prompt, messages, variables,
+                                                           self.settings.repeat))
+
+    def _chained(self, plan: Planned, suite: Suite, prompt: Prompt, variables: dict[str, Any]) -> Planned:
+        """A conversation (its turns' assertions each turn's, then the suite's; the case's own judge
+        the whole transcript) or an agent's run: its first request per repeat, and its chain."""
+        from .chain import ChainPlan, first_messages, request_for
+
+        case = plan.case
+        if plan.contenders:
+            return replace(plan, error="an arena compares one-shot answers; a conversation or an agent run "
+                                       "(turns:, tool_results:, tool_impl:) cannot be a contest here: test it in "
+                                       "a suite of its own")
+        turn_asserts: tuple[tuple[AssertionSpec, ...], ...] = ()
+        asserts = plan.asserts
+        if case.turns:
+            lead = self._lead(case, suite)
+            turn_asserts = tuple(_led(t.asserts + self.suite_asserts[suite.name], lead) for t in case.turns)
+            asserts, problem = render_values(_led(case.asserts, lead), variables, case.where)
+            if problem:
+                return replace(plan, error=problem)
+        params = prompt.params
+        if any(a.type.removeprefix("not-") in LOGPROBS for a in asserts + tuple(a for t in turn_asserts for a in t)):
+            params = {**params, "logprobs": True}
+        chain = ChainPlan(prompt=prompt, variables=variables, params=params, turn_asserts=turn_asserts,
+                          conversation=bool(case.turns))
+        plan = replace(plan, asserts=asserts, chain=chain)
+        messages = first_messages(plan, prompt)
+        return replace(plan, requests=tuple(request_for(self.settings, plan, i, messages)
+                                            for i in range(self.settings.repeat)))
 
     def _model_requests(self, plan: Planned, model: str, prompt: Prompt, messages: list[dict[str, Any]],
                         variables: dict[str, Any], repeats: int) -> tuple[Request, ...]:
@@ -276,6 +311,30 @@ class Planner:
             params = {**params, "logprobs": True}  # a perplexity check reads the answer's token log probabilities
         return tuple(build_request(self.settings, model, messages, {**plan.meta, "repeat": i}, params=params,
                                    repeat=i, variables=variables) for i in range(repeats))
+
+
+def _threaded(cases: list[Case], prompts: list[Prompt | str], name: str) -> list[Case]:
+    """promptfoo's threads: when a prompt writes the history itself (``_conversation``) or a test
+    stores its output for later ones (``storeOutputAs``), the file's tests that are no
+    conversation of their own (``metadata.conversationId``) run in order as one conversation."""
+    from .cases import conversation
+    from .chain import owns_history
+
+    if not any(c.store_as for c in cases) and not any(isinstance(p, Prompt) and owns_history(p) for p in prompts):
+        return cases
+    loose = [c for c in cases if not c.turns and c.provider_output is None]
+    if len(loose) < 2:
+        return cases
+    thread = conversation(loose, name)
+    at = cases.index(loose[0])
+    return [*(c for c in cases[:at]), thread, *(c for c in cases[at:] if c not in loose)]
+
+
+def _led(specs: tuple[AssertionSpec, ...], lead: tuple[str, ...]) -> tuple[AssertionSpec, ...]:
+    """Each assertion after ``lead`` (the case's output transform); an assert-set's own get it, not the set."""
+    if not lead:
+        return specs
+    return tuple(a if a.type == ASSERT_SET else replace(a, transform=(*lead, *a.transform)) for a in specs)
 
 
 def _variant_names(prompts: list[Prompt | str], stems: list[str]) -> list[str]:

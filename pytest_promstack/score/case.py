@@ -24,6 +24,7 @@ class Outcome:
     score: float | None  # None: an arena case, scored by its games
     scores: tuple[Score, ...]
     failure: str | None = None
+    turns: tuple[dict[str, Any], ...] = ()  # a conversation's turns as its record shows them (results/records.py)
 
 
 def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Response, variables: dict[str, Any],

@@ -1,0 +1,275 @@
+"""Conversations and agent loops on their way through the stages: driven to their end round
+by round through the engine (every chain's next requests asked together, each answered from
+the cache when it can), then judged and scored turn by turn.
+
+A chain is one run (repeat) of a chained case: its steps are plan/chain.Step. Its slots (for
+the judges' verdicts) are ``repeat * (turns + 1) + turn``, the last of each run the whole
+conversation's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..model.types import AssertionSpec, Response, Score, tool_call
+from ..plan import chain as chains
+from ..plan.chain import CANNED, ChainProblem, Step
+from ..plan.planned import Planned
+from ..plan.values import render as render_values
+from ..score.case import Outcome, failure_text, score_reply
+
+if TYPE_CHECKING:
+    from ..config.settings import Settings
+    from ..execute.engine import Engine
+
+Key = tuple[str, int]  # (case id, repeat)
+# one run scored: passed, score, the conversation's (or the one turn's) scores, each turn's record, failure
+Run = tuple[bool, float, tuple[Score, ...], tuple[dict[str, Any], ...], str | None]
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one turn (or the whole conversation) is scored on."""
+
+    slot: int
+    label: str  # "turn 2 (a.csv:5)", or "conversation"
+    where: str
+    asserts: tuple[AssertionSpec, ...]
+    response: Response
+    question: str
+    variables: dict[str, Any]
+    trajectory: tuple[dict[str, Any], ...]
+    steps: int
+    problem: str | None = None  # its assertions' values do not render
+
+
+class Chains:
+    """Every chain of this process: its steps so far, what it waits for, why it stopped."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.steps: dict[Key, list[Step]] = {}
+        self.pending: dict[Key, list[Any]] = {}
+        self.problems: dict[Key, str] = {}
+
+    def run(self, engine: Engine, plans: Sequence[Planned], wait: Callable[[], None]) -> None:
+        """Drive ``plans``' chains to their end: each round collects the answered requests,
+        asks every chain's next ones together, and waits for them."""
+        chained = [p for p in plans if p.chain is not None and not p.error and not p.case.error]
+        while True:
+            asked = [q for plan in chained for r in range(len(plan.requests)) for q in self._next(engine, plan, r)]
+            if not asked:
+                return
+            engine.submit(asked)
+            wait()
+
+    def _next(self, engine: Engine, plan: Planned, repeat: int) -> list[Any]:
+        """The chain's next requests to send (none while its last ones are unanswered, or at its end)."""
+        key = (plan.case_id, repeat)
+        if key not in self.pending:  # its first request went with the case's (Batch.submit)
+            self.pending[key] = [plan.requests[repeat]]
+            if plan.requests[repeat].key not in engine.futures:
+                return self.pending[key]
+        steps = self.steps.setdefault(key, [])
+        while self.pending[key]:
+            waiting = self.pending[key]
+            if any(q.litellm_model != CANNED and not engine.futures[q.key].done() for q in waiting):
+                return []
+            for q in waiting:
+                answer = (chains.canned_result(plan.case.agent, q) if q.litellm_model == CANNED  # type: ignore[arg-type]
+                          else engine.result(q.key))
+                steps.append(Step(int(q.meta.get("turn", 1)) - 1, q, answer))
+            try:
+                asked = chains.advance(self.settings, plan, repeat, steps)
+            except ChainProblem as exc:
+                self.problems[key] = f"{plan.where}: {exc}"
+                asked = []
+            self.pending[key] = asked
+            sent = [q for q in asked if q.litellm_model != CANNED]
+            if sent:
+                return sent
+        return []
+
+    def done(self, plan: Planned) -> bool:
+        return all(not self.pending.get((plan.case_id, r), [None]) for r in range(len(plan.requests)))
+
+    def of(self, plan: Planned, repeat: int) -> list[Step]:
+        return self.steps.get((plan.case_id, repeat), [])
+
+    def answers(self, plan: Planned) -> list[Response]:
+        """Every model call's answer of the case's runs, in order (its figures' sum)."""
+        return [s.response for r in range(len(plan.requests)) for s in self.of(plan, r) if not s.is_tool]
+
+    def problem(self, plan: Planned) -> str | None:
+        """Why a chain could not go on (a later turn's template, a tool that cannot load), or None."""
+        for r in range(len(plan.requests)):
+            if (plan.case_id, r) in self.problems:
+                return self.problems[(plan.case_id, r)]
+            for s in self.of(plan, r):
+                if s.is_tool and s.response.error is not None and s.response.error.startswith("cannot load"):
+                    return f"{plan.where}: tool_impl {s.response.error}"
+        return None
+
+    # -- parts: what the judges and the scores read ----------------------------------------------
+
+    def parts(self, plan: Planned, repeat: int) -> list[Part]:
+        """Each turn that got a reply, then (a conversation) the whole transcript."""
+        chain = plan.chain
+        assert chain is not None
+        steps = self.of(plan, repeat)
+        count = chains.turns_of(plan)
+        got = chains.replies(plan, steps)
+        out = []
+        earlier: list[tuple[str, str]] = []
+        for t, (said, step) in enumerate(got):
+            variables = chains.turn_vars(plan, t, earlier)
+            specs = chain.turn_asserts[t] if chain.conversation else plan.asserts
+            label = _label(plan, t) if chain.conversation else ""
+            rendered, problem = render_values(specs, variables, f"{plan.case.where} {label}".strip())
+            out.append(Part(repeat * (count + 1) + t, label, plan.where, rendered, step.response, said, variables,
+                            tuple(chains.trajectory(steps, t)), len(chains.model_steps(steps, t)), problem))
+            earlier.append((said, step.response.output))
+        if chain.conversation:
+            variables = {**chains.turn_vars(plan, len(earlier) - 1, earlier[:-1]), "turns": [
+                {"input": i, "output": o} for i, o in earlier]} if earlier else dict(chain.variables)
+            out.append(Part(repeat * (count + 1) + count, "conversation", plan.where, plan.asserts,
+                            transcript(plan, steps), earlier[0][0] if earlier else "", variables,
+                            tuple(chains.trajectory(steps)), sum(not s.is_tool for s in steps)))
+        return out
+
+    def judge_jobs(self, plan: Planned, owner: str) -> tuple[list[Any], dict[tuple[str, int], Any]]:
+        """The judge jobs of every part of every run, by slot."""
+        from ..score import judging
+
+        jobs: list[Any] = []
+        decided: dict[tuple[str, int], Any] = {}
+        for r in range(len(plan.requests)):
+            for part in self.parts(plan, r):
+                if part.problem:
+                    continue
+                found, known = judging.jobs_for(self.settings, owner, part.asserts, [part.response], part.question,
+                                                plan.meta, part.variables)
+                for job in found:
+                    job.index = part.slot
+                jobs += found
+                decided.update({(sid, part.slot): v for (sid, _), v in known.items()})
+        return jobs, decided
+
+    def score(self, registry: Any, plan: Planned, verdicts: Callable[[int], dict[str, Any]], min_pass: int,
+              judge_aggregate: str) -> Outcome:
+        """Every run: it passes when each turn's assertions and the conversation's pass; the case
+        passes when at least ``min_pass`` runs do (all of one run)."""
+        runs = [self._score_run(registry, plan, r, verdicts, judge_aggregate) for r in range(len(plan.requests))]
+        passes = sum(ok for ok, *_ in runs)
+        value = sum(v for _, v, *_ in runs) / len(runs)
+        need = min_pass if len(runs) > 1 else 1
+        first = runs[0]
+        if passes >= need:
+            return Outcome(True, passes, value, first[2], turns=first[3])
+        failed = next(run for run in runs if not run[0])
+        text = failed[4] or ""
+        if len(runs) > 1:
+            text = f"{plan.where}: passed {passes} of {len(runs)} runs of the conversation, needs {need}; a " \
+                   f"failing one:\n{text}"
+        return Outcome(False, passes, value, first[2], text, turns=first[3])
+
+    def _score_run(self, registry: Any, plan: Planned, repeat: int, verdicts: Callable[[int], dict[str, Any]],
+                   judge_aggregate: str) -> Run:
+        chain = plan.chain
+        assert chain is not None
+        parts = self.parts(plan, repeat)
+        steps = self.of(plan, repeat)
+        turns: list[dict[str, Any]] = []
+        values: list[float] = []
+        failure: str | None = None
+        scores: tuple[Score, ...] = ()
+        threshold = plan.case.threshold
+        count = chains.turns_of(plan)
+        if len(parts) - chain.conversation < count and failure is None:
+            failure = f"{plan.where}: {_label(plan, len(parts) - chain.conversation)} got no reply"
+        for part in parts:
+            if part.problem is not None:
+                ok, value, found = False, 0.0, [Score("template", False, 0.0, part.problem)]
+            elif not part.asserts:
+                ok, value, found = True, 1.0, []
+            else:
+                ok, value, found = score_reply(registry, part.asserts, part.response, part.variables,
+                                               verdicts(part.slot), threshold, judge_aggregate,
+                                               params=plan.requests[0].params, trajectory=part.trajectory,
+                                               steps=part.steps)
+            values.append(value)
+            if not ok and failure is None:
+                where = f"{part.where} {part.label}".strip()
+                failure = failure_text(where, found, value, part.response.output, 1, 1, 1, threshold)
+            if part.label == "conversation" or not chain.conversation:
+                scores = tuple(found)
+            else:
+                turns.append(_turn_record(part, ok, value, found, steps))
+        if not any(p.asserts for p in parts):
+            failure = failure or (f"{plan.where}: the conversation has no expectations; give its turns an "
+                                  "assert: (or the case one over the whole conversation)")
+        value = sum(values) / len(values) if values else 0.0
+        return failure is None, value, scores, tuple(turns), failure
+
+
+def _label(plan: Planned, turn: int) -> str:
+    turns = plan.case.turns
+    return (turns[turn].label if turn < len(turns) else "") or f"turn {turn + 1}"
+
+
+def _turn_record(part: Part, ok: bool, value: float, found: Sequence[Score], steps: Sequence[Step]) -> dict[str, Any]:
+    index = int(part.label.split()[1]) if part.label.startswith("turn ") else 0
+    mine = [s.response for s in steps if s.turn == index - 1 and not s.is_tool]
+    return {"index": index, "where": part.label.partition("(")[2].rstrip(")") or part.where, "input": part.question,
+            "output": part.response.output, "passed": ok, "score": value,
+            "assertions": [{"type": s.type, "passed": s.passed, "score": s.score, "reason": s.reason} for s in found],
+            "latency_ms": _sum(mine, "latency_ms"), "input_tokens": _sum(mine, "input_tokens"),
+            "output_tokens": _sum(mine, "output_tokens"), "cost_usd": _sum(mine, "cost_usd"),
+            "cached": all(r.cached for r in mine), "model_calls": len(mine)}
+
+
+def _sum(responses: Sequence[Response], name: str) -> Any:
+    values = [getattr(r, name) for r in responses]
+    return None if not values or any(v is None for v in values) else sum(values)
+
+
+def transcript(plan: Planned, steps: Sequence[Step]) -> Response:
+    """The whole conversation as one answer (what its own assertions and judges read): each
+    message on a line of its own, ``User:``/``Assistant:``/``Tool NAME:``; its figures are the
+    sum of every model call's."""
+    lines = []
+    for said, step in chains.replies(plan, steps):
+        lines.append(f"User: {said}")
+        for s in steps:
+            if s.turn == step.turn and s.is_tool:
+                name, args = tool_call(s.request)
+                lines.append(f"Tool {name}({_short(args)}): {_short(s.response.text or s.response.error)}")
+        lines.append(f"Assistant: {step.response.output}")
+    mine = [s.response for s in steps if not s.is_tool]
+    return Response(text="\n".join(lines), input_tokens=_sum(mine, "input_tokens"),
+                    output_tokens=_sum(mine, "output_tokens"), cost_usd=_sum(mine, "cost_usd"),
+                    latency_ms=_sum(mine, "latency_ms"), cached=all(r.cached for r in mine),
+                    finish_reason=mine[-1].finish_reason if mine else None)
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def chain_record(chains_: Chains, plan: Planned) -> dict[str, Any]:
+    """What a chained case's record adds: its steps, its whole transcript, its last reply."""
+    steps = chains_.of(plan, 0)
+    mine = [s for s in steps if not s.is_tool]
+    out: dict[str, Any] = {"steps": chains.trajectory(steps), "model_calls": len(chains_.answers(plan)),
+                           "repeats": len(plan.requests)}
+    if mine:
+        last = mine[-1]
+        out["messages"] = [*last.request.messages, chains.assistant_message(last.response)]
+        out["output"] = last.response.output if last.response.text is not None else None
+        out["finish_reason"] = last.response.finish_reason
+    return out
+

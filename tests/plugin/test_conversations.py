@@ -1,0 +1,169 @@
+"""Multi-turn cases: turns: in YAML, __conversation rows in CSV, promptfoo's _conversation,
+conversationId and storeOutputAs; each turn's reply joins the history, each turn has its own
+assertions and the case's judge the whole transcript; one item per conversation, a failing turn
+named; a rerun replays every turn from the cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.support.fake_openai import Reply
+from tests.support.project import config
+
+PROMPT = """id: support
+messages:
+  - role: system
+    content: 너는 쇼핑몰 상담원이다.
+  - role: user
+    content: '{{ input }}'
+"""
+
+TURNS = """
+- description: 환불 상담
+  turns:
+    - input: 환불하고 싶어요
+      assert: [icontains:주문번호]
+    - input: 주문번호는 A-1001 이에요
+      assert: [icontains:환불 규정]
+    - input: '{{ turns[0].output }} 라고 하셨죠? 상담원 연결해 주세요'
+      assert: [icontains:연결]
+  assert:
+    - type: python
+      value: sum('주문번호를 알려' in t['output'] for t in vars['turns']) == 1
+"""
+
+
+def respond(body):
+    """A scripted support agent: it reads the whole history, so a reply depends on the turns before."""
+    msgs = body["messages"]
+    last = msgs[-1]["content"]
+    users = [m["content"] for m in msgs if m["role"] == "user"]
+    if "연결" in last:
+        return Reply(text=f"상담원에게 연결합니다 (지금까지 {len(users)}번 말씀하셨어요)")
+    if "A-1001" in last:
+        return Reply(text="확인했습니다. 환불 규정: 7일 이내 전액 환불입니다")
+    if "환불" in last:
+        return Reply(text="주문번호를 알려 주세요")
+    return Reply(text="무엇을 도와드릴까요")
+
+
+def write(project, cases, name="support.yaml", transport="auto", prompt=PROMPT):
+    doc = yaml.safe_load(config(project.server.url, transport=transport,
+                                suites={"support": {"prompt": "prompts/support.yaml", "tests": ["prompt_tests/*"]}}))
+    project.write({"promstack.yaml": yaml.safe_dump(doc, allow_unicode=True),
+                   "prompts/support.yaml": prompt, f"prompt_tests/{name}": cases})
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_a_conversation_sends_each_turn_with_the_history_and_replays_from_the_cache(project, transport):
+    project.server.respond = respond
+    write(project, TURNS, transport=transport)
+    result = project.run("-v", "-p", "no:randomly", "--promstack-json=out.json")
+    result.assert_outcomes(passed=1)
+    assert project.server.count == 3
+    third = project.server.requests[2]["messages"]
+    assert [m["role"] for m in third] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert third[2]["content"] == "주문번호를 알려 주세요"
+    assert third[-1]["content"] == "주문번호를 알려 주세요 라고 하셨죠? 상담원 연결해 주세요"  # turns[0].output
+    doc = json.loads((project.path / "out.json").read_text("utf-8"))
+    case = doc["cases"][0]
+    assert [t["index"] for t in case["turns"]] == [1, 2, 3]
+    assert [t["passed"] for t in case["turns"]] == [True, True, True]
+    assert case["turns"][2]["output"].startswith("상담원에게 연결합니다 (지금까지 3번")
+    assert case["model_calls"] == 3 and case["repeats"] == 1
+    assert case["assertions"][0]["type"] == "python" and case["assertions"][0]["passed"]
+    assert [m["role"] for m in case["messages"]][-1] == "assistant"
+
+    project.server.reset()
+    project.run("-p", "no:randomly").assert_outcomes(passed=1)
+    assert project.server.count == 0  # every turn from the cache
+
+
+def test_a_failing_turn_is_named_and_the_conversation_check_reads_the_transcript(project):
+    project.server.respond = respond
+    cases = TURNS.replace("icontains:환불 규정", "icontains:교환 규정").replace(
+        "sum('주문번호를 알려' in t['output'] for t in vars['turns']) == 1", "output.count('주문번호를 알려') == 1")
+    write(project, cases)
+    result = project.run("-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*prompt_tests/support.yaml:1 [[]mine[]] turn 2: 1 of 1 assertions failed*",
+                                 "*✗ icontains*교환 규정*"])
+    project.run("-p", "no:randomly", "--promstack-json=out.json")
+    case = json.loads((project.path / "out.json").read_text("utf-8"))["cases"][0]
+    assert [t["passed"] for t in case["turns"]] == [True, False, True]
+    # the transcript holds the user's words too: the user quoted the question once, so it is there twice
+    assert case["assertions"][0]["passed"] is False
+
+
+CSV = """__conversation,input,__expected
+refund-1,환불하고 싶어요,icontains:주문번호
+other,안녕하세요,icontains:도와
+refund-1,주문번호는 A-1001 이에요,icontains:환불 규정
+refund-1,상담원 연결,icontains:3번
+"""
+
+
+def test_csv_rows_sharing_a_conversation_id_run_in_order_as_one_item(project):
+    project.server.respond = respond
+    write(project, CSV, "support.csv")
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*refund-1*PASSED*", "*other*PASSED*"])
+    assert project.server.count == 4
+
+
+def test_a_failing_csv_turn_names_its_row(project):
+    project.server.respond = respond
+    write(project, CSV.replace("icontains:3번", "icontains:5번"), "support.csv")
+    result = project.run("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*turn 3 (prompt_tests/support.csv:5): 1 of 1 assertions failed*"])
+
+
+PROMPTFOO_PROMPT = """id: thread
+messages:
+  - role: system
+    content: 'history: {% for c in _conversation %}[{{ c.input }} => {{ c.output }}]{% endfor %}'
+  - role: user
+    content: '{{ question }}'
+"""
+
+PROMPTFOO_TESTS = """
+- vars: {question: 환불하고 싶어요}
+  options: {storeOutputAs: first}
+  assert: [icontains:주문번호]
+- vars: {question: '주문번호는 A-1001 이에요 ({{ first }})'}
+  assert: [icontains:환불 규정]
+- vars: {question: 안녕하세요}
+  metadata: {conversationId: other}
+  assert: [icontains:도와]
+"""
+
+
+def test_promptfoo_conversation_and_store_output_as_thread_the_tests(project):
+    project.server.respond = respond
+    write(project, PROMPTFOO_TESTS, prompt=PROMPTFOO_PROMPT)
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    second = next(r for r in project.server.requests if "A-1001" in r["messages"][-1]["content"])
+    assert second["messages"][0]["content"] == "history: [환불하고 싶어요 => 주문번호를 알려 주세요]"
+    assert second["messages"][-1]["content"] == "주문번호는 A-1001 이에요 (주문번호를 알려 주세요)"
+    assert [m["role"] for m in second["messages"]] == ["system", "user"]  # the prompt wrote the history
+
+
+@pytest.mark.parametrize(("cases", "line"), [
+    ("- turns: 안녕", "*support.yaml:1: turns: list the user's turns*"),
+    ("- turns: [{input: hi, assert: icontains:x}]", "*support.yaml:1: turns[[]0[]].assert: must be a list*"),
+    ("- turns: [{input: hi, assert: [nosuch:x]}]", "*support.yaml:1: turns[[]0[]].assert[[]0[]]: unknown assertion*"),
+    ("- turns: [{input: hi, storeOutputAs: 'a b'}]", "*turns[[]0[]].storeOutputAs: name a variable*"),
+])
+def test_a_bad_turn_is_one_row_line_before_any_call(project, cases, line):
+    write(project, cases)
+    result = project.run("-p", "no:randomly")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([line])
+    assert "Traceback" not in result.stdout.str()
+    assert project.server.count == 0
