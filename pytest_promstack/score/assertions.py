@@ -528,7 +528,8 @@ def _run_code(code: str, output: str, ctx: Context) -> Any:
     """A python check or transform: ``file:///abs/x.py:fn`` (resolved when the test file was
     read), ``module:function`` from the project root, or an expression over ``output``,
     ``context`` and ``vars``."""
-    context = {"vars": ctx.vars, "latency_ms": ctx.response.latency_ms, "cost_usd": ctx.response.cost_usd}
+    context = {"vars": ctx.vars, "latency_ms": ctx.response.latency_ms, "cost_usd": ctx.response.cost_usd,
+               "trajectory": [dict(s) for s in ctx.trajectory], "steps": ctx.steps}
     if code.startswith("file://"):
         path, func = code[len("file://"):].rsplit(":", 1)
         return _function_in(path, func)(output, context)

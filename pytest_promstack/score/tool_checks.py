@@ -6,6 +6,9 @@ list of OpenAI tool calls, ``{"content", "tool_calls"}`` with text beside them, 
 text is checked the same way. A call's arguments are JSON text in OpenAI's shape; a mapping
 is taken as it is. Every reason names what was called: ``called get_weather(city="서울")``.
 
+In an agent's run (more than one model call: the case's tools ran and the model went on), both
+read every call it made on the way (``Context.trajectory``), not only its last reply's.
+
 - ``tool-called`` (no value): some tool was called; ``not-tool-called``: none was.
 - ``tool-called:NAME`` (a comma list, or a YAML list: all of them); ``not-tool-called:NAME``:
   NAME was not called (the generic ``not-`` inverts "called NAME", so it takes one name).
@@ -46,6 +49,14 @@ def calls(output: str) -> list[Call]:
     return out
 
 
+def made(output: str, ctx: Context) -> list[Call]:
+    """The calls to check: in an agent's run (more than one model call), every call it made on
+    the way (its trajectory), not only its last reply's; else the reply's."""
+    if ctx.steps > 1:
+        return [(str(s.get("name")), s.get("arguments")) for s in ctx.trajectory]
+    return calls(output)
+
+
 def _arguments(raw: Any) -> Any:
     if not isinstance(raw, str):
         return {} if raw is None else raw
@@ -83,7 +94,7 @@ def names(value: Any) -> list[str]:
 def tool_called(output: str, value: Any, ctx: Context) -> Outcome:
     """The reply called every named tool (with no name: some tool); the score is the share
     of the named tools called."""
-    found = calls(output)
+    found = made(output, ctx)
     wanted = names(value)
     called = {name for name, _ in found}
     if not wanted:
@@ -104,7 +115,7 @@ def tool_args_match(output: str, value: Any, ctx: Context) -> Outcome:
     if not isinstance(value, dict) or not isinstance(value.get("name"), str):
         raise Undecided("write the value as {name: TOOL, args: {...}} or {name: TOOL, schema: {...}}")
     name = value["name"]
-    found = calls(output)
+    found = made(output, ctx)
     mine = [args for n, args in found if n == name]
     if not mine:
         return Outcome(False, f"did not call {name}; {shown(found)}")

@@ -1,0 +1,159 @@
+"""Agent loops: with tool_results (canned) or tool_impl (python), the model's tool calls run, their
+results go back, the model is called again, up to max_steps; every step is cached, so a rerun
+replays the whole trajectory with zero requests and without running a tool; the record holds the
+numbered steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.support.fake_openai import Reply
+from tests.support.project import config
+
+TOOLS = [{"type": "function", "function": {"name": "get_order", "parameters": {
+    "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}},
+    {"type": "function", "function": {"name": "request_refund", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}]
+
+PROMPT = f"""id: agent
+template: '{{{{ input }}}}'
+tools: {json.dumps(TOOLS, ensure_ascii=False)}
+"""
+
+TOOL_IMPL = """
+import json, pathlib
+
+def run(name, arguments):
+    log = pathlib.Path(__file__).with_name("tool_calls.log")
+    with log.open("a", encoding="utf-8") as f:
+        f.write(name + "\\n")
+    if name == "get_order":
+        if arguments["order_id"] == "X":
+            raise LookupError("no such order")
+        return {"order_id": arguments["order_id"], "status": "배송 완료", "paid": 39000}
+    return "환불 접수 번호 R-77"
+"""
+
+
+def respond(body):
+    """Looks the order up, then asks for the refund, then answers with what the tools said."""
+    msgs = body["messages"]
+    tools = [m for m in msgs if m["role"] == "tool"]
+    if not tools:
+        order = msgs[-1]["content"].split()[-1]
+        return Reply(tool_calls=[("get_order", {"order_id": order})])
+    if len(tools) == 1:
+        order = json.loads(msgs[-2]["tool_calls"][0]["function"]["arguments"])["order_id"]
+        if "error" in tools[0]["content"]:
+            return Reply(text=f"주문을 찾을 수 없어요: {tools[0]['content']}")
+        return Reply(tool_calls=[("request_refund", {"order_id": order})])
+    return Reply(text=f"환불 처리했습니다. {tools[-1]['content']}")
+
+
+CASES = """
+- description: 환불 (실제 도구)
+  vars: {input: 주문 환불해 주세요 A-1001}
+  tool_impl: shop_tools:run
+  assert:
+    - tool-called:get_order
+    - icontains:R-77
+    - type: python
+      value: "[s['name'] for s in context['trajectory']] == ['get_order', 'request_refund']"
+- description: 없는 주문
+  vars: {input: 주문 환불해 주세요 X}
+  tool_impl: shop_tools:run
+  assert: [icontains:찾을 수 없어요]
+- description: 환불 (준비된 결과)
+  vars: {input: 주문 환불해 주세요 B-2002}
+  tool_results:
+    - {name: get_order, arguments: {order_id: B-2002}, result: {status: 배송 중}}
+    - {name: request_refund, result: 접수 R-99}
+  assert: [icontains:R-99]
+"""
+
+
+def write(project, cases=CASES, transport="auto"):
+    doc = yaml.safe_load(config(project.server.url, transport=transport,
+                                suites={"agent": {"prompt": "prompts/agent.yaml", "tests": ["prompt_tests/*"]}}))
+    project.write({"promstack.yaml": yaml.safe_dump(doc, allow_unicode=True), "prompts/agent.yaml": PROMPT,
+                   "shop_tools.py": TOOL_IMPL, "prompt_tests/agent.yaml": cases})
+
+
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_the_loop_runs_the_tools_and_a_rerun_replays_it_without_a_request_or_a_tool(project, transport):
+    project.server.respond = respond
+    write(project, transport=transport)
+    result = project.run("-v", "-p", "no:randomly", "--promstack-json=out.json")
+    result.assert_outcomes(passed=3)
+    assert project.server.count == 3 + 2 + 3
+    log = project.path / "tool_calls.log"
+    assert log.read_text("utf-8").split() == ["get_order", "get_order", "request_refund"] or sorted(
+        log.read_text("utf-8").split()) == ["get_order", "get_order", "request_refund"]
+    last = next(r for r in project.server.requests if len([m for m in r["messages"] if m["role"] == "tool"]) == 2
+                and "A-1001" in r["messages"][0]["content"])
+    assert [m["role"] for m in last["messages"]] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert last["messages"][2]["tool_call_id"] == last["messages"][1]["tool_calls"][0]["id"]
+    assert json.loads(last["messages"][2]["content"])["status"] == "배송 완료"
+    doc = json.loads((project.path / "out.json").read_text("utf-8"))
+    real = next(c for c in doc["cases"] if "실제" in c["case_id"])
+    assert [(s["step"], s["name"], s["result"]) for s in real["steps"]] == [
+        (1, "get_order", {"order_id": "A-1001", "status": "배송 완료", "paid": 39000}),
+        (2, "request_refund", "환불 접수 번호 R-77")]
+    assert real["model_calls"] == 3 and real["output"].startswith("환불 처리했습니다")
+    missing = next(c for c in doc["cases"] if "없는" in c["case_id"])
+    assert "LookupError: no such order" in missing["steps"][0]["result"]["error"]
+
+    project.server.reset()
+    log.unlink()
+    project.run("-p", "no:randomly").assert_outcomes(passed=3)
+    assert project.server.count == 0
+    assert not log.exists()  # the tools' results came from the cache too
+
+
+def test_max_steps_ends_a_loop_that_keeps_calling_tools(project):
+    project.server.respond = lambda body: Reply(tool_calls=[("get_order", {"order_id": "A"})])
+    write(project, """
+- vars: {input: 주문 A}
+  tool_results: {get_order: {status: ok}}
+  max_steps: 3
+  assert:
+    - type: python
+      value: len(context['trajectory']) == 3
+    - tool-called:get_order
+""")
+    project.run("-p", "no:randomly").assert_outcomes(passed=1)
+    assert project.server.count == 3
+
+
+@pytest.mark.parametrize(("case", "line"), [
+    ("tool_impl: shop_tools", "*agent.yaml:1: tool_impl: name a python function as module:function*"),
+    ("max_steps: 0", "*agent.yaml:1: max_steps: write a whole number from 1 to 100*"),
+    ("tool_results: [{name: get_order}]", "*agent.yaml:1: tool_results[[]0[]]: write {name: get_order,*"),
+])
+def test_a_bad_agent_key_is_one_row_line_before_any_call(project, case, line):
+    write(project, f"- vars: {{input: 주문 A}}\n  {case}\n  assert: [icontains:x]\n")
+    result = project.run("-p", "no:randomly")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([line])
+    assert "Traceback" not in result.stdout.str()
+    assert project.server.count == 0
+
+
+def test_a_tool_impl_that_cannot_load_errors_its_case_in_one_line(project):
+    project.server.respond = respond
+    write(project, "- vars: {input: 주문 A}\n  tool_impl: no_such_module:run\n  assert: [icontains:x]\n")
+    result = project.run("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*agent.yaml:1 [[]mine[]]: tool_impl cannot load python:no_such_module:run:*"])
+
+
+def test_no_python_refuses_a_tool_impl(project):
+    project.server.respond = respond
+    write(project)
+    result = project.run("-p", "no:randomly", "--promstack-no-python")
+    result.stdout.fnmatch_lines(["*tool_impl shop_tools:run is code from this repository; python is refused*"])
+    result.assert_outcomes(passed=1, errors=2)
+    assert project.server.count == 3  # the canned case still runs
