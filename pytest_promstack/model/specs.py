@@ -24,8 +24,11 @@ NEEDS_JUDGE = "llm-expectation"
 
 # promptfoo's model-graded types, judged here by the default judge with one criterion each
 # (score/judging.MODEL_GRADED); a value is the expected answer or the criterion where it needs one
+# conversation judges (DeepEval's): on a conversation's own assertions they read its transcript
+CONVERSATION_JUDGED = ("goal-achieved", "role-adherence", "knowledge-retention")
 MODEL_GRADED = ("factuality", "model-graded-factuality", "model-graded-closedqa", "answer-relevance",
-                "context-faithfulness", "context-recall", "context-relevance", "g-eval", "classifier")
+                "context-faithfulness", "context-recall", "context-relevance", "g-eval", "classifier",
+                *CONVERSATION_JUDGED)
 NEEDS_VALUE = ("factuality", "model-graded-factuality", "model-graded-closedqa", "context-recall", "g-eval")
 SELECT_BEST = "select-best"  # one verdict over the replies of one test's prompts x models (score/judging.py)
 JUDGED = ("judge", "llm-rubric", "grade", NEEDS_JUDGE, *MODEL_GRADED, SELECT_BEST)

@@ -56,6 +56,18 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class Simulation:
+    """A simulated user: a model plays the user (its ``instructions``, ``persona``, ``goal``) against
+    the prompt for at most ``max_turns`` turns, or until it says its goal is reached."""
+
+    instructions: str
+    persona: str = ""
+    goal: str = ""
+    model: str | None = None  # a models: name or litellm name; None: the default judge's model
+    max_turns: int = 6
+
+
+@dataclass(frozen=True)
 class Case:
     """One test case: the variables of one row plus its expectations."""
 
@@ -79,6 +91,7 @@ class Case:
     # a conversation: its user turns in order (the case's own asserts then judge the whole transcript)
     turns: tuple[Turn, ...] = ()
     agent: Agent | None = None  # the tools it runs when the model calls them (an agent loop)
+    simulation: Simulation | None = None  # a model plays the user (scenario:, max_turns:)
     conversation: str | None = None  # __conversation / metadata.conversationId: rows of one conversation
     store_as: str | None = None  # promptfoo's options.storeOutputAs (a row that becomes a turn keeps it)
     error: str | None = None  # a malformed row: the item fails with this line

@@ -263,6 +263,9 @@ class Batch:
         if plan.chain is not None and responses:
             out.update(chain_record(self.chains, plan))
             out["turns"] = list(outcome.turns) if outcome is not None else []
+            simulated = out.pop("simulated_user")  # evaluation's cost, as the judges' is: not the model's
+            out["eval_cost_usd"] = (out["eval_cost_usd"] or 0.0) + (simulated["cost_usd"] or 0.0)
+            out["judge_calls"] += simulated["calls"]
         if self.settings.cache_mode == CacheMode.RECORD and out["called"] and when == "call":
             from ..execute.cassettes import entry
 

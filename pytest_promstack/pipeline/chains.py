@@ -99,7 +99,7 @@ class Chains:
 
     def answers(self, plan: Planned) -> list[Response]:
         """Every model call's answer of the case's runs, in order (its figures' sum)."""
-        return [s.response for r in range(len(plan.requests)) for s in self.of(plan, r) if not s.is_tool]
+        return [s.response for r in range(len(plan.requests)) for s in self.of(plan, r) if s.is_model]
 
     def problem(self, plan: Planned) -> str | None:
         """Why a chain could not go on (a later turn's template, a tool that cannot load), or None."""
@@ -109,6 +109,9 @@ class Chains:
             for s in self.of(plan, r):
                 if s.is_tool and s.response.error is not None and s.response.error.startswith("cannot load"):
                     return f"{plan.where}: tool_impl {s.response.error}"
+                if s.is_user and s.response.error is not None:
+                    return (f"{plan.where}: the simulated user ({s.request.model}) gave no message for turn "
+                            f"{s.turn + 1}: {s.response.error}")
         return None
 
     # -- parts: what the judges and the scores read ----------------------------------------------
@@ -133,9 +136,12 @@ class Chains:
         if chain.conversation:
             variables = {**chains.turn_vars(plan, len(earlier) - 1, earlier[:-1]), "turns": [
                 {"input": i, "output": o} for i, o in earlier]} if earlier else dict(chain.variables)
+            sim = plan.case.simulation
+            if sim is not None:  # what goal-achieved asks about when it names nothing
+                variables.setdefault("scenario", sim.goal or sim.instructions)
             out.append(Part(repeat * (count + 1) + count, "conversation", plan.where, plan.asserts,
                             transcript(plan, steps), earlier[0][0] if earlier else "", variables,
-                            tuple(chains.trajectory(steps)), sum(not s.is_tool for s in steps)))
+                            tuple(chains.trajectory(steps)), sum(s.is_model for s in steps)))
         return out
 
     def judge_jobs(self, plan: Planned, owner: str) -> tuple[list[Any], dict[tuple[str, int], Any]]:
@@ -186,7 +192,7 @@ class Chains:
         scores: tuple[Score, ...] = ()
         threshold = plan.case.threshold
         count = chains.turns_of(plan)
-        if len(parts) - chain.conversation < count and failure is None:
+        if plan.case.turns and len(parts) - chain.conversation < count:  # (a simulated user may stop early)
             failure = f"{plan.where}: {_label(plan, len(parts) - chain.conversation)} got no reply"
         for part in parts:
             if part.problem is not None:
@@ -220,7 +226,7 @@ def _label(plan: Planned, turn: int) -> str:
 
 def _turn_record(part: Part, ok: bool, value: float, found: Sequence[Score], steps: Sequence[Step]) -> dict[str, Any]:
     index = int(part.label.split()[1]) if part.label.startswith("turn ") else 0
-    mine = [s.response for s in steps if s.turn == index - 1 and not s.is_tool]
+    mine = [s.response for s in steps if s.turn == index - 1 and s.is_model]
     return {"index": index, "where": part.label.partition("(")[2].rstrip(")") or part.where, "input": part.question,
             "output": part.response.output, "passed": ok, "score": value,
             "assertions": [{"type": s.type, "passed": s.passed, "score": s.score, "reason": s.reason} for s in found],
@@ -242,11 +248,11 @@ def transcript(plan: Planned, steps: Sequence[Step]) -> Response:
     for said, step in chains.replies(plan, steps):
         lines.append(f"User: {said}")
         for s in steps:
-            if s.turn == step.turn and s.is_tool:
+            if s.turn == step.turn and s.is_tool:  # the tools it ran before it answered
                 name, args = tool_call(s.request)
                 lines.append(f"Tool {name}({_short(args)}): {_short(s.response.text or s.response.error)}")
         lines.append(f"Assistant: {step.response.output}")
-    mine = [s.response for s in steps if not s.is_tool]
+    mine = [s.response for s in steps if s.is_model]
     return Response(text="\n".join(lines), input_tokens=_sum(mine, "input_tokens"),
                     output_tokens=_sum(mine, "output_tokens"), cost_usd=_sum(mine, "cost_usd"),
                     latency_ms=_sum(mine, "latency_ms"), cached=all(r.cached for r in mine),
@@ -263,9 +269,11 @@ def _short(value: Any, limit: int = 300) -> str:
 def chain_record(chains_: Chains, plan: Planned) -> dict[str, Any]:
     """What a chained case's record adds: its steps, its whole transcript, its last reply."""
     steps = chains_.of(plan, 0)
-    mine = [s for s in steps if not s.is_tool]
+    mine = [s for s in steps if s.is_model]
+    users = [s.response for r in range(len(plan.requests)) for s in chains_.of(plan, r) if s.is_user]
     out: dict[str, Any] = {"steps": chains.trajectory(steps), "model_calls": len(chains_.answers(plan)),
-                           "repeats": len(plan.requests)}
+                           "repeats": len(plan.requests), "simulated_user": {
+                               "calls": len(users), "cost_usd": _sum(users, "cost_usd") if users else 0.0}}
     if mine:
         last = mine[-1]
         out["messages"] = [*last.request.messages, chains.assistant_message(last.response)]

@@ -34,7 +34,7 @@ from ..model.specs import (
     parse_shorthand,
     value_problem,
 )
-from ..model.types import Agent, AssertionSpec, Case, Turn
+from ..model.types import Agent, AssertionSpec, Case, Simulation, Turn
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
 from .values import (
     ValueProblem,
@@ -53,7 +53,10 @@ SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix
            "__providerOutput", "__marks", "__id", "__human_score", "__metric", "__conversation", "__tool_results",
            "__tool_impl", "__max_steps")
 # what a case holds besides variables in YAML/JSON (a CSV row writes the agent's with __)
-CHAINED = ("turns", "tool_results", "tool_impl", "max_steps")
+AGENT_KEYS = ("tool_results", "tool_impl", "max_steps")
+SIMULATION_KEYS = ("scenario", "max_turns")
+CHAINED = ("turns", *AGENT_KEYS, *SIMULATION_KEYS)
+SCENARIO_OF_CASE = {"instructions", "persona", "goal", "model"}
 # a promptfoo test: {vars, assert, ...}; ours adds marks, id, human_score, turns and the agent's keys
 PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options", "provider", "providers",
                   "providerOutput", "assertScoringFunction", "marks", "id", "human_score", *CHAINED}
@@ -304,7 +307,8 @@ class Loader:
                 provider_output=_output(record.get("__providerOutput")),
                 human_score=_human(record.get("__human_score")),
                 turns=self._turns(record["turns"]) if "turns" in reserved else (),
-                agent=self._agent({k: record[k] for k in CHAINED[1:] if k in reserved} or
+                simulation=_simulation({k: record[k] for k in SIMULATION_KEYS if k in reserved}),
+                agent=self._agent({k: record[k] for k in AGENT_KEYS if k in reserved} or
                                   {k[2:]: v for k, v in record.items() if k in SPECIAL[-3:] and v not in (None, "")}),
                 conversation=_text(record.get("__conversation")),
             )
@@ -465,7 +469,8 @@ class Loader:
                 human_score=_human(record.get("human_score", metadata.get("human_score"))),
                 scoring=self._scoring(record.get("assertScoringFunction")),
                 turns=self._turns(record["turns"]) if "turns" in record else (),
-                agent=self._agent({k: record[k] for k in CHAINED[1:] if k in record}),
+                agent=self._agent({k: record[k] for k in AGENT_KEYS if k in record}),
+                simulation=_simulation({k: record[k] for k in SIMULATION_KEYS if k in record}),
                 conversation=_text(metadata.get("conversationId")),
                 store_as=_store_as(options.get("storeOutputAs")),
             )
@@ -748,6 +753,31 @@ def _provider(value: Any) -> str | None:
 
 class _RowProblem(Exception):
     pass
+
+
+def _simulation(raw: dict[str, Any]) -> Simulation | None:
+    """``scenario:`` (the simulated user's instructions as text, or {instructions, persona, goal,
+    model}) and ``max_turns:``."""
+    if not raw:
+        return None
+    scenario = raw.get("scenario")
+    if scenario is None:
+        raise _RowProblem("max_turns: goes with scenario: (the simulated user's instructions)")
+    if isinstance(scenario, str):
+        scenario = {"instructions": scenario}
+    if not isinstance(scenario, dict) or not isinstance(scenario.get("instructions"), str) \
+            or not scenario["instructions"].strip():
+        raise _RowProblem("scenario: write the simulated user's instructions (text, or {instructions, persona, goal, "
+                          "model})")
+    extra = sorted(set(scenario) - SCENARIO_OF_CASE, key=str)
+    if extra:
+        raise _RowProblem(f"scenario.{extra[0]}: unknown key (keys: {', '.join(sorted(SCENARIO_OF_CASE))})")
+    turns = raw.get("max_turns", 6)
+    if isinstance(turns, bool) or not isinstance(turns, int) or not 1 <= turns <= MAX_TURNS:
+        raise _RowProblem(f"max_turns: write a whole number from 1 to {MAX_TURNS}")
+    text = {k: str(scenario.get(k) or "").strip() for k in ("instructions", "persona", "goal")}
+    model = scenario.get("model")
+    return Simulation(**text, model=str(model).strip() if model else None, max_turns=turns)
 
 
 def _store_as(value: Any) -> str | None:

@@ -33,6 +33,13 @@ if TYPE_CHECKING:
 
 HISTORY_VAR = "_conversation"  # promptfoo's: a prompt naming it writes the history itself
 CANNED = "canned"  # a tool request answered from the case's tool_results, never sent anywhere
+USER_KIND = "simulated-user"  # a request's meta kind: the model that plays the user
+STOP = "###STOP###"  # what the simulated user writes when its goal is reached
+SIMULATOR = ("You are role-playing a user who talks to an assistant (a chatbot). Stay in character as the user; "
+             "never answer as the assistant.\nYour instructions: {instructions}{persona}{goal}\nWrite only your next "
+             "message to the assistant, in the language of your instructions. When your goal is reached, or the "
+             f"assistant cannot help you further, write only {STOP}")
+OPENING = "(The assistant is waiting for you. Write your first message.)"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,16 @@ class Step:
     def is_tool(self) -> bool:
         return self.request.call == "tool"
 
+    @property
+    def is_user(self) -> bool:
+        """The simulated user's message (a model playing the user)."""
+        return self.request.meta.get("kind") == USER_KIND
+
+    @property
+    def is_model(self) -> bool:
+        """A call of the model under test."""
+        return not self.is_tool and not self.is_user
+
 
 class ChainProblem(Exception):
     """A later turn cannot be built (its template, a tool's result): the case errors with this line."""
@@ -68,12 +85,15 @@ def owns_history(prompt: Prompt) -> bool:
 
 
 def turns_of(plan: Planned) -> int:
-    return len(plan.case.turns) or 1
+    simulation = plan.case.simulation
+    return len(plan.case.turns) or (simulation.max_turns if simulation is not None else 1)
 
 
-def turn_vars(plan: Planned, turn: int, earlier: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def turn_vars(plan: Planned, turn: int, earlier: Sequence[tuple[str, str]], said: str | None = None
+              ) -> dict[str, Any]:
     """The variables turn ``turn`` renders with: the case's, the turn's own, the earlier turns
-    (``turns``, ``_conversation``) and the replies stored under a name (``storeOutputAs``)."""
+    (``turns``, ``_conversation``) and the replies stored under a name (``storeOutputAs``); a
+    simulated user's message (``said``) is its ``input``."""
     chain = plan.chain
     assert chain is not None
     out = dict(chain.variables)
@@ -85,6 +105,8 @@ def turn_vars(plan: Planned, turn: int, earlier: Sequence[tuple[str, str]]) -> d
     out[HISTORY_VAR] = [{"input": i, "output": o, "prompt": i} for i, o in earlier]
     if turns:  # a turn's own values may name the earlier turns: {{ turns[0].output }}
         out.update({k: _rendered(v, out, f"{_turn_label(plan, turn)} {k}") for k, v in turns[turn].vars.items()})
+    if said is not None:
+        out["input"] = said
     return out
 
 
@@ -135,13 +157,14 @@ def assistant_message(resp: Response) -> dict[str, Any]:
 
 
 def model_steps(steps: Sequence[Step], turn: int) -> list[Step]:
-    return [s for s in steps if s.turn == turn and not s.is_tool]
+    return [s for s in steps if s.turn == turn and s.is_model]
 
 
 def advance(settings: Settings, plan: Planned, repeat: int, steps: Sequence[Step]) -> list[Request]:
     """The requests a chain asks next, given its ``steps`` so far (each answered); [] when it
-    has ended: its last model call failed, or its last turn got a reply that calls no tool it
-    runs (or used its ``max_steps``). Raises ``ChainProblem``."""
+    has ended: its last call failed, its last turn got a reply that calls no tool it runs (or
+    used its ``max_steps``), or its simulated user said its goal was reached. Raises
+    ``ChainProblem``."""
     if not steps:
         return [plan.requests[repeat]]
     last = steps[-1]
@@ -150,26 +173,46 @@ def advance(settings: Settings, plan: Planned, repeat: int, steps: Sequence[Step
     resp = last.response
     if resp.error is not None or resp.miss:
         return []
+    if last.is_user:
+        said = (resp.text or "").strip()
+        if not said or STOP in said:
+            return []
+        return [_next_turn(settings, plan, repeat, steps, last.turn, said)]
     agent = plan.case.agent
     if agent is not None and resp.calls and len(model_steps(steps, last.turn)) < agent.max_steps:
         return _tool_requests(plan, agent, last)
-    if last.turn + 1 < turns_of(plan):
-        return [_next_turn(settings, plan, repeat, steps, last.turn + 1)]
-    return []
+    if last.turn + 1 >= turns_of(plan):
+        return []
+    if plan.case.simulation is not None:
+        return [simulated_user(settings, plan, repeat, steps, last.turn + 1)]
+    return [_next_turn(settings, plan, repeat, steps, last.turn + 1)]
 
 
-def finished(plan: Planned, steps: Sequence[Step]) -> bool:
-    """Whether a chain whose every request is answered has ended (``advance`` would ask nothing)."""
-    if not steps or steps[-1].is_tool:
-        return False
-    last = steps[-1]
-    resp = last.response
-    if resp.error is not None or resp.miss:
-        return True
-    agent = plan.case.agent
-    if agent is not None and resp.calls and len(model_steps(steps, last.turn)) < agent.max_steps:
-        return False
-    return last.turn + 1 >= turns_of(plan)
+def simulated_user(settings: Settings, plan: Planned, repeat: int, steps: Sequence[Step], turn: int) -> Request:
+    """The model that plays the user is asked for turn ``turn``'s message: its instructions, then
+    the conversation so far from its side (its own messages as the assistant's, the replies as
+    the user's)."""
+    from .requests import build
+
+    sim = plan.case.simulation
+    assert sim is not None
+    system = SIMULATOR.format(instructions=sim.instructions,
+                              persona=f"\nYour persona: {sim.persona}" if sim.persona else "",
+                              goal=f"\nYour goal: {sim.goal}" if sim.goal else "")
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": OPENING}]
+    for said, step in replies(plan, steps):
+        messages += [{"role": "assistant", "content": said}, {"role": "user", "content": step.response.output}]
+    meta = {**plan.meta, "repeat": repeat, "turn": turn + 1, "step": 0, "kind": USER_KIND}
+    return build(settings, simulator_model(settings, plan), messages, meta, repeat=repeat)
+
+
+def simulator_model(settings: Settings, plan: Planned) -> str:
+    """The model that plays the user: the scenario's, else the default judge's ("" when neither)."""
+    sim = plan.case.simulation
+    if sim is not None and sim.model:
+        return sim.model
+    judge = settings.judges.get(settings.default_judge or "")
+    return judge.model if judge is not None else (settings.default_judge or "")
 
 
 def replies(plan: Planned, steps: Sequence[Step]) -> list[tuple[str, Step]]:
@@ -196,18 +239,21 @@ def _request(settings: Settings, plan: Planned, repeat: int, messages: list[dict
     return build_request(settings, plan.model, messages, meta, params=chain.params, repeat=repeat, variables=shown)
 
 
-def _next_turn(settings: Settings, plan: Planned, repeat: int, steps: Sequence[Step], turn: int) -> Request:
+def _next_turn(settings: Settings, plan: Planned, repeat: int, steps: Sequence[Step], turn: int,
+               said: str | None = None) -> Request:
+    """Turn ``turn``'s request (``said``: the simulated user's message); the first turn's too
+    when a simulated user opened the conversation."""
     from ..model.errors import TemplateError
 
     chain = plan.chain
     assert chain is not None
     earlier = [(i, s.response.output) for i, s in replies(plan, steps)]
-    variables = turn_vars(plan, turn, earlier)
+    variables = turn_vars(plan, turn, earlier, said)
     try:
         rendered = chain.prompt.render(variables, plan.case.prefix, plan.case.suffix)
     except TemplateError as exc:
         raise ChainProblem(f"{_turn_label(plan, turn)}: {exc}") from None
-    if owns_history(chain.prompt):
+    if owns_history(chain.prompt) or turn == 0:
         messages = rendered
     else:
         last = model_steps(steps, turn - 1)[-1]
@@ -262,7 +308,7 @@ def _after_tools(settings: Settings, plan: Planned, repeat: int, steps: Sequence
     """The model called again: its last request, its reply with the calls, each tool's result."""
     tools: list[Step] = []
     for s in reversed(steps):
-        if not s.is_tool:
+        if s.is_model:
             model = s
             break
         tools.insert(0, s)
@@ -274,9 +320,11 @@ def _after_tools(settings: Settings, plan: Planned, repeat: int, steps: Sequence
             messages.append({"role": "function", "name": tool_call(tool.request)[0], "content": text})
         else:
             messages.append({"role": "tool", "tool_call_id": (call or {}).get("id", ""), "content": text})
-    n = len(model_steps(steps, model.turn)) + 1
+    mine = model_steps(steps, model.turn)
     earlier = [(i, s.response.output) for i, s in replies(plan, steps) if s.turn < model.turn]
-    return _request(settings, plan, repeat, messages, model.turn, n, turn_vars(plan, model.turn, earlier))
+    said = user_text(mine[0].request.messages) if plan.case.simulation is not None else None
+    return _request(settings, plan, repeat, messages, model.turn, len(mine) + 1,
+                    turn_vars(plan, model.turn, earlier, said))
 
 
 def trajectory(steps: Sequence[Step], turn: int | None = None) -> list[dict[str, Any]]:
@@ -286,9 +334,9 @@ def trajectory(steps: Sequence[Step], turn: int | None = None) -> list[dict[str,
     n = {}
     pending: list[dict[str, Any]] = []
     for s in steps:
-        if turn is not None and s.turn != turn:
+        if (turn is not None and s.turn != turn) or s.is_user:
             continue
-        if not s.is_tool:
+        if s.is_model:
             n[s.turn] = n.get(s.turn, 0) + 1
             pending = [{"turn": s.turn + 1, "step": n[s.turn], "name": name, "arguments": args, "result": None}
                        for name, args in s.response.calls]

@@ -15,7 +15,7 @@ from ..config.promptfoo import ProviderProblem, litellm_model
 from ..config.settings import InlinePrompt, Settings, Suite
 from ..model.errors import CaseError, ConfigError, TemplateError
 from ..model.specs import ASSERT_SET
-from ..model.types import AssertionSpec, Case, Request
+from ..model.types import AssertionSpec, Case, Request, Turn
 from ..util.text import safe
 from .cases import Loader
 from .chain import ChainProblem
@@ -265,7 +265,7 @@ class Planner:
             tools = request_tools(self.settings, plan.model, prompt.params, variables)
             if tools:
                 prompt = replace(prompt, params={**prompt.params, **tools})  # read and rendered for this case
-            if case.turns or case.agent is not None:
+            if case.turns or case.agent is not None or case.simulation is not None:
                 return self._chained(plan, suite, prompt, variables)
             messages = prompt.render(variables, case.prefix, case.suffix)
         except (TemplateError, ValueProblem, ChainProblem) as exc:
@@ -279,7 +279,7 @@ class Planner:
     def _chained(self, plan: Planned, suite: Suite, prompt: Prompt, variables: dict[str, Any]) -> Planned:
         """A conversation (its turns' assertions each turn's, then the suite's; the case's own judge
         the whole transcript) or an agent's run: its first request per repeat, and its chain."""
-        from .chain import ChainPlan, first_messages, request_for
+        from .chain import ChainPlan, first_messages, request_for, simulated_user, simulator_model
 
         case = plan.case
         if plan.contenders:
@@ -288,9 +288,11 @@ class Planner:
                                        "a suite of its own")
         turn_asserts: tuple[tuple[AssertionSpec, ...], ...] = ()
         asserts = plan.asserts
-        if case.turns:
+        sim = case.simulation
+        if case.turns or sim is not None:
             lead = self._lead(case, suite)
-            turn_asserts = tuple(_led(t.asserts + self.suite_asserts[suite.name], lead) for t in case.turns)
+            turns = case.turns or (Turn(vars={}),) * sim.max_turns  # type: ignore[union-attr]
+            turn_asserts = tuple(_led(t.asserts + self.suite_asserts[suite.name], lead) for t in turns)
             asserts, problem = render_values(_led(case.asserts, lead), variables, case.where)
             if problem:
                 return replace(plan, error=problem)
@@ -298,8 +300,15 @@ class Planner:
         if any(a.type.removeprefix("not-") in LOGPROBS for a in asserts + tuple(a for t in turn_asserts for a in t)):
             params = {**params, "logprobs": True}
         chain = ChainPlan(prompt=prompt, variables=variables, params=params, turn_asserts=turn_asserts,
-                          conversation=bool(case.turns))
+                          conversation=bool(turn_asserts))
         plan = replace(plan, asserts=asserts, chain=chain)
+        if sim is not None:
+            model = simulator_model(self.settings, plan)
+            if not model:
+                return replace(plan, error="scenario: name the model that plays the user (scenario: {instructions: "
+                                           "..., model: NAME}, a models: name), or set default_judge in promstack.yaml")
+            return replace(plan, requests=tuple(simulated_user(self.settings, plan, i, [], 0)
+                                                for i in range(self.settings.repeat)))
         messages = first_messages(plan, prompt)
         return replace(plan, requests=tuple(request_for(self.settings, plan, i, messages)
                                             for i in range(self.settings.repeat)))

@@ -63,8 +63,22 @@ MODEL_GRADED: dict[str, tuple[str, str, bool]] = {
                    "of the scale means certainly that class, the bottom certainly not.",
                    "응답을 분류하세요: 응답이 \"{value}\" 부류에 속하는가? 그렇다고 확신하는 정도로 점수를 주세요. "
                    "가장 높은 점수는 확실히 그 부류, 가장 낮은 점수는 확실히 아님을 뜻한다.", False),
+    # conversation judges: the reply is the whole transcript (User:/Assistant: lines)
+    "goal-achieved": ("Read the whole conversation. By its end, has the assistant brought the user to their goal: "
+                      "{value}?",
+                      "대화 전체를 읽으세요. 대화가 끝날 때 상담원이 사용자를 목표에 도달하게 했는가: {value}?", False),
+    "role-adherence": ("Read the whole conversation. Does the assistant keep to its role in every reply, never "
+                       "stepping out of it: {value}?",
+                       "대화 전체를 읽으세요. 상담원이 모든 응답에서 역할을 벗어나지 않고 지키는가: {value}?", False),
+    "knowledge-retention": ("Read the whole conversation. Does the assistant remember what the user already told it: "
+                            "it never asks again for something the user gave, and never contradicts it?",
+                            "대화 전체를 읽으세요. 상담원이 사용자가 이미 말한 내용을 기억하는가? 이미 받은 정보를 "
+                            "다시 묻지 않고, 그 내용과 어긋나게 말하지 않아야 한다.", False),
 }
 MODEL_GRADED["model-graded-factuality"] = MODEL_GRADED["factuality"]
+# what a conversation judge asks about when its assertion names nothing: the case's scenario, else this
+CONVERSATION_DEFAULT = {"goal-achieved": ("what the user came for", "사용자가 원한 것"),
+                        "role-adherence": ("the role its instructions give it", "지시받은 역할")}
 EXPECTED_VALUE = ("factuality", "model-graded-factuality", "context-recall")
 STEPS = {"en": "Write 3 to 5 short evaluation steps a grader follows to judge a reply against these criteria:\n"
                "{criteria}\nAnswer with the steps only, one per line, numbered.",
@@ -103,7 +117,11 @@ def resolve(settings: Settings, spec: AssertionSpec, variables: Mapping[str, Any
         return Resolved(default.with_criteria((criteria,), f"{default.name}:g-eval"))
     if kind in MODEL_GRADED:
         english, korean, shown = MODEL_GRADED[kind]
-        criterion = (korean if default.language == "ko" else english).format(value=spec.value)
+        value = spec.value
+        if value is None and kind in CONVERSATION_DEFAULT:
+            scenario = (variables or {}).get("scenario") if kind == "goal-achieved" else None
+            value = scenario or CONVERSATION_DEFAULT[kind][default.language == "ko"]
+        criterion = (korean if default.language == "ko" else english).format(value=value)
         context = (variables or {}).get("context")
         if shown and (context is None or str(context).strip() == ""):
             return Resolved(problem=f"{kind} judges the reply against the case's context: give the case a context "

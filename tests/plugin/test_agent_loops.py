@@ -157,3 +157,20 @@ def test_no_python_refuses_a_tool_impl(project):
     result.stdout.fnmatch_lines(["*tool_impl shop_tools:run is code from this repository; python is refused*"])
     result.assert_outcomes(passed=1, errors=2)
     assert project.server.count == 3  # the canned case still runs
+
+
+def test_a_recorded_agent_run_replays_from_its_cassette_with_no_cache_no_call_and_no_tool(project):
+    import shutil
+
+    project.server.respond = respond
+    write(project)
+    project.run("-p", "no:randomly", "--promstack-record").assert_outcomes(passed=3)
+    entries = [json.loads(line) for line in (project.path / "cassettes/agent.jsonl").read_text("utf-8").splitlines()]
+    assert sum(e["request"].get("call") == "tool" for e in entries) == 3  # the python tool's runs
+    assert sum(e["model"] == "openai/mine" for e in entries) == 8
+    shutil.rmtree(project.path / ".promstack/cache")
+    (project.path / "tool_calls.log").unlink()
+    project.server.reset()
+    project.run("-p", "no:randomly", "--promstack-cache", "replay").assert_outcomes(passed=3)
+    assert project.server.count == 0
+    assert not (project.path / "tool_calls.log").exists()

@@ -167,3 +167,74 @@ def test_a_bad_turn_is_one_row_line_before_any_call(project, cases, line):
     result.stdout.fnmatch_lines([line])
     assert "Traceback" not in result.stdout.str()
     assert project.server.count == 0
+
+
+SIMULATED = """
+- description: 시뮬레이션 환불
+  scenario:
+    instructions: 주문 A-1001 을 환불받고 싶다. 상담원이 물으면 주문번호를 알려준다.
+    persona: 바쁜 고객
+    goal: 환불 규정을 안내받는다
+    model: simulator
+  max_turns: 5
+  assert:
+    - goal-achieved
+    - knowledge-retention
+    - type: python
+      value: len(vars['turns']) == 2
+"""
+
+
+def simulated(body):
+    """The app (respond) or, for the model that plays the user, a script: ask for a refund, give
+    the order number, stop once the policy is stated; the judge gives 5s, unless the transcript
+    never states the policy."""
+    if body["model"] == "judge":
+        ok = "환불 규정" in body["messages"][-1]["content"]
+        return Reply(text=json.dumps({"scores": [{"criterion": "c", "score": 5 if ok else 1, "reason": "r"}]}))
+    if body["model"] == "simulator":
+        assert body["messages"][0]["content"].startswith("You are role-playing a user")
+        assert "바쁜 고객" in body["messages"][0]["content"]
+        replies = [m["content"] for m in body["messages"] if m["role"] == "user"][1:]
+        if not replies:
+            return Reply(text="환불하고 싶어요")
+        if "환불 규정" in replies[-1]:
+            return Reply(text="###STOP###")
+        return Reply(text="주문번호는 A-1001 이에요")
+    return respond(body)
+
+
+def simulated_config(project, cases):
+    doc = yaml.safe_load(config(project.server.url, models=["mine", "simulator", "judge"],
+                                suites={"support": {"prompt": "prompts/support.yaml", "tests": ["prompt_tests/*"],
+                                                    "models": ["mine"]}}))
+    doc["judges"] = {"quality": {"model": "judge", "criteria": ["c"], "scale": [1, 5], "pass_score": 4}}
+    doc["default_judge"] = "quality"
+    project.write({"promstack.yaml": yaml.safe_dump(doc, allow_unicode=True), "prompts/support.yaml": PROMPT,
+                   "prompt_tests/sim.yaml": cases})
+
+
+def test_a_simulated_user_plays_the_scenario_until_it_stops_and_the_conversation_judges_read_the_transcript(project):
+    project.server.respond = simulated
+    simulated_config(project, SIMULATED)
+    result = project.run("-v", "-p", "no:randomly", "--promstack-json=out.json")
+    result.assert_outcomes(passed=1)
+    models = [r["model"] for r in project.server.requests]
+    assert models.count("mine") == 2 and models.count("simulator") == 3 and models.count("judge") == 2
+    judged = next(r for r in project.server.requests if r["model"] == "judge")["messages"][-1]["content"]
+    assert "User: 환불하고 싶어요" in judged and "Assistant: 확인했습니다. 환불 규정" in judged
+    case = json.loads((project.path / "out.json").read_text("utf-8"))["cases"][0]
+    assert [t["input"] for t in case["turns"]] == ["환불하고 싶어요", "주문번호는 A-1001 이에요"]
+    assert case["model_calls"] == 2 and case["judge_calls"] == 2 + 3  # the simulated user's count as evaluation
+
+    project.server.reset()
+    project.run("-p", "no:randomly").assert_outcomes(passed=1)
+    assert project.server.count == 0
+
+
+def test_a_simulated_user_without_a_model_is_one_line(project):
+    write(project, "- scenario: 환불받고 싶다\n  assert: [icontains:x]\n")  # no judge, no model named
+    result = project.run("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*support.yaml:1 [[]mine[]]: scenario: name the model that plays the user*"])
+    assert project.server.count == 0
