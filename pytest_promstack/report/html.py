@@ -5,7 +5,9 @@ Safety: the page is rendered by Jinja2 with autoescaping; the case data travels 
 ``<script type="application/json">`` element with ``<``, ``>`` and ``&`` escaped, and the page's
 script puts it on screen with ``textContent`` only. A Content-Security-Policy allows exactly the
 page's own script and style (by hash) and nothing from the network, so even a missed escape
-could not run a script. Long texts are cut at ``MAX_TEXT`` characters with a note. A number
+could not run a script. Long texts are cut at ``MAX_TEXT`` characters with a note, and a case
+ships at most ``MAX_TURNS`` turns and ``MAX_STEPS`` tool calls (the page says how many it left
+out). A number
 that is not finite (NaN, Infinity, 10**400: a results JSON is validated, but the page never
 fails on one) is shown as "n/a" and left out of the sums and charts.
 
@@ -27,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 MAX_TEXT = 20_000
+MAX_TURNS = 100  # a conversation's turns shipped per case (its first failing turn always); the JSON has all
+MAX_STEPS = 200  # an agent's tool calls shipped per case
 HERE = "pytest_promstack.report"
 
 
@@ -146,14 +150,73 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
             "tin": c.get("input_tokens"), "tout": c.get("output_tokens"), "cost": c.get("cost_usd"),
             "ecost": c.get("eval_cost_usd"), "cached": bool(c.get("cached")), "error": _cut(c.get("error")),
             "vars": _cut(json.dumps(c.get("vars") or {}, ensure_ascii=False, default=str)),
-            "msgs": [[m.get("role", ""), intern(m.get("content", ""))] for m in c.get("messages") or []],
+            "msgs": [[str(m.get("role", "")), intern(_message_text(m))] for m in c.get("messages") or []
+                     if isinstance(m, dict)],
             "output": _cut(c.get("output")),
-            "asserts": [[a.get("type"), a.get("passed"), a.get("score"), _cut(a.get("reason"))]
-                        for a in c.get("assertions") or []],
+            "asserts": _asserts(c.get("assertions")),
             "judges": [[j.get("judge"), j.get("mean"), j.get("normalised"), _cut(_judge_reason(j))]
                        for j in c.get("judges") or []],
+            **_trajectory(c, intern),
         })
     return {"cases": rows, "texts": texts, "baseline": bool(doc.get("baseline")), "matrix": _matrix(rows)}
+
+
+def _asserts(assertions: Any) -> list[list[Any]]:
+    return [[a.get("type"), a.get("passed"), a.get("score"), _cut(a.get("reason"))]
+            for a in assertions or [] if isinstance(a, dict)]
+
+
+def _message_text(m: dict[str, Any]) -> str:
+    """A message's text, and the tools an assistant message calls (``→ name(arguments)``)."""
+    content = m.get("content")
+    text = "" if content is None else content if isinstance(content, str) else json.dumps(
+        content, ensure_ascii=False, default=str)
+    for call in m.get("tool_calls") or []:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            args = fn.get("arguments")
+            shown = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False, default=str)
+            text += ("\n" if text else "") + f"→ {fn.get('name')}({shown})"
+    return text
+
+
+def _trajectory(c: dict[str, Any], intern: Any) -> dict[str, Any]:
+    """A conversation's turns and an agent's tool calls (steps), compact; left out of the cases
+    that have neither (most), so a one-shot report stays as small as it was. At most
+    ``MAX_TURNS`` turns (the first failing one always kept) and ``MAX_STEPS`` steps; ``tcount``
+    and ``scount`` say how many there are, for the page's "not shown" notes."""
+    turns = [t for t in c.get("turns") or [] if isinstance(t, dict)]
+    steps = [s for s in c.get("steps") or [] if isinstance(s, dict)]
+    if not turns and not steps:
+        return {}
+    out: dict[str, Any] = {"calls": c.get("model_calls")}
+    if turns:
+        shown = _bounded(turns)
+        out["turns"] = [[t.get("index"), t.get("where"), intern("" if t.get("input") is None else t["input"]),
+                         _cut(t.get("output")), t.get("passed"), t.get("score"), _asserts(t.get("assertions")),
+                         t.get("latency_ms"), t.get("input_tokens"), t.get("output_tokens"), t.get("cost_usd"),
+                         bool(t.get("cached")), t.get("model_calls")] for t in shown]
+        out["tcount"] = len(turns)
+        failed = next((t.get("index") for t in turns if t.get("passed") is False), None)
+        if failed is not None:
+            out["fturn"] = failed
+        kept, known = {t.get("index") for t in shown}, {t.get("index") for t in turns}
+        steps = [s for s in steps if s.get("turn") in kept or s.get("turn") not in known]
+    if steps:
+        out["steps"] = [[s.get("turn"), s.get("step"), _cut(str(s.get("name"))), intern(s.get("arguments")),
+                         -1 if s.get("result") is None else intern(s["result"])] for s in steps[:MAX_STEPS]]
+        out["scount"] = len(c.get("steps") or [])
+    return out
+
+
+def _bounded(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first ``MAX_TURNS`` turns; past that, the first failing turn takes the last place."""
+    if len(turns) <= MAX_TURNS:
+        return turns
+    failing = next((i for i, t in enumerate(turns) if t.get("passed") is False), None)
+    if failing is None or failing < MAX_TURNS:
+        return turns[:MAX_TURNS]
+    return [*turns[:MAX_TURNS - 1], turns[failing]]
 
 
 def _matrix(rows: list[dict[str, Any]]) -> dict[str, Any]:

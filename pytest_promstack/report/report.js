@@ -3,7 +3,8 @@
   const DATA = JSON.parse(document.getElementById("promstack-data").textContent);
   const CASES = DATA.cases, TEXTS = DATA.texts, PAGE = 100;
   const norm = (s) => String(s == null ? "" : s).normalize("NFC").toLowerCase();
-  const haystack = CASES.map((c) => norm([c.id, c.suite, c.model, c.prompt, c.where, c.vars, c.output, c.error].join("\n")));
+  const chat = (c) => (c.turns || []).map((t) => TEXTS[t[2]] + "\n" + (t[3] ?? "")).join("\n");
+  const haystack = CASES.map((c) => norm([c.id, c.suite, c.model, c.prompt, c.where, c.vars, c.output, c.error, chat(c)].join("\n")));
   const FILTERS = [
     ["all", () => true],
     ["failed", (c) => c.outcome === "failed"],
@@ -40,24 +41,86 @@
     return out;
   }
 
+  function assertList(asserts) {
+    const ul = el("ul", { class: "asserts" });
+    for (const [type, passed, score, reason] of asserts) {
+      ul.appendChild(el("li", null, el("span", { class: passed ? "pass" : "fail" }, passed ? "✓ " : "✗ "),
+        `${type} (score ${num(score, 2)}): ${reason ?? ""}`));
+    }
+    return ul;
+  }
+
+  function stepList(steps) {
+    // an agent's tool calls, numbered in order: the tool, its arguments, what it returned
+    const ol = el("ol", { class: "steps" });
+    for (const [, step, name, args, result] of steps) {
+      ol.appendChild(el("li", { class: "step" },
+        el("div", null, el("span", { class: "tool" }, name), el("span", { class: "meta" }, ` · model call ${step ?? "?"}`)),
+        el("pre", { class: "args" }, TEXTS[args]),
+        el("pre", { class: "result" }, result < 0 ? "(no tool ran)" : "→ " + TEXTS[result])));
+    }
+    return ol;
+  }
+
+  function unshown(n, what) {
+    return el("p", { class: "meta gap" }, `… ${n} ${what} not shown here (the results JSON has them all)`);
+  }
+
+  function transcript(c) {
+    // a conversation: each turn's user message and reply, the tool calls between, its assertions
+    const box = el("div", { class: "chat" });
+    const steps = c.steps || [], byTurn = new Map(), turns = new Set(c.turns.map((t) => t[0]));
+    for (const s of steps) if (turns.has(s[0])) byTurn.set(s[0], [...(byTurn.get(s[0]) || []), s]);
+    let last = 0;
+    for (const [index, where, input, output, passed, , asserts, ms, tin, tout, cost, cached] of c.turns) {
+      if (index > last + 1) box.appendChild(unshown(index - last - 1, "turns"));
+      last = index;
+      const failed = passed === false;
+      const facts = [where, ms == null ? null : num(ms, 0) + " ms", tin == null ? null : `tokens ${tin}/${tout ?? "n/a"}`,
+        cost == null ? null : "$" + num(cost, 6), cached ? "cached" : null].filter((x) => x != null);
+      box.appendChild(el("div", { class: "turn" + (failed ? " failed" : ""), "data-turn": String(index) },
+        el("div", { class: "who" }, el("span", { class: "name" }, `turn ${index}`),
+          failed ? el("span", { class: "pill o-failed" }, "failed") : null,
+          el("span", { class: "meta" }, facts.length ? " " + facts.join(" · ") : "")),
+        el("div", { class: "bubble user" }, el("div", { class: "role" }, "user"), el("div", { class: "text" }, TEXTS[input])),
+        byTurn.has(index) ? stepList(byTurn.get(index)) : null,
+        el("div", { class: "bubble assistant" }, el("div", { class: "role" }, "assistant"),
+          el("div", { class: "text" }, output == null ? "(no reply)" : output)),
+        asserts.length ? assertList(asserts) : null));
+    }
+    if ((c.tcount ?? last) > last) box.appendChild(unshown(c.tcount - last, "turns"));
+    const loose = steps.filter((s) => !turns.has(s[0]));
+    if (loose.length) box.appendChild(el("div", null, el("h4", null, "tool calls outside the turns shown"), stepList(loose)));
+    return box;
+  }
+
   function detail(c) {
     const box = el("div", { class: "detail" });
-    box.appendChild(el("div", { class: "kv" }, `${c.where} · ${c.prompt} · tokens ${c.tin ?? "n/a"} in / ${c.tout ?? "n/a"} out · cost ${c.cost == null ? "n/a" : "$" + num(c.cost, 6)} (eval $${num(c.ecost, 6)}) · latency ${num(c.ms, 0)} ms${c.cached ? " · cached" : ""}${c.status ? " · baseline: " + c.status + (c.before ? " (was " + c.before + ")" : "") : ""}`));
+    const agent = c.turns || c.steps ? ` · ${c.calls ?? "n/a"} model calls · ${c.scount ?? 0} tool calls` : "";
+    const fturn = c.fturn != null ? ` · failed at turn ${c.fturn}` : "";
+    box.appendChild(el("div", { class: "kv" }, `${c.where} · ${c.prompt} · tokens ${c.tin ?? "n/a"} in / ${c.tout ?? "n/a"} out · cost ${c.cost == null ? "n/a" : "$" + num(c.cost, 6)} (eval $${num(c.ecost, 6)}) · latency ${num(c.ms, 0)} ms${c.cached ? " · cached" : ""}${agent}${fturn}${c.status ? " · baseline: " + c.status + (c.before ? " (was " + c.before + ")" : "") : ""}`));
     box.appendChild(el("h4", null, "variables"));
     box.appendChild(el("pre", null, c.vars));
-    box.appendChild(el("h4", null, "rendered prompt"));
-    for (const [role, t] of c.msgs) box.appendChild(el("pre", null, `[${role}] ${TEXTS[t]}`));
-    box.appendChild(el("h4", null, "output"));
-    box.appendChild(el("pre", { class: "output" }, c.output == null ? "(no output)" : c.output));
+    const msgs = c.msgs.map(([role, t]) => el("pre", null, `[${role}] ${TEXTS[t]}`));
+    if (c.turns) {
+      box.appendChild(el("h4", null, `conversation (${c.tcount} turns)`));
+      box.appendChild(transcript(c));
+      box.appendChild(el("details", { class: "sent" }, el("summary", null, `messages sent last (${msgs.length})`), ...msgs));
+    } else {
+      box.appendChild(el("h4", null, "rendered prompt"));
+      for (const m of msgs) box.appendChild(m);
+      box.appendChild(el("h4", null, "output"));
+      box.appendChild(el("pre", { class: "output" }, c.output == null ? "(no output)" : c.output));
+      if (c.steps) {
+        box.appendChild(el("h4", null, `tool calls (${c.scount})`));
+        box.appendChild(stepList(c.steps));
+        if (c.scount > c.steps.length) box.appendChild(unshown(c.scount - c.steps.length, "tool calls"));
+      }
+    }
     if (c.error) { box.appendChild(el("h4", null, "error")); box.appendChild(el("pre", { class: "fail" }, c.error)); }
     if (c.asserts.length) {
-      box.appendChild(el("h4", null, "assertions"));
-      const ul = el("ul");
-      for (const [type, passed, score, reason] of c.asserts) {
-        ul.appendChild(el("li", null, el("span", { class: passed ? "pass" : "fail" }, passed ? "✓ " : "✗ "),
-          `${type} (score ${num(score, 2)}): ${reason ?? ""}`));
-      }
-      box.appendChild(ul);
+      box.appendChild(el("h4", null, c.turns ? "assertions on the whole conversation" : "assertions"));
+      box.appendChild(assertList(c.asserts));
     }
     if (c.judges.length) {
       box.appendChild(el("h4", null, "judges"));
@@ -84,6 +147,7 @@
         el("td", null, c.suite), el("td", null, c.model), el("td", null, c.prompt),
         el("td", null, el("span", { class: "pill o-" + c.outcome }, c.outcome),
           c.status && c.status !== "still passing" && c.status !== "not compared" ? el("span", { class: "pill s-" + c.status.replace(/ /g, "-") }, c.status) : null,
+          c.fturn != null ? el("span", { class: "pill o-failed", title: "the first turn of the conversation that failed" }, `turn ${c.fturn}`) : null,
           c.flaky ? el("span", { class: "pill" }, "flaky") : null,
           c.trunc ? el("span", { class: "pill", title: "the answer stopped at max_tokens (finish_reason length)" }, "truncated") : null),
         el("td", null, num(c.quality, 1)), el("td", null, num(c.ms, 0)),
@@ -185,7 +249,9 @@
       el("div", null, pick, " ", el("span", { class: "pill o-" + c.outcome }, c.outcome),
         c.quality == null ? null : el("span", { class: "pill" }, "quality " + num(c.quality, 1))),
       el("div", { class: "out" }, c.output == null ? (c.error || "(no output)") : c.output),
-      scores.length ? el("div", { class: "meta" }, scores.join(" · ")) : null);
+      scores.length ? el("div", { class: "meta" }, scores.join(" · ")) : null,
+      c.fturn != null || c.scount ? el("div", { class: "meta" }, [c.fturn != null ? `failed at turn ${c.fturn}` : null,
+        c.scount ? `${c.scount} tool calls` : null].filter((x) => x).join(" · ")) : null);
   }
 
   function renderMatrix() {

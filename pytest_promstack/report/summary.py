@@ -27,6 +27,7 @@ def run_summary(records: list[dict[str, Any]], *, comparison: dict[str, Any] | N
         lines += baseline_lines(comparison, records)
     lines += summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records),
                            quality(records), prompt_name)
+    lines += trajectory_lines(records)
     if arena is not None:
         lines += arena_lines(arena)
     lines += gate_lines
@@ -37,6 +38,29 @@ def run_summary(records: list[dict[str, Any]], *, comparison: dict[str, Any] | N
                      "those, and the calls cut short are logged as cancelled")
     lines += hidden_error_lines(records)
     return safe_lines(lines + [f"promstack: warning: {w}" for w in warnings])
+
+
+def trajectory_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Per model, its model calls and tool calls (the five most used tools by name) and its
+    conversations; no line unless some case called a tool or had turns."""
+    from ..results.metrics import trajectories
+    from ..util.text import safe
+
+    lines = []
+    for t in trajectories(records):
+        tools = ", ".join(f"{safe(name)} {n}" for name, n in t["tools"][:5]) + (", …" if len(t["tools"]) > 5 else "")
+        line = (f"promstack: steps {safe(t['model'])}: {_count(t['cases'], 'case')}, "
+                f"{_count(t['model_calls'], 'model call')}, {_count(t['tool_calls'], 'tool call')}"
+                + (f" ({tools})" if tools else ""))
+        if t["conversations"]:
+            line += (f"; {_count(t['conversations'], 'conversation')} of {_count(t['turns'], 'turn')}, "
+                     f"{t['failed_turns']} failed")
+        lines.append(line)
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def hidden_error_lines(records: list[dict[str, Any]]) -> list[str]:

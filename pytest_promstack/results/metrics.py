@@ -55,6 +55,8 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "judged": sum(r.get("quality") is not None for r in rows),
         "eval_cost_usd": _eval_cost(rows),
         "judge_calls": sum(r.get("judge_calls") or 0 for r in rows),
+        "model_calls": sum(r.get("model_calls") or 0 for r in rows),  # every turn's and agent step's
+        "tool_calls": sum(len(r.get("steps") or ()) for r in rows),
     }
 
 
@@ -106,3 +108,28 @@ def is_flaky(r: dict[str, Any]) -> bool:
 
 def flaky(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if is_flaky(r)]
+
+
+def trajectories(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model: its cases, model calls, tool calls (by tool name, most used first) and
+    conversations (turns, failed turns). Empty when no case called a tool or had turns, so a
+    one-shot run's summary stays as it was."""
+    if not any(r.get("steps") or r.get("turns") for r in records):
+        return []
+    models: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.get("model") in (None, "-"):  # an unreadable file: no model
+            continue
+        m = models.setdefault(str(r["model"]), {"model": str(r["model"]), "cases": 0, "model_calls": 0,
+                                                "tool_calls": 0, "tools": Counter(), "conversations": 0,
+                                                "turns": 0, "failed_turns": 0})
+        steps, turns = r.get("steps") or [], r.get("turns") or []
+        m["cases"] += 1
+        m["model_calls"] += r.get("model_calls") or 0
+        m["tool_calls"] += len(steps)
+        m["tools"].update(str(s.get("name")) for s in steps)
+        m["conversations"] += bool(turns)
+        m["turns"] += len(turns)
+        m["failed_turns"] += sum(t.get("passed") is False for t in turns)
+    return [{**m, "tools": sorted(m["tools"].items(), key=lambda kv: (-kv[1], kv[0]))}
+            for _, m in sorted(models.items())]

@@ -132,3 +132,49 @@ def test_the_matrix_shows_each_case_across_prompts_filters_and_diffs_two_cells(b
     assert p.locator("#mdiff span.del").count() == 0
     assert p.locator("#mdiff pre").inner_text() == "환불은 구매 후 7일 안에 됩니다"
     assert page.problems() == []
+
+
+def test_a_conversation_shows_its_turns_in_order_with_their_tool_calls_and_names_the_failing_turn(browser, tmp_path):
+    from tests.support.records import PROBE, SCRIPT, agent_record, conversation_record, doc_with, plain_record
+
+    path = tmp_path / "chat.html"
+    html.write(path, doc_with([conversation_record(), agent_record(), plain_record()]))
+    page = Page(browser, path)
+    p = page.page
+    chat = p.locator("#case-rows tr.case", has_text="chat.yaml::row-2")
+    assert chat.locator(".pill").all_inner_texts() == ["failed", "turn 2"]  # named before it is opened
+    chat.click()
+    turns = p.locator(".chat .turn")
+    assert turns.locator(".who .name").all_inner_texts() == ["turn 1", "turn 2", "turn 3"]
+    assert p.locator(".chat .turn.failed").get_attribute("data-turn") == "2"
+    assert p.locator(".chat .turn.failed .who .pill").inner_text() == "failed"
+    assert p.locator(".chat .turn .who .pill").count() == 1
+    assert p.locator(".chat .bubble.user .text").all_inner_texts() == ["서울 날씨 알려줘", f"환불 규정은? {PROBE}", "고마워요"]
+    assert p.locator(".chat .bubble.assistant .text").all_inner_texts() == [
+        "서울은 맑고 21도예요.", f"모르겠어요 {SCRIPT}", "천만에요!"]
+    first = turns.nth(0)  # the tool calls sit in the turn that made them, between the question and the reply
+    assert first.locator("ol.steps .tool").all_inner_texts() == ["get_weather", "get_time"]
+    assert first.locator("ol.steps pre.args").all_inner_texts() == ['{"city": "서울"}', '{"tz": "Asia/Seoul"}']
+    assert first.locator("ol.steps pre.result").all_inner_texts() == ['→ {"temp": 21, "sky": "맑음"}', f"→ 10:00 {PROBE}"]
+    assert turns.nth(1).locator("ol.steps").count() == 0
+    assert turns.nth(1).locator("ul.asserts").inner_text() == "✗ contains (score 0.00): expected 7일"
+    assert turns.nth(0).locator("ul.asserts .pass").count() == 1
+    assert "failed at turn 2" in p.locator(".detail .kv").inner_text()
+    assert "4 model calls · 2 tool calls" in p.locator(".detail .kv").inner_text()
+    sent = p.locator("details.sent pre").all_text_contents()  # the transcript sent last, folded
+    assert sent[1] == '[assistant] → get_weather({"city": "\\uc11c\\uc6b8"})'
+    chat.click()
+
+    p.locator("#case-rows tr.case", has_text="chat.yaml::row-3").click()  # a one-shot agent: its numbered steps
+    assert p.locator(".detail h4").all_inner_texts()[3] == "tool calls (2)"
+    assert p.locator(".detail ol.steps li .tool").all_inner_texts() == ["lookup_order", "track"]
+    assert p.locator(".detail ol.steps pre.args").all_inner_texts() == ['{"id": 42}', "not json {"]
+    assert p.locator(".detail ol.steps pre.result").all_inner_texts() == ['→ {"status": "배송 중"}', "(no tool ran)"]
+    assert p.locator(".chat").count() == 0
+
+    p.fill("#search", "천만에요")  # the search reaches a conversation's turns
+    expect(p.locator("#case-rows tr.case")).to_have_count(1)
+    assert p.locator("#case-rows img, #case-rows script").count() == 0
+    assert p.evaluate("window.__pwned") is None
+    assert page.dialogs == []
+    assert page.problems() == []

@@ -52,6 +52,8 @@ def test_results_json_is_valid_and_its_totals_are_the_sums_of_its_cases(project)
     # no prompt file: the input is the prompt, a template of its own
     assert [(p["id"], p["messages"]) for p in doc["prompts"]] == [("input", [{"role": "user", "content": "{{ input }}"}])]
     assert doc["baseline"] is None
+    assert all((row["model_calls"], row["tool_calls"]) == (3, 0) for row in doc["summary"])
+    assert "promstack: steps" not in result.stdout.str()  # a one-shot run's summary is as it was
     assert oct((project.path / "out/r.json").stat().st_mode & 0o777) == "0o644"  # readable by CI artifact viewers
 
 
@@ -247,3 +249,22 @@ def test_a_row_refused_when_read_keeps_its_reason_in_the_results(project):
     doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
     refused = next(c for c in doc["cases"] if c["row"] == 2)
     assert refused["error"].startswith("prompt_tests/a.csv:2: __expected: javascript assertions are not run here")
+
+
+def test_a_run_whose_model_calls_tools_shows_its_steps_in_the_summary_json_and_report(project):
+    from tests.plugin.test_tool_calls import respond
+    from tests.plugin.test_tool_calls import write as weather
+
+    project.server.respond = respond
+    weather(project, "auto")
+    result = project.run("-p", "no:randomly", "--promstack-json=r.json", "--promstack-report=r.html")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(["promstack: steps mine: 4 cases, 4 model calls, 3 tool calls "
+                                 "(get_weather 2, book_flight 1)"])
+    doc = read(project.path / "r.json")
+    assert [(r["model_calls"], r["tool_calls"]) for r in doc["summary"]] == [(4, 3)]
+    seoul = next(c for c in doc["cases"] if "서울" in json.dumps(c["vars"], ensure_ascii=False))
+    assert seoul["steps"] == [{"turn": 1, "step": 1, "name": "get_weather",
+                               "arguments": {"city": "서울", "unit": "celsius"}, "result": None}]
+    page = (project.path / "r.html").read_text(encoding="utf-8")
+    assert '"steps":[[1,1,"get_weather",' in page

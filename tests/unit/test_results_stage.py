@@ -312,3 +312,21 @@ def test_a_document_that_breaks_the_schema_is_named_where():
                    [{**records.file_error("s", "t/bad.csv", "t/bad.csv"), "outcome": "exploded"}], None)
     problem = baseline.schema_problem(json.loads(json.dumps(doc)))
     assert problem.startswith("cases[0].outcome: 'exploded' is not one of ['passed', 'failed', 'error'")
+
+
+def test_a_document_with_a_conversation_and_an_agent_validates_and_sums_their_calls():
+    from tests.support.records import agent_record, conversation_record, doc_with, plain_record
+
+    doc = doc_with([conversation_record(), agent_record(), plain_record()])
+    schema = json.loads(files("pytest_promstack.results").joinpath("results.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+    assert baseline.schema_problem(doc) is None
+    assert [t["index"] for t in doc["cases"][1]["turns"]] == [1, 2, 3]
+    (group,) = doc["summary"]
+    assert (group["model_calls"], group["tool_calls"]) == (4 + 3 + 1, 2 + 2 + 0)
+    broken = json.loads(json.dumps(doc))
+    del broken["cases"][1]["turns"][1]["index"]
+    assert baseline.schema_problem(broken).startswith("cases[1].turns[1]: 'index' is a required property")
+    broken = json.loads(json.dumps(doc))
+    broken["cases"][2]["steps"][0]["turn"] = 0
+    assert baseline.schema_problem(broken).startswith("cases[2].steps[0].turn: 0 is less than the minimum of 1")
