@@ -144,4 +144,5 @@ def reply_record(suite: str, reply: Any) -> dict[str, Any]:
                  input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, cost_usd=reply.cost_usd,
                  cached=reply.cached, error=reply.error, outcome="error" if reply.error else "passed", repeats=1,
                  finish_reason=reply.finish_reason, truncated=int(reply.finish_reason == "length"),
-                 output=reply.text, attempts=1)
+                 output=reply.text, attempts=1, model_calls=1,
+                 steps=tool_steps(reply.response(), turn=1, step=1) if reply.error is None else [])

@@ -61,9 +61,13 @@ def write(project, cases, name="support.yaml", transport="auto", prompt=PROMPT):
 def test_a_conversation_sends_each_turn_with_the_history_and_replays_from_the_cache(project, transport):
     project.server.respond = respond
     write(project, TURNS, transport=transport)
-    result = project.run("-v", "-p", "no:randomly", "--promstack-json=out.json")
+    result = project.run("-v", "-p", "no:randomly", "--promstack-json=out.json", "--promstack-report=report.html")
     result.assert_outcomes(passed=1)
     assert project.server.count == 3
+    result.stdout.fnmatch_lines(["promstack: steps mine: 1 case, 3 model calls, 0 tool calls; 1 conversation of 3 "
+                                 "turns*"])
+    page = (project.path / "report.html").read_text("utf-8")
+    assert "상담원에게 연결합니다" in page
     third = project.server.requests[2]["messages"]
     assert [m["role"] for m in third] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert third[2]["content"] == "주문번호를 알려 주세요"
