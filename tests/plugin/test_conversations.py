@@ -242,3 +242,18 @@ def test_a_simulated_user_without_a_model_is_one_line(project):
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*support.yaml:1 [[]mine[]]: scenario: name the model that plays the user*"])
     assert project.server.count == 0
+
+
+def test_under_xdist_conversations_and_rows_of_one_run_on_their_worker_with_the_same_results(project):
+    project.server.respond = respond
+    write(project, CSV, "support.csv")
+    project.write({"prompt_tests/turns.yaml": TURNS.replace("환불하고 싶어요", "환불을 원해요")})  # no request shared
+    result = project.run("-p", "no:randomly", "-n", "2", "--promstack-json=out.json")
+    result.assert_outcomes(passed=3)
+    assert project.server.count == 4 + 3
+    doc = json.loads((project.path / "out.json").read_text("utf-8"))
+    turns = {c["case_id"].split("::")[1]: [t["passed"] for t in c["turns"]] for c in doc["cases"]}
+    assert turns == {"refund-1[mine]": [True, True, True], "other[mine]": [True], "환불 상담[mine]": [True, True, True]}
+    project.server.reset()
+    project.run("-p", "no:randomly", "-n", "2").assert_outcomes(passed=3)
+    assert project.server.count == 0
