@@ -447,20 +447,23 @@ def _decode_at(decoder: json.JSONDecoder, text: str, at: int) -> tuple[Any, int 
 
 
 def _contains_json(output: str, value: Any, ctx: Context) -> Outcome:
-    schema = _schema(value)
+    schema, which = _schema(value), "the assertion's schema"
+    if schema is None:
+        schema, which = requested_schema(ctx.params)
     deadline = time.monotonic() + REGEX_TIMEOUT_S  # for the schema's patterns over all fragments
     first = None
     for data in _json_fragments(output):
         problem = _validate(data, schema, deadline)
         if problem is None:
-            return Outcome(True, "found JSON")
-        first = first or problem
+            return Outcome(True, "found JSON" + (f" valid against {which}" if schema is not None else ""))
+        first = first or f"{problem} ({which})"
     return Outcome(False, first or f"no JSON in {_show(output)}")
 
 
 def _json_schema(output: str, value: Any, ctx: Context) -> Outcome:
-    if _schema(value) is None:
-        raise ValueError("json-schema needs a schema as its value")
+    if _schema(value) is None and requested_schema(ctx.params)[0] is None:
+        raise Undecided("needs a schema: give one as its value, or ask the model for one with the prompt's "
+                        "response_format {type: json_schema}")
     return _is_json(output, value, ctx)
 
 
