@@ -39,13 +39,14 @@ class Context:
     # answer's are its own tool calls, from its one step
     trajectory: tuple[dict[str, Any], ...] = ()
     steps: int = 1  # the model calls that made this answer (an agent loop's, else 1)
+    negated: bool = False  # the assertion is a not- one (its verdict is inverted after the call)
 
 
 def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Context) -> Score:
     """Run one assertion; ``not-`` negates it. Exceptions become a failed score."""
     negate = spec.type.startswith("not-")
     verdict = ctx.verdicts.get(spec_id(spec)) if ctx.verdicts else None  # (spec_id is a json.dumps: only when judged)
-    ctx = replace(ctx, threshold=spec.threshold, verdict=verdict)
+    ctx = replace(ctx, threshold=spec.threshold, verdict=verdict, negated=negate)
     try:
         outcome = _normalise(fn(output, spec.value, ctx))
     except Undecided as exc:
@@ -709,6 +710,9 @@ ELSEWHERE = {
     "is-valid-function-call": ("tools", "is_valid_function_call"),
     "json-path": ("json_path", "json_path"),
     "tool-called": ("tool_checks", "tool_called"), "tool-args-match": ("tool_checks", "tool_args_match"),
+    "trajectory:tool-used": ("trajectory", "tool_used"), "trajectory:tool-sequence": ("trajectory", "tool_sequence"),
+    "trajectory:tool-args-match": ("trajectory", "tool_args_match"),
+    "trajectory:step-count": ("trajectory", "step_count"),
 }
 
 
