@@ -113,7 +113,8 @@ def javascript_refused(code: str) -> str:
 PROMPTFOO_UNSUPPORTED = {
     "webhook": "a webhook check sends the output to a URL, and a test file never makes the run call a URL; write "
                "the check as python: (or file://check.py:fn)",
-    "trajectory": "trajectory checks (an agent's steps) are not run here yet",
+    "trajectory:goal-success": "a judge's verdict on whether the agent reached its goal; write the goal as an "
+                               "llm-rubric over the answer (llm-rubric: the flight to 대구 was booked)",
     "pi": "pi (prompt-injection scoring) is not run here",
     "guardrails": "guardrails checks a provider's own guardrail verdict, which is not recorded here",
 }
@@ -461,6 +462,10 @@ def value_problem(spec: AssertionSpec) -> str | None:
                 "tool-call-f1:get_weather,book_flight (or value: [get_weather, book_flight])")
     if kind in ("tool-called", "tool-args-match"):
         return tool_value_problem(spec)
+    if kind.startswith("trajectory:"):
+        from . import trajectory_values
+
+        return trajectory_values.problem(kind, value) if kind in trajectory_values.KINDS else None
     if kind == "levenshtein" and not isinstance(value, str):
         return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):

@@ -39,13 +39,14 @@ class Context:
     # answer's are its own tool calls, from its one step
     trajectory: tuple[dict[str, Any], ...] = ()
     steps: int = 1  # the model calls that made this answer (an agent loop's, else 1)
+    negated: bool = False  # the assertion is a not- one (its verdict is inverted after the call)
 
 
 def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Context) -> Score:
     """Run one assertion; ``not-`` negates it. Exceptions become a failed score."""
     negate = spec.type.startswith("not-")
     verdict = ctx.verdicts.get(spec_id(spec)) if ctx.verdicts else None  # (spec_id is a json.dumps: only when judged)
-    ctx = replace(ctx, threshold=spec.threshold, verdict=verdict)
+    ctx = replace(ctx, threshold=spec.threshold, verdict=verdict, negated=negate)
     try:
         outcome = _normalise(fn(output, spec.value, ctx))
     except Undecided as exc:
@@ -447,20 +448,23 @@ def _decode_at(decoder: json.JSONDecoder, text: str, at: int) -> tuple[Any, int 
 
 
 def _contains_json(output: str, value: Any, ctx: Context) -> Outcome:
-    schema = _schema(value)
+    schema, which = _schema(value), "the assertion's schema"
+    if schema is None:
+        schema, which = requested_schema(ctx.params)
     deadline = time.monotonic() + REGEX_TIMEOUT_S  # for the schema's patterns over all fragments
     first = None
     for data in _json_fragments(output):
         problem = _validate(data, schema, deadline)
         if problem is None:
-            return Outcome(True, "found JSON")
-        first = first or problem
+            return Outcome(True, "found JSON" + (f" valid against {which}" if schema is not None else ""))
+        first = first or f"{problem} ({which})"
     return Outcome(False, first or f"no JSON in {_show(output)}")
 
 
 def _json_schema(output: str, value: Any, ctx: Context) -> Outcome:
-    if _schema(value) is None:
-        raise ValueError("json-schema needs a schema as its value")
+    if _schema(value) is None and requested_schema(ctx.params)[0] is None:
+        raise Undecided("needs a schema: give one as its value, or ask the model for one with the prompt's "
+                        "response_format {type: json_schema}")
     return _is_json(output, value, ctx)
 
 
@@ -707,6 +711,9 @@ ELSEWHERE = {
     "is-valid-function-call": ("tools", "is_valid_function_call"),
     "json-path": ("json_path", "json_path"),
     "tool-called": ("tool_checks", "tool_called"), "tool-args-match": ("tool_checks", "tool_args_match"),
+    "trajectory:tool-used": ("trajectory", "tool_used"), "trajectory:tool-sequence": ("trajectory", "tool_sequence"),
+    "trajectory:tool-args-match": ("trajectory", "tool_args_match"),
+    "trajectory:step-count": ("trajectory", "step_count"),
 }
 
 

@@ -451,14 +451,16 @@ def test_a_test_whose_lists_make_too_many_cases_is_one_line(tmp_path):
 
 def test_a_promptfoo_type_we_do_not_run_says_what_to_write_instead(tmp_path):
     (tmp_path / "a.csv").write_text("input,__expected\nq,webhook:https://example.com/check\n"
-                                    "q,trajectory:tool-used:search\nq,similar(0.8):환불 안내\n", encoding="utf-8")
+                                    "q,trajectory:goal-success:the flight is booked\nq,similar(0.8):환불 안내\n", encoding="utf-8")
     webhook, trajectory, similar = _loader(tmp_path).load(tmp_path / "a.csv")
     spec = similar.asserts[0]
     assert similar.error is None
     assert (spec.type, spec.value, spec.threshold) == ("similar", "환불 안내", 0.8)
     assert webhook.error == ("a.csv:2: __expected: webhook: a webhook check sends the output to a URL, and a test "
                              "file never makes the run call a URL; write the check as python: (or file://check.py:fn)")
-    assert trajectory.error.startswith("a.csv:3: __expected: trajectory: trajectory checks")
+    assert trajectory.error == ("a.csv:3: __expected: trajectory:goal-success: a judge's verdict on whether the agent "
+                                "reached its goal; write the goal as an llm-rubric over the answer (llm-rubric: the "
+                                "flight to 대구 was booked)")
 
 
 @pytest.mark.parametrize("key", ["threshold: high", "weight: heavy", "threshold: [1]"])

@@ -52,6 +52,9 @@ DIFFERENT: dict[str, str] = {  # keyed by source, or "source | note" where a sou
     **dict.fromkeys(["'cost:Expected output'", "'latency:Expected output'"],
                     "cost:X and latency:X read X as the limit (cost:0.002, latency:5000) and refuse text; promptfoo "
                     "ignores the value and uses a limit of 0.75 (USD or ms): write cost(0.002) for its form"),
+    "test/assertions/trajectory.test.ts: trajectory assertions: trajectory:tool-sequence: rejects invalid sequence "
+    "values": "trajectory:tool-sequence reads text as a comma list of tools in order (a CSV cell has no other way to "
+              "write a sequence); promptfoo refuses text",
 }
 if isinstance(wordnet(), _NoSynonyms):  # nltk's WordNet data is a download of its own
     DIFFERENT.update(dict.fromkeys(
@@ -130,8 +133,10 @@ def check_case(case: dict[str, Any], root: Path) -> Verdict:
                   if k in TOOL_PARAMS}
     except ValueProblem as exc:
         return Verdict(expected is None and "error" in case, f"refused when planned: {exc}")
+    trajectory = None if "trajectory" not in case else [  # promptfoo's trace, as our record of the steps
+        {"step": 1, "name": step["name"], "arguments": step["arguments"], "result": None} for step in case["trajectory"]]
     passed, _, scores = score_reply(REGISTRY, loaded.asserts, _reply(case), loaded.vars, {}, None, "each",
-                                    params=params)
+                                    params=params, trajectory=trajectory)
     score, reason = scores[0].score, scores[0].reason
     seen = f"pass={passed} score={score:.4f} ({reason})"
     if expected is None and "error" in case:
@@ -175,7 +180,8 @@ def _marks(key: str, kind: str, note: str | None = None) -> list[Any]:
     why = DIFFERENT.get(f"{key} | {note}") or DIFFERENT.get(key)
     if why:
         return [pytest.mark.xfail(strict=True, reason=f"deliberate: {why}")]
-    if kind.removeprefix("not-").split(":")[0] not in REGISTRY.assertions:
+    name = kind.removeprefix("not-")
+    if name not in REGISTRY.assertions and name.split(":")[0] not in REGISTRY.assertions:
         return [pytest.mark.xfail(strict=True, reason=f"{kind}: not supported yet")]
     return []
 
