@@ -113,7 +113,8 @@ def javascript_refused(code: str) -> str:
 PROMPTFOO_UNSUPPORTED = {
     "webhook": "a webhook check sends the output to a URL, and a test file never makes the run call a URL; write "
                "the check as python: (or file://check.py:fn)",
-    "trajectory:goal-success": "a judge's verdict on whether the agent reached its goal; write the goal as an "
+    "trajectory:goal-success": "a judge's verdict on whether the agent reached its goal; write it as goal-achieved "
+                               "(judged over a conversation's transcript, its tool calls included) or as an "
                                "llm-rubric over the answer (llm-rubric: the flight to 대구 was booked)",
     "pi": "pi (prompt-injection scoring) is not run here",
     "guardrails": "guardrails checks a provider's own guardrail verdict, which is not recorded here",

@@ -62,6 +62,9 @@ CASES = """
     - icontains:R-77
     - type: python
       value: "[s['name'] for s in context['trajectory']] == ['get_order', 'request_refund']"
+    - {type: trajectory:tool-sequence, value: {steps: [get_order, request_refund], mode: exact}}
+    - {type: trajectory:step-count, value: {type: llm, min: 3, max: 3}}
+    - {type: trajectory:tool-args-match, value: {name: request_refund, args: {order_id: A-1001}}}
 - description: 없는 주문
   vars: {input: 주문 환불해 주세요 X}
   tool_impl: shop_tools:run

@@ -459,8 +459,9 @@ def test_a_promptfoo_type_we_do_not_run_says_what_to_write_instead(tmp_path):
     assert webhook.error == ("a.csv:2: __expected: webhook: a webhook check sends the output to a URL, and a test "
                              "file never makes the run call a URL; write the check as python: (or file://check.py:fn)")
     assert trajectory.error == ("a.csv:3: __expected: trajectory:goal-success: a judge's verdict on whether the agent "
-                                "reached its goal; write the goal as an llm-rubric over the answer (llm-rubric: the "
-                                "flight to 대구 was booked)")
+                                "reached its goal; write it as goal-achieved (judged over a conversation's transcript, "
+                                "its tool calls included) or as an llm-rubric over the answer (llm-rubric: the flight "
+                                "to 대구 was booked)")
 
 
 @pytest.mark.parametrize("key", ["threshold: high", "weight: heavy", "threshold: [1]"])
