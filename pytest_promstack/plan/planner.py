@@ -270,9 +270,16 @@ class Planner:
             messages = prompt.render(variables, case.prefix, case.suffix)
         except (TemplateError, ValueProblem, ChainProblem) as exc:
             return replace(plan, error=str(exc))
-        if plan.contenders:
-            return replace(plan, requests=tuple(r for m in plan.contenders for r in self._model_requests(
-                plan, m, prompt, messages, variables, repeats=1)))
+        if plan.contenders:  # each contender with its own tools (a model's params may declare them)
+            try:
+                own = [replace(prompt, params={**prompt.params, **request_tools(self.settings, m, prompt.params,
+                                                                                  variables)})
+                       for m in plan.contenders]
+            except ValueProblem as exc:
+                return replace(plan, error=str(exc))
+            return replace(plan, requests=tuple(r for m, p in zip(plan.contenders, own, strict=True)
+                                                for r in self._model_requests(plan, m, p, messages, variables,
+                                                                              repeats=1)))
         return replace(plan, requests=self._model_requests(plan, plan.model, prompt, messages, variables,
                                                            self.settings.repeat))
 

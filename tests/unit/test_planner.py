@@ -44,3 +44,26 @@ def test_a_template_error_is_the_error_of_its_case_and_makes_no_request(tmp_path
     [plan] = planner.plan_file(tmp_path / "t/a.csv")
     assert plan.requests == ()
     assert "input" in plan.error
+
+
+def test_each_arena_contender_sends_its_own_tools_rendered_for_the_case(tmp_path):
+    import json
+
+    planner_for(tmp_path, "input\n서울\n")
+    tools = [{"type": "function", "function": {"name": "weather", "parameters": {
+        "type": "object", "properties": {"city": {"enum": ["{{ input }}"]}}}}}]
+    (tmp_path / "tools.json").write_text(json.dumps(tools, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "promstack.yaml").write_text("""
+models:
+  - {name: a, model: openai/a, api_base: "http://127.0.0.1:9/v1", params: {tools: file://tools.json}}
+  - {name: b, model: openai/b, api_base: "http://127.0.0.1:9/v1"}
+  - {name: j, model: openai/j, api_base: "http://127.0.0.1:9/v1"}
+judges: {q: {model: j, criteria: [c]}}
+arena: {models: [a, b], judge: q, tests: [t/*.csv]}
+""", encoding="utf-8")
+    registry = builtin_registry()
+    planner = Planner(load_settings(tmp_path, {}), registry.assertions.__contains__, registry.suggest)
+    (plan,) = planner.plan_file(tmp_path / "t/a.csv")
+    with_tools, without = plan.requests
+    assert with_tools.params["tools"][0]["function"]["parameters"]["properties"]["city"] == {"enum": ["서울"]}
+    assert "tools" not in without.params
