@@ -61,8 +61,9 @@ def _lines(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str
         # the judges' prompts hold answers not known yet: each counts the longest answer the
         # model may give (an arena game holds two), so the bound stays a bound
         answer_bound = max((int(req.params.get("max_tokens") or 0) for req in plan.requests), default=0)
-        blanks = [Response(text="")] * max(1, len(plan.requests))
-        jobs, _decided = judging.jobs_for(settings, "", plan.asserts, blanks, plan.question, plan.meta,
+        calls = _later_calls(settings, lines, litellm, plan, answer_bound) if plan.chain is not None else 1
+        blanks = [Response(text="")] * max(1, len(plan.requests) * calls)
+        jobs, _decided = judging.jobs_for(settings, "", plan.all_asserts, blanks, plan.question, plan.meta,
                                            plan.case.vars, run_transforms=False)
         for job in jobs:
             if job.prepare is not None:  # g-eval: its steps call (cached once asked), then the verdict with them
@@ -78,6 +79,38 @@ def _lines(settings: Settings, plans: Iterable[Planned], cache: Any) -> list[str
                 add(lines, litellm, req, False, extra_input_tokens=2 * answer_bound)
     _select_best(settings, plans, lines, litellm)
     return lines_for(lines)
+
+
+def _later_calls(settings: Settings, lines: dict[str, Line], litellm: Any, plan: Planned, answer_bound: int) -> int:
+    """A conversation's or an agent's calls after its first, which are not planned yet: every turn
+    (a simulated user's too) and every agent step it may take, each holding the history so far
+    (each earlier call's input and longest answer). Returns the calls per run. A python tool's
+    results are not known before it runs and are not counted."""
+    from ..model.errors import TemplateError
+    from ..plan.chain import ChainProblem, request_for, turn_vars, turns_of
+
+    agent = plan.case.agent
+    calls = turns_of(plan) * (agent.max_steps if agent is not None else 1)
+    if plan.error or plan.case.error:
+        return calls
+    for repeat, first in enumerate(plan.requests):
+        app = first
+        if plan.case.simulation is not None:  # ``first`` asks the model that plays the user: the app's first call
+            assert plan.chain is not None
+            try:
+                messages = plan.chain.prompt.render(turn_vars(plan, 0, [], said=""), plan.case.prefix,
+                                                    plan.case.suffix)
+            except (TemplateError, ChainProblem):
+                continue
+            app = request_for(settings, plan, repeat, messages)
+            add(lines, litellm, app, False)
+        grown = litellm.token_counter(model=app.litellm_model, messages=list(app.messages)) + answer_bound
+        for k in range(1, calls):
+            add(lines, litellm, app, False, extra_input_tokens=k * grown)
+        if plan.case.simulation is not None:  # the user model: one call a turn, holding the history too
+            for k in range(1, turns_of(plan)):
+                add(lines, litellm, first, False, extra_input_tokens=k * grown)
+    return calls
 
 
 def _select_best(settings: Settings, plans: list[Planned], lines: dict[str, Line], litellm: Any) -> None:

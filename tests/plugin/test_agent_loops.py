@@ -177,3 +177,28 @@ def test_a_recorded_agent_run_replays_from_its_cassette_with_no_cache_no_call_an
     project.run("-p", "no:randomly", "--promstack-cache", "replay").assert_outcomes(passed=3)
     assert project.server.count == 0
     assert not (project.path / "tool_calls.log").exists()
+
+
+def test_the_estimate_counts_every_turn_and_step_a_chain_may_take_and_bounds_what_it_spends(project):
+    project.server.respond = respond
+    write(project, """
+- vars: {input: 주문 환불해 주세요 B-2002}
+  tool_results: {get_order: {status: 배송 중}, request_refund: 접수 R-99}
+  max_steps: 4
+  assert: [icontains:R-99]
+- turns: [환불하고 싶어요, 주문 B-1 환불해 주세요]
+  tool_results: {get_order: {status: 배송 중}, request_refund: 접수 R-1}
+  max_steps: 3
+  assert: [icontains:R-1]
+""")
+    doc = yaml.safe_load((project.path / "promstack.yaml").read_text("utf-8"))
+    doc["models"][0]["params"] = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    project.write({"promstack.yaml": yaml.safe_dump(doc, allow_unicode=True)})
+    result = project.run("--promstack-estimate")
+    assert result.ret == 0 and project.server.count == 0
+    result.stdout.fnmatch_lines(["mine * 10 * 0 *"])  # 4 steps, then 2 turns x 3 steps
+    bound = float(next(x for x in result.stdout.lines if x.startswith("promstack estimate: at most")).split()[4])
+    project.run("--promstack-json", "out.json")
+    cases = json.loads((project.path / "out.json").read_text(encoding="utf-8"))["cases"]
+    assert project.server.count == 3 + 3 + 1  # the second turn answers from the tools' results already in it
+    assert 0 < sum(c["cost_usd"] for c in cases) <= bound
