@@ -9,6 +9,7 @@ which test ran before it.
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 
@@ -114,3 +115,138 @@ suites:
     again = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "-v")
     again.assert_outcomes(passed=1, failed=1)
     again.stdout.fnmatch_lines(["*judge calls 3/3 done, 3 from cache*"])
+
+
+ORDER_TOOLS = """
+tools:
+  - type: function
+    function:
+      name: get_order
+      description: Look up an order by its id
+      parameters: {type: object, properties: {order_id: {type: string}}, required: [order_id]}
+  - type: function
+    function:
+      name: get_weather
+      parameters: {type: object, properties: {city: {type: string}}, required: [city]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason='needs pip install -e ".[local]"')
+def test_the_local_model_calls_the_tool_a_prompt_forces_and_the_rerun_asks_nothing(pytester, monkeypatch):
+    """A grammar holds the bundled model to a call of the named tool, with arguments valid for
+    its parameters: tool-called and is-valid-openai-tools-call pass on the real model. With
+    tool_choice auto the same grammar also lets it answer in text (which it does)."""
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    pytester.makefile(".yaml", promstack="models: [local/gemma-3-270m]\ndefaults: {temperature: 0, max_tokens: 48}\n"
+                      "suites: {forced: {prompt: prompts/forced.yaml, tests: [prompt_tests/a.csv]},\n"
+                      "         auto: {prompt: prompts/auto.yaml, tests: [prompt_tests/b.csv]}}\n")
+    (pytester.path / "prompts").mkdir()
+    (pytester.path / "prompts/forced.yaml").write_text(
+        "id: forced\ntemplate: '{{ input }}'\n" + ORDER_TOOLS
+        + "tool_choice: {type: function, function: {name: get_order}}\n", encoding="utf-8")
+    (pytester.path / "prompts/auto.yaml").write_text(
+        "id: auto\ntemplate: '{{ input }}'\n" + ORDER_TOOLS + "tool_choice: auto\n", encoding="utf-8")
+    (pytester.path / "prompt_tests").mkdir()
+    (pytester.path / "prompt_tests/a.csv").write_text(
+        "input,__expected1,__expected2,__expected3\n주문 A-1001 어디쯤 왔나요?,tool-called:get_order,"
+        "not-tool-called:get_weather,is-valid-openai-tools-call\n", encoding="utf-8")
+    (pytester.path / "prompt_tests/b.csv").write_text("input,__expected\nWhat is the capital of France?,"
+                                                      "not-tool-called\n", encoding="utf-8")
+    result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "--promstack-json=r.json")
+    result.assert_outcomes(passed=2)
+    cases = {c["suite"]: c for c in json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))["cases"]}
+    assert (cases["forced"]["finish_reason"], cases["auto"]["finish_reason"]) == ("tool_calls", "stop")
+    (step,) = cases["forced"]["steps"]
+    assert step["name"] == "get_order"
+    assert isinstance(step["arguments"]["order_id"], str)  # the grammar: an object with the required string
+    assert cases["auto"]["output"]
+    assert not cases["auto"]["output"].startswith("{")
+    again = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "--promstack-json=r.json")
+    again.assert_outcomes(passed=2)
+    assert [row["cache hits"] for row in summary_rows(again)] == ["1/1", "1/1"]
+    cached = {c["suite"]: c for c in json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))["cases"]}
+    assert cached["forced"]["cached"]
+    assert cached["forced"]["steps"] == cases["forced"]["steps"]
+
+
+def test_a_tool_choice_naming_no_declared_tool_errors_the_case_in_one_line(pytester):
+    """The model's params may name a tool the prompt does not declare; the local model refuses
+    the request before loading anything (no llama_cpp needed: it is hidden here)."""
+    pytester.makefile(".yaml", promstack="""
+models:
+  - {name: g, model: local/gemma-3-270m, params: {tool_choice: {type: function, function: {name: cancel_order}}}}
+suites: {s: {prompt: prompts/p.yaml, tests: ['prompt_tests/*']}}
+""")
+    pytester.makeconftest("import sys\nsys.modules['llama_cpp'] = None\n")
+    (pytester.path / "prompts").mkdir()
+    (pytester.path / "prompts/p.yaml").write_text("id: p\ntemplate: '{{ input }}'\n" + ORDER_TOOLS, encoding="utf-8")
+    (pytester.path / "prompt_tests").mkdir()
+    (pytester.path / "prompt_tests/a.csv").write_text("input,__expected\nhi,tool-called\n", encoding="utf-8")
+    result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*model call failed: *tool_choice names 'cancel_order', which is not one of the "
+                                 "request's tools (get_order, get_weather); name a declared tool, or use auto*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_the_local_transcript_takes_an_agent_loops_tool_calls_and_tool_results():
+    """The bundled model is a base model with no chat template: an assistant turn that only
+    called tools (content None) is written as its calls, a role "tool" message as a line
+    naming the tool its call id points at."""
+    from pytest_promstack.execute.providers.local import format_prompt
+
+    tools = [{"type": "function", "function": {"name": "get_order", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string"}}}}}]
+    messages = [{"role": "user", "content": "주문 A-1 어디 있나요?"},
+                {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+                    "name": "get_order", "arguments": '{"order_id": "A-1"}'}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": '{"status": "배송 중"}'}]
+    lines = format_prompt(messages, tools).splitlines()
+    assert lines[0].startswith('System: You can call tools. To call a tool, reply with only a JSON object')
+    assert lines[0].endswith('Example: {"name": "get_order", "arguments": {"order_id": "..."}}')
+    assert lines[1:] == ["Tools:", "- get_order(order_id: string)", "User: 주문 A-1 어디 있나요?",
+                         'Assistant: {"name": "get_order", "arguments": {"order_id": "A-1"}}',
+                         'Tool result (get_order): {"status": "배송 중"}', "Assistant:"]
+    assert "None" not in format_prompt(messages)  # without tools: no tools line, and still no "None" content
+
+
+def test_the_local_model_reads_back_only_a_call_of_a_callable_tool():
+    from pytest_promstack.execute.providers.local import Calling
+
+    tools = [{"type": "function", "function": {"name": n}} for n in ("get_order", "get_weather")]
+    forced = Calling.of({"tools": tools, "tool_choice": {"type": "function", "function": {"name": "get_order"}}})
+    call = forced.call_in('{"name": "get_order", "arguments": {"order_id": "주문-1"}}', "prompt")
+    assert call["type"] == "function"
+    assert call["id"].startswith("call_")
+    assert call["function"] == {"name": "get_order", "arguments": '{"order_id": "주문-1"}'}
+    assert forced.call_in('{"name": "get_weather", "arguments": {}}', "prompt") is None  # not the forced tool
+    assert forced.call_in('{"name": "get_order", "arguments": {"order_id": "12', "prompt") is None  # cut short
+    assert Calling.of({"tools": tools}).choice == "auto"
+    legacy = Calling.of({"functions": [{"name": "get_order"}], "function_call": {"name": "get_order"}})
+    assert (legacy.legacy, legacy.choice) == (True, "get_order")
+
+
+@pytest.mark.parametrize(("params", "line"), [
+    ({"tools": [{"type": "function", "function": {"name": "get_order"}}], "tool_choice": {"function": {"name": "x"}}},
+     "tool_choice names 'x', which is not one of the request's tools (get_order); name a declared tool, or use auto"),
+    ({"tool_choice": {"type": "function", "function": {"name": "x"}}},
+     "tool_choice names 'x', which is not declared: the request has no tools; name a declared tool, or use auto"),
+    ({"tool_choice": "required"},
+     "tool_choice: required asks for a tool call, but the request has no tools; declare tools: or drop tool_choice"),
+    ({"tools": [{"type": "function", "function": {"name": "a"}}], "tool_choice": "maybe"},
+     "tool_choice: write auto, none, required or {type: function, function: {name: NAME}}, not 'maybe'"),
+    ({"tools": [{"type": "function"}]},
+     "tools[0]: write {type: function, function: {name, parameters}}, not {'type': 'function'}"),
+    ({"functions": [{"name": "a"}], "function_call": {"name": "b"}},
+     "function_call names 'b', which is not one of the request's tools (a); name a declared tool, or use auto"),
+])
+def test_a_request_the_local_model_cannot_call_with_is_one_line(params, line):
+    from litellm.llms.custom_llm import CustomLLMError
+
+    from pytest_promstack.execute.providers.local import Calling
+
+    with pytest.raises(CustomLLMError) as exc:
+        Calling.of(params)
+    assert (exc.value.status_code, exc.value.message) == (400, line)
