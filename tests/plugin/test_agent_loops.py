@@ -105,7 +105,8 @@ def test_the_loop_runs_the_tools_and_a_rerun_replays_it_without_a_request_or_a_t
     assert [(s["step"], s["name"], s["result"]) for s in real["steps"]] == [
         (1, "get_order", {"order_id": "A-1001", "status": "배송 완료", "paid": 39000}),
         (2, "request_refund", "환불 접수 번호 R-77")]
-    assert real["model_calls"] == 3 and real["output"].startswith("환불 처리했습니다")
+    assert real["model_calls"] == 3
+    assert real["output"].startswith("환불 처리했습니다")
     missing = next(c for c in doc["cases"] if "없는" in c["case_id"])
     assert "LookupError: no such order" in missing["steps"][0]["result"]["error"]
 
@@ -195,7 +196,8 @@ def test_the_estimate_counts_every_turn_and_step_a_chain_may_take_and_bounds_wha
     doc["models"][0]["params"] = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
     project.write({"promstack.yaml": yaml.safe_dump(doc, allow_unicode=True)})
     result = project.run("--promstack-estimate")
-    assert result.ret == 0 and project.server.count == 0
+    assert result.ret == 0
+    assert project.server.count == 0
     result.stdout.fnmatch_lines(["mine * 10 * 0 *"])  # 4 steps, then 2 turns x 3 steps
     bound = float(next(x for x in result.stdout.lines if x.startswith("promstack estimate: at most")).split()[4])
     project.run("--promstack-json", "out.json")

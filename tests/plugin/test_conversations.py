@@ -77,8 +77,10 @@ def test_a_conversation_sends_each_turn_with_the_history_and_replays_from_the_ca
     assert [t["index"] for t in case["turns"]] == [1, 2, 3]
     assert [t["passed"] for t in case["turns"]] == [True, True, True]
     assert case["turns"][2]["output"].startswith("상담원에게 연결합니다 (지금까지 3번")
-    assert case["model_calls"] == 3 and case["repeats"] == 1
-    assert case["assertions"][0]["type"] == "python" and case["assertions"][0]["passed"]
+    assert case["model_calls"] == 3
+    assert case["repeats"] == 1
+    assert case["assertions"][0]["type"] == "python"
+    assert case["assertions"][0]["passed"]
     assert [m["role"] for m in case["messages"]][-1] == "assistant"
 
     project.server.reset()
@@ -224,12 +226,16 @@ def test_a_simulated_user_plays_the_scenario_until_it_stops_and_the_conversation
     result = project.run("-v", "-p", "no:randomly", "--promstack-json=out.json")
     result.assert_outcomes(passed=1)
     models = [r["model"] for r in project.server.requests]
-    assert models.count("mine") == 2 and models.count("simulator") == 3 and models.count("judge") == 2
+    assert models.count("mine") == 2
+    assert models.count("simulator") == 3
+    assert models.count("judge") == 2
     judged = next(r for r in project.server.requests if r["model"] == "judge")["messages"][-1]["content"]
-    assert "User: 환불하고 싶어요" in judged and "Assistant: 확인했습니다. 환불 규정" in judged
+    assert "User: 환불하고 싶어요" in judged
+    assert "Assistant: 확인했습니다. 환불 규정" in judged
     case = json.loads((project.path / "out.json").read_text("utf-8"))["cases"][0]
     assert [t["input"] for t in case["turns"]] == ["환불하고 싶어요", "주문번호는 A-1001 이에요"]
-    assert case["model_calls"] == 2 and case["judge_calls"] == 2 + 3  # the simulated user's count as evaluation
+    assert case["model_calls"] == 2
+    assert case["judge_calls"] == 2 + 3
 
     project.server.reset()
     project.run("-p", "no:randomly").assert_outcomes(passed=1)

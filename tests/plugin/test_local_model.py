@@ -141,7 +141,8 @@ def test_the_local_model_calls_the_tool_a_prompt_forces_and_the_rerun_asks_nothi
         monkeypatch.delenv(var, raising=False)
     pytester.makefile(".yaml", promstack="models: [local/gemma-3-270m]\ndefaults: {temperature: 0, max_tokens: 48}\n"
                       "suites: {forced: {prompt: prompts/forced.yaml, tests: [prompt_tests/a.csv]},\n"
-                      "         auto: {prompt: prompts/auto.yaml, tests: [prompt_tests/b.csv]}}\n")
+                      "         auto: {prompt: prompts/auto.yaml, tests: [prompt_tests/b.csv]},\n"
+                      "         agent: {prompt: prompts/forced.yaml, tests: [prompt_tests/c.csv]}}\n")
     (pytester.path / "prompts").mkdir()
     (pytester.path / "prompts/forced.yaml").write_text(
         "id: forced\ntemplate: '{{ input }}'\n" + ORDER_TOOLS
@@ -154,8 +155,12 @@ def test_the_local_model_calls_the_tool_a_prompt_forces_and_the_rerun_asks_nothi
         "not-tool-called:get_weather,is-valid-openai-tools-call\n", encoding="utf-8")
     (pytester.path / "prompt_tests/b.csv").write_text("input,__expected\nWhat is the capital of France?,"
                                                       "not-tool-called\n", encoding="utf-8")
+    # an agent loop on the local model: the canned result goes back as a tool message it reads
+    (pytester.path / "prompt_tests/c.csv").write_text(
+        'input,__tool_results,__max_steps,__expected\n주문 A-1001 어디쯤 왔나요?,"{""get_order"": {""status"": '
+        '""배송 중""}}",2,python:context["steps"] == 2\n', encoding="utf-8")
     result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "--promstack-json=r.json")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     cases = {c["suite"]: c for c in json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))["cases"]}
     assert (cases["forced"]["finish_reason"], cases["auto"]["finish_reason"]) == ("tool_calls", "stop")
     (step,) = cases["forced"]["steps"]
@@ -163,9 +168,12 @@ def test_the_local_model_calls_the_tool_a_prompt_forces_and_the_rerun_asks_nothi
     assert isinstance(step["arguments"]["order_id"], str)  # the grammar: an object with the required string
     assert cases["auto"]["output"]
     assert not cases["auto"]["output"].startswith("{")
+    agent = cases["agent"]
+    assert agent["model_calls"] == 2  # max_steps: its second call's tool never ran
+    assert [s["result"] for s in agent["steps"]] == [{"status": "배송 중"}, None]
     again = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "--promstack-json=r.json")
-    again.assert_outcomes(passed=2)
-    assert [row["cache hits"] for row in summary_rows(again)] == ["1/1", "1/1"]
+    again.assert_outcomes(passed=3)
+    assert [row["cache hits"] for row in summary_rows(again)] == ["1/1", "1/1", "1/1"]
     cached = {c["suite"]: c for c in json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))["cases"]}
     assert cached["forced"]["cached"]
     assert cached["forced"]["steps"] == cases["forced"]["steps"]
