@@ -3,6 +3,9 @@ application (retrieval, tools, post-processing) with the same files, checks and 
 
 The function is called as ``fn(messages, vars)`` (sync or async) and returns the reply text,
 or a dict ``{"text": ..., "usage": {"input_tokens": n, "output_tokens": n}, "cost_usd": x}``.
+A target that is an agent adds the tools it ran, ``"steps": [{"name", "arguments", "result",
+"step"}, ...]`` (and ``"model_calls": n``), and may answer with tool calls of its own,
+``"tool_calls"`` in OpenAI's shape, as a model does.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import contextvars
 import importlib
 import inspect
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +23,7 @@ from typing import Any
 
 from ..config.policy import PREFIX
 from ..model.types import Request, Response, is_count, result_text, tool_call
+from .stored import steps_problem, tool_calls_of
 
 
 def resolve(target: str) -> Callable[..., Any]:
@@ -106,15 +111,26 @@ async def _on_daemon_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
+REPLY = '{"text": str, "usage": {"input_tokens": int, "output_tokens": int}, "cost_usd": float}'
+AGENT = ('{"text": str, "steps": [{"name": str, "arguments": {...}, "result": JSON, "step": int}, ...], '
+         '"model_calls": int, "tool_calls": [OpenAI tool calls]}')
+
+
 def _to_response(req: Request, result: Any, ms: float) -> Response:
     """The target's reply; a reply of the wrong shape is an error naming what to return. A
     target that reports no cost has an unknown cost (n/a), never 0."""
     if isinstance(result, str):
         return Response(text=result, latency_ms=round(ms, 3), finish_reason="stop")
     problem = _problem(result)
+    agent: dict[str, Any] = {}
+    if problem is None:
+        try:
+            agent = _agent(result)
+        except ValueError as exc:
+            problem = str(exc)
     if problem is not None:
-        return Response(error=f"{req.litellm_model} returned {problem}; return the reply text, or a dict "
-                        '{"text": str, "usage": {"input_tokens": int, "output_tokens": int}, "cost_usd": float}',
+        shape = AGENT if _is_agent(result) else REPLY
+        return Response(error=f"{req.litellm_model} returned {problem}; return the reply text, or a dict {shape}",
                         latency_ms=round(ms, 3), retry=False)
     usage = result.get("usage") or {}
     cost = result.get("cost_usd")
@@ -125,7 +141,41 @@ def _to_response(req: Request, result: Any, ms: float) -> Response:
         cost_usd=float(cost) if cost is not None else None,
         latency_ms=round(ms, 3),
         finish_reason="stop",
+        **agent,
     )
+
+
+def _is_agent(result: Any) -> bool:
+    return isinstance(result, dict) and any(k in result for k in ("steps", "model_calls", "tool_calls"))
+
+
+def _agent(result: dict[str, Any]) -> dict[str, Any]:
+    """An agent's ``steps``, ``model_calls`` and ``tool_calls`` as Response fields (only those it
+    returned); raises ValueError naming the first thing wrong. A step without ``step`` was asked
+    by the model call of its place in the list; without ``arguments`` it had none."""
+    out: dict[str, Any] = {}
+    if result.get("tool_calls") is not None:
+        out["tool_calls"] = tool_calls_of(result["tool_calls"])
+    raw, calls = result.get("steps"), result.get("model_calls")
+    steps = [_step(item, i) for i, item in enumerate(raw)] if isinstance(raw, list | tuple) else raw
+    bad = steps_problem(steps, calls)
+    if bad is not None:
+        raise ValueError(bad)
+    if steps is not None:
+        out["trajectory"] = tuple(steps)
+    if calls is not None:
+        out["model_calls"] = calls
+    return out
+
+
+def _step(item: Any, index: int) -> Any:
+    if not isinstance(item, dict):
+        return item
+    step = {"step": index + 1, "arguments": {}, "result": None, **item}
+    if isinstance(step["arguments"], str):  # JSON text, as a model writes arguments
+        with contextlib.suppress(ValueError):
+            step["arguments"] = json.loads(step["arguments"] or "{}")
+    return step
 
 
 def _problem(result: Any) -> str | None:

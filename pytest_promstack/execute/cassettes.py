@@ -6,7 +6,9 @@ one line per request, in a stable order so pull-request diffs are readable.
      "usage": {"input_tokens": 11, "output_tokens": 8}, "latency_ms": 812.4}
 
 A model's tool calls are kept beside its text (``"tool_calls": [{"id", "type": "function",
-"function": {"name", "arguments"}}]``) and replayed with it.
+"function": {"name", "arguments"}}]``) and replayed with it; so are the tools a python: target
+that is an agent ran itself (``"steps": [{"step", "name", "arguments", "result"}]``) and the
+model calls it reported (``"model_calls"``).
 
 Token counts are stored, not a cost: a replayed answer is priced when it is scored, at the
 model's current price (see ``pricing``). Only a Python target's entry keeps ``cost_usd``, the
@@ -53,6 +55,10 @@ def entry(case_id: str, req: Request, resp: Response) -> dict[str, Any]:
         out["tool_calls"] = list(resp.tool_calls)
     if resp.function_call is not None:
         out["function_call"] = resp.function_call
+    if resp.trajectory is not None:  # a python: agent's own tool runs: what its checks read
+        out["steps"] = list(resp.trajectory)
+    if resp.model_calls is not None:
+        out["model_calls"] = resp.model_calls
     return out
 
 
@@ -65,7 +71,9 @@ def to_response(e: dict[str, Any]) -> Response:
                     logprobs=tuple(e["logprobs"]) if e.get("logprobs") is not None else None,
                     vector=tuple(e["vector"]) if e.get("vector") is not None else None,
                     tool_calls=tuple(e["tool_calls"]) if e.get("tool_calls") is not None else None,
-                    function_call=e.get("function_call"))
+                    function_call=e.get("function_call"),
+                    trajectory=tuple(e["steps"]) if e.get("steps") is not None else None,
+                    model_calls=e.get("model_calls"))
 
 
 class Cassettes(dict[str, Response]):
@@ -173,7 +181,8 @@ def problem(e: dict[str, Any]) -> str | None:
                            "output_tokens": usage.get("output_tokens"), "latency_ms": e.get("latency_ms"),
                            "cost_usd": e.get("cost_usd"), "finish_reason": e.get("finish_reason"),
                            "logprobs": e.get("logprobs"), "vector": e.get("vector"), "tool_calls": e.get("tool_calls"),
-                           "function_call": e.get("function_call")})
+                           "function_call": e.get("function_call"), "trajectory": e.get("steps"),
+                           "model_calls": e.get("model_calls")})
 
 
 def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None) -> Cassettes:

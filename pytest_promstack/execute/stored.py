@@ -56,7 +56,8 @@ def problem(data: Any) -> str | None:
     if data.get("finish_reason") is not None and not isinstance(data["finish_reason"], str):
         return "finish_reason is not a string"
     return (logprobs_problem(data.get("logprobs")) or vector_problem(data.get("vector"))
-            or calls_problem(data.get("tool_calls"), data.get("function_call")))
+            or calls_problem(data.get("tool_calls"), data.get("function_call"))
+            or steps_problem(data.get("trajectory"), data.get("model_calls")))
 
 
 MAX_DIMENSIONS = 65536  # embedding models give up to a few thousand
@@ -149,6 +150,46 @@ def calls_problem(tool_calls: Any, function_call: Any = None) -> str | None:
         bad = _function_problem(function_call)
         if bad is not None:
             return f"function_call is not {{name, arguments}}: {bad}"
+    return None
+
+
+STEP_KEYS = frozenset({"step", "name", "arguments", "result"})
+
+
+def steps_problem(steps: Any, model_calls: Any = None) -> str | None:
+    """None when ``steps`` is absent or an agent's trajectory as stored (a list of ``{"step": n,
+    "name": str, "arguments": {...}, "result": JSON}``, at most ``MAX_CALLS``) and ``model_calls``
+    absent or a whole number from 1; else what is wrong, in one line."""
+    if model_calls is not None and (not is_count(model_calls) or model_calls < 1):
+        return f"model_calls {_shown(model_calls)} is not a whole number of model calls (1 or more)"
+    if steps is None:
+        return None
+    if not isinstance(steps, list | tuple) or len(steps) > MAX_CALLS:
+        return f"steps is not a list of up to {MAX_CALLS:,} tool runs"
+    for i, step in enumerate(steps):
+        bad = _step_problem(step)
+        if bad is not None:
+            return f"steps[{i}] {bad}"
+    return None
+
+
+def _step_problem(step: Any) -> str | None:
+    if not isinstance(step, dict):
+        return f"is {type(step).__name__}, not an object"
+    unknown = sorted(str(k) for k in step if k not in STEP_KEYS)
+    if unknown:
+        return f"has {', '.join(map(repr, unknown))[:80]} (a step has name, arguments, result and step)"
+    if not isinstance(step.get("name"), str) or not step["name"]:
+        return "has no tool name (a non-empty text 'name')"
+    if not isinstance(step.get("arguments"), dict):
+        return f"arguments are {type(step.get('arguments')).__name__}, not an object"
+    n = step.get("step")
+    if not is_count(n) or n is None or n < 1:
+        return f"step {_shown(n)} is not the model call that asked it (a whole number from 1)"
+    try:
+        json.dumps([step["arguments"], step.get("result")], ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return "holds a value that is not JSON (text, numbers, true/false, null, lists, objects)"
     return None
 
 

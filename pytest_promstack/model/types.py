@@ -146,6 +146,10 @@ class Response:
     # with the arguments as JSON text; None when it called none
     tool_calls: tuple[dict[str, Any], ...] | None = None
     function_call: dict[str, Any] | None = None  # OpenAI's legacy single call: {"name", "arguments"}
+    # a python: target that is an agent: the tools it ran itself, in order, each {"step" (the model call
+    # that asked it, 1-based), "name", "arguments", "result"}, and its model calls as it reports them
+    trajectory: tuple[dict[str, Any], ...] | None = None
+    model_calls: int | None = None
 
     @property
     def output(self) -> str:
@@ -180,7 +184,8 @@ class Response:
         data.pop("retry_after")
         data.pop("retry")
         data.pop("miss")
-        for key in ("tool_calls", "function_call", "vector"):  # most answers have none: their rows stay as they were
+        # most answers have none of these: their rows stay as they were
+        for key in ("tool_calls", "function_call", "vector", "trajectory", "model_calls"):
             if data[key] is None:
                 data.pop(key)
         return data
@@ -188,7 +193,7 @@ class Response:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Response:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for name in ("logprobs", "vector", "tool_calls"):
+        for name in ("logprobs", "vector", "tool_calls", "trajectory"):
             if known.get(name) is not None:
                 known[name] = tuple(known[name])
         return cls(**known)

@@ -338,6 +338,7 @@ def trajectory(steps: Sequence[Step], turn: int | None = None) -> list[dict[str,
             continue
         if s.is_model:
             n[s.turn] = n.get(s.turn, 0) + 1
+            out += [{"turn": s.turn + 1, **ran} for ran in s.response.trajectory or ()]  # a python: agent's own
             pending = [{"turn": s.turn + 1, "step": n[s.turn], "name": name, "arguments": args, "result": None}
                        for name, args in s.response.calls]
             out += pending

@@ -87,13 +87,19 @@ def case_record(plan: Planned, responses: Sequence[Response], outcome: Outcome |
         "assertions": [{"type": sc.type, "passed": sc.passed, "score": sc.score, "reason": sc.reason}
                        for sc in (outcome.scores if outcome else ())],
         "steps": tool_steps(first, turn=1, step=1) if first is not None else [],
-        "model_calls": len(rs) if plan.requests else 0,
+        # a python: agent target's own model calls, as it reported them
+        "model_calls": sum(r.model_calls or 1 for r in rs) if plan.requests else 0,
     }
 
 
 def tool_steps(response: Response, *, turn: int, step: int, results: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """The tool calls of one model reply as the record's steps, each with what its tool returned
-    (``results``, in the calls' order; None when no tool ran)."""
+    (``results``, in the calls' order; None when no tool ran); a python: agent target's reply
+    shows the tools it ran itself (its own step numbers), then the calls its reply asked for."""
+    if response.trajectory is not None:
+        from ..score.case import own_trajectory
+
+        return [{"turn": turn, **s} for s in own_trajectory(response)[0]]
     calls = response.calls
     return [{"turn": turn, "step": step, "name": name, "arguments": args,
              "result": results[i] if i < len(results) else None} for i, (name, args) in enumerate(calls)]

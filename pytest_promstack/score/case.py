@@ -34,9 +34,10 @@ def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Respo
     """One answer against every assertion: (passed, weighted score, scores). ``scoring`` is a
     promptfoo assertScoringFunction (``file:///abs/x.py:fn``) that decides instead of the mean;
     ``params`` the request's (its tools, for the tool checks); ``trajectory`` and ``steps`` what
-    an agent loop did for it (``assertions.Context``; by default the answer's own tool calls)."""
+    an agent loop did for it (``assertions.Context``; by default the tools a python: agent target
+    ran, else the answer's own tool calls)."""
     if trajectory is None:
-        trajectory = [{"step": 1, "name": name, "arguments": args, "result": None} for name, args in response.calls]
+        trajectory, steps = own_trajectory(response, steps)
     ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts, registry=registry,
                              params=params or {}, trajectory=tuple(trajectory), steps=steps)
     grouped = group_sets(asserts)  # an assert-set and its own assertions are one assertion here
@@ -50,6 +51,19 @@ def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Respo
     scores = aggregate_judges(scores, judge_aggregate)
     passed, value = assertions.combine(scores, threshold)
     return passed, value, scores
+
+
+def own_trajectory(response: Response, steps: int = 1) -> tuple[list[dict[str, Any]], int]:
+    """What an answer did by itself: a python: agent target's steps, its model calls those it
+    reported (else its highest step + 1: the calls that asked for the tools and the one that
+    answered), then the tool calls of its reply (asked by its last call, not run); else the
+    answer's own tool calls, in ``steps`` model calls."""
+    if response.trajectory is not None:
+        ran = [dict(s) for s in response.trajectory]
+        calls = response.model_calls or max((int(s["step"]) for s in ran), default=0) + 1
+        asked = [{"step": calls, "name": name, "arguments": args, "result": None} for name, args in response.calls]
+        return ran + asked, calls
+    return [{"step": 1, "name": name, "arguments": args, "result": None} for name, args in response.calls], steps
 
 
 def score_case(registry: Any, asserts: Sequence[AssertionSpec], responses: Sequence[Response],

@@ -7,7 +7,8 @@ text is checked the same way. A call's arguments are JSON text in OpenAI's shape
 is taken as it is. Every reason names what was called: ``called get_weather(city="서울")``.
 
 In an agent's run (more than one model call: the case's tools ran and the model went on), both
-read every call it made on the way (``Context.trajectory``), not only its last reply's.
+read every call it made on the way (``Context.trajectory``), not only its last reply's; so they
+do for a python: target that is an agent and returns the ``steps`` it ran.
 
 - ``tool-called`` (no value): some tool was called; ``not-tool-called``: none was.
 - ``tool-called:NAME`` (a comma list, or a YAML list: all of them); ``not-tool-called:NAME``:
@@ -51,8 +52,9 @@ def calls(output: str) -> list[Call]:
 
 def made(output: str, ctx: Context) -> list[Call]:
     """The calls to check: in an agent's run (more than one model call), every call it made on
-    the way (its trajectory), not only its last reply's; else the reply's."""
-    if ctx.steps > 1:
+    the way (its trajectory), not only its last reply's, and so for a python: agent target that
+    reports the tools it ran; else the reply's."""
+    if ctx.steps > 1 or ctx.response.trajectory is not None:
         return [(str(s.get("name")), s.get("arguments")) for s in ctx.trajectory]
     return calls(output)
 
