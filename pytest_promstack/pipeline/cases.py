@@ -106,10 +106,20 @@ class Batch:
         return [self._result(r) for r in plan.requests]
 
     def run_chains(self, reporter: Any) -> None:
-        """Every submitted conversation and agent loop to its end, round by round."""
+        """Every submitted conversation and agent loop to its end, round by round: one line for
+        all the rounds (rewritten in place on a terminal while they run)."""
         plans = [p for p in self.plans.values() if p.chain is not None]
-        if plans:
-            self.chains.run(self.open(), plans, lambda: self.wait(reporter, "calls"))
+        if not plans:
+            return
+        engine = self.open()
+        done, hits, errors = engine.done, engine.hits, engine.errors
+        start = time.monotonic()
+        live = reporter if reporter is not None and reporter.isatty else None
+        rounds = self.chains.run(engine, plans, lambda: self.wait(live, "conversation and agent steps"))
+        if rounds and reporter is not None and reporter.verbosity >= 0:
+            reporter.write_line(f"promstack: conversation and agent steps: {rounds} rounds, {engine.done - done} "
+                                f"calls done, {engine.hits - hits} from cache, {engine.errors - errors} errors, "
+                                f"{time.monotonic() - start:.1f} s")
 
     def _result(self, request: Request) -> Response:
         engine = self.open()

@@ -53,14 +53,16 @@ class Chains:
         self.pending: dict[Key, list[Any]] = {}
         self.problems: dict[Key, str] = {}
 
-    def run(self, engine: Engine, plans: Sequence[Planned], wait: Callable[[], None]) -> None:
+    def run(self, engine: Engine, plans: Sequence[Planned], wait: Callable[[], None]) -> int:
         """Drive ``plans``' chains to their end: each round collects the answered requests,
-        asks every chain's next ones together, and waits for them."""
+        asks every chain's next ones together, and waits for them. Returns the rounds."""
         chained = [p for p in plans if p.chain is not None and not p.error and not p.case.error]
+        rounds = 0
         while True:
             asked = [q for plan in chained for r in range(len(plan.requests)) for q in self._next(engine, plan, r)]
             if not asked:
-                return
+                return rounds
+            rounds += 1
             engine.submit(asked)
             wait()
 

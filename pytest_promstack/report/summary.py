@@ -41,13 +41,15 @@ def run_summary(records: list[dict[str, Any]], *, comparison: dict[str, Any] | N
 
 
 def trajectory_lines(records: list[dict[str, Any]]) -> list[str]:
-    """Per model, its model calls and tool calls (the five most used tools by name) and its
-    conversations; no line unless some case called a tool or had turns."""
+    """Per model that called a tool or held a conversation, its model calls and tool calls (the
+    five most used tools by name) and its conversations; one-shot models get no line."""
     from ..results.metrics import trajectories
     from ..util.text import safe
 
     lines = []
     for t in trajectories(records):
+        if not t["tool_calls"] and not t["conversations"]:
+            continue
         tools = ", ".join(f"{safe(name)} {n}" for name, n in t["tools"][:5]) + (", …" if len(t["tools"]) > 5 else "")
         line = (f"promstack: steps {safe(t['model'])}: {_count(t['cases'], 'case')}, "
                 f"{_count(t['model_calls'], 'model call')}, {_count(t['tool_calls'], 'tool call')}"
