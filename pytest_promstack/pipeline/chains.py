@@ -33,8 +33,9 @@ class Part:
     """What one turn (or the whole conversation) is scored on."""
 
     slot: int
+    turn: int  # 0-based; the conversation's part: the number of turns
     label: str  # "turn 2 (a.csv:5)", or "conversation"
-    where: str
+    where: str  # the item's place (file:row [model]), before the label in a failure
     asserts: tuple[AssertionSpec, ...]
     response: Response
     question: str
@@ -132,7 +133,7 @@ class Chains:
             specs = chain.turn_asserts[t] if chain.conversation else plan.asserts
             label = _label(plan, t) if chain.conversation else ""
             rendered, problem = render_values(specs, variables, f"{plan.case.where} {label}".strip())
-            out.append(Part(repeat * (count + 1) + t, label, plan.where, rendered, step.response, said, variables,
+            out.append(Part(repeat * (count + 1) + t, t, label, plan.where, rendered, step.response, said, variables,
                             tuple(chains.trajectory(steps, t)), len(chains.model_steps(steps, t)), problem))
             earlier.append((said, step.response.output))
         if chain.conversation:
@@ -141,7 +142,7 @@ class Chains:
             sim = plan.case.simulation
             if sim is not None:  # what goal-achieved asks about when it names nothing
                 variables.setdefault("scenario", sim.goal or sim.instructions)
-            out.append(Part(repeat * (count + 1) + count, "conversation", plan.where, plan.asserts,
+            out.append(Part(repeat * (count + 1) + count, count, "conversation", plan.where, plan.asserts,
                             transcript(plan, steps), earlier[0][0] if earlier else "", variables,
                             tuple(chains.trajectory(steps)), sum(s.is_model for s in steps)))
         return out
@@ -213,7 +214,7 @@ class Chains:
             if part.label == "conversation" or not chain.conversation:
                 scores = tuple(found)
             else:
-                turns.append(_turn_record(part, ok, value, found, steps))
+                turns.append(_turn_record(plan, part, ok, value, found, steps))
         if not any(p.asserts for p in parts):
             failure = failure or (f"{plan.where}: the conversation has no expectations; give its turns an "
                                   "assert: (or the case one over the whole conversation)")
@@ -226,10 +227,14 @@ def _label(plan: Planned, turn: int) -> str:
     return (turns[turn].label if turn < len(turns) else "") or f"turn {turn + 1}"
 
 
-def _turn_record(part: Part, ok: bool, value: float, found: Sequence[Score], steps: Sequence[Step]) -> dict[str, Any]:
-    index = int(part.label.split()[1]) if part.label.startswith("turn ") else 0
-    mine = [s.response for s in steps if s.turn == index - 1 and s.is_model]
-    return {"index": index, "where": part.label.partition("(")[2].rstrip(")") or part.where, "input": part.question,
+def _turn_record(plan: Planned, part: Part, ok: bool, value: float, found: Sequence[Score], steps: Sequence[Step]
+                 ) -> dict[str, Any]:
+    """A turn as the record holds it; ``where`` is its own row when it was one (a CSV conversation)."""
+    mine = [s.response for s in steps if s.turn == part.turn and s.is_model]
+    turns = plan.case.turns
+    row = turns[part.turn].row if part.turn < len(turns) else 0
+    where = f"{plan.case.file}:{row}" if row else plan.case.where
+    return {"index": part.turn + 1, "where": where, "input": part.question,
             "output": part.response.output, "passed": ok, "score": value,
             "assertions": [{"type": s.type, "passed": s.passed, "score": s.score, "reason": s.reason} for s in found],
             "latency_ms": _sum(mine, "latency_ms"), "input_tokens": _sum(mine, "input_tokens"),

@@ -56,6 +56,7 @@ SPECIAL = ("__expected", "__description", "__metadata", "__threshold", "__prefix
 AGENT_KEYS = ("tool_results", "tool_impl", "max_steps")
 SIMULATION_KEYS = ("scenario", "max_turns")
 CHAINED = ("turns", *AGENT_KEYS, *SIMULATION_KEYS)
+TABLE_AGENT = tuple(f"__{k}" for k in AGENT_KEYS)  # a CSV row's agent columns
 SCENARIO_OF_CASE = {"instructions", "persona", "goal", "model"}
 # a promptfoo test: {vars, assert, ...}; ours adds marks, id, human_score, turns and the agent's keys
 PROMPTFOO_KEYS = {"vars", "assert", "description", "metadata", "threshold", "options", "provider", "providers",
@@ -309,7 +310,7 @@ class Loader:
                 turns=self._turns(record["turns"]) if "turns" in reserved else (),
                 simulation=_simulation({k: record[k] for k in SIMULATION_KEYS if k in reserved}),
                 agent=self._agent({k: record[k] for k in AGENT_KEYS if k in reserved} or
-                                  {k[2:]: v for k, v in record.items() if k in SPECIAL[-3:] and v not in (None, "")}),
+                                  {k[2:]: v for k, v in record.items() if k in TABLE_AGENT and v not in (None, "")}),
                 conversation=_text(record.get("__conversation")),
             )
         except (_RowProblem, ValueProblem) as exc:
@@ -348,13 +349,18 @@ class Loader:
         store = item.get("storeOutputAs")
         if store is not None and not (isinstance(store, str) and store.isidentifier()):
             raise _RowProblem(f"{where}.storeOutputAs: name a variable (letters, digits, _)")
-        return Turn(vars=variables, asserts=tuple(asserts), label=f"turn {n}", store_as=store)
+        named = _text(item.get("description"))
+        return Turn(vars=variables, asserts=tuple(asserts), label=f"turn {n}" + (f" ({named})" if named else ""),
+                    store_as=store)
 
     def _agent(self, raw: dict[str, Any]) -> Agent | None:
         """``tool_results`` (canned, by tool name), ``tool_impl`` (module:function) and ``max_steps``;
         a CSV row's ``__tool_results`` is JSON text."""
         if not raw:
             return None
+        if raw.get("tool_results") is None and raw.get("tool_impl") is None:
+            raise _RowProblem("max_steps: goes with tool_results: (canned results) or tool_impl: (a python function) "
+                              "that run the model's tool calls")
         results = raw.get("tool_results")
         if isinstance(results, str):
             try:

@@ -134,7 +134,8 @@ def test_max_steps_ends_a_loop_that_keeps_calling_tools(project):
 
 @pytest.mark.parametrize(("case", "line"), [
     ("tool_impl: shop_tools", "*agent.yaml:1: tool_impl: name a python function as module:function*"),
-    ("max_steps: 0", "*agent.yaml:1: max_steps: write a whole number from 1 to 100*"),
+    ("max_steps: 0\n  tool_results: {get_order: ok}", "*agent.yaml:1: max_steps: write a whole number from 1 to 100*"),
+    ("max_steps: 3", "*agent.yaml:1: max_steps: goes with tool_results: (canned results) or tool_impl:*"),
     ("tool_results: [{name: get_order}]", "*agent.yaml:1: tool_results[[]0[]]: write {name: get_order,*"),
 ])
 def test_a_bad_agent_key_is_one_row_line_before_any_call(project, case, line):
