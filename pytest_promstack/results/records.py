@@ -130,7 +130,8 @@ def junit_properties(plan: Planned, responses: Sequence[Response]) -> list[tuple
             ("output_tokens", _na(total(responses, "output_tokens"))),
             ("cost_usd", _na(total(responses, "cost_usd"))), ("cached", str(r.cached).lower()),
             ("finish_reason", _na(r.finish_reason)),
-            ("truncated", str(any(x.finish_reason == "length" for x in responses)).lower())]
+            ("truncated", str(any(x.finish_reason == "length" for x in responses)).lower()),
+            ("model_calls", str(len(responses))), ("tool_calls", str(sum(len(x.calls) for x in responses)))]
 
 
 def _na(value: Any) -> str:

@@ -89,9 +89,14 @@ def write(project, cases=CASES, transport="auto"):
 def test_the_loop_runs_the_tools_and_a_rerun_replays_it_without_a_request_or_a_tool(project, transport):
     project.server.respond = respond
     write(project, transport=transport)
-    result = project.run("-v", "-p", "no:randomly", "--promstack-json=out.json")
+    result = project.run("-v", "-p", "no:randomly", "--promstack-json=out.json", "--junitxml=junit.xml")
     result.assert_outcomes(passed=3)
     assert project.server.count == 3 + 2 + 3
+    import xml.etree.ElementTree as ET
+
+    case = next(c for c in ET.parse(project.path / "junit.xml").iter("testcase") if "실제" in c.get("name"))
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert (props["model_calls"], props["tool_calls"]) == ("3", "2")
     log = project.path / "tool_calls.log"
     assert log.read_text("utf-8").split() == ["get_order", "get_order", "request_refund"] or sorted(
         log.read_text("utf-8").split()) == ["get_order", "get_order", "request_refund"]

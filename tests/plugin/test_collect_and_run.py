@@ -214,6 +214,7 @@ def test_junit_properties_per_item(project):
     assert props["cost_usd"] == "n/a"
     assert props["cached"] == "false"
     assert (props["finish_reason"], props["truncated"]) == ("stop", "false")
+    assert (props["model_calls"], props["tool_calls"]) == ("1", "0")
 
 
 def test_marks_and_metadata_become_markers(project):
