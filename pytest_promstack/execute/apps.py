@@ -44,6 +44,9 @@ async def call_target(req: Request) -> Response:
     except BaseException as exc:  # importing the module runs its code: it may raise anything
         return Response(error=f"cannot load {req.litellm_model}: {_raised(exc)}", retry=False)
     if req.call == "tool":
+        if not callable(fn):
+            return Response(error=f"cannot load {req.litellm_model}: it is a {type(fn).__name__}, not a function "
+                                  "fn(name, arguments)", retry=False)
         return await _run_tool(fn, req, start)
     variables = dict(req.meta.get("vars") or {})
     try:
@@ -75,7 +78,12 @@ async def _run_tool(fn: Callable[..., Any], req: Request, start: float) -> Respo
     except BaseException as exc:
         result = {"error": _raised(exc)}
     ms = round((time.perf_counter() - start) * 1000, 3)
-    return Response(text=result_text(result), latency_ms=ms, finish_reason="stop")
+    try:
+        return Response(text=result_text(result), latency_ms=ms, finish_reason="stop")
+    except (TypeError, ValueError) as exc:  # a set, bytes, an object, NaN: not something to send a model
+        return Response(error=f"{req.litellm_model} returned a {type(result).__name__} for {name}, which is not "
+                              f"text or JSON data ({exc}); return text, or a dict, list or number",
+                        latency_ms=ms, retry=False)
 
 
 def _raised(exc: BaseException) -> str:

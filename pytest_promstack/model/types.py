@@ -217,5 +217,6 @@ def tool_call(req: Request) -> tuple[str, Any]:
 
 
 def result_text(value: Any) -> str:
-    """A tool's result as the model is sent it: text as it is, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    """A tool's result as the model is sent it: text as it is, anything else as JSON (raises
+    TypeError or ValueError for what JSON cannot hold: a set, bytes, NaN)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, allow_nan=False)

@@ -110,7 +110,7 @@ class Chains:
             if (plan.case_id, r) in self.problems:
                 return self.problems[(plan.case_id, r)]
             for s in self.of(plan, r):
-                if s.is_tool and s.response.error is not None and s.response.error.startswith("cannot load"):
+                if s.is_tool and s.response.error is not None:  # it could not run (what a tool raises is its result)
                     return f"{plan.where}: tool_impl {s.response.error}"
                 if s.is_user and s.response.error is not None:
                     return (f"{plan.where}: the simulated user ({s.request.model}) gave no message for turn "

@@ -34,7 +34,7 @@ from ..model.specs import (
     parse_shorthand,
     value_problem,
 )
-from ..model.types import Agent, AssertionSpec, Case, Simulation, Turn
+from ..model.types import Agent, AssertionSpec, Case, Simulation, Turn, result_text
 from ..util.strict import DuplicateKeyError, LimitError, load_json, load_yaml
 from .values import (
     ValueProblem,
@@ -269,6 +269,8 @@ class Loader:
             return [self._bad(rel, row, f"a case must be an object, got {type(record).__name__}")]
         if "vars" in record or "assert" in record:  # promptfoo's shape; every other key is then its own
             return self._promptfoo(rel, row, record)
+        if {"turns", "scenario"} & set(record) and not any(str(k).startswith("__") for k in record):
+            return self._promptfoo(rel, row, record)  # a conversation written without vars: or assert:
         problems = [p for p in (self._unknown_special(k) for k in record) if p]
         if problems:
             return [self._bad(rel, row, "; ".join(problems))]
@@ -307,14 +309,15 @@ class Loader:
                 prefix=_verbatim(record.get("__prefix")), suffix=_verbatim(record.get("__suffix")),
                 provider_output=_output(record.get("__providerOutput")),
                 human_score=_human(record.get("__human_score")),
-                turns=self._turns(record["turns"]) if "turns" in reserved else (),
+                turns=self._turns(_alone(record)) if "turns" in reserved else (),
                 simulation=_simulation({k: record[k] for k in SIMULATION_KEYS if k in reserved}),
                 agent=self._agent({k: record[k] for k in AGENT_KEYS if k in reserved} or
                                   {k[2:]: v for k, v in record.items() if k in TABLE_AGENT and v not in (None, "")}),
                 conversation=_text(record.get("__conversation")),
             )
-        except (_RowProblem, ValueProblem) as exc:
-            return self._bad(rel, row, str(exc))
+        except (_RowProblem, ValueProblem) as exc:  # a bad row of a conversation fails that conversation
+            return replace(self._bad(rel, row, str(exc), record.get("__description")),
+                           conversation=_text(record.get("__conversation")))
 
     # -- conversations and agents -------------------------------------------------------------
 
@@ -358,6 +361,9 @@ class Loader:
         a CSV row's ``__tool_results`` is JSON text."""
         if not raw:
             return None
+        if raw.get("tool_results") is not None and raw.get("tool_impl") is not None:
+            raise _RowProblem("tool_results: and tool_impl: both run the tools; give one: canned results, or the "
+                              "python function")
         if raw.get("tool_results") is None and raw.get("tool_impl") is None:
             raise _RowProblem("max_steps: goes with tool_results: (canned results) or tool_impl: (a python function) "
                               "that run the model's tool calls")
@@ -474,7 +480,7 @@ class Loader:
                 provider_output=_output(record.get("providerOutput")),
                 human_score=_human(record.get("human_score", metadata.get("human_score"))),
                 scoring=self._scoring(record.get("assertScoringFunction")),
-                turns=self._turns(record["turns"]) if "turns" in record else (),
+                turns=self._turns(_alone(record)) if "turns" in record else (),
                 agent=self._agent({k: record[k] for k in AGENT_KEYS if k in record}),
                 simulation=_simulation({k: record[k] for k in SIMULATION_KEYS if k in record}),
                 conversation=_text(metadata.get("conversationId")),
@@ -482,7 +488,10 @@ class Loader:
             )
             return [_with_vars(base, variables, label) for variables, label in combinations]
         except (ValueProblem, _RowProblem) as exc:
-            return [self._bad(rel, row, where(str(exc)), record.get("description"))]
+            metadata = record.get("metadata")
+            bad = self._bad(rel, row, where(str(exc)), record.get("description"))
+            return [replace(bad, conversation=_text(metadata.get("conversationId")) if isinstance(metadata, dict)
+                            else None)]
 
     def _glob(self, ref: str, where: str) -> list[Path]:
         """The files a ``file://`` path or glob names, relative to the file being read, inside
@@ -761,6 +770,14 @@ class _RowProblem(Exception):
     pass
 
 
+def _alone(record: dict[str, Any]) -> Any:
+    """A case's ``turns:``, refused beside a ``scenario:`` (which writes the user's turns itself)."""
+    if "scenario" in record:
+        raise _RowProblem("turns: and scenario: both give the user's turns; write them (turns:) or let a model play "
+                          "the user (scenario:), not both")
+    return record["turns"]
+
+
 def _simulation(raw: dict[str, Any]) -> Simulation | None:
     """``scenario:`` (the simulated user's instructions as text, or {instructions, persona, goal,
     model}) and ``max_turns:``."""
@@ -800,7 +817,7 @@ def _canned(raw: Any) -> tuple[dict[str, Any], ...]:
     if raw is None:
         return ()
     if isinstance(raw, dict):
-        return tuple({"name": str(k), "arguments": None, "result": v} for k, v in raw.items())
+        raw = [{"name": str(k), "result": v} for k, v in raw.items()]
     if not isinstance(raw, list):
         raise _RowProblem("tool_results: write a mapping of tool name to its result, or a list of "
                           "{name, arguments, result}")
@@ -812,6 +829,13 @@ def _canned(raw: Any) -> tuple[dict[str, Any], ...]:
         extra = sorted(set(item) - {"name", "arguments", "result"})
         if extra:
             raise _RowProblem(f"tool_results[{i}]: unknown key {extra[0]!r} (keys: name, arguments, result)")
+        if item.get("arguments") is not None and not isinstance(item["arguments"], dict):
+            raise _RowProblem(f"tool_results[{i}].arguments: write the arguments to match as a mapping "
+                              "({order_id: A-1001}), or leave it out to match any call of the tool")
+        try:
+            result_text(item["result"])
+        except (TypeError, ValueError):
+            raise _RowProblem(f"tool_results[{i}].result: write text or JSON data (not NaN or infinity)") from None
         out.append({"name": item["name"], "arguments": item.get("arguments"), "result": item["result"]})
     return tuple(out)
 

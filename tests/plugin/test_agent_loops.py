@@ -210,3 +210,33 @@ def test_the_estimate_counts_every_turn_and_step_a_chain_may_take_and_bounds_wha
     cases = json.loads((project.path / "out.json").read_text(encoding="utf-8"))["cases"]
     assert project.server.count == 3 + 3 + 1  # the second turn answers from the tools' results already in it
     assert 0 < sum(c["cost_usd"] for c in cases) <= bound
+
+
+@pytest.mark.parametrize(("case", "line"), [
+    ("tool_results: {get_order: ok}\n  tool_impl: shop_tools:run",
+     "*agent.yaml:1: tool_results: and tool_impl: both run the tools; give one*"),
+    ("tool_results: [{name: get_order, arguments: A-1001, result: 1}]",
+     "*agent.yaml:1: tool_results[[]0[]].arguments: write the arguments to match as a mapping*"),
+    ("tool_results: {get_order: .nan}", "*agent.yaml:1: tool_results[[]0[]].result: write text or JSON data*"),
+])
+def test_conflicting_or_unusable_agent_keys_are_one_row_line(project, case, line):
+    write(project, f"- vars: {{input: 주문 A}}\n  {case}\n  assert: [icontains:x]\n")
+    result = project.run("-p", "no:randomly")
+    result.stdout.fnmatch_lines([line])
+    assert project.server.count == 0
+
+
+@pytest.mark.parametrize(("impl", "line"), [
+    ("CALLS = 'run'\n", "*tool_impl cannot load python:bad_tools:CALLS: it is a str, not a function*"),
+    ("def CALLS(name, arguments):\n    return {1, 2}\n",
+     "*tool_impl python:bad_tools:CALLS returned a set for get_order, which is not text or JSON data*"),
+    ("def CALLS(name, arguments):\n    return {'x': float('nan')}\n",
+     "*tool_impl python:bad_tools:CALLS returned a dict for get_order, which is not text or JSON data*"),
+])
+def test_a_tool_impl_that_is_no_function_or_returns_what_json_cannot_hold_errors_its_case(project, impl, line):
+    project.server.respond = respond
+    write(project, "- vars: {input: 주문 A}\n  tool_impl: bad_tools:CALLS\n  assert: [icontains:x]\n")
+    project.write({"bad_tools.py": impl})
+    result = project.run("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([line])

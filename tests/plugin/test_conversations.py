@@ -263,3 +263,22 @@ def test_under_xdist_conversations_and_rows_of_one_run_on_their_worker_with_the_
     project.server.reset()
     project.run("-p", "no:randomly", "-n", "2").assert_outcomes(passed=3)
     assert project.server.count == 0
+
+
+def test_a_bad_row_of_a_conversation_fails_that_conversation_with_its_line(project):
+    project.server.respond = respond
+    write(project, CSV.replace("refund-1,주문번호는 A-1001 이에요,icontains:환불 규정",
+                               "refund-1,주문번호는 A-1001 이에요,nosuch:x"), "support.csv")
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*refund-1*FAILED*", "*other*PASSED*", "*support.csv:4: __expected: unknown assertion*"])
+    assert project.server.count == 1  # only "other" ran
+
+
+def test_a_conversation_named_by_description_keeps_its_name_and_turns_beside_scenario_are_refused(project):
+    project.server.respond = respond
+    write(project, "- description: 이름 있는 대화\n  turns: [{input: 환불하고 싶어요, assert: [icontains:주문번호]}]\n"
+                   "- description: 둘 다\n  turns: [안녕]\n  scenario: 환불받고 싶다\n")
+    result = project.run("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*이름 있는 대화*PASSED*", "*support.yaml:2: turns: and scenario: both give the user's turns*"])
