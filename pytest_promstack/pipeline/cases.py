@@ -242,7 +242,10 @@ class Batch:
             raise CaseFailed(plan.case.error)
         if plan.contenders:
             return Outcome(True, 1, None, ())  # scored by the arena's games, not assertions
-        if plan.chain is not None and not any(r.miss for r in responses):
+        if plan.chain is not None:
+            missed = next((r for r in responses if r.miss), None)
+            if missed is not None:  # a turn or step missing from the cassette: the chain stopped there
+                raise CaseFailed(f"{plan.where}: {missed.error}")
             verdicts_of = self.verdicts.get(owner, {})
             return self.chains.score(self.registry, plan,
                                      lambda i: {sid: v for (sid, n), v in verdicts_of.items() if n == i},

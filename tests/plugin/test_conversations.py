@@ -282,3 +282,16 @@ def test_a_conversation_named_by_description_keeps_its_name_and_turns_beside_sce
     result = project.run("-v", "-p", "no:randomly")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*이름 있는 대화*PASSED*", "*support.yaml:2: turns: and scenario: both give the user's turns*"])
+
+
+def test_in_replay_mode_a_turn_missing_from_the_cassette_fails_the_conversation_saying_so(project):
+    import shutil
+
+    project.server.respond = respond
+    write(project, TURNS)
+    project.run("-p", "no:randomly", "--promstack-record").assert_outcomes(passed=1)
+    shutil.rmtree(project.path / ".promstack/cache")
+    project.write({"prompt_tests/support.yaml": TURNS.replace("상담원 연결해 주세요", "지금 상담원 연결해 주세요")})
+    result = project.run("-p", "no:randomly", "--promstack-cache", "replay")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*support.yaml:1 [[]mine[]]: cache miss in replay mode*"])
