@@ -120,8 +120,13 @@ def _rendered(value: Any, variables: dict[str, Any], origin: str) -> Any:
 
 
 def first_messages(plan: Planned, prompt: Prompt) -> list[dict[str, Any]]:
-    """The first turn's messages (raises ``TemplateError``)."""
-    return prompt.render(turn_vars(plan, 0, []), plan.case.prefix, plan.case.suffix)
+    """The first turn's messages (raises ``ChainProblem``, naming the turn in a conversation)."""
+    from ..model.errors import TemplateError
+
+    try:
+        return prompt.render(turn_vars(plan, 0, []), plan.case.prefix, plan.case.suffix)
+    except TemplateError as exc:
+        raise ChainProblem(f"{_turn_label(plan, 0)}: {exc}" if plan.case.turns else str(exc)) from None
 
 
 def closing_user(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

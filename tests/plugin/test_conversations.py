@@ -295,3 +295,10 @@ def test_in_replay_mode_a_turn_missing_from_the_cassette_fails_the_conversation_
     result = project.run("-p", "no:randomly", "--promstack-cache", "replay")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*support.yaml:1 [[]mine[]]: cache miss in replay mode*"])
+
+
+def test_a_turn_without_the_prompts_variable_is_named_in_its_line(project):
+    write(project, "- turns: [{question: 안녕}]\n  assert: [icontains:x]\n")
+    result = project.run("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*support.yaml:1 [[]mine[]]: turn 1: template variable 'input' is undefined*"])
