@@ -8,15 +8,17 @@ conversation's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..model.types import AssertionSpec, Response, Score, tool_call
+from ..model.types import Agent, AssertionSpec, Request, Response, Score, result_text, tool_call
 from ..plan import chain as chains
 from ..plan.chain import CANNED, ChainProblem, Step
 from ..plan.planned import Planned
 from ..plan.values import render as render_values
+from ..results.records import total
 from ..score.case import Outcome, failure_text, score_reply
 
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ class Part:
     slot: int
     turn: int  # 0-based; the conversation's part: the number of turns
     label: str  # "turn 2 (a.csv:5)", or "conversation"
-    where: str  # the item's place (file:row [model]), before the label in a failure
     asserts: tuple[AssertionSpec, ...]
     response: Response
     question: str
@@ -80,7 +81,7 @@ class Chains:
             if any(q.litellm_model != CANNED and not engine.futures[q.key].done() for q in waiting):
                 return []
             for q in waiting:
-                answer = (chains.canned_result(plan.case.agent, q) if q.litellm_model == CANNED  # type: ignore[arg-type]
+                answer = (canned_result(plan.case.agent, q) if q.litellm_model == CANNED  # type: ignore[arg-type]
                           else engine.result(q.key))
                 steps.append(Step(int(q.meta.get("turn", 1)) - 1, q, answer))
             try:
@@ -133,7 +134,7 @@ class Chains:
             specs = chain.turn_asserts[t] if chain.conversation else plan.asserts
             label = _label(plan, t) if chain.conversation else ""
             rendered, problem = render_values(specs, variables, f"{plan.case.where} {label}".strip())
-            out.append(Part(repeat * (count + 1) + t, t, label, plan.where, rendered, step.response, said, variables,
+            out.append(Part(repeat * (count + 1) + t, t, label, rendered, step.response, said, variables,
                             tuple(chains.trajectory(steps, t)), len(chains.model_steps(steps, t)), problem))
             earlier.append((said, step.response.output))
         if chain.conversation:
@@ -142,7 +143,7 @@ class Chains:
             sim = plan.case.simulation
             if sim is not None:  # what goal-achieved asks about when it names nothing
                 variables.setdefault("scenario", sim.goal or sim.instructions)
-            out.append(Part(repeat * (count + 1) + count, count, "conversation", plan.where, plan.asserts,
+            out.append(Part(repeat * (count + 1) + count, count, "conversation", plan.asserts,
                             transcript(plan, steps), earlier[0][0] if earlier else "", variables,
                             tuple(chains.trajectory(steps)), sum(s.is_model for s in steps)))
         return out
@@ -209,7 +210,7 @@ class Chains:
                                                steps=part.steps)
             values.append(value)
             if not ok and failure is None:
-                where = f"{part.where} {part.label}".strip()
+                where = f"{plan.where} {part.label}".strip()
                 failure = failure_text(where, found, value, part.response.output, 1, 1, 1, threshold)
             if part.label == "conversation" or not chain.conversation:
                 scores = tuple(found)
@@ -220,6 +221,21 @@ class Chains:
                                   "assert: (or the case one over the whole conversation)")
         value = sum(values) / len(values) if values else 0.0
         return failure is None, value, scores, tuple(turns), failure
+
+
+def canned_result(agent: Agent, req: Request) -> Response:
+    """A canned tool's result: the first of ``tool_results`` with the call's name whose
+    ``arguments`` (when given) the call's hold, as tool-args-match matches them; else an error
+    object the model is shown (the trajectory then says which call had none)."""
+    from ..score.tool_checks import mismatch
+
+    name, args = tool_call(req)
+    for item in agent.results:
+        if item["name"] == name and (item["arguments"] is None or mismatch(args, item["arguments"], "args") is None):
+            return Response(text=result_text(item["result"]), latency_ms=0.0, cached=True)
+    shown = json.dumps(args, ensure_ascii=False)[:200]
+    return Response(text=result_text({"error": f"no result for {name}({shown}) in this case's tool_results"}),
+                    latency_ms=0.0, cached=True)
 
 
 def _label(plan: Planned, turn: int) -> str:
@@ -237,14 +253,9 @@ def _turn_record(plan: Planned, part: Part, ok: bool, value: float, found: Seque
     return {"index": part.turn + 1, "where": where, "input": part.question,
             "output": part.response.output, "passed": ok, "score": value,
             "assertions": [{"type": s.type, "passed": s.passed, "score": s.score, "reason": s.reason} for s in found],
-            "latency_ms": _sum(mine, "latency_ms"), "input_tokens": _sum(mine, "input_tokens"),
-            "output_tokens": _sum(mine, "output_tokens"), "cost_usd": _sum(mine, "cost_usd"),
+            "latency_ms": total(mine, "latency_ms"), "input_tokens": total(mine, "input_tokens"),
+            "output_tokens": total(mine, "output_tokens"), "cost_usd": total(mine, "cost_usd"),
             "cached": all(r.cached for r in mine), "model_calls": len(mine)}
-
-
-def _sum(responses: Sequence[Response], name: str) -> Any:
-    values = [getattr(r, name) for r in responses]
-    return None if not values or any(v is None for v in values) else sum(values)
 
 
 def transcript(plan: Planned, steps: Sequence[Step]) -> Response:
@@ -260,9 +271,9 @@ def transcript(plan: Planned, steps: Sequence[Step]) -> Response:
                 lines.append(f"Tool {name}({_short(args)}): {_short(s.response.text or s.response.error)}")
         lines.append(f"Assistant: {step.response.output}")
     mine = [s.response for s in steps if s.is_model]
-    return Response(text="\n".join(lines), input_tokens=_sum(mine, "input_tokens"),
-                    output_tokens=_sum(mine, "output_tokens"), cost_usd=_sum(mine, "cost_usd"),
-                    latency_ms=_sum(mine, "latency_ms"), cached=all(r.cached for r in mine),
+    return Response(text="\n".join(lines), input_tokens=total(mine, "input_tokens"),
+                    output_tokens=total(mine, "output_tokens"), cost_usd=total(mine, "cost_usd"),
+                    latency_ms=total(mine, "latency_ms"), cached=all(r.cached for r in mine),
                     finish_reason=mine[-1].finish_reason if mine else None)
 
 
@@ -280,7 +291,7 @@ def chain_record(chains_: Chains, plan: Planned) -> dict[str, Any]:
     users = [s.response for r in range(len(plan.requests)) for s in chains_.of(plan, r) if s.is_user]
     out: dict[str, Any] = {"steps": chains.trajectory(steps), "model_calls": len(chains_.answers(plan)),
                            "repeats": len(plan.requests), "simulated_user": {
-                               "calls": len(users), "cost_usd": _sum(users, "cost_usd") if users else 0.0}}
+                               "calls": len(users), "cost_usd": total(users, "cost_usd") if users else 0.0}}
     if mine:
         last = mine[-1]
         out["messages"] = [*last.request.messages, chains.assistant_message(last.response)]

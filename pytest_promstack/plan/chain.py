@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .prompts import Prompt
 
 HISTORY_VAR = "_conversation"  # promptfoo's: a prompt naming it writes the history itself
-CANNED = "canned"  # a tool request answered from the case's tool_results, never sent anywhere
+CANNED = "canned"  # a tool request answered from the case's tool_results (pipeline/chains.py), never sent
 USER_KIND = "simulated-user"  # a request's meta kind: the model that plays the user
 STOP = "###STOP###"  # what the simulated user writes when its goal is reached
 SIMULATOR = ("You are role-playing a user who talks to an assistant (a chatbot). Stay in character as the user; "
@@ -273,8 +273,9 @@ def _turn_label(plan: Planned, turn: int) -> str:
 
 
 def _tool_requests(plan: Planned, agent: Agent, step: Step) -> list[Request]:
-    """One request per tool call of the model's reply: canned (answered here, ``canned_result``)
-    or the python impl's run (a ``tool`` request the engine makes, cached like any answer)."""
+    """One request per tool call of the model's reply: canned (answered from the case's
+    tool_results, pipeline/chains.canned_result) or the python impl's run (a ``tool`` request
+    the engine makes, cached like any answer)."""
     out = []
     for index, (name, args) in enumerate(step.response.calls):
         body = {"name": name, "arguments": args, "index": index}
@@ -285,28 +286,6 @@ def _tool_requests(plan: Planned, agent: Agent, step: Step) -> list[Request]:
         out.append(Request(model=target, litellm_model=target, messages=messages, params={}, key=key,
                            timeout=step.request.timeout, meta=meta, call="tool"))
     return out
-
-
-def canned_result(agent: Agent, req: Request) -> Response:
-    """A canned tool's result: the first of ``tool_results`` with the call's name whose
-    ``arguments`` (when given) are a subset of the call's; else an error object the model is
-    shown (the trajectory then says which call had none)."""
-    name, args = tool_call(req)
-    for item in agent.results:
-        if item.get("name") == name and (item.get("arguments") is None or _subset(item["arguments"], args)):
-            return Response(text=result_text(item.get("result")), latency_ms=0.0, cached=True)
-    shown = json.dumps(args, ensure_ascii=False)[:200]
-    return Response(text=result_text({"error": f"no result for {name}({shown}) in this case's tool_results"}),
-                    latency_ms=0.0, cached=True)
-
-
-def _subset(expected: Any, actual: Any) -> bool:
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(k in actual and _subset(v, actual[k]) for k, v in expected.items())
-    if isinstance(expected, list):
-        return isinstance(actual, list) and len(expected) == len(actual) and all(
-            _subset(e, a) for e, a in zip(expected, actual, strict=True))
-    return bool(expected == actual)
 
 
 def _after_tools(settings: Settings, plan: Planned, repeat: int, steps: Sequence[Step]) -> Request:

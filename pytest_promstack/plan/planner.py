@@ -341,9 +341,9 @@ def _threaded(cases: list[Case], prompts: list[Prompt | str], name: str) -> list
     loose = [c for c in cases if not c.turns and c.provider_output is None]
     if len(loose) < 2:
         return cases
-    thread = conversation(loose, name)
-    at = cases.index(loose[0])
-    return [*(c for c in cases[:at]), thread, *(c for c in cases[at:] if c not in loose)]
+    threaded = {id(c) for c in loose}
+    at = next(i for i, c in enumerate(cases) if id(c) in threaded)
+    return [*cases[:at], conversation(loose, name), *(c for c in cases[at:] if id(c) not in threaded)]
 
 
 def _led(specs: tuple[AssertionSpec, ...], lead: tuple[str, ...]) -> tuple[AssertionSpec, ...]:
