@@ -1,0 +1,47 @@
+"""The detectors as one call: ``find(text, types)`` runs the rules that report any of
+``types`` and returns their findings without overlaps, left to right.
+
+A detector is ``findings.Detector(name, types, fn)``: ``fn(text)`` yields ``Finding``s. The PII rules
+live in ``pii.py``, the secret rules in ``secrets.py``; each is imported when a run first asks
+for one of its types, so a run that never masks never loads ``phonenumbers``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+from .findings import PII, SECRETS, TYPES, Detector, Finding, resolve
+
+
+def detectors(types: Sequence[str] = TYPES) -> list[Detector]:
+    """The detectors that report any of ``types``."""
+    wanted = set(types)
+    found: list[Detector] = []
+    for module in ("pii", "secrets"):
+        if wanted & set(PII if module == "pii" else SECRETS):
+            found += importlib.import_module(f"{__package__}.{module}").DETECTORS
+    return [d for d in found if wanted & set(d.types)]
+
+
+def find(text: str, types: Sequence[str] = TYPES, min_confidence: float = 0.0) -> list[Finding]:
+    """Every finding of ``types`` in ``text`` at ``min_confidence`` or above, without overlaps."""
+    if not text:
+        return []
+    wanted = set(types)
+    return resolve([f for d in detectors(types) for f in d.fn(text)
+                    if f.type in wanted and f.confidence >= min_confidence])
+
+
+def parse_types(value: object) -> tuple[str, ...]:
+    """``"kr_rrn, phone"`` / ``["KR_RRN", "PHONE"]`` / ``"pii"`` / ``"secrets"`` -> type names.
+    Raises ValueError naming an unknown type and the known ones."""
+    items = value if isinstance(value, list | tuple) else str(value or "").split(",")
+    out: list[str] = []
+    for item in (str(i).strip().upper().replace("-", "_") for i in items):
+        if not item:
+            continue
+        group = {"PII": PII, "SECRETS": SECRETS, "ALL": TYPES}.get(item)
+        if group is None and item not in TYPES:
+            raise ValueError(f"unknown type {item!r}: use pii, secrets or any of {', '.join(TYPES)}")
+        out += group or (item,)
+    return tuple(dict.fromkeys(out))
