@@ -162,6 +162,31 @@ class CacheSpec(_Strict):
         return v
 
 
+ARTEFACTS = ("results", "html", "failures", "call_log", "cassettes", "audit")
+
+
+class MaskingSpec(_Strict):
+    """What is masked in what promstack writes (safety/mask.py): on by default, every artefact."""
+
+    enabled: bool = True
+    types: list[str] | str = Field(default_factory=lambda: ["pii", "secrets"])
+    hashed: bool = False
+    min_confidence: Literal["high", "medium", "low"] = "medium"
+    results: bool = True  # the results JSON (--promstack-json, baselines)
+    html: bool = True  # the HTML report
+    failures: bool = True  # a failed case's text, as the terminal shows it and JUnit stores it
+    call_log: bool = True  # the call log's error texts
+    cassettes: bool = True  # the texts of recorded cassettes (requests, answers, tool calls)
+    audit: bool = True  # the audit log's question and answer
+
+    @field_validator("types")
+    @classmethod
+    def _types(cls, v: Any) -> list[str]:
+        from ..safety.detect import parse_types
+
+        return list(parse_types(v))
+
+
 class FileConfig(_Strict):
     models: list[str | ModelSpec] = Field(default_factory=list)
     defaults: dict[str, Any] = Field(default_factory=dict)
