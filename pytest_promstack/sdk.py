@@ -49,7 +49,7 @@ class PromptVersion:
 
 class Client:
     def __init__(self, root: str | Path | None = None, config: str | None = None, label_ttl: float = 60.0,
-                 user_id: str | None = None) -> None:
+                 user_id: str | None = None, mask_inputs: bool | None = None) -> None:
         from .config.settings import load_or_default
         from .pipeline.runner import default_root
 
@@ -59,6 +59,7 @@ class Client:
         self.registry = PromptRegistry(self.root, readonly=True)
         self.label_ttl = label_ttl
         self.user_id = user_id
+        self.mask_inputs = mask_inputs  # None: promstack.yaml's mask_inputs
         self._versions: dict[tuple[str, int], PromptVersion] = {}
         self._labels: dict[tuple[str, str], tuple[int, float]] = {}
         self._runner: Any = None
@@ -114,12 +115,23 @@ class Client:
         return PromptVersion(pid, None, prompt.version, (), prompt)
 
     def complete(self, prompt: PromptVersion | Prompt | str, model: str | None = None,
-                 params: dict[str, Any] | None = None, **variables: Any) -> Any:
+                 params: dict[str, Any] | None = None, mask_inputs: bool | None = None, guards: bool = True,
+                 **variables: Any) -> Any:
         """Render and call a model (``Reply``: text, tokens, cost, latency, cached, error, and
-        the ``tool_calls`` of a prompt with ``tools:``, with the request's ``params``)."""
+        the ``tool_calls`` of a prompt with ``tools:``, with the request's ``params``).
+        ``mask_inputs=True`` sends the messages with their PII and secrets masked
+        (``<PHONE_1>``) and puts the values back into the reply's text (None: the client's
+        setting, else promstack.yaml's ``mask_inputs``); ``reply.messages`` is what was sent.
+        With ``guards:`` in promstack.yaml the call goes through them (``guards=False`` skips
+        them for this call): an injection above the threshold is flagged or blocked
+        (``reply.blocked``, the notice as its text, no call made), an answer holding a secret
+        or sensitive data or a banned word is replaced by its notice; ``reply.guards`` lists
+        the decisions, which the call log keeps too."""
         runner = self._get_runner()
         p = prompt.prompt if isinstance(prompt, PromptVersion) else prompt
-        return runner.run_many([{"prompt": p, "vars": variables, "model": model, "params": params}])[0]
+        masks = mask_inputs if mask_inputs is not None else self.mask_inputs
+        return runner.run_many([{"prompt": p, "vars": variables, "model": model, "params": params,
+                                 "meta": {"mask_inputs": masks}, "guards": guards}])[0]
 
     def check(self, reply: Any, *specs: str | dict[str, Any], threshold: float | None = None) -> Any:
         """Score a reply with assertions in the test files' language (``"tool-called:get_weather"``,

@@ -87,6 +87,7 @@ class SuiteSpec(_Strict):
     vars: dict[str, Any] = Field(default_factory=dict)
     case_defaults: CaseDefaults | None = None
     gates: GateSpec = Field(default_factory=GateSpec)
+    mask_inputs: bool | None = None  # None: the top-level mask_inputs
 
     _one_glob = field_validator("tests", mode="before")(lambda v: _as_list(v))
 
@@ -169,7 +170,7 @@ class MaskingSpec(_Strict):
     """What is masked in what promstack writes (safety/mask.py): on by default, every artefact."""
 
     enabled: bool = True
-    types: list[str] | str = Field(default_factory=lambda: ["pii", "secrets"])
+    types: list[str] | str = Field(default_factory=lambda: ["pii", "secrets"], validate_default=True)
     hashed: bool = False
     min_confidence: Literal["high", "medium", "low"] = "medium"
     results: bool = True  # the results JSON (--promstack-json, baselines)
@@ -185,6 +186,34 @@ class MaskingSpec(_Strict):
         from ..safety.detect import parse_types
 
         return list(parse_types(v))
+
+
+class GuardInput(_Strict):
+    mask: bool = False  # requests of the SDK and the fixture leave masked (their mask_inputs)
+    injection: Literal["off", "flag", "block"] = "flag"
+    threshold: float = Field(0.5, ge=0, le=1)
+    blocked_notice: str = "[요청이 차단되었습니다]"
+
+
+class GuardOutput(_Strict):
+    sensitive: str | None = "[응답 필터링됨]"
+    sensitive_types: list[str] | str | None = None  # None: guards.DEFAULT_SENSITIVE and every secret
+    harmful: str = "[부적절한 응답]"
+    banned: list[str] | str | None = None  # words, or file://words.txt (one per line) inside the project
+
+    @field_validator("sensitive_types")
+    @classmethod
+    def _types(cls, v: Any) -> list[str] | None:
+        from ..safety.detect import parse_types
+
+        return None if v is None else list(parse_types(v))
+
+
+class GuardsSpec(_Strict):
+    """``guards:``: what the SDK's complete() and the fixture do to requests and answers."""
+
+    input: GuardInput = Field(default_factory=GuardInput)
+    output: GuardOutput = Field(default_factory=GuardOutput)
 
 
 class FileConfig(_Strict):
@@ -211,6 +240,9 @@ class FileConfig(_Strict):
     gates: GateSpec = Field(default_factory=GateSpec)
     judge_aggregate: str = "each"
     allow_python: bool = True  # python: targets and assertions are code; false refuses them (CI on pull requests)
+    masking: MaskingSpec = Field(default_factory=MaskingSpec)
+    mask_inputs: bool = False  # mask PII and secrets in requests before they leave (a suite may say otherwise)
+    guards: GuardsSpec | None = None  # None: the SDK and the fixture call as they are
 
     @field_validator("judge_aggregate")
     @classmethod
@@ -232,6 +264,30 @@ class Suite:
     arena: bool = False
     gates: dict[str, float] = field(default_factory=dict)
     defaults: CaseDefaults | None = None
+    mask_inputs: bool = False
+
+
+@dataclass(frozen=True)
+class Masking:
+    """``masking:`` as a run uses it: the types masked (empty: masking is off), how, and the
+    artefacts written masked."""
+
+    types: tuple[str, ...] = ()
+    hashed: bool = False
+    min_confidence: float = 0.6
+    artefacts: frozenset[str] = frozenset()
+
+    def on(self, artefact: str) -> bool:
+        return bool(self.types) and artefact in self.artefacts
+
+
+def _masking(spec: MaskingSpec) -> Masking:
+    from ..safety.findings import HIGH, LOW, MEDIUM
+
+    if not spec.enabled:
+        return Masking()
+    return Masking(tuple(spec.types), spec.hashed, {"high": HIGH, "medium": MEDIUM, "low": LOW}[spec.min_confidence],
+                   frozenset(a for a in ARTEFACTS if getattr(spec, a)))
 
 
 @dataclass(frozen=True)
@@ -284,6 +340,9 @@ class Settings:
     gates: tuple[tuple[str, float], ...] = ()  # for the whole run: (key, limit), the config's then --promstack-gate's
     config_file: Path | None = None  # the file the settings came from (None: defaults)
     allow_python: bool = True  # False: python: targets and python assertions are refused (they run code)
+    masking: Masking = field(default_factory=lambda: _masking(MaskingSpec()))
+    mask_inputs: bool = False
+    guards: Any = None  # a safety.guards.GuardPolicy, when promstack.yaml has guards:
     run: RunOptions = field(default_factory=RunOptions)
 
     def tests_folder(self) -> Path:
@@ -430,6 +489,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     _outputs_inside(base, cfg, bool(options.get("log")), problems)
     judges, default_judge = _judges(cfg, problems, models, base)
     arena = _arena(base, cfg, models, judges, default_judge, suites, options.get("suites") or [], problems)
+    guards = _guards(base, cfg.guards, problems)
     if problems:
         raise ConfigError(source, problems)
     return Settings(
@@ -463,8 +523,50 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         arena=arena,
         gates=(*cfg.gates.values().items(), *(options.get("gates") or ())),
         allow_python=cfg.allow_python and not options.get("no_python"),
+        masking=_masking(cfg.masking),
+        mask_inputs=cfg.mask_inputs,
+        guards=guards,
         run=options.get("run") or RunOptions(),
     )
+
+
+def _guards(base: Path, spec: GuardsSpec | None, problems: list[str]) -> Any:
+    """``guards:`` as the runner uses it; a ban list given as ``file://`` is read here, from a
+    file inside the project, and checked, so a bad list stops the run with one line."""
+    if spec is None:
+        return None
+    from ..safety.guards import GuardPolicy
+
+    banned = spec.output.banned
+    if isinstance(banned, str):
+        banned = _word_file(base, banned, problems)
+    items = tuple(str(b) for b in banned or ())
+    if items:
+        from ..safety.banned import BanList
+
+        try:
+            BanList(items)
+        except ValueError as exc:
+            problems.append(f"guards.output.banned: {exc}")
+    i, o = spec.input, spec.output
+    return GuardPolicy(mask=i.mask, injection=i.injection, threshold=i.threshold, blocked_notice=i.blocked_notice,
+                       sensitive=o.sensitive, sensitive_types=tuple(o.sensitive_types or ()), harmful=o.harmful,
+                       banned=items)
+
+
+def _word_file(base: Path, ref: str, problems: list[str]) -> list[str]:
+    from ..util.paths import inside, project_root
+
+    path = base / ref.removeprefix("file://")
+    if not ref.startswith("file://") or not inside(path, project_root(base)) or not path.is_file():
+        problems.append(f"guards.output.banned: {ref!r} is not a list of words nor file://PATH of a file inside the "
+                        "project; write [word, ...] or file://guards/banned.txt (one word per line)")
+        return []
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"guards.output.banned: cannot read {ref} ({exc}); save it as UTF-8 text")
+        return []
 
 
 def _with_promptfoo(base: Path, raw: dict[str, Any], source: str) -> dict[str, Any]:
@@ -683,7 +785,8 @@ def _suites(
                 if m not in models:
                     problems.append(f"{where}.models: unknown model {m!r}; add it under models:")
         out[name] = Suite(name, prompts, tuple(spec.tests), files, suite_models,
-                          tuple(spec.assert_), spec.vars, gates=spec.gates.values(), defaults=spec.case_defaults)
+                          tuple(spec.assert_), spec.vars, gates=spec.gates.values(), defaults=spec.case_defaults,
+                          mask_inputs=cfg.mask_inputs if spec.mask_inputs is None else spec.mask_inputs)
     return out
 
 

@@ -296,6 +296,7 @@ def build_cache(settings: Any, warn: Warn) -> Layered:
             primary = RedisCache(s.cache_url, s.cache_ttl, primary, warn)
     # the suites' cassettes, and the promstack fixture's own (cassettes/fixture.jsonl)
     names = [*s.suites, "fixture"]
-    cassettes = (load(s.cassette_dir, names, record=s.cache_mode == CacheMode.RECORD, warn=warn)
+    masking = s.masking if s.masking.on("cassettes") else None
+    cassettes = (load(s.cassette_dir, names, record=s.cache_mode == CacheMode.RECORD, warn=warn, masking=masking)
                  if s.cache_mode.reads else {})
     return Layered(primary, cassettes)

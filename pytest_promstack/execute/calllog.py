@@ -14,6 +14,7 @@ from typing import Any
 FIELDS = ("timestamp", "run_id", "kind", "suite", "case_id", "prompt_id", "prompt_version", "model",
           "input_tokens", "output_tokens", "cost_usd", "latency_ms", "cached", "attempt", "attempts",
           "status", "status_code", "error", "user_id")
+GUARD_FIELDS = ("guard", "detail")  # a guard's line (kind "guard"): which guard, and why
 
 
 def user_id() -> str | None:
@@ -25,10 +26,14 @@ def user_id() -> str | None:
 
 
 class CallLog:
-    def __init__(self, path: Path, run_id: str, user: str | None) -> None:
+    """``masking``: the run's masking settings when the call log is masked (an error text may
+    quote the request), else None."""
+
+    def __init__(self, path: Path, run_id: str, user: str | None, masking: Any = None) -> None:
         self.path = path
         self.run_id = run_id
         self.user = user
+        self.masking = masking
         self._lock = threading.Lock()
         self._fd: int | None = None
         self.failed: str | None = None
@@ -37,7 +42,12 @@ class CallLog:
         record = {"timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                   "run_id": self.run_id, "kind": "model", "user_id": self.user}
         record.update(fields)
-        line = json.dumps({k: record.get(k) for k in FIELDS if k in record or k in FIELDS},
+        if self.masking is not None and (record.get("error") or record.get("detail")):
+            from ..safety.mask import Masker
+
+            masker = Masker.of(self.masking)
+            record.update({k: masker.mask(record[k]) for k in ("error", "detail") if record.get(k)})
+        line = json.dumps({k: record.get(k) for k in (*FIELDS, *(k for k in GUARD_FIELDS if k in record))},
                           ensure_ascii=False, separators=(",", ":")) + "\n"
         data = line.encode("utf-8")
         with self._lock:

@@ -31,8 +31,12 @@ from typing import Any
 from ..model.types import NOT_IN_KEY, Request, Response
 from ..util.files import atomic_write
 
+KEPT = frozenset({"case", "key", "model", "finish_reason", "type", "id"})  # names, never masked
 
-def entry(case_id: str, req: Request, resp: Response) -> dict[str, Any]:
+
+def entry(case_id: str, req: Request, resp: Response, masking: Any = None) -> dict[str, Any]:
+    """A cassette line; with ``masking`` (``masking: {cassettes: true}``, the default) its texts
+    are masked by one masker, request first, so ``mismatch`` can mask a live request the same way."""
     out = {
         "case": case_id,
         "key": req.key,
@@ -59,6 +63,10 @@ def entry(case_id: str, req: Request, resp: Response) -> dict[str, Any]:
         out["steps"] = list(resp.trajectory)
     if resp.model_calls is not None:
         out["model_calls"] = resp.model_calls
+    if masking is not None:
+        from ..safety.mask import Masker
+
+        return Masker.of(masking).mask_json(out, keep=KEPT)
     return out
 
 
@@ -80,9 +88,10 @@ class Cassettes(dict[str, Response]):
     """The answers of the suites' cassettes by key, each with the line it came from and the
     request it was recorded for, so ``answer`` can check that the key is that request's."""
 
-    def __init__(self, record: bool = False) -> None:
+    def __init__(self, record: bool = False, masking: Any = None) -> None:
         super().__init__()
         self.record = record  # recording: a mismatched entry is a miss, so the call is made and the line replaced
+        self.masking = masking  # the run's masking settings: an entry recorded masked matches a request masked so
         self.origin: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def add(self, key: str, response: Response, where: str, recorded: dict[str, Any]) -> None:
@@ -96,7 +105,7 @@ class Cassettes(dict[str, Response]):
         if hit is None or hit.error is not None or req.key not in self.origin:
             return hit
         where, recorded = self.origin[req.key]
-        differs = mismatch(recorded, req)
+        differs = mismatch(recorded, req, self.masking)
         if differs is None:
             return hit
         if self.record:
@@ -105,20 +114,31 @@ class Cassettes(dict[str, Response]):
                               "--promstack-record (or fix the line)", retry=False)
 
 
-def mismatch(e: dict[str, Any], req: Request) -> str | None:
-    """What of entry ``e`` is not ``req`` (model, messages, the params the key covers), or None."""
+def mismatch(e: dict[str, Any], req: Request, masking: Any = None) -> str | None:
+    """What of entry ``e`` is not ``req`` (model, messages, the params the key covers), or None.
+    With ``masking``, an entry recorded masked matches the request masked as ``entry`` masks it."""
     recorded = e.get("request")
     if not isinstance(recorded, dict):
         return "the entry has no request to check it against"
     if e.get("model") != req.litellm_model:
         return f"model {str(e.get('model'))[:80]!r} is not {req.litellm_model!r}"
-    if _canonical(recorded.get("messages")) != _canonical(list(req.messages)):
-        return "request.messages differ from the request this case makes"
     params = recorded.get("params") if isinstance(recorded.get("params"), dict) else {}
-    if _canonical({k: v for k, v in params.items() if k not in NOT_IN_KEY}) != _canonical(
-            {k: v for k, v in req.params.items() if k not in NOT_IN_KEY}):
+    then = {"messages": recorded.get("messages"), "params": params}
+    live = {"messages": list(req.messages), "params": req.params}
+    if masking is not None and _keyed(then) != _keyed(live):
+        from ..safety.mask import Masker
+
+        live = Masker.of(masking).mask_json(live, keep=KEPT)
+    if _canonical(then["messages"]) != _canonical(live["messages"]):
+        return "request.messages differ from the request this case makes"
+    if _keyed(then) != _keyed(live):
         return "request.params differ from the request this case makes"
     return None
+
+
+def _keyed(request: dict[str, Any]) -> str:
+    """A request's messages and the params its key covers, canonical."""
+    return _canonical([request["messages"], {k: v for k, v in request["params"].items() if k not in NOT_IN_KEY}])
 
 
 def _canonical(value: Any) -> str:
@@ -185,13 +205,14 @@ def problem(e: dict[str, Any]) -> str | None:
                            "model_calls": e.get("model_calls")})
 
 
-def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None) -> Cassettes:
+def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None, masking: Any = None
+         ) -> Cassettes:
     """Every entry of the suites' cassettes by key. An entry of wrong types answers its request
     with an error naming ``cassette:line`` (in record mode it is left out, so the call is made
     and the line replaced), and so does an entry whose request is not its key's (checked by
     ``Cassettes.answer`` against the live request; in record mode the call is made and the
     line replaced too); a line that is not an entry at all is skipped with a warning."""
-    responses = Cassettes(record)
+    responses = Cassettes(record, masking)
     for suite in suites:
         path = path_for(directory, suite)
         where = f"{directory.name}/{path.name}"

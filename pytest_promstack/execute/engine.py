@@ -155,8 +155,10 @@ class Engine:
                 out.append((req, fut.result()))
         return out
 
-    def result(self, key: str, timeout: float | None = None) -> Response:
-        return self.futures[key].result(timeout)
+    def result(self, req: Request, timeout: float | None = None) -> Response:
+        """The answer to ``req`` (one call answers every request with its key), with the values
+        its mask_inputs masked put back (as the cache holds it, it has the placeholders)."""
+        return req.restored(self.futures[req.key].result(timeout))
 
     def shutdown(self) -> None:
         """End of the run: stop calling (``close``), then close the cache and the call log."""
@@ -332,6 +334,12 @@ class Engine:
             retries += 1
             self._log_retry(req, attempt, resp)
             await asyncio.sleep(wait)
+
+    def log_guard(self, req: Request, decision: dict[str, Any]) -> None:
+        """A run-time guard's decision on ``req`` (safety/guards.py), as a call-log line of kind guard."""
+        if self.log is not None:
+            self.log.write(**req.meta, kind="guard", model=req.model, status=decision["action"],
+                           guard=decision["guard"], detail=decision["detail"])
 
     def _log_retry(self, req: Request, attempt: int, resp: Response) -> None:
         if self.log is not None:
@@ -589,7 +597,8 @@ def open_engine(settings: Any, run_id: str, warn: Callable[[str], None], cache: 
     from .calllog import CallLog, user_id
 
     s = settings
-    log = CallLog(s.log_path, run_id, s.user_id or user_id()) if s.log_path is not None else None
+    masking = s.masking if s.masking.on("call_log") else None
+    log = CallLog(s.log_path, run_id, s.user_id or user_id(), masking) if s.log_path is not None else None
     return Engine(s.concurrency, cache if cache is not None else build_cache(s, warn), s.cache_mode,
                   RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
                   transport=s.transport, redact=Redactor(secrets_of(s)))

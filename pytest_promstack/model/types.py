@@ -4,7 +4,7 @@ Case -> Request -> Response -> Score/Result."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -121,6 +121,28 @@ class Request:
     # what is asked: a chat completion, or (for the similar and moderation checks) the embedding
     # or the moderation of the one user message's text
     call: str = "chat"  # "chat" | "embedding" | "moderation" | "tool" (an agent's tool run by its python impl)
+    # mask_inputs: the (placeholder, value) pairs masked out of the messages before they leave, put
+    # back into the answer for its caller (Engine.result); never written, not in the key
+    unmask: tuple[tuple[str, str], ...] = ()
+
+    def restored(self, resp: Response) -> Response:
+        """``resp`` with this request's masked values back in its text and tool calls."""
+        if not self.unmask or resp.error is not None:
+            return resp
+
+        def back(value: Any) -> Any:
+            if isinstance(value, str):
+                for placeholder, original in self.unmask:
+                    value = value.replace(placeholder, original)
+                return value
+            if isinstance(value, dict):
+                return {k: back(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return type(value)(back(v) for v in value)
+            return value
+
+        return replace(resp, text=back(resp.text), tool_calls=back(resp.tool_calls),
+                       function_call=back(resp.function_call))
 
 
 @dataclass(frozen=True)

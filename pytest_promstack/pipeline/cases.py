@@ -125,7 +125,7 @@ class Batch:
         engine = self.open()
         if request.key not in engine.futures:
             engine.submit([request])  # a case this process did not pre-run
-        return engine.result(request.key)
+        return engine.result(request)
 
     # -- score: the arena and the judges ------------------------------------------------------
 
@@ -283,7 +283,8 @@ class Batch:
             from ..execute.cassettes import entry
 
             calls = self.open().recorded(plan.suite, plan.case_id)
-            out["cassette"] = [entry(plan.case_id, req, r) for req, r in calls]
+            masking = self.settings.masking if self.settings.masking.on("cassettes") else None
+            out["cassette"] = [entry(plan.case_id, req, r, masking) for req, r in calls]
         return out
 
     def run_one(self, owner: str, plan: Planned) -> dict[str, Any]:
@@ -301,8 +302,12 @@ class Batch:
                 message = str(exc)
         verdict = "error" if when == "setup" else "passed" if outcome is not None and outcome.passed else "failed"
         props = records.junit_properties(plan, responses) if responses else []
-        return {"outcome": verdict, **self.record(owner, plan, responses, outcome, when, message),
-                "junit": {"message": message, "properties": props}}
+        record = self.record(owner, plan, responses, outcome, when, message)
+        if message is not None and self.settings.masking.on("failures"):
+            from ..results.masking import masked_text
+
+            message = masked_text(message, record, self.settings.masking)
+        return {"outcome": verdict, **record, "junit": {"message": message, "properties": props}}
 
     def salvage(self, plans: Mapping[str, Planned]) -> dict[str, dict[str, Any]]:
         """After an interrupt: stop the calls in flight, then score those of ``plans`` whose

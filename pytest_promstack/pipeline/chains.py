@@ -82,7 +82,7 @@ class Chains:
                 return []
             for q in waiting:
                 answer = (canned_result(plan.case.agent, q) if q.litellm_model == CANNED  # type: ignore[arg-type]
-                          else engine.result(q.key))
+                          else engine.result(q))
                 steps.append(Step(int(q.meta.get("turn", 1)) - 1, q, answer))
             try:
                 asked = chains.advance(self.settings, plan, repeat, steps)

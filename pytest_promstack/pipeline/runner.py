@@ -42,6 +42,9 @@ class Reply:
     tool_calls: tuple[dict[str, Any], ...] | None = None  # OpenAI's shape: {id, type, function: {name, arguments}}
     function_call: dict[str, Any] | None = None  # OpenAI's legacy single call: {name, arguments}
     params: dict[str, Any] = field(default_factory=dict)  # the request's params as sent: its tools, tool_choice, ...
+    # what the guards (guards: in promstack.yaml) decided: {"guard", "action", "detail", "score"?}
+    guards: tuple[dict[str, Any], ...] = ()
+    blocked: bool = False  # the input guard stopped the call: no model was asked, text is the notice
 
     @classmethod
     def of(cls, req: Request, resp: Response, prompt: Prompt | None, variables: dict[str, Any]) -> Reply:
@@ -86,6 +89,7 @@ class Runner:
         self._engine: Any = None
         self._unimport: Any = None  # takes the project root off sys.path again (set with the engine)
         self._prompts: dict[str, Prompt] = {}
+        self._guard: Any = None
         self.run_id = uuid.uuid4().hex[:12]
 
     # -- prompts ----------------------------------------------------------------------------
@@ -131,8 +135,11 @@ class Runner:
             raise PromstackError("no model: pass model=..., set model: in the prompt, or list models: in "
                                  "promstack.yaml")
         self._allowed([name], [])
+        masks = (meta or {}).get("mask_inputs")
+        if masks is None and self.settings.guards is not None and self.settings.guards.mask:
+            masks = True
         info = {"suite": FIXTURE_SUITE, "case_id": (meta or {}).get("case_id"), "prompt_id": p.id if p else None,
-                "prompt_version": p.version if p else None}
+                "prompt_version": p.version if p else None, "mask_inputs": masks}
         merged = {**(p.params if p else {}), **(params or {})}
         return build_request(self.settings, name, messages, info, params={**merged, **self._tools(name, merged,
                                                                                                  variables)},
@@ -156,11 +163,14 @@ class Runner:
         for job in jobs:
             job = dict(job)
             variables = job.pop("vars", None) or {}
+            guarded = job.pop("guards", None) is not False
             req, p = self.request(job.pop("prompt"), variables, **job)
-            planned.append((req, p, variables))
+            planned.append((req, p, variables, self._guards() if guarded else None))
         engine = self.engine()
-        engine.submit([req for req, _, _ in planned])
-        replies = [Reply.of(req, engine.result(req.key), p, v) for req, p, v in planned]
+        checked = [(g.check_input(req.messages) if g is not None else None) for req, _, _, g in planned]
+        blocked = [d is not None and d.action == "blocked" for d in checked]
+        engine.submit([req for (req, *_), no in zip(planned, blocked, strict=True) if not no])
+        replies = [self._guarded(req, p, v, g, d) for (req, p, v, g), d in zip(planned, checked, strict=True)]
         self.replies.extend(replies)
         failed = [r for r in replies if r.error]
         if failed and not allow_error:
@@ -169,6 +179,34 @@ class Runner:
             raise CallFailed(f"model call failed: {r.model}" + (f", prompt {r.prompt_id}" if r.prompt_id else "")
                              + f": {r.error}{more}; pass allow_error=True to get the reply with its error")
         return replies
+
+    def _guards(self) -> Any:
+        """The run-time guards of promstack.yaml's ``guards:`` (None without it)."""
+        if self.settings.guards is None:
+            return None
+        if self._guard is None:
+            from ..safety.guards import Guards
+
+            self._guard = Guards(self.settings.guards)
+        return self._guard
+
+    def _guarded(self, req: Request, p: Prompt | None, variables: dict[str, Any], guards: Any, flagged: Any) -> Reply:
+        """The reply to ``req`` after the guards: the blocked notice (no call was made), or the
+        answer with its text filtered; each decision goes to the call log."""
+        if guards is None:
+            return Reply.of(req, self.engine().result(req), p, variables)
+        decisions = [flagged] if flagged is not None else []
+        if flagged is not None and flagged.action == "blocked":
+            reply = replace(Reply.of(req, Response(text=guards.policy.blocked_notice, cached=False), p, variables),
+                            blocked=True, latency_ms=None, input_tokens=0, output_tokens=0, cost_usd=0.0)
+        else:
+            reply = Reply.of(req, self.engine().result(req), p, variables)
+            if reply.error is None:
+                text, filtered = guards.filter_output(reply.text)
+                reply, decisions = replace(reply, text=text), decisions + filtered
+        for d in decisions:
+            self.engine().log_guard(req, d.to_json())
+        return replace(reply, guards=tuple(d.to_json() for d in decisions))
 
     def engine(self) -> Any:
         if self._engine is None:
@@ -248,7 +286,8 @@ class Runner:
 
         if self._engine is None or self.settings.cache_mode != CacheMode.RECORD:
             return []
-        return [entry(case_id, req, resp) for req, resp in self._engine.recorded(FIXTURE_SUITE, case_id)]
+        masking = self.settings.masking if self.settings.masking.on("cassettes") else None
+        return [entry(case_id, req, resp, masking) for req, resp in self._engine.recorded(FIXTURE_SUITE, case_id)]
 
     def close(self) -> None:
         if self._engine is not None:

@@ -49,6 +49,33 @@ def model_spec(settings: Settings, model: str) -> ModelSpec:
     return settings.models.get(model) or ModelSpec(name=model, model=model)
 
 
+def masks_inputs(settings: Settings, meta: dict[str, Any]) -> bool:
+    """Whether requests of this suite (``meta["suite"]``) leave masked: the suite's
+    ``mask_inputs``, else the config's; an SDK or fixture call says so in ``meta["mask_inputs"]``."""
+    if meta.get("mask_inputs") is not None:
+        return bool(meta["mask_inputs"])
+    suite = settings.suites.get(str(meta.get("suite"))) if meta.get("suite") is not None else None
+    return suite.mask_inputs if suite is not None else settings.mask_inputs
+
+
+# the keys of a message that name, never carry data: left as they are
+MESSAGE_NAMES = frozenset({"role", "type", "name", "id", "tool_call_id"})
+
+
+def masked(settings: Settings, messages: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], tuple[
+        tuple[str, str], ...]]:
+    """``messages`` with their PII and secrets masked (one masker for the request: a value has one
+    placeholder in all of them), and the (placeholder, value) pairs to restore the answer with.
+    The types are ``masking.types`` (every type when masking is off), with its style."""
+    from ..safety.findings import TYPES
+    from ..safety.mask import Masker
+
+    m = settings.masking
+    masker = Masker(m.types or TYPES, hashed=m.hashed, min_confidence=m.min_confidence)
+    out = masker.mask_json(list(messages), keep=MESSAGE_NAMES)
+    return out, tuple(masker.values.items())
+
+
 def build(settings: Settings, model: str, messages: Sequence[dict[str, Any]], meta: dict[str, Any], *,
           params: dict[str, Any] | None = None, defaults: bool = True, repeat: int = 0,
           variables: dict[str, Any] | None = None, judge: bool = False) -> Request:
@@ -56,8 +83,13 @@ def build(settings: Settings, model: str, messages: Sequence[dict[str, Any]], me
     ``defaults`` (unless ``defaults=False``: judges), the model's own params, then ``params``.
     A ``python:`` target's ``variables`` join its key and meta (it answers from them, not only
     from the messages); ``repeat`` is the run index of a repeated case. A judge's request asks
-    for its structured output in the key and sends ``drop_params`` (kept out of the key)."""
+    for its structured output in the key and sends ``drop_params`` (kept out of the key).
+    With mask_inputs (``masks_inputs``) the messages leave masked, and the key is the masked
+    request's: masking never adds anything of its own to a key."""
     spec = model_spec(settings, model)
+    unmask: tuple[tuple[str, str], ...] = ()
+    if masks_inputs(settings, meta) and not spec.model.startswith(PREFIX):  # a python: target is the app itself
+        messages, unmask = masked(settings, messages)
     merged = {**(settings.defaults if defaults else {}), **spec.params, **(params or {})}
     is_app = spec.model.startswith(PREFIX) and variables is not None
     key = cache_key(spec.model, list(messages), merged, spec.api_base, repeat=repeat,
@@ -65,7 +97,8 @@ def build(settings: Settings, model: str, messages: Sequence[dict[str, Any]], me
     meta = {**meta, **({"vars": variables} if is_app else {}), **({"kind": "judge"} if judge else {})}
     return Request(model=model, litellm_model=spec.model, messages=tuple(messages),
                    params={**merged, "drop_params": True} if judge else merged, key=key,
-                   api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=settings.timeout, meta=meta)
+                   api_base=spec.api_base, api_key_env=spec.api_key_env, timeout=settings.timeout, meta=meta,
+                   unmask=unmask)
 
 
 def measure(settings: Settings, model: str, call: str, text: str, meta: dict[str, Any]) -> Request:
@@ -74,6 +107,8 @@ def measure(settings: Settings, model: str, call: str, text: str, meta: dict[str
     message, with the call kind in the key; the model's own params go along (``dimensions``)."""
     spec = model_spec(settings, model)
     messages = [{"role": "user", "content": text}]
+    if masks_inputs(settings, meta):
+        messages, _ = masked(settings, messages)
     key = cache_key(spec.model, messages, spec.params, spec.api_base, extra={"call": call})
     return Request(model=model, litellm_model=spec.model, messages=tuple(messages),
                    params={**spec.params, "drop_params": True}, key=key, api_base=spec.api_base,

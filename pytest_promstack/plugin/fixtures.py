@@ -33,18 +33,22 @@ class Promstack:
         self._nodeid = nodeid
 
     def run(self, prompt: str | Sequence[dict[str, Any]], vars: dict[str, Any] | None = None,
-            model: str | None = None, params: dict[str, Any] | None = None, allow_error: bool = False) -> Any:
+            model: str | None = None, params: dict[str, Any] | None = None, allow_error: bool = False,
+            mask_inputs: bool | None = None, guards: bool = True) -> Any:
         """Render ``prompt`` (a prompt id, a prompt file, or a list of chat messages) with
-        ``vars`` and call ``model`` (a configured alias or a litellm name)."""
-        (reply,) = self.run_many([{"prompt": prompt, "vars": vars, "model": model, "params": params}],
-                                 allow_error=allow_error)
+        ``vars`` and call ``model`` (a configured alias or a litellm name). ``mask_inputs``:
+        send it with its PII and secrets masked (None: promstack.yaml's ``mask_inputs``);
+        ``guards=False``: past promstack.yaml's ``guards:`` (see the SDK's ``complete``)."""
+        (reply,) = self.run_many([{"prompt": prompt, "vars": vars, "model": model, "params": params,
+                                   "mask_inputs": mask_inputs, "guards": guards}], allow_error=allow_error)
         return reply
 
     def run_many(self, jobs: Iterable[dict[str, Any]], allow_error: bool = False) -> list[Any]:
         """Run several calls concurrently; each job holds ``prompt`` and optionally ``vars``,
-        ``model`` and ``params``. Replies come back in order."""
-        return self._runner.run_many(({**job, "meta": {"case_id": self._nodeid}} for job in jobs),
-                                     allow_error=allow_error)
+        ``model``, ``params``, ``mask_inputs`` and ``guards``. Replies come back in order."""
+        return self._runner.run_many(({**{k: v for k, v in job.items() if k != "mask_inputs"},
+                                       "meta": {"case_id": self._nodeid, "mask_inputs": job.get("mask_inputs")}}
+                                      for job in jobs), allow_error=allow_error)
 
     def check(self, reply: Any, *specs: str | dict[str, Any], threshold: float | None = None) -> Any:
         """Assert that ``reply`` passes ``specs`` (``"icontains:환불"``, ``{type: ..., value: ...}``,

@@ -148,6 +148,10 @@ class PromstackSession:
             path = Path(item.path)
             report.promstack = records.file_error(self.planner.files[path.resolve()][0].name, str(item.nodeid),
                                                   rel(path, self.settings.root))
+        if isinstance(report.longrepr, str) and self.settings.masking.on("failures"):  # terminal and JUnit
+            from ..results.masking import masked_text
+
+            report.longrepr = masked_text(report.longrepr, getattr(report, "promstack", None), self.settings.masking)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

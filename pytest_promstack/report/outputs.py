@@ -25,13 +25,18 @@ def write_all(settings: Settings, document: Callable[[], dict[str, Any]],
         from ..results.document import write
 
         doc = document()
+        shown = None
+        if settings.masking.on("results") or settings.masking.on("html"):
+            from ..results.masking import masked
+
+            shown = masked(doc, settings.masking)
         for target in run.json:
-            write(Path(target), doc)
+            write(Path(target), shown if settings.masking.on("results") else doc)
             lines.append(f"promstack: wrote {target}")
         if run.report:
             from . import html
 
-            size = html.write(Path(run.report), doc)
+            size = html.write(Path(run.report), shown if settings.masking.on("html") else doc)
             lines.append(f"promstack: wrote {run.report} ({html.human_size(size)}, {len(doc['cases'])} cases)")
     if settings.cache_mode == CacheMode.RECORD:
         from ..execute.cassettes import write as write_cassette

@@ -7,6 +7,7 @@ for one of its types, so a run that never masks never loads ``phonenumbers``."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Sequence
 
@@ -15,12 +16,17 @@ from .findings import PII, SECRETS, TYPES, Detector, Finding, resolve
 
 def detectors(types: Sequence[str] = TYPES) -> list[Detector]:
     """The detectors that report any of ``types``."""
+    return list(_detectors(tuple(types)))
+
+
+@functools.lru_cache(maxsize=64)
+def _detectors(types: tuple[str, ...]) -> tuple[Detector, ...]:
     wanted = set(types)
     found: list[Detector] = []
     for module in ("pii", "secrets"):
         if wanted & set(PII if module == "pii" else SECRETS):
             found += importlib.import_module(f"{__package__}.{module}").DETECTORS
-    return [d for d in found if wanted & set(d.types)]
+    return tuple(d for d in found if wanted & set(d.types))
 
 
 def find(text: str, types: Sequence[str] = TYPES, min_confidence: float = 0.0) -> list[Finding]:
@@ -28,7 +34,7 @@ def find(text: str, types: Sequence[str] = TYPES, min_confidence: float = 0.0) -
     if not text:
         return []
     wanted = set(types)
-    return resolve([f for d in detectors(types) for f in d.fn(text)
+    return resolve([f for d in _detectors(tuple(types)) for f in d.fn(text)
                     if f.type in wanted and f.confidence >= min_confidence])
 
 

@@ -35,6 +35,11 @@ class Masker:
         self._counts: dict[str, int] = {}
         self.findings: list[Finding] = []  # every finding masked, in the order seen
 
+    @classmethod
+    def of(cls, masking: Any) -> Masker:
+        """The masker of a run's ``masking`` settings (config/settings.Masking)."""
+        return cls(masking.types, hashed=masking.hashed, min_confidence=masking.min_confidence)
+
     def mask(self, text: str) -> str:
         if not text or not self.types:
             return text

@@ -710,6 +710,7 @@ ELSEWHERE = {
     "is-valid-openai-function-call": ("tools", "is_valid_openai_function_call"),
     "is-valid-function-call": ("tools", "is_valid_function_call"),
     "json-path": ("json_path", "json_path"),
+    "no-pii": ("privacy", "no_pii"), "no-secrets": ("privacy", "no_secrets"),
     "tool-called": ("tool_checks", "tool_called"), "tool-args-match": ("tool_checks", "tool_args_match"),
     "trajectory:tool-used": ("trajectory", "tool_used"), "trajectory:tool-sequence": ("trajectory", "tool_sequence"),
     "trajectory:tool-args-match": ("trajectory", "tool_args_match"),

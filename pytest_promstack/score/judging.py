@@ -221,7 +221,7 @@ def _prepare(engine: Any, jobs: list[Job], settings: Settings, wait: Callable[[]
     for job in pending:
         if job.prepare is None or job.build is None:
             continue
-        resp = job.prepared = engine.result(job.prepare.key)
+        resp = job.prepared = engine.result(job.prepare)
         steps = (resp.text or "").strip()[:MAX_STEPS_CHARS]
         if resp.error or not steps:
             job.results = [f"the g-eval steps call failed: {resp.error or 'an empty answer'}"]
@@ -269,7 +269,7 @@ def run(engine: Any, jobs: list[Job], settings: Settings, wait: Callable[[], Non
         engine.submit([req for _, _, req in repairs])
         wait()
         for job, i, req in repairs:
-            resp = engine.result(req.key)
+            resp = engine.result(req)
             job.responses.append(resp)
             parsed = _parse(resp, job.judge)
             job.results[i] = parsed if not isinstance(parsed, str) else (
@@ -280,7 +280,7 @@ def _ask(engine: Any, jobs: list[Job], wait: Callable[[], None]) -> None:
     engine.submit([r for job in jobs for r in job.requests])
     wait()
     for job in jobs:
-        job.responses = [engine.result(r.key) for r in job.requests]
+        job.responses = [engine.result(r) for r in job.requests]
 
 
 def _parse(resp: Response, judge: Judge) -> judges.Verdict | str:
@@ -431,7 +431,7 @@ def run_select(engine: Any, jobs: list[SelectJob], settings: Settings, wait: Cal
     wait()
     repairs = []
     for job in jobs:
-        job.responses = [engine.result(job.requests[0].key)]
+        job.responses = [engine.result(job.requests[0])]
         job.result = _select_parse(job.responses[0], len(job.owners))
         if isinstance(job.result, str) and job.responses[0].error is None:
             msgs = judges.repair_messages(job.messages, job.responses[0].text or "", job.result,
@@ -444,7 +444,7 @@ def run_select(engine: Any, jobs: list[SelectJob], settings: Settings, wait: Cal
         engine.submit([req for _, req in repairs])
         wait()
         for job, req in repairs:
-            resp = engine.result(req.key)
+            resp = engine.result(req)
             job.responses.append(resp)
             fixed = _select_parse(resp, len(job.owners))
             job.result = fixed if not isinstance(fixed, str) else f"{fixed}; raw answer: {(resp.text or '')[:300]!r}"
@@ -520,7 +520,7 @@ def run_pairs(engine: Any, jobs: list[PairJob], settings: Settings, wait: Callab
     wait()
     repairs = []
     for job in jobs:
-        job.responses = [engine.result(r.key) for r in job.requests]
+        job.responses = [engine.result(r) for r in job.requests]
         job.results = [_pair_parse(r) for r in job.responses]
         for i, res in enumerate(job.results):
             if res.startswith("!") and job.responses[i].error is None:
@@ -531,7 +531,7 @@ def run_pairs(engine: Any, jobs: list[PairJob], settings: Settings, wait: Callab
         engine.submit([req for _, _, req in repairs])
         wait()
         for job, i, req in repairs:
-            resp = engine.result(req.key)
+            resp = engine.result(req)
             job.responses.append(resp)
             fixed = _pair_parse(resp)
             job.results[i] = fixed if not fixed.startswith("!") else f"{fixed}; raw answer: {(resp.text or '')[:200]!r}"

@@ -100,7 +100,7 @@ def run(engine: Any, jobs: list[MeasureJob], wait: Callable[[], None]) -> None:
     engine.submit(list({r.key: r for job in jobs for r in job.requests}.values()))
     wait()
     for job in jobs:
-        job.responses = [engine.result(r.key) for r in job.requests]
+        job.responses = [engine.result(r) for r in job.requests]
 
 
 def verdict(job: MeasureJob) -> dict[str, Any]:

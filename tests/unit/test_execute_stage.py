@@ -266,7 +266,7 @@ def settings_for(tmp_path, **options):
 
 def run(engine, *reqs):
     engine.submit(reqs)
-    return [engine.result(r.key, timeout=20) for r in reqs]
+    return [engine.result(r, timeout=20) for r in reqs]
 
 
 def test_the_engine_answers_a_request_with_its_text_tokens_and_price(tmp_path, server):
