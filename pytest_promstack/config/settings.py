@@ -162,6 +162,30 @@ class CacheSpec(_Strict):
         return v
 
 
+class RotateSpec(_Strict):
+    max_bytes: int | None = Field(None, ge=1024)
+    daily: bool = False
+
+
+class AuditSpec(_Strict):
+    """The audit trail (safety/audit.py): off unless a team turns it on."""
+
+    enabled: bool = False
+    path: str = ".promstack/audit.jsonl"
+    texts: Literal["masked", "hashed", "none"] = "masked"
+    rotate: RotateSpec | None = None
+
+    @field_validator("rotate", mode="before")
+    @classmethod
+    def _daily(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v != "daily":
+                raise ValueError("write rotate: daily, or rotate: {max_bytes: 10000000} (or both: {max_bytes: N, "
+                                 "daily: true})")
+            return {"daily": True}
+        return v
+
+
 class FileConfig(_Strict):
     models: list[str | ModelSpec] = Field(default_factory=list)
     defaults: dict[str, Any] = Field(default_factory=dict)
@@ -186,6 +210,7 @@ class FileConfig(_Strict):
     gates: GateSpec = Field(default_factory=GateSpec)
     judge_aggregate: str = "each"
     allow_python: bool = True  # python: targets and assertions are code; false refuses them (CI on pull requests)
+    audit: AuditSpec = Field(default_factory=AuditSpec)
 
     @field_validator("judge_aggregate")
     @classmethod
@@ -259,6 +284,7 @@ class Settings:
     gates: tuple[tuple[str, float], ...] = ()  # for the whole run: (key, limit), the config's then --promstack-gate's
     config_file: Path | None = None  # the file the settings came from (None: defaults)
     allow_python: bool = True  # False: python: targets and python assertions are refused (they run code)
+    audit: AuditSpec = field(default_factory=AuditSpec)  # path relative to root; written only when enabled
     run: RunOptions = field(default_factory=RunOptions)
 
     def tests_folder(self) -> Path:
@@ -438,6 +464,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         arena=arena,
         gates=(*cfg.gates.values().items(), *(options.get("gates") or ())),
         allow_python=cfg.allow_python and not options.get("no_python"),
+        audit=cfg.audit,
         run=options.get("run") or RunOptions(),
     )
 
@@ -592,7 +619,8 @@ def _unknown_key(key: str, within: str | None = None) -> str:
 
     schemas = {FileConfig: "at the top level", SuiteSpec: "under suites.NAME", ModelSpec: "in a models: entry",
                JudgeSpec: "under judges.NAME", ArenaSpec: "under arena:", CacheSpec: "under cache:",
-               GateSpec: "under gates:", InlinePrompt: "in an inline prompt"}
+               GateSpec: "under gates:", InlinePrompt: "in an inline prompt", AuditSpec: "under audit:",
+               RotateSpec: "under audit.rotate:"}
     homes = [where for schema, where in schemas.items()
              if key in {f.alias or name for name, f in schema.model_fields.items()}]
     if homes:  # a real key, written in the wrong place
@@ -681,6 +709,7 @@ def _outputs_inside(base: Path, cfg: FileConfig, log_option: bool, problems: lis
         ("cache.dir", cfg.cache.dir, ".promstack/cache", None),
         ("cache.cassettes", cfg.cache.cassettes, "cassettes", None),
         ("log", None if log_option else cfg.log, ".promstack/calls.jsonl", "--promstack-log PATH"),
+        ("audit.path", cfg.audit.path, ".promstack/audit.jsonl", None),
     )
     for key, value, example, option in written:
         if value is None:
