@@ -109,7 +109,7 @@ class AuditLog:
             raise ValueError(f"texts must be one of {', '.join(TEXTS)}")
         self.path = path
         self.run_id = run_id
-        self.user = user
+        self.user = user or _login()
         self.texts = texts
         self.rotate = rotate or Rotation()
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -261,6 +261,16 @@ def _newest_rotated_tail(path: Path) -> Tail | None:
     """After a rotation the live file is new: the chain goes on from the newest rotated file."""
     rotated = [p for n, p in chain_files(path) if n]
     return last_line(rotated[-1]) if rotated else None
+
+
+def _login() -> str | None:
+    """The login name, when the environment names no user (a container without USER)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 def _torn(fd: int) -> bool:
