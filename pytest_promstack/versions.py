@@ -203,11 +203,12 @@ class Seen:
 
 
 class PromptRegistry:
-    def __init__(self, root: Path, readonly: bool = False) -> None:
+    def __init__(self, root: Path, readonly: bool = False, audit: Any = None) -> None:
         self.root = root
         self.dir = root / DIR
         self.index_path = self.dir / "index.json"
         self.readonly = readonly
+        self.audit = audit  # safety/audit.AuditLog: label moves, deploys and rollbacks get a line there too
         self._data: dict[str, Any] | None = None
 
     # -- storage ----------------------------------------------------------------------------
@@ -436,7 +437,22 @@ class PromptRegistry:
             if evaluation is not None:
                 event["evaluation"] = evaluation
             entry.setdefault("audit", []).append(event)
+        self.note("deploy" if action == "deploy" else "label", prompt_id, number, label=label, **{"from": before},
+                  to=int(number), forced=forced, reason=reason if forced else None,
+                  evaluation_run=(evaluation or {}).get("run_id"))
         return before
+
+    def note(self, event: str, prompt_id: str, number: int, **details: Any) -> None:
+        """A line in the audit log (when the registry has one) for a change to prompt ``prompt_id``
+        version ``number``; a line that cannot be written is an error: the change is made, but
+        unaudited, and a compliance pipeline must hear of it."""
+        if self.audit is None:
+            return
+        v = self.resolve(prompt_id, number)
+        self.audit.write(event, prompt_id=str(prompt_id), prompt_version=v["hash"], **details)
+        if self.audit.failed:
+            raise RegistryError(f"{event} of {prompt_id} v{number} done, but its audit line was not written: "
+                                f"{self.audit.failed}")
 
     def record_evaluation(self, prompt_id: str, number: int, evaluation: dict[str, Any]) -> None:
         with self._writing():

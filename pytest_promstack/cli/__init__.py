@@ -1,7 +1,8 @@
 """The ``promstack`` command: a starter project (``init``), run suites (``test``), score a
 prompt version (``evaluate``), move labels behind the gates (``deploy``), the prompt registry
 (``prompt …``), A/B of two versions (``ab``), the HTML report from a results JSON
-(``report``) and a promstack.yaml from a promptfoo config (``import promptfoo``)."""
+(``report``), a promstack.yaml from a promptfoo config (``import promptfoo``) and the audit
+trail's check (``audit verify``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ EXIT_CODES = (
     "collected), 6 when the tests passed but a gate failed, 7 when they passed but --promstack-fail-on-regression "
     "found a regression. `evaluate`: 0 passed, 1 a case failed (unless a passing min_pass_rate gate allows it), 6 a "
     "gate failed. `deploy`: "
-    "0 label moved, 1 refused. `prompt`, `ab`, `report`, `init`, `import`: 0 done, 4 bad input (an unknown prompt, "
+    "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`, "
+    "`init`, `import`: 0 done, 4 bad input (an unknown prompt, "
     "version or label; an unreadable file; for init and import, files that exist already)."
 )
 
@@ -119,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("merge", parents=[common], help="promote a branch's content to the main file")
     p.add_argument("id", metavar="ID")
     p.add_argument("branch", metavar="BRANCH")
+
+    au = sub.add_parser("audit", help="the audit trail", epilog=EXIT_CODES,
+                        description="The append-only, hash-chained audit log (audit: in promstack.yaml).")
+    asub = au.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = asub.add_parser("verify", parents=[common], help="check the hash chain across the rotated files",
+                        description="Walk the audit log's chain (its rotated files, then the live file). Exit 0 with "
+                                    "one line when it holds; 1 naming file:line of each edited, removed or reordered "
+                                    "line and each missing file.")
+    p.add_argument("--path", metavar="P", default=None, help="the live log file (default: audit.path of the config)")
+    p.add_argument("--head", metavar="HASH", default=None,
+                   help="a last hash noted earlier (12+ hex digits): fail when no line has it (the newest lines "
+                        "were removed)")
     return parser
 
 
@@ -139,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             return init_project(args)
         if args.command == "import":
             return import_config(args)
+        if args.command == "audit":
+            from .audit import verify
+
+            return verify(args)
         settings, registry = _project(args)
         if args.command == "evaluate":
             return evaluate(args, settings, registry, rest)
@@ -211,12 +229,22 @@ def _project(args: argparse.Namespace) -> tuple[Any, Any]:
     from ..versions import PromptRegistry, in_ci, project_prompts
 
     settings = load_settings(Path.cwd(), {"config": getattr(args, "config", None)})
-    registry = PromptRegistry(settings.root, readonly=in_ci())
+    registry = PromptRegistry(settings.root, readonly=in_ci(), audit=_audit_log(settings))
     for _, prompt, path in project_prompts(settings):
         seen = registry.observe(prompt.id, prompt.version, path)
         if seen.new:
             print(f"promstack: recorded prompt {prompt.id} version {seen.number} ({prompt.version})", file=sys.stderr)
     return settings, registry
+
+
+def _audit_log(settings: Any) -> Any:
+    """The audit log of this command's label moves, deploys and rollbacks (None when off)."""
+    import uuid
+
+    from ..execute.calllog import user_id
+    from ..safety.audit import open_log
+
+    return open_log(settings, uuid.uuid4().hex[:12], settings.user_id or user_id())
 
 
 def _current(settings: Any, registry: Any, prompt_id: str, record: bool = False) -> int | None:
@@ -307,6 +335,7 @@ def prompt_rollback(args: argparse.Namespace, settings: Any, registry: Any) -> i
     target.write_bytes(registry.snapshot(args.id, v["number"]).read_bytes())
     now = _current(settings, registry, args.id, record=True)
     print(f"promstack: {registry.rel(target)} restored to {args.id} v{v['number']} (the file is v{now})")
+    registry.note("rollback", args.id, v["number"], to=v["number"], file=registry.rel(target), file_version=now)
     return 0
 
 

@@ -214,6 +214,28 @@ class GuardsSpec(_Strict):
 
     input: GuardInput = Field(default_factory=GuardInput)
     output: GuardOutput = Field(default_factory=GuardOutput)
+class RotateSpec(_Strict):
+    max_bytes: int | None = Field(None, ge=1024)
+    daily: bool = False
+
+
+class AuditSpec(_Strict):
+    """The audit trail (safety/audit.py): off unless a team turns it on."""
+
+    enabled: bool = False
+    path: str = ".promstack/audit.jsonl"
+    texts: Literal["masked", "hashed", "none"] = "masked"
+    rotate: RotateSpec | None = None
+
+    @field_validator("rotate", mode="before")
+    @classmethod
+    def _daily(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v != "daily":
+                raise ValueError("write rotate: daily, or rotate: {max_bytes: 10000000} (or both: {max_bytes: N, "
+                                 "daily: true})")
+            return {"daily": True}
+        return v
 
 
 class FileConfig(_Strict):
@@ -243,6 +265,7 @@ class FileConfig(_Strict):
     masking: MaskingSpec = Field(default_factory=MaskingSpec)
     mask_inputs: bool = False  # mask PII and secrets in requests before they leave (a suite may say otherwise)
     guards: GuardsSpec | None = None  # None: the SDK and the fixture call as they are
+    audit: AuditSpec = Field(default_factory=AuditSpec)
 
     @field_validator("judge_aggregate")
     @classmethod
@@ -343,6 +366,7 @@ class Settings:
     masking: Masking = field(default_factory=lambda: _masking(MaskingSpec()))
     mask_inputs: bool = False
     guards: Any = None  # a safety.guards.GuardPolicy, when promstack.yaml has guards:
+    audit: AuditSpec = field(default_factory=AuditSpec)  # path relative to root; written only when enabled
     run: RunOptions = field(default_factory=RunOptions)
 
     def tests_folder(self) -> Path:
@@ -526,6 +550,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         masking=_masking(cfg.masking),
         mask_inputs=cfg.mask_inputs,
         guards=guards,
+        audit=cfg.audit,
         run=options.get("run") or RunOptions(),
     )
 
@@ -719,7 +744,8 @@ def _unknown_key(key: str, within: str | None = None) -> str:
 
     schemas = {FileConfig: "at the top level", SuiteSpec: "under suites.NAME", ModelSpec: "in a models: entry",
                JudgeSpec: "under judges.NAME", ArenaSpec: "under arena:", CacheSpec: "under cache:",
-               GateSpec: "under gates:", InlinePrompt: "in an inline prompt"}
+               GateSpec: "under gates:", InlinePrompt: "in an inline prompt", AuditSpec: "under audit:",
+               RotateSpec: "under audit.rotate:"}
     homes = [where for schema, where in schemas.items()
              if key in {f.alias or name for name, f in schema.model_fields.items()}]
     if homes:  # a real key, written in the wrong place
@@ -809,6 +835,7 @@ def _outputs_inside(base: Path, cfg: FileConfig, log_option: bool, problems: lis
         ("cache.dir", cfg.cache.dir, ".promstack/cache", None),
         ("cache.cassettes", cfg.cache.cassettes, "cassettes", None),
         ("log", None if log_option else cfg.log, ".promstack/calls.jsonl", "--promstack-log PATH"),
+        ("audit.path", cfg.audit.path, ".promstack/audit.jsonl", None),
     )
     for key, value, example, option in written:
         if value is None:

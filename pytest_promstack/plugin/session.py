@@ -186,6 +186,24 @@ class PromstackSession:
 
             self.written = write_all(self.settings, self.document, self.results.cassette_entries,
                                      self.planner.all_ids())
+        self.audit_cases()
+
+    def audit_cases(self) -> None:
+        """``audit: {enabled: true}``: one line per case that called a model, by the controller
+        alone (an xdist worker's cases arrive here on its reports)."""
+        from ..execute.calllog import user_id
+        from ..safety import audit
+
+        log = audit.open_log(self.settings, self.run_id, self.settings.user_id or user_id())
+        if log is None:
+            return
+        cases = [r for r in self.results.records.values() if r.get("called")]
+        lines = log.write_many([("case", audit.case_fields(r)) for r in cases])
+        if log.failed:
+            self.warn(f"audit log not written: {log.failed}")
+        elif lines:
+            self.written.append(f"promstack: appended {len(lines)} lines to {rel(log.path, self.settings.root)} "
+                                "(audit trail)")
 
     def salvage(self) -> int:
         """After an interrupt: the cases whose calls had all finished but which pytest never ran

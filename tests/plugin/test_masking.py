@@ -27,14 +27,15 @@ def artefacts(project) -> dict[str, str]:
     return {"json": (root / "out/r.json").read_text(encoding="utf-8"),
             "html": (root / "out/r.html").read_text(encoding="utf-8"),
             "junit": (root / "out/junit.xml").read_text(encoding="utf-8"),
-            "calls": (root / ".promstack/calls.jsonl").read_text(encoding="utf-8")}
+            "calls": (root / ".promstack/calls.jsonl").read_text(encoding="utf-8"),
+            "audit": (root / ".promstack/audit.jsonl").read_text(encoding="utf-8")}
 
 
 RUN = ("--promstack-json=out/r.json", "--promstack-report=out/r.html", "--junitxml=out/junit.xml")
 
 
 def test_pii_and_secrets_are_masked_in_every_artefact_while_checks_read_the_real_answer(project):
-    project.write({"prompt_tests/a.csv": ROWS})
+    project.write({"prompt_tests/a.csv": ROWS}, audit={"enabled": True})
     result = project.run(*RUN)
     assert result.ret == 1
     result.assert_outcomes(passed=1, failed=2)  # contains:zz and no-pii (the echo holds an address) fail
@@ -70,13 +71,14 @@ def test_a_value_is_masked_on_the_terminal_and_in_junit_as_in_the_results_json(p
 
 
 def test_masking_turns_off_per_artefact_and_altogether(project):
-    project.write({"prompt_tests/a.csv": ROWS}, masking={"results": False, "call_log": False})
+    project.write({"prompt_tests/a.csv": ROWS}, masking={"results": False, "audit": False}, audit={"enabled": True})
     project.run(*RUN)
     texts = artefacts(project)
     assert EMAIL in texts["json"]
+    assert EMAIL in texts["audit"]
     assert EMAIL not in texts["html"]
     assert EMAIL not in texts["junit"]
-    project.write({"prompt_tests/a.csv": ROWS}, masking={"enabled": False})
+    project.write({"prompt_tests/a.csv": ROWS}, masking={"enabled": False}, audit={"enabled": True})
     result = project.run(*RUN)
     texts = artefacts(project)
     assert all(EMAIL in texts[name] for name in ("json", "html", "junit"))
