@@ -9,7 +9,8 @@ word's log probability (``Reply.logprobs``, else -0.1 each). ``Reply(tool_calls=
 answers with tool calls instead of text. Each request's body is kept in ``requests``
 and its headers in ``headers``. ``/v1/embeddings`` answers a bag-of-words vector (texts sharing
 words are similar; ``embed``), ``/v1/moderations`` flags the categories whose trigger words
-a text holds (``MODERATION``).
+a text holds (``MODERATION``). ``respond=obedient`` scripts a model that obeys prompt-injection
+attacks unless the system prompt guards against them (the probe tests).
 
     with FakeOpenAI(replies={"hi": "hello"}, latency=0.2) as server:
         ... api_base=server.url ...
