@@ -1,8 +1,8 @@
 """The ``promstack`` command: a starter project (``init``), run suites (``test``), score a
 prompt version (``evaluate``), move labels behind the gates (``deploy``), the prompt registry
 (``prompt …``), A/B of two versions (``ab``), the HTML report from a results JSON
-(``report``), a promstack.yaml from a promptfoo config (``import promptfoo``) and the audit
-trail's check (``audit verify``)."""
+(``report``), a promstack.yaml from a promptfoo config (``import promptfoo``), the audit
+trail's check (``audit verify``) and the prompt-injection probes against a prompt (``probe``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from ..util.text import safe
 
 EXIT_CODES = (
     "Exit codes: those of pytest (0 all passed, 1 some failed, 2 interrupted, 4 usage error, 5 nothing "
-    "collected), 6 when the tests passed but a gate failed, 7 when they passed but --promstack-fail-on-regression "
+    "collected; `probe`: 0 no probe broke the prompt, 1 one did), 6 when the tests passed but a gate failed, 7 "
+    "when they passed but --promstack-fail-on-regression "
     "found a regression. `evaluate`: 0 passed, 1 a case failed (unless a passing min_pass_rate gate allows it), 6 a "
     "gate failed. `deploy`: "
     "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`, "
@@ -58,6 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Run `pytest --promstack`; extra arguments go to pytest. --config PATH is "
                                       "--promstack-config PATH (relative to the current directory).")
     test.add_argument("--suite", action="append", default=[], metavar="NAME", help="run only this suite; repeatable")
+
+    probe = sub.add_parser("probe", parents=[common], allow_abbrev=False, epilog=EXIT_CODES,
+                           help="run the prompt-injection probes against a prompt",
+                           description="Run the built-in prompt-injection probes against a prompt (pytest --promstack "
+                                       "--promstack-probe): one case per probe x model, cached and replayable like any "
+                                       "suite; the summary lists the probes that broke the prompt, per model. Extra "
+                                       "arguments go to pytest.")
+    probe.add_argument("--prompt", required=True, metavar="ID", help="the id of a suite's prompt, or a prompt file")
+    probe.add_argument("--model", action="append", default=[], metavar="M",
+                       help="probe this model (a configured name or a litellm name); repeatable (default: every "
+                            "configured model)")
+    probe.add_argument("--var", default="input", metavar="V",
+                       help="the prompt variable each attack goes into (default: %(default)s)")
+    probe.add_argument("--family", action="append", default=[], metavar="F",
+                       help="only this family of probes; repeatable (default: every family)")
 
     ev = sub.add_parser("evaluate", parents=[common], epilog=EXIT_CODES, help="print a prompt version's 0-100 score",
                         description="Run the suites that use a prompt and print its quality score (0-100, an "
@@ -141,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "test":
         return run_tests(args, rest)
+    if args.command == "probe":
+        return run_probe(args, rest)
     if rest and args.command != "evaluate":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command is None:
@@ -207,6 +225,44 @@ def run_tests(args: argparse.Namespace, rest: list[str]) -> int:
         if not any(Path(a).exists() for a in rest if not a.startswith("-")):
             config += _tests_folder(path.resolve())  # collect that project's tests, not everything under here
     return int(pytest.main(["--promstack", *config, *(f"--promstack-suite={s}" for s in args.suite), *rest]))
+
+
+def run_probe(args: argparse.Namespace, rest: list[str]) -> int:
+    """``pytest --promstack --promstack-probe FILE`` on the config file, where probe cases hang."""
+    import pytest
+
+    from ..config.settings import load_settings
+    from ..safety.probes import ProbeProblem, select
+
+    try:
+        settings = load_settings(Path.cwd(), {"config": args.config})
+        select(args.family or None)
+        path = _probe_prompt(settings, args.prompt)
+    except (PromstackError, ProbeProblem) as exc:
+        print(safe(f"promstack probe: {exc}", newlines=True), file=sys.stderr)
+        return 4
+    config = settings.config_file
+    options = [f"--promstack-config={config}", f"--promstack-probe={path}", f"--promstack-probe-var={args.var}",
+               *(f"--promstack-model={m}" for m in args.model), *(f"--promstack-probe-family={f}" for f in args.family)]
+    return int(pytest.main(["--promstack", *options, str(config), *rest]))
+
+
+def _probe_prompt(settings: Any, ref: str) -> str:
+    """The prompt file ``ref`` names (a path, else the id of a suite's prompt), relative to the
+    config's folder."""
+    import os
+
+    from ..versions import project_prompts
+
+    given = Path(ref)
+    if given.is_file():
+        return os.path.relpath(given.resolve(), settings.root.resolve())
+    found = sorted({str(f) for _, p, f in project_prompts(settings) if p.id == ref})
+    if not found:
+        known = ", ".join(sorted({p.id for _, p, _ in project_prompts(settings)})) or "none"
+        raise PromstackError(f"--prompt {ref}: no prompt file and no suite's prompt has this id (the suites' "
+                             f"prompts: {known}); give a prompt id or the path of a prompt file")
+    return os.path.relpath(Path(found[0]).resolve(), settings.root.resolve())
 
 
 def _tests_folder(config: Path) -> list[str]:

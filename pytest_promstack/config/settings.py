@@ -78,10 +78,21 @@ class CaseDefaults(_Strict):
     transform: str | None = None  # a python expression over output (or file://x.py:fn), before every check
 
 
+class ProbeSpec(_Strict):
+    """A probe suite's ``probes:``: the built-in attacks (safety/probes.yaml) run against its prompt."""
+
+    var: str = "input"  # the prompt's variable each attack is written into
+    document_var: str | None = None  # where an indirect attack's document goes (else after the attack, in var)
+    families: list[str] | None = None  # None: every family
+    languages: list[str] | None = None  # en, ko; None: both
+    ids: list[str] | None = None  # only these probes
+
+
 class SuiteSpec(_Strict):
     prompt: PromptRef | None = None
     prompts: list[PromptRef] | None = None
-    tests: list[str]
+    tests: list[str] | None = None  # required, unless the suite runs probes:
+    probes: ProbeSpec | None = None
     models: list[str] | None = None
     assert_: list[str | dict[str, Any]] = Field(default_factory=list, alias="assert")
     vars: dict[str, Any] = Field(default_factory=dict)
@@ -90,6 +101,7 @@ class SuiteSpec(_Strict):
     mask_inputs: bool | None = None  # None: the top-level mask_inputs
 
     _one_glob = field_validator("tests", mode="before")(lambda v: _as_list(v))
+    _probes_on = field_validator("probes", mode="before")(lambda v: {} if v is True else v)  # probes: true
 
 
 class JudgeSpec(_Strict):
@@ -288,6 +300,7 @@ class Suite:
     gates: dict[str, float] = field(default_factory=dict)
     defaults: CaseDefaults | None = None
     mask_inputs: bool = False
+    probes: ProbeSpec | None = None  # a probe suite: its cases are the probes, planned on the config file
 
 
 @dataclass(frozen=True)
@@ -371,17 +384,19 @@ class Settings:
 
     def tests_folder(self) -> Path:
         """The folder holding every test file of the suites (the config's folder without any)."""
-        files = [f for suite in self.suites.values() for f in suite.files]
+        files = list(self.files())
         if not files:
             return self.root
         common = Path(os.path.commonpath([str(f) for f in files]))
         return common.parent if common in files else common
 
     def files(self) -> dict[Path, list[Suite]]:
-        """Every test file -> the suites that use it."""
+        """Every test file -> the suites that use it. A probe suite's cases hang on the config
+        file (it has no test file): pytest collects them from there."""
         out: dict[Path, list[Suite]] = {}
         for suite in self.suites.values():
-            for f in suite.files:
+            anchor = (self.config_file.resolve(),) if suite.probes is not None and self.config_file else ()
+            for f in suite.files or anchor:
                 out.setdefault(f, []).append(suite)
         return out
 
@@ -502,6 +517,8 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     models = _models(cfg, problems)
     selected_models = _select_models(models, options.get("models") or [], problems)
     suites = _suites(base, cfg, models, selected_models, options.get("suites") or [], problems)
+    if options.get("probe"):  # the probe library against one prompt, instead of the suites
+        suites = _probe_suite(base, options, models, selected_models, problems)
     repeat = options.get("repeat") or cfg.repeat
     min_pass = cfg.min_pass or repeat
     if min_pass > repeat:
@@ -512,7 +529,8 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     log = options.get("log") or cfg.log
     _outputs_inside(base, cfg, bool(options.get("log")), problems)
     judges, default_judge = _judges(cfg, problems, models, base)
-    arena = _arena(base, cfg, models, judges, default_judge, suites, options.get("suites") or [], problems)
+    wanted = options.get("suites") or (["probe"] if options.get("probe") else [])  # a probe run has no arena
+    arena = _arena(base, cfg, models, judges, default_judge, suites, wanted, problems)
     guards = _guards(base, cfg.guards, problems)
     if problems:
         raise ConfigError(source, problems)
@@ -743,7 +761,8 @@ def _unknown_key(key: str, within: str | None = None) -> str:
     import difflib
 
     schemas = {FileConfig: "at the top level", SuiteSpec: "under suites.NAME", ModelSpec: "in a models: entry",
-               JudgeSpec: "under judges.NAME", ArenaSpec: "under arena:", CacheSpec: "under cache:",
+               JudgeSpec: "under judges.NAME", ProbeSpec: "under suites.NAME.probes",
+               ArenaSpec: "under arena:", CacheSpec: "under cache:",
                GateSpec: "under gates:", InlinePrompt: "in an inline prompt", AuditSpec: "under audit:",
                RotateSpec: "under audit.rotate:"}
     homes = [where for schema, where in schemas.items()
@@ -804,16 +823,42 @@ def _suites(
             continue
         where = f"suites.{name}"
         prompts = _suite_prompts(spec, where, problems)
-        files = _expand(base, spec.tests, f"{where}.tests", problems)
+        if spec.probes is not None and spec.tests is not None:
+            problems.append(f"{where}: a probe suite's cases are the probes; give tests: or probes:, not both "
+                            "(test files go in a suite of their own)")
+        elif spec.probes is None and spec.tests is None:
+            problems.append(f"{where}.tests: required key is missing (the globs of the suite's test files; or "
+                            "probes: for a probe suite)")
+        files = _expand(base, spec.tests or [], f"{where}.tests", problems)
         suite_models = tuple(override or spec.models or list(models))
         if not override:
             for m in spec.models or []:
                 if m not in models:
                     problems.append(f"{where}.models: unknown model {m!r}; add it under models:")
-        out[name] = Suite(name, prompts, tuple(spec.tests), files, suite_models,
+        out[name] = Suite(name, prompts, tuple(spec.tests or ()), files, suite_models,
                           tuple(spec.assert_), spec.vars, gates=spec.gates.values(), defaults=spec.case_defaults,
+                          probes=spec.probes,
                           mask_inputs=cfg.mask_inputs if spec.mask_inputs is None else spec.mask_inputs)
     return out
+
+
+def _probe_suite(base: Path, options: dict[str, Any], models: dict[str, ModelSpec], selected: list[str],
+                 problems: list[str]) -> dict[str, Suite]:
+    """``--promstack-probe PROMPT`` (``promstack probe``): the one suite of the run, ``probe``,
+    the probe library against that prompt file on the chosen (else every configured) model."""
+    from ..util.paths import inside, project_root
+
+    ref = str(options["probe"])
+    path = base / ref
+    if not path.is_file() or not inside(path, project_root(base)):
+        problems.append(f"--promstack-probe {ref}: not a prompt file inside the project (relative to the "
+                        "config's folder); name one such as prompts/support.yaml")
+        return {}
+    if not selected and not models:
+        problems.append(f"--promstack-probe {ref}: no model to probe; list models: in the config or pass "
+                        "--promstack-model")
+    spec = ProbeSpec(var=options.get("probe_var") or "input", families=options.get("probe_families") or None)
+    return {"probe": Suite("probe", (ref,), (), (), tuple(selected or models), (), {}, probes=spec)}
 
 
 def _suite_prompts(spec: SuiteSpec, where: str, problems: list[str]) -> tuple[PromptRef, ...]:

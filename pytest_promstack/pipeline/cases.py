@@ -261,7 +261,8 @@ class Batch:
                           lambda i: {sid: v for (sid, n), v in verdicts.items() if n == i}, plan.case.vars,
                           where=plan.where, threshold=plan.case.threshold, min_pass=self.settings.min_pass,
                           judge_aggregate=self.settings.judge_aggregate, scoring=plan.case.scoring,
-                          params=plan.requests[0].params if plan.requests else None)
+                          params=plan.requests[0].params if plan.requests else None,
+                          messages=plan.requests[0].messages if plan.requests else ())
 
     # -- results --------------------------------------------------------------------------------
 

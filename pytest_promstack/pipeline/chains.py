@@ -207,7 +207,8 @@ class Chains:
                 ok, value, found = score_reply(registry, part.asserts, part.response, part.variables,
                                                verdicts(part.slot), threshold, judge_aggregate,
                                                params=plan.requests[0].params, trajectory=part.trajectory,
-                                               steps=part.steps)
+                                               steps=part.steps,
+                                               messages=plan.requests[0].messages if plan.requests else ())
             values.append(value)
             if not ok and failure is None:
                 where = f"{plan.where} {part.label}".strip()

@@ -230,7 +230,7 @@ class Runner:
         verdicts = self._verdicts(reply, parsed)
         outcome = score_case(self.registry, parsed, [reply.response()], lambda _i: verdicts, reply.vars,
                              where="reply", threshold=threshold, judge_aggregate=self.settings.judge_aggregate,
-                             params=reply.params)
+                             params=reply.params, messages=reply.messages)
         if not outcome.passed:
             raise CheckFailed(outcome.failure)
         return list(outcome.scores)

@@ -36,8 +36,11 @@ class Planned:
 
     @property
     def where(self) -> str:
-        """``prompt_tests/a.csv:3 [terse-llama]``: file, row and variant, for every message."""
-        return f"{self.case.where} [{self.variant or self.model}]"
+        """``prompt_tests/a.csv:3 [terse-llama]``: file, row and variant, for every message; a
+        probe case (plan/probes.py) is named by its probe: ``promstack.yaml probe override-… [...]``."""
+        probe = self.case.metadata.get("probe")
+        where = f"{self.case.file} probe {probe}" if probe and probe == self.case.case_id else self.case.where
+        return f"{where} [{self.variant or self.model}]"
 
     @property
     def question(self) -> str:

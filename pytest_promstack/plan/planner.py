@@ -20,6 +20,8 @@ from ..util.text import safe
 from .cases import Loader
 from .chain import ChainProblem
 from .planned import Planned
+from .probes import cases as probe_cases
+from .probes import wants_canary, with_canary
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
 from .tools import request_tools
@@ -50,18 +52,22 @@ class Planner:
         self._default_transforms: dict[str, tuple[str, ...]] = {}  # suite -> its case_defaults transform
         self.suite_vars: dict[str, dict[str, Any]] = {}  # suite -> its vars:, a file:// value read
         self.suite_asserts = self._parse_suite_asserts()
+        self.probes = self._probes()  # each probe suite -> its probes (safety/probes.yaml)
 
     def wants(self, path: Path) -> bool:
         return path.resolve() in self.files
 
     def plan_file(self, path: Path) -> list[Planned]:
         suites = self.files[path.resolve()]
-        loaded = self.loader.load(path)
+        loaded = self.loader.load(path) if any(s.probes is None for s in suites) else []  # probes: the config file
         rel = self.loader.rel(path)
         plans: list[Planned] = []
         for suite in suites:
             prompts = self.prompts(suite)
-            cases = _threaded(loaded, prompts, Path(rel).stem)
+            if suite.probes is not None:
+                cases = probe_cases(suite, self.probes[suite.name], rel)
+            else:
+                cases = _threaded(loaded, prompts, Path(rel).stem)
             names = _names(cases)
             variants = self._variants[suite.name] if len(prompts) > 1 else [None] * len(prompts)
             for index, case in enumerate(self._with_defaults(c, suite) for c in cases):
@@ -252,6 +258,17 @@ class Planner:
             raise ConfigError(self.settings.source, problems)
         return out
 
+    def _probes(self) -> dict[str, list[Any]]:
+        """The probe suites' probes; a selection naming an unknown family or id stops the run."""
+        if not any(s.probes is not None for s in self.settings.suites.values()):
+            return {}
+        from .probes import selected
+
+        found, problems = selected(self.settings)
+        if problems:
+            raise ConfigError(self.settings.source, problems)
+        return found
+
     def _code(self, code: str, base: Path) -> str:
         """A transform as written, or its file://x.py:fn resolved relative to the config (inside the project)."""
         return transform_code(code, base, self.settings.root)
@@ -261,6 +278,8 @@ class Planner:
         first ones, with what builds the rest (``chain``)."""
         case = plan.case
         variables = {**self.suite_vars[suite.name], **case.vars}
+        if wants_canary(plan):  # its system prompt gets the canary, in every request it makes
+            prompt = with_canary(prompt, plan.prompt_id, plan.prompt_version)
         try:
             tools = request_tools(self.settings, plan.model, prompt.params, variables)
             if tools:

@@ -109,6 +109,14 @@ def add_options(add: Any) -> None:
         help="Refuse python: targets (as models or judges) and python assertions (they run code from the "
              "repository's files), "
              "e.g. in CI on pull requests; the same as allow_python: false. Default: %(default)r")
+    add("--promstack-probe", metavar="PROMPT_FILE", default=None, dest="promstack_probe",
+        help="Run the built-in prompt-injection probes against this prompt file (relative to the config's folder) "
+             "as the run's one suite, probe, on --promstack-model or every configured model. Default: %(default)r")
+    add("--promstack-probe-var", metavar="NAME", default=None, dest="promstack_probe_var",
+        help="The prompt variable --promstack-probe writes each attack into. Default: %(default)r (input)")
+    add("--promstack-probe-family", metavar="FAMILY", action="append", default=[], dest="promstack_probe_families",
+        help="Only this family of probes (override, roleplay, extraction, delimiter, encoding, smuggling, "
+             "indirect); repeatable. Default: %(default)r (every family)")
     add("--promstack-repeat", metavar="N", type=repeat_count, default=None, dest="promstack_repeat",
         help=f"Run each case N times, at most {MAX_REPEAT} (see min_pass in the config). Default: %(default)r "
              "(the config's repeat, else 1)")
@@ -130,6 +138,9 @@ def settings_options(option: Any, here: Any = None, workers: int = 1) -> dict[st
         "cache_url": option.promstack_cache_url,
         "log": option.promstack_log,
         "repeat": option.promstack_repeat,
+        "probe": option.promstack_probe,
+        "probe_var": option.promstack_probe_var,
+        "probe_families": list(option.promstack_probe_families),
         "gates": list(option.promstack_gates),
         "no_python": option.promstack_no_python,  # pairs: a command-line gate adds to a config gate of its key
         "run": run_options(option),

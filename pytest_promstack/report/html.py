@@ -143,7 +143,7 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
         rows.append({
             "id": c.get("case_id"), "suite": c.get("suite"), "model": c.get("model"),
             "prompt": _prompt_name(c), "outcome": c.get("outcome"),
-            "where": f"{c.get('file')}:{c.get('row')}" if c.get("row") is not None else c.get("file"),
+            "where": _probe(c) or (f"{c.get('file')}:{c.get('row')}" if c.get("row") is not None else c.get("file")),
             "status": b.get("status"), "before": b.get("before"),
             "flaky": is_flaky(c), "trunc": bool(c.get("truncated")),
             "quality": c.get("quality"), "ms": sum(lat) / len(lat) if lat else None,
@@ -159,6 +159,14 @@ def _table_data(doc: dict[str, Any]) -> dict[str, Any]:
             **_trajectory(c, intern),
         })
     return {"cases": rows, "texts": texts, "baseline": bool(doc.get("baseline")), "matrix": _matrix(rows)}
+
+
+def _probe(case: dict[str, Any]) -> str | None:
+    """A probe case's place: its probe, family and language (results/probes.py), not a file row."""
+    meta = case.get("metadata") or {}
+    if not isinstance(meta, dict) or "probe" not in meta:
+        return None
+    return f"{case.get('file')} probe {meta['probe']} ({meta.get('probe_family')}, {meta.get('probe_lang')})"
 
 
 def _asserts(assertions: Any) -> list[list[Any]]:

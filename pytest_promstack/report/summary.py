@@ -18,6 +18,7 @@ def run_summary(records: list[dict[str, Any]], *, comparison: dict[str, Any] | N
     """The lines; ``interrupted``: how many cases the run set out to run, when it was cut short."""
     from ..results.gates import cheapest_line
     from ..results.metrics import calibrations, flaky, quality, summarise, unpriced
+    from ..results.probes import lines as probe_lines
     from .terminal import arena_lines, summary_lines
 
     lines: list[str] = []
@@ -28,6 +29,7 @@ def run_summary(records: list[dict[str, Any]], *, comparison: dict[str, Any] | N
     lines += summary_lines(summarise(records), unpriced(records), flaky(records), calibrations(records),
                            quality(records), prompt_name)
     lines += trajectory_lines(records)
+    lines += probe_lines(records)
     if arena is not None:
         lines += arena_lines(arena)
     lines += gate_lines

@@ -8,7 +8,9 @@ atomically, that later reports read. Schema ``promstack-results/1``:
                 "judges": [...], "quality", "latencies", "input_tokens", "output_tokens", "cost_usd",
                 "eval_cost_usd", "cached", "error", ...}],
      "summary": [one row per suite x model x prompt version],
-     "quality": 0-100 or null, "arena": {...} or null, "calibration": [...]}
+     "quality": 0-100 or null, "arena": {...} or null, "calibration": [...],
+     "probes": [{"suite", "model", "prompt_id", "prompt_version", "library", "run", "broken", "resisted",
+                 "errors", "families": {family: {"run": [ids], "broken": [ids]}}}]}
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def document(run: dict[str, Any], records: list[dict[str, Any]], arena: dict[str
              selection: list[dict[str, Any]] | None = None, baseline: dict[str, Any] | None = None,
              prompts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     from .metrics import calibrations, quality, summarise
+    from .probes import summarise as probe_summary
 
     cases = sorted(records, key=lambda r: (str(r.get("case_id")), str(r.get("file"))))
     return {
@@ -52,6 +55,7 @@ def document(run: dict[str, Any], records: list[dict[str, Any]], arena: dict[str
         "selection": selection or [],
         "baseline": baseline,
         "prompts": prompts or [],
+        "probes": probe_summary(records),  # which probes broke each prompt, per model (results/probes.py)
     }
 
 

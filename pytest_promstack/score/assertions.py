@@ -40,6 +40,7 @@ class Context:
     trajectory: tuple[dict[str, Any], ...] = ()
     steps: int = 1  # the model calls that made this answer (an agent loop's, else 1)
     negated: bool = False  # the assertion is a not- one (its verdict is inverted after the call)
+    messages: tuple[dict[str, Any], ...] = ()  # the request's messages, as sent (leaks-prompt reads its system prompt)
 
 
 def evaluate(spec: AssertionSpec, fn: Callable[..., Any], output: str, ctx: Context) -> Score:
@@ -715,6 +716,7 @@ ELSEWHERE = {
     "trajectory:tool-used": ("trajectory", "tool_used"), "trajectory:tool-sequence": ("trajectory", "tool_sequence"),
     "trajectory:tool-args-match": ("trajectory", "tool_args_match"),
     "trajectory:step-count": ("trajectory", "step_count"),
+    "leaks-prompt": ("leaks", "leaks_prompt"),
 }
 
 

@@ -30,16 +30,17 @@ class Outcome:
 def score_reply(registry: Any, asserts: Sequence[AssertionSpec], response: Response, variables: dict[str, Any],
                 verdicts: dict[str, Any], threshold: float | None, judge_aggregate: str, scoring: str | None = None,
                 params: dict[str, Any] | None = None, trajectory: Sequence[dict[str, Any]] | None = None,
-                steps: int = 1) -> tuple[bool, float, list[Score]]:
+                steps: int = 1, messages: Sequence[dict[str, Any]] = ()) -> tuple[bool, float, list[Score]]:
     """One answer against every assertion: (passed, weighted score, scores). ``scoring`` is a
     promptfoo assertScoringFunction (``file:///abs/x.py:fn``) that decides instead of the mean;
     ``params`` the request's (its tools, for the tool checks); ``trajectory`` and ``steps`` what
     an agent loop did for it (``assertions.Context``; by default the tools a python: agent target
-    ran, else the answer's own tool calls)."""
+    ran, else the answer's own tool calls); ``messages`` the request's, as sent."""
     if trajectory is None:
         trajectory, steps = own_trajectory(response, steps)
     ctx = assertions.Context(vars=variables, response=response, verdicts=verdicts, registry=registry,
-                             params=params or {}, trajectory=tuple(trajectory), steps=steps)
+                             params=params or {}, trajectory=tuple(trajectory), steps=steps,
+                             messages=tuple(messages))
     grouped = group_sets(asserts)  # an assert-set and its own assertions are one assertion here
     text = response.output  # the text, or the tool calls as JSON
     scores = [assertions.evaluate_transformed(spec, registry, text, ctx) if spec.transform else
@@ -69,10 +70,11 @@ def own_trajectory(response: Response, steps: int = 1) -> tuple[list[dict[str, A
 def score_case(registry: Any, asserts: Sequence[AssertionSpec], responses: Sequence[Response],
                verdicts: Callable[[int], dict[str, Any]], variables: dict[str, Any], *, where: str,
                threshold: float | None = None, min_pass: int = 1, judge_aggregate: str = "each",
-               scoring: str | None = None, params: dict[str, Any] | None = None) -> Outcome:
+               scoring: str | None = None, params: dict[str, Any] | None = None,
+               messages: Sequence[dict[str, Any]] = ()) -> Outcome:
     """Every run of a case; it passes when at least ``min_pass`` runs pass (all of one run)."""
-    runs = [score_reply(registry, asserts, r, variables, verdicts(i), threshold, judge_aggregate, scoring, params)
-            for i, r in enumerate(responses)]
+    runs = [score_reply(registry, asserts, r, variables, verdicts(i), threshold, judge_aggregate, scoring, params,
+                        messages=messages) for i, r in enumerate(responses)]
     passes = sum(ok for ok, _, _ in runs)
     value = sum(v for _, v, _ in runs) / len(runs)
     need = min_pass if len(runs) > 1 else 1

@@ -104,7 +104,8 @@ def test_help_documents_each_option_with_default(pytester):
              "--promstack-log", "--promstack-json", "--promstack-report", "--promstack-baseline",
              "--promstack-fail-on-regression", "--promstack-regression-margin", "--promstack-save-baseline",
              "--promstack-gate", "--promstack-estimate", "--promstack-registry", "--promstack-prompt-version",
-             "--promstack-prompt-branches", "--promstack-no-python", "--promstack-repeat")
+             "--promstack-prompt-branches", "--promstack-no-python", "--promstack-probe", "--promstack-probe-var",
+             "--promstack-probe-family", "--promstack-repeat")
     blocks = [b for b in section.split("\n  --")[1:]]
     assert len(blocks) == len(flags)
     assert all("Default:" in b for b in blocks)
