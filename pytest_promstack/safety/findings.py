@@ -8,6 +8,7 @@ fallback, a name by a title word)."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -37,10 +38,14 @@ def resolve(findings: list[Finding]) -> list[Finding]:
     """Overlapping findings reduced to the surest (then the longest, then the first): the
     spans returned do not overlap, left to right."""
     ranked = sorted(findings, key=lambda f: (-f.confidence, -(f.end - f.start), f.start))
-    kept: list[Finding] = []
+    kept: list[Finding] = []  # by start, so by end too (they do not overlap): a bisection finds
+    starts: list[int] = []  # the one kept span that could overlap, instead of a pass over all
     for f in ranked:
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
-            kept.append(f)
+        i = bisect.bisect_left(starts, f.end)  # kept[i:] start at or after f's end
+        if i and kept[i - 1].end > f.start:
+            continue
+        kept.insert(i, f)
+        starts.insert(i, f.start)
     return sorted(kept)
 
 
