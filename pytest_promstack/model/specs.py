@@ -359,7 +359,7 @@ NEEDS_TEXT = ("contains", "icontains", "starts-with", "contains-any", "contains-
               "icontains-all", "regex")  # an empty value would pass every output
 
 
-LISTS = ("contains-any", "contains-all", "icontains-any", "icontains-all")
+LISTS = ("contains-any", "contains-all", "icontains-any", "icontains-all", "no-banned-words")
 
 
 def split_list(text: str) -> list[str]:
@@ -467,6 +467,10 @@ def value_problem(spec: AssertionSpec) -> str | None:
         from . import trajectory_values
 
         return trajectory_values.problem(kind, value) if kind in trajectory_values.KINDS else None
+    if kind in ("injection-score", "no-invisible-text", "no-banned-words"):
+        from . import safety_values
+
+        return safety_values.problem(kind, value, spec.threshold)
     if kind == "levenshtein" and not isinstance(value, str):
         return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):

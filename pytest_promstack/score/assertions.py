@@ -714,6 +714,8 @@ ELSEWHERE = {
     "trajectory:tool-used": ("trajectory", "tool_used"), "trajectory:tool-sequence": ("trajectory", "tool_sequence"),
     "trajectory:tool-args-match": ("trajectory", "tool_args_match"),
     "trajectory:step-count": ("trajectory", "step_count"),
+    "injection-score": ("safety_checks", "injection_score"), "no-banned-words": ("safety_checks", "no_banned_words"),
+    "no-invisible-text": ("safety_checks", "no_invisible_text"),
 }
 
 
