@@ -49,9 +49,12 @@ ROWS = [
 
 
 def test_each_safety_assertion_passes_and_fails_with_its_reason(both_modes):
+    # one input per row (no two rows share a request: whether the second is a cache hit would
+    # depend on the order the workers run them in)
+    rows = [(f"{reply}-{i}", *rest) for i, (reply, *rest) in enumerate(ROWS)]
     for project in both_modes:
-        project.server.replies = dict(REPLIES)
-        project.write({"prompt_tests/a.csv": _csv(ROWS),
+        project.server.replies = {f"{reply}-{i}": REPLIES[reply] for i, (reply, *_) in enumerate(ROWS)}
+        project.write({"prompt_tests/a.csv": _csv(rows),
                        "lists/banned.txt": "# one a line\nshit\n개새끼\n!shitake\n"})
         result = project.run("-p", "no:randomly", "-rA", "-v")
         result.assert_outcomes(passed=8, failed=6)
