@@ -359,7 +359,7 @@ NEEDS_TEXT = ("contains", "icontains", "starts-with", "contains-any", "contains-
               "icontains-all", "regex")  # an empty value would pass every output
 
 
-LISTS = ("contains-any", "contains-all", "icontains-any", "icontains-all")
+LISTS = ("contains-any", "contains-all", "icontains-any", "icontains-all", "no-banned-words")
 
 
 def split_list(text: str) -> list[str]:
@@ -468,7 +468,13 @@ def value_problem(spec: AssertionSpec) -> str | None:
 
         return trajectory_values.problem(kind, value) if kind in trajectory_values.KINDS else None
     if kind in ("no-pii", "no-secrets"):
-        return privacy_value_problem(kind, value)
+        from . import safety_values
+
+        return safety_values.privacy_problem(kind, value)
+    if kind in ("injection-score", "no-invisible-text", "no-banned-words"):
+        from . import safety_values
+
+        return safety_values.problem(kind, value, spec.threshold)
     if kind == "levenshtein" and not isinstance(value, str):
         return f"levenshtein compares with text: write the value as a string (value: '{value}')"
     if kind in LISTS and isinstance(value, str) and not value.lstrip().startswith("["):
@@ -488,31 +494,6 @@ def value_problem(spec: AssertionSpec) -> str | None:
             json_path_parts(value)
         except ValueError as exc:
             return str(exc)
-    return None
-
-
-def privacy_value_problem(kind: str, value: Any) -> str | None:
-    """``no-pii`` / ``no-secrets``: the types to look for (all of the check's kind when empty),
-    as a comma list or a list, or ``{types: ..., min_confidence: high|medium|low}``."""
-    from ..safety.detect import parse_types
-    from ..safety.findings import PII, SECRETS
-
-    options = value if isinstance(value, dict) else {"types": value}
-    unknown = set(options) - {"types", "min_confidence"}
-    if unknown:
-        return f"{kind}: unknown key {sorted(unknown)[0]!r}; the value takes types and min_confidence"
-    if options.get("min_confidence", "medium") not in ("high", "medium", "low"):
-        return f"{kind}: min_confidence {options['min_confidence']!r}: write high, medium or low"
-    try:
-        types = parse_types(options.get("types"))
-    except ValueError as exc:
-        return f"{kind}: {exc}"
-    own = PII if kind == "no-pii" else SECRETS
-    strays = [t for t in types if t not in own]
-    if strays:
-        other = "no-secrets" if kind == "no-pii" else "no-pii"
-        return (f"{kind}: {strays[0]} is checked by {other}; write {kind}:{','.join(own[:2])} "
-                f"(its types: {', '.join(own)})")
     return None
 
 

@@ -717,6 +717,8 @@ ELSEWHERE = {
     "trajectory:tool-args-match": ("trajectory", "tool_args_match"),
     "trajectory:step-count": ("trajectory", "step_count"),
     "leaks-prompt": ("leaks", "leaks_prompt"),
+    "injection-score": ("safety_checks", "injection_score"), "no-banned-words": ("safety_checks", "no_banned_words"),
+    "no-invisible-text": ("safety_checks", "no_invisible_text"),
 }
 
 
