@@ -46,11 +46,12 @@ def _in_url_userinfo(text: str, at: int) -> bool:
 # --- phone numbers ------------------------------------------------------------------------
 
 # Korean numbers: mobile 010/011/016-019, Seoul 02, the 0XY areas, 070 (internet), 050X
-# (personal), 080 (toll-free); national (trunk 0), parenthesised area code, +82 / 82- forms.
+# (personal), 080 (toll-free); national (trunk 0), parenthesised area code ("(02) 123-4567",
+# and the common Korean "02)123-4567"), +82 / 82- forms.
 _KR_AREA = r"1[016789]|2|[3-6][1-5]|70|50[2-8]|80"
 _KR_PHONE = re.compile(
     rf"(?<![\d+.-])(?:(?:\+82[ -]?|82[ -])(?:\(0\)[ -]?)?0?(?P<i>{_KR_AREA})"
-    rf"|\(0(?P<p>{_KR_AREA})\)|0(?P<n>{_KR_AREA}))"
+    rf"|\(0(?P<p>{_KR_AREA})\)|0(?P<c>{_KR_AREA})\)|0(?P<n>{_KR_AREA}))"
     r"[ .-]?(?P<mid>\d{3,4})[ .-]?(?P<last>\d{4})(?![\d])(?!-\d|\.\d)")
 # 15XX/16XX/18XX company lines ("전국대표번호"), always written with the hyphen.
 _KR_BUSINESS = re.compile(r"(?<![\d.-])(1[568]\d\d)-(\d{4})(?![\d-])")
@@ -87,10 +88,10 @@ def phones(text: str) -> Iterator[Finding]:
 
 def _korean_phones(text: str) -> Iterator[Finding]:
     for m in _numbers(_KR_PHONE, text):
-        if (m.group("i") or m.group("p") or m.group("n")) == "80":  # a company's free line, not a person's
+        if (m.group("i") or m.group("p") or m.group("c") or m.group("n")) == "80":  # a company's free line
             level = LOW
         else:
-            level = HIGH if _valid(m.group(), "KR") else MEDIUM
+            level = HIGH if _valid(m.group().replace(")", ") ", 1) if m.group("c") else m.group(), "KR") else MEDIUM
         yield Finding(m.start(), m.end(), "PHONE", m.group(), level, "phone-kr")
 
 

@@ -160,3 +160,20 @@ def test_the_sdk_masks_inputs_when_asked_and_gives_the_values_back(project, monk
     assert plain.messages[-1]["content"] == f"문의: {EMAIL} 로 연락"
     sent = [r["messages"][-1]["content"] for r in project.server.requests]
     assert sent == ["문의: <EMAIL_1> 로 연락 주세요", f"문의: {EMAIL} 로 연락"]
+
+
+def test_korean_resident_numbers_and_phones_are_masked_a_post_2020_number_too(project):
+    # 900101-1234568 has a valid check digit; 211015-3123457 fails it, as numbers issued since
+    # October 2020 may: both are masked (high and medium), the phone forms too
+    rows = ("input,__expected\n"
+            '"주민번호 900101-1234568, 새 번호 211015-3123457, 연락처 010-1234-5678, 02)123-4567",no-pii:KR_RRN\n')
+    project.write({"prompt_tests/a.csv": rows})
+    result = project.run("--promstack-json=out/r.json")
+    result.assert_outcomes(failed=1)  # the echo holds both numbers
+    doc = json.loads((project.path / "out/r.json").read_text(encoding="utf-8"))
+    (case,) = doc["cases"]
+    assert case["vars"]["input"] == "주민번호 <KR_RRN_1>, 새 번호 <KR_RRN_2>, 연락처 <PHONE_1>, <PHONE_2>"
+    assert case["assertions"][0]["reason"] == ("no-pii: 2 personal data found: KR_RRN (kr_rrn, high) at 11; "
+                                               "KR_RRN (kr_rrn, medium) at 32")
+    for value in ("900101-1234568", "211015-3123457", "010-1234-5678"):
+        assert value not in result.stdout.str()
