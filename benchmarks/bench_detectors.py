@@ -11,6 +11,10 @@ masking.
    new masker per answer, as one per case; the median of R rounds, and the cost per 1,000.
    The planted values must all be masked and the clean answers left alone (counted).
 3. ``find(text)`` on about 1 MB: the answers joined, and the same with PII in every answer.
+4. What masking adds to a run of N cases, as promstack writes it: each answer as a case record
+   (its question in ``vars`` and ``messages``, its answer in ``output`` and in a failed
+   assertion's reason) through ``results.masking.masked`` (the results JSON and the HTML
+   report), side by side with ``json.dumps`` of the same document unmasked, which every run pays.
 
     python benchmarks/bench_detectors.py --answers 1000 --repeat 5
 """
@@ -143,6 +147,31 @@ def time_find(text: str, repeat: int) -> list[float]:
     return rounds
 
 
+def time_document(texts: list[str], repeat: int) -> tuple[list[float], list[float]]:
+    """Rounds of masking a results document of one case per answer, and of serialising it."""
+    import json
+
+    from pytest_promstack.config.settings import Settings
+    from pytest_promstack.results.masking import masked
+    from pytest_promstack.results.records import blank
+
+    cases = [blank(case_id=f"row-{i}", vars={"input": t}, output=f"네, {t}",
+                   messages=[{"role": "system", "content": "상담원입니다."}, {"role": "user", "content": t}],
+                   assertions=[{"type": "contains", "passed": False, "score": 0.0,
+                                "reason": f"contains: 'zz' in {t[:80]!r}"}])
+             for i, t in enumerate(texts)]
+    doc, masking = {"cases": cases, "selection": []}, Settings(root=Path("."), source="", models={}, suites={}).masking
+    mask_rounds, dump_rounds = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        masked(doc, masking)
+        mask_rounds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        json.dumps(doc, ensure_ascii=False)
+        dump_rounds.append(time.perf_counter() - started)
+    return mask_rounds, dump_rounds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=1000)
@@ -162,6 +191,11 @@ def main() -> None:
           f"({med / len(texts) * 1e6:.0f} µs per answer); rounds: {', '.join(f'{r * 1000:.1f}' for r in rounds)} ms")
     print(f"  answers with PII masked at every planted value: {hit}/{with_pii}; clean answers changed: "
           f"{changed_clean}/{len(texts) - with_pii}")
+    mask_rounds, dump_rounds = time_document(texts, args.repeat)
+    print(f"a results document of {len(texts)} cases masked (results JSON, HTML): median "
+          f"{statistics.median(mask_rounds) * 1000:.0f} ms; json.dumps of it unmasked: median "
+          f"{statistics.median(dump_rounds) * 1000:.0f} ms; ratio "
+          f"{statistics.median(mask_rounds) / statistics.median(dump_rounds):.1f}")
     plain = " ".join(texts)
     big = (plain * (1_000_000 // len(plain) + 1))[:1_000_000]
     rounds = time_find(big, args.repeat)
