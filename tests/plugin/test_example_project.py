@@ -30,7 +30,7 @@ def test_the_main_job_replays_the_committed_cassettes(example):
     assert "(cd example_project && pytest --promstack)" in readme
     done = run_shell("pytest --promstack", cwd=example)
     assert done.returncode == 0, done.stdout[-4000:]
-    assert "35 passed, 25 xfailed" in done.stdout.splitlines()[-1]
+    assert "40 passed, 25 xfailed" in done.stdout.splitlines()[-1]
     assert "cache miss" not in done.stdout
 
 
@@ -42,7 +42,7 @@ def test_the_readme_ci_recipe_runs_as_written(example):
     uploaded = next(s["with"]["path"] for s in steps if s.get("name") == "Reports").split()
     first = run_shell(command, cwd=example)  # no baseline yet: a warning, and the run goes on
     assert first.returncode == 6, first.stdout[-4000:]  # every case as expected; the quality gate fails
-    assert "35 passed, 25 xfailed" in first.stdout.splitlines()[-1]
+    assert "40 passed, 25 xfailed" in first.stdout.splitlines()[-1]
     assert "promstack: gate min_quality_score [overall]: 18.2, limit 80.0: FAILED" in first.stdout
     assert "baseline/results.json: baseline not found" in first.stdout
     assert sorted(uploaded) == ["junit.xml", "report.html", "results.json"]
