@@ -704,7 +704,7 @@ ELSEWHERE = {
     "rouge-n": ("ngrams", "rouge_n"), "meteor": ("ngrams", "meteor"), "perplexity": ("ngrams", "perplexity"),
     "perplexity-score": ("ngrams", "perplexity_score"), "is-sql": ("sql", "is_sql"),
     "contains-sql": ("sql", "contains_sql"), "is-html": ("html_doc", "is_html"),
-    "is-refusal": ("refusal", "is_refusal"), "moderation": ("measures", "moderation"),
+    "is-refusal": ("refusal", "is_refusal"), "refusal": ("refusal", "is_refusal"), "moderation": ("measures", "moderation"),
     **dict.fromkeys(("similar", "similar:cosine", "similar:dot", "similar:euclidean"), ("measures", "similar")),
     "select-best": ("judged_types", "select_best"), "classifier": ("judged_types", "classifier"),
     "tool-call-f1": ("tools", "tool_call_f1"), "is-valid-openai-tools-call": ("tools", "is_valid_openai_tools_call"),

@@ -140,6 +140,13 @@ def test_latency_cost_and_finish_reason_are_read_from_the_response():
     assert (cut.passed, cut.reason) == (False, "not-finish-reason: finish reason 'length'")
 
 
+def test_refusal_and_not_refusal_are_is_refusal_under_the_name_the_llmops_guides_use():
+    refused, answered = Response(text="죄송하지만 도와드릴 수 없습니다"), Response(text="환불은 7일 이내에 가능합니다")
+    assert [evaluate(AssertionSpec("not-refusal"), r).passed for r in (refused, answered)] == [False, True]
+    assert evaluate(AssertionSpec("refusal"), refused).reason == evaluate(AssertionSpec("is-refusal"), refused).reason \
+        .replace("is-refusal", "refusal")
+
+
 def test_not_negates_the_pass_and_the_score():
     def graded(output, value, ctx):
         return {"pass": True, "score": 0.8, "reason": "mostly"}
