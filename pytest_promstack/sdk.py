@@ -63,7 +63,6 @@ class Client:
         self._versions: dict[tuple[str, int], PromptVersion] = {}
         self._labels: dict[tuple[str, str], tuple[int, float]] = {}
         self._runner: Any = None
-        self._audit_log: Any = None  # False: audit is off
         self.clock = time.monotonic
 
     def get_prompt(self, prompt_id: str | int, version: int | None = None, label: str | None = None) -> PromptVersion:
@@ -133,25 +132,10 @@ class Client:
         masks = mask_inputs if mask_inputs is not None else self.mask_inputs
         reply = runner.run_many([{"prompt": p, "vars": variables, "model": model, "params": params,
                                   "meta": {"mask_inputs": masks}, "guards": guards}])[0]
-        self._audit(reply, list(reply.guards))
+        if runner.audit_failed:  # the reply still reaches the caller
+            warnings.warn(f"promstack: audit log not written: {runner.audit_failed}", stacklevel=2)
+            runner.audit_failed = None
         return reply
-
-    def _audit(self, reply: Any, guards: list[dict[str, Any]] | None = None) -> None:
-        """``audit: {enabled: true}``: one ``call`` line per reply, with the guards' decisions.
-        A line that cannot be written is a warning: the reply still reaches the caller."""
-        from .safety import audit
-
-        if self._audit_log is None:
-            from .execute.calllog import user_id
-
-            run = self._get_runner()
-            self._audit_log = audit.open_log(run.settings, run.run_id, run.settings.user_id or user_id()) or False
-        if self._audit_log:
-            spec = self.settings.models.get(reply.model)
-            self._audit_log.write("call", **audit.reply_fields(reply, spec.model if spec else None), guards=guards)
-            if self._audit_log.failed:
-                warnings.warn(f"promstack: audit log not written: {self._audit_log.failed}", stacklevel=3)
-                self._audit_log.failed = None
 
     def check(self, reply: Any, *specs: str | dict[str, Any], threshold: float | None = None) -> Any:
         """Score a reply with assertions in the test files' language (``"tool-called:get_weather"``,

@@ -90,6 +90,8 @@ class Runner:
         self._unimport: Any = None  # takes the project root off sys.path again (set with the engine)
         self._prompts: dict[str, Prompt] = {}
         self._guard: Any = None
+        self._audit_log: Any = None  # safety/audit.AuditLog once opened; False: audit is off
+        self.audit_failed: str | None = None
         self.run_id = uuid.uuid4().hex[:12]
 
     # -- prompts ----------------------------------------------------------------------------
@@ -172,6 +174,7 @@ class Runner:
         engine.submit([req for (req, *_), no in zip(planned, blocked, strict=True) if not no])
         replies = [self._guarded(req, p, v, g, d) for (req, p, v, g), d in zip(planned, checked, strict=True)]
         self.replies.extend(replies)
+        self._audit(replies)
         failed = [r for r in replies if r.error]
         if failed and not allow_error:
             r = failed[0]
@@ -179,6 +182,26 @@ class Runner:
             raise CallFailed(f"model call failed: {r.model}" + (f", prompt {r.prompt_id}" if r.prompt_id else "")
                              + f": {r.error}{more}; pass allow_error=True to get the reply with its error")
         return replies
+
+    def _audit(self, replies: list[Reply]) -> None:
+        """``audit: {enabled: true}``: a ``call`` line per reply (the SDK's and the fixture's), with
+        its guards' decisions; a line that cannot be written is kept in ``audit_failed`` and warned
+        about (the reply still reaches the caller)."""
+        from ..safety import audit
+
+        if self._audit_log is None:
+            from ..execute.calllog import user_id
+
+            self._audit_log = audit.open_log(self.settings, self.run_id, self.settings.user_id or user_id()) or False
+        if not self._audit_log:
+            return
+        models = self.settings.models
+        self._audit_log.write_many([("call", {**audit.reply_fields(r, models[r.model].model if r.model in models
+                                                                     else None), "guards": list(r.guards)})
+                                    for r in replies])
+        if self._audit_log.failed:
+            self.audit_failed, self._audit_log.failed = self._audit_log.failed, None
+            self.warn(f"audit log not written: {self.audit_failed}")
 
     def _guards(self) -> Any:
         """The run-time guards of promstack.yaml's ``guards:`` (None without it)."""

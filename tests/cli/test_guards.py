@@ -106,11 +106,11 @@ def test_input_mask_sends_placeholders_and_guards_false_skips_every_guard(app, s
     assert raw.guards == ()
 
 
-def test_the_fixture_goes_through_the_guards(pytester, server, monkeypatch):
+def test_the_fixture_goes_through_the_guards_and_each_call_is_audited(pytester, server, monkeypatch):
     monkeypatch.setenv(KEY_ENV, "test-key")
     server.replies = {"키": f"{KEY}"}
     write(pytester.path, {
-        "promstack.yaml": config(server.url, guards={"input": {"injection": "block"}}),
+        "promstack.yaml": config(server.url, guards={"input": {"injection": "block"}}, audit={"enabled": True}),
         "prompt_tests/a.csv": "input\nx\n",
         "test_app.py": f'''
             def test_guarded(promstack):
@@ -119,6 +119,11 @@ def test_the_fixture_goes_through_the_guards(pytester, server, monkeypatch):
                 assert promstack.run([{{"role": "user", "content": "키"}}]).text == "[응답 필터링됨]"
         '''})
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    lines = [json.loads(line) for line in (pytester.path / ".promstack/audit.jsonl").read_text("utf-8").splitlines()]
+    assert [(x["event"], [g["action"] for g in x["guards"]]) for x in lines] == [("call", ["blocked"]),
+                                                                              ("call", ["replaced"])]
+    assert KEY not in json.dumps(lines)
+    assert lines[1]["answer"] == "[응답 필터링됨]"  # what the caller got
 
 
 @pytest.mark.parametrize(("guards", "expected"), [
