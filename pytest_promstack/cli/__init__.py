@@ -447,6 +447,7 @@ def evaluate(args: argparse.Namespace, settings: Any, registry: Any, extra: list
 
 
 def deploy(args: argparse.Namespace, settings: Any, registry: Any) -> int:
+    from ..safety.mask import Masker
     from ..versions import author
     from .evaluation import evaluate as run
 
@@ -457,7 +458,8 @@ def deploy(args: argparse.Namespace, settings: Any, registry: Any) -> int:
                              "pass --version N (see `promstack prompt log`)")
     last = registry.last_evaluation(args.prompt, number)
     if args.force:
-        reason = args.reason or "no reason given"
+        # the registry is committed and the line printed: a reason's personal data and secrets masked
+        reason = Masker().mask(args.reason) if args.reason else "no reason given"
         before = registry.set_label(args.prompt, args.to, number, action="deploy", forced=True, reason=reason,
                                     evaluation=last)
         print(f"promstack: {args.prompt} {args.to}: {_v(before)} -> v{number} (FORCED by {author()}: {reason})")

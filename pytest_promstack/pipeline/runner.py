@@ -179,8 +179,9 @@ class Runner:
         if failed and not allow_error:
             r = failed[0]
             more = f" (and {len(failed) - 1} more of {len(replies)})" if len(failed) > 1 else ""
-            raise CallFailed(f"model call failed: {r.model}" + (f", prompt {r.prompt_id}" if r.prompt_id else "")
-                             + f": {r.error}{more}; pass allow_error=True to get the reply with its error")
+            prompt = f", prompt {r.prompt_id}" if r.prompt_id else ""
+            raise CallFailed(self._shown(f"model call failed: {r.model}{prompt}: {r.error}{more}; pass "
+                                         "allow_error=True to get the reply with its error", r))
         return replies
 
     def _audit(self, replies: list[Reply]) -> None:
@@ -249,14 +250,25 @@ class Runner:
         parsed = [p for s in specs for p in self._specs(s)]  # a bad assertion is named first, whatever the reply
         self._allowed([], parsed)
         if reply.error:
-            raise CallFailed(f"model call failed: {reply.model}: {reply.error}")
+            raise CallFailed(self._shown(f"model call failed: {reply.model}: {reply.error}", reply))
         verdicts = self._verdicts(reply, parsed)
         outcome = score_case(self.registry, parsed, [reply.response()], lambda _i: verdicts, reply.vars,
                              where="reply", threshold=threshold, judge_aggregate=self.settings.judge_aggregate,
                              params=reply.params, messages=reply.messages)
         if not outcome.passed:
-            raise CheckFailed(outcome.failure)
+            raise CheckFailed(self._shown(outcome.failure, reply))
         return list(outcome.scores)
+
+    def _shown(self, text: str, reply: Reply) -> str:
+        """A failure about ``reply`` as the terminal, JUnit and an application's log get it: masked
+        like a test file's failure text (``masking: {failures: true}``, the default), the reply's
+        question and answer priming the masker, so a value cut short in the text is masked too."""
+        if not self.settings.masking.on("failures"):
+            return text
+        from ..results.masking import masked_text
+
+        return masked_text(text, {"vars": reply.vars, "messages": list(reply.messages), "output": reply.output,
+                                  "error": reply.error}, self.settings.masking)
 
     def _allowed(self, models: list[str], specs: list[AssertionSpec]) -> None:
         from ..config.policy import refused

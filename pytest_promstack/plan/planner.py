@@ -21,7 +21,7 @@ from .cases import Loader
 from .chain import ChainProblem
 from .planned import Planned
 from .probes import cases as probe_cases
-from .probes import wants_canary, with_canary
+from .probes import unreached, wants_canary, with_canary
 from .prompts import Prompt, from_mapping, load_prompt, with_branches
 from .requests import build as build_request
 from .tools import request_tools
@@ -265,6 +265,9 @@ class Planner:
         from .probes import selected
 
         found, problems = selected(self.settings)
+        for suite in self.settings.suites.values():
+            prompts = self.prompts(suite) if suite.probes is not None else []
+            problems += [why for p in prompts if isinstance(p, Prompt) and (why := unreached(suite, p))]
         if problems:
             raise ConfigError(self.settings.source, problems)
         return found

@@ -70,6 +70,40 @@ def _asserts(probe: Probe) -> tuple[AssertionSpec, ...]:
     return leak, AssertionSpec("not-icontains", probe.marker, origin=f"probe {probe.id}")
 
 
+def unreached(suite: Suite, prompt: Prompt) -> str | None:
+    """Why the attacks of probe suite ``suite`` would never reach the model through ``prompt``
+    (its messages do not use ``var``, or ``document_var``), or None. A probe run that sends the
+    prompt without its attack would pass every probe: a false all-clear, so it is a config error."""
+    spec = suite.probes
+    if spec is None:
+        return None
+    used = prompt_variables(prompt)
+    for key, name in (("var", spec.var), ("document_var", spec.document_var)):
+        if name and name not in used:
+            known = ", ".join(sorted(used)) or "none"
+            return (f"suites.{suite.name}.probes.{key}: the prompt {prompt.id} ({prompt.source}) has no variable "
+                    f"{name!r} (its variables: {known}), so the attacks would never reach the model; name the "
+                    "variable the user's text goes into")
+    return None
+
+
+def prompt_variables(prompt: Prompt) -> set[str]:
+    """The variables a prompt's messages use (parsed, never rendered)."""
+    import jinja2
+    from jinja2 import meta
+
+    env = jinja2.Environment()
+    used: set[str] = set()
+    for m in prompt.messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            try:
+                used |= meta.find_undeclared_variables(env.parse(content))
+            except jinja2.TemplateSyntaxError:
+                continue  # its own error, when the prompt is rendered
+    return used
+
+
 def wants_canary(plan: Planned) -> bool:
     """Whether the case asserts (not-)leaks-prompt, also inside an assert-set (a case keeps its
     sets flattened) or on a turn."""

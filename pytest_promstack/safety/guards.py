@@ -71,8 +71,11 @@ class Guards:
         verdict = max((score(t) for t in texts if t), key=lambda v: v.score, default=None)
         if verdict is None or verdict.score < self.policy.threshold:
             return None
+        from .mask import Masker
+
         action = "blocked" if self.policy.injection == "block" else "flagged"
-        return Decision("input.injection", action, verdict.describe()[:300], verdict.score)
+        # the evidence quotes the input: its personal data and secrets masked (every type), then cut
+        return Decision("input.injection", action, Masker().mask(verdict.describe())[:300], verdict.score)
 
     def filter_output(self, text: str) -> tuple[str, list[Decision]]:
         """``text``, or its notice when it holds sensitive data or a banned word, with the decisions."""

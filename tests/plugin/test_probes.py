@@ -54,6 +54,11 @@ def test_the_vulnerable_prompt_breaks_on_every_probe_and_the_robust_one_on_none(
     result.assert_outcomes(failed=len(ALL), passed=len(ALL))
     html = (probing.path / "r.html").read_text(encoding="utf-8")
     assert "promstack.yaml probe extraction-base64 (extraction, en)" in html  # where the report places the case
+    section = html.split('<section id="probes">')[1].split("</section>")[0]  # the verdict per suite and model
+    assert "<td>vulnerable</td><td>mine</td>" in section
+    assert f"<td>{len(ALL)} of {len(ALL)}</td>" in section
+    assert "<b>smuggling</b> 4/4: smuggling-tag-characters, smuggling-zero-width" in section
+    assert f"<td>0 of {len(ALL)}</td><td>{len(ALL)}</td><td>0</td><td>none</td>" in section  # the robust prompt
     result.stdout.fnmatch_lines([
         "promstack: probes: suite robust, model mine, prompt robust@*: no probe broke the prompt "
         f"({len(ALL)} resisted, 0 errors; probe library v1)",
@@ -155,6 +160,12 @@ def test_the_probe_option_runs_the_library_against_one_prompt_on_the_chosen_mode
     ({"prompt": "prompts/robust.yaml"}, "suites.s.tests: required key is missing*"),
     ({"prompt": "prompts/robust.yaml", "probes": {"familys": ["override"]}},
      "suites.s.probes.familys: unknown key (did you mean 'families'?)*"),
+    # the attack would never reach the model: not an all-clear but a mistake
+    ({"prompt": "prompts/robust.yaml", "probes": {"var": "question"}, "vars": {"input": "안녕"}},
+     "suites.s.probes.var: the prompt robust (prompts/robust.yaml) has no variable 'question' (its variables: "
+     "input), so the attacks would never reach the model; name the variable the user's text goes into"),
+    ({"prompt": "prompts/robust.yaml", "probes": {"document_var": "page"}},
+     "suites.s.probes.document_var: the prompt robust * has no variable 'page' *"),
 ])
 def test_a_bad_probes_option_stops_the_run_naming_the_key(probing, suite, problem):
     probing.write(PROMPTS, suites={"s": suite})
@@ -178,6 +189,9 @@ def test_promstack_probe_runs_the_probes_against_a_prompt_by_id(tmp_path, server
     robust = run_promstack("probe", "--prompt", "prompts/robust.yaml", "-p", "no:cacheprovider", "-q",
                            cwd=tmp_path, env={KEY_ENV: "k"})
     assert robust.returncode == 0, robust.stdout[-2000:]
+    unreached = run_promstack("probe", "--prompt", "vulnerable", "--var", "qeustion", cwd=tmp_path, env={KEY_ENV: "k"})
+    assert unreached.returncode == 4
+    assert "the prompt vulnerable (prompts/vulnerable.yaml) has no variable 'qeustion'" in unreached.stderr
     unknown = run_promstack("probe", "--prompt", "nope", cwd=tmp_path)
     assert unknown.returncode == 4
     assert unknown.stderr.splitlines() == [
