@@ -58,7 +58,8 @@ def test_label_deploy_and_rollback_each_write_one_line_that_verifies(project, ca
     assert label["prompt_version"] != deploy["prompt_version"]  # the content hash of v1, then of v2
     index = json.loads((project / ".promstack/prompts/index.json").read_text(encoding="utf-8"))
     assert len(index["prompts"]["support"]["audit"]) == 2  # the registry keeps its own list of label moves
-    capsys.readouterr()
+    assert index["prompts"]["support"]["audit"][1]["reason"] == "hotfix for <EMAIL_1>"  # the registry is committed
+    assert EMAIL not in capsys.readouterr().out
     assert main(["audit", "verify"]) == 0  # audit.path from promstack.yaml
     assert capsys.readouterr().out.startswith("audit: 3 lines in 1 file, chain intact; last hash ")
 

@@ -177,3 +177,16 @@ def test_korean_resident_numbers_and_phones_are_masked_a_post_2020_number_too(pr
                                                "KR_RRN (kr_rrn, medium) at 32")
     for value in ("900101-1234568", "211015-3123457", "010-1234-5678"):
         assert value not in result.stdout.str()
+
+
+def test_a_value_cut_short_in_a_failure_text_leaves_no_fragment_anywhere(project):
+    # contains:'s reason shows the output cut at 80 characters, in the middle of the number
+    project.write({"prompt_tests/a.csv": f'input,__expected\n"{"가" * 60} 900101-1234568 {KEY} 끝",contains:없는말\n'},
+                  audit={"enabled": True})
+    result = project.run(*RUN)
+    result.assert_outcomes(failed=1)
+    texts = {**artefacts(project), "terminal": result.stdout.str()}
+    for name, text in texts.items():
+        for fragment in ("900101-12", "1234568", KEY[:12]):
+            assert fragment not in text, f"{fragment!r} written to the {name}"
+    result.stdout.fnmatch_lines(["*✗ contains: '없는말' in 'echo: 가가*가 <KR_RRN_1>…'"])
