@@ -764,7 +764,8 @@ def _unknown_key(key: str, within: str | None = None) -> str:
                JudgeSpec: "under judges.NAME", ProbeSpec: "under suites.NAME.probes",
                ArenaSpec: "under arena:", CacheSpec: "under cache:",
                GateSpec: "under gates:", InlinePrompt: "in an inline prompt", AuditSpec: "under audit:",
-               RotateSpec: "under audit.rotate:"}
+               RotateSpec: "under audit.rotate:", MaskingSpec: "under masking:", GuardsSpec: "under guards:",
+               GuardInput: "under guards.input:", GuardOutput: "under guards.output:"}
     homes = [where for schema, where in schemas.items()
              if key in {f.alias or name for name, f in schema.model_fields.items()}]
     if homes:  # a real key, written in the wrong place

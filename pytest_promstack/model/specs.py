@@ -467,6 +467,9 @@ def value_problem(spec: AssertionSpec) -> str | None:
         from . import trajectory_values
 
         return trajectory_values.problem(kind, value) if kind in trajectory_values.KINDS else None
+    if kind == "leaks-prompt" and not empty:
+        return (f"{spec.type} takes no value (it compares the answer with the request's system prompt and its "
+                f"canary): write {spec.type} alone")
     if kind in ("no-pii", "no-secrets"):
         from . import safety_values
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .detect import find
+from .detect import FOLD, find
 from .findings import MEDIUM, TYPES, Finding
 
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*[A-Z])_(\d+|[0-9a-f]{10})>")
@@ -133,6 +133,7 @@ def canonical(kind: str, value: str) -> str:
     """The form a value is known by: a number without its separators (a Korean phone number in
     its national form, ``+82 10…`` as ``010…``), an address or a key as written, an e-mail
     address case-folded."""
+    value = value.translate(FOLD)
     if kind == "EMAIL":
         return value.casefold()
     if kind in ("PHONE", "KR_RRN", "KR_FRN", "CREDIT_CARD", "US_SSN", "IBAN"):

@@ -52,7 +52,7 @@ _KR_AREA = r"1[016789]|2|[3-6][1-5]|70|50[2-8]|80"
 _KR_PHONE = re.compile(
     rf"(?<![\d+.-])(?:(?:\+82[ -]?|82[ -])(?:\(0\)[ -]?)?0?(?P<i>{_KR_AREA})"
     rf"|\(0(?P<p>{_KR_AREA})\)|0(?P<c>{_KR_AREA})\)|0(?P<n>{_KR_AREA}))"
-    r"[ .-]?(?P<mid>\d{3,4})[ .-]?(?P<last>\d{4})(?![\d])(?!-\d|\.\d)")
+    r"(?: ?[.-] ?| )?(?P<mid>\d{3,4})(?: ?[.-] ?| )?(?P<last>\d{4})(?![\d])(?!-\d|\.\d)")
 # 15XX/16XX/18XX company lines ("전국대표번호"), always written with the hyphen.
 _KR_BUSINESS = re.compile(r"(?<![\d.-])(1[568]\d\d)-(\d{4})(?![\d-])")
 # A number in international form outside Korea: phonenumbers parses the candidate.

@@ -56,3 +56,7 @@ def test_masking_twice_changes_nothing_and_restore_leaves_unknown_placeholders()
 
 def test_no_types_masks_nothing():
     assert Masker(()).mask("a@x.com 900101-1234568") == "a@x.com 900101-1234568"
+
+
+def test_a_number_in_fullwidth_digits_is_the_same_value_as_in_ascii():
+    assert Masker().mask("０１０－１２３４－５６７８ 또는 010-1234-5678") == "<PHONE_1> 또는 <PHONE_1>"
