@@ -52,7 +52,7 @@ def test_the_readme_ci_recipe_runs_as_written(example):
     second = run_shell(command, cwd=example)
     assert second.returncode == 6
     assert "promstack: baseline baseline/results.json (run " in second.stdout
-    assert "35 still passing, 25 not compared" in second.stdout
+    assert "40 still passing, 25 not compared" in second.stdout
     assert "REGRESSED" not in second.stdout
 
 
