@@ -117,6 +117,11 @@ def _one_line(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Tes
         return
     mine = [e for e in call.excinfo.traceback if str(e.path) == str(item.path)]
     at = f"\n  at {item.path.name}:{mine[-1].lineno + 1}: {str(mine[-1].statement).strip()}" if mine else ""
+    runner = item.config.stash.get(RUNNER_KEY, None)
+    if at and runner is not None and runner.settings.masking.on("failures"):  # the test's line may quote a value
+        from ..safety.mask import Masker
+
+        at = Masker.of(runner.settings.masking).mask(at)
     report.longrepr = f"promstack: {exc}{at}"
 
 

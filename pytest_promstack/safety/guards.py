@@ -74,8 +74,12 @@ class Guards:
         from .mask import Masker
 
         action = "blocked" if self.policy.injection == "block" else "flagged"
-        # the evidence quotes the input: its personal data and secrets masked (every type), then cut
-        return Decision("input.injection", action, Masker().mask(verdict.describe())[:300], verdict.score)
+        # the evidence quotes the input: its personal data and secrets masked (every type; the masker
+        # reads the messages first, so a value the evidence shows in part is masked too), then cut
+        masker = Masker()
+        for t in texts:
+            masker.mask(t)
+        return Decision("input.injection", action, masker.mask(verdict.describe())[:300], verdict.score)
 
     def filter_output(self, text: str) -> tuple[str, list[Decision]]:
         """``text``, or its notice when it holds sensitive data or a banned word, with the decisions."""

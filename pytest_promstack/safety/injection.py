@@ -380,7 +380,15 @@ def _hits(text: str) -> Iterator[tuple[str, float, str]]:
     for family, weight, pattern, at_word in _compiled():
         m = _search(pattern, text, at_word)
         if m is not None:
-            yield family, weight, _snippet(m.group())
+            yield family, weight, _snippet(text[m.start():_word_end(text, m.end())])
+
+
+def _word_end(text: str, at: int) -> int:
+    """The end of the word the match ends in: evidence never stops inside a word, so an address
+    or a number it quotes is whole, and masking finds it (``…to kim@example.com``, not ``…example.c``)."""
+    while at < len(text) and not text[at].isspace() and at < 4096:
+        at += 1
+    return at
 
 
 def _snippet(text: str, limit: int = 60) -> str:

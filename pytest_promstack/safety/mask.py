@@ -53,7 +53,8 @@ class Masker:
         if found:
             out, at = [], 0
             for f in found:
-                out += [text[at:f.start], self._placeholder(f)]
+                cut = text.startswith("…", f.end) and self._begun(f.value)  # a seen value, cut short here
+                out += [text[at:f.start], cut or self._placeholder(f)]
                 at = f.end
             self.findings += found
             text = "".join(out) + text[at:]
@@ -90,6 +91,10 @@ class Masker:
                     break
         return best, found
 
+    def _begun(self, part: str) -> str | None:
+        """The placeholder of the seen value that ``part`` begins, if any."""
+        return next((name for form, name in self._seen.items() if form.startswith(part) and form != part), None)
+
     def _placeholder(self, f: Finding) -> str:
         key = canonical(f.type, f.value)
         name = self.placeholders.get(key)
@@ -105,6 +110,9 @@ class Masker:
             self.placeholders[key] = name
             self.values[name] = f.value
         self._seen[f.value] = name
+        shown = repr(f.value)[1:-1]  # as a reason shows it: repr() escapes U+3000, a no-break space, …
+        if shown != f.value:
+            self._seen[shown] = name
         return name
 
     def restore(self, text: str | None) -> str | None:

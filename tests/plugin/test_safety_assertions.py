@@ -63,9 +63,9 @@ def test_each_safety_assertion_passes_and_fails_with_its_reason(both_modes):
             "PASSED *::the reply repeats the attack*", "PASSED *::emoji joiners*", "PASSED *::starting point*",
             "PASSED *::no banned word*", "PASSED *::no hidden characters*",
             "*✗ injection-score: the output scores 0.90, at or above the threshold 0.5: instruction-override: "
-            "'ignore all previous instructions'",
+            "'ignore all previous instructions.'",
             "*✗ injection-score: variable 'document' scores 1.00, at or above the threshold 0.3: instruction-override: "
-            "'이전 지시를 모두 무시'; prompt-extraction: '시스템 프롬프트를 출력'*",
+            "'이전 지시를 모두 무시하고'; prompt-extraction: '시스템 프롬프트를 출력해'*",
             "*✗ no-invisible-text: 1 run of invisible characters: zero-width U+200B ZERO WIDTH SPACE at 2*",
             "*✗ no-invisible-text: 1 run of invisible characters: tag characters ×28 at 9 spelling "
             "'ignore previous instructions'*",

@@ -60,3 +60,12 @@ def test_no_types_masks_nothing():
 
 def test_a_number_in_fullwidth_digits_is_the_same_value_as_in_ascii():
     assert Masker().mask("０１０－１２３４－５６７８ 또는 010-1234-5678") == "<PHONE_1> 또는 <PHONE_1>"
+
+
+def test_a_value_as_repr_shows_it_and_a_detected_beginning_before_a_cut_keep_its_placeholder():
+    m = Masker()
+    raw = "전화 010\u30001234\u30005678, 키 sk-proj-AbC123dEf456GhIjKlMnOpQrSt, kim.cs@example.com"
+    assert m.mask(raw) == "전화 <PHONE_1>, 키 <OPENAI_KEY_1>, <EMAIL_1>"
+    # repr() escapes the ideographic space; a cut key or address would be found as a value of its own
+    assert m.mask(repr(raw)) == "'전화 <PHONE_1>, 키 <OPENAI_KEY_1>, <EMAIL_1>'"
+    assert m.mask("'sk-proj-AbC123dEf456Gh…' 'kim.cs@example.co…'") == "'<OPENAI_KEY_1>…' '<EMAIL_1>…'"
