@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..model.errors import ConfigError
 from .modes import CACHE_MODES, MAX_REPEAT, CacheMode
@@ -250,6 +250,91 @@ class AuditSpec(_Strict):
         return v
 
 
+ALERT_KEYS = ("max_p95_latency_ms", "max_error_rate", "max_tokens", "max_cost_usd")  # the gate keys alerts reuse
+MISSING_DATA = ("ok", "warning", "alert")
+_SPAN = re.compile(r"^([1-9][0-9]*)(m|h|d|w)$")
+_SPAN_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def window_seconds(text: str) -> int:
+    """``30m``, ``1h``, ``1d``, ``30d``, ``2w`` -> seconds; ValueError in the words a config line needs."""
+    found = _SPAN.match(str(text).strip())
+    if not found:
+        raise ValueError(f"{text!r} is not a window; write a number and m, h, d or w (1h, 1d, 30d)")
+    return int(found.group(1)) * _SPAN_UNITS[found.group(2)]
+
+
+def _window(v: Any) -> Any:
+    if v is not None:
+        window_seconds(v)
+    return v
+
+
+class AlertRule(_Strict):
+    """One rule of ``alerts:``; ``max_p95_latency_ms: 5000`` is ``{limit: 5000}``. ``warning`` and
+    ``alert`` are fractions of the limit; unset, their defaults (results/alerts.py)."""
+
+    limit: float = Field(ge=0)
+    warning: float | None = Field(None, gt=0)  # null (written): no warning level
+    alert: float = Field(1.0, gt=0)
+    window: str | None = None
+    min_requests: int | None = Field(None, ge=0)
+    missing_data: Literal["ok", "warning", "alert"] | None = None
+
+    _span = field_validator("window")(lambda v: _window(v))
+
+    @model_validator(mode="after")
+    def _warning_below_alert(self) -> AlertRule:
+        if self.warning is not None and self.warning > self.alert:
+            raise ValueError(f"the warning level ({self.warning:g}) is above the alert level ({self.alert:g}); "
+                             "both are fractions of limit, e.g. warning: 0.8, alert: 1.0")
+        return self
+
+
+class AlertsSpec(_Strict):
+    """``alerts:``: the gate keys watched on the call logs (``promstack monitor --check``)."""
+
+    max_p95_latency_ms: AlertRule | None = None
+    max_error_rate: AlertRule | None = None  # percent, as the gate
+    max_tokens: AlertRule | None = None
+    max_cost_usd: AlertRule | None = None
+    window: str | None = None  # every rule's window unless it sets one (else each key's default)
+    min_requests: int = Field(20, ge=0)  # below it, latency and error-rate rules are not judged
+    missing_data: Literal["ok", "warning", "alert"] = "ok"  # no call in a rule's window
+    webhook_url_env: str | None = None  # the variable holding the webhook URL; the URL never sits in files
+    state: str = ".promstack/alerts.json"  # what was notified, so an alert is posted once
+    timeout: float = Field(10.0, gt=0, le=120)  # seconds for the webhook post
+
+    _span = field_validator("window")(lambda v: _window(v))
+
+    @field_validator(*ALERT_KEYS, mode="before")
+    @classmethod
+    def _limit_only(cls, v: Any) -> Any:
+        """``max_p95_latency_ms: 5000`` is ``{limit: 5000}``."""
+        if isinstance(v, bool) or (not isinstance(v, int | float | dict) and v is not None):
+            raise ValueError("write the limit (max_tokens: 2000000) or a rule ({limit: 2000000, window: 1d, "
+                             "warning: 0.8})")
+        return {"limit": v} if isinstance(v, int | float) else v
+
+    @field_validator("max_error_rate")
+    @classmethod
+    def _percent(cls, v: AlertRule | None) -> AlertRule | None:
+        if v is not None and v.limit > 100:
+            raise ValueError(f"limit {v.limit:g} is not a percentage; write 0-100 (1 means 1 % of calls)")
+        return v
+
+    @field_validator("webhook_url_env")
+    @classmethod
+    def _a_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError("name the environment variable holding the URL (e.g. PROMSTACK_ALERT_WEBHOOK); "
+                             "the URL itself never sits in files")
+        return v
+
+    def rules(self) -> dict[str, AlertRule]:
+        return {k: rule for k in ALERT_KEYS if (rule := getattr(self, k)) is not None}
+
+
 class FileConfig(_Strict):
     models: list[str | ModelSpec] = Field(default_factory=list)
     defaults: dict[str, Any] = Field(default_factory=dict)
@@ -278,6 +363,7 @@ class FileConfig(_Strict):
     mask_inputs: bool = False  # mask PII and secrets in requests before they leave (a suite may say otherwise)
     guards: GuardsSpec | None = None  # None: the SDK and the fixture call as they are
     audit: AuditSpec = Field(default_factory=AuditSpec)
+    alerts: AlertsSpec | None = None  # production alerts on the call logs (results/alerts.py)
 
     @field_validator("judge_aggregate")
     @classmethod
@@ -380,6 +466,7 @@ class Settings:
     mask_inputs: bool = False
     guards: Any = None  # a safety.guards.GuardPolicy, when promstack.yaml has guards:
     audit: AuditSpec = field(default_factory=AuditSpec)  # path relative to root; written only when enabled
+    alerts: AlertsSpec | None = None  # state path relative to root
     run: RunOptions = field(default_factory=RunOptions)
 
     def tests_folder(self) -> Path:
@@ -569,6 +656,7 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         mask_inputs=cfg.mask_inputs,
         guards=guards,
         audit=cfg.audit,
+        alerts=cfg.alerts,
         run=options.get("run") or RunOptions(),
     )
 
@@ -758,6 +846,9 @@ def _unknown_key(key: str, within: str | None = None) -> str:
     if key in ("api_key", "key", "token"):
         return ("keys never sit in files: export the key in an environment variable and name it with "
                 "api_key_env: (e.g. api_key_env: OPENAI_API_KEY)")
+    if key in ("webhook_url", "webhook"):
+        return ("a webhook URL is a secret and never sits in files: export it in an environment variable and "
+                "name it with webhook_url_env: (e.g. webhook_url_env: PROMSTACK_ALERT_WEBHOOK)")
     import difflib
 
     schemas = {FileConfig: "at the top level", SuiteSpec: "under suites.NAME", ModelSpec: "in a models: entry",
@@ -765,7 +856,8 @@ def _unknown_key(key: str, within: str | None = None) -> str:
                ArenaSpec: "under arena:", CacheSpec: "under cache:",
                GateSpec: "under gates:", InlinePrompt: "in an inline prompt", AuditSpec: "under audit:",
                RotateSpec: "under audit.rotate:", MaskingSpec: "under masking:", GuardsSpec: "under guards:",
-               GuardInput: "under guards.input:", GuardOutput: "under guards.output:"}
+               GuardInput: "under guards.input:", GuardOutput: "under guards.output:",
+               AlertsSpec: "under alerts:", AlertRule: "in an alerts: rule"}
     homes = [where for schema, where in schemas.items()
              if key in {f.alias or name for name, f in schema.model_fields.items()}]
     if homes:  # a real key, written in the wrong place
@@ -882,6 +974,7 @@ def _outputs_inside(base: Path, cfg: FileConfig, log_option: bool, problems: lis
         ("cache.cassettes", cfg.cache.cassettes, "cassettes", None),
         ("log", None if log_option else cfg.log, ".promstack/calls.jsonl", "--promstack-log PATH"),
         ("audit.path", cfg.audit.path, ".promstack/audit.jsonl", None),
+        ("alerts.state", cfg.alerts.state if cfg.alerts else None, ".promstack/alerts.json", None),
     )
     for key, value, example, option in written:
         if value is None:
