@@ -377,3 +377,24 @@ def test_the_guide_defaults_read_from_a_config_and_reach_the_settings(tmp_path):
     assert [(v.key, v.window) for v in verdicts] == [("max_p95_latency_ms", "1h"), ("max_error_rate", "1h"),
                                                      ("max_tokens", "1d"), ("max_cost_usd", "30d")]
     assert build_settings(tmp_path, {}, "promstack.yaml", {}).alerts is None
+
+
+def test_the_lines_docs_monitoring_shows_are_what_the_documented_alerts_print():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    page = (Path(__file__).resolve().parents[2] / "docs/monitoring.md").read_text(encoding="utf-8")
+    section = page[page.index("## Alerts"):]
+    config = re.search(r'```yaml title="promstack.yaml \(excerpt\)"\n(.*?)```', section, re.S).group(1)
+    alerts = AlertsSpec.model_validate(yaml.safe_load(config)["alerts"])
+    rows = {timedelta(hours=1): row(calls=312, error_rate=0.32, p95_ms=6210),
+            timedelta(days=1): row(calls=9120, tokens=1_700_000), timedelta(days=30): row(calls=280_311, cost_usd=212.4)}
+    printed = [v.line() for v in evaluate(alerts, rows.__getitem__, NOW)]
+    shown = re.search(r"```text\n(promstack: ALERT.*?)```", section, re.S).group(1).splitlines()
+    assert printed == shown
+    night = evaluate(alerts, lambda span: row(calls=12, p95_ms=7900), NOW)[0].line()
+    assert night in " ".join(section.split())
+    assert payload([evaluate(alerts, rows.__getitem__, NOW)[i] for i in (0, 2)])["text"] in json.loads(
+        re.search(r"```json\n(.*?)```", section, re.S).group(1))["text"]
