@@ -9,10 +9,8 @@ the audit trail does). Compressed, it gains ``.gz``. The live file keeps its own
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +80,9 @@ def compress_older(path: Path) -> None:
     """gzip every rotated file but the newest (a writer that had it open may still add a line
     to the newest one): ``x.jsonl`` -> ``x.jsonl.gz``, written beside it and renamed, so a
     reader sees either file whole."""
+    import gzip
+    import shutil
+
     plain = [p for _, _, p in rotated_files(path) if not p.name.endswith(".gz")]
     newest = rotated_files(path)[-1][2] if plain else None
     for p in plain:
