@@ -49,7 +49,7 @@ class PromptVersion:
 
 class Client:
     def __init__(self, root: str | Path | None = None, config: str | None = None, label_ttl: float = 60.0,
-                 user_id: str | None = None, mask_inputs: bool | None = None) -> None:
+                 user_id: str | None = None, mask_inputs: bool | None = None, session_id: str | None = None) -> None:
         from .config.settings import load_or_default
         from .pipeline.runner import default_root
 
@@ -60,6 +60,7 @@ class Client:
         self.label_ttl = label_ttl
         self.user_id = user_id
         self.mask_inputs = mask_inputs  # None: promstack.yaml's mask_inputs
+        self.session_id = session_id  # the application's session, on every call's log line (None: none)
         self._versions: dict[tuple[str, int], PromptVersion] = {}
         self._labels: dict[tuple[str, str], tuple[int, float]] = {}
         self._runner: Any = None
@@ -116,7 +117,7 @@ class Client:
 
     def complete(self, prompt: PromptVersion | Prompt | str, model: str | None = None,
                  params: dict[str, Any] | None = None, mask_inputs: bool | None = None, guards: bool = True,
-                 **variables: Any) -> Any:
+                 session_id: str | None = None, **variables: Any) -> Any:
         """Render and call a model (``Reply``: text, tokens, cost, latency, cached, error, and
         the ``tool_calls`` of a prompt with ``tools:``, with the request's ``params``).
         ``mask_inputs=True`` sends the messages with their PII and secrets masked
@@ -126,12 +127,17 @@ class Client:
         them for this call): an injection above the threshold is flagged or blocked
         (``reply.blocked``, the notice as its text, no call made), an answer holding a secret
         or sensitive data or a banned word is replaced by its notice; ``reply.guards`` lists
-        the decisions, which the call log keeps too."""
+        the decisions, which the call log keeps too. ``session_id``: the application's session
+        (a conversation, a user's visit) on the call's log line and span, over the client's own.
+        Logging never fails a call: a log that cannot be written is one warning per client."""
         runner = self._get_runner()
         p = prompt.prompt if isinstance(prompt, PromptVersion) else prompt
         masks = mask_inputs if mask_inputs is not None else self.mask_inputs
         reply = runner.run_many([{"prompt": p, "vars": variables, "model": model, "params": params,
-                                  "meta": {"mask_inputs": masks}, "guards": guards}])[0]
+                                  "meta": {"mask_inputs": masks, "session_id": session_id or self.session_id},
+                                  "guards": guards}])[0]
+        for problem in runner.take_fresh():  # the call log or telemetry: once per client
+            warnings.warn(f"promstack: {problem}", stacklevel=2)
         if runner.audit_failed:  # the reply still reaches the caller
             warnings.warn(f"promstack: audit log not written: {runner.audit_failed}", stacklevel=2)
             runner.audit_failed = None

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..model.errors import ConfigError
+from ..util.rotation import Rotation
 from .modes import CACHE_MODES, MAX_REPEAT, CacheMode
 
 CONFIG_NAMES = ("promstack.yaml", "promstack.yml")
@@ -231,6 +232,36 @@ class RotateSpec(_Strict):
     daily: bool = False
 
 
+class LogSpec(_Strict):
+    """``log:`` as a mapping: the call log's path and its rotation (execute/calllog.py)."""
+
+    path: str = ".promstack/calls.jsonl"
+    rotate: RotateSpec | None = None
+    keep: int | None = Field(None, ge=1)  # rotated files kept, the oldest removed (None: all)
+    gzip: bool = False  # rotated files compressed (all but the newest)
+
+    @field_validator("rotate", mode="before")
+    @classmethod
+    def _daily(cls, v: Any) -> Any:
+        return _rotate_value(v)
+
+
+class TelemetrySpec(_Strict):
+    """``telemetry:``: each SDK and fixture call also a span of the application's OpenTelemetry."""
+
+    otel: bool = False
+
+
+def _rotate_value(v: Any) -> Any:
+    """``rotate: daily`` means ``rotate: {daily: true}``."""
+    if isinstance(v, str):
+        if v != "daily":
+            raise ValueError("write rotate: daily, or rotate: {max_bytes: 10000000} (or both: {max_bytes: N, "
+                             "daily: true})")
+        return {"daily": True}
+    return v
+
+
 class AuditSpec(_Strict):
     """The audit trail (safety/audit.py): off unless a team turns it on."""
 
@@ -242,12 +273,7 @@ class AuditSpec(_Strict):
     @field_validator("rotate", mode="before")
     @classmethod
     def _daily(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            if v != "daily":
-                raise ValueError("write rotate: daily, or rotate: {max_bytes: 10000000} (or both: {max_bytes: N, "
-                                 "daily: true})")
-            return {"daily": True}
-        return v
+        return _rotate_value(v)
 
 
 ALERT_KEYS = ("max_p95_latency_ms", "max_error_rate", "max_tokens", "max_cost_usd")  # the gate keys alerts reuse
@@ -346,7 +372,8 @@ class FileConfig(_Strict):
     retry_max_wait: float = Field(30.0, ge=0)
     encoding: str | None = None
     cache: CacheSpec = Field(default_factory=CacheSpec)
-    log: str | None = ".promstack/calls.jsonl"
+    log: str | LogSpec | None = ".promstack/calls.jsonl"  # a path, or {path, rotate, keep, gzip}
+    telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec)
     user_id: str | None = None
     repeat: int = Field(1, ge=1, le=MAX_REPEAT)
     min_pass: int | None = Field(None, ge=1)
@@ -450,6 +477,8 @@ class Settings:
     retry_backoff: float = 0.5
     retry_max_wait: float = 30.0
     log_path: Path | None = None
+    log_rotate: Rotation | None = None  # None: the call log is one file that grows
+    telemetry: bool = False  # telemetry.otel: SDK and fixture calls are OpenTelemetry spans too
     user_id: str | None = None
     repeat: int = 1
     min_pass: int = 1
@@ -613,7 +642,8 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
     cache_url = options.get("cache_url") or (cfg.cache.url if cfg.cache.backend == "redis" else None)
     if cfg.cache.backend == "redis" and not cache_url:
         problems.append("cache.url: the redis backend needs url: redis://host:port/db")
-    log = options.get("log") or cfg.log
+    log = options.get("log") or _log_path(cfg.log)
+    rotation = _log_rotation(cfg.log, problems)
     _outputs_inside(base, cfg, bool(options.get("log")), problems)
     judges, default_judge = _judges(cfg, problems, models, base)
     wanted = options.get("suites") or (["probe"] if options.get("probe") else [])  # a probe run has no arena
@@ -641,6 +671,8 @@ def build_settings(base: Path, raw: dict[str, Any], source: str, options: dict[s
         retry_backoff=cfg.retry_backoff,
         retry_max_wait=cfg.retry_max_wait,
         log_path=(base / log) if log else None,
+        log_rotate=rotation,
+        telemetry=cfg.telemetry.otel,
         user_id=cfg.user_id,
         repeat=repeat,
         min_pass=min_pass,
@@ -823,7 +855,8 @@ def _judges(cfg: FileConfig, problems: list[str], models: dict[str, ModelSpec],
 def _relevant(errors: list[Any]) -> list[Any]:
     """Without the union's other branch: a ``models:`` entry written as a mapping is not also
     told it "should be a valid string" when the mapping's own problem is named."""
-    mapped = {tuple(e["loc"][:-2]) for e in errors if len(e["loc"]) >= 2 and _is_union_tag(e["loc"][-2])}
+    mapped = {tuple(e["loc"][:i]) for e in errors for i, part in enumerate(e["loc"]) if i and _is_union_tag(part)
+              and i < len(e["loc"]) - 1}
     return [e for e in errors if not (e["type"] == "string_type" and e["loc"][-1:] == ("str",)
                                       and tuple(e["loc"][:-1]) in mapped)] or errors
 
@@ -855,7 +888,8 @@ def _unknown_key(key: str, within: str | None = None) -> str:
                JudgeSpec: "under judges.NAME", ProbeSpec: "under suites.NAME.probes",
                ArenaSpec: "under arena:", CacheSpec: "under cache:",
                GateSpec: "under gates:", InlinePrompt: "in an inline prompt", AuditSpec: "under audit:",
-               RotateSpec: "under audit.rotate:", MaskingSpec: "under masking:", GuardsSpec: "under guards:",
+               RotateSpec: "under audit.rotate: or log.rotate:", LogSpec: "under log:",
+               TelemetrySpec: "under telemetry:", MaskingSpec: "under masking:", GuardsSpec: "under guards:",
                GuardInput: "under guards.input:", GuardOutput: "under guards.output:",
                AlertsSpec: "under alerts:", AlertRule: "in an alerts: rule"}
     homes = [where for schema, where in schemas.items()
@@ -961,6 +995,22 @@ def _suite_prompts(spec: SuiteSpec, where: str, problems: list[str]) -> tuple[Pr
     return tuple(refs) if refs else (InlinePrompt(id="input", template="{{ input }}"),)
 
 
+def _log_path(spec: str | LogSpec | None) -> str | None:
+    return spec.path if isinstance(spec, LogSpec) else spec
+
+
+def _log_rotation(spec: str | LogSpec | None, problems: list[str]) -> Rotation | None:
+    """``log: {rotate: ..., keep: N, gzip: true}`` as the call log's Rotation; keep and gzip
+    mean nothing without rotate."""
+    if not isinstance(spec, LogSpec):
+        return None
+    if spec.rotate is None or not (spec.rotate.max_bytes or spec.rotate.daily):
+        problems += [f"log.{key}: applies to rotated files, and the log is not rotated; add rotate: daily or rotate: "
+                     "{max_bytes: 10000000}" for key in ("keep", "gzip") if getattr(spec, key)]
+        return None
+    return Rotation(spec.rotate.max_bytes, spec.rotate.daily, spec.keep, spec.gzip)
+
+
 def _outputs_inside(base: Path, cfg: FileConfig, log_option: bool, problems: list[str]) -> None:
     """Paths the config makes the run write (the call log, the cache, the cassettes) resolve
     inside the project: promstack.yaml may come from a pull request, and must not make CI
@@ -972,7 +1022,8 @@ def _outputs_inside(base: Path, cfg: FileConfig, log_option: bool, problems: lis
     written = (  # key, value, an example inside, the command-line option that may point elsewhere
         ("cache.dir", cfg.cache.dir, ".promstack/cache", None),
         ("cache.cassettes", cfg.cache.cassettes, "cassettes", None),
-        ("log", None if log_option else cfg.log, ".promstack/calls.jsonl", "--promstack-log PATH"),
+        ("log" if not isinstance(cfg.log, LogSpec) else "log.path", None if log_option else _log_path(cfg.log),
+         ".promstack/calls.jsonl", "--promstack-log PATH"),
         ("audit.path", cfg.audit.path, ".promstack/audit.jsonl", None),
         ("alerts.state", cfg.alerts.state if cfg.alerts else None, ".promstack/alerts.json", None),
     )

@@ -181,7 +181,8 @@ class Engine:
                 fut.set_result(Response(error=INTERRUPTED))
                 req = self.calling.get(key)
                 if req is not None and self.log is not None:  # the call log says what was cut short
-                    self.log.write(**req.meta, model=req.model, cached=False, status="cancelled", error=INTERRUPTED)
+                    self.log.write(**req.meta, model=req.model, litellm_model=req.litellm_model, cached=False,
+                                   status="cancelled", error=INTERRUPTED)
         local = sys.modules.get("pytest_promstack.execute.providers.local")  # only when a local model was used
         if local is not None:
             local.release()
@@ -223,10 +224,10 @@ class Engine:
     def _log_final(self, req: Request, resp: Response) -> None:
         if self.log is None:
             return
-        self.log.write(**req.meta, model=req.model, input_tokens=resp.input_tokens,
+        self.log.write(**req.meta, model=req.model, litellm_model=req.litellm_model, input_tokens=resp.input_tokens,
                        output_tokens=resp.output_tokens, cost_usd=resp.cost_usd, latency_ms=resp.latency_ms,
                        cached=resp.cached, attempts=resp.attempts, status="error" if resp.error else "ok",
-                       status_code=resp.status_code, error=resp.error)
+                       status_code=resp.status_code, error=resp.error, finish_reason=resp.finish_reason)
 
     # -- background loop --------------------------------------------------------------------
 
@@ -338,14 +339,14 @@ class Engine:
     def log_guard(self, req: Request, decision: dict[str, Any]) -> None:
         """A run-time guard's decision on ``req`` (safety/guards.py), as a call-log line of kind guard."""
         if self.log is not None:
-            self.log.write(**req.meta, kind="guard", model=req.model, status=decision["action"],
-                           guard=decision["guard"], detail=decision["detail"])
+            self.log.write(**req.meta, kind="guard", model=req.model, litellm_model=req.litellm_model,
+                           status=decision["action"], guard=decision["guard"], detail=decision["detail"])
 
     def _log_retry(self, req: Request, attempt: int, resp: Response) -> None:
         if self.log is not None:
             error = self.redact(resp.error) if self.redact is not None else resp.error
-            self.log.write(**req.meta, model=req.model, latency_ms=resp.latency_ms, cached=False,
-                           attempt=attempt, status="retry", status_code=resp.status_code, error=error)
+            self.log.write(**req.meta, model=req.model, litellm_model=req.litellm_model, latency_ms=resp.latency_ms,
+                           cached=False, attempt=attempt, status="retry", status_code=resp.status_code, error=error)
 
     def _retry_wait(self, resp: Response, retry: int, deadline: float, timeout: float
                     ) -> tuple[float | None, str | None]:
@@ -598,7 +599,8 @@ def open_engine(settings: Any, run_id: str, warn: Callable[[str], None], cache: 
 
     s = settings
     masking = s.masking if s.masking.on("call_log") else None
-    log = CallLog(s.log_path, run_id, s.user_id or user_id(), masking) if s.log_path is not None else None
+    log = CallLog(s.log_path, run_id, s.user_id or user_id(), masking, rotate=s.log_rotate) \
+        if s.log_path is not None else None
     return Engine(s.concurrency, cache if cache is not None else build_cache(s, warn), s.cache_mode,
                   RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
                   transport=s.transport, redact=Redactor(secrets_of(s)))

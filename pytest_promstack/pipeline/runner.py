@@ -3,6 +3,7 @@ the SDK). Same prompts, cache, cassettes, call log and assertion language as the
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,8 @@ class Runner:
         self._audit_log: Any = None  # safety/audit.AuditLog once opened; False: audit is off
         self.audit_failed: str | None = None
         self.run_id = uuid.uuid4().hex[:12]
+        self.fresh: list[str] = []  # one-time problems (the call log, telemetry) not yet shown to an SDK caller
+        self._tracer: Any = None  # execute/telemetry.Tracer once a span is made; False: telemetry failed
 
     # -- prompts ----------------------------------------------------------------------------
 
@@ -142,6 +145,8 @@ class Runner:
             masks = True
         info = {"suite": FIXTURE_SUITE, "case_id": (meta or {}).get("case_id"), "prompt_id": p.id if p else None,
                 "prompt_version": p.version if p else None, "mask_inputs": masks}
+        if (meta or {}).get("session_id") is not None:  # the application's session: call log and spans
+            info["session_id"] = str((meta or {})["session_id"])
         merged = {**(p.params if p else {}), **(params or {})}
         return build_request(self.settings, name, messages, info, params={**merged, **self._tools(name, merged,
                                                                                                  variables)},
@@ -171,8 +176,12 @@ class Runner:
         engine = self.engine()
         checked = [(g.check_input(req.messages) if g is not None else None) for req, _, _, g in planned]
         blocked = [d is not None and d.action == "blocked" for d in checked]
-        engine.submit([req for (req, *_), no in zip(planned, blocked, strict=True) if not no])
+        called = [req for (req, *_), no in zip(planned, blocked, strict=True) if not no]
+        start_ns = time.time_ns()
+        engine.submit(called)
         replies = [self._guarded(req, p, v, g, d) for (req, p, v, g), d in zip(planned, checked, strict=True)]
+        self._trace(called, start_ns)
+        self._logged()
         self.replies.extend(replies)
         self._audit(replies)
         failed = [r for r in replies if r.error]
@@ -183,6 +192,45 @@ class Runner:
             raise CallFailed(self._shown(f"model call failed: {r.model}{prompt}: {r.error}{more}; pass "
                                          "allow_error=True to get the reply with its error", r))
         return replies
+
+    def _logged(self) -> None:
+        """A call log that could not be written is said once (the calls went on)."""
+        log = self.engine().log
+        failed = log.unreported() if log is not None else None
+        if failed:
+            self._once(f"call log not written: {failed}; the calls go on without it")
+
+    def _once(self, message: str) -> None:
+        self.warn(message)
+        self.fresh.append(message)
+
+    def take_fresh(self) -> list[str]:
+        """The one-time problems since the last ask (the SDK turns each into one warning)."""
+        fresh, self.fresh = self.fresh, []
+        return fresh
+
+    def _trace(self, called: list[Request], start_ns: int) -> None:
+        """``telemetry: {otel: true}``: each call made is a span of the application's OpenTelemetry,
+        from before the calls were sent until their answers were back. A span that cannot be
+        made is said once and telemetry stops for this runner; the reply is never touched."""
+        if not self.settings.telemetry or self._tracer is False or not called:
+            return
+        end_ns = time.time_ns()
+        try:
+            if self._tracer is None:
+                from ..execute.telemetry import Tracer
+
+                self._tracer = Tracer(self.settings.masking)
+            for req in called:
+                self._tracer.span(req, self.engine().result(req), start_ns, end_ns, req.meta.get("session_id"))
+        except ImportError:
+            self._tracer = False
+            self._once("telemetry.otel is on but OpenTelemetry is not installed: pip install "
+                       "'pytest-promstack[otel]' (the calls go on without spans)")
+        except Exception as exc:  # telemetry never fails a call
+            self._tracer = False
+            self._once(f"telemetry.otel: no span could be made ({type(exc).__name__}: {exc}); the calls go on "
+                       "without spans")
 
     def _audit(self, replies: list[Reply]) -> None:
         """``audit: {enabled: true}``: a ``call`` line per reply (the SDK's and the fixture's), with

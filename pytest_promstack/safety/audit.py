@@ -30,13 +30,14 @@ import hmac
 import json
 import math
 import os
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ..util.rotation import Rotation, due, next_number, rotated_files, rotated_name
 
 EVENTS = ("case", "call", "label", "deploy", "rollback")
 TEXTS = ("masked", "hashed", "none")
@@ -47,14 +48,6 @@ CI_RUNS = (("github", "GITHUB_RUN_ID"), ("gitlab", "CI_PIPELINE_ID"), ("buildkit
            ("circleci", "CIRCLE_WORKFLOW_ID"), ("azure", "BUILD_BUILDID"), ("jenkins", "BUILD_TAG"),
            ("bitbucket", "BITBUCKET_BUILD_NUMBER"), ("travis", "TRAVIS_BUILD_ID"))
 LOCK_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """When the live file is renamed: past ``max_bytes``, and (``daily``) at a new UTC day."""
-
-    max_bytes: int | None = None
-    daily: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,18 +77,9 @@ def ci_run() -> str | None:
     return None
 
 
-def rotated_name(path: Path, day: str, n: int) -> Path:
-    return path.with_name(f"{path.stem}.{day}.{n}{path.suffix}")
-
-
 def chain_files(path: Path) -> list[tuple[int, Path]]:
     """The rotated files of the chain by their number, then the live file (number 0 sorts last)."""
-    pattern = re.compile(rf"{re.escape(path.stem)}\.(\d{{4}}-\d{{2}}-\d{{2}})\.(\d+){re.escape(path.suffix)}")
-    try:
-        names = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name)]
-    except OSError:
-        names = []
-    found = sorted((int(pattern.fullmatch(p.name).group(2)), p) for p in names)  # type: ignore[union-attr]
+    found = [(n, p) for _, n, p in rotated_files(path, gz=False)]
     return found + ([(0, path)] if path.exists() else [])
 
 
@@ -202,12 +186,9 @@ class AuditLog:
             size = self.path.stat().st_size
         except FileNotFoundError:
             return
-        full = self.rotate.max_bytes is not None and size > 0 and size + size_needed > self.rotate.max_bytes
-        new_day = self.rotate.daily and tail is not None and size > 0 and tail.day < now.date().isoformat()
-        if full or new_day:
-            numbers = [n for n, _ in chain_files(self.path) if n]
+        if due(self.rotate, size, size_needed, tail.day if tail is not None else None, now.date().isoformat()):
             day = tail.day if tail is not None else now.date().isoformat()
-            os.replace(self.path, rotated_name(self.path, day, max(numbers, default=0) + 1))
+            os.replace(self.path, rotated_name(self.path, day, next_number(self.path)))  # numbered over the chain
 
 
 def text_digest(text: str) -> str:
