@@ -79,9 +79,8 @@ def gather(args: argparse.Namespace) -> View:
     by, settings = _by(args.by), _settings(args)
     paths = args.paths or _default_logs(settings)
     found = monitor.files(paths)
-    rows = monitor.figures(paths, since=since, until=until, window=args.window, by=by, warn=_warn,
-                           prices=_prices(settings))
-    errors = monitor.top_errors(paths, since=since, until=until, limit=args.top_errors) if args.top_errors else []
+    rows, errors = monitor.summary(paths, since=since, until=until, window=args.window, by=by, warn=_warn,
+                                   prices=_prices(settings), limit=args.top_errors)
     return View([*found.jsonl, *found.parquet], since, until, args.window, by, rows, errors, settings)
 
 

@@ -132,6 +132,7 @@ def _connect() -> Any:
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # it would print on stdout, into --format json
     return con
 
 
@@ -148,28 +149,43 @@ def _lines(source: Source) -> str:
             "strict_mode = false, null_padding = true)")
 
 
-def _records(con: Any, source: Source) -> str:
-    """A query of every record with typed columns and ``ts`` (TIMESTAMPTZ); records without a
-    readable timestamp are left out (counted by ``_skipped``)."""
+NEEDED = ("timestamp", "kind", "status", "model", "latency_ms", "cached", "input_tokens", "output_tokens",
+          "cost_usd", "error")
+
+
+def _load(con: Any, source: Source, since: datetime | None, until: datetime | None, keys: tuple[str, ...],
+          warn: Warn | None) -> None:
+    """Read every file once into the temp table ``parsed``: the calls in range (with ``ts``, a
+    TIMESTAMPTZ) and, with a null ``ts``, the lines that are not whole records (warned per file);
+    the view ``calls`` is the calls."""
+    columns = {k: COLUMNS[k] for k in (*NEEDED, *keys)}
     parts = []
     if source.jsonl:
-        shape = "{" + ", ".join(f'"{k}": "{t}"' for k, t in COLUMNS.items()) + "}"
-        parts.append(f"SELECT r.* FROM (SELECT unnest(json_transform(doc, '{shape}')) FROM ({_lines(source)}) "
-                     "WHERE doc IS NOT NULL) AS r")
+        shape = "{" + ", ".join(f'"{k}": "{t}"' for k, t in columns.items()) + "}"
+        picked = ", ".join(f"r.{_ident(k)}" for k in columns)
+        parts.append(f"SELECT filename, {picked} FROM (SELECT filename, json_transform(doc, '{shape}') AS r "
+                     f"FROM ({_lines(source)}) WHERE trim(coalesce(line, '')) <> '')")
     if source.parquet:
-        parts.append(_parquet(con, source.parquet))
+        parts.append(_parquet(con, source.parquet, columns))
     union = " UNION ALL BY NAME ".join(parts)
-    return f"SELECT *, try_cast(timestamp AS TIMESTAMPTZ) AS ts FROM ({union}) WHERE ts IS NOT NULL"
+    con.execute(f"CREATE TEMP TABLE parsed AS SELECT * FROM (SELECT *, try_cast(timestamp AS TIMESTAMPTZ) AS ts "
+                f"FROM ({union})) WHERE ts IS NULL OR ({_where(since, until)})")
+    con.execute("CREATE TEMP VIEW calls AS SELECT * FROM parsed WHERE ts IS NOT NULL")
+    if warn is not None:
+        for name, count in con.execute("SELECT filename, count(*) FROM parsed WHERE ts IS NULL GROUP BY filename "
+                                       "ORDER BY filename").fetchall():
+            lines = "1 line is" if count == 1 else f"{count} lines are"
+            warn(f"{name}: {lines} not a whole call record (torn, not JSON, or no timestamp); skipped")
 
 
-def _parquet(con: Any, paths: tuple[Path, ...]) -> str:
+def _parquet(con: Any, paths: tuple[Path, ...], columns: dict[str, str]) -> str:
     """The Parquet files' call columns; a column an export lacks reads as null."""
     names = ", ".join(_quote(str(p)) for p in paths)
-    scan = f"read_parquet([{names}], union_by_name = true)"
+    scan = f"read_parquet([{names}], union_by_name = true, filename = true)"
     have = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
     cols = ", ".join(f"try_cast({_ident(k)} AS {t}) AS {_ident(k)}" if k in have else f"NULL::{t} AS {_ident(k)}"
-                     for k, t in COLUMNS.items())
-    return f"SELECT {cols} FROM {scan}"
+                     for k, t in columns.items())
+    return f"SELECT filename, {cols} FROM {scan}"
 
 
 def _quote(text: str) -> str:
@@ -180,26 +196,15 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _skipped(con: Any, source: Source, warn: Warn | None) -> None:
-    """One warning per file with lines that are not whole call records."""
-    if warn is None or not source.jsonl:
-        return
-    rows = con.execute(f"SELECT filename, count(*) FROM ({_lines(source)}) WHERE trim(coalesce(line, '')) <> '' "
-                       "AND try_cast(doc ->> 'timestamp' AS TIMESTAMPTZ) IS NULL "
-                       "GROUP BY filename ORDER BY filename").fetchall()
-    for name, count in rows:
-        lines = "1 line is" if count == 1 else f"{count} lines are"
-        warn(f"{name}: {lines} not a whole call record (torn, not JSON, or no timestamp); skipped")
-
-
-def _run(query: Callable[[Any, Source], list[Any]], paths: Sequence[str | Path], warn: Warn | None) -> list[Any]:
+def _run(query: Callable[[Any], Any], paths: Sequence[str | Path], since: datetime | None,
+         until: datetime | None, keys: tuple[str, ...], warn: Warn | None) -> Any:
     import duckdb
 
     source = files(paths)
     con = _connect()
     try:
-        _skipped(con, source, warn)
-        return query(con, source)
+        _load(con, source, since, until, keys, warn)
+        return query(con)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         raise PromstackError(f"cannot read the call logs: {first}") from None
@@ -229,10 +234,18 @@ def figures(paths: Sequence[str | Path], *, since: datetime | None = None, until
 
     >>> figures(["logs/calls*.jsonl*"], since=parse_time("7d"), window="day", by=("model",))
     """
+    return summary(paths, since=since, until=until, window=window, by=by, warn=warn, prices=prices, limit=0)[0]
+
+
+def summary(paths: Sequence[str | Path], *, since: datetime | None = None, until: datetime | None = None,
+            window: str | None = None, by: Sequence[str] = BY, warn: Warn | None = None,
+            prices: Mapping[str, tuple[float, float] | None] | None = None,
+            limit: int = 5) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``figures()`` and ``top_errors()`` from one reading of the files (what the command uses)."""
     keys = _keys(by)
     if window is not None and window not in WINDOWS:
         raise PromstackError(f"window {window!r}: choose one of {', '.join(WINDOWS)}")
-    return _run(lambda con, source: _figures(con, source, since, until, window, keys, prices), paths, warn)
+    return _run(lambda con: (_figures(con, window, keys, prices), _top(con, limit)), paths, since, until, keys, warn)
 
 
 def _keys(by: Sequence[str]) -> tuple[str, ...]:
@@ -242,9 +255,8 @@ def _keys(by: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(by))
 
 
-def _figures(con: Any, source: Source, since: datetime | None, until: datetime | None, window: str | None,
-             keys: tuple[str, ...], prices: Mapping[str, tuple[float, float] | None] | None) -> list[dict[str, Any]]:
-    con.execute(f"CREATE TEMP VIEW calls AS SELECT * FROM ({_records(con, source)}) WHERE {_where(since, until)}")
+def _figures(con: Any, window: str | None, keys: tuple[str, ...],
+             prices: Mapping[str, tuple[float, float] | None] | None) -> list[dict[str, Any]]:
     _price_table(con, prices)
     bucket = f"date_trunc('{window}', ts)" if window else "NULL::TIMESTAMPTZ"
     group = ", ".join(["w", *(_ident(k) for k in keys)])
@@ -312,10 +324,12 @@ def top_errors(paths: Sequence[str | Path], *, since: datetime | None = None, un
                limit: int = 5, warn: Warn | None = None) -> list[dict[str, Any]]:
     """The most frequent error texts of failed calls (as logged, so masked), most frequent
     first, then the most recent: ``[{"error", "count", "last_seen"}]``."""
-    def query(con: Any, source: Source) -> list[dict[str, Any]]:
-        rows = con.execute(f"SELECT coalesce(error, '(no error text)') AS e, count(*) AS n, max(ts) AS last "
-                           f"FROM ({_records(con, source)}) WHERE {_where(since, until)} AND status = 'error' "
-                           "GROUP BY e ORDER BY n DESC, last DESC, e LIMIT ?", [limit]).fetchall()
-        return [{"error": e, "count": n, "last_seen": _iso(last)} for e, n, last in rows]
+    return _run(lambda con: _top(con, limit), paths, since, until, (), warn)
 
-    return _run(query, paths, warn)
+
+def _top(con: Any, limit: int) -> list[dict[str, Any]]:
+    if limit <= 0:
+        return []
+    rows = con.execute("SELECT coalesce(error, '(no error text)') AS e, count(*) AS n, max(ts) AS last FROM calls "
+                       "WHERE status = 'error' GROUP BY e ORDER BY n DESC, last DESC, e LIMIT ?", [limit]).fetchall()
+    return [{"error": e, "count": n, "last_seen": _iso(last)} for e, n, last in rows]
