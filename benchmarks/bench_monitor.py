@@ -124,7 +124,7 @@ def tools(folder: Path) -> dict[str, list[str]]:
     return out
 
 
-def bench(lines: int, repeat: int, skip_jq: bool) -> None:
+def bench(lines: int, repeat: int, skip: list[str]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
     try:
         start = time.perf_counter()
@@ -136,7 +136,7 @@ def bench(lines: int, repeat: int, skip_jq: bool) -> None:
         p95s: dict[str, dict[str, float]] = {}
         for _ in range(repeat):
             for name, argv in tools(folder).items():
-                if skip_jq and name.startswith("jq"):
+                if name.split()[0] in skip:
                     continue
                 took, peak, out = measure(argv, folder)
                 results.setdefault(name, []).append((took, peak))
@@ -165,10 +165,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, action="append", help="log lines (repeatable; default 1,000,000)")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--skip-jq", action="store_true", help="leave jq out (it takes minutes on 10 million)")
+    parser.add_argument("--skip", action="append", default=[], choices=["jq", "pandas"],
+                        help="leave a program out (on 10 million lines pandas needs about 14 GiB, jq minutes)")
     args = parser.parse_args()
     for lines in args.lines or [1_000_000]:
-        bench(lines, args.repeat, args.skip_jq)
+        bench(lines, args.repeat, args.skip)
 
 
 if __name__ == "__main__":

@@ -280,3 +280,11 @@ def test_an_unknown_grouping_or_window_is_refused(tmp_path):
 def test_an_empty_range_gives_no_rows(logs):
     assert monitor.figures([logs], since=datetime(2030, 1, 1, tzinfo=UTC)) == []
     assert monitor.top_errors([logs], until=datetime(2000, 1, 1, tzinfo=UTC) + timedelta(days=1)) == []
+
+
+def test_summary_reads_once_what_figures_and_top_errors_give(logs):
+    warnings: list[str] = []
+    rows, errors = monitor.summary([logs], window="day", by=("model",), limit=2, warn=warnings.append)
+    assert rows == monitor.figures([logs], window="day", by=("model",))
+    assert errors == monitor.top_errors([logs], limit=2)
+    assert len(warnings) == 1
