@@ -2,7 +2,8 @@
 prompt version (``evaluate``), move labels behind the gates (``deploy``), the prompt registry
 (``prompt …``), A/B of two versions (``ab``), the HTML report from a results JSON
 (``report``), a promstack.yaml from a promptfoo config (``import promptfoo``), the audit
-trail's check (``audit verify``) and the prompt-injection probes against a prompt (``probe``)."""
+trail's check (``audit verify``), the figures of live traffic from call logs (``monitor``) and
+the prompt-injection probes against a prompt (``probe``)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ EXIT_CODES = (
     "found a regression. `evaluate`: 0 passed, 1 a case failed (unless a passing min_pass_rate gate allows it), 6 a "
     "gate failed. `deploy`: "
     "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`, "
-    "`init`, `import`: 0 done, 4 bad input (an unknown prompt, "
-    "version or label; an unreadable file; for init and import, files that exist already)."
+    "`init`, `import`, `monitor`: 0 done, 4 bad input (an unknown prompt, "
+    "version or label; an unreadable file; for init and import, files that exist already; for monitor, no log, a "
+    "bad time, window, grouping or format)."
 )
 
 
@@ -149,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", metavar="HASH", default=None,
                    help="a last hash noted earlier (12+ hex digits): fail when no line has it (the newest lines "
                         "were removed)")
+
+    from .monitor import add_parser as add_monitor
+
+    add_monitor(sub, common, EXIT_CODES)
     return parser
 
 
@@ -175,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             from .audit import verify
 
             return verify(args)
+        if args.command == "monitor":
+            from .monitor import run as monitor
+
+            return monitor(args)
         settings, registry = _project(args)
         if args.command == "evaluate":
             return evaluate(args, settings, registry, rest)

@@ -1,0 +1,188 @@
+"""``promstack monitor``: the figures of live traffic from call logs (results/monitor.py), as
+terminal tables, JSON or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..model.errors import PromstackError
+from ..util.text import safe
+
+FORMATS = ("table", "json", "csv")
+# --by's short names; the log's own field names work too
+BY_NAMES = {"prompt": "prompt_id", "version": "prompt_version", "model": "model", "suite": "suite",
+            "user": "user_id", "run": "run_id", "case": "case_id"}
+HEADERS = {"prompt_id": "prompt", "prompt_version": "version", "model": "model", "suite": "suite",
+           "user_id": "user", "run_id": "run", "case_id": "case"}
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
+    p = sub.add_parser("monitor", parents=[common], epilog=epilog, help="figures of live traffic from call logs",
+                       description="Read call logs (files, globs, folders; rotated, gzipped or Parquet) and report "
+                                   "per time window and per prompt x version x model: calls, error rate, P50/P95/P99 "
+                                   "latency, tokens, cost and cache hit rate, then the most frequent errors. Times are "
+                                   "UTC.")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="call logs (default: log: of the config, with its rotated files)")
+    p.add_argument("--since", metavar="T", help="from this time on: an ISO date or time, or a span back from now "
+                                                "(30m, 24h, 7d, 2w)")
+    p.add_argument("--until", metavar="T", help="before this time (same forms as --since)")
+    p.add_argument("--window", metavar="W", help="one row per hour or day (default: one row for the whole range)")
+    p.add_argument("--by", metavar="KEYS", default="prompt,version,model",
+                   help=f"group by these, comma-separated: {', '.join(BY_NAMES)}; none for one row per window "
+                        "(default: %(default)s)")
+    p.add_argument("--format", dest="output_format", metavar="F", default="table",
+                   help=f"{', '.join(FORMATS)} (default: %(default)s); json and csv go to stdout for machines")
+    p.add_argument("--top-errors", metavar="N", type=int, default=5,
+                   help="list the N most frequent error texts (0: none; default: %(default)s)")
+
+
+@dataclass
+class View:
+    """What one ``promstack monitor`` reads and computes: its rows feed every output (the tables,
+    JSON, CSV, and the alerts of --check and the dashboard of --html when they come)."""
+
+    files: list[Path]
+    since: datetime | None
+    until: datetime | None
+    window: str | None
+    by: tuple[str, ...]
+    rows: list[dict[str, Any]]
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    settings: Any = None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 with the figures (an empty range included); bad input raises (exit 4)."""
+    view = gather(args)
+    # --check (alerts: results/alerts.py against view.rows) and --html (the dashboard) hook in here
+    OUTPUTS[args.output_format](view)
+    return 0
+
+
+def gather(args: argparse.Namespace) -> View:
+    from ..results import monitor
+
+    if args.output_format not in FORMATS:
+        raise PromstackError(f"--format {args.output_format}: choose one of {', '.join(FORMATS)}")
+    if args.window is not None and args.window not in monitor.WINDOWS:
+        raise PromstackError(f"--window {args.window}: choose one of {', '.join(monitor.WINDOWS)}")
+    if args.top_errors < 0:
+        raise PromstackError(f"--top-errors {args.top_errors}: give 0 or more")
+    since = monitor.parse_time(args.since, "--since") if args.since else None
+    until = monitor.parse_time(args.until, "--until") if args.until else None
+    by, settings = _by(args.by), _settings(args)
+    paths = args.paths or _default_logs(settings)
+    found = monitor.files(paths)
+    rows, errors = monitor.summary(paths, since=since, until=until, window=args.window, by=by, warn=_warn,
+                                   prices=_prices(settings), limit=args.top_errors)
+    return View([*found.jsonl, *found.parquet], since, until, args.window, by, rows, errors, settings)
+
+
+def _warn(text: str) -> None:
+    print(safe(f"promstack monitor: warning: {text}"), file=sys.stderr)
+
+
+def _by(text: str) -> tuple[str, ...]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return ()
+    known = {**BY_NAMES, **{v: v for v in BY_NAMES.values()}}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise PromstackError(f"--by {text}: {unknown[0] if unknown else 'nothing'} is not a grouping; give "
+                             f"comma-separated names from {', '.join(BY_NAMES)}, or none")
+    return tuple(dict.fromkeys(known[n] for n in names))
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from ..config.settings import load_or_default
+    from ..pipeline.runner import default_root
+
+    root = Path.cwd() if args.config else default_root(Path.cwd())
+    return load_or_default(root, {"config": args.config})
+
+
+def _default_logs(settings: Any) -> list[str]:
+    from ..results.monitor import log_files
+
+    if settings.log_path is None:
+        raise PromstackError(f"no call log: log: is off in {settings.source}; pass the log files as PATH")
+    found = log_files(settings.log_path)
+    if not found:
+        raise PromstackError(f"{settings.log_path}: no call log yet (log: in {settings.source}); calls are logged "
+                             "by the SDK, the fixture and test runs, or pass the log files as PATH")
+    return [str(p) for p in found]
+
+
+def _prices(settings: Any) -> dict[str, tuple[float, float] | None]:
+    """USD per token of each configured model alias, as a test run prices its answers."""
+    from ..execute.pricing import price
+
+    return {alias: price(spec.model, spec.params) for alias, spec in settings.models.items()}
+
+
+# -- outputs ------------------------------------------------------------------------------------
+
+
+def _table(view: View) -> None:
+    from tabulate import tabulate
+
+    span = f"{_when(view.since) or 'the first call'} to {_when(view.until) or 'the last'}"
+    print(f"promstack monitor: {len(view.files)} file{'s' * (len(view.files) != 1)}, {span} (UTC)")
+    if not view.rows:
+        print("no calls in this range")
+        return
+    keys = [HEADERS.get(k, k) for k in view.by]
+    headers = [*(["window"] if view.window else []), *keys, "calls", "errors %", "p50 ms", "p95 ms", "p99 ms",
+               "tokens in", "tokens out", "cost USD", "cache %"]
+    print(tabulate([_cells(r, view) for r in view.rows], headers=headers, tablefmt="simple", disable_numparse=True,
+                   colalign=("left",) * (len(headers) - 9) + ("right",) * 9))
+    if view.errors:
+        print("\ntop errors")
+        rows = [[e["count"], e["last_seen"], safe(e["error"])] for e in view.errors]
+        print(tabulate(rows, headers=["calls", "last seen", "error"], tablefmt="simple", disable_numparse=True))
+
+
+def _cells(row: dict[str, Any], view: View) -> list[str]:
+    start = row["window_start"] or ""
+    window = [start[:10] if view.window == "day" else start[:16].replace("T", " ")] if view.window else []
+    cost = (f"{row['cost_usd']:.6f}" if row["cost_usd"] is not None
+            else f"n/a ({row['unpriced']} unpriced)" if row["unpriced"] else "n/a")
+    return [*window, *(safe("-" if row[k] is None else row[k]) for k in view.by), str(row["calls"]),
+            f"{row['error_rate']:.1f}", *(_ms(row[k]) for k in ("p50_ms", "p95_ms", "p99_ms")),
+            str(row["input_tokens"]), str(row["output_tokens"]), cost, f"{row['cache_hit_rate']:.1f}"]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _when(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _json(view: View) -> None:
+    import json
+
+    doc = {"files": [str(p) for p in view.files], "since": _when(view.since), "until": _when(view.until),
+           "window": view.window, "by": list(view.by), "figures": view.rows, "top_errors": view.errors}
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+
+
+def _csv(view: View) -> None:
+    import csv
+
+    keys = ["window_start", "window_end", *view.by, "calls", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms",
+            "input_tokens", "output_tokens", "tokens", "cost_usd", "unpriced", "cached", "cache_hit_rate"]
+    writer = csv.DictWriter(sys.stdout, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(view.rows)
+
+
+OUTPUTS = {"table": _table, "json": _json, "csv": _csv}

@@ -1,0 +1,187 @@
+"""`promstack monitor`: the config's call log and its rotated files by default, tables, JSON and
+CSV checked against the plain-Python aggregates of tests/support/calllogs.py, a log the SDK
+really wrote, and every bad input as one line with exit 4."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pytest_promstack import Client
+from pytest_promstack.cli import main
+from tests.support import calllogs
+from tests.support.project import KEY_ENV, config, one_error_line, write
+from tests.support.run import run_python
+
+
+@pytest.fixture(scope="module")
+def records() -> list[dict]:
+    return list(calllogs.generate())
+
+
+@pytest.fixture
+def project(tmp_path, records, monkeypatch) -> Path:
+    """A project whose config prices acme-llm by its params and logs to logs/calls.jsonl."""
+    models = [{"name": "acme-llm", "model": "openai/acme-llm", "api_base": "http://127.0.0.1:9/v1",
+               "params": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}},
+              {"name": "mystery-llm", "model": "openai/mystery-llm", "api_base": "http://127.0.0.1:9/v1"}]
+    write(tmp_path, {"promstack.yaml": yaml.safe_dump({"models": models, "log": "logs/calls.jsonl",
+                                                       "suites": {"s": {"tests": ["t.csv"]}}}),
+                     "t.csv": "input\nx\n"})
+    calllogs.write(tmp_path / "logs", records)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def figures_json(capsys, *args: str) -> dict:
+    assert main(["monitor", "--format", "json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def approx_rows(rows: list[dict]) -> list[dict]:
+    return [{k: pytest.approx(v, rel=1e-9) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
+def test_default_reads_the_configured_log_and_its_rotated_files(project, records, capsys):
+    doc = figures_json(capsys)
+    assert [Path(f).name for f in doc["files"]] == ["calls.2025-03-01.jsonl.gz", "calls.2025-03-02.jsonl",
+                                                    "calls.jsonl"]
+    assert doc["figures"] == approx_rows(calllogs.expected(records))  # acme-llm priced by the config's params
+    assert doc["top_errors"] == calllogs.expected_top_errors(records)
+
+
+def test_day_windows_grouped_by_model_in_json(project, records, capsys):
+    doc = figures_json(capsys, "--window", "day", "--by", "model")
+    assert (doc["window"], doc["by"]) == ("day", ["model"])
+    assert doc["figures"] == approx_rows(calllogs.expected(records, window="day", by=("model",)))
+
+
+def test_since_and_until_bound_the_figures_and_the_errors(project, records, capsys):
+    doc = figures_json(capsys, "--since", "2025-03-02", "--until", "2025-03-03T12:00Z", "--by", "none",
+                       "--top-errors", "2")
+    since, until = (calllogs.START.replace(day=2), calllogs.START.replace(day=3, hour=12))
+    assert (doc["since"], doc["until"]) == ("2025-03-02T00:00:00Z", "2025-03-03T12:00:00Z")
+    assert doc["figures"] == approx_rows(calllogs.expected(records, by=(), since=since, until=until))
+    assert doc["top_errors"] == calllogs.expected_top_errors(records, since=since, until=until, limit=2)
+
+
+def test_csv_has_one_row_per_window_and_key(project, records, capsys):
+    assert main(["monitor", "--format", "csv", "--window", "hour", "--by", "prompt"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    want = calllogs.expected(records, window="hour", by=("prompt_id",))
+    assert len(rows) == len(want)
+    assert list(rows[0]) == list(want[0])
+    for got, exp in zip(rows, want, strict=True):
+        assert (got["window_start"], got["prompt_id"], int(got["calls"])) == (exp["window_start"], exp["prompt_id"],
+                                                                             exp["calls"])
+        for key in ("p95_ms", "cost_usd"):  # an hour of cache hits only has no latency; an unpriced one no cost
+            assert got[key] == "" if exp[key] is None else float(got[key]) == pytest.approx(exp[key], rel=1e-9)
+
+
+def test_the_table_shows_every_figure_and_the_top_errors(project, records, capsys):
+    assert main(["monitor"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == "promstack monitor: 3 files, the first call to the last (UTC)"
+    assert lines[1].split() == ["prompt", "version", "model", "calls", "errors", "%", "p50", "ms", "p95", "ms", "p99",
+                                "ms", "tokens", "in", "tokens", "out", "cost", "USD", "cache", "%"]
+    want = {(r["prompt_id"], r["model"]): r for r in calllogs.expected(records, by=("prompt_id", "model"))}
+    korean = next(line for line in lines if line.startswith("요약") and "gpt-4o-mini" in line)
+    assert korean.split()[3] == str(sum(r["calls"] for r in calllogs.expected(records)
+                                        if (r["prompt_id"], r["model"]) == ("요약", "gpt-4o-mini")))
+    mystery = next(line for line in lines if "mystery-llm" in line)
+    assert f"n/a ({want['classify', 'mystery-llm']['unpriced']} unpriced)" in mystery
+    top = lines[lines.index("top errors") + 3]
+    assert top.split()[0] == str(calllogs.expected_top_errors(records)[0]["count"])
+    assert top.endswith("RateLimitError: 429 Too Many Requests")
+    assert "<EMAIL_1>" in out
+    assert calllogs.EMAIL not in out
+    assert err.splitlines() == [f"promstack monitor: warning: {project / 'logs/calls.jsonl'}: 1 line is not a whole "
+                                "call record (torn, not JSON, or no timestamp); skipped"]
+
+
+def test_hour_windows_in_the_table_show_the_hour(project, capsys):
+    assert main(["monitor", "--window", "hour", "--by", "none", "--top-errors", "0",
+                 "--since", "2025-03-01T10:00", "--until", "2025-03-01T12:00"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == ("promstack monitor: 3 files, 2025-03-01T10:00:00Z to 2025-03-01T12:00:00Z (UTC)")
+    assert [line.split()[:2] for line in out.splitlines()[3:]] == [["2025-03-01", "10:00"], ["2025-03-01", "11:00"]]
+    assert "top errors" not in out
+
+
+def test_an_empty_range_says_so(project, capsys):
+    assert main(["monitor", "--since", "2030-01-01"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "no calls in this range"
+
+
+def test_paths_given_on_the_command_line_replace_the_config_log(project, records, capsys):
+    doc = figures_json(capsys, "logs/calls.jsonl", "logs/calls.jsonl", "--by", "none")
+    assert [Path(f).name for f in doc["files"]] == ["calls.jsonl"]
+    third = len(records) // 3
+    assert doc["figures"][0]["calls"] == len(calllogs.calls(records[2 * third:]))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["nowhere/*.jsonl"], "promstack monitor: nowhere/*.jsonl: no call log there (no file matches); pass a log file*"),
+    (["--since", "last tuesday"], "promstack monitor: --since last tuesday: not a time; give an ISO date*"),
+    (["--until", "2025-13-01"], "promstack monitor: --until 2025-13-01: not a time*"),
+    (["--format", "xml"], "promstack monitor: --format xml: choose one of table, json, csv"),
+    (["--window", "week"], "promstack monitor: --window week: choose one of hour, day"),
+    (["--by", "prompt,colour"], "promstack monitor: --by prompt,colour: colour is not a grouping; give *"),
+    (["--top-errors", "-1"], "promstack monitor: --top-errors -1: give 0 or more"),
+    (["t.csv"], "promstack monitor: */t.csv: not a call log (read: .jsonl*"),
+])
+def test_bad_input_is_one_line_and_exit_4(project, capsys, args, message):
+    import fnmatch
+
+    assert main(["monitor", *args]) == 4
+    line = one_error_line(capsys)
+    assert fnmatch.fnmatch(line, message), line
+
+
+def test_no_log_yet_names_the_configured_path(tmp_path, monkeypatch, capsys):
+    write(tmp_path, {"promstack.yaml": yaml.safe_dump({"models": ["openai/x"], "suites": {"s": {"tests": ["t.csv"]}}}),
+                     "t.csv": "input\nx\n"})
+    monkeypatch.chdir(tmp_path)
+    assert main(["monitor"]) == 4
+    line = one_error_line(capsys)
+    assert line.startswith(f"promstack monitor: {tmp_path / '.promstack/calls.jsonl'}: no call log yet (log: in ")
+
+
+def test_log_off_asks_for_paths(tmp_path, monkeypatch, capsys):
+    write(tmp_path, {"promstack.yaml": yaml.safe_dump({"models": ["openai/x"], "log": None,
+                                                       "suites": {"s": {"tests": ["t.csv"]}}}),
+                     "t.csv": "input\nx\n"})
+    monkeypatch.chdir(tmp_path)
+    assert main(["monitor"]) == 4
+    assert one_error_line(capsys) == "promstack monitor: no call log: log: is off in promstack.yaml; pass the log " \
+                                     "files as PATH"
+
+
+def test_figures_of_a_log_the_sdk_wrote(tmp_path, server, monkeypatch, capsys):
+    monkeypatch.setenv(KEY_ENV, "k")
+    write(tmp_path, {"promstack.yaml": config(server.url, suites={"s": {"prompt": "prompts/support.yaml",
+                                                                       "tests": ["t.csv"]}}),
+                     "prompts/support.yaml": "id: support\ntemplate: '안내 {{ input }}'\n", "t.csv": "input\nx\n"})
+    monkeypatch.chdir(tmp_path)
+    assert main(["prompt", "list"]) == 0  # records v1 in the registry
+    with Client(tmp_path) as client:
+        prompt = client.get_prompt("support")
+        for text in ("환불", "배송", "환불"):  # the third is a cache hit
+            client.complete(prompt, input=text, model="mine")
+    capsys.readouterr()
+    (row,) = figures_json(capsys)["figures"]
+    assert (row["prompt_id"], row["model"], row["calls"], row["cached"], row["errors"]) == ("support", "mine", 3, 1, 0)
+    assert row["input_tokens"] > 0
+    assert row["p95_ms"] is not None
+
+
+def test_building_the_parser_does_not_import_duckdb():
+    done = run_python("import sys; from pytest_promstack.cli import build_parser; "
+                      "print('monitor' in build_parser().format_help(), 'duckdb' in sys.modules)")
+    assert done.stdout.split() == ["True", "False"]
