@@ -23,6 +23,7 @@ EXIT_CODES = (
     "found a regression. `evaluate`: 0 passed, 1 a case failed (unless a passing min_pass_rate gate allows it), 6 a "
     "gate failed. `deploy`: "
     "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`, "
+    "`monitor --check`: 0 no rule at alert level (warnings included), 1 an alert. "
     "`init`, `import`, `monitor`: 0 done, 4 bad input (an unknown prompt, "
     "version or label; an unreadable file; for init and import, files that exist already; for monitor, no log, a "
     "bad time, window, grouping or format)."

@@ -40,6 +40,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
                    help=f"{', '.join(FORMATS)} (default: %(default)s); json and csv go to stdout for machines")
     p.add_argument("--top-errors", metavar="N", type=int, default=5,
                    help="list the N most frequent error texts (0: none; default: %(default)s)")
+    p.add_argument("--check", action="store_true",
+                   help="judge the alerts: rules of promstack.yaml on a window ending now (or --until), print one "
+                        "line per rule, post what newly fires to the webhook, exit 1 on an alert")
 
 
 @dataclass
@@ -59,10 +62,38 @@ class View:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with the figures (an empty range included); bad input raises (exit 4)."""
+    if args.check:
+        return check(args)
     view = gather(args)
-    # --check (alerts: results/alerts.py against view.rows) and --html (the dashboard) hook in here
+    # --html (the dashboard) hooks in here
     OUTPUTS[args.output_format](view)
     return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    """``--check``: each rule of ``alerts:`` on the overall figures of its window ending now
+    (``--until`` to judge another moment), through results/alerts.check: its lines printed, what
+    newly fires posted once; exit 1 on an alert, 0 otherwise."""
+    from datetime import UTC
+
+    from ..results import alerts, monitor
+
+    settings = _settings(args)
+    if settings.alerts is None:
+        raise PromstackError(f"--check: no alerts: in {settings.source}; add the rules to watch (the guide's "
+                             "thresholds are in docs/monitoring.md#alerts)")
+    paths = args.paths or _default_logs(settings)
+    now = monitor.parse_time(args.until, "--until") if args.until else datetime.now(UTC)
+    prices = _prices(settings)
+
+    def figures_for(span: Any) -> dict[str, Any] | None:
+        rows = monitor.figures(paths, since=now - span, until=now, by=(), warn=_warn, prices=prices)
+        return rows[0] if rows else None
+
+    result = alerts.check(settings.alerts, figures_for, now, root=settings.root)
+    for line in result.lines:
+        print(safe(line))
+    return result.exit_code
 
 
 def gather(args: argparse.Namespace) -> View:

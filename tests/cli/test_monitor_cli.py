@@ -185,3 +185,40 @@ def test_building_the_parser_does_not_import_duckdb():
     done = run_python("import sys; from pytest_promstack.cli import build_parser; "
                       "print('monitor' in build_parser().format_help(), 'duckdb' in sys.modules)")
     assert done.stdout.split() == ["True", "False"]
+
+
+def test_check_judges_the_alerts_on_the_logs_posts_once_and_exits_1_on_an_alert(project, records, capsys,
+                                                                               monkeypatch):
+    from datetime import timedelta
+
+    from tests.support.webhook import Webhook
+
+    end = max(calllogs.when(r) for r in records)
+    until = (end + timedelta(seconds=1)).isoformat()
+    last_hour = calllogs.expected(records, by=(), since=end + timedelta(seconds=1) - timedelta(hours=1),
+                                  until=end + timedelta(seconds=1))[0]
+    p95 = last_hour["p95_ms"]
+    # one rule just above the last hour's P95 (ok), one just below it (alert)
+    doc = yaml.safe_load((project / "promstack.yaml").read_text(encoding="utf-8"))
+    doc["alerts"] = {"webhook_url_env": "HOOK", "min_requests": 1,
+                     "max_p95_latency_ms": {"limit": p95 * 0.99, "window": "1h"},
+                     "max_error_rate": {"limit": 100, "window": "1h"}}
+    (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with Webhook() as hook:
+        monkeypatch.setenv("HOOK", hook.url)
+        assert main(["monitor", "--check", "--until", until]) == 1
+        first = capsys.readouterr().out
+        assert main(["monitor", "--check", "--until", until]) == 1  # still firing: printed, not posted again
+        second = capsys.readouterr().out
+    assert len(hook.posts) == 1
+    assert "max_p95_latency_ms" in json.dumps(hook.posts[0], ensure_ascii=False)
+    assert "s3cr3t-token" not in first + second
+    assert f"{last_hour['calls']} calls)" in first
+    doc["alerts"]["max_p95_latency_ms"]["limit"] = p95 * 1.5
+    (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert main(["monitor", "--check", "--until", until]) == 0
+
+
+def test_check_without_alerts_is_one_line_and_exit_4(project, capsys):
+    assert main(["monitor", "--check"]) == 4
+    assert "--check: no alerts: in promstack.yaml" in one_error_line(capsys)
