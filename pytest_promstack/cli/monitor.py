@@ -43,6 +43,14 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
     p.add_argument("--check", action="store_true",
                    help="judge the alerts: rules of promstack.yaml on a window ending now (or --until), print one "
                         "line per rule, post what newly fires to the webhook, exit 1 on an alert")
+    p.add_argument("--html", metavar="PATH", help="write the dashboard, one self-contained HTML page (cost, budget, "
+                                                  "latency, errors, tokens, expensive prompts, alerts), instead of "
+                                                  "the tables; windows by the hour up to 3 days, else by the day")
+    p.add_argument("--budget", metavar="USD", type=float,
+                   help="with --html: the monthly budget to burn against (default: alerts.max_cost_usd when its "
+                        "window is 30d)")
+    p.add_argument("--results", metavar="PATH", help="with --html: a test run's results JSON (--promstack-json) whose "
+                                                     "pass rate, P95 and cost per call sit beside production's")
 
 
 @dataclass
@@ -64,8 +72,12 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 with the figures (an empty range included); bad input raises (exit 4)."""
     if args.check:
         return check(args)
+    if args.html:
+        return dashboard(args)
+    for name, given in (("--budget", args.budget), ("--results", args.results)):
+        if given is not None:
+            raise PromstackError(f"{name} goes with --html PATH (the dashboard); add --html dashboard.html")
     view = gather(args)
-    # --html (the dashboard) hooks in here
     OUTPUTS[args.output_format](view)
     return 0
 
@@ -94,6 +106,36 @@ def check(args: argparse.Namespace) -> int:
     for line in result.lines:
         print(safe(line))
     return result.exit_code
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    """``--html PATH``: the dashboard page (report/dashboard.py), announced in one line."""
+    import math
+
+    from ..report import dashboard, html
+    from ..results import monitor
+
+    if args.window is not None and args.window not in monitor.WINDOWS:
+        raise PromstackError(f"--window {args.window}: choose one of {', '.join(monitor.WINDOWS)}")
+    if args.top_errors < 0:
+        raise PromstackError(f"--top-errors {args.top_errors}: give 0 or more")
+    if args.budget is not None and not (math.isfinite(args.budget) and args.budget > 0):
+        raise PromstackError(f"--budget {args.budget:g}: give the monthly budget in USD, more than 0 (--budget 500)")
+    doc = None
+    if args.results is not None:
+        from ..results.baseline import load
+
+        doc = load(Path(args.results), "results JSON")
+    since = monitor.parse_time(args.since, "--since") if args.since else None
+    until = monitor.parse_time(args.until, "--until") if args.until else None
+    settings = _settings(args)
+    paths = args.paths or _default_logs(settings)
+    data = dashboard.collect(paths, since=since, until=until, window=args.window, prices=_prices(settings),
+                             warn=_warn, alerts=settings.alerts, budget=args.budget, results=doc,
+                             results_path=args.results, top_errors=args.top_errors)
+    size = dashboard.write(Path(args.html), data)
+    print(safe(f"promstack: wrote {args.html} ({html.human_size(size)}, {data['totals']['calls']:,} calls)"))
+    return 0
 
 
 def gather(args: argparse.Namespace) -> View:
