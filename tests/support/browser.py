@@ -26,7 +26,7 @@ def chromium_path() -> str:
 class Page:
     """One page with its console messages, uncaught errors and dialogs recorded."""
 
-    def __init__(self, browser: Any, path: Path) -> None:
+    def __init__(self, browser: Any, path: Path, ready: str = "#case-rows tr") -> None:
         self.page = browser.new_page(viewport={"width": 1280, "height": 900})
         self.console: list[tuple[str, str]] = []
         self.errors: list[str] = []
@@ -35,7 +35,7 @@ class Page:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.page.goto(path.resolve().as_uri())
-        self.page.wait_for_selector("#case-rows tr")
+        self.page.wait_for_selector(ready)
 
     def problems(self) -> list[str]:
         return [f"console {t}: {x}" for t, x in self.console if t in ("error", "warning")] + self.errors + [

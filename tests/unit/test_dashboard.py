@@ -230,7 +230,7 @@ def test_an_empty_range_says_so(logs):
 
 
 @pytest.fixture
-def project(tmp_path, logs, monkeypatch) -> Path:
+def configured(tmp_path, logs, monkeypatch) -> Path:
     models = [{"name": "acme-llm", "model": "openai/acme-llm", "api_base": "http://127.0.0.1:9/v1",
                "params": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}]
     write(tmp_path, {"promstack.yaml": yaml.safe_dump({"models": models, "log": "logs/calls.jsonl",
@@ -242,14 +242,14 @@ def project(tmp_path, logs, monkeypatch) -> Path:
     return tmp_path
 
 
-def test_monitor_html_writes_the_page_from_the_configured_log(project, capsys):
+def test_monitor_html_writes_the_page_from_the_configured_log(configured, capsys):
     assert main(["monitor", "--html", "out/dash.html", "--until", "2025-03-04"]) == 0
     out = capsys.readouterr().out.strip()
     assert re.fullmatch(r"promstack: wrote out/dash\.html \(\d+ KiB, 2,890 calls\)", out)
-    page = (project / "out/dash.html").read_text(encoding="utf-8")
+    page = (configured / "out/dash.html").read_text(encoding="utf-8")
     assert "2025-03: $" in page
     assert "alerts.max_cost_usd" in page
-    assert not list((project / "out").glob("*.tmp"))  # written through a temp file, renamed
+    assert not list((configured / "out").glob("*.tmp"))  # written through a temp file, renamed
 
 
 @pytest.mark.parametrize(("args", "says"), [
@@ -260,7 +260,30 @@ def test_monitor_html_writes_the_page_from_the_configured_log(project, capsys):
     (["--html", "d.html", "--results", "missing.json"], "missing.json: results JSON not found"),
     (["--html", "d.html", "--window", "week"], "--window week: choose one of hour, day"),
 ])
-def test_bad_dashboard_options_are_one_line(project, capsys, args, says):
+def test_bad_dashboard_options_are_one_line(configured, capsys, args, says):
     assert main(["monitor", *args]) == 4
     assert says in one_error_line(capsys)
-    assert not (project / "d.html").exists()
+    assert not (configured / "d.html").exists()
+
+
+def test_results_put_the_test_runs_figures_beside_the_live_ones(project, capsys, monkeypatch):
+    """A real run writes its results JSON and, through log:, the call log the page reads as live."""
+    project.server.replies = {"환불": "환불은 7일 이내", "배송": "배송은 3일"}
+    project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:7일\n배송,contains:없는말\n"},
+                  log="logs/calls.jsonl")
+    project.run("--promstack-json=r.json").assert_outcomes(passed=1, failed=1)
+    doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+    case = doc["cases"][0]
+    monkeypatch.chdir(project.path)
+    assert main(["monitor", "--html", "d.html", "--results", "r.json"]) == 0
+    assert "promstack: wrote d.html" in capsys.readouterr().out
+    page = (project.path / "d.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="promstack-dashboard">(.*?)</script>', page, re.S)[1])
+    [row] = data["ci"]["rows"]
+    assert (row["prompt_id"], row["prompt_version"], row["model"]) == (case["prompt_id"], case["prompt_version"],
+                                                                       "mine")
+    assert (row["cases"], row["pass_pct"], row["live_calls"]) == (2, 50.0, 2)
+    assert row["live_p95_ms"] is not None
+    assert row["ci_p95_ms"] is not None
+    assert '<section id="ci">' in page
+    assert "r.json" in page
