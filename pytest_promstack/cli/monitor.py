@@ -114,9 +114,16 @@ def prometheus(args: argparse.Namespace) -> int:
     prom.address(args.prometheus)  # a bad address is one line before anything is read
     compute()  # a missing log or a bad time is exit 4 now, not a failed scrape later
     server = prom.serve(args.prometheus, prom.Collector(compute, _by(args.by), warn=warn))
-    print(safe(f"promstack monitor: serving the figures of the last {args.since or '1h'} at {server.url} "
-               "(Ctrl-C stops)"), flush=True)
+    span = args.since or "1h"
+    what = f"of the last {span}" if monitor_relative(span) else f"since {span}"
+    print(safe(f"promstack monitor: serving the figures {what} at {server.url} (Ctrl-C stops)"), flush=True)
     return _wait(server)
+
+
+def monitor_relative(span: str) -> bool:
+    from ..results.monitor import _RELATIVE
+
+    return bool(_RELATIVE.match(span.strip()))
 
 
 def _metrics(args: argparse.Namespace, warn: Any) -> Any:
