@@ -131,6 +131,7 @@ def _metrics(args: argparse.Namespace, warn: Any) -> Any:
     from datetime import UTC
 
     from ..results import monitor
+    from ..results.prometheus import recent
 
     by, settings = _by(args.by), _settings(args)
     span = args.since or "1h"
@@ -141,8 +142,8 @@ def _metrics(args: argparse.Namespace, warn: Any) -> Any:
     def compute() -> tuple[list[dict[str, Any]], float]:
         end = until or datetime.now(UTC)
         since = monitor.parse_time(span, "--since", now=end)
-        paths = args.paths or _default_logs(settings)  # rotated files come and go between scrapes
-        rows = monitor.figures(paths, since=since, until=end, by=by, warn=warn, prices=prices)
+        paths = recent(args.paths or _default_logs(settings), since)  # rotated files come and go
+        rows = monitor.figures(paths, since=since, until=end, by=by, warn=warn, prices=prices) if paths else []
         return rows, (end - since).total_seconds()
 
     return compute

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from ..model.errors import PromstackError
@@ -38,6 +41,28 @@ GAUGES = (
 )
 Compute = Callable[[], tuple[list[dict[str, Any]], float | None]]
 Warn = Callable[[str], None]
+
+
+# a rotated log: calls.<day>.<n>.jsonl[.gz], the day being the UTC day of its last line
+_ROTATED = re.compile(r"\.(\d{4}-\d{2}-\d{2})(?:\.\d+)?\.jsonl(?:\.gz)?$")
+
+
+def recent(paths: Sequence[str | Path], since: datetime) -> list[Path]:
+    """The files of ``paths`` that can hold a line from ``since`` on: a rotated file whose day
+    is before ``since``'s ended before it, and is not read (so a scrape costs the window's days,
+    not the whole history)."""
+    from .monitor import files
+
+    source = files(paths)
+    return [p for p in (*source.jsonl, *source.parquet) if not _older(p.name, since.date())]
+
+
+def _older(name: str, day: date) -> bool:
+    found = _ROTATED.search(name)
+    try:
+        return found is not None and date.fromisoformat(found[1]) < day
+    except ValueError:
+        return False
 
 
 def _client() -> Any:
