@@ -13,7 +13,7 @@ from typing import Any
 from ..model.errors import PromstackError
 from ..util.text import safe
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("table", "json", "csv", "parquet")
 # --by's short names; the log's own field names work too
 BY_NAMES = {"prompt": "prompt_id", "version": "prompt_version", "model": "model", "suite": "suite",
             "user": "user_id", "run": "run_id", "case": "case_id"}
@@ -37,7 +37,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
                    help=f"group by these, comma-separated: {', '.join(BY_NAMES)}; none for one row per window "
                         "(default: %(default)s)")
     p.add_argument("--format", dest="output_format", metavar="F", default="table",
-                   help=f"{', '.join(FORMATS)} (default: %(default)s); json and csv go to stdout for machines")
+                   help=f"{', '.join(FORMATS)} (default: %(default)s); json and csv go to stdout for machines, "
+                        "parquet (the csv's columns) to --output")
+    p.add_argument("--output", metavar="PATH", help="the file --format parquet writes")
     p.add_argument("--top-errors", metavar="N", type=int, default=5,
                    help="list the N most frequent error texts (0: none; default: %(default)s)")
     p.add_argument("--check", action="store_true",
@@ -51,6 +53,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
                         "window is 30d)")
     p.add_argument("--results", metavar="PATH", help="with --html: a test run's results JSON (--promstack-json) whose "
                                                      "pass rate, P95 and cost per call sit beside production's")
+    p.add_argument("--prometheus", metavar="ADDR",
+                   help="serve the figures as Prometheus metrics on ADDR (:9464 every interface, 127.0.0.1:9464 this "
+                        "machine only) until stopped, recomputed on each scrape over --since (default: the last 1h)")
+    p.add_argument("--prometheus-textfile", metavar="PATH",
+                   help="write the same metrics once to PATH (*.prom, for node_exporter's textfile collector) and exit")
 
 
 @dataclass
@@ -77,8 +84,108 @@ def run(args: argparse.Namespace) -> int:
     for name, given in (("--budget", args.budget), ("--results", args.results)):
         if given is not None:
             raise PromstackError(f"{name} goes with --html PATH (the dashboard); add --html dashboard.html")
+    if args.prometheus or args.prometheus_textfile:
+        return prometheus(args)
+    _check_output(args)
     view = gather(args)
+    if args.output_format == "parquet":
+        from ..results.notebook import write_parquet
+
+        write_parquet(view.rows, view.by, Path(args.output))
+        print(safe(f"promstack monitor: wrote {args.output} ({len(view.rows)} rows)"))
+        return 0
     OUTPUTS[args.output_format](view)
+    return 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    if args.output_format == "parquet" and not args.output:
+        raise PromstackError("--format parquet: give the file to write with --output PATH (such as figures.parquet)")
+    if args.output and args.output_format != "parquet":
+        raise PromstackError(f"--output {args.output}: only --format parquet writes a file; {args.output_format} "
+                             "goes to stdout (redirect it with >)")
+
+
+def prometheus(args: argparse.Namespace) -> int:
+    """``--prometheus ADDR`` serves the figures until stopped (exit 0 on Ctrl-C or SIGTERM);
+    ``--prometheus-textfile PATH`` writes them once. One window, ``--since`` (default 1h; a span
+    slides with each scrape) up to ``--until`` or now, grouped by ``--by``."""
+    from ..results import prometheus as prom
+
+    if args.prometheus and args.prometheus_textfile:
+        raise PromstackError("--prometheus and --prometheus-textfile: choose one (serve, or write a file once)")
+    if args.window is not None:
+        raise PromstackError(f"--window {args.window}: the metrics cover one window, --since (default 1h) up to now; "
+                             "leave --window out (Prometheus keeps the history)")
+    warn = _warn if args.prometheus_textfile else _warn_once()
+    compute = _metrics(args, warn)
+    if args.prometheus_textfile:
+        prom.write_textfile(args.prometheus_textfile, prom.Collector(compute, _by(args.by), catch=False))
+        print(safe(f"promstack monitor: wrote {args.prometheus_textfile}"))
+        return 0
+    prom.address(args.prometheus)  # a bad address is one line before anything is read
+    compute()  # a missing log or a bad time is exit 4 now, not a failed scrape later
+    server = prom.serve(args.prometheus, prom.Collector(compute, _by(args.by), warn=warn))
+    span = args.since or "1h"
+    what = f"of the last {span}" if monitor_relative(span) else f"since {span}"
+    print(safe(f"promstack monitor: serving the figures {what} at {server.url} (Ctrl-C stops)"), flush=True)
+    return _wait(server)
+
+
+def monitor_relative(span: str) -> bool:
+    from ..results.monitor import _RELATIVE
+
+    return bool(_RELATIVE.match(span.strip()))
+
+
+def _metrics(args: argparse.Namespace, warn: Any) -> Any:
+    """The figures and the window's length, computed afresh on each call (the scrape's now)."""
+    from datetime import UTC
+
+    from ..results import monitor
+    from ..results.prometheus import recent
+
+    by, settings = _by(args.by), _settings(args)
+    span = args.since or "1h"
+    until = monitor.parse_time(args.until, "--until") if args.until else None
+    monitor.parse_time(span, "--since")
+    prices = _prices(settings)
+
+    def compute() -> tuple[list[dict[str, Any]], float]:
+        end = until or datetime.now(UTC)
+        since = monitor.parse_time(span, "--since", now=end)
+        paths = recent(args.paths or _default_logs(settings), since)  # rotated files come and go
+        rows = monitor.figures(paths, since=since, until=end, by=by, warn=warn, prices=prices) if paths else []
+        return rows, (end - since).total_seconds()
+
+    return compute
+
+
+def _warn_once() -> Any:
+    """The server's warnings: each text once (a torn line would repeat on every scrape)."""
+    seen: set[str] = set()
+
+    def warn(text: str) -> None:
+        if text not in seen:
+            seen.add(text)
+            _warn(text)
+
+    return warn
+
+
+def _wait(server: Any) -> int:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
     return 0
 
 

@@ -130,7 +130,7 @@ def test_paths_given_on_the_command_line_replace_the_config_log(project, records
     (["nowhere/*.jsonl"], "promstack monitor: nowhere/*.jsonl: no call log there (no file matches); pass a log file*"),
     (["--since", "last tuesday"], "promstack monitor: --since last tuesday: not a time; give an ISO date*"),
     (["--until", "2025-13-01"], "promstack monitor: --until 2025-13-01: not a time*"),
-    (["--format", "xml"], "promstack monitor: --format xml: choose one of table, json, csv"),
+    (["--format", "xml"], "promstack monitor: --format xml: choose one of table, json, csv, parquet"),
     (["--window", "week"], "promstack monitor: --window week: choose one of hour, day"),
     (["--by", "prompt,colour"], "promstack monitor: --by prompt,colour: colour is not a grouping; give *"),
     (["--top-errors", "-1"], "promstack monitor: --top-errors -1: give 0 or more"),
