@@ -359,7 +359,8 @@ def _csv(view: View) -> None:
     import csv
 
     keys = ["window_start", "window_end", *view.by, "calls", "errors", "error_rate", "p50_ms", "p95_ms", "p99_ms",
-            "input_tokens", "output_tokens", "tokens", "cost_usd", "unpriced", "cached", "cache_hit_rate"]
+            "input_tokens", "output_tokens", "tokens", "cost_usd", "unpriced", "priced_cost_usd", "cached",
+            "cache_hit_rate"]
     writer = csv.DictWriter(sys.stdout, fieldnames=keys, lineterminator="\n")
     writer.writeheader()
     writer.writerows(view.rows)

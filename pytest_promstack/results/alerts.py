@@ -118,9 +118,19 @@ def _judge(key: str, rule: AlertRule, spec: AlertsSpec, span: Span, row: Mapping
         return Verdict(key, level, severity, value, threshold, span.name, _iso(span.start), _iso(span.end), calls,
                        f"{key}: {message}")
 
+    lower = _priced_part(key, row) if calls and value is None else None
+    if lower is not None:  # some calls are unpriced: what is priced is a lower bound of the cost
+        for level, threshold in (("alert", alert), ("warning", warning)):
+            if threshold is not None and lower > threshold:
+                return verdict(level, level, threshold,
+                               f"cost at least {_fmt(key, lower)} over the last {span.name} ({row['unpriced']:,} "
+                               f"calls unpriced) is above the {level} level {_level(key, threshold, rule, calls)}")
     if not calls or value is None:
         policy = rule.missing_data or spec.missing_data
         what = "no call" if not calls else f"no {_NAMES[key]} figure ({_count(calls)})"
+        if lower is not None:
+            what = (f"cost unknown: {row['unpriced']:,} of {_count(calls)} unpriced (the priced ones: "  # type: ignore[index]
+                    f"{_fmt(key, lower)}; give the model input_cost_per_token and output_cost_per_token)")
         return verdict("no-data", policy, alert, f"{what} over the last {span.name} (missing_data: {policy})")
     minimum = spec.min_requests if rule.min_requests is None else rule.min_requests
     seen = f"{_shown(key, value)} over the last {span.name}"
@@ -133,6 +143,13 @@ def _judge(key: str, rule: AlertRule, spec: AlertsSpec, span: Span, row: Mapping
                            f"{seen} is above the {level} level {_level(key, threshold, rule, calls)}")
     name, below = ("warning", warning) if warning is not None else ("alert", alert)
     return verdict("ok", "ok", below, f"{seen} is within the {name} level {_level(key, below, rule, calls)}")
+
+
+def _priced_part(key: str, row: Mapping[str, Any] | None) -> float | None:
+    """The priced calls' cost of a row whose cost is unknown because some calls are unpriced."""
+    if key != "max_cost_usd" or row is None or not row.get("unpriced") or row.get("priced_cost_usd") is None:
+        return None
+    return float(row["priced_cost_usd"])
 
 
 _NAMES = {"max_p95_latency_ms": "latency", "max_error_rate": "error rate", "max_tokens": "token",

@@ -314,7 +314,8 @@ def _row(raw: dict[str, Any], window: str | None, keys: tuple[str, ...]) -> dict
             "input_tokens": int(tokens[0] or 0), "output_tokens": int(tokens[1] or 0),
             "tokens": int(tokens[0] or 0) + int(tokens[1] or 0),
             "cost_usd": None if raw["unpriced"] or raw["cost_usd"] is None else float(raw["cost_usd"]),
-            "unpriced": raw["unpriced"], "cached": raw["cached"], "cache_hit_rate": 100.0 * raw["cached"] / calls}
+            "unpriced": raw["unpriced"], "priced_cost_usd": float(raw["cost_usd"] or 0.0),
+            "cached": raw["cached"], "cache_hit_rate": 100.0 * raw["cached"] / calls}
 
 
 # -- top errors ------------------------------------------------------------------------------

@@ -164,7 +164,7 @@ def _results_frame(records: list[dict[str, Any]]) -> Any:
 FIGURE_TYPES = {"window_start": "TIMESTAMPTZ", "window_end": "TIMESTAMPTZ", "calls": "BIGINT", "errors": "BIGINT",
                 "error_rate": "DOUBLE", "p50_ms": "DOUBLE", "p95_ms": "DOUBLE", "p99_ms": "DOUBLE",
                 "input_tokens": "BIGINT", "output_tokens": "BIGINT", "tokens": "BIGINT", "cost_usd": "DOUBLE",
-                "unpriced": "BIGINT", "cached": "BIGINT", "cache_hit_rate": "DOUBLE"}
+                "unpriced": "BIGINT", "priced_cost_usd": "DOUBLE", "cached": "BIGINT", "cache_hit_rate": "DOUBLE"}
 
 
 def write_parquet(rows: Sequence[dict[str, Any]], by: Sequence[str], path: Path) -> None:

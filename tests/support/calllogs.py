@@ -174,7 +174,8 @@ def _figures(group: list[dict], prices: Mapping[str, tuple[float, float]]) -> di
     return {"calls": len(group), "errors": errors, "error_rate": 100 * errors / len(group),
             "p50_ms": percentile(latencies, 0.5), "p95_ms": percentile(latencies, 0.95),
             "p99_ms": percentile(latencies, 0.99), "input_tokens": tin, "output_tokens": tout, "tokens": tin + tout,
-            "cost_usd": None if unpriced else float(sum(costs)), "unpriced": unpriced, "cached": cached,
+            "cost_usd": None if unpriced else float(sum(costs)), "unpriced": unpriced,
+            "priced_cost_usd": float(sum(c for c in costs if c is not None)), "cached": cached,
             "cache_hit_rate": 100 * cached / len(group)}
 
 

@@ -398,3 +398,13 @@ def test_the_lines_docs_monitoring_shows_are_what_the_documented_alerts_print():
     assert night in " ".join(section.split())
     assert payload([evaluate(alerts, rows.__getitem__, NOW)[i] for i in (0, 2)])["text"] in json.loads(
         re.search(r"```json\n(.*?)```", section, re.S).group(1))["text"]
+
+
+def test_a_cost_with_unpriced_calls_fires_on_its_priced_part_or_says_what_is_unknown():
+    over = one({"max_cost_usd": 100}, row(cost_usd=None, unpriced=3, priced_cost_usd=120.0))
+    assert (over.level, over.severity) == ("alert", "alert")
+    assert "cost at least $120.00 over the last 30d (3 calls unpriced) is above the alert level $100.00" in over.message
+    under = one({"max_cost_usd": 100}, row(cost_usd=None, unpriced=3, priced_cost_usd=20.0))
+    assert under.level == "no-data"
+    assert "cost unknown: 3 of" in under.message
+    assert "give the model input_cost_per_token and output_cost_per_token" in under.message
