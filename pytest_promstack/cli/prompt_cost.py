@@ -188,12 +188,12 @@ def _comparison(c: dict[str, Any]) -> list[str]:
     volume = "n/a calls/day" if c["calls_per_day"] is None else f"{c['calls_per_day']:,.1f} calls/day"
     fixed = "n/a" if c["fixed_tokens"] is None else f"{c['fixed_tokens']:+d} tokens"
     lines = [f"{ab}: fixed text {fixed} ({_pct(c['fixed_percent'])}; {_pct(c['input_percent'])} of "
-             f"v{c['a']}'s logged input tokens): input cost {_usd(c['fixed_cost_per_1000'], True)} per 1,000 calls, "
-             f"{_usd(c['fixed_cost_per_month'], True)} per month at {volume}"]
+             f"v{c['a']}'s logged input tokens): input cost {_usd(c['fixed_cost_per_1000'], True)} USD per 1,000 "
+             f"calls, {_usd(c['fixed_cost_per_month'], True)} USD per month at {volume}"]
     if not c["same_tokenizer"]:
         lines.append(f"{ab}: counted with different models' tokenizers; pass --model M to compare like with like")
-    lines.append(f"{ab}: logged cost per call {_usd(c['cost_per_call'], True)}: {_usd(c['cost_per_1000'], True)} "
-                 f"per 1,000 calls, {_usd(c['cost_per_month'], True)} per month at {volume}")
+    lines.append(f"{ab}: logged cost per call {_usd(c['cost_per_call'], True)} USD: {_usd(c['cost_per_1000'], True)} "
+                 f"USD per 1,000 calls, {_usd(c['cost_per_month'], True)} USD per month at {volume}")
     if c["quality"] is None:
         lines.append(f"{ab}: quality n/a (last evaluations: v{c['a']} {_n(c['quality_a'])}, v{c['b']} "
                      f"{_n(c['quality_b'])}; `promstack evaluate --prompt ID --version N` records one)")
@@ -204,7 +204,7 @@ def _comparison(c: dict[str, Any]) -> list[str]:
 
 def _cheapest(c: dict[str, Any], versions: list[dict[str, Any]]) -> str:
     months = "; ".join(f"at v{v['number']}'s {_n(v['calls_per_day'], 1)} calls/day {_usd(c['per_month'][v['number']])} "
-                       "per month" for v in versions if v["calls_per_day"] is not None)
+                       "USD per month" for v in versions if v["calls_per_day"] is not None)
     return (f"cheapest model passing {c['criterion']} (suite {c['suite']}): {c['model']}, "
             f"{_usd(c['cost_per_call'])} USD per call in the run" + (f"; {months}" if months else ""))
 
