@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("merge", parents=[common], help="promote a branch's content to the main file")
     p.add_argument("id", metavar="ID")
     p.add_argument("branch", metavar="BRANCH")
+    from .prompt_cost import add_parser as add_cost
+
+    add_cost(psub, common)
 
     au = sub.add_parser("audit", help="the audit trail", epilog=EXIT_CODES,
                         description="The append-only, hash-chained audit log (audit: in promstack.yaml).")
@@ -435,8 +438,14 @@ def prompt_merge(args: argparse.Namespace, settings: Any, registry: Any) -> int:
     return 0
 
 
+def prompt_cost(args: argparse.Namespace, settings: Any, registry: Any) -> int:
+    from .prompt_cost import run
+
+    return run(args, settings, registry)
+
+
 PROMPT_ACTIONS = {"list": prompt_list, "log": prompt_log, "show": prompt_show, "diff": prompt_diff,
-                  "rollback": prompt_rollback, "label": prompt_label, "merge": prompt_merge}
+                  "rollback": prompt_rollback, "label": prompt_label, "merge": prompt_merge, "cost": prompt_cost}
 
 
 # -- evaluate, deploy, ab, report ---------------------------------------------------------------
