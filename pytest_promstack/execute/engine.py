@@ -108,6 +108,7 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = []
         self._lock = threading.Lock()
+        self._submitting = threading.RLock()
         # record mode: every request by (suite, case id), judge and arena calls included, so a
         # case's cassette entries hold all it needs to replay
         self.by_case: dict[tuple[str, str], list[Request]] | None = {} if mode == "record" else None
@@ -122,7 +123,21 @@ class Engine:
     # -- public -----------------------------------------------------------------------------
 
     def submit(self, requests: Iterable[Request]) -> None:
-        """Look every request up in the cache; start calls for the misses in the background."""
+        """Look every request up in the cache; start calls for the misses in the background.
+        Threads may submit at once (an application sharing one SDK client): one future per key."""
+        with self._submitting:
+            self._submit(requests)
+
+    def forget_failed(self, requests: Iterable[Request]) -> None:
+        """Drop the finished, failed answers of ``requests``, so that asking again calls again
+        (a long-lived SDK client; a test run asks each request once)."""
+        with self._submitting:
+            for req in requests:
+                fut = self.futures.get(req.key)
+                if fut is not None and fut.done() and fut.result().error is not None:
+                    del self.futures[req.key]
+
+    def _submit(self, requests: Iterable[Request]) -> None:
         pending: list[Request] = []
         for req in requests:
             if self.by_case is not None:
@@ -150,8 +165,8 @@ class Engine:
         """Record mode: a case's finished, successful calls (its own, its judges', its arena's)."""
         out = []
         for req in (self.by_case or {}).get((suite, case_id), []):
-            fut = self.futures[req.key]
-            if fut.done() and fut.result().error is None and fut.result().text is not None:
+            fut = self.futures.get(req.key)  # a failed answer the SDK forgot has none
+            if fut is not None and fut.done() and fut.result().error is None and fut.result().text is not None:
                 out.append((req, fut.result()))
         return out
 
@@ -369,8 +384,8 @@ class Engine:
             resp = replace(resp, text=self.redact(resp.text), error=self.redact(resp.error))
         if self.cache is not None and self.mode.writes and cacheable(resp):
             self.cache.set(req.key, resp)
+        self._log_final(req, resp)  # before the caller has it: an SDK call sees its log line's failure
         self._settle(req, resp)
-        self._log_final(req, resp)
         self._report()
 
     def _settle(self, req: Request, resp: Response) -> None:

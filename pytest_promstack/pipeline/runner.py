@@ -3,6 +3,7 @@ the SDK). Same prompts, cache, cassettes, call log and assertion language as the
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -91,6 +92,7 @@ class Runner:
         self._unimport: Any = None  # takes the project root off sys.path again (set with the engine)
         self._prompts: dict[str, Prompt] = {}
         self._guard: Any = None
+        self._opening = threading.Lock()
         self._audit_log: Any = None  # safety/audit.AuditLog once opened; False: audit is off
         self.audit_failed: str | None = None
         self.run_id = uuid.uuid4().hex[:12]
@@ -182,6 +184,7 @@ class Runner:
         replies = [self._guarded(req, p, v, g, d) for (req, p, v, g), d in zip(planned, checked, strict=True)]
         self._trace(called, start_ns)
         self._logged()
+        engine.forget_failed([req for req, *_ in planned])  # errors are never kept: the next call asks again
         self.replies.extend(replies)
         self._audit(replies)
         failed = [r for r in replies if r.error]
@@ -281,12 +284,13 @@ class Runner:
         return replace(reply, guards=tuple(d.to_json() for d in decisions))
 
     def engine(self) -> Any:
-        if self._engine is None:
-            from ..execute.engine import open_engine
-            from ..util.paths import importable
+        with self._opening:  # one engine, also when an application's threads share the client
+            if self._engine is None:
+                from ..execute.engine import open_engine
+                from ..util.paths import importable
 
-            self._unimport = importable(self.settings.root)  # python: targets import from the root, as in a run
-            self._engine = open_engine(self.settings, self.run_id, self.warn)
+                self._unimport = importable(self.settings.root)  # python: targets import from the root, as in a run
+                self._engine = open_engine(self.settings, self.run_id, self.warn)
         return self._engine
 
     # -- checks -----------------------------------------------------------------------------

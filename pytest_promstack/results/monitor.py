@@ -71,7 +71,8 @@ def files(paths: Sequence[str | Path]) -> Source:
             raise PromstackError(f"{given}: no call log there (no file matches); pass a log file, a glob such as "
                                  "'logs/calls*.jsonl*', or a folder of logs")
         found.update(dict.fromkeys(matches))
-    ordered = sorted(found)
+    # the lock a rotating writer keeps beside its log (calls.jsonl.lock) is matched by calls*.jsonl*
+    ordered = sorted(p for p in found if not p.name.endswith(".lock"))
     unknown = [p for p in ordered if not p.name.endswith(JSONL + PARQUET)]
     if unknown:
         raise PromstackError(f"{unknown[0]}: not a call log (read: {', '.join(JSONL + PARQUET)}); rename it or "
@@ -146,7 +147,8 @@ def _lines(source: Source) -> str:
     return (f"SELECT filename, line, CASE WHEN {whole} THEN line END AS doc "
             f"FROM read_csv([{names}], columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f', "
             f"quote = '', escape = '', auto_detect = false, filename = true, max_line_size = {MAX_LINE}, "
-            "strict_mode = false, null_padding = true)")
+            # a line torn inside a multi-byte character is not UTF-8: skipped (not counted as torn)
+            "strict_mode = false, null_padding = true, ignore_errors = true)")
 
 
 NEEDED = ("timestamp", "kind", "status", "model", "latency_ms", "cached", "input_tokens", "output_tokens",

@@ -161,3 +161,37 @@ def test_a_registry_version_keeps_its_tools_and_the_sdk_reply_carries_the_calls_
         with pytest.raises(AssertionError, match="not-tool-called: called lookup_order"):
             client.check(reply, "not-tool-called")
     assert server.requests[0]["tools"] == tools
+
+
+def test_a_failed_call_is_asked_again_by_the_next_complete(project, server):
+    server.faults = {"mine": 500}
+    with Client(project) as client:
+        first = client.complete([{"role": "user", "content": "z"}], model="mine")
+        calls = server.count
+        server.faults = {}
+        second = client.complete([{"role": "user", "content": "z"}], model="mine")
+    assert first.error is not None
+    assert server.count == calls + 1  # errors are never kept: the server is asked again
+    assert (second.error, second.text) == (None, "echo: z")
+
+
+def test_threads_sharing_one_client_each_get_their_answer(project, server):
+    import threading
+
+    failures: list[str] = []
+    with Client(project) as client:
+        def ask(t: int) -> None:
+            for i in range(15):
+                try:
+                    reply = client.complete([{"role": "user", "content": f"q{i % 4}"}], model="mine")
+                    assert reply.text == f"echo: q{i % 4}", reply
+                except Exception as exc:  # a KeyError or a hang before the engine was shared
+                    failures.append(repr(exc))
+
+        threads = [threading.Thread(target=ask, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert failures == []
+    assert server.count == 4  # one call per distinct question, whichever thread asked first
