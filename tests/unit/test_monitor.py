@@ -294,7 +294,7 @@ def test_a_line_torn_inside_a_korean_character_and_a_writers_lock_file_are_passe
     path = log(tmp_path, line(latency_ms=5, prompt_id="요약"), line(latency_ms=7, prompt_id="요약"))
     whole = path.read_bytes()
     torn = line(latency_ms=9, prompt_id="요약").encode("utf-8")
-    cut = torn.index("요".encode("utf-8")) + 1  # in the middle of the character's three bytes
+    cut = torn.index("요".encode()) + 1  # in the middle of the character's three bytes
     path.write_bytes(whole + torn[:cut] + b"\n" + line(latency_ms=11).encode("utf-8") + b"\n")
     (tmp_path / f"{path.name}.lock").write_text("", encoding="utf-8")  # a rotating writer's lock, matched by calls*
     rows = monitor.figures([str(tmp_path / "calls*")], by=())
