@@ -198,7 +198,7 @@ def check(args: argparse.Namespace) -> int:
     from ..results import alerts, monitor
 
     settings = _settings(args)
-    if settings.alerts is None:
+    if settings.alerts is None or not settings.alerts.rules():
         raise PromstackError(f"--check: no alerts: in {settings.source}; add the rules to watch (the guide's "
                              "thresholds are in docs/monitoring.md#alerts)")
     paths = args.paths or _default_logs(settings)
@@ -233,8 +233,7 @@ def dashboard(args: argparse.Namespace) -> int:
         from ..results.baseline import load
 
         doc = load(Path(args.results), "results JSON")
-    since = monitor.parse_time(args.since, "--since") if args.since else None
-    until = monitor.parse_time(args.until, "--until") if args.until else None
+    since, until = _range(args)
     settings = _settings(args)
     paths = args.paths or _default_logs(settings)
     data = dashboard.collect(paths, since=since, until=until, window=args.window, prices=_prices(settings),
@@ -254,14 +253,25 @@ def gather(args: argparse.Namespace) -> View:
         raise PromstackError(f"--window {args.window}: choose one of {', '.join(monitor.WINDOWS)}")
     if args.top_errors < 0:
         raise PromstackError(f"--top-errors {args.top_errors}: give 0 or more")
-    since = monitor.parse_time(args.since, "--since") if args.since else None
-    until = monitor.parse_time(args.until, "--until") if args.until else None
+    since, until = _range(args)
     by, settings = _by(args.by), _settings(args)
     paths = args.paths or _default_logs(settings)
     found = monitor.files(paths)
     rows, errors = monitor.summary(paths, since=since, until=until, window=args.window, by=by, warn=_warn,
                                    prices=_prices(settings), limit=args.top_errors)
     return View([*found.jsonl, *found.parquet], since, until, args.window, by, rows, errors, settings)
+
+
+def _range(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
+    """``--since`` and ``--until``, the first before the second."""
+    from ..results import monitor
+
+    since = monitor.parse_time(args.since, "--since") if args.since else None
+    until = monitor.parse_time(args.until, "--until") if args.until else None
+    if since is not None and until is not None and since >= until:
+        raise PromstackError(f"--since {args.since} is not before --until {args.until}: give the earlier time to "
+                             "--since")
+    return since, until
 
 
 def _warn(text: str) -> None:

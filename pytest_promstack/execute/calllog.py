@@ -29,7 +29,12 @@ def user_id() -> str | None:
     for var in ("PROMSTACK_USER", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER", "USERNAME"):
         if os.environ.get(var):
             return os.environ[var]
-    return None
+    import getpass
+
+    try:  # a container often sets no USER: the account's name, as the registry's author falls back to
+        return getpass.getuser() or None
+    except (OSError, KeyError, ImportError):
+        return None
 
 
 class CallLog:

@@ -109,7 +109,10 @@ def parse_time(text: str, option: str = "--since", now: datetime | None = None) 
     value = text.strip()
     relative = _RELATIVE.match(value)
     if relative:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
+        except OverflowError:  # 99999999d: before year 1
+            raise PromstackError(f"{option} {text}: reaches back before the year 1; give a shorter span") from None
     try:
         moment = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:

@@ -222,3 +222,21 @@ def test_check_judges_the_alerts_on_the_logs_posts_once_and_exits_1_on_an_alert(
 def test_check_without_alerts_is_one_line_and_exit_4(project, capsys):
     assert main(["monitor", "--check"]) == 4
     assert "--check: no alerts: in promstack.yaml" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--since", "99999999d"], "--since 99999999d: reaches back before the year 1; give a shorter span"),
+    (["--since", "2025-03-05", "--until", "2025-03-01"],
+     "--since 2025-03-05 is not before --until 2025-03-01: give the earlier time to --since"),
+])
+def test_an_impossible_range_is_one_line_and_exit_4(project, capsys, args, expected):
+    assert main(["monitor", *args]) == 4
+    assert expected in one_error_line(capsys)
+
+
+def test_check_with_an_empty_alerts_section_says_so(project, capsys):
+    doc = yaml.safe_load((project / "promstack.yaml").read_text(encoding="utf-8"))
+    doc["alerts"] = {}
+    (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert main(["monitor", "--check"]) == 4
+    assert "--check: no alerts: in promstack.yaml" in one_error_line(capsys)
