@@ -16,9 +16,11 @@ from ..util.text import safe
 FORMATS = ("table", "json", "csv", "parquet")
 # --by's short names; the log's own field names work too
 BY_NAMES = {"prompt": "prompt_id", "version": "prompt_version", "model": "model", "suite": "suite",
-            "user": "user_id", "run": "run_id", "case": "case_id"}
+            "user": "user_id", "run": "run_id", "case": "case_id", "session": "session_id",
+            "provider_model": "litellm_model", "finish": "finish_reason", "http": "status_code"}
 HEADERS = {"prompt_id": "prompt", "prompt_version": "version", "model": "model", "suite": "suite",
-           "user_id": "user", "run_id": "run", "case_id": "case"}
+           "user_id": "user", "run_id": "run", "case_id": "case", "session_id": "session",
+           "litellm_model": "provider model", "finish_reason": "finish", "status_code": "HTTP status"}
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
@@ -40,7 +42,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
                    help=f"{', '.join(FORMATS)} (default: %(default)s); json and csv go to stdout for machines, "
                         "parquet (the csv's columns) to --output")
     p.add_argument("--output", metavar="PATH", help="the file --format parquet writes")
-    p.add_argument("--top-errors", metavar="N", type=int, default=5,
+    p.add_argument("--top-errors", metavar="N", type=_text_of("--top-errors", int), default=5,
                    help="list the N most frequent error texts (0: none; default: %(default)s)")
     p.add_argument("--check", action="store_true",
                    help="judge the alerts: rules of promstack.yaml on a window ending now (or --until), print one "
@@ -48,7 +50,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
     p.add_argument("--html", metavar="PATH", help="write the dashboard, one self-contained HTML page (cost, budget, "
                                                   "latency, errors, tokens, expensive prompts, alerts), instead of "
                                                   "the tables; windows by the hour up to 3 days, else by the day")
-    p.add_argument("--budget", metavar="USD", type=float,
+    p.add_argument("--budget", metavar="USD", type=_text_of("--budget", float),
                    help="with --html: the monthly budget to burn against (default: alerts.max_cost_usd when its "
                         "window is 30d)")
     p.add_argument("--results", metavar="PATH", help="with --html: a test run's results JSON (--promstack-json) whose "
@@ -58,6 +60,25 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
                         "machine only) until stopped, recomputed on each scrape over --since (default: the last 1h)")
     p.add_argument("--prometheus-textfile", metavar="PATH",
                    help="write the same metrics once to PATH (*.prom, for node_exporter's textfile collector) and exit")
+
+
+class NotANumber:
+    """A number option's text that is not one: reported by ``run`` as one line (exit 4), not by
+    argparse's usage text (exit 2)."""
+
+    def __init__(self, option: str, text: str, kind: type) -> None:
+        self.message = (f"{option} {text}: not {'a whole number' if kind is int else 'a number'}; write e.g. "
+                        f"{option} {'5' if kind is int else '500'}")
+
+
+def _text_of(option: str, kind: type) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return kind(text)
+        except ValueError:
+            return NotANumber(option, text, kind)
+
+    return convert
 
 
 @dataclass
@@ -77,8 +98,14 @@ class View:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 with the figures (an empty range included); bad input raises (exit 4)."""
+    for given in (args.top_errors, args.budget):
+        if isinstance(given, NotANumber):
+            raise PromstackError(given.message)
     if args.check:
         return check(args)
+    if args.html and (args.prometheus or args.prometheus_textfile):
+        raise PromstackError("--html and --prometheus: choose one (the dashboard is written once; the metrics are "
+                             "served or written for Prometheus)")
     if args.html:
         return dashboard(args)
     for name, given in (("--budget", args.budget), ("--results", args.results)):
@@ -154,7 +181,9 @@ def _metrics(args: argparse.Namespace, warn: Any) -> Any:
     def compute() -> tuple[list[dict[str, Any]], float]:
         end = until or datetime.now(UTC)
         since = monitor.parse_time(span, "--since", now=end)
-        paths = recent(args.paths or _default_logs(settings), since)  # rotated files come and go
+        # the config's rotated files come and go: those of days before the window are passed over;
+        # files named on the command line are read whatever their names say
+        paths = args.paths or recent(_default_logs(settings), since)
         rows = monitor.figures(paths, since=since, until=end, by=by, warn=warn, prices=prices) if paths else []
         return rows, (end - since).total_seconds()
 
@@ -203,10 +232,10 @@ def check(args: argparse.Namespace) -> int:
                              "thresholds are in docs/monitoring.md#alerts)")
     paths = args.paths or _default_logs(settings)
     now = monitor.parse_time(args.until, "--until") if args.until else datetime.now(UTC)
-    prices = _prices(settings)
+    prices, warn = _prices(settings), _warn_once()  # a torn line is said once, not once per rule's window
 
     def figures_for(span: Any) -> dict[str, Any] | None:
-        rows = monitor.figures(paths, since=now - span, until=now, by=(), warn=_warn, prices=prices)
+        rows = monitor.figures(paths, since=now - span, until=now, by=(), warn=warn, prices=prices)
         return rows[0] if rows else None
 
     result = alerts.check(settings.alerts, figures_for, now, root=settings.root)

@@ -39,7 +39,8 @@ from typing import Any
 from ..model.errors import PromstackError
 
 BY = ("prompt_id", "prompt_version", "model")
-KEYS = ("prompt_id", "prompt_version", "model", "suite", "user_id", "run_id", "case_id", "kind")
+KEYS = ("prompt_id", "prompt_version", "model", "suite", "user_id", "run_id", "case_id", "kind", "session_id",
+        "litellm_model", "finish_reason", "status_code")
 WINDOWS = ("hour", "day")
 JSONL = (".jsonl", ".jsonl.gz", ".json", ".ndjson", ".ndjson.gz")
 PARQUET = (".parquet",)
@@ -47,7 +48,8 @@ PARQUET = (".parquet",)
 COLUMNS = {"timestamp": "VARCHAR", "run_id": "VARCHAR", "kind": "VARCHAR", "suite": "VARCHAR",
            "case_id": "VARCHAR", "prompt_id": "VARCHAR", "prompt_version": "VARCHAR", "model": "VARCHAR",
            "input_tokens": "BIGINT", "output_tokens": "BIGINT", "cost_usd": "DOUBLE", "latency_ms": "DOUBLE",
-           "cached": "BOOLEAN", "status": "VARCHAR", "error": "VARCHAR", "user_id": "VARCHAR"}
+           "cached": "BOOLEAN", "status": "VARCHAR", "error": "VARCHAR", "user_id": "VARCHAR",
+           "status_code": "BIGINT", "session_id": "VARCHAR", "litellm_model": "VARCHAR", "finish_reason": "VARCHAR"}
 CALL = "coalesce(kind, 'model') = 'model' AND status IN ('ok', 'error')"
 MAX_LINE = 64 * 1024 * 1024
 Warn = Callable[[str], None]

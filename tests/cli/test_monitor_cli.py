@@ -240,3 +240,20 @@ def test_check_with_an_empty_alerts_section_says_so(project, capsys):
     (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     assert main(["monitor", "--check"]) == 4
     assert "--check: no alerts: in promstack.yaml" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--top-errors", "abc"], "--top-errors abc: not a whole number; write e.g. --top-errors 5"),
+    (["--html", "d.html", "--budget", "lots"], "--budget lots: not a number; write e.g. --budget 500"),
+    (["--html", "d.html", "--prometheus-textfile", "m.prom"], "--html and --prometheus: choose one"),
+])
+def test_a_bad_option_value_is_one_line_and_exit_4_not_argparse_usage(project, capsys, args, expected):
+    assert main(["monitor", *args]) == 4
+    assert expected in one_error_line(capsys)
+
+
+def test_every_field_of_the_log_can_group_the_figures(project, capsys):
+    doc = figures_json(capsys, "--by", "session,provider_model,finish,http")
+    assert doc["by"] == ["session_id", "litellm_model", "finish_reason", "status_code"]
+    assert sum(r["calls"] for r in doc["figures"]) == sum(
+        r["calls"] for r in figures_json(capsys, "--by", "none")["figures"])
