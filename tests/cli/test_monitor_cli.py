@@ -165,6 +165,7 @@ def test_log_off_asks_for_paths(tmp_path, monkeypatch, capsys):
 
 def test_figures_of_a_log_the_sdk_wrote(tmp_path, server, monkeypatch, capsys):
     monkeypatch.setenv(KEY_ENV, "k")
+    monkeypatch.delenv("CI", raising=False)  # a developer's machine: `prompt list` records the version
     write(tmp_path, {"promstack.yaml": config(server.url, suites={"s": {"prompt": "prompts/support.yaml",
                                                                        "tests": ["t.csv"]}}),
                      "prompts/support.yaml": "id: support\ntemplate: '안내 {{ input }}'\n", "t.csv": "input\nx\n"})
