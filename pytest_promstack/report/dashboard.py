@@ -303,17 +303,10 @@ def write(path: Path, data: dict[str, Any]) -> int:
 
 
 def render(data: dict[str, Any]) -> str:
-    import jinja2
+    from .html import json_for_html, page
 
-    from .html import _asset, _csp_hash, _json_for_html
-
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    template = env.from_string(_asset("dashboard.html.j2"))
-    script, style = _asset("dashboard.js"), _asset("dashboard.css")
-    csp = (f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
-           "img-src data:; base-uri 'none'; form-action 'none'")
-    return template.render(d=data, csp=csp, script=Markup(script), style=Markup(style),
-                           json=Markup(_json_for_html(data)), charts=charts(data), usd=usd, num=num, label=label)
+    return page("dashboard.html.j2", "dashboard.js", "dashboard.css", d=data, json=Markup(json_for_html(data)),
+                charts=charts(data), usd=usd, num=num, label=label)
 
 
 def usd(v: float | None) -> str:

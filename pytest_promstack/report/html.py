@@ -56,26 +56,33 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def render(doc: dict[str, Any]) -> str:
+def page(template: str, script: str, style: str, **context: Any) -> str:
+    """A self-contained page (the run report, the monitoring dashboard): ``template`` rendered
+    with autoescaping and strict undefined, the shared sortable tables' script and ``script``
+    inlined, ``style`` inlined, both allowed by hash and nothing else (a Content-Security-Policy
+    with no network source), as ``csp``, ``script`` and ``style`` in the template."""
     import jinja2
     from markupsafe import Markup
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    template = env.from_string(_asset("report.html.j2"))
-    script, style = _asset("report.js"), _asset("report.css")
-    csp = (f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
+    code, css = _asset("sortable.js") + "\n" + _asset(script), _asset(style)
+    csp = (f"default-src 'none'; script-src {_csp_hash(code)}; style-src {_csp_hash(css)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
+    return env.from_string(_asset(template)).render(csp=csp, script=Markup(code), style=Markup(css), **context)
+
+
+def render(doc: dict[str, Any]) -> str:
+    from markupsafe import Markup
+
     cases = doc.get("cases") or []
     doc = {**doc, "run": {"interrupted": False, **(doc.get("run") or {})}}  # optional in the schema
     view = _view(doc)
-    return template.render(
-        doc=doc, view=view, csp=csp, script=Markup(script), style=Markup(style),
-        data=Markup(_json_for_html(_table_data(doc))), charts={k: Markup(v) for k, v in _charts(doc, view).items()},
-        n_cases=len(cases), fmt=_fmt,
-    )
+    return page("report.html.j2", "report.js", "report.css",
+                doc=doc, view=view, data=Markup(json_for_html(_table_data(doc))),
+                charts={k: Markup(v) for k, v in _charts(doc, view).items()}, n_cases=len(cases), fmt=_fmt)
 
 
-def _json_for_html(value: Any) -> str:
+def json_for_html(value: Any) -> str:
     """JSON safe inside <script type="application/json">: no '<', '>' or '&' can end the element
     (and no NaN or Infinity, which JSON.parse refuses)."""
     text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)

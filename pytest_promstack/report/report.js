@@ -291,24 +291,5 @@
   });
   renderMatrix();
 
-  for (const table of document.querySelectorAll("table.sortable")) {
-    table.querySelectorAll("th").forEach((th, col) => th.addEventListener("click", () => {
-      const asc = !th.classList.contains("asc");
-      table.querySelectorAll("th").forEach((h) => h.classList.remove("asc", "desc"));
-      th.classList.add(asc ? "asc" : "desc");
-      const body = table.tBodies[0];
-      const key = (tr) => {
-        const td = tr.cells[col];
-        const v = td.dataset.v;
-        return v !== undefined && v !== "" && !isNaN(Number(v)) ? Number(v) : (v === "" ? -Infinity : td.textContent);
-      };
-      const rows = Array.from(body.rows).sort((a, b) => {
-        const x = key(a), y = key(b);
-        const r = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y), "ko");
-        return asc ? r : -r;
-      });
-      body.replaceChildren(...rows);
-    }));
-  }
   render();
 })();

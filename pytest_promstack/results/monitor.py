@@ -160,12 +160,10 @@ NEEDED = ("timestamp", "kind", "status", "model", "latency_ms", "cached", "input
           "cost_usd", "error")
 
 
-def _load(con: Any, source: Source, since: datetime | None, until: datetime | None, keys: tuple[str, ...],
-          warn: Warn | None) -> None:
-    """Read every file once into the temp table ``parsed``: the calls in range (with ``ts``, a
-    TIMESTAMPTZ) and, with a null ``ts``, the lines that are not whole records (warned per file);
-    the view ``calls`` is the calls."""
-    columns = {k: COLUMNS[k] for k in (*NEEDED, *keys)}
+def records(con: Any, source: Source, columns: dict[str, str]) -> str:
+    """SQL of every non-blank line of the files as ``columns`` (name -> DuckDB type, a value of
+    another type read as null), with its ``filename``: the JSON lines through json_transform
+    (a line that is not a JSON object is all nulls), the Parquet files as they are."""
     parts = []
     if source.jsonl:
         shape = "{" + ", ".join(f'"{k}": "{t}"' for k, t in columns.items()) + "}"
@@ -174,7 +172,15 @@ def _load(con: Any, source: Source, since: datetime | None, until: datetime | No
                      f"FROM ({_lines(source)}) WHERE trim(coalesce(line, '')) <> '')")
     if source.parquet:
         parts.append(_parquet(con, source.parquet, columns))
-    union = " UNION ALL BY NAME ".join(parts)
+    return " UNION ALL BY NAME ".join(parts)
+
+
+def _load(con: Any, source: Source, since: datetime | None, until: datetime | None, keys: tuple[str, ...],
+          warn: Warn | None) -> None:
+    """Read every file once into the temp table ``parsed``: the calls in range (with ``ts``, a
+    TIMESTAMPTZ) and, with a null ``ts``, the lines that are not whole records (warned per file);
+    the view ``calls`` is the calls."""
+    union = records(con, source, {k: COLUMNS[k] for k in (*NEEDED, *keys)})
     con.execute(f"CREATE TEMP TABLE parsed AS SELECT * FROM (SELECT *, try_cast(timestamp AS TIMESTAMPTZ) AS ts "
                 f"FROM ({union})) WHERE ts IS NULL OR ({_where(since, until)})")
     con.execute("CREATE TEMP VIEW calls AS SELECT * FROM parsed WHERE ts IS NOT NULL")

@@ -96,18 +96,10 @@ def _query(source: monitor.Source, since: datetime | None, until: datetime | Non
     import duckdb
 
     raw = {k: "VARCHAR" if k == "timestamp" else t for k, t in CALL_FIELDS.items()}
-    parts = []
-    if source.jsonl:
-        shape = "{" + ", ".join(f'"{k}": "{t}"' for k, t in raw.items()) + "}"
-        picked = ", ".join(f"r.{monitor._ident(k)}" for k in raw)
-        parts.append(f"SELECT filename, {picked} FROM (SELECT filename, json_transform(doc, '{shape}') AS r "
-                     f"FROM ({monitor._lines(source)}) WHERE trim(coalesce(line, '')) <> '')")
     con = monitor._connect()
     try:
-        if source.parquet:
-            parts.append(monitor._parquet(con, source.parquet, raw))
         con.execute(f"CREATE TEMP TABLE lines AS SELECT * REPLACE (try_cast(timestamp AS TIMESTAMPTZ) AS timestamp) "
-                    f"FROM ({' UNION ALL BY NAME '.join(parts)})")
+                    f"FROM ({monitor.records(con, source, raw)})")
         _warn_torn(con)
         where = ["timestamp IS NOT NULL"]
         where += [monitor.CALL] if calls_only else []
