@@ -297,10 +297,15 @@ def post(url: str, body: Mapping[str, Any], timeout: float) -> str | None:
     import urllib.request
     from urllib.parse import urlsplit
 
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return "not an http(s) URL"
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if parts.username is not None:  # urllib takes no user:password@ in the URL: send it as Basic auth
+        headers["Authorization"] = _basic_auth(parts.username, parts.password or "")
+        url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
     request = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                                     headers={"Content-Type": "application/json; charset=utf-8"}, method="POST")
+                                     headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # http(s) only: checked above
             answer.read(65536)
@@ -312,6 +317,14 @@ def post(url: str, body: Mapping[str, Any], timeout: float) -> str | None:
             return f"no answer in {timeout:g} s"
         return _redacted(_reason(reason) if isinstance(reason, BaseException) else str(reason), url)
     return None
+
+
+def _basic_auth(user: str, password: str) -> str:
+    import base64
+    from urllib.parse import unquote
+
+    pair = f"{unquote(user)}:{unquote(password)}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def shown_url(url: str) -> str:

@@ -21,6 +21,7 @@ class Webhook:
         self.delay = delay
         self.posts: list[Any] = []
         self.paths: list[str] = []
+        self.auth: list[str | None] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -37,6 +38,7 @@ class Webhook:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 time.sleep(hook.delay)
                 hook.paths.append(self.path)
+                hook.auth.append(self.headers.get("Authorization"))
                 hook.posts.append(json.loads(body.decode("utf-8")))
                 self.send_response(hook.status)
                 self.send_header("Content-Type", "text/plain")

@@ -3,6 +3,7 @@ data, budget windows, the once-per-alert state and the webhook (a receiver on 12
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 from datetime import UTC, datetime, timedelta
@@ -307,6 +308,17 @@ def test_the_webhook_url_is_never_printed_nor_stored(tmp_path, hook):
         assert "/services/" not in text
     assert "s3cr3t-token" not in post("ftp://example.invalid/s3cr3t-token", {}, 1)
     assert shown_url("https://hooks.slack.com/services/T0/B0/XYZ") == "https://hooks.slack.com/…"
+
+
+def test_credentials_in_the_webhook_url_are_sent_as_basic_auth_and_never_shown(tmp_path, hook):
+    with_user = hook.url.replace("http://", "http://alert%40ops:p%C3%A4ss%3Aword@")
+    assert post(with_user, {"text": "hi"}, 5) is None
+    assert hook.paths == ["/services/T000/B000/s3cr3t-token"]
+    assert hook.auth == ["Basic " + base64.b64encode("alert@ops:päss:word".encode()).decode()]
+    assert post(hook.url, {"text": "hi"}, 5) is None
+    assert hook.auth[1] is None
+    assert "p%C3%A4ss" not in shown_url(with_user)
+    assert "alert" not in shown_url(with_user)
 
 
 def test_a_torn_state_file_is_a_warning_and_the_check_starts_afresh(tmp_path, hook):
