@@ -14,7 +14,7 @@ import yaml
 
 from pytest_promstack import Client
 from pytest_promstack.cli import main
-from tests.support import calllogs
+from tests.support import calllogs, tables
 from tests.support.project import KEY_ENV, config, one_error_line, write
 from tests.support.run import run_python
 
@@ -103,6 +103,13 @@ def test_the_table_shows_every_figure_and_the_top_errors(project, records, capsy
     assert calllogs.EMAIL not in out
     assert err.splitlines() == [f"promstack monitor: warning: {project / 'logs/calls.jsonl'}: 1 line is not a whole "
                                 "call record (torn, not JSON, or no timestamp); skipped"]
+
+
+def test_korean_prompt_ids_keep_the_table_columns_aligned_on_a_terminal(project, capsys):
+    assert main(["monitor", "--top-errors", "0"]) == 0
+    table = capsys.readouterr().out.splitlines()[1:]
+    assert any(line.startswith("요약") for line in table)
+    assert tables.misaligned(table) == []
 
 
 def test_hour_windows_in_the_table_show_the_hour(project, capsys):

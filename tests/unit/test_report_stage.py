@@ -9,6 +9,7 @@ import json
 from pytest_promstack.config.modes import CacheMode
 from pytest_promstack.report import html
 from pytest_promstack.report.summary import run_summary, trajectory_lines
+from tests.support import tables
 from tests.support.records import (
     PROBE,
     SCRIPT,
@@ -97,3 +98,11 @@ def test_a_tool_name_with_control_characters_is_escaped_in_the_summary():
     assert "\x1b" not in line
     assert "\n" not in line
     assert "(x\\x1b[2J\\nPASSED 7, t0 1, t1 1, t2 1, t3 1, …)" in line
+
+
+def test_korean_suite_and_prompt_names_keep_the_summary_table_aligned_on_a_terminal():
+    korean = {**plain_record(), "suite": "요약 테스트", "prompt_id": "고객지원", "model": "모델-가"}
+    lines = summary([korean, {**plain_record(), "case_id": "x"}])
+    table = lines[lines.index(next(line for line in lines if line.startswith("suite"))):][:4]
+    assert any("고객지원" in line for line in table)
+    assert tables.misaligned(table) == []
