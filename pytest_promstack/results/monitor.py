@@ -4,7 +4,9 @@ A *call* is a line of kind ``model`` (or no kind: logs older than guard lines) w
 ``ok`` or ``error``: its final line. ``retry`` lines are attempts inside a call, ``guard`` lines
 are a guard's decision about a request, and ``cancelled`` lines are calls a stopped run never
 finished; none of them is a call. A line that is not a whole JSON object with a timestamp (a
-torn tail, a half-written line) is skipped, with one warning per file saying how many.
+torn tail, a half-written line) is skipped, with one warning per file saying how many. A file
+DuckDB cannot read does not stop the others: a gzipped log cut short is read up to the cut, and a
+file that cannot be read at all is left out, each with one warning naming it.
 
 What each figure counts (the same definitions as a test run's summary where one exists):
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import glob
 import re
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,6 +64,8 @@ class Source:
 
     jsonl: tuple[Path, ...]
     parquet: tuple[Path, ...]
+    # a copy read in a file's place (a gzip salvaged up to its cut) -> the file it stands for
+    stands_for: tuple[tuple[Path, Path], ...] = ()
 
 
 def files(paths: Sequence[str | Path]) -> Source:
@@ -168,11 +173,89 @@ def records(con: Any, source: Source, columns: dict[str, str]) -> str:
     if source.jsonl:
         shape = "{" + ", ".join(f'"{k}": "{t}"' for k, t in columns.items()) + "}"
         picked = ", ".join(f"r.{_ident(k)}" for k in columns)
-        parts.append(f"SELECT filename, {picked} FROM (SELECT filename, json_transform(doc, '{shape}') AS r "
+        name = "filename"
+        if source.stands_for:
+            name = "CASE filename " + " ".join(f"WHEN {_quote(str(copy))} THEN {_quote(str(real))}"
+                                               for copy, real in source.stands_for) + " ELSE filename END"
+        parts.append(f"SELECT {name} AS filename, {picked} FROM (SELECT filename, json_transform(doc, '{shape}') AS r "
                      f"FROM ({_lines(source)}) WHERE trim(coalesce(line, '')) <> '')")
     if source.parquet:
         parts.append(_parquet(con, source.parquet, columns))
+    if not parts:  # every file was left out
+        nulls = ", ".join(f"NULL::{t} AS {_ident(k)}" for k, t in columns.items())
+        return f"SELECT NULL::VARCHAR AS filename, {nulls} WHERE false"
     return " UNION ALL BY NAME ".join(parts)
+
+
+def materialize(con: Any, source: Source, build: Callable[[Source], str], warn: Warn | None) -> None:
+    """Run ``build(source)`` (a statement that reads the files once, e.g. CREATE TEMP TABLE ...
+    AS ...). When DuckDB cannot read one of the files, each file is tried on its own: a gzip cut
+    short is read up to the cut, a file that cannot be read is left out, each with one warning,
+    and the statement runs on what can be read."""
+    import duckdb
+
+    try:
+        con.execute(build(source))
+        return
+    except duckdb.Error:
+        pass
+    with tempfile.TemporaryDirectory(prefix="promstack-monitor-") as tmp:
+        con.execute(build(_readable(con, source, Path(tmp), warn or (lambda line: None))))
+
+
+def _readable(con: Any, source: Source, tmp: Path, warn: Warn) -> Source:
+    import duckdb
+
+    jsonl, stands_for = [], []
+    for path in source.jsonl:
+        try:
+            con.execute(f"SELECT count(*) FROM ({_lines(Source((path,), ()))})").fetchall()
+            jsonl.append(path)
+            continue
+        except duckdb.Error as exc:
+            reason = _reason(exc, path)
+        copy, count = _salvage(path, tmp / f"{len(stands_for)}.jsonl") if path.name.endswith(".gz") else (None, 0)
+        if copy is None:
+            warn(f"{path}: cannot be read ({reason}); left out, its calls are not in these figures")
+            continue
+        lines = "1 line" if count == 1 else f"{count:,} lines"
+        warn(f"{path}: the gzip file ends early (cut short while it was written or copied); read the {lines} "
+             "before the cut")
+        jsonl.append(copy)
+        stands_for.append((copy, path))
+    parquet = []
+    for path in source.parquet:
+        try:
+            con.execute(f"SELECT count(*) FROM read_parquet({_quote(str(path))})").fetchall()
+            parquet.append(path)
+        except duckdb.Error as exc:
+            warn(f"{path}: cannot be read ({_reason(exc, path)}); left out, its calls are not in these figures")
+    return Source(tuple(jsonl), tuple(parquet), tuple(stands_for))
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return first.replace(f": {path}", "").replace(str(path), "the file").removeprefix("IO Error: ")
+
+
+def _salvage(path: Path, copy: Path) -> tuple[Path | None, int]:
+    """The whole lines of a gzip file up to where it breaks, copied to ``copy``; (None, 0) when
+    not one line could be read (not a gzip file at all)."""
+    import gzip
+    import zlib
+
+    count = 0
+    with open(copy, "wb") as out:
+        try:
+            with gzip.open(path, "rb") as lines:
+                for line in lines:
+                    if not line.endswith(b"\n"):
+                        break  # the last line, torn by the cut
+                    out.write(line)
+                    count += 1
+        except (EOFError, OSError, zlib.error):
+            pass
+    return (copy, count) if count else (None, 0)
 
 
 def _load(con: Any, source: Source, since: datetime | None, until: datetime | None, keys: tuple[str, ...],
@@ -180,9 +263,10 @@ def _load(con: Any, source: Source, since: datetime | None, until: datetime | No
     """Read every file once into the temp table ``parsed``: the calls in range (with ``ts``, a
     TIMESTAMPTZ) and, with a null ``ts``, the lines that are not whole records (warned per file);
     the view ``calls`` is the calls."""
-    union = records(con, source, {k: COLUMNS[k] for k in (*NEEDED, *keys)})
-    con.execute(f"CREATE TEMP TABLE parsed AS SELECT * FROM (SELECT *, try_cast(timestamp AS TIMESTAMPTZ) AS ts "
-                f"FROM ({union})) WHERE ts IS NULL OR ({_where(since, until)})")
+    columns = {k: COLUMNS[k] for k in (*NEEDED, *keys)}
+    materialize(con, source, lambda readable: "CREATE OR REPLACE TEMP TABLE parsed AS SELECT * FROM (SELECT *, "
+                f"try_cast(timestamp AS TIMESTAMPTZ) AS ts FROM ({records(con, readable, columns)})) "
+                f"WHERE ts IS NULL OR ({_where(since, until)})", warn)
     con.execute("CREATE TEMP VIEW calls AS SELECT * FROM parsed WHERE ts IS NOT NULL")
     if warn is not None:
         for name, count in con.execute("SELECT filename, count(*) FROM parsed WHERE ts IS NULL GROUP BY filename "

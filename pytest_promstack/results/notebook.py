@@ -98,8 +98,10 @@ def _query(source: monitor.Source, since: datetime | None, until: datetime | Non
     raw = {k: "VARCHAR" if k == "timestamp" else t for k, t in CALL_FIELDS.items()}
     con = monitor._connect()
     try:
-        con.execute(f"CREATE TEMP TABLE lines AS SELECT * REPLACE (try_cast(timestamp AS TIMESTAMPTZ) AS timestamp) "
-                    f"FROM ({monitor.records(con, source, raw)})")
+        monitor.materialize(con, source, lambda readable: "CREATE OR REPLACE TEMP TABLE lines AS SELECT * REPLACE "
+                            f"(try_cast(timestamp AS TIMESTAMPTZ) AS timestamp) "
+                            f"FROM ({monitor.records(con, readable, raw)})",
+                            lambda line: warnings.warn(line, stacklevel=8))
         _warn_torn(con)
         where = ["timestamp IS NOT NULL"]
         where += [monitor.CALL] if calls_only else []

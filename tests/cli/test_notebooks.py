@@ -78,6 +78,17 @@ def test_load_calls_reads_every_whole_line_of_rotated_gzipped_and_torn_logs(logs
     assert set(frame["prompt_id"]) == {"support", "요약", "classify"}
 
 
+def test_load_calls_reads_a_gzip_cut_short_up_to_the_cut_with_a_warning(logs, records):
+    whole = calllogs.cut_gzip(logs / "calls.2025-03-01.jsonl.gz")
+    with pytest.warns(UserWarning, match="the gzip file ends early|" + TORN) as warned:
+        rows = load_calls(logs).rows()
+    cut = [w for w in warned if "the gzip file ends early" in str(w.message)]
+    assert len(cut) == 1
+    assert cut[0].filename == __file__
+    assert f"read the {whole:,} lines before the cut" in str(cut[0].message)
+    assert len(rows) == whole + len(records) - len(records) // 3
+
+
 def test_a_pandas_p95_on_the_calls_is_monitors(logs, records):
     with pytest.warns(UserWarning, match=TORN):
         calls = load_calls([logs], calls_only=True).to_pandas()

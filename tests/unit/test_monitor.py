@@ -114,6 +114,33 @@ def test_a_torn_line_is_skipped_with_one_warning_naming_the_file_and_count(logs)
                         "timestamp); skipped"]
 
 
+def test_a_gzip_cut_short_is_read_up_to_the_cut_and_the_other_files_in_full(records, tmp_path):
+    gz, _, live = calllogs.write(tmp_path, records)
+    whole = calllogs.cut_gzip(gz)
+    assert 0 < whole < len(records) // 3
+    warnings: list[str] = []
+    got = monitor.figures([tmp_path], window="day", prices=calllogs.PRICES, warn=warnings.append)
+    kept = records[:whole] + records[len(records) // 3:]
+    same(got, calllogs.expected(kept, window="day"))
+    assert warnings == [f"{gz}: the gzip file ends early (cut short while it was written or copied); read the "
+                        f"{whole:,} lines before the cut",
+                        f"{live}: 1 line is not a whole call record (torn, not JSON, or no timestamp); skipped"]
+
+
+def test_a_file_that_cannot_be_read_is_left_out_with_one_warning_and_the_rest_counted(tmp_path):
+    good = log(tmp_path, line(latency_ms=5), line(latency_ms=7))
+    (tmp_path / "calls.1.jsonl.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "calls.parquet").write_bytes(b"PAR1 not parquet either")
+    warnings: list[str] = []
+    (row,) = monitor.figures([tmp_path], by=(), warn=warnings.append)
+    assert (row["calls"], row["p50_ms"]) == (2, 6)
+    assert [w.split(" (")[0] for w in warnings] == [f"{tmp_path / 'calls.1.jsonl.gz'}: cannot be read",
+                                                    f"{tmp_path / 'calls.parquet'}: cannot be read"]
+    assert all(w.endswith("); left out, its calls are not in these figures") for w in warnings)
+    good.unlink()
+    assert monitor.figures([tmp_path], by=(), warn=lambda line: None) == []
+
+
 def test_non_json_and_non_object_lines_are_counted_per_file(tmp_path):
     path = log(tmp_path, line(latency_ms=5), "[1, 2]", "not json at all", "", line(timestamp="yesterday"),
                '"a string"')
