@@ -8,6 +8,7 @@ the prompt-injection probes against a prompt (``probe``)."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _spans_attached(argv: list[str]) -> list[str]:
+    """``--since -7d`` as ``--since=-7d``: argparse would take the span for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in ("--since", "--until") and re.fullmatch(r"-\d+\s*[mhdw]", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(_spans_attached(sys.argv[1:] if argv is None else argv))
     if args.command == "test":
         return run_tests(args, rest)
     if args.command == "probe":

@@ -106,13 +106,14 @@ def log_files(log: Path) -> list[Path]:
 
 # -- times ------------------------------------------------------------------------------------
 
-_RELATIVE = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+# 7d, or -7d as in Grafana's now-7d: both reach back from now
+_RELATIVE = re.compile(r"^-?(\d+)\s*(m|h|d|w)$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_time(text: str, option: str = "--since", now: datetime | None = None) -> datetime:
     """An ISO date or time (UTC unless it names an offset), or a span back from now: 30m, 24h,
-    7d, 2w."""
+    7d, 2w (a leading minus, -7d, means the same)."""
     value = text.strip()
     relative = _RELATIVE.match(value)
     if relative:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,14 @@ def test_hour_windows_in_the_table_show_the_hour(project, capsys):
     assert out.splitlines()[0] == ("promstack monitor: 3 files, 2025-03-01T10:00:00Z to 2025-03-01T12:00:00Z (UTC)")
     assert [line.split()[:2] for line in out.splitlines()[3:]] == [["2025-03-01", "10:00"], ["2025-03-01", "11:00"]]
     assert "top errors" not in out
+
+
+@pytest.mark.parametrize("span", [["--since", "-30000d"], ["--since=-30000d"], ["--since", "30000d"]])
+def test_a_span_with_a_minus_reaches_back_like_one_without(project, records, capsys, span):
+    doc = figures_json(capsys, *span, "--until", "-0d", "--by", "none")
+    assert doc["figures"][0]["calls"] == len(calllogs.calls(records))
+    since = datetime.fromisoformat(doc["since"].replace("Z", "+00:00"))
+    assert abs(since - (datetime.now(UTC) - timedelta(days=30000))) < timedelta(minutes=5)
 
 
 def test_an_empty_range_says_so(project, capsys):

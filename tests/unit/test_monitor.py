@@ -275,6 +275,7 @@ def test_log_files_are_the_live_file_and_its_rotations(tmp_path):
     ("7d", datetime(2025, 3, 3, 12, tzinfo=UTC)),
     ("30m", datetime(2025, 3, 10, 11, 30, tzinfo=UTC)),
     ("2w", datetime(2025, 2, 24, 12, tzinfo=UTC)),
+    ("-7d", datetime(2025, 3, 3, 12, tzinfo=UTC)),  # Grafana's now-7d
 ])
 def test_times_are_iso_or_a_span_back_from_now(text, want):
     assert monitor.parse_time(text, now=datetime(2025, 3, 10, 12, tzinfo=UTC)) == want
