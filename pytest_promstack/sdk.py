@@ -49,12 +49,18 @@ class PromptVersion:
 
 class Client:
     def __init__(self, root: str | Path | None = None, config: str | None = None, label_ttl: float = 60.0,
-                 user_id: str | None = None, mask_inputs: bool | None = None, session_id: str | None = None) -> None:
+                 user_id: str | None = None, mask_inputs: bool | None = None, session_id: str | None = None,
+                 log: str | Path | None = None) -> None:
+        """``log``: the call log's path (relative to the project), where the application's code
+        wants it, inside the project or not (``/var/log/app/calls.jsonl``); promstack.yaml's
+        ``log:`` rotation still applies. Default: promstack.yaml's ``log:``, which a pull
+        request can edit and so must stay inside the project."""
         from .config.settings import load_or_default
         from .pipeline.runner import default_root
 
         start = Path(root) if root is not None else Path.cwd()
-        self.settings = load_or_default(start if root is not None else default_root(start), {"config": config})
+        options = {"config": config, **({"log": str(log)} if log is not None else {})}
+        self.settings = load_or_default(start if root is not None else default_root(start), options)
         self.root = self.settings.root
         self.registry = PromptRegistry(self.root, readonly=True)
         self.label_ttl = label_ttl

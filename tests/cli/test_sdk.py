@@ -90,6 +90,22 @@ def test_complete_goes_through_the_engine_with_cache_and_call_log(project, serve
     assert log[0]["user_id"] == "user_9"
 
 
+def test_the_application_may_log_outside_the_project_and_rotation_still_applies(project, server, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("var-log") / "app/calls.jsonl"
+    (project / "promstack.yaml").write_text(
+        (project / "promstack.yaml").read_text(encoding="utf-8") + "log: {path: .promstack/calls.jsonl, "
+        "rotate: {max_bytes: 1024}, keep: 5}\n", encoding="utf-8")
+    with Client(project, log=outside) as client:
+        for n in range(4):
+            client.complete(client.get_prompt("support", version=1), input=f"{n}", model="mine",
+                            session_id="세션-" + "x" * 600)  # a long line: each file holds one or two
+    assert not (project / ".promstack/calls.jsonl").exists()
+    files = sorted(f for f in outside.parent.iterdir() if f.name.endswith(".jsonl"))
+    assert len(files) > 1  # rotated by promstack.yaml's log.rotate
+    lines = [json.loads(x) for f in files for x in f.read_text(encoding="utf-8").splitlines()]
+    assert [(x["prompt_id"], x["status"]) for x in lines] == [("support", "ok")] * 4
+
+
 def test_importing_the_sdk_loads_neither_pytest_nor_litellm(project):
     out = run_python(f"""
         import sys
