@@ -241,22 +241,22 @@ def _reason(exc: Exception, path: Path) -> str:
 
 def _salvage(path: Path, copy: Path) -> tuple[Path | None, int]:
     """The whole lines of a gzip file up to where it breaks, copied to ``copy``; (None, 0) when
-    not one line could be read (not a gzip file at all)."""
+    not one line could be read (not a gzip file at all) or the gzip is whole (what DuckDB
+    refused is something else)."""
     import gzip
     import zlib
 
-    count = 0
+    count, broken = 0, False
     with open(copy, "wb") as out:
         try:
             with gzip.open(path, "rb") as lines:
                 for line in lines:
-                    if not line.endswith(b"\n"):
-                        break  # the last line, torn by the cut
-                    out.write(line)
-                    count += 1
+                    if line.endswith(b"\n"):  # not the last line, torn by the cut
+                        out.write(line)
+                        count += 1
         except (EOFError, OSError, zlib.error):
-            pass
-    return (copy, count) if count else (None, 0)
+            broken = True
+    return (copy, count) if count and broken else (None, 0)
 
 
 def _load(con: Any, source: Source, since: datetime | None, until: datetime | None, keys: tuple[str, ...],
