@@ -53,8 +53,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
     p.add_argument("--budget", metavar="USD", type=_text_of("--budget", float),
                    help="with --html: the monthly budget to burn against (default: alerts.max_cost_usd when its "
                         "window is 30d)")
-    p.add_argument("--results", metavar="PATH", help="with --html: a test run's results JSON (--promstack-json) whose "
-                                                     "pass rate, P95 and cost per call sit beside production's")
+    p.add_argument("--results", metavar="PATH", help="a test run's results JSON (--promstack-json) whose pass rate, "
+                                                     "P95 and cost per call sit beside production's (the table, json "
+                                                     "or --html)")
     p.add_argument("--prometheus", metavar="ADDR",
                    help="serve the figures as Prometheus metrics on ADDR (:9464 every interface, 127.0.0.1:9464 this "
                         "machine only) until stopped, recomputed on each scrape over --since (default: the last 1h)")
@@ -94,6 +95,7 @@ class View:
     rows: list[dict[str, Any]]
     errors: list[dict[str, Any]] = field(default_factory=list)
     settings: Any = None
+    beside: dict[str, Any] | None = None  # --results: the test run beside production
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,9 +110,11 @@ def run(args: argparse.Namespace) -> int:
                              "served or written for Prometheus)")
     if args.html:
         return dashboard(args)
-    for name, given in (("--budget", args.budget), ("--results", args.results)):
-        if given is not None:
-            raise PromstackError(f"{name} goes with --html PATH (the dashboard); add --html dashboard.html")
+    if args.budget is not None:
+        raise PromstackError("--budget goes with --html PATH (the dashboard); add --html dashboard.html")
+    if args.results is not None and args.output_format not in ("table", "json"):
+        raise PromstackError(f"--results with --format {args.output_format}: the test run beside production is in the "
+                             "table, --format json and --html")
     if args.prometheus or args.prometheus_textfile:
         return prometheus(args)
     _check_output(args)
@@ -226,10 +230,11 @@ def check(args: argparse.Namespace) -> int:
 
     from ..results import alerts, monitor
 
+    _check_alone(args)
     settings = _settings(args)
     if settings.alerts is None or not settings.alerts.rules():
-        raise PromstackError(f"--check: no alerts: in {settings.source}; add the rules to watch (the guide's "
-                             "thresholds are in docs/monitoring.md#alerts)")
+        raise PromstackError(f"--check: no alerts: in {settings.source}; add the rules to watch (alerts: {{}} "
+                             "watches the guide's P95 above 5 s and error rate above 1 %; docs/monitoring.md#alerts)")
     paths = args.paths or _default_logs(settings)
     now = monitor.parse_time(args.until, "--until") if args.until else datetime.now(UTC)
     prices, warn = _prices(settings), _warn_once()  # a torn line is said once, not once per rule's window
@@ -238,10 +243,44 @@ def check(args: argparse.Namespace) -> int:
         rows = monitor.figures(paths, since=now - span, until=now, by=(), warn=warn, prices=prices)
         return rows[0] if rows else None
 
-    result = alerts.check(settings.alerts, figures_for, now, root=settings.root)
+    # a past moment is judged only: posting an old incident would mark today's alert as posted
+    result = alerts.check(settings.alerts, figures_for, now, root=settings.root, scope=_scope(args.paths),
+                          post_news=args.until is None)
+    if args.output_format == "json":
+        import json
+
+        print(json.dumps({"at": _when(now), "exit_code": result.exit_code,
+                          "verdicts": [v.to_dict() for v in result.verdicts],
+                          "notes": result.lines[len(result.verdicts):]}, ensure_ascii=False, indent=2))
+        return result.exit_code
     for line in result.lines:
         print(safe(line))
+    if args.until is not None:
+        print(f"promstack: --until {safe(args.until)}: a past moment, judged only (nothing posted, the alerts state "
+              "left as it was)")
     return result.exit_code
+
+
+def _check_alone(args: argparse.Namespace) -> None:
+    """--check prints the verdicts (a table of lines, or --format json); the options of the other
+    outputs would be ignored, so they are refused."""
+    others = [name for name, given in (("--html", args.html), ("--prometheus", args.prometheus),
+                                        ("--prometheus-textfile", args.prometheus_textfile),
+                                        ("--budget", args.budget), ("--results", args.results),
+                                        ("--since", args.since), ("--window", args.window),
+                                        ("--output", args.output)) if given is not None]
+    if args.output_format not in ("table", "json"):
+        others.append(f"--format {args.output_format}")
+    if others:
+        raise PromstackError(f"--check with {others[0]}: --check judges each rule on its own window ending now (or "
+                             "--until) and prints the verdicts (--format json for machines); run the other output "
+                             "as its own command")
+
+
+def _scope(paths: list[str]) -> str:
+    """The logs a check reads, as its state remembers them: the config's log (''), or the PATHs
+    given, made absolute (two applications' logs keep apart alert states)."""
+    return "\n".join(sorted({str((Path.cwd() / p).absolute()) for p in paths}))
 
 
 def dashboard(args: argparse.Namespace) -> int:
@@ -255,6 +294,9 @@ def dashboard(args: argparse.Namespace) -> int:
         raise PromstackError(f"--window {args.window}: choose one of {', '.join(monitor.WINDOWS)}")
     if args.top_errors < 0:
         raise PromstackError(f"--top-errors {args.top_errors}: give 0 or more")
+    if Path(args.html).is_dir():
+        raise PromstackError(f"--html {args.html}: cannot write the page there (a folder); give a file path such as "
+                             "dashboard.html")
     if args.budget is not None and not (math.isfinite(args.budget) and args.budget > 0):
         raise PromstackError(f"--budget {args.budget:g}: give the monthly budget in USD, more than 0 (--budget 500)")
     doc = None
@@ -268,7 +310,11 @@ def dashboard(args: argparse.Namespace) -> int:
     data = dashboard.collect(paths, since=since, until=until, window=args.window, prices=_prices(settings),
                              warn=_warn, alerts=settings.alerts, budget=args.budget, results=doc,
                              results_path=args.results, top_errors=args.top_errors)
-    size = dashboard.write(Path(args.html), data)
+    try:
+        size = dashboard.write(Path(args.html), data)
+    except OSError as exc:
+        raise PromstackError(f"--html {args.html}: cannot write the page there ({exc.strerror or type(exc).__name__})"
+                             "; give a file path such as dashboard.html") from None
     print(safe(f"promstack: wrote {args.html} ({html.human_size(size)}, {data['totals']['calls']:,} calls)"))
     return 0
 
@@ -288,7 +334,14 @@ def gather(args: argparse.Namespace) -> View:
     found = monitor.files(paths)
     rows, errors = monitor.summary(paths, since=since, until=until, window=args.window, by=by, warn=_warn,
                                    prices=_prices(settings), limit=args.top_errors)
-    return View([*found.jsonl, *found.parquet], since, until, args.window, by, rows, errors, settings)
+    beside = None
+    if args.results is not None:
+        from ..report.dashboard import beside_production
+        from ..results.baseline import load
+
+        beside = beside_production(load(Path(args.results), "results JSON"), args.results, paths, since, until,
+                                   _prices(settings))
+    return View([*found.jsonl, *found.parquet], since, until, args.window, by, rows, errors, settings, beside)
 
 
 def _range(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
@@ -366,6 +419,28 @@ def _table(view: View) -> None:
         print("\ntop errors")
         rows = [[e["count"], e["last_seen"], safe(e["error"])] for e in view.errors]
         print(tabulate(rows, headers=["calls", "last seen", "error"], tablefmt="simple", disable_numparse=True))
+    if view.beside is not None:
+        _beside(view.beside)
+
+
+def _beside(beside: dict[str, Any]) -> None:
+    """The test run's figures beside production's, per prompt x version x model of the run."""
+    from tabulate import tabulate
+
+    print(f"\ntest run {safe(beside['run_id'] or '?')} ({safe(beside['path'])}) beside production (the calls the "
+          "application made; test runs' lines left out)")
+    rows = [[safe(r["prompt_id"]), safe(r["prompt_version"]), safe(r["model"]), str(r["cases"]),
+             "-" if r["pass_pct"] is None else f"{r['pass_pct']:.1f}", _ms(r["ci_p95_ms"]), _ms(r["live_p95_ms"]),
+             _usd(r["ci_cost_per_call"]), _usd(r["live_cost_per_call"]), str(r["live_calls"]) if r["live_calls"]
+             else "not in production", "-" if r["live_error_rate"] is None else f"{r['live_error_rate']:.1f}"]
+            for r in beside["rows"]]
+    print(tabulate(rows, headers=["prompt", "version", "model", "cases", "pass %", "CI p95 ms", "live p95 ms",
+                                  "CI USD/call", "live USD/call", "live calls", "live errors %"],
+                   tablefmt="simple", disable_numparse=True))
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6f}"
 
 
 def _cells(row: dict[str, Any], view: View) -> list[str]:
@@ -391,6 +466,8 @@ def _json(view: View) -> None:
 
     doc = {"files": [str(p) for p in view.files], "since": _when(view.since), "until": _when(view.until),
            "window": view.window, "by": list(view.by), "figures": view.rows, "top_errors": view.errors}
+    if view.beside is not None:
+        doc["beside"] = view.beside
     print(json.dumps(doc, ensure_ascii=False, indent=2))
 
 

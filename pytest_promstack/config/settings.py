@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ..model.errors import ConfigError
 from ..util.rotation import Rotation
@@ -277,6 +277,9 @@ class AuditSpec(_Strict):
 
 
 ALERT_KEYS = ("max_p95_latency_ms", "max_error_rate", "max_tokens", "max_cost_usd")  # the gate keys alerts reuse
+# the guide's thresholds: P95 latency above 5 s, error rate above 1 % (tokens and cost are shares of
+# the team's own daily limit and budget)
+GUIDE_LIMITS = {"max_p95_latency_ms": 5000.0, "max_error_rate": 1.0}
 MISSING_DATA = ("ok", "warning", "alert")
 _SPAN = re.compile(r"^([1-9][0-9]*)(m|h|d|w)$")
 _SPAN_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -300,7 +303,7 @@ class AlertRule(_Strict):
     """One rule of ``alerts:``; ``max_p95_latency_ms: 5000`` is ``{limit: 5000}``. ``warning`` and
     ``alert`` are fractions of the limit; unset, their defaults (results/alerts.py)."""
 
-    limit: float = Field(ge=0)
+    limit: float = Field(ge=0, allow_inf_nan=False)
     warning: float | None = Field(None, gt=0)  # null (written): no warning level
     alert: float = Field(1.0, gt=0)
     window: str | None = None
@@ -335,12 +338,28 @@ class AlertsSpec(_Strict):
 
     @field_validator(*ALERT_KEYS, mode="before")
     @classmethod
-    def _limit_only(cls, v: Any) -> Any:
-        """``max_p95_latency_ms: 5000`` is ``{limit: 5000}``."""
+    def _limit_only(cls, v: Any, info: ValidationInfo) -> Any:
+        """``max_p95_latency_ms: 5000`` is ``{limit: 5000}``; a rule without a limit takes the
+        guide's (latency and error rate; a token limit and a budget are the team's own)."""
         if isinstance(v, bool) or (not isinstance(v, int | float | dict) and v is not None):
             raise ValueError("write the limit (max_tokens: 2000000) or a rule ({limit: 2000000, window: 1d, "
                              "warning: 0.8})")
+        if isinstance(v, dict) and "limit" not in v:
+            if info.field_name not in GUIDE_LIMITS:
+                what = "the daily token limit" if info.field_name == "max_tokens" else "the budget in USD"
+                raise ValueError(f"limit: required: give {what} (there is no default; e.g. "
+                                 f"{'limit: 2000000' if info.field_name == 'max_tokens' else 'limit: 500'})")
+            v = {"limit": GUIDE_LIMITS[str(info.field_name)], **v}
         return {"limit": v} if isinstance(v, int | float) else v
+
+    @model_validator(mode="after")
+    def _guide_rules(self) -> AlertsSpec:
+        """No rule at all: the guide's two that need no number of the team's (P95 above 5 s,
+        error rate above 1 %)."""
+        if not any(getattr(self, k) is not None for k in ALERT_KEYS):
+            for key, limit in GUIDE_LIMITS.items():
+                setattr(self, key, AlertRule(limit=limit))
+        return self
 
     @field_validator("max_error_rate")
     @classmethod

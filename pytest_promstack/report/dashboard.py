@@ -62,7 +62,8 @@ def collect(paths: Sequence[str | Path], *, since: datetime | None = None, until
                 expensive=_expensive(rows),
                 budget=_budget(paths, prices, now, _budget_limit(budget, alerts)),
                 alerts=_verdicts(paths, prices, alerts, now),
-                ci=_ci(results, results_path, paths, since, until, prices) if results is not None else None)
+                ci=beside_production(results, results_path, paths, since, until, prices) if results is not None
+                else None)
     return data
 
 
@@ -247,13 +248,15 @@ def _verdicts(paths: Sequence[str | Path], prices: Mapping[str, Any] | None, ale
     return [v.to_dict() for v in evaluate(alerts, figures_for, now)]
 
 
-def _ci(doc: dict[str, Any], path: str | None, paths: Sequence[str | Path], since: datetime | None,
-        until: datetime | None, prices: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The test run's figures beside live traffic, per prompt x version x model of the run."""
+def beside_production(doc: dict[str, Any], path: str | None, paths: Sequence[str | Path], since: datetime | None,
+                      until: datetime | None, prices: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The test run's figures beside live traffic, per prompt x version x model of the run; live
+    traffic is the calls the application made (the SDK's lines, no case_id): the lines of test
+    runs and fixture tests in the same log are left out."""
     from ..results import monitor
 
     live = {tuple(r[k] for k in KEYS): r for r in monitor.figures(paths, since=since, until=until, by=KEYS,
-                                                                   prices=prices)}
+                                                                   prices=prices, application_only=True)}
     rows = []
     for key, cases in sorted(_ci_groups(doc).items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         figures = ci_figures(cases)
@@ -316,7 +319,13 @@ def usd(v: float | None) -> str:
 
 
 def num(v: Any, pattern: str = "{:,.0f}") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else pattern.format(v)
+    """``v`` by ``pattern``; the pattern ``plain`` writes a level or a value as a reader does:
+    2,000,000, 6,210.5, 0.8 (never 2e+06)."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    if pattern == "plain":
+        return f"{v:,.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}"
+    return pattern.format(v)
 
 
 def label(window_start: str | None, window: str | None) -> str:

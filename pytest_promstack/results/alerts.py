@@ -3,9 +3,10 @@ figures over a window ending now, and a webhook notification posted once per ale
 
 ``evaluate`` is pure: it asks ``figures_for(span)`` for ONE overall row (the shape of
 ``results/monitor.figures(by=())``) per distinct window. ``notify`` remembers in a state file
-what was posted, so a firing rule is posted once, again after it recovered, and again when it
-rises from warning to alert. Posting never raises: a failed post is one warning line and the
-alert stays unposted, to be tried on the next check."""
+what was posted, per set of logs checked, so a firing rule is posted once, again after it
+recovered to ok, and again when it rises above the highest level posted since (warning to alert;
+alert, warning, alert again is not news). Posting never raises: a failed post is one warning line
+and the alert stays unposted, to be tried on the next check."""
 
 from __future__ import annotations
 
@@ -64,10 +65,11 @@ class Check:
 
 
 def check(spec: AlertsSpec | None, figures_for: FiguresFor, now: datetime, *, root: Path,
-          environ: Mapping[str, str] | None = None) -> Check:
-    """Evaluate the rules, post what newly fires, and decide the exit code."""
+          environ: Mapping[str, str] | None = None, scope: str = "", post_news: bool = True) -> Check:
+    """Evaluate the rules, post what newly fires, and decide the exit code. ``scope`` names the
+    logs checked (their state is their own); ``post_news=False`` judges only (a past moment)."""
     verdicts = evaluate(spec, figures_for, now)
-    posted = notify(verdicts, spec, root / spec.state, now, environ) if spec is not None else []
+    posted = notify(verdicts, spec, root / spec.state, now, environ, scope) if spec is not None and post_news else []
     return Check(verdicts, [v.line() for v in verdicts] + posted, exit_code(verdicts))
 
 
@@ -133,7 +135,7 @@ def _judge(key: str, rule: AlertRule, spec: AlertsSpec, span: Span, row: Mapping
                     f"{_fmt(key, lower)}; give the model input_cost_per_token and output_cost_per_token)")
         return verdict("no-data", policy, alert, f"{what} over the last {span.name} (missing_data: {policy})")
     minimum = spec.min_requests if rule.min_requests is None else rule.min_requests
-    seen = f"{_shown(key, value)} over the last {span.name}"
+    seen = f"{_shown(key, value, alert if value > alert else warning)} over the last {span.name}"
     if key in SAMPLED and calls < minimum:
         return verdict("too-few", "ok", alert, f"{seen}, {_count(calls)}, fewer than min_requests {minimum}: "
                                                "not judged")
@@ -164,7 +166,25 @@ def _count(calls: int) -> str:
     return f"{calls:,} call{'s' if calls != 1 else ''}"
 
 
-def _fmt(key: str, v: float) -> str:
+def _fmt(key: str, v: float, beside: float | None = None) -> str:
+    """``v`` in the key's unit; with ``beside`` (a level), with as many decimals as it takes not
+    to look equal to it (P95 5,000.01 ms is above 5,000 ms, not at it)."""
+    shown = _plain(key, v)
+    if beside is None or v == beside or shown != _plain(key, beside):
+        return shown
+    for digits in range(2, 10):
+        if _digits(key, v, digits) != _digits(key, beside, digits):
+            return _digits(key, v, digits)
+    return shown
+
+
+def _digits(key: str, v: float, digits: int) -> str:
+    number = f"{v:,.{digits}f}"
+    units = {"max_cost_usd": f"${number}", "max_error_rate": f"{number} %", "max_p95_latency_ms": f"{number} ms"}
+    return units.get(key, number)
+
+
+def _plain(key: str, v: float) -> str:
     if key == "max_cost_usd":
         return f"${v:,.4f}" if 0 < v < 0.01 else f"${v:,.2f}"
     if key == "max_error_rate":
@@ -173,9 +193,9 @@ def _fmt(key: str, v: float) -> str:
     return f"{v:,.0f}{unit}" if v == int(v) or v >= 100 else f"{v:,.2f}{unit}"
 
 
-def _shown(key: str, v: float) -> str:
+def _shown(key: str, v: float, beside: float | None = None) -> str:
     return {"max_p95_latency_ms": "P95 {}", "max_error_rate": "error rate {}", "max_tokens": "{} tokens",
-            "max_cost_usd": "cost {}"}[key].format(_fmt(key, v))
+            "max_cost_usd": "cost {}"}[key].format(_fmt(key, v, beside))
 
 
 def _level(key: str, threshold: float, rule: AlertRule, calls: int) -> str:
@@ -189,21 +209,31 @@ def _level(key: str, threshold: float, rule: AlertRule, calls: int) -> str:
 # -- notifications --------------------------------------------------------------------------------
 
 def notify(verdicts: Sequence[Verdict], spec: AlertsSpec, state_path: Path, now: datetime,
-           environ: Mapping[str, str] | None = None) -> list[str]:
-    """Post the verdicts that newly fire (a rule not notified yet, or risen from warning to alert)
-    and record them in ``state_path``; returns the lines to print. Never raises."""
-    state, lines = _read_state(state_path)
+           environ: Mapping[str, str] | None = None, scope: str = "") -> list[str]:
+    """Post the verdicts that newly fire (a rule not notified since it was last ok, or risen above
+    the level posted) and record them in ``state_path`` under ``scope`` (the logs checked: two
+    applications' logs keep apart states); returns the lines to print. Never raises."""
+    scopes, lines = _read_state(state_path)
+    state = scopes.get(scope, {})
     news = [v for v in verdicts if _is_news(v, state.get(v.key))]
     delivered = True
     if news and spec.webhook_url_env:
         error = _deliver(news, spec, os.environ if environ is None else environ)
         delivered = error is None
-        lines.append(error or f"promstack: posted {_plural(len(news), 'alert')} to the webhook in "
-                              f"${spec.webhook_url_env}")
+        lines.append(error or f"promstack: posted {_what(news)} to the webhook in ${spec.webhook_url_env}")
     after = _next_state(state, verdicts, news if delivered else [], now)
     if after != state:
-        lines += _write_state(state_path, after)
+        lines += _write_state(state_path, {**scopes, scope: after} if after else
+                              {k: v for k, v in scopes.items() if k != scope})
     return lines
+
+
+def _what(news: Sequence[Verdict]) -> str:
+    """``1 alert``, ``2 warnings``, ``1 alert and 1 warning``."""
+    alerts = sum(v.severity == "alert" for v in news)
+    parts = [_plural(alerts, "alert")] if alerts else []
+    parts += [_plural(len(news) - alerts, "warning")] if len(news) > alerts else []
+    return " and ".join(parts)
 
 
 def _is_news(v: Verdict, before: Mapping[str, Any] | None) -> bool:
@@ -214,8 +244,9 @@ def _is_news(v: Verdict, before: Mapping[str, Any] | None) -> bool:
 
 def _next_state(state: Mapping[str, Any], verdicts: Sequence[Verdict], posted: Sequence[Verdict],
                 now: datetime) -> dict[str, Any]:
-    """A recovered rule is forgotten (its next firing is news); an unposted one keeps what it had;
-    one that fell from alert to warning is recorded as warning, so rising again is news."""
+    """A rule back to ok is forgotten (its next firing is news); one still firing keeps the
+    highest level posted, so falling from alert to warning and rising again is not posted twice
+    (a P95 hovering at the level would post on every other check)."""
     out: dict[str, Any] = {}
     posted_keys = {v.key for v in posted}
     for v in verdicts:
@@ -225,12 +256,12 @@ def _next_state(state: Mapping[str, Any], verdicts: Sequence[Verdict], posted: S
         if v.key in posted_keys:
             out[v.key] = {"severity": v.severity, "notified": _iso(now), "message": v.message}
         elif before is not None:
-            lower = SEVERITY[v.severity] < SEVERITY.get(str(before.get("severity")), 0)
-            out[v.key] = {**before, "severity": v.severity} if lower else dict(before)
+            out[v.key] = dict(before)
     return out
 
 
-def _read_state(path: Path) -> tuple[dict[str, Any], list[str]]:
+def _read_state(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each scope's rules (version 1 files held the default scope's rules alone)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -238,18 +269,21 @@ def _read_state(path: Path) -> tuple[dict[str, Any], list[str]]:
     except (OSError, ValueError) as exc:
         return {}, [f"promstack: warning: alerts state {path.name} unreadable ({_reason(exc)}); starting afresh: "
                     "firing alerts are posted again"]
-    rules = data.get("rules") if isinstance(data, dict) else None
-    if not isinstance(rules, dict):
-        return {}, [f"promstack: warning: alerts state {path.name} is not promstack's (no rules); starting afresh: "
+    scopes = data.get("scopes") if isinstance(data, dict) else None
+    if isinstance(data, dict) and scopes is None and "rules" in data:
+        scopes = {"": data["rules"]}
+    if not isinstance(scopes, dict) or not all(isinstance(r, dict) for r in scopes.values()):
+        return {}, [f"promstack: warning: alerts state {path.name} is not promstack's (no scopes); starting afresh: "
                     "firing alerts are posted again"]
-    return {k: r for k, r in rules.items() if k in ALERT_KEYS and isinstance(r, dict)}, []
+    return {str(scope): {k: r for k, r in rules.items() if k in ALERT_KEYS and isinstance(r, dict)}
+            for scope, rules in scopes.items()}, []
 
 
-def _write_state(path: Path, rules: Mapping[str, Any]) -> list[str]:
+def _write_state(path: Path, scopes: Mapping[str, Any]) -> list[str]:
     from ..util.files import atomic_write
 
     try:
-        atomic_write(path, json.dumps({"version": 1, "rules": rules}, ensure_ascii=False, indent=2) + "\n")
+        atomic_write(path, json.dumps({"version": 2, "scopes": scopes}, ensure_ascii=False, indent=2) + "\n")
     except OSError as exc:
         return [f"promstack: warning: cannot write the alerts state {path} ({_reason(exc)}); the same alerts are "
                 "posted again on the next check"]

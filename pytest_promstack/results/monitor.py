@@ -78,8 +78,9 @@ def files(paths: Sequence[str | Path]) -> Source:
             raise PromstackError(f"{given}: no call log there (no file matches); pass a log file, a glob such as "
                                  "'logs/calls*.jsonl*', or a folder of logs")
         found.update(dict.fromkeys(matches))
-    # the lock a rotating writer keeps beside its log (calls.jsonl.lock) is matched by calls*.jsonl*
-    ordered = sorted(p for p in found if not p.name.endswith(".lock"))
+    # what a rotating writer keeps beside its log, its lock (calls.jsonl.lock) and the gzip it is
+    # writing (calls.2025-03-01.jsonl.gz.part), is matched by calls*.jsonl* and is not a log
+    ordered = sorted(p for p in found if not p.name.endswith((".lock", ".part")))
     unknown = [p for p in ordered if not p.name.endswith(JSONL + PARQUET)]
     if unknown:
         raise PromstackError(f"{unknown[0]}: not a call log (read: {', '.join(JSONL + PARQUET)}); rename it or "
@@ -260,14 +261,15 @@ def _salvage(path: Path, copy: Path) -> tuple[Path | None, int]:
 
 
 def _load(con: Any, source: Source, since: datetime | None, until: datetime | None, keys: tuple[str, ...],
-          warn: Warn | None) -> None:
+          warn: Warn | None, application_only: bool = False) -> None:
     """Read every file once into the temp table ``parsed``: the calls in range (with ``ts``, a
     TIMESTAMPTZ) and, with a null ``ts``, the lines that are not whole records (warned per file);
     the view ``calls`` is the calls."""
-    columns = {k: COLUMNS[k] for k in (*NEEDED, *keys)}
+    columns = {k: COLUMNS[k] for k in (*NEEDED, *keys, *(("case_id",) if application_only else ()))}
+    where = _where(since, until) + (" AND case_id IS NULL" if application_only else "")
     materialize(con, source, lambda readable: "CREATE OR REPLACE TEMP TABLE parsed AS SELECT * FROM (SELECT *, "
                 f"try_cast(timestamp AS TIMESTAMPTZ) AS ts FROM ({records(con, readable, columns)})) "
-                f"WHERE ts IS NULL OR ({_where(since, until)})", warn)
+                f"WHERE ts IS NULL OR ({where})", warn)
     con.execute("CREATE TEMP VIEW calls AS SELECT * FROM parsed WHERE ts IS NOT NULL")
     if warn is not None:
         for name, count in con.execute("SELECT filename, count(*) FROM parsed WHERE ts IS NULL GROUP BY filename "
@@ -295,13 +297,13 @@ def _ident(name: str) -> str:
 
 
 def _run(query: Callable[[Any], Any], paths: Sequence[str | Path], since: datetime | None,
-         until: datetime | None, keys: tuple[str, ...], warn: Warn | None) -> Any:
+         until: datetime | None, keys: tuple[str, ...], warn: Warn | None, application_only: bool = False) -> Any:
     import duckdb
 
     source = files(paths)
     con = _connect()
     try:
-        _load(con, source, since, until, keys, warn)
+        _load(con, source, since, until, keys, warn, application_only)
         return query(con)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
@@ -325,25 +327,29 @@ def _where(since: datetime | None, until: datetime | None) -> str:
 
 def figures(paths: Sequence[str | Path], *, since: datetime | None = None, until: datetime | None = None,
             window: str | None = None, by: Sequence[str] = BY, warn: Warn | None = None,
-            prices: Mapping[str, tuple[float, float] | None] | None = None) -> list[dict[str, Any]]:
+            prices: Mapping[str, tuple[float, float] | None] | None = None,
+            application_only: bool = False) -> list[dict[str, Any]]:
     """One row per window x ``by`` keys, in time then key order (see the module's docstring for
     what each figure counts). ``prices``: USD per (input, output) token by logged model name,
     for lines logged without a cost (default: litellm's price map for that name).
+    ``application_only``: only the SDK's calls (no ``case_id``), not test runs' nor fixture tests'.
 
     >>> figures(["logs/calls*.jsonl*"], since=parse_time("7d"), window="day", by=("model",))
     """
-    return summary(paths, since=since, until=until, window=window, by=by, warn=warn, prices=prices, limit=0)[0]
+    return summary(paths, since=since, until=until, window=window, by=by, warn=warn, prices=prices, limit=0,
+                   application_only=application_only)[0]
 
 
 def summary(paths: Sequence[str | Path], *, since: datetime | None = None, until: datetime | None = None,
             window: str | None = None, by: Sequence[str] = BY, warn: Warn | None = None,
             prices: Mapping[str, tuple[float, float] | None] | None = None,
-            limit: int = 5) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            limit: int = 5, application_only: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``figures()`` and ``top_errors()`` from one reading of the files (what the command uses)."""
     keys = _keys(by)
     if window is not None and window not in WINDOWS:
         raise PromstackError(f"window {window!r}: choose one of {', '.join(WINDOWS)}")
-    return _run(lambda con: (_figures(con, window, keys, prices), _top(con, limit)), paths, since, until, keys, warn)
+    return _run(lambda con: (_figures(con, window, keys, prices), _top(con, limit)), paths, since, until, keys, warn,
+                application_only)
 
 
 def _keys(by: Sequence[str]) -> tuple[str, ...]:

@@ -204,36 +204,54 @@ def test_building_the_parser_does_not_import_duckdb():
     assert done.stdout.split() == ["True", "False"]
 
 
-def test_check_judges_the_alerts_on_the_logs_posts_once_and_exits_1_on_an_alert(project, records, capsys,
-                                                                               monkeypatch):
-    from datetime import timedelta
-
+def test_check_judges_the_alerts_on_the_logs_posts_once_and_exits_1_on_an_alert(project, capsys, monkeypatch):
     from tests.support.webhook import Webhook
 
-    end = max(calllogs.when(r) for r in records)
-    until = (end + timedelta(seconds=1)).isoformat()
-    last_hour = calllogs.expected(records, by=(), since=end + timedelta(seconds=1) - timedelta(hours=1),
-                                  until=end + timedelta(seconds=1))[0]
+    start = (datetime.now(UTC) - timedelta(hours=71, minutes=50)).replace(minute=0, second=0, microsecond=0)
+    records = list(calllogs.generate(start=start))  # three days up to a few minutes ago
+    for old in (project / "logs").iterdir():
+        old.unlink()
+    calllogs.write(project / "logs", records)
+    now = datetime.now(UTC)
+    last_hour = calllogs.expected(records, by=(), since=now - timedelta(hours=1), until=now)[0]
     p95 = last_hour["p95_ms"]
     # one rule just above the last hour's P95 (ok), one just below it (alert)
     doc = yaml.safe_load((project / "promstack.yaml").read_text(encoding="utf-8"))
     doc["alerts"] = {"webhook_url_env": "HOOK", "min_requests": 1,
-                     "max_p95_latency_ms": {"limit": p95 * 0.99, "window": "1h"},
+                     "max_p95_latency_ms": {"limit": p95 * 0.9, "window": "1h"},
                      "max_error_rate": {"limit": 100, "window": "1h"}}
     (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     with Webhook() as hook:
         monkeypatch.setenv("HOOK", hook.url)
-        assert main(["monitor", "--check", "--until", until]) == 1
+        assert main(["monitor", "--check"]) == 1
         first = capsys.readouterr().out
-        assert main(["monitor", "--check", "--until", until]) == 1  # still firing: printed, not posted again
+        assert main(["monitor", "--check"]) == 1  # still firing: printed, not posted again
         second = capsys.readouterr().out
-    assert len(hook.posts) == 1
+        past = (start + timedelta(hours=30)).isoformat()
+        assert main(["monitor", "--check", "--until", past, "--format", "json"]) in (0, 1)
+        judged = json.loads(capsys.readouterr().out)
+    assert len(hook.posts) == 1  # the past moment judged only
+    assert judged["notes"] == []
+    assert [v["key"] for v in judged["verdicts"]] == ["max_p95_latency_ms", "max_error_rate"]
     assert "max_p95_latency_ms" in json.dumps(hook.posts[0], ensure_ascii=False)
     assert "s3cr3t-token" not in first + second
     assert f"{last_hour['calls']} calls)" in first
+    assert "posted 1 alert" in first
+    assert "posted" not in second
     doc["alerts"]["max_p95_latency_ms"]["limit"] = p95 * 1.5
     (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
-    assert main(["monitor", "--check", "--until", until]) == 0
+    assert main(["monitor", "--check"]) == 0
+
+
+def test_a_check_of_a_past_moment_says_it_posted_nothing(project, capsys):
+    doc = yaml.safe_load((project / "promstack.yaml").read_text(encoding="utf-8"))
+    doc["alerts"] = {"max_error_rate": 0.001, "min_requests": 1}
+    (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert main(["monitor", "--check", "--until", "2025-03-02T13:00"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == ("promstack: --until 2025-03-02T13:00: a past moment, judged only (nothing posted, the alerts "
+                       "state left as it was)")
+    assert not (project / ".promstack/alerts.json").exists()
 
 
 def test_check_without_alerts_is_one_line_and_exit_4(project, capsys):
@@ -251,12 +269,24 @@ def test_an_impossible_range_is_one_line_and_exit_4(project, capsys, args, expec
     assert expected in one_error_line(capsys)
 
 
-def test_check_with_an_empty_alerts_section_says_so(project, capsys):
+def test_an_empty_alerts_section_watches_the_guides_latency_and_error_rate(project, capsys):
     doc = yaml.safe_load((project / "promstack.yaml").read_text(encoding="utf-8"))
     doc["alerts"] = {}
     (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
-    assert main(["monitor", "--check"]) == 4
-    assert "--check: no alerts: in promstack.yaml" in one_error_line(capsys)
+    assert main(["monitor", "--check", "--until", "2025-03-02T13:00"]) in (0, 1)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[2] for line in lines[:2]] == ["max_p95_latency_ms", "max_error_rate"]
+    assert "5,000 ms" in lines[0]
+    assert "1 %" in lines[1]
+
+
+@pytest.mark.parametrize(("option", "named"), [
+    (["--format", "csv"], "--format csv"), (["--html", "d.html"], "--html"), (["--since", "1d"], "--since"),
+    (["--results", "r.json"], "--results"), (["--window", "day"], "--window"),
+    (["--prometheus-textfile", "m.prom"], "--prometheus-textfile")])
+def test_check_refuses_the_options_of_other_outputs_in_one_line(project, capsys, option, named):
+    assert main(["monitor", "--check", *option]) == 4
+    assert one_error_line(capsys).startswith(f"promstack monitor: --check with {named}: --check judges each rule")
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_promstack.config.settings import AlertsSpec, build_settings
 from pytest_promstack.model.errors import ConfigError
-from pytest_promstack.results.alerts import check, evaluate, exit_code, notify, payload, post, shown_url
+from pytest_promstack.results.alerts import check, evaluate, exit_code, levels, notify, payload, post, shown_url
 from tests.support.webhook import Webhook
 
 NOW = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
@@ -207,12 +207,12 @@ def test_an_alert_is_posted_once_while_it_fires_and_again_after_it_recovered(tmp
     recovered = checks.run(p95_ms=1000)
     assert recovered.exit_code == 0
     assert len(hook.posts) == 1  # a recovery is not posted; it clears the state
-    assert json.loads((tmp_path / ".promstack/alerts.json").read_text(encoding="utf-8"))["rules"] == {}
+    assert json.loads((tmp_path / ".promstack/alerts.json").read_text(encoding="utf-8"))["scopes"] == {}
     checks.run(p95_ms=6000)
     assert len(hook.posts) == 2
 
 
-def test_rising_from_warning_to_alert_is_posted_and_falling_back_is_not(tmp_path, hook):
+def test_rising_from_warning_to_alert_is_posted_and_hovering_below_it_again_is_not(tmp_path, hook):
     checks = Checks(tmp_path, hook, max_tokens=1000)
     checks.run(tokens=900)  # warning (80 % of 1000)
     checks.run(tokens=950)
@@ -222,7 +222,10 @@ def test_rising_from_warning_to_alert_is_posted_and_falling_back_is_not(tmp_path
     assert hook.posts[1]["text"].startswith("promstack: 1 alert, 0 warnings\n• ALERT: max_tokens: 1,200 tokens")
     checks.run(tokens=900)  # back to warning: nothing new to say
     assert len(hook.posts) == 2
-    checks.run(tokens=1100)  # up again: posted again
+    checks.run(tokens=1100)  # up again without having recovered: the alert was posted already
+    assert len(hook.posts) == 2
+    checks.run(tokens=100)  # recovered to ok
+    checks.run(tokens=1100)  # a new episode: posted
     assert len(hook.posts) == 3
 
 
@@ -250,8 +253,9 @@ def test_without_a_webhook_the_state_still_keeps_what_was_shown(tmp_path):
     assert result.lines == ["promstack: ALERT: max_tokens: 2,000 tokens over the last 1d is above the alert level "
                             "1,000 (312 calls)"]
     state = json.loads((tmp_path / ".promstack/alerts.json").read_text(encoding="utf-8"))
-    assert state["rules"]["max_tokens"]["severity"] == "alert"
-    assert state["rules"]["max_tokens"]["notified"] == "2025-03-14T09:00:00.000Z"
+    assert state["version"] == 2
+    assert state["scopes"][""]["max_tokens"]["severity"] == "alert"
+    assert state["scopes"][""]["max_tokens"]["notified"] == "2025-03-14T09:00:00.000Z"
 
 
 # -- webhook failures --------------------------------------------------------------------------------
@@ -328,7 +332,56 @@ def test_a_torn_state_file_is_a_warning_and_the_check_starts_afresh(tmp_path, ho
     result = Checks(tmp_path, hook, max_tokens=10).run(tokens=20)
     assert any(line.startswith("promstack: warning: alerts state alerts.json unreadable") for line in result.lines)
     assert len(hook.posts) == 1
-    assert json.loads(state.read_text(encoding="utf-8"))["rules"]["max_tokens"]["severity"] == "alert"
+    assert json.loads(state.read_text(encoding="utf-8"))["scopes"][""]["max_tokens"]["severity"] == "alert"
+
+
+def test_a_state_file_of_version_1_is_the_default_logs_state(tmp_path, hook):
+    state = tmp_path / ".promstack/alerts.json"
+    state.parent.mkdir()
+    state.write_text('{"version": 1, "rules": {"max_tokens": {"severity": "alert"}}}', encoding="utf-8")
+    Checks(tmp_path, hook, max_tokens=10).run(tokens=20)
+    assert hook.posts == []  # posted before the upgrade
+
+
+def test_each_set_of_logs_has_its_own_state_and_a_judged_only_check_leaves_it(tmp_path, hook):
+    alerts = spec(webhook_url_env="HOOK", max_error_rate=1)
+    env = {"HOOK": hook.url}
+
+    def run(scope, post_news=True, rate=20.0):
+        return check(alerts, lambda span: row(error_rate=rate), NOW, root=tmp_path, environ=env, scope=scope,
+                     post_news=post_news)
+
+    past = run("", post_news=False)  # a past incident, judged only
+    assert past.exit_code == 1
+    assert hook.posts == []
+    assert not (tmp_path / ".promstack/alerts.json").exists()
+    run("/srv/app-a/calls.jsonl")
+    run("")  # the config's log firing too: another application's alert does not hide it
+    assert len(hook.posts) == 2
+    run("")
+    assert len(hook.posts) == 2
+    scopes = json.loads((tmp_path / ".promstack/alerts.json").read_text(encoding="utf-8"))["scopes"]
+    assert set(scopes) == {"", "/srv/app-a/calls.jsonl"}
+    run("/srv/app-a/calls.jsonl", rate=0.0)  # a recovers: its state goes, the other's stays
+    assert set(json.loads((tmp_path / ".promstack/alerts.json").read_text(encoding="utf-8"))["scopes"]) == {""}
+
+
+def test_a_value_just_above_a_level_never_reads_as_the_level():
+    (v,) = evaluate(spec(max_p95_latency_ms=5000), lambda span: row(p95_ms=5000.01), NOW)
+    assert v.message.startswith("max_p95_latency_ms: P95 5,000.01 ms over the last 1h is above the alert level 5,000 ms")
+    (v,) = evaluate(spec(max_error_rate=1), lambda span: row(error_rate=1.0000004), NOW)
+    assert "error rate 1.0000004 % over the last 1h is above the alert level 1 %" in v.message
+
+
+def test_the_posted_line_names_what_the_post_carried(tmp_path, hook):
+    said = {}
+    for name, figures in {"w": {"tokens": 900}, "aa": {"tokens": 1200, "p95_ms": 6000},
+                          "aw": {"tokens": 900, "p95_ms": 6000}}.items():
+        lines = Checks(tmp_path / name, hook, max_tokens=1000, max_p95_latency_ms=5000).run(**figures).lines
+        said[name] = [line for line in lines if line.startswith("promstack: posted")]
+    assert said == {"w": ["promstack: posted 1 warning to the webhook in $HOOK"],
+                    "aa": ["promstack: posted 2 alerts to the webhook in $HOOK"],
+                    "aw": ["promstack: posted 1 alert and 1 warning to the webhook in $HOOK"]}
 
 
 def test_the_payload_is_slack_compatible_text_and_one_mrkdwn_section():
@@ -367,6 +420,9 @@ BAD = [
     ({"webhook_url_env": "https://hooks.slack.com/services/T/B/s3cr3t"},
      "alerts.webhook_url_env: name the environment variable holding the URL"),
     ({"state": "../elsewhere.json"}, "alerts.state: '../elsewhere.json' resolves to"),
+    ({"max_p95_latency_ms": float("inf")}, "alerts.max_p95_latency_ms.limit: Input should be a finite number"),
+    ({"max_tokens": {"window": "1d"}}, "alerts.max_tokens: limit: required: give the daily token limit"),
+    ({"max_cost_usd": {}}, "alerts.max_cost_usd: limit: required: give the budget in USD"),
 ]
 
 
@@ -380,6 +436,15 @@ def test_a_bad_alerts_setting_is_one_line_naming_the_key_and_the_fix(tmp_path, a
     assert caught.value.problems[0].startswith(says)
     assert len(caught.value.problems) == 1
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_a_rule_without_a_limit_and_alerts_without_rules_take_the_guides_thresholds():
+    assert {k: (r.limit, levels(k, r)) for k, r in spec().rules().items()} == {
+        "max_p95_latency_ms": (5000, (4000, 5000)), "max_error_rate": (1, (0.8, 1))}
+    assert set(spec(webhook_url_env="HOOK").rules()) == {"max_p95_latency_ms", "max_error_rate"}
+    only = spec(max_p95_latency_ms={"window": "15m"}).rules()
+    assert list(only) == ["max_p95_latency_ms"]
+    assert (only["max_p95_latency_ms"].limit, only["max_p95_latency_ms"].window) == (5000, "15m")
 
 
 def test_the_guide_defaults_read_from_a_config_and_reach_the_settings(tmp_path):

@@ -254,11 +254,13 @@ def test_monitor_html_writes_the_page_from_the_configured_log(configured, capsys
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--budget", "10"], "--budget goes with --html PATH (the dashboard); add --html dashboard.html"),
-    (["--results", "r.json"], "--results goes with --html PATH"),
+    (["--results", "r.json", "--format", "csv"], "--results with --format csv: the test run beside production is in "
+                                                 "the table, --format json and --html"),
     (["--html", "d.html", "--budget", "0"], "--budget 0: give the monthly budget in USD, more than 0"),
     (["--html", "d.html", "--budget", "nan"], "--budget nan: give the monthly budget in USD"),
     (["--html", "d.html", "--results", "missing.json"], "missing.json: results JSON not found"),
     (["--html", "d.html", "--window", "week"], "--window week: choose one of hour, day"),
+    (["--html", "."], "--html .: cannot write the page there (a folder); give a file path such as dashboard.html"),
 ])
 def test_bad_dashboard_options_are_one_line(configured, capsys, args, says):
     assert main(["monitor", *args]) == 4
@@ -267,7 +269,10 @@ def test_bad_dashboard_options_are_one_line(configured, capsys, args, says):
 
 
 def test_results_put_the_test_runs_figures_beside_the_live_ones(project, capsys, monkeypatch):
-    """A real run writes its results JSON and, through log:, the call log the page reads as live."""
+    """A real run writes its results JSON and, through log:, the call log; the application's
+    calls (the SDK's) to the same log are the live side, the run's own lines are not."""
+    from pytest_promstack import Client
+
     project.server.replies = {"환불": "환불은 7일 이내", "배송": "배송은 3일"}
     project.write({"prompt_tests/a.csv": "input,__expected\n환불,contains:7일\n배송,contains:없는말\n"},
                   log="logs/calls.jsonl")
@@ -275,6 +280,18 @@ def test_results_put_the_test_runs_figures_beside_the_live_ones(project, capsys,
     doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
     case = doc["cases"][0]
     monkeypatch.chdir(project.path)
+    with Client(project.path) as app:
+        prompt = app._get_runner().prompt(case["prompt_id"])
+        assert prompt.version == case["prompt_version"]
+        for text in ("문의 1", "문의 2", "문의 3"):
+            app.complete(prompt, model="mine", input=text)
+    assert main(["monitor", "--results", "r.json", "--top-errors", "0"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    beside = table[table.index(next(x for x in table if x.startswith("test run "))):]
+    assert beside[0].endswith("(r.json) beside production (the calls the application made; test runs' lines left "
+                              "out)")
+    assert beside[3].split()[:5] == [case["prompt_id"], case["prompt_version"], "mine", "2", "50.0"]
+    assert beside[3].split()[9] == "3"
     assert main(["monitor", "--html", "d.html", "--results", "r.json"]) == 0
     assert "promstack: wrote d.html" in capsys.readouterr().out
     page = (project.path / "d.html").read_text(encoding="utf-8")
@@ -282,7 +299,7 @@ def test_results_put_the_test_runs_figures_beside_the_live_ones(project, capsys,
     [row] = data["ci"]["rows"]
     assert (row["prompt_id"], row["prompt_version"], row["model"]) == (case["prompt_id"], case["prompt_version"],
                                                                        "mine")
-    assert (row["cases"], row["pass_pct"], row["live_calls"]) == (2, 50.0, 2)
+    assert (row["cases"], row["pass_pct"], row["live_calls"]) == (2, 50.0, 3)
     assert row["live_p95_ms"] is not None
     assert row["ci_p95_ms"] is not None
     assert '<section id="ci">' in page

@@ -325,5 +325,6 @@ def test_a_line_torn_inside_a_korean_character_and_a_writers_lock_file_are_passe
     cut = torn.index("요".encode()) + 1  # in the middle of the character's three bytes
     path.write_bytes(whole + torn[:cut] + b"\n" + line(latency_ms=11).encode("utf-8") + b"\n")
     (tmp_path / f"{path.name}.lock").write_text("", encoding="utf-8")  # a rotating writer's lock, matched by calls*
+    (tmp_path / "calls.2025-03-01.jsonl.gz.part").write_bytes(b"\x1f\x8b half")  # a gzip being written
     rows = monitor.figures([str(tmp_path / "calls*")], by=())
     assert rows[0]["calls"] == 3
