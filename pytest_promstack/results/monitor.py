@@ -30,6 +30,7 @@ buckets calls by the hour or day of their timestamp.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import re
 import tempfile
@@ -149,7 +150,7 @@ def _connect() -> Any:
     return con
 
 
-def _lines(source: Source) -> str:
+def _lines(source: Source, rejects: bool = True) -> str:
     """Every line of the JSON-lines files, one VARCHAR each, with its file and whether it is a
     JSON object, else null (read line by line: read_json's ignore_errors turns a torn line into a
     row of nulls that cannot be told from a record of nulls)."""
@@ -159,8 +160,9 @@ def _lines(source: Source) -> str:
     return (f"SELECT filename, line, CASE WHEN {whole} THEN line END AS doc "
             f"FROM read_csv([{names}], columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f', "
             f"quote = '', escape = '', auto_detect = false, filename = true, max_line_size = {MAX_LINE}, "
-            # a line torn inside a multi-byte character is not UTF-8: skipped (not counted as torn)
-            "strict_mode = false, null_padding = true, ignore_errors = true)")
+            # a line torn inside a multi-byte character is not UTF-8: skipped, and kept in DuckDB's
+            # reject tables to be counted with the torn lines (rejected())
+            f"strict_mode = false, null_padding = true, ignore_errors = true{', store_rejects = true' * rejects})")
 
 
 NEEDED = ("timestamp", "kind", "status", "model", "latency_ms", "cached", "input_tokens", "output_tokens",
@@ -202,7 +204,39 @@ def materialize(con: Any, source: Source, build: Callable[[Source], str], warn: 
     except duckdb.Error:
         pass
     with tempfile.TemporaryDirectory(prefix="promstack-monitor-") as tmp:
-        con.execute(build(_readable(con, source, Path(tmp), warn or (lambda line: None))))
+        readable = _readable(con, source, Path(tmp), warn or (lambda line: None))
+        _clear_rejects(con)
+        con.execute(build(readable))
+        if readable.stands_for:  # the rejects of a salvaged copy are its file's
+            cases = " ".join(f"WHEN {_quote(str(c))} THEN {_quote(str(r))}" for c, r in readable.stands_for)
+            with contextlib.suppress(duckdb.Error):  # no table: nothing rejected
+                con.execute(f"UPDATE reject_scans SET file_path = CASE file_path {cases} ELSE file_path END")
+
+
+def _clear_rejects(con: Any) -> None:
+    import duckdb
+
+    for table in ("reject_errors", "reject_scans"):
+        with contextlib.suppress(duckdb.Error):  # no scan stored any yet
+            con.execute(f"DELETE FROM {table}")
+
+
+def rejected(con: Any) -> dict[str, int]:
+    """Per file, the lines the last reading skipped as not UTF-8 (a line torn inside a character)."""
+    import duckdb
+
+    try:
+        return dict(con.execute("SELECT s.file_path, count(*) FROM reject_errors e JOIN reject_scans s "
+                                "USING (scan_id, file_id) GROUP BY 1").fetchall())
+    except duckdb.Error:  # nothing was read as lines (Parquet only)
+        return {}
+
+
+def warn_not_whole(counts: Mapping[str, int], warn: Warn) -> None:
+    """One warning per file: how many lines are not a whole call record."""
+    for name, count in sorted(counts.items()):
+        lines = "1 line is" if count == 1 else f"{count} lines are"
+        warn(f"{name}: {lines} not a whole call record (torn, not JSON, or no timestamp); skipped")
 
 
 def _readable(con: Any, source: Source, tmp: Path, warn: Warn) -> Source:
@@ -211,7 +245,7 @@ def _readable(con: Any, source: Source, tmp: Path, warn: Warn) -> Source:
     jsonl, stands_for = [], []
     for path in source.jsonl:
         try:
-            con.execute(f"SELECT count(*) FROM ({_lines(Source((path,), ()))})").fetchall()
+            con.execute(f"SELECT count(*) FROM ({_lines(Source((path,), ()), rejects=False)})").fetchall()
             jsonl.append(path)
             continue
         except duckdb.Error as exc:
@@ -272,10 +306,11 @@ def _load(con: Any, source: Source, since: datetime | None, until: datetime | No
                 f"WHERE ts IS NULL OR ({where})", warn)
     con.execute("CREATE TEMP VIEW calls AS SELECT * FROM parsed WHERE ts IS NOT NULL")
     if warn is not None:
-        for name, count in con.execute("SELECT filename, count(*) FROM parsed WHERE ts IS NULL GROUP BY filename "
-                                       "ORDER BY filename").fetchall():
-            lines = "1 line is" if count == 1 else f"{count} lines are"
-            warn(f"{name}: {lines} not a whole call record (torn, not JSON, or no timestamp); skipped")
+        counts = rejected(con)
+        for name, count in con.execute("SELECT filename, count(*) FROM parsed WHERE ts IS NULL GROUP BY filename"
+                                       ).fetchall():
+            counts[name] = counts.get(name, 0) + count
+        warn_not_whole(counts, warn)
 
 
 def _parquet(con: Any, paths: tuple[Path, ...], columns: dict[str, str]) -> str:

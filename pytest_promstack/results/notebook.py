@@ -116,11 +116,11 @@ def _query(source: monitor.Source, since: datetime | None, until: datetime | Non
 
 
 def _warn_torn(con: Any) -> None:
-    for name, count in con.execute("SELECT filename, count(*) FROM lines WHERE timestamp IS NULL GROUP BY filename "
-                                   "ORDER BY filename").fetchall():
-        lines = "1 line is" if count == 1 else f"{count} lines are"
-        warnings.warn(f"{name}: {lines} not a whole call record (torn, not JSON, or no timestamp); skipped",
-                      stacklevel=6)  # the caller of to_pandas() or rows()
+    counts = monitor.rejected(con)
+    for name, count in con.execute("SELECT filename, count(*) FROM lines WHERE timestamp IS NULL GROUP BY filename"
+                                   ).fetchall():
+        counts[name] = counts.get(name, 0) + count
+    monitor.warn_not_whole(counts, lambda line: warnings.warn(line, stacklevel=8))  # the caller of to_pandas()
 
 
 # -- results JSON --------------------------------------------------------------------------------

@@ -326,5 +326,7 @@ def test_a_line_torn_inside_a_korean_character_and_a_writers_lock_file_are_passe
     path.write_bytes(whole + torn[:cut] + b"\n" + line(latency_ms=11).encode("utf-8") + b"\n")
     (tmp_path / f"{path.name}.lock").write_text("", encoding="utf-8")  # a rotating writer's lock, matched by calls*
     (tmp_path / "calls.2025-03-01.jsonl.gz.part").write_bytes(b"\x1f\x8b half")  # a gzip being written
-    rows = monitor.figures([str(tmp_path / "calls*")], by=())
+    warnings: list[str] = []
+    rows = monitor.figures([str(tmp_path / "calls*")], by=(), warn=warnings.append)
     assert rows[0]["calls"] == 3
+    assert warnings == [f"{path}: 1 line is not a whole call record (torn, not JSON, or no timestamp); skipped"]
