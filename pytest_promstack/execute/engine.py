@@ -114,6 +114,9 @@ class Engine:
         self.by_case: dict[tuple[str, str], list[Request]] | None = {} if mode == "record" else None
         self.formats = Formats()  # the judges' structured output, per endpoint, for the run
         self.calling: dict[str, Request] = {}  # requests sent to a model (not cache hits), by key
+        # when each call was sent and its answer back (time.time_ns()), by key: an OpenTelemetry
+        # span covers the call, not the setup before it (litellm's import, the HTTP client)
+        self.sent: dict[str, tuple[int, int]] = {}
 
     @property
     def notes(self) -> list[str]:
@@ -122,11 +125,13 @@ class Engine:
 
     # -- public -----------------------------------------------------------------------------
 
-    def submit(self, requests: Iterable[Request]) -> None:
+    def submit(self, requests: Iterable[Request]) -> list[bool]:
         """Look every request up in the cache; start calls for the misses in the background.
-        Threads may submit at once (an application sharing one SDK client): one future per key."""
+        Threads may submit at once (an application sharing one SDK client): one future per key.
+        Returns, per request, whether an earlier request with its key answers it (asked before
+        by this engine, or earlier in ``requests``): a cache hit from memory, logged as cached."""
         with self._submitting:
-            self._submit(requests)
+            return self._submit(requests)
 
     def forget_failed(self, requests: Iterable[Request]) -> None:
         """Drop the finished, failed answers of ``requests``, so that asking again calls again
@@ -137,12 +142,14 @@ class Engine:
                 if fut is not None and fut.done() and fut.result().error is not None:
                     del self.futures[req.key]
 
-    def _submit(self, requests: Iterable[Request]) -> None:
+    def _submit(self, requests: Iterable[Request]) -> list[bool]:
         pending: list[Request] = []
+        reused: list[bool] = []
         for req in requests:
             if self.by_case is not None:
                 self.by_case.setdefault((req.meta.get("suite"), req.meta.get("case_id")), []).append(req)
-            if req.key in self.futures:
+            reused.append(req.key in self.futures)
+            if reused[-1]:
                 self._log_hit(req, dedup=True)
                 continue
             fut: Future[Response] = Future()
@@ -160,6 +167,7 @@ class Engine:
         if pending:
             self._start(pending)
         self._report()
+        return reused
 
     def recorded(self, suite: str, case_id: str) -> list[tuple[Request, Response]]:
         """Record mode: a case's finished, successful calls (its own, its judges', its arena's)."""
@@ -308,7 +316,9 @@ class Engine:
                     probe = probes[endpoint(req)] = asyncio.Event()
             try:
                 async with sem:
+                    sent = time.time_ns()
                     resp = await self._call_with_retries(transport if req.key in direct else litellm, req)
+                    self.sent[req.key] = (sent, time.time_ns())
             except Exception as exc:  # our bug, not the provider's: the call still ends, with the reason
                 resp = _unexpected(exc)
             finally:

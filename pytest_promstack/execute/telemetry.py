@@ -46,10 +46,12 @@ def attributes(req: Request, resp: Response, session_id: str | None) -> dict[str
                              "promstack.cached": resp.cached, "promstack.attempts": resp.attempts}
     attrs.update({f"gen_ai.request.{k}": req.params[k] for k in REQUEST_PARAMS
                   if isinstance(req.params.get(k), int | float) and not isinstance(req.params.get(k), bool)})
-    optional = {"gen_ai.usage.input_tokens": resp.input_tokens, "gen_ai.usage.output_tokens": resp.output_tokens,
+    billed = not resp.cached  # a cache hit used no tokens and cost nothing (as monitor counts it)
+    optional = {"gen_ai.usage.input_tokens": resp.input_tokens if billed else None,
+                "gen_ai.usage.output_tokens": resp.output_tokens if billed else None,
                 "gen_ai.conversation.id": session_id, "promstack.prompt.id": req.meta.get("prompt_id"),
-                "promstack.prompt.version": req.meta.get("prompt_version"), "promstack.cost_usd": resp.cost_usd,
-                "promstack.case_id": req.meta.get("case_id")}
+                "promstack.prompt.version": req.meta.get("prompt_version"),
+                "promstack.cost_usd": resp.cost_usd if billed else None, "promstack.case_id": req.meta.get("case_id")}
     attrs.update({k: v for k, v in optional.items() if v is not None})
     if resp.finish_reason:
         attrs["gen_ai.response.finish_reasons"] = [resp.finish_reason]

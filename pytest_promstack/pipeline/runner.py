@@ -180,9 +180,12 @@ class Runner:
         blocked = [d is not None and d.action == "blocked" for d in checked]
         called = [req for (req, *_), no in zip(planned, blocked, strict=True) if not no]
         start_ns = time.time_ns()
-        engine.submit(called)
-        replies = [self._guarded(req, p, v, g, d) for (req, p, v, g), d in zip(planned, checked, strict=True)]
-        self._trace(called, start_ns)
+        reused = iter(engine.submit(called))
+        answers = [None if no else self._answer(req, next(reused)) for (req, *_), no in zip(planned, blocked,
+                                                                                          strict=True)]
+        replies = [self._guarded(req, p, v, g, d, a) for (req, p, v, g), d, a in zip(planned, checked, answers,
+                                                                                     strict=True)]
+        self._trace([(req, a) for (req, *_), a in zip(planned, answers, strict=True) if a is not None], start_ns)
         self._logged()
         engine.forget_failed([req for req, *_ in planned])  # errors are never kept: the next call asks again
         self.replies.extend(replies)
@@ -212,10 +215,18 @@ class Runner:
         fresh, self.fresh = self.fresh, []
         return fresh
 
-    def _trace(self, called: list[Request], start_ns: int) -> None:
+    def _answer(self, req: Request, reused: bool) -> Response:
+        """The engine's answer to ``req``; cached when an earlier request of this runner asked the
+        same (the engine answers it from memory and its call log line says cached)."""
+        resp = self.engine().result(req)
+        return replace(resp, cached=True) if reused and not resp.cached else resp
+
+    def _trace(self, called: list[tuple[Request, Response]], start_ns: int) -> None:
         """``telemetry: {otel: true}``: each call made is a span of the application's OpenTelemetry,
-        from before the calls were sent until their answers were back. A span that cannot be
-        made is said once and telemetry stops for this runner; the reply is never touched."""
+        from when it was sent until its answer was back (a cache hit: from before the lookup
+        until the answer was there), never the one-time setup before a first call. A span that
+        cannot be made is said once and telemetry stops for this runner; the reply is never
+        touched."""
         if not self.settings.telemetry or self._tracer is False or not called:
             return
         end_ns = time.time_ns()
@@ -224,8 +235,9 @@ class Runner:
                 from ..execute.telemetry import Tracer
 
                 self._tracer = Tracer(self.settings.masking)
-            for req in called:
-                self._tracer.span(req, self.engine().result(req), start_ns, end_ns, req.meta.get("session_id"))
+            for req, resp in called:
+                sent = None if resp.cached else self.engine().sent.pop(req.key, None)
+                self._tracer.span(req, resp, *(sent or (start_ns, end_ns)), req.meta.get("session_id"))
         except ImportError:
             self._tracer = False
             self._once("telemetry.otel is on but OpenTelemetry is not installed: pip install "
@@ -265,17 +277,19 @@ class Runner:
             self._guard = Guards(self.settings.guards)
         return self._guard
 
-    def _guarded(self, req: Request, p: Prompt | None, variables: dict[str, Any], guards: Any, flagged: Any) -> Reply:
-        """The reply to ``req`` after the guards: the blocked notice (no call was made), or the
-        answer with its text filtered; each decision goes to the call log."""
+    def _guarded(self, req: Request, p: Prompt | None, variables: dict[str, Any], guards: Any, flagged: Any,
+                 answer: Any) -> Reply:
+        """The reply to ``req`` (``answer``: the engine's, None when blocked) after the guards: the
+        blocked notice (no call was made), or the answer with its text filtered; each decision
+        goes to the call log."""
         if guards is None:
-            return Reply.of(req, self.engine().result(req), p, variables)
+            return Reply.of(req, answer, p, variables)
         decisions = [flagged] if flagged is not None else []
-        if flagged is not None and flagged.action == "blocked":
+        if answer is None:
             reply = replace(Reply.of(req, Response(text=guards.policy.blocked_notice, cached=False), p, variables),
                             blocked=True, latency_ms=None, input_tokens=0, output_tokens=0, cost_usd=0.0)
         else:
-            reply = Reply.of(req, self.engine().result(req), p, variables)
+            reply = Reply.of(req, answer, p, variables)
             if reply.error is None:
                 text, filtered = guards.filter_output(reply.text)
                 reply, decisions = replace(reply, text=text), decisions + filtered

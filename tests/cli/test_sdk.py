@@ -82,10 +82,13 @@ def test_complete_goes_through_the_engine_with_cache_and_call_log(project, serve
         reply = client.complete(p, input="환불", model="mine")
         assert reply.text == "echo: 하나 환불"
         assert not reply.cached
+        repeat = client.complete(p, input="환불", model="mine")  # answered from the client's memory
+        assert (repeat.cached, repeat.text) == (True, reply.text)
     with Client(project) as again:  # another process later: the disk cache answers
         assert again.complete(again.get_prompt("support", version=1), input="환불", model="mine").cached
     assert server.count == 1
     log = [json.loads(x) for x in (project / ".promstack/calls.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [x["cached"] for x in log] == [False, True, True]  # as the replies said
     assert log[0]["prompt_id"] == "support"
     assert log[0]["user_id"] == "user_9"
 

@@ -11,6 +11,7 @@ import json
 import warnings
 
 import pytest
+import yaml
 
 from pytest_promstack import Client
 from tests.support.fake_openai import FakeOpenAI, Reply
@@ -79,6 +80,79 @@ def test_complete_is_a_chat_span_with_the_genai_attributes_and_no_text(tmp_path,
     assert span.status.status_code == trace.StatusCode.UNSET
     assert not any("환불" in str(v) or reply.text in str(v) for v in a.values())  # neither question nor answer
     assert span.end_time - span.start_time > 0
+
+
+def priced(project):
+    """The project's model priced by its params, so that a call has a cost to bill."""
+    cfg = project / "promstack.yaml"
+    doc = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    doc["models"][0]["params"] = {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}
+    cfg.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return project
+
+
+def test_a_repeat_answered_from_the_clients_memory_is_a_cached_span_that_bills_nothing(tmp_path, monkeypatch,
+                                                                                         server, spans):
+    project = priced(make_project(tmp_path, monkeypatch, server, telemetry={"otel": True}))
+    with Client(project) as client:
+        first, again = (client.complete("support", input="스팬 캐시 1", model="mine") for _ in range(2))
+    assert server.count == 1
+    assert [line["cached"] for line in log_lines(project)] == [False, True]  # the reference
+    assert (first.cached, again.cached, again.text) == (False, True, first.text)
+    paid, hit = (dict(s.attributes) for s in spans.get_finished_spans())
+    assert paid["promstack.cached"] is False
+    assert first.cost_usd > 0
+    assert paid["promstack.cost_usd"] == pytest.approx(first.cost_usd)
+    assert (paid["gen_ai.usage.input_tokens"], paid["gen_ai.usage.output_tokens"]) == (first.input_tokens,
+                                                                                     first.output_tokens)
+    assert hit["promstack.cached"] is True  # no tokens used, nothing paid: no usage or cost for a backend to sum
+    assert not {"promstack.cost_usd", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"} & set(hit)
+    assert (hit["promstack.prompt.id"], hit["gen_ai.request.model"]) == ("support", "mine")
+
+
+def test_a_disk_cache_hit_in_a_new_client_is_a_cached_span_that_bills_nothing(tmp_path, monkeypatch, server, spans):
+    project = priced(make_project(tmp_path, monkeypatch, server, telemetry={"otel": True}))
+    with Client(project) as client:
+        client.complete("support", input="a", model="mine")
+    with Client(project) as later:
+        assert later.complete("support", input="a", model="mine").cached
+    hit = dict(spans.get_finished_spans()[-1].attributes)
+    assert hit["promstack.cached"] is True
+    assert not {"promstack.cost_usd", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"} & set(hit)
+
+
+SETUP_S = 1.5  # one-time setup made this slow: a span that counted it would be off by that much
+
+
+@pytest.mark.parametrize(("transport", "setup"), [("auto", "pytest_promstack.execute.providers.openai_compat.Transport"),
+                                                  ("litellm", "pytest_promstack.execute.litellm_import.import_litellm")],
+                         ids=["direct", "litellm"])
+def test_a_first_span_covers_the_model_call_not_the_setup_before_it(tmp_path, monkeypatch, transport, setup, spans):
+    """The HTTP client (direct transport) or litellm's import (litellm transport) is made slow:
+    the span still lasts about the call's logged latency (the server's 0.3 s delay)."""
+    import importlib
+    import time
+
+    module, _, name = setup.rpartition(".")
+    slow = getattr(importlib.import_module(module), name)
+
+    def slow_setup(*args, **kwargs):
+        time.sleep(SETUP_S)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(f"{module}.{name}", slow_setup)
+    with FakeOpenAI(latency=0.3) as server:
+        project = make_project(tmp_path, monkeypatch, server, telemetry={"otel": True}, transport=transport)
+        with Client(project) as client:
+            began = time.monotonic()
+            reply = client.complete("support", input="a", model="mine")
+            took = time.monotonic() - began
+    assert reply.error is None
+    assert took >= SETUP_S  # the setup was slow indeed
+    (span,) = spans.get_finished_spans()
+    span_ms = (span.end_time - span.start_time) / 1e6
+    assert reply.latency_ms >= 300
+    assert reply.latency_ms - 1 <= span_ms < reply.latency_ms + SETUP_S * 1000 / 2, (span_ms, reply.latency_ms)
 
 
 def test_the_span_is_a_child_of_the_callers_span(tmp_path, monkeypatch, server, spans):
