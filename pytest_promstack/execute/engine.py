@@ -114,8 +114,10 @@ class Engine:
         self.by_case: dict[tuple[str, str], list[Request]] | None = {} if mode == "record" else None
         self.formats = Formats()  # the judges' structured output, per endpoint, for the run
         self.calling: dict[str, Request] = {}  # requests sent to a model (not cache hits), by key
-        # when each call was sent and its answer back (time.time_ns()), by key: an OpenTelemetry
-        # span covers the call, not the setup before it (litellm's import, the HTTP client)
+        # when each call was sent and its answer back (time.time_ns()), by key, kept only while
+        # spans are made (``timed``; the runner pops each when it makes the call's span): an
+        # OpenTelemetry span covers the call, not the setup before it (litellm's import, the client)
+        self.timed = False
         self.sent: dict[str, tuple[int, int]] = {}
 
     @property
@@ -318,7 +320,8 @@ class Engine:
                 async with sem:
                     sent = time.time_ns()
                     resp = await self._call_with_retries(transport if req.key in direct else litellm, req)
-                    self.sent[req.key] = (sent, time.time_ns())
+                    if self.timed:
+                        self.sent[req.key] = (sent, time.time_ns())
             except Exception as exc:  # our bug, not the provider's: the call still ends, with the reason
                 resp = _unexpected(exc)
             finally:
@@ -626,6 +629,8 @@ def open_engine(settings: Any, run_id: str, warn: Callable[[str], None], cache: 
     masking = s.masking if s.masking.on("call_log") else None
     log = CallLog(s.log_path, run_id, s.user_id or user_id(), masking, rotate=s.log_rotate) \
         if s.log_path is not None else None
-    return Engine(s.concurrency, cache if cache is not None else build_cache(s, warn), s.cache_mode,
-                  RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
-                  transport=s.transport, redact=Redactor(secrets_of(s)))
+    engine = Engine(s.concurrency, cache if cache is not None else build_cache(s, warn), s.cache_mode,
+                    RetryPolicy(s.max_retries, s.retry_backoff, s.retry_max_wait), log,
+                    transport=s.transport, redact=Redactor(secrets_of(s)))
+    engine.timed = bool(s.telemetry)
+    return engine
