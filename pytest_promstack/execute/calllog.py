@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..util.rotation import Rotation, compress_older, due, next_number, prune, rotated_name
+from ..util.rotation import Retry, Rotation, compress_older, due, next_number, prune, rotated_name
 
 FIELDS = ("timestamp", "run_id", "kind", "suite", "case_id", "prompt_id", "prompt_version", "model",
           "input_tokens", "output_tokens", "cost_usd", "latency_ms", "cached", "attempt", "attempts",
@@ -43,7 +43,9 @@ class CallLog:
     ``calls.<day>.<n>.jsonl`` (util/rotation.py); ``clock``: the time of a line (tests).
 
     Writing never raises: a failed write is kept in ``failed`` (the first one) and the call goes
-    on; ``unreported()`` hands it out once, for the one warning of a run or a client."""
+    on; ``unreported()`` hands it out once, for the one warning of a run or a client. A failed
+    rotation drops no line: the line goes to the live file, the rotation is tried again a minute
+    later, and ``unrotated`` (``unreported_rotation()``, once) says why."""
 
     def __init__(self, path: Path, run_id: str, user: str | None, masking: Any = None, *,
                  rotate: Rotation | None = None, clock: Callable[[], datetime] | None = None) -> None:
@@ -58,6 +60,16 @@ class CallLog:
         self._day: str | None = None  # the UTC day of the live file's last line, when rotating
         self.failed: str | None = None
         self._reported = False
+        self._retry = Retry()
+
+    @property
+    def unrotated(self) -> str | None:
+        """The first failed rotation (the lines went on to the live file)."""
+        return self._retry.failed
+
+    def unreported_rotation(self) -> str | None:
+        """The first failed rotation, the first time it is asked for (one warning per run)."""
+        return self._retry.unreported()
 
     def write(self, **fields: Any) -> None:
         now = self.clock()
@@ -74,7 +86,7 @@ class CallLog:
         data = line.encode("utf-8", "replace")
         with self._lock:
             try:
-                fd, data = self._ready(data, now.date().isoformat())
+                fd, data = self._ready(data, now)
                 os.write(fd, data)  # one write per line: O_APPEND keeps lines whole
                 self._day = now.date().isoformat()
             except OSError as exc:
@@ -88,29 +100,35 @@ class CallLog:
         self._reported = True
         return self.failed
 
-    def _ready(self, data: bytes, today: str) -> tuple[int, bytes]:
+    def _ready(self, data: bytes, now: datetime) -> tuple[int, bytes]:
         """The descriptor to write ``data`` to, rotating first when due; ``data`` gains a
         newline in front when a killed run left half a line."""
         if self._fd is not None and self.rotate is not None and _moved(self.path, self._fd):
             self._close_fd()  # another writer rotated the file: follow it to the new one
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _ignore(self.path, rotated=self.rotate is not None)
+            with contextlib.suppress(OSError):  # a folder that takes no new file may still take our lines
+                _ignore(self.path, rotated=self.rotate is not None)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._day = last_day(self.path) if self.rotate is not None else None
             if _torn(self.path):  # a killed run left half a line: ours starts on a line of its own
                 data = b"\n" + data
-        if self.rotate is not None and due(self.rotate, os.fstat(self._fd).st_size, len(data), self._day, today):
-            self._rotate(self.rotate, len(data), today)
-        if self._fd is None:  # the rotation could not open the new file
-            raise OSError(f"cannot reopen {self.path}")
+        if (self.rotate is not None and self._retry.allowed(now)
+                and due(self.rotate, os.fstat(self._fd).st_size, len(data), self._day, now.date().isoformat())):
+            self._rotate(self.rotate, len(data), now)
+        if self._fd is None:  # the rotation closed it: the live file, new or as it was
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._day = last_day(self.path)
         return self._fd, data
 
-    def _rotate(self, rotate: Rotation, needed: int, today: str) -> None:
+    def _rotate(self, rotate: Rotation, needed: int, now: datetime) -> None:
         """Rename the live file to its rotated name, under a lock that is never waited for:
-        when another writer holds it, that writer rotates and this line goes to the old file."""
+        when another writer holds it, that writer rotates and this line goes to the old file.
+        A rotation that fails (no lock file, the rename refused: an immutable folder) leaves
+        the live file in place for this line and the next minute's."""
         from filelock import FileLock, Timeout
 
+        today = now.date().isoformat()
         try:
             with FileLock(f"{self.path}.lock", timeout=0):
                 self._close_fd()
@@ -120,10 +138,10 @@ class CallLog:
                     day = day or today
                     os.rename(self.path, rotated_name(self.path, day, next_number(self.path, day), NUMBER_WIDTH))
                     self._tidy(rotate)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                self._day = last_day(self.path)
         except Timeout:
             pass
+        except OSError as exc:  # _ready opens the live file again (a failure there is a failed write)
+            self._retry.refused(self.path, exc, now)
 
     def _tidy(self, rotate: Rotation) -> None:
         """After a rotation: the oldest files beyond ``keep`` go, the older ones are compressed

@@ -200,11 +200,14 @@ class Runner:
         return replies
 
     def _logged(self) -> None:
-        """A call log that could not be written is said once (the calls went on)."""
+        """A call log that could not be written, or rotated, is said once (the calls went on)."""
         log = self.engine().log
         failed = log.unreported() if log is not None else None
         if failed:
             self._once(f"call log not written: {failed}; the calls go on without it")
+        unrotated = log.unreported_rotation() if log is not None else None
+        if unrotated:
+            self._once(f"call log not rotated: {unrotated}")
 
     def _once(self, message: str) -> None:
         self.warn(message)
@@ -266,6 +269,9 @@ class Runner:
         if self._audit_log.failed:
             self.audit_failed, self._audit_log.failed = self._audit_log.failed, None
             self.warn(f"audit log not written: {self.audit_failed}")
+        unrotated = self._audit_log.unreported_rotation()
+        if unrotated:
+            self._once(f"audit log not rotated: {unrotated}")
 
     def _guards(self) -> Any:
         """The run-time guards of promstack.yaml's ``guards:`` (None without it)."""

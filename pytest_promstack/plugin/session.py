@@ -204,6 +204,8 @@ class PromstackSession:
         elif lines:
             self.written.append(f"promstack: appended {len(lines)} lines to {rel(log.path, self.settings.root)} "
                                 "(audit trail)")
+        if log.unrotated:  # its lines were appended to the live file
+            self.warn(f"audit log not rotated: {log.unrotated}")
 
     def salvage(self) -> int:
         """After an interrupt: the cases whose calls had all finished but which pytest never ran
@@ -282,6 +284,8 @@ class PromstackSession:
         engine = self.batch.engine
         if engine is not None and engine.log is not None and engine.log.failed:
             self.warn(f"call log not written: {engine.log.failed}")
+        if engine is not None and engine.log is not None and engine.log.unrotated:
+            self.warn(f"call log not rotated: {engine.log.unrotated}")
         for note in engine.notes if engine is not None else []:  # e.g. a judge's structured output refused
             self.warn(note)
         results = self.results

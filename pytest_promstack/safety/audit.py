@@ -21,7 +21,9 @@ A line is written whole by one ``os.write`` on an ``O_APPEND`` descriptor, under
 so threads, xdist workers and several application processes keep one chain. A line torn by a
 killed writer is left where it is: the next line starts on a line of its own and links to the
 last whole line. Rotation renames the full file to ``audit.<day>.<n>.jsonl`` (``n`` counts the
-rotated files of the chain, 1, 2, …) and the new file's first line links to the old one's last."""
+rotated files of the chain, 1, 2, …) and the new file's first line links to the old one's last.
+A rename that fails (an immutable folder) loses no line: the line goes on to the live file,
+linked to its last as ever, and the rotation is tried again a minute later."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..util.rotation import Rotation, due, next_number, rotated_files, rotated_name
+from ..util.rotation import Retry, Rotation, due, next_number, rotated_files, rotated_name
 
 EVENTS = ("case", "call", "label", "deploy", "rollback")
 TEXTS = ("masked", "hashed", "none")
@@ -85,7 +87,8 @@ def chain_files(path: Path) -> list[tuple[int, Path]]:
 
 class AuditLog:
     """Appends lines to the chain at ``path``. A failed write is kept in ``failed`` (the run
-    or the call goes on, and says so), as the call log does."""
+    or the call goes on, and says so), as the call log does; a failed rotation in ``unrotated``
+    (``unreported_rotation()``: once), its lines appended to the live file."""
 
     def __init__(self, path: Path, *, run_id: str, user: str | None, texts: str = "masked",
                  rotate: Rotation | None = None, clock: Callable[[], datetime] | None = None,
@@ -103,6 +106,16 @@ class AuditLog:
         # the run's masking settings (config/settings.Masking): their types and style; None: every type
         self.masking = masking
         self._lock = threading.Lock()
+        self._retry = Retry()
+
+    @property
+    def unrotated(self) -> str | None:
+        """The first failed rotation (the lines went on to the live file, the chain whole)."""
+        return self._retry.failed
+
+    def unreported_rotation(self) -> str | None:
+        """The first failed rotation, the first time it is asked for (one warning)."""
+        return self._retry.unreported()
 
     def write(self, event: str, **fields: Any) -> dict[str, Any] | None:
         """Append one line; ``fields``: any of ``FIELDS`` after ``event`` (``question`` and
@@ -186,9 +199,13 @@ class AuditLog:
             size = self.path.stat().st_size
         except FileNotFoundError:
             return
-        if due(self.rotate, size, size_needed, tail.day if tail is not None else None, now.date().isoformat()):
+        if self._retry.allowed(now) and due(self.rotate, size, size_needed, tail.day if tail is not None else None,
+                                            now.date().isoformat()):
             day = tail.day if tail is not None else now.date().isoformat()
-            os.replace(self.path, rotated_name(self.path, day, next_number(self.path)))  # numbered over the chain
+            try:
+                os.replace(self.path, rotated_name(self.path, day, next_number(self.path)))  # numbered over the chain
+            except OSError as exc:  # the line goes on to the live file, after its last: the chain holds
+                self._retry.refused(self.path, exc, now)
 
 
 def text_digest(text: str) -> str:

@@ -56,7 +56,7 @@ _KR_PHONE = re.compile(
 # 15XX/16XX/18XX company lines ("전국대표번호"), always written with the hyphen.
 _KR_BUSINESS = re.compile(r"(?<![\d.-])(1[568]\d\d)-(\d{4})(?![\d-])")
 # A number in international form outside Korea: phonenumbers parses the candidate.
-_INTL = re.compile(r"(?<![\w+])\+(?!82)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{4,16}\d")
+_INTL = re.compile(r"(?<![A-Za-z0-9+])\+(?!82)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{4,16}\d")
 # North American national form: (415) 555-2671, 415-555-2671 (area and exchange 2-9).
 _NANP = re.compile(r"(?<![\d+.-])(?:\([2-9]\d\d\) ?|[2-9]\d\d[-.])[2-9]\d\d[-.]\d{4}(?![\d-])")
 
@@ -76,7 +76,20 @@ def _number_spans(text: str) -> tuple[tuple[int, int], ...]:
 
 def _numbers(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
     for lo, hi in _number_spans(text):
-        yield from pattern.finditer(text, lo, hi)
+        yield from (m for m in pattern.finditer(text, lo, hi) if not _glued(text, m.start(), m.end()))
+
+
+_GLUE = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """True when the digit that begins or ends ``text[start:end]`` touches an ASCII letter or
+    digit: digits inside a hex digest (``513b01012345678ece9f5``), an identifier (``T01012345678``)
+    or a longer number are not a number of their own. Hangul (and any other letter outside
+    ASCII: Korean, Chinese and Japanese are written without spaces) is a boundary, as are
+    ``_`` and punctuation: ``전화번호010-1234-5678로``, ``tel_01012345678``."""
+    return ((start > 0 and text[start].isdigit() and text[start - 1] in _GLUE)
+            or (end < len(text) and text[end - 1].isdigit() and text[end] in _GLUE))
 
 
 def phones(text: str) -> Iterator[Finding]:
@@ -259,8 +272,8 @@ def ssns(text: str) -> Iterator[Finding]:
 
 # --- IP addresses -------------------------------------------------------------------------
 
-_IPV4 = re.compile(r"(?<![\w.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\w|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f:.]{2,45}(?<![.])(?![\w:])")
+_IPV4 = re.compile(r"(?<![A-Za-z0-9.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![A-Za-z0-9]|\.\d)")
+_IPV6 = re.compile(r"(?<![A-Za-z0-9:.])[0-9A-Fa-f:.]{2,45}(?<![.])(?![A-Za-z0-9:])")
 _IPV6_HINT = re.compile(r":[0-9A-Fa-f]{0,4}:")
 _VERSION_WORDS = re.compile(r"(?i)(?:version|ver\.?|release|section|chapter|step|table|figure|§|버전|릴리스|절|항)\s*$")
 

@@ -4,7 +4,11 @@ and compressing the older ones.
 
 A rotated file is named ``<stem>.<day>.<n><suffix>`` (``calls.2026-11-30.001.jsonl``): ``day``
 is the UTC day of its last line, ``n`` counts rotated files (per day, or over the whole set as
-the audit trail does). Compressed, it gains ``.gz``. The live file keeps its own name."""
+the audit trail does). Compressed, it gains ``.gz``. The live file keeps its own name.
+
+A rotation that fails (the rename refused: a folder made immutable, a permission taken away)
+loses no line: the writer appends to the live file and tries the rotation again a minute later
+(``Retry``), so no line pays for a rename that fails."""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+
+RETRY = timedelta(minutes=1)  # after a failed rotation, the next try (the messages say "a minute")
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,32 @@ class Rotation:
     @property
     def on(self) -> bool:
         return self.max_bytes is not None or self.daily
+
+
+class Retry:
+    """When a writer whose rotation failed tries again: not before ``RETRY`` has passed (the
+    lines go on to the live file meanwhile). ``failed``: the first failure, for the writer's one
+    warning, which ``unreported()`` hands out once."""
+
+    def __init__(self) -> None:
+        self.failed: str | None = None
+        self._until: datetime | None = None
+        self._reported = False
+
+    def allowed(self, now: datetime) -> bool:
+        # a clock set back (the system's) holds rotation off no longer than RETRY either
+        return self._until is None or not self._until - RETRY <= now < self._until
+
+    def refused(self, path: Path, exc: OSError, now: datetime) -> None:
+        self._until = now + RETRY
+        self.failed = self.failed or (f"{path}: {exc.strerror or exc}; its lines go on to it, and the rotation "
+                                      "is tried again a minute later")
+
+    def unreported(self) -> str | None:
+        if self.failed is None or self._reported:
+            return None
+        self._reported = True
+        return self.failed
 
 
 def due(rotation: Rotation, size: int, needed: int, last_day: str | None, today: str) -> bool:

@@ -7,7 +7,9 @@ warning per client and the reply still comes back."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import warnings
 
 import pytest
@@ -220,6 +222,30 @@ def test_a_call_log_that_cannot_be_written_is_one_warning_and_the_reply_comes_ba
             warnings.simplefilter("error")
             second = client.complete("support", input="b", model="mine")  # said once
     assert (first.text, second.text) == ("echo: 상담 a", "echo: 상담 b")
+
+
+def test_a_call_log_that_cannot_rotate_is_one_warning_and_every_call_is_still_logged(tmp_path, monkeypatch,
+                                                                                      server):
+    project = make_project(tmp_path, monkeypatch, server,
+                           log={"path": ".promstack/calls.jsonl", "rotate": {"max_bytes": 1024}})
+    real = os.rename
+
+    def refuse(src, dst, *args, **kwargs):  # the folder made immutable (chattr +i)
+        if os.path.basename(src) == "calls.jsonl":
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", refuse)
+    with Client(project) as client:
+        client.complete("support", input="a" * 900, model="mine", session_id="s" * 600)
+        with pytest.warns(UserWarning, match=r"call log not rotated: .*calls\.jsonl: Operation not permitted; "
+                                             r"its lines go on to it"):
+            client.complete("support", input="b", model="mine", session_id="s" * 600)  # past 1,024 bytes
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            client.complete("support", input="c", model="mine")  # said once
+    assert len(log_lines(project)) == 3
+    assert sorted(p.name for p in (project / ".promstack").glob("calls*.jsonl")) == ["calls.jsonl"]
 
 
 def test_an_unknown_or_misplaced_telemetry_key_is_one_line_naming_it(tmp_path, monkeypatch, server):

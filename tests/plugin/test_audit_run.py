@@ -68,3 +68,32 @@ def test_an_unwritable_audit_log_is_a_warning_not_a_failed_run(project):
     result.assert_outcomes(passed=5)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*audit log not written: *logs/audit.jsonl*"])
+
+
+def test_logs_that_cannot_rotate_are_one_warning_each_and_keep_every_line(project, monkeypatch):
+    import errno
+    import os
+
+    def refusing(real):
+        def move(src, dst, *args, **kwargs):  # the folder made immutable (chattr +i)
+            if os.path.basename(src) in ("calls.jsonl", "audit.jsonl"):
+                raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+            return real(src, dst, *args, **kwargs)
+        return move
+
+    monkeypatch.setattr(os, "rename", refusing(os.rename))
+    monkeypatch.setattr(os, "replace", refusing(os.replace))
+    project.write({"prompt_tests/a.csv": ROWS}, audit={"enabled": True, "rotate": {"max_bytes": 1024}},
+                  log={"path": ".promstack/calls.jsonl", "rotate": {"max_bytes": 1024}})
+    result = project.run()
+    result.assert_outcomes(passed=5)
+    out = result.stdout.str()
+    assert out.count("call log not rotated: ") == 1
+    assert out.count("audit log not rotated: ") == 1
+    result.stdout.fnmatch_lines(["*call log not rotated: *calls.jsonl: Operation not permitted; its lines go on to it*",
+                                 "promstack: appended 5 lines to .promstack/audit.jsonl (audit trail)"])
+    calls = (project.path / ".promstack/calls.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(calls) == 5
+    assert [r["seq"] for r in audit_lines(project)] == [1, 2, 3, 4, 5]
+    assert verify(project.path / ".promstack/audit.jsonl").intact
+    assert sorted(p.name for p in (project.path / ".promstack").glob("*.jsonl")) == ["audit.jsonl", "calls.jsonl"]

@@ -4,9 +4,11 @@ by size and by day; concurrent writers (threads and processes); masked, hashed o
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -349,3 +351,35 @@ def test_audit_is_off_by_default_and_rotate_daily_reads_as_written(tmp_path):
     assert spec.rotate is not None
     assert spec.rotate.daily
     assert spec.rotate.max_bytes is None
+
+
+def test_a_rotation_whose_rename_fails_appends_to_the_live_file_and_the_chain_holds(path, monkeypatch):
+    real, tries = os.replace, []
+
+    def refuse(src, dst, *args, **kwargs):
+        if Path(src).name == "audit.jsonl":
+            tries.append(dst)
+            if len(tries) <= 2:  # a folder made immutable (chattr +i), then writable again
+                raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", refuse)
+    now = [datetime(2026, 11, 30, 9, 0, tzinfo=UTC)]
+    log = log_at(path, rotate=Rotation(max_bytes=1500), clock=lambda: now[0])
+    write_calls(log, 12)  # due from the 4th line: one refused try, no line lost
+    assert (len(tries), log.failed) == (1, None)
+    assert [r["seq"] for r in lines(path)] == list(range(1, 13))
+    assert log.unreported_rotation() == (f"{path}: Operation not permitted; its lines go on to it, and the "
+                                         "rotation is tried again a minute later")
+    assert log.unreported_rotation() is None
+    now[0] += timedelta(minutes=1)
+    write_calls(log, 1, start=12)  # tried again, refused again
+    now[0] += timedelta(minutes=1)
+    write_calls(log, 2, start=13)  # rotates: the 13 lines move, the new file links to their last
+    assert len(tries) == 3
+    files = chain_files(path)
+    assert [(n, len(lines(p))) for n, p in files] == [(1, 13), (0, 2)]
+    assert lines(path)[0]["prev"] == lines(files[0][1])[-1]["hash"]
+    report = verify(path)
+    assert report.intact, report.problems
+    assert report.lines == 15

@@ -5,6 +5,7 @@ failure while the caller goes on."""
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -173,3 +174,85 @@ def test_a_read_only_folder_is_one_reported_failure(tmp_path):
         assert log.unreported() is None
     finally:
         folder.chmod(0o700)
+
+
+class RefusedRename:
+    """``os.rename``/``os.replace`` refusing to move the live file ``name`` (as in a folder made
+    immutable with ``chattr +i``), counting the tries; ``allow()`` lifts it."""
+
+    def __init__(self, monkeypatch, name: str) -> None:
+        self.name, self.tries, self.refusing = name, 0, True
+        for fn in ("rename", "replace"):
+            real = getattr(os, fn)
+            monkeypatch.setattr(os, fn, lambda src, dst, *a, _real=real, **k: self.move(_real, src, dst, *a, **k))
+
+    def move(self, real, src, dst, *args, **kwargs):
+        if Path(src).name == self.name:
+            self.tries += 1
+            if self.refusing:
+                raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+        return real(src, dst, *args, **kwargs)
+
+    def allow(self) -> None:
+        self.refusing = False
+
+
+def test_a_rotation_whose_rename_fails_keeps_every_line_in_the_live_file_and_retries_a_minute_later(
+        tmp_path, monkeypatch):
+    path = tmp_path / "calls.jsonl"
+    refused = RefusedRename(monkeypatch, "calls.jsonl")
+    clock = Clock(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    log = CallLog(path, "run1", "me", rotate=Rotation(max_bytes=2048), clock=clock)
+    for i in range(40):  # ~12 KB: due from the 8th line on
+        clock.now += timedelta(seconds=1)
+        log.write(case_id=f"c{i:02d}", error="x" * 100)
+    assert refused.tries == 1  # not a failing rename for each line
+    assert [r["case_id"] for r in read(path)] == [f"c{i:02d}" for i in range(40)]  # none dropped
+    assert log.failed is None  # no write failed
+    assert log.unreported() is None
+    assert log.unreported_rotation() == (f"{path}: Operation not permitted; its lines go on to it, and the "
+                                         "rotation is tried again a minute later")
+    assert log.unreported_rotation() is None  # one warning
+    clock.now += timedelta(seconds=40)  # a minute after the failure: tried again (and refused again)
+    log.write(case_id="c40")
+    assert refused.tries == 2
+    refused.allow()
+    clock.now += timedelta(seconds=61)
+    log.write(case_id="c41")  # rotates: the live file's 41 lines move, this one starts the new file
+    log.close()
+    assert refused.tries == 3
+    assert [f.name for _, _, f in rotated_files(path)] == ["calls.2026-11-30.001.jsonl"]
+    assert [r["case_id"] for r in read(path)] == ["c41"]
+    assert [r["case_id"] for r in every_line(path)] == [f"c{i:02d}" for i in range(42)]
+    assert log.unreported_rotation() is None
+
+
+def test_a_rotation_without_its_lock_file_keeps_the_lines_in_the_live_file(tmp_path):
+    path = tmp_path / "calls.jsonl"
+    (tmp_path / "calls.jsonl.lock").mkdir()  # the lock cannot be made (a folder that takes no new file)
+    clock = Clock(datetime(2026, 11, 30, 23, 59, 30, tzinfo=UTC))
+    log = CallLog(path, "run1", "me", rotate=Rotation(daily=True), clock=clock)
+    for i in range(6):
+        log.write(case_id=f"c{i}")
+        clock.now += timedelta(seconds=20)  # the day changes after the second line
+    log.close()
+    assert [r["case_id"] for r in read(path)] == [f"c{i}" for i in range(6)]
+    assert rotated_files(path) == []
+    assert log.failed is None
+    assert (log.unrotated or "").startswith(f"{path}: ")
+
+
+def test_a_failed_append_still_drops_its_line_after_a_failed_rotation(tmp_path, monkeypatch):
+    path = tmp_path / "calls.jsonl"
+    RefusedRename(monkeypatch, "calls.jsonl")
+    log = CallLog(path, "run1", "me", rotate=Rotation(max_bytes=1024))
+    log.write(case_id="c0", error="x" * 1100)
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+    log.write(case_id="c1")  # due, refused, then the append fails: this line is lost, and said
+    monkeypatch.setattr(os, "write", real_write)
+    log.write(case_id="c2")
+    log.close()
+    assert [r["case_id"] for r in read(path)] == ["c0", "c2"]
+    assert log.unreported() == f"{path}: No space left"
+    assert log.unrotated is not None

@@ -118,6 +118,31 @@ def test_default_masking_hides_medium_and_high_findings_only() -> None:
     assert masker.mask(text) == "<PERSON_1> 고객님(<PHONE_1>)의 주민번호 <KR_RRN_1>, 고객센터 1588-1234"
 
 
+@pytest.mark.parametrize("text", [
+    "513b01012345678ece9f5", "513b010-1234-5678ece9f5", "T01012345678", "01012345678x", "abc900101-1234568def",
+    "k4111111111111111z", "x123-45-6789y", "1588-1234A", "z415-555-2671q", "a8.8.8.8", "x+44 20 7946 0958",
+    "ab2001:db8::1",
+])
+def test_digits_glued_to_ascii_letters_or_digits_are_no_number(text: str) -> None:
+    assert detect.find(text, PII) == []
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("전화번호010-1234-5678로", "010-1234-5678"), ("번호는01012345678입니다", "01012345678"),
+    ("주민번호900101-1234568입니다", "900101-1234568"), ("카드4111111111111111로", "4111111111111111"),
+    ("대표번호1588-1234로", "1588-1234"), ("번호+44 20 7946 0958로", "+44 20 7946 0958"),
+    ("서버192.168.0.1에서", "192.168.0.1"), ("주소2001:db8::1에서", "2001:db8::1"),
+    ("tel_01012345678", "01012345678"), ("host_8.8.8.8", "8.8.8.8"), ("(key 010-1234-5678)", "010-1234-5678"),
+])
+def test_hangul_and_punctuation_next_to_a_number_are_boundaries(text: str, value: str) -> None:
+    assert [f.value for f in detect.find(text, PII)] == [value]
+
+
+def test_a_cache_key_in_a_masked_error_stays_whole() -> None:
+    error = "cache miss in replay mode (key 513b01012345678ece9f5d1c2a…); 고객 010-9876-5432"
+    assert Masker().mask(error) == "cache miss in replay mode (key 513b01012345678ece9f5d1c2a…); 고객 <PHONE_1>"
+
+
 def test_types_of_other_modules_do_not_load_phonenumbers() -> None:
     code = ("import sys; from pytest_promstack.safety.detect import find; "
             "find('010-1234-5678 +44 20 7946 0958 a@b.com sk-x', ('EMAIL', 'OPENAI_KEY', 'KR_RRN')); "
