@@ -94,10 +94,12 @@ def _logs(args: argparse.Namespace, settings: Any, since: Any, notes: list[str])
             return [], []
         paths = [str(p) for p in found]
     source = monitor.files(paths)
-    rows = monitor.figures(paths, since=since, window="day", by=monitor.BY, warn=_warn, prices=_prices(settings))
+    # live volumes are the application's calls (the SDK's lines): test runs in the same log are not traffic
+    rows = monitor.figures(paths, since=since, window="day", by=monitor.BY, warn=_warn, prices=_prices(settings),
+                           application_only=True)
     if not any(r.get("prompt_id") == args.id for r in rows):
-        notes.append(f"no logged call of prompt {args.id}{' since ' + args.since if args.since else ''}: "
-                     "no live volumes")
+        notes.append(f"no call of prompt {args.id} by the application{' since ' + args.since if args.since else ''} "
+                     "(test runs' lines are not live traffic): no live volumes")
     return [str(p) for p in (*source.jsonl, *source.parquet)], rows
 
 

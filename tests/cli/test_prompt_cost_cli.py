@@ -44,6 +44,10 @@ def project(tmp_path, monkeypatch) -> Path:
     registry.record_evaluation("support", 2, {"score": 84, "passed": True, "run_id": "r2", "status": 0})
     lines = [_line(START + timedelta(days=d, minutes=i), h1, 0.0003) for d in range(10) for i in range(50)]
     lines += [_line(START + timedelta(days=10 + d, minutes=i), h2, 0.0002) for d in range(5) for i in range(100)]
+    # a test run's lines in the same log (a suite's cases, a fixture test): not live traffic
+    lines += [{**_line(START + timedelta(days=3, minutes=i), h1, 0.0003), "suite": "s", "case_id": f"c{i}"}
+              for i in range(70)]
+    lines += [{**_line(START + timedelta(days=12), h2, 0.0002), "suite": "fixture", "case_id": "tests/test_a.py::t"}]
     write(tmp_path, {"logs/calls.jsonl": "".join(json.dumps(x) + "\n" for x in lines)})
     return tmp_path
 
