@@ -23,6 +23,10 @@ HEADERS = {"prompt_id": "prompt", "prompt_version": "version", "model": "model",
            "litellm_model": "provider model", "finish_reason": "finish", "status_code": "HTTP status"}
 
 
+DEFAULT_BY = "prompt,version,model"
+DEFAULT_TOP = 5
+
+
 def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
     p = sub.add_parser("monitor", parents=[common], epilog=epilog, help="figures of live traffic from call logs",
                        description="Read call logs (files, globs, folders; rotated, gzipped or Parquet) and report "
@@ -35,14 +39,14 @@ def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
                                                 "(30m, 24h, 7d, 2w)")
     p.add_argument("--until", metavar="T", help="before this time (same forms as --since)")
     p.add_argument("--window", metavar="W", help="one row per hour or day (default: one row for the whole range)")
-    p.add_argument("--by", metavar="KEYS", default="prompt,version,model",
+    p.add_argument("--by", metavar="KEYS", default=DEFAULT_BY,
                    help=f"group by these, comma-separated: {', '.join(BY_NAMES)}; none for one row per window "
                         "(default: %(default)s)")
     p.add_argument("--format", dest="output_format", metavar="F", default="table",
                    help=f"{', '.join(FORMATS)} (default: %(default)s); json and csv go to stdout for machines, "
                         "parquet (the csv's columns) to --output")
     p.add_argument("--output", metavar="PATH", help="the file --format parquet writes")
-    p.add_argument("--top-errors", metavar="N", type=_text_of("--top-errors", int), default=5,
+    p.add_argument("--top-errors", metavar="N", type=_text_of("--top-errors", int), default=DEFAULT_TOP,
                    help="list the N most frequent error texts (0: none; default: %(default)s)")
     p.add_argument("--check", action="store_true",
                    help="judge the alerts: rules of promstack.yaml on a window ending now (or --until), print one "
@@ -233,11 +237,20 @@ def check(args: argparse.Namespace) -> int:
     _check_alone(args)
     settings = _settings(args)
     if settings.alerts is None or not settings.alerts.rules():
-        raise PromstackError(f"--check: no alerts: in {settings.source}; add the rules to watch (alerts: {{}} "
-                             "watches the guide's P95 above 5 s and error rate above 1 %; docs/monitoring.md#alerts)")
+        where = f"in {settings.source}" if settings.config_file is not None else "here (no promstack.yaml found)"
+        raise PromstackError(f"--check: no alerts: {where}; add the rules to watch (alerts: {{}} watches the guide's "
+                             "P95 above 5 s and error rate above 1 %; docs/monitoring.md#alerts)")
     paths = args.paths or _default_logs(settings)
     now = monitor.parse_time(args.until, "--until") if args.until else datetime.now(UTC)
-    prices, warn = _prices(settings), _warn_once()  # a torn line is said once, not once per rule's window
+    said: list[str] = []
+    once = _warn_once()  # a torn line is said once, not once per rule's window
+
+    def warn(text: str) -> None:
+        if text not in said:
+            said.append(text)
+        once(text)
+
+    prices = _prices(settings)
 
     def figures_for(span: Any) -> dict[str, Any] | None:
         rows = monitor.figures(paths, since=now - span, until=now, by=(), warn=warn, prices=prices)
@@ -246,19 +259,26 @@ def check(args: argparse.Namespace) -> int:
     # a past moment is judged only: posting an old incident would mark today's alert as posted
     result = alerts.check(settings.alerts, figures_for, now, root=settings.root, scope=_scope(args.paths),
                           post_news=args.until is None)
+    notes = result.lines[len(result.verdicts):]
+    exit_code = result.exit_code
+    unread = [text for text in said if text.endswith(monitor.LEFT_OUT)]
+    if unread:  # a log nobody can read must not look like a quiet night
+        notes.append(f"promstack: ALERT: {len(unread)} log file{'s' * (len(unread) != 1)} could not be read (see the "
+                     "warnings); the verdicts leave their calls out")
+        exit_code = max(exit_code, alerts.ALERT_EXIT)
+    if args.until is not None:
+        notes.append(f"promstack: --until {args.until}: judged at that moment only (nothing posted, the alerts state "
+                     "left as it was)")
     if args.output_format == "json":
         import json
 
-        print(json.dumps({"at": _when(now), "exit_code": result.exit_code,
-                          "verdicts": [v.to_dict() for v in result.verdicts],
-                          "notes": result.lines[len(result.verdicts):]}, ensure_ascii=False, indent=2))
-        return result.exit_code
-    for line in result.lines:
+        print(json.dumps({"at": _when(now), "exit_code": exit_code, "verdicts": [v.to_dict() for v in result.verdicts],
+                          "notes": [*(f"promstack monitor: warning: {t}" for t in said), *notes]},
+                         ensure_ascii=False, indent=2))
+        return exit_code
+    for line in [*result.lines[:len(result.verdicts)], *notes]:
         print(safe(line))
-    if args.until is not None:
-        print(f"promstack: --until {safe(args.until)}: a past moment, judged only (nothing posted, the alerts state "
-              "left as it was)")
-    return result.exit_code
+    return exit_code
 
 
 def _check_alone(args: argparse.Namespace) -> None:
@@ -269,6 +289,8 @@ def _check_alone(args: argparse.Namespace) -> None:
                                         ("--budget", args.budget), ("--results", args.results),
                                         ("--since", args.since), ("--window", args.window),
                                         ("--output", args.output)) if given is not None]
+    others += ["--by"] if args.by != DEFAULT_BY else []
+    others += ["--top-errors"] if args.top_errors != DEFAULT_TOP else []
     if args.output_format not in ("table", "json"):
         others.append(f"--format {args.output_format}")
     if others:
@@ -279,8 +301,9 @@ def _check_alone(args: argparse.Namespace) -> None:
 
 def _scope(paths: list[str]) -> str:
     """The logs a check reads, as its state remembers them: the config's log (''), or the PATHs
-    given, made absolute (two applications' logs keep apart alert states)."""
-    return "\n".join(sorted({str((Path.cwd() / p).absolute()) for p in paths}))
+    given, made absolute with links and .. resolved (two applications' logs keep apart alert
+    states; one log however it is spelt keeps one)."""
+    return "\n".join(sorted({str((Path.cwd() / p).resolve()) for p in paths}))
 
 
 def dashboard(args: argparse.Namespace) -> int:

@@ -10,9 +10,10 @@ and the alert stays unposted, to be tried on the next check."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,7 +114,7 @@ def _round(x: float) -> float:
 def _judge(key: str, rule: AlertRule, spec: AlertsSpec, span: Span, row: Mapping[str, Any] | None) -> Verdict:
     calls = int((row or {}).get("calls") or 0)
     raw = None if row is None else row.get(FIELD[key])
-    value = None if raw is None else float(raw)
+    value = None if raw is None else _round(float(raw))  # a sum of 100 x 0.001 is 0.1, at the level, not above
     warning, alert = levels(key, rule)
 
     def verdict(level: str, severity: str, threshold: float | None, message: str) -> Verdict:
@@ -213,6 +214,38 @@ def notify(verdicts: Sequence[Verdict], spec: AlertsSpec, state_path: Path, now:
     """Post the verdicts that newly fire (a rule not notified since it was last ok, or risen above
     the level posted) and record them in ``state_path`` under ``scope`` (the logs checked: two
     applications' logs keep apart states); returns the lines to print. Never raises."""
+    with _locked(state_path, spec.timeout + 30) as held:
+        if not held:
+            return [f"promstack: warning: another check holds the alerts state {state_path.name}; this one posted "
+                    "nothing (it will be judged again on the next check)"]
+        return _notify(verdicts, spec, state_path, now, environ, scope)
+
+
+@contextlib.contextmanager
+def _locked(state_path: Path, timeout: float) -> Iterator[bool]:
+    """One check at a time reads, posts and writes the state (checks that overlap, from cron or
+    two hosts sharing a folder, post an alert once). A lock that cannot be made (a read-only
+    folder) is no lock: the state write warns then."""
+    from filelock import FileLock, Timeout
+
+    try:
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(state_path) + ".lock", timeout=timeout)
+        lock.acquire()
+    except Timeout:
+        yield False
+        return
+    except OSError:
+        yield True
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+def _notify(verdicts: Sequence[Verdict], spec: AlertsSpec, state_path: Path, now: datetime,
+            environ: Mapping[str, str] | None, scope: str) -> list[str]:
     scopes, lines = _read_state(state_path)
     state = scopes.get(scope, {})
     news = [v for v in verdicts if _is_news(v, state.get(v.key))]

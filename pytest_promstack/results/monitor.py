@@ -56,6 +56,8 @@ COLUMNS = {"timestamp": "VARCHAR", "run_id": "VARCHAR", "kind": "VARCHAR", "suit
            "status_code": "BIGINT", "session_id": "VARCHAR", "litellm_model": "VARCHAR", "finish_reason": "VARCHAR"}
 CALL = "coalesce(kind, 'model') = 'model' AND status IN ('ok', 'error')"
 MAX_LINE = 64 * 1024 * 1024
+LEFT_OUT = "left out, its calls are not in these figures"  # ends the warning of a file that cannot be read
+WORKING = (".lock", ".part")  # what a rotating writer keeps beside its log: its lock, a gzip being written
 Warn = Callable[[str], None]
 
 
@@ -74,14 +76,16 @@ def files(paths: Sequence[str | Path]) -> Source:
     a path that names nothing is an error naming it."""
     found: dict[Path, None] = {}
     for given in paths:
-        matches = _matches(str(given))
+        # what a rotating writer keeps beside its log, its lock (calls.jsonl.lock) and the gzip it
+        # is writing (calls.2025-03-01.jsonl.gz.part), is matched by calls*.jsonl* and is not a log
+        every = _matches(str(given))
+        matches = [p for p in every if not p.name.endswith(WORKING)]
         if not matches:
-            raise PromstackError(f"{given}: no call log there (no file matches); pass a log file, a glob such as "
+            why = "only a log writer's lock or unfinished gzip" if every else "no file matches"
+            raise PromstackError(f"{given}: no call log there ({why}); pass a log file, a glob such as "
                                  "'logs/calls*.jsonl*', or a folder of logs")
         found.update(dict.fromkeys(matches))
-    # what a rotating writer keeps beside its log, its lock (calls.jsonl.lock) and the gzip it is
-    # writing (calls.2025-03-01.jsonl.gz.part), is matched by calls*.jsonl* and is not a log
-    ordered = sorted(p for p in found if not p.name.endswith((".lock", ".part")))
+    ordered = sorted(found)
     unknown = [p for p in ordered if not p.name.endswith(JSONL + PARQUET)]
     if unknown:
         raise PromstackError(f"{unknown[0]}: not a call log (read: {', '.join(JSONL + PARQUET)}); rename it or "
@@ -252,7 +256,7 @@ def _readable(con: Any, source: Source, tmp: Path, warn: Warn) -> Source:
             reason = _reason(exc, path)
         copy, count = _salvage(path, tmp / f"{len(stands_for)}.jsonl") if path.name.endswith(".gz") else (None, 0)
         if copy is None:
-            warn(f"{path}: cannot be read ({reason}); left out, its calls are not in these figures")
+            warn(f"{path}: cannot be read ({reason}); {LEFT_OUT}")
             continue
         lines = "1 line" if count == 1 else f"{count:,} lines"
         warn(f"{path}: the gzip file ends early (cut short while it was written or copied); read the {lines} "
@@ -265,7 +269,7 @@ def _readable(con: Any, source: Source, tmp: Path, warn: Warn) -> Source:
             con.execute(f"SELECT count(*) FROM read_parquet({_quote(str(path))})").fetchall()
             parquet.append(path)
         except duckdb.Error as exc:
-            warn(f"{path}: cannot be read ({_reason(exc, path)}); left out, its calls are not in these figures")
+            warn(f"{path}: cannot be read ({_reason(exc, path)}); {LEFT_OUT}")
     return Source(tuple(jsonl), tuple(parquet), tuple(stands_for))
 
 

@@ -231,7 +231,7 @@ def test_check_judges_the_alerts_on_the_logs_posts_once_and_exits_1_on_an_alert(
         assert main(["monitor", "--check", "--until", past, "--format", "json"]) in (0, 1)
         judged = json.loads(capsys.readouterr().out)
     assert len(hook.posts) == 1  # the past moment judged only
-    assert judged["notes"] == []
+    assert judged["notes"][-1].startswith(f"promstack: --until {past}: judged at that moment only (nothing posted")
     assert [v["key"] for v in judged["verdicts"]] == ["max_p95_latency_ms", "max_error_rate"]
     assert "max_p95_latency_ms" in json.dumps(hook.posts[0], ensure_ascii=False)
     assert "s3cr3t-token" not in first + second
@@ -243,14 +243,48 @@ def test_check_judges_the_alerts_on_the_logs_posts_once_and_exits_1_on_an_alert(
     assert main(["monitor", "--check"]) == 0
 
 
+def test_a_check_whose_log_cannot_be_read_is_an_alert_not_a_quiet_night(project, capsys):
+    doc = yaml.safe_load((project / "promstack.yaml").read_text(encoding="utf-8"))
+    doc["alerts"] = {"max_error_rate": 1}
+    (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    (project / "broken.parquet").write_bytes(b"PAR1 not parquet")
+    assert main(["monitor", "--check", "broken.parquet", "--format", "json"]) == 1
+    judged = json.loads(capsys.readouterr().out)
+    assert judged["exit_code"] == 1
+    assert judged["verdicts"][0]["level"] == "no-data"
+    assert judged["notes"][0].startswith(f"promstack monitor: warning: {project / 'broken.parquet'}: cannot be read")
+    assert judged["notes"][1] == ("promstack: ALERT: 1 log file could not be read (see the warnings); the verdicts "
+                                  "leave their calls out")
+
+
+def test_two_spellings_of_one_log_share_one_alert_state(project, capsys, monkeypatch):
+    from tests.support.webhook import Webhook
+
+    doc = yaml.safe_load((project / "promstack.yaml").read_text(encoding="utf-8"))
+    doc["alerts"] = {"max_tokens": 1, "webhook_url_env": "HOOK", "window": "1000w"}
+    (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with Webhook() as hook:
+        monkeypatch.setenv("HOOK", hook.url)
+        assert main(["monitor", "--check", "logs/calls.jsonl"]) == 1
+        assert main(["monitor", "--check", "./logs/../logs/calls.jsonl"]) == 1
+        assert main(["monitor", "--check", str(project / "logs/calls.jsonl")]) == 1
+    assert len(hook.posts) == 1
+
+
+def test_a_writers_unfinished_gzip_named_alone_is_no_log(project, capsys):
+    (project / "logs/calls.2025-03-04.jsonl.gz.part").write_bytes(b"\x1f\x8b")
+    assert main(["monitor", "logs/calls.2025-03-04.jsonl.gz.part"]) == 4
+    assert "no call log there (only a log writer's lock or unfinished gzip)" in one_error_line(capsys)
+
+
 def test_a_check_of_a_past_moment_says_it_posted_nothing(project, capsys):
     doc = yaml.safe_load((project / "promstack.yaml").read_text(encoding="utf-8"))
     doc["alerts"] = {"max_error_rate": 0.001, "min_requests": 1}
     (project / "promstack.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     assert main(["monitor", "--check", "--until", "2025-03-02T13:00"]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == ("promstack: --until 2025-03-02T13:00: a past moment, judged only (nothing posted, the alerts "
-                       "state left as it was)")
+    assert out[-1] == ("promstack: --until 2025-03-02T13:00: judged at that moment only (nothing posted, the "
+                       "alerts state left as it was)")
     assert not (project / ".promstack/alerts.json").exists()
 
 
@@ -283,7 +317,8 @@ def test_an_empty_alerts_section_watches_the_guides_latency_and_error_rate(proje
 @pytest.mark.parametrize(("option", "named"), [
     (["--format", "csv"], "--format csv"), (["--html", "d.html"], "--html"), (["--since", "1d"], "--since"),
     (["--results", "r.json"], "--results"), (["--window", "day"], "--window"),
-    (["--prometheus-textfile", "m.prom"], "--prometheus-textfile")])
+    (["--prometheus-textfile", "m.prom"], "--prometheus-textfile"), (["--by", "model"], "--by"),
+    (["--top-errors", "3"], "--top-errors")])
 def test_check_refuses_the_options_of_other_outputs_in_one_line(project, capsys, option, named):
     assert main(["monitor", "--check", *option]) == 4
     assert one_error_line(capsys).startswith(f"promstack monitor: --check with {named}: --check judges each rule")

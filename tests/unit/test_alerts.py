@@ -366,6 +366,32 @@ def test_each_set_of_logs_has_its_own_state_and_a_judged_only_check_leaves_it(tm
     assert set(json.loads((tmp_path / ".promstack/alerts.json").read_text(encoding="utf-8"))["scopes"]) == {""}
 
 
+def test_overlapping_checks_post_an_alert_once(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with Webhook(delay=0.3) as slow:  # each post takes a while: the checks overlap
+        alerts = spec(webhook_url_env="HOOK", max_tokens=10)
+        results = []
+
+        def run():
+            results.append(check(alerts, lambda span: row(tokens=20), NOW, root=tmp_path, environ={"HOOK": slow.url}))
+
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    assert len(slow.posts) == 1
+    assert [r.exit_code for r in results] == [1, 1, 1, 1]
+
+
+def test_a_sum_that_floats_to_just_above_a_level_is_at_it():
+    total = sum([0.001] * 100)  # 0.10000000000000007
+    (v,) = evaluate(spec(max_cost_usd=0.1), lambda span: row(cost_usd=total), NOW)
+    assert (v.level, v.value) == ("warning", 0.1)
+
+
 def test_a_value_just_above_a_level_never_reads_as_the_level():
     (v,) = evaluate(spec(max_p95_latency_ms=5000), lambda span: row(p95_ms=5000.01), NOW)
     assert v.message.startswith("max_p95_latency_ms: P95 5,000.01 ms over the last 1h is above the alert level 5,000 ms")
