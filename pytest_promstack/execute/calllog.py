@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..util.rotation import Retry, Rotation, compress_older, due, next_number, prune, rotated_name
+from ..util.rotation import RetriesRotation, Retry, Rotation, compress_older, due, next_number, prune, rotated_name
 
 FIELDS = ("timestamp", "run_id", "kind", "suite", "case_id", "prompt_id", "prompt_version", "model",
           "input_tokens", "output_tokens", "cost_usd", "latency_ms", "cached", "attempt", "attempts",
@@ -37,7 +37,7 @@ def user_id() -> str | None:
         return None
 
 
-class CallLog:
+class CallLog(RetriesRotation):
     """``masking``: the run's masking settings when the call log is masked (an error text may
     quote the request), else None. ``rotate``: when the live file is renamed to
     ``calls.<day>.<n>.jsonl`` (util/rotation.py); ``clock``: the time of a line (tests).
@@ -61,15 +61,6 @@ class CallLog:
         self.failed: str | None = None
         self._reported = False
         self._retry = Retry()
-
-    @property
-    def unrotated(self) -> str | None:
-        """The first failed rotation (the lines went on to the live file)."""
-        return self._retry.failed
-
-    def unreported_rotation(self) -> str | None:
-        """The first failed rotation, the first time it is asked for (one warning per run)."""
-        return self._retry.unreported()
 
     def write(self, **fields: Any) -> None:
         now = self.clock()

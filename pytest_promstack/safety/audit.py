@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..util.rotation import Retry, Rotation, due, next_number, rotated_files, rotated_name
+from ..util.rotation import RetriesRotation, Retry, Rotation, due, next_number, rotated_files, rotated_name
 
 EVENTS = ("case", "call", "label", "deploy", "rollback")
 TEXTS = ("masked", "hashed", "none")
@@ -85,7 +85,7 @@ def chain_files(path: Path) -> list[tuple[int, Path]]:
     return found + ([(0, path)] if path.exists() else [])
 
 
-class AuditLog:
+class AuditLog(RetriesRotation):
     """Appends lines to the chain at ``path``. A failed write is kept in ``failed`` (the run
     or the call goes on, and says so), as the call log does; a failed rotation in ``unrotated``
     (``unreported_rotation()``: once), its lines appended to the live file."""
@@ -107,15 +107,6 @@ class AuditLog:
         self.masking = masking
         self._lock = threading.Lock()
         self._retry = Retry()
-
-    @property
-    def unrotated(self) -> str | None:
-        """The first failed rotation (the lines went on to the live file, the chain whole)."""
-        return self._retry.failed
-
-    def unreported_rotation(self) -> str | None:
-        """The first failed rotation, the first time it is asked for (one warning)."""
-        return self._retry.unreported()
 
     def write(self, event: str, **fields: Any) -> dict[str, Any] | None:
         """Append one line; ``fields``: any of ``FIELDS`` after ``event`` (``question`` and

@@ -64,6 +64,21 @@ class Retry:
         return self.failed
 
 
+class RetriesRotation:
+    """A rotating writer's report of a failed rotation (its ``_retry``: a ``Retry``)."""
+
+    _retry: Retry
+
+    @property
+    def unrotated(self) -> str | None:
+        """The first failed rotation (the lines went on to the live file)."""
+        return self._retry.failed
+
+    def unreported_rotation(self) -> str | None:
+        """The first failed rotation, the first time it is asked for (one warning per run)."""
+        return self._retry.unreported()
+
+
 def due(rotation: Rotation, size: int, needed: int, last_day: str | None, today: str) -> bool:
     """True when a file of ``size`` bytes whose last line is of ``last_day`` is rotated before
     ``needed`` more bytes are written on ``today`` (an empty file never is)."""
