@@ -50,11 +50,14 @@ class PromptVersion:
 class Client:
     def __init__(self, root: str | Path | None = None, config: str | None = None, label_ttl: float = 60.0,
                  user_id: str | None = None, mask_inputs: bool | None = None, session_id: str | None = None,
-                 log: str | Path | None = None) -> None:
+                 log: str | Path | None = None, url: str | None = None, token: str | None = None,
+                 timeout: float = 10.0) -> None:
         """``log``: the call log's path (relative to the project), where the application's code
         wants it, inside the project or not (``/var/log/app/calls.jsonl``); promstack.yaml's
         ``log:`` rotation still applies. Default: promstack.yaml's ``log:``, which a pull
-        request can edit and so must stay inside the project."""
+        request can edit and so must stay inside the project. ``url``: read prompts from
+        ``promstack serve`` instead of the registry's files (``token``, else
+        ``$PROMSTACK_SERVE_TOKEN``: its bearer token; ``timeout``: seconds per request)."""
         from .config.settings import load_or_default
         from .pipeline.runner import default_root
 
@@ -63,6 +66,7 @@ class Client:
         self.settings = load_or_default(start if root is not None else default_root(start), options)
         self.root = self.settings.root
         self.registry = PromptRegistry(self.root, readonly=True)
+        self.remote = Remote(url, token, timeout) if url is not None else None
         self.label_ttl = label_ttl
         self.user_id = user_id
         self.mask_inputs = mask_inputs  # None: promstack.yaml's mask_inputs
@@ -83,16 +87,18 @@ class Client:
                 return self._version(pid, int(version))
             if label is not None:
                 return self._version(pid, self._label(pid, label))
-            labels = self._fresh_entry(pid).get("labels") or {}
-            if "production" in labels:
+            entry = self._fresh_entry(pid)
+            if "production" in (entry.get("labels") or {}):
                 return self._version(pid, self._label(pid, "production"))
-            return self._version(pid, int(self.registry.resolve(pid)["number"]))
+            return self._version(pid, int(entry["versions"][-1]["number"]))
         except RegistryError as exc:
             if version is not None or label is not None:
                 raise
             return self._fallback(pid, exc)
 
     def _fresh_entry(self, pid: str) -> dict[str, Any]:
+        if self.remote is not None:
+            return self.remote.entry(pid)
         self.registry.reload()
         return self.registry.entry(pid)
 
@@ -100,14 +106,20 @@ class Client:
         cached = self._labels.get((pid, label))
         if cached is not None and self.clock() < cached[1]:
             return cached[0]
-        self.registry.reload()
-        number = int(self.registry.resolve(pid, label=label)["number"])
+        if self.remote is not None:
+            number = self.remote.label(pid, label)
+        else:
+            self.registry.reload()
+            number = int(self.registry.resolve(pid, label=label)["number"])
         self._labels[(pid, label)] = (number, self.clock() + self.label_ttl)
         return number
 
     def _version(self, pid: str, number: int) -> PromptVersion:
         key = (pid, number)
         if key not in self._versions:
+            if self.remote is not None:
+                self._versions[key] = self.remote.version(pid, number)
+                return self._versions[key]
             v = self.registry.resolve(pid, number)
             prompt = load_prompt(self.registry.snapshot(pid, number), self.root, default_id=pid)
             self._versions[key] = PromptVersion(pid, number, v["hash"], tuple(self.registry.labels_of(pid, number)),
@@ -115,6 +127,8 @@ class Client:
         return self._versions[key]
 
     def _fallback(self, pid: str, why: Exception) -> PromptVersion:
+        if self.remote is not None:  # an application reading a server has no prompt files to fall back to
+            raise why
         from .pipeline.runner import Runner
 
         prompt = Runner(self.settings).prompt(pid)
@@ -176,3 +190,80 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Remote:
+    """The registry read from ``promstack serve``: versions once (they never change), entries
+    and labels revalidated with their ETag (a 304 costs no body)."""
+
+    def __init__(self, url: str, token: str | None, timeout: float) -> None:
+        import os
+
+        self.url = url.rstrip("/")
+        self.token = token or os.environ.get("PROMSTACK_SERVE_TOKEN") or None
+        self.timeout = timeout
+        self._etags: dict[str, tuple[str, Any]] = {}
+
+    def entry(self, pid: str) -> dict[str, Any]:
+        return self._get(f"/v1/prompts/{_segment(pid)}")
+
+    def label(self, pid: str, label: str) -> int:
+        labels = self.entry(pid).get("labels") or {}
+        if label not in labels:
+            names = ", ".join(sorted(labels)) or "none"
+            raise RegistryError(f"prompt {pid!r} has no label {label!r} (labels: {names}) at {self.url}")
+        return int(labels[label])
+
+    def version(self, pid: str, number: int) -> PromptVersion:
+        from .versions import prompt_of
+
+        doc = self._get(f"/v1/prompts/{_segment(pid)}/versions/{int(number)}")
+        prompt = prompt_of(doc, f"{self.url} prompt {pid!r} v{number}")
+        return PromptVersion(pid, int(doc["number"]), doc["hash"], tuple(doc.get("labels") or ()), prompt)
+
+    def _get(self, path: str) -> Any:
+        import json
+        import urllib.error
+        import urllib.request
+
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        known = self._etags.get(path)
+        if known is not None:
+            headers["If-None-Match"] = known[0]
+        request = urllib.request.Request(self.url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                doc = json.loads(answer.read().decode("utf-8"))
+                if answer.headers.get("ETag"):
+                    self._etags[path] = (answer.headers["ETag"], doc)
+                return doc
+        except urllib.error.HTTPError as exc:
+            if exc.code == 304 and known is not None:
+                return known[1]
+            raise self._refused(exc) from None
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise PromstackError(f"{self.url}: cannot read the prompt registry there ({reason}); is `promstack "
+                                 "serve` running?") from None
+
+    def _refused(self, exc: Any) -> PromstackError:
+        import json
+
+        try:
+            said = json.loads(exc.read().decode("utf-8")).get("error")
+        except (OSError, ValueError, AttributeError):
+            said = None
+        if exc.code == 401:
+            return PromstackError(f"{self.url}: the registry API wants a bearer token: Client(url=..., token=...) or "
+                                  "$PROMSTACK_SERVE_TOKEN" + (" (the one given was refused)" if self.token else ""))
+        if exc.code == 404:
+            return RegistryError(said or f"{self.url}: not found")
+        return PromstackError(f"{self.url}: the registry API answered HTTP {exc.code}" + (f": {said}" if said else ""))
+
+
+def _segment(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(str(text), safe="")

@@ -481,3 +481,35 @@ def project_prompts(settings: Any, branches: bool = True) -> list[tuple[str, Any
                 except PromstackError:
                     continue
     return out
+
+
+# -- a version as the registry API serves it (`promstack serve`, `Client(url=...)`) -----------------
+
+def version_doc(registry: PromptRegistry, prompt_id: str, number: int) -> dict[str, Any]:
+    """Version ``number`` of a prompt as JSON: what renders it (``messages``, ``model``,
+    ``params``: the loaded prompt, ``file://`` parts already read) and what names it (``hash``,
+    the index's content hash, which ``prompt_of`` checks the messages against)."""
+    from .plan.prompts import load_prompt
+
+    v = registry.resolve(prompt_id, number)
+    prompt = load_prompt(registry.snapshot(prompt_id, int(v["number"])), registry.root, default_id=prompt_id)
+    return {"id": str(prompt_id), "number": int(v["number"]), "hash": v["hash"],
+            "labels": registry.labels_of(prompt_id, int(v["number"])), "messages": list(prompt.messages),
+            "model": prompt.model, "params": prompt.params, "time": v.get("time"), "author": v.get("author"),
+            "message": v.get("message")}
+
+
+def prompt_of(doc: dict[str, Any], where: str) -> Any:
+    """The ``Prompt`` a served version renders with; its content must hash to the served
+    ``hash`` (a proxy or a server that changed it is refused, naming ``where``)."""
+    from .plan.prompts import Prompt
+
+    try:
+        prompt = Prompt(id=str(doc["id"]), messages=tuple(dict(m) for m in doc["messages"]), source=where,
+                        model=doc.get("model"), params=dict(doc.get("params") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RegistryError(f"{where}: not a promstack prompt version ({type(exc).__name__}: {exc})") from None
+    if prompt.version != doc.get("hash"):
+        raise RegistryError(f"{where}: the served text hashes to {prompt.version}, not to its version's "
+                            f"{doc.get('hash')}: changed on the way; not used")
+    return prompt

@@ -2,8 +2,9 @@
 prompt version (``evaluate``), move labels behind the gates (``deploy``), the prompt registry
 (``prompt …``), A/B of two versions (``ab``), the HTML report from a results JSON
 (``report``), a promstack.yaml from a promptfoo config (``import promptfoo``), the audit
-trail's check (``audit verify``), the figures of live traffic from call logs (``monitor``) and
-the prompt-injection probes against a prompt (``probe``)."""
+trail's check (``audit verify``), the figures of live traffic from call logs (``monitor``),
+the prompt-injection probes against a prompt (``probe``) and a read-only HTTP API over the
+registry (``serve``)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ EXIT_CODES = (
     "gate failed. `deploy`: "
     "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`, "
     "`monitor --check`: 0 no rule at alert level (warnings included), 1 an alert. "
-    "`init`, `import`, `monitor`: 0 done, 4 bad input (an unknown prompt, "
+    "`serve`: 0 when stopped (Ctrl-C or SIGTERM). "
+    "`init`, `import`, `monitor`, `serve`: 0 done, 4 bad input (an unknown prompt, "
     "version or label; an unreadable file; for init and import, files that exist already; for monitor, no log, a "
     "bad time, window, grouping or format)."
 )
@@ -160,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .monitor import add_parser as add_monitor
 
     add_monitor(sub, common, EXIT_CODES)
+    from .serve import add_parser as add_serve
+
+    add_serve(sub, common, EXIT_CODES)
     return parser
 
 
@@ -201,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
             from .monitor import run as monitor
 
             return monitor(args)
+        if args.command == "serve":
+            from .serve import run as serve
+
+            return serve(args)
         settings, registry = _project(args)
         if args.command == "evaluate":
             return evaluate(args, settings, registry, rest)
