@@ -18,6 +18,7 @@ its first call to a model that needs it.
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -194,21 +195,38 @@ class Client:
 
 class Remote:
     """The registry read from ``promstack serve``: versions once (they never change), entries
-    and labels revalidated with their ETag (a 304 costs no body)."""
+    and labels revalidated with their ETag (a 304 costs no body). Redirects are not followed
+    (the token would go wherever they point); every answer is checked for its shape."""
 
     def __init__(self, url: str, token: str | None, timeout: float) -> None:
         import os
+        from urllib.parse import urlsplit
 
         self.url = url.rstrip("/")
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PromstackError(f"Client(url={url!r}): give the http(s) address of `promstack serve`, such as "
+                                 "http://127.0.0.1:8765")
         self.token = token or os.environ.get("PROMSTACK_SERVE_TOKEN") or None
+        if self.token is not None and not self.token.isascii():
+            raise PromstackError("the registry API's token is ASCII (letters, digits, -._~+/); this one cannot be "
+                                 "sent in a header")
         self.timeout = timeout
         self._etags: dict[str, tuple[str, Any]] = {}
 
     def entry(self, pid: str) -> dict[str, Any]:
-        return self._get(f"/v1/prompts/{_segment(pid)}")
+        path = f"/v1/prompts/{_segment(pid)}"
+        doc = self._get(path)
+        versions = doc.get("versions") if isinstance(doc, dict) else None
+        labels = doc.get("labels") if isinstance(doc, dict) else None
+        if not (isinstance(versions, list) and versions and isinstance(labels, dict)
+                and all(isinstance(v, dict) and isinstance(v.get("number"), int) for v in versions)
+                and all(isinstance(n, int) for n in labels.values())):
+            raise self._odd(path)
+        return doc
 
     def label(self, pid: str, label: str) -> int:
-        labels = self.entry(pid).get("labels") or {}
+        labels = self.entry(pid)["labels"]
         if label not in labels:
             names = ", ".join(sorted(labels)) or "none"
             raise RegistryError(f"prompt {pid!r} has no label {label!r} (labels: {names}) at {self.url}")
@@ -217,11 +235,20 @@ class Remote:
     def version(self, pid: str, number: int) -> PromptVersion:
         from .versions import prompt_of
 
-        doc = self._get(f"/v1/prompts/{_segment(pid)}/versions/{int(number)}")
+        path = f"/v1/prompts/{_segment(pid)}/versions/{int(number)}"
+        doc = self._get(path)
+        if not isinstance(doc, dict) or not isinstance(doc.get("number"), int) or not isinstance(doc.get("hash"), str):
+            raise self._odd(path)
         prompt = prompt_of(doc, f"{self.url} prompt {pid!r} v{number}")
-        return PromptVersion(pid, int(doc["number"]), doc["hash"], tuple(doc.get("labels") or ()), prompt)
+        labels = sorted(name for name, n in self.entry(pid)["labels"].items() if n == doc["number"])
+        return PromptVersion(pid, doc["number"], doc["hash"], tuple(labels), prompt)
+
+    def _odd(self, path: str) -> PromstackError:
+        return PromstackError(f"{self.url}{path}: not an answer of promstack's registry API (another server at that "
+                              "address?)")
 
     def _get(self, path: str) -> Any:
+        import http.client
         import json
         import urllib.error
         import urllib.request
@@ -232,9 +259,9 @@ class Remote:
         known = self._etags.get(path)
         if known is not None:
             headers["If-None-Match"] = known[0]
-        request = urllib.request.Request(self.url + path, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            request = urllib.request.Request(self.url + path, headers=headers)
+            with _no_redirects().open(request, timeout=self.timeout) as answer:
                 doc = json.loads(answer.read().decode("utf-8"))
                 if answer.headers.get("ETag"):
                     self._etags[path] = (answer.headers["ETag"], doc)
@@ -243,14 +270,20 @@ class Remote:
             if exc.code == 304 and known is not None:
                 return known[1]
             raise self._refused(exc) from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
+            if isinstance(exc, ValueError) and not isinstance(exc, UnicodeDecodeError | json.JSONDecodeError):
+                reason = f"{type(exc).__name__}: {exc}"
             raise PromstackError(f"{self.url}: cannot read the prompt registry there ({reason}); is `promstack "
                                  "serve` running?") from None
 
     def _refused(self, exc: Any) -> PromstackError:
         import json
 
+        if 300 <= exc.code < 400:
+            return PromstackError(f"{self.url}: the registry API answered with a redirect (HTTP {exc.code} to "
+                                  f"{exc.headers.get('Location') or '?'}), which is not followed (the token would go "
+                                  "along); give Client(url=...) the final address")
         try:
             said = json.loads(exc.read().decode("utf-8")).get("error")
         except (OSError, ValueError, AttributeError):
@@ -259,8 +292,20 @@ class Remote:
             return PromstackError(f"{self.url}: the registry API wants a bearer token: Client(url=..., token=...) or "
                                   "$PROMSTACK_SERVE_TOKEN" + (" (the one given was refused)" if self.token else ""))
         if exc.code == 404:
-            return RegistryError(said or f"{self.url}: not found")
+            return RegistryError(str(said) if said else f"{self.url}: not found")
         return PromstackError(f"{self.url}: the registry API answered HTTP {exc.code}" + (f": {said}" if said else ""))
+
+
+@functools.cache
+def _no_redirects() -> Any:
+    """urllib's opener, without following redirects: a 3xx reaches the caller as an HTTPError."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirect)
 
 
 def _segment(text: str) -> str:

@@ -19,11 +19,14 @@ on each request (a deploy shows at once); nothing is ever written."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
+import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +39,7 @@ from ..util.text import safe
 
 API = "/v1"
 MAX_BODY = 1024 * 1024  # a render request's variables
+TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750's b64token: what a header can carry as it is
 FOREVER = "max-age=31536000, immutable"
 ROUTES = [(re.compile(p), name) for p, name in (
     (r"^/v1/health$", "health"),
@@ -118,7 +122,7 @@ class RegistryAPI:
             doc, cache = self._version(args[0], int(args[1])), FOREVER
         else:
             number = int(self.registry.resolve(args[0], label=args[1])["number"])
-            doc, cache = self._version(args[0], number), "no-cache"
+            doc, cache = {**self._version(args[0], number), "label": args[1]}, "no-cache"
         if name.startswith("render"):
             return _json(self._render(doc, body), "no-store")
         return _json(doc, cache)
@@ -134,16 +138,18 @@ class RegistryAPI:
 
         v = self.registry.resolve(pid, number)
         key = (pid, number, v["hash"])
-        if key not in self._versions:
-            self._versions[key] = version_doc(self.registry, pid, number)
-        labels = self.registry.labels_of(pid, number)  # labels move: read each time
-        return {**self._versions[key], "labels": labels}
+        if key not in self._versions:  # a version never changes: its labels, which move, are not in it
+            self._versions[key] = {k: x for k, x in version_doc(self.registry, pid, number).items() if k != "labels"}
+        return self._versions[key]
 
     def _render(self, doc: dict[str, Any], body: bytes) -> dict[str, Any]:
         from ..versions import prompt_of
 
         try:
             request = json.loads(body.decode("utf-8") or "{}")
+        except RecursionError:
+            raise TemplateError("the request body nests too deep; send {\"variables\": {...}} with plain "
+                                "values") from None
         except (UnicodeDecodeError, ValueError) as exc:
             raise TemplateError(f"the request body is not JSON ({exc}); send {{\"variables\": {{...}}}}") from None
         variables = request.get("variables", {}) if isinstance(request, dict) else None
@@ -158,8 +164,10 @@ def _listed(v: dict[str, Any]) -> dict[str, Any]:
 
 
 def _authorized(header: str | None, token: str) -> bool:
-    given = (header or "").removeprefix("Bearer ").strip() if (header or "").startswith("Bearer ") else ""
-    return hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8"))
+    scheme, _, given = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":  # the scheme's name is case-insensitive (RFC 9110)
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8"))
 
 
 def _json(doc: Any, cache: str) -> Answer:
@@ -186,6 +194,22 @@ def _revalidated(answer: Answer, if_none_match: str | None, private: bool) -> An
     return Answer(200, answer.body, headers)
 
 
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the standard library's 5 refuses a burst of clients
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a reset, a broken pipe) is no news; anything else is one line."""
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, ConnectionError | TimeoutError):
+            print(safe(f"promstack serve: error answering {client_address[0]}: {type(exc).__name__}: {exc}"),
+                  file=sys.stderr)
+
+
+class _Listener6(_Listener):
+    address_family = socket.AF_INET6
+
+
 class Server:
     """The API on a ThreadingHTTPServer in a background thread; ``url`` once it listens."""
 
@@ -197,12 +221,22 @@ class Server:
             sys_version = ""
 
             def _reply(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
+                length = self.headers.get("Content-Length") or "0"
+                if not length.isascii() or not length.isdigit():
+                    answer = _error(400, f"Content-Length {safe(length)!r} is not a number of bytes")
+                elif int(length) > MAX_BODY:
                     answer = _error(413, f"the request body is over {MAX_BODY} bytes")
                 else:
-                    body = self.rfile.read(length) if length else b""
-                    answer = api_.answer(self.command, self.path, self.headers, body)
+                    body = self.rfile.read(int(length)) if int(length) else b""
+                    try:
+                        answer = api_.answer(self.command, self.path, self.headers, body)
+                    except Exception as exc:  # our bug: the client gets a JSON 500, the console one line
+                        print(safe(f"promstack serve: {self.command} {self.path}: {type(exc).__name__}: {exc}"),
+                              file=sys.stderr)
+                        answer = _error(500, "the server failed on this request; see its console")
+                self._send(answer)
+
+            def _send(self, answer: Answer) -> None:
                 self.send_response(answer.status)
                 for key, value in answer.headers.items():
                     self.send_header(key, value)
@@ -211,17 +245,23 @@ class Server:
                 if self.command != "HEAD":
                     self.wfile.write(answer.body)
 
-            do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = _reply
+            do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = _reply
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """The server's own refusals (a method it has no handler for, a request line too
+                long, a malformed request) in JSON like every other answer."""
+                self.close_connection = True
+                with contextlib.suppress(OSError):  # the client went away
+                    self._send(_error(code, message or explain or "bad request"))
 
             def log_message(self, *args: Any) -> None:  # quiet: an access log is the proxy's job
                 pass
 
         try:
-            self._http = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise PromstackError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port or "
-                                 "--host") from None
-        self._http.daemon_threads = True
+            self._http = (_Listener6 if ":" in host else _Listener)((host, port), Handler)
+        except (OSError, OverflowError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise PromstackError(f"cannot listen on {host}:{port} ({why}); pick another --port or --host") from None
         self._thread = threading.Thread(target=self._http.serve_forever, args=(0.2,), daemon=True)
         self._thread.start()
 
@@ -242,17 +282,26 @@ def run(args: argparse.Namespace) -> int:
     from ..pipeline.runner import default_root
     from .monitor import _wait
 
-    if not str(args.port).isdigit() or int(args.port) > 65535:
+    if not re.fullmatch(r"[0-9]{1,5}", str(args.port)) or int(args.port) > 65535:
         raise PromstackError(f"--port {args.port}: give a port number from 0 to 65535")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.token_env):
+        raise PromstackError(f"--token-env {args.token_env!r}: name an environment variable (PROMSTACK_SERVE_TOKEN)")
     root = Path.cwd() if args.config else default_root(Path.cwd())
     settings = load_or_default(root, {"config": args.config})
     token = os.environ.get(args.token_env) or None
+    if token is not None and not TOKEN.fullmatch(token):
+        raise PromstackError(f"${args.token_env}: a bearer token is ASCII letters, digits and -._~+/ (then = "
+                             "padding); this one cannot be sent in a header. Make one with: python -c "
+                             "'import secrets; print(secrets.token_urlsafe(32))'")
     api = RegistryAPI(settings.root, token)
     if not api.registry.index_path.is_file():
         raise PromstackError(f"{api.registry.rel(api.registry.index_path)}: no prompt registry here; a run or "
                              "`promstack prompt list` records the prompts of the configured suites")
     server = Server(api, args.host, int(args.port))
     guard = f"bearer token of ${args.token_env} required" if token else f"no token (${args.token_env} unset)"
+    if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(safe(f"promstack serve: warning: listening on {args.host} without a token: anyone who reaches the "
+                   f"port reads the prompts; set ${args.token_env}"), file=sys.stderr)
     print(safe(f"promstack serve: the registry of {settings.root} at {server.url}{API}/prompts ({guard}; read-only; "
                "Ctrl-C stops)"), flush=True)
     return _wait(server)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,7 +96,7 @@ def test_lists_versions_and_labels_as_the_registry_has_them(registry, served):
     _, _, entry = call(f"{served.url}/v1/prompts/support")
     assert [v["number"] for v in entry["versions"]] == [1, 2]
     _, _, by_label = call(f"{served.url}/v1/prompts/support/labels/production")
-    assert (by_label["number"], by_label["labels"]) == (1, ["production"])
+    assert (by_label["number"], by_label["label"]) == (1, "production")
     client = Client(registry, url=served.url)
     assert client.get_prompt("support").number == 1  # production by default, as from files
     assert client.get_prompt("support", version=2).render(input="x") == [{"role": "user", "content": "둘째 x"}]
@@ -213,6 +214,9 @@ def test_the_command_serves_until_sigterm_and_says_where(registry):
 
 @pytest.mark.parametrize(("args", "says"), [
     (["--port", "http"], "--port http: give a port number from 0 to 65535"),
+    (["--port", "²"], "--port ²: give a port number from 0 to 65535"),
+    (["--port", "99999"], "--port 99999: give a port number from 0 to 65535"),
+    (["--token-env", ""], "--token-env '': name an environment variable (PROMSTACK_SERVE_TOKEN)"),
 ])
 def test_bad_serve_options_are_one_line(registry, capsys, monkeypatch, args, says):
     from pytest_promstack.cli import main
@@ -228,3 +232,135 @@ def test_serve_without_a_registry_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["serve", "--port", "0"]) == 4
     assert "no prompt registry here" in capsys.readouterr().err
+
+
+def test_a_token_that_no_header_can_carry_is_refused_at_start(registry, capsys, monkeypatch):
+    from pytest_promstack.cli import main
+
+    monkeypatch.chdir(registry)
+    monkeypatch.setenv("PROMSTACK_SERVE_TOKEN", "토큰")
+    assert main(["serve", "--port", "0"]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("promstack serve: $PROMSTACK_SERVE_TOKEN: a bearer token is ASCII")
+    assert "토큰" not in err
+
+
+def test_a_version_answer_never_changes_when_labels_move(registry, served):
+    status, headers, doc = call(f"{served.url}/v1/prompts/support/versions/1")
+    assert status == 200
+    assert "labels" not in doc
+    PromptRegistry(registry).set_label("support", "staging", 1)
+    again, _, _ = call(f"{served.url}/v1/prompts/support/versions/1", headers={"If-None-Match": headers["ETag"]})
+    assert again == 304
+    client = Client(registry, url=served.url)
+    assert client.get_prompt("support", label="staging").labels == ("staging",)  # from the entry, as from files
+
+
+def test_the_scheme_name_is_case_insensitive(registry, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server = Server(RegistryAPI(registry, token="t0k"), "127.0.0.1", 0)
+    try:
+        for scheme in ("Bearer", "bearer", "BEARER"):
+            assert call(f"{server.url}/v1/prompts", headers={"Authorization": f"{scheme} t0k"})[0] == 200
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(("method", "headers", "body", "status", "says"), [
+    ("POST", {}, b'{"variables": {"input": ' + b"[" * 100000 + b"]" * 100000 + b"}}", 422, "nests too deep"),
+    ("POST", {"Content-Length": "abc"}, None, 400, "Content-Length 'abc' is not a number of bytes"),
+    ("OPTIONS", {}, None, 405, "OPTIONS /v1/prompts/support/versions/1/render: use POST"),
+    ("FOO", {}, None, 501, "Unsupported method"),
+])
+def test_malformed_requests_get_a_json_error_and_the_server_goes_on(served, method, headers, body, status, says):
+    import http.client
+
+    host, port = served.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.putrequest(method, "/v1/prompts/support/versions/1/render")
+        for key, value in {"Content-Length": str(len(body or b"")), **headers}.items():
+            connection.putheader(key, value)
+        connection.endheaders(body)
+        answer = connection.getresponse()
+        assert answer.status == status
+        assert says in json.loads(answer.read())["error"]
+    finally:
+        connection.close()
+    assert call(f"{served.url}/v1/health")[0] == 200
+
+
+def test_a_burst_of_clients_is_answered(served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(64) as pool:
+        statuses = list(pool.map(lambda _: call(f"{served.url}/v1/prompts/support/versions/1")[0], range(256)))
+    assert statuses == [200] * 256
+
+
+class Fake:
+    """A server on 127.0.0.1 answering every GET with ``status``, ``body`` and ``headers``, and
+    keeping the Authorization header of each request."""
+
+    def __init__(self, status=200, body=b"", headers=None):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        fake = self
+        self.auth: list = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                fake.auth.append(self.headers.get("Authorization"))
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        self.thread = threading.Thread(target=self.http.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def test_a_redirect_is_not_followed_and_the_token_stays_home(registry, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    elsewhere = Fake(body=b"{}")
+    hop = Fake(302, headers={"Location": elsewhere.url + "/v1/prompts/support"})
+    try:
+        with pytest.raises(PromstackError, match=r"answered with a redirect \(HTTP 302 to http://127\.0\.0\.1:"):
+            Client(registry, url=hop.url, token="s3cr3t-tok").get_prompt("support")
+        assert elsewhere.auth == []
+    finally:
+        hop.close()
+        elsewhere.close()
+
+
+@pytest.mark.parametrize("body", [b"[1,2,3]", b"{}", b'{"labels": [], "versions": "x"}', b"<html>hi</html>"])
+def test_an_answer_of_another_shape_is_one_line(registry, monkeypatch, body):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    fake = Fake(body=body)
+    try:
+        with pytest.raises(PromstackError, match=r"^http://127\.0\.0\.1:\d+(/v1/prompts/support: not an answer of "
+                                                 r"promstack's registry API|: cannot read the prompt registry there)"):
+            Client(registry, url=fake.url).get_prompt("support")
+    finally:
+        fake.close()
+
+
+@pytest.mark.parametrize(("url", "token", "says"), [
+    ("not-a-url", None, "give the http(s) address of `promstack serve`"),
+    ("http://127.0.0.1:8765", "토큰", "the registry API's token is ASCII"),
+])
+def test_a_bad_address_or_token_is_one_line(registry, url, token, says):
+    with pytest.raises(PromstackError, match=re.escape(says)):
+        Client(registry, url=url, token=token)
