@@ -488,13 +488,13 @@ def project_prompts(settings: Any, branches: bool = True) -> list[tuple[str, Any
 def version_doc(registry: PromptRegistry, prompt_id: str, number: int) -> dict[str, Any]:
     """Version ``number`` of a prompt as JSON: what renders it (``messages``, ``model``,
     ``params``: the loaded prompt, ``file://`` parts already read) and what names it (``hash``,
-    the index's content hash, which ``prompt_of`` checks the messages against)."""
+    the index's content hash, which ``prompt_of`` checks the messages against). No labels: they
+    move, and this never changes."""
     from .plan.prompts import load_prompt
 
     v = registry.resolve(prompt_id, number)
     prompt = load_prompt(registry.snapshot(prompt_id, int(v["number"])), registry.root, default_id=prompt_id)
-    return {"id": str(prompt_id), "number": int(v["number"]), "hash": v["hash"],
-            "labels": registry.labels_of(prompt_id, int(v["number"])), "messages": list(prompt.messages),
+    return {"id": str(prompt_id), "number": int(v["number"]), "hash": v["hash"], "messages": list(prompt.messages),
             "model": prompt.model, "params": prompt.params, "time": v.get("time"), "author": v.get("author"),
             "message": v.get("message")}
 

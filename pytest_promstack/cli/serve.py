@@ -138,8 +138,8 @@ class RegistryAPI:
 
         v = self.registry.resolve(pid, number)
         key = (pid, number, v["hash"])
-        if key not in self._versions:  # a version never changes: its labels, which move, are not in it
-            self._versions[key] = {k: x for k, x in version_doc(self.registry, pid, number).items() if k != "labels"}
+        if key not in self._versions:  # a version never changes
+            self._versions[key] = version_doc(self.registry, pid, number)
         return self._versions[key]
 
     def _render(self, doc: dict[str, Any], body: bytes) -> dict[str, Any]:
