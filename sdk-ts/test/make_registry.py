@@ -23,8 +23,8 @@ FIXTURES = json.loads((REPO / "tests/data/render/fixtures.json").read_text(encod
 EXTRA = [
     ("params", {"id": "params", "model": "openai/gpt-4o-mini", "template": "{{ q }}",
                 "params": {"temperature": 1.0, "top_p": 0.95, "max_tokens": 100, "frequency_penalty": -0.5,
-                           "small": 1e-07, "big": 1e16, "stop": ["\n", "끝"], "메타": {"키": "값", "b": True, "n": None},
-                           "emoji": "😀", "quote": "\"'\\\t\u2028"}}),
+                           "small": 1e-07, "big": 1e16, "stop": ["\n", "끝"],
+                           "메타": {"키": "값", "b": True, "n": None}, "emoji": "😀", "quote": "\"'\\\t\u2028"}}),
     ("tools", {"id": "tools", "template": "날씨: {{ city }}", "response_format": {"type": "json_object"},
                "tools": [{"type": "function", "function": {"name": "get_weather", "description": "날씨",
                                                            "parameters": {"type": "object", "properties": {
