@@ -264,6 +264,7 @@ function makeEnvironment(): StrictEnvironment {
   const env = new StrictEnvironment([], { autoescape: false, throwOnUndefined: true });
   (env as any).filters = {};
   (env as any).tests = Object.fromEntries(Object.entries((env as any).tests).filter(([k]) => TESTS.has(k)));
+  (env as any).addTest("none", (v: unknown) => v === null);
   for (const [name, f] of Object.entries(FILTERS)) env.addFilter(name, f);
   for (const [name, f] of Object.entries(HOOKS)) env.addFilter(name, f.bind(env) as any);
   return env;
@@ -292,6 +293,9 @@ function soften(node: any): any {
 function rewrite(node: any): any {
   if (node === null || node === undefined || typeof node !== "object") return node;
   const type: string = node.typename;
+  if (type === "Neg" && node.target?.typename === "Literal" && Number.isInteger(node.target.value)) {
+    return new nodes.Literal(node.lineno, node.colno, -node.target.value); // xs[-1]
+  }
   if (!ALLOWED.has(type)) {
     throw new RenderError(`${REFUSED[type] ?? type} is not rendered by the TypeScript SDK (only the Jinja2 ` +
       "subset it renders as Python does); render it with promstack serve's render endpoint or change the template");
@@ -309,6 +313,9 @@ function rewrite(node: any): any {
       return filterNode(node, name, args);
     }
     case "Is": {
+      if (node.right.typename === "Literal" && node.right.value === null) { // `is none`: the literal none
+        node.right = new nodes.Symbol(node.right.lineno, node.right.colno, "none");
+      }
       const test = node.right.typename === "Symbol" ? node.right.value : node.right.name?.value;
       if (!TESTS.has(test)) {
         throw new RenderError(`the test 'is ${test}' is not rendered by the TypeScript SDK; it renders ` +
