@@ -59,13 +59,14 @@ def _csp_hash(text: str) -> str:
 def page(template: str, script: str, style: str, **context: Any) -> str:
     """A self-contained page (the run report, the monitoring dashboard): ``template`` rendered
     with autoescaping and strict undefined, the shared sortable tables' script and ``script``
-    inlined, ``style`` inlined, both allowed by hash and nothing else (a Content-Security-Policy
-    with no network source), as ``csp``, ``script`` and ``style`` in the template."""
+    inlined, the shared ``base.css`` and ``style`` inlined, both allowed by hash and nothing else
+    (a Content-Security-Policy with no network source), as ``csp``, ``script`` and ``style`` in
+    the template."""
     import jinja2
     from markupsafe import Markup
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    code, css = _asset("sortable.js") + "\n" + _asset(script), _asset(style)
+    code, css = _asset("sortable.js") + "\n" + _asset(script), _asset("base.css") + _asset(style)
     csp = (f"default-src 'none'; script-src {_csp_hash(code)}; style-src {_csp_hash(css)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
     return env.from_string(_asset(template)).render(csp=csp, script=Markup(code), style=Markup(css), **context)

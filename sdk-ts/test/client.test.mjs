@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { after, before, describe, test } from "node:test";
-import { EXAMPLE, makeRegistry, moveLabel, sdk, startServe } from "./support.mjs";
+import { describe, test } from "node:test";
+import { EXAMPLE, makeRegistry, moveLabel, sdk, servedRegistry, startServe } from "./support.mjs";
 
 const { Client, PromstackError } = sdk;
 
@@ -53,20 +53,11 @@ test("unknown prompts, versions and labels name the known ones; version and labe
 });
 
 describe("a registry written by Python, from files and from promstack serve", () => {
-  let registry;
-  let server;
-  before(async () => {
-    registry = makeRegistry();
-    server = await startServe(registry.root);
-  });
-  after(async () => {
-    await server?.stop();
-    registry?.cleanup();
-  });
+  const served = servedRegistry();
 
   for (const mode of ["root", "url"]) {
-    const client = (options = {}) => new Client(mode === "root" ? { root: registry.root, ...options }
-      : { url: server.url, ...options });
+    const client = (options = {}) => new Client(mode === "root" ? { root: served.registry.root, ...options }
+      : { url: served.server.url, ...options });
 
     test(`${mode}: hashes agree with Python for floats, non-ASCII keys, tools, a text file and an encoded id`,
       async () => {
@@ -92,7 +83,7 @@ describe("a registry written by Python, from files and from promstack serve", ()
       let now = 0;
       const c = client({ labelTtl: 60, clock: () => now });
       assert.equal((await c.getPrompt({ id: "moving" })).number, 1);
-      moveLabel(registry.root, "moving", "production", 2);
+      moveLabel(served.registry.root, "moving", "production", 2);
       try {
         now = 59;
         const cached = await c.getPrompt({ id: "moving", label: "production" });
@@ -103,7 +94,7 @@ describe("a registry written by Python, from files and from promstack serve", ()
         assert.deepEqual(moved.render({ x: "!" }), [{ role: "user", content: "두 번째 !" }]);
         assert.equal((await c.getPrompt({ id: "moving", version: 1 })).render({ x: "?" })[0].content, "첫 번째 ?");
       } finally {
-        moveLabel(registry.root, "moving", "production", 1);
+        moveLabel(served.registry.root, "moving", "production", 1);
       }
     });
 
@@ -116,11 +107,11 @@ describe("a registry written by Python, from files and from promstack serve", ()
   }
 
   test("root: a version file edited by hand is refused by its content hash", async () => {
-    const file = path.join(registry.root, ".promstack/prompts/question/1.yaml");
+    const file = path.join(served.registry.root, ".promstack/prompts/question/1.yaml");
     const original = readFileSync(file, "utf8");
     writeFileSync(file, original.replace("질문", "질문!"));
     try {
-      await rejects(new Client({ root: registry.root }).getPrompt({ id: "question", version: 1 }),
+      await rejects(new Client({ root: served.registry.root }).getPrompt({ id: "question", version: 1 }),
         /hashes to [0-9a-f]{8}, not to its version's 6702d151.*not used/);
     } finally {
       writeFileSync(file, original);
@@ -129,29 +120,20 @@ describe("a registry written by Python, from files and from promstack serve", ()
 });
 
 describe("promstack serve with a token", () => {
-  let registry;
-  let server;
-  before(async () => {
-    registry = makeRegistry();
-    server = await startServe(registry.root, "s3cret-token_1");
-  });
-  after(async () => {
-    await server?.stop();
-    registry?.cleanup();
-  });
+  const served = servedRegistry("s3cret-token_1");
 
   test("the right token reads prompts; none or a wrong one is refused in one line", async () => {
-    const ok = new Client({ url: server.url, token: "s3cret-token_1" });
+    const ok = new Client({ url: served.server.url, token: "s3cret-token_1" });
     assert.deepEqual((await ok.getPrompt({ id: "question", version: 1 })).render({ q: "?" }),
       [{ role: "user", content: "질문: ?" }]);
     const saved = process.env.PROMSTACK_SERVE_TOKEN;
     delete process.env.PROMSTACK_SERVE_TOKEN;
     try {
-      await rejects(new Client({ url: server.url }).getPrompt({ id: "question" }), /wants a bearer token/);
-      await rejects(new Client({ url: server.url, token: "wrong" }).getPrompt({ id: "question" }),
+      await rejects(new Client({ url: served.server.url }).getPrompt({ id: "question" }), /wants a bearer token/);
+      await rejects(new Client({ url: served.server.url, token: "wrong" }).getPrompt({ id: "question" }),
         /the one given was refused/);
       process.env.PROMSTACK_SERVE_TOKEN = "s3cret-token_1";
-      assert.equal((await new Client({ url: server.url }).getPrompt({ id: "question" })).number, 1);
+      assert.equal((await new Client({ url: served.server.url }).getPrompt({ id: "question" })).number, 1);
     } finally {
       if (saved === undefined) delete process.env.PROMSTACK_SERVE_TOKEN;
       else process.env.PROMSTACK_SERVE_TOKEN = saved;

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const require = createRequire(import.meta.url);
@@ -24,6 +25,21 @@ export function makeRegistry() {
   const made = spawnSync(PYTHON, [path.join(HERE, "make_registry.py"), root], { env: PY_ENV, encoding: "utf8" });
   if (made.status !== 0) throw new Error(`make_registry.py failed: ${made.stderr || made.error}`);
   return { root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** In the enclosing suite (or file): a registry made before its tests and `promstack serve`
+ * on it (with `token`, if given), both gone after them; `ctx.registry.root`, `ctx.server.url`. */
+export function servedRegistry(token) {
+  const ctx = {};
+  before(async () => {
+    ctx.registry = makeRegistry();
+    ctx.server = await startServe(ctx.registry.root, token);
+  });
+  after(async () => {
+    await ctx.server?.stop();
+    ctx.registry?.cleanup();
+  });
+  return ctx;
 }
 
 /** `promstack serve --port 0` in `root`; resolves to { url, stop } once its first line names the address. */

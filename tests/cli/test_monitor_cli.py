@@ -28,12 +28,7 @@ def records() -> list[dict]:
 @pytest.fixture
 def project(tmp_path, records, monkeypatch) -> Path:
     """A project whose config prices acme-llm by its params and logs to logs/calls.jsonl."""
-    models = [{"name": "acme-llm", "model": "openai/acme-llm", "api_base": "http://127.0.0.1:9/v1",
-               "params": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}},
-              {"name": "mystery-llm", "model": "openai/mystery-llm", "api_base": "http://127.0.0.1:9/v1"}]
-    write(tmp_path, {"promstack.yaml": yaml.safe_dump({"models": models, "log": "logs/calls.jsonl",
-                                                       "suites": {"s": {"tests": ["t.csv"]}}}),
-                     "t.csv": "input\nx\n"})
+    calllogs.project(tmp_path, (calllogs.ACME, calllogs.MYSTERY))
     calllogs.write(tmp_path / "logs", records)
     monkeypatch.chdir(tmp_path)
     return tmp_path

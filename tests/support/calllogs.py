@@ -112,6 +112,23 @@ def write(folder: Path, records: Sequence[dict], name: str = "calls") -> list[Pa
     return [gz, rotated, live]
 
 
+ACME = {"name": "acme-llm", "model": "openai/acme-llm", "api_base": "http://127.0.0.1:9/v1",
+        "params": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}  # priced by its params
+MYSTERY = {"name": "mystery-llm", "model": "openai/mystery-llm", "api_base": "http://127.0.0.1:9/v1"}  # no price
+
+
+def project(root: Path, models: Sequence[dict] = (ACME,), **config: Any) -> Path:
+    """A project at ``root`` whose promstack.yaml configures ``models`` and logs to
+    logs/calls.jsonl (``config``: more top-level keys, such as ``alerts``)."""
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    doc = {"models": list(models), "log": "logs/calls.jsonl", **config, "suites": {"s": {"tests": ["t.csv"]}}}
+    (root / "promstack.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    (root / "t.csv").write_text("input\nx\n", encoding="utf-8")
+    return root
+
+
 def cut_gzip(path: Path) -> int:
     """Cut a gzipped log in the middle (a copy killed half-way); the number of whole lines left
     before the cut, counted by inflating what remains with zlib."""

@@ -12,13 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pytest_promstack.cli import main
 from pytest_promstack.config.settings import AlertsSpec
 from pytest_promstack.report import dashboard
 from tests.support import calllogs
-from tests.support.project import one_error_line, write
+from tests.support.project import one_error_line
 
 START = calllogs.START
 UNTIL = START + timedelta(hours=72)
@@ -231,12 +230,7 @@ def test_an_empty_range_says_so(logs):
 
 @pytest.fixture
 def configured(tmp_path, logs, monkeypatch) -> Path:
-    models = [{"name": "acme-llm", "model": "openai/acme-llm", "api_base": "http://127.0.0.1:9/v1",
-               "params": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6}}]
-    write(tmp_path, {"promstack.yaml": yaml.safe_dump({"models": models, "log": "logs/calls.jsonl",
-                                                       "alerts": {"max_cost_usd": 5, "max_tokens": 400000},
-                                                       "suites": {"s": {"tests": ["t.csv"]}}}),
-                     "t.csv": "input\nx\n"})
+    calllogs.project(tmp_path, alerts={"max_cost_usd": 5, "max_tokens": 400000})
     shutil.copytree(logs, tmp_path / "logs")
     monkeypatch.chdir(tmp_path)
     return tmp_path
