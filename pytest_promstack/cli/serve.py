@@ -155,8 +155,15 @@ class RegistryAPI:
         variables = request.get("variables", {}) if isinstance(request, dict) else None
         if not isinstance(variables, dict):
             raise TemplateError('"variables" must be an object of names to values: {"variables": {"input": "..."}}')
-        prompt = prompt_of(doc, f"{doc['id']} v{doc['number']}")
-        return {"id": doc["id"], "number": doc["number"], "hash": doc["hash"], "messages": prompt.render(variables)}
+        where = f"prompt {doc['id']!r} v{doc['number']}"
+        try:
+            messages = prompt_of(doc, where).render(variables)
+        except TemplateError as exc:
+            if exc.variable is None:
+                raise
+            raise TemplateError(f"template variable {exc.variable!r} is undefined in {where}; send it in the body: "
+                                f'{{"variables": {{{json.dumps(exc.variable, ensure_ascii=False)}: ...}}}}') from None
+        return {"id": doc["id"], "number": doc["number"], "hash": doc["hash"], "messages": messages}
 
 
 def _listed(v: dict[str, Any]) -> dict[str, Any]:

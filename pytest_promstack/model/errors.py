@@ -28,7 +28,10 @@ class CaseError(PromstackError):
 
 
 class TemplateError(PromstackError):
-    """A prompt template could not be rendered for a case (e.g. a missing variable)."""
+    """A prompt template could not be rendered for a case (e.g. a missing variable, then named
+    in ``variable``, so that each caller can say where to give it)."""
+
+    variable: str | None = None
 
 
 class JudgeError(PromstackError):

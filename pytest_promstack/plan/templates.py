@@ -38,10 +38,10 @@ def render_text(template: Any, variables: dict[str, Any], source: str) -> str:
         if "has no element" in str(exc):  # {{ items[5] }} past the end: not a missing column
             raise TemplateError(f"{source}: template error: {exc}") from None
         name = _undefined_name(str(exc))
-        raise TemplateError(
-            f"template variable {name!r} is undefined in {source}; give it a value: the column or key "
-            f"{name!r} in the test file, the suite's vars:, or vars= where code renders it"
-        ) from None
+        error = TemplateError(f"template variable {name!r} is undefined in {source}; give it a value: the column or "
+                              f"key {name!r} in the test file, the suite's vars:, or vars= where code renders it")
+        error.variable = name
+        raise error from None
     except TemplateLimitError as exc:
         raise TemplateError(f"{source}: {exc}") from None
     except jinja2.TemplateError as exc:

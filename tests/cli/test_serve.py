@@ -76,6 +76,7 @@ def test_every_shared_fixture_renders_alike_from_files_from_the_api_and_from_its
     if "error" in case:
         assert status == 422
         assert case["error"] in said["error"]
+        assert said["error"].endswith(f'send it in the body: {{"variables": {{"{case["error"]}": ...}}}}')
         for client in clients:
             with pytest.raises(TemplateError, match=case["error"]):
                 client.get_prompt(pid).render(**case["variables"])
