@@ -52,18 +52,23 @@ class Client:
     def __init__(self, root: str | Path | None = None, config: str | None = None, label_ttl: float = 60.0,
                  user_id: str | None = None, mask_inputs: bool | None = None, session_id: str | None = None,
                  log: str | Path | None = None, url: str | None = None, token: str | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, cache: str | None = None) -> None:
         """``log``: the call log's path (relative to the project), where the application's code
         wants it, inside the project or not (``/var/log/app/calls.jsonl``); promstack.yaml's
         ``log:`` rotation still applies. Default: promstack.yaml's ``log:``, which a pull
         request can edit and so must stay inside the project. ``url``: read prompts from
         ``promstack serve`` instead of the registry's files (``token``, else
-        ``$PROMSTACK_SERVE_TOKEN``: its bearer token; ``timeout``: seconds per request)."""
+        ``$PROMSTACK_SERVE_TOKEN``: its bearer token; ``timeout``: seconds per request).
+        ``cache``: the cache mode of ``complete`` (use, replay, refresh, off, record; default:
+        promstack.yaml's)."""
+        from .config.modes import CacheMode
         from .config.settings import load_or_default
         from .pipeline.runner import default_root
 
+        if cache is not None and cache not in set(CacheMode):
+            raise PromstackError(f"cache={cache!r}: not a cache mode; use one of {', '.join(CacheMode)}")
         start = Path(root) if root is not None else Path.cwd()
-        options = {"config": config, **({"log": str(log)} if log is not None else {})}
+        options = {"config": config, "cache": cache, **({"log": str(log)} if log is not None else {})}
         self.settings = load_or_default(start if root is not None else default_root(start), options)
         self.root = self.settings.root
         self.registry = PromptRegistry(self.root, readonly=True)

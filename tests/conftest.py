@@ -30,7 +30,7 @@ def _heavy_imports_once() -> None:
     # it while its package keeps it as an attribute, so the next run's `from ..score import
     # assertions` gets that stale copy and `from ..score.assertions import x` a fresh one
     ours = [m.name for m in pkgutil.walk_packages(pytest_promstack.__path__, prefix="pytest_promstack.")
-            if m.name != "pytest_promstack.execute.providers.local"]
+            if m.name != "pytest_promstack.execute.providers.local" and not m.name.endswith(".__main__")]
     for name in ("pandas", "numpy", "diskcache", "tabulate", "hypothesis", *ours):
         with contextlib.suppress(ImportError):  # hypothesis: its plugin imports it in every inner run
             importlib.import_module(name)

@@ -3,8 +3,8 @@ prompt version (``evaluate``), move labels behind the gates (``deploy``), the pr
 (``prompt …``), A/B of two versions (``ab``), the HTML report from a results JSON
 (``report``), a promstack.yaml from a promptfoo config (``import promptfoo``), the audit
 trail's check (``audit verify``), the figures of live traffic from call logs (``monitor``),
-the prompt-injection probes against a prompt (``probe``) and a read-only HTTP API over the
-registry (``serve``)."""
+the prompt-injection probes against a prompt (``probe``), a read-only HTTP API over the
+registry (``serve``) and the project as an MCP server (``mcp``)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ EXIT_CODES = (
     "gate failed. `deploy`: "
     "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`, "
     "`monitor --check`: 0 no rule at alert level (warnings included), 1 an alert. "
-    "`serve`: 0 when stopped (Ctrl-C or SIGTERM). "
-    "`init`, `import`, `monitor`, `serve`: 0 done, 4 bad input (an unknown prompt, "
+    "`serve`, `mcp`: 0 when stopped (Ctrl-C or SIGTERM; stdio: when the client closes it). "
+    "`init`, `import`, `monitor`, `serve`, `mcp`: 0 done, 4 bad input (an unknown prompt, "
     "version or label; an unreadable file; for init and import, files that exist already; for monitor, no log, a "
     "bad time, window, grouping or format)."
 )
@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .serve import add_parser as add_serve
 
     add_serve(sub, common, EXIT_CODES)
+    from .mcp_command import add_parser as add_mcp
+
+    add_mcp(sub, common, EXIT_CODES)
     return parser
 
 
@@ -210,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             from .serve import run as serve
 
             return serve(args)
+        if args.command == "mcp":
+            from .mcp_command import run as mcp_server
+
+            return mcp_server(args)
         settings, registry = _project(args)
         if args.command == "evaluate":
             return evaluate(args, settings, registry, rest)
@@ -257,7 +264,7 @@ def run_tests(args: argparse.Namespace, rest: list[str]) -> int:
                   file=sys.stderr)
             return 4
         config = [f"--promstack-config={path.resolve()}"]  # relative to here, as for the other commands
-        if not any(Path(a).exists() for a in rest if not a.startswith("-")):
+        if not any(Path(a.split("::", 1)[0]).exists() for a in rest if not a.startswith("-")):  # a path or node id
             config += _tests_folder(path.resolve())  # collect that project's tests, not everything under here
     return int(pytest.main(["--promstack", *config, *(f"--promstack-suite={s}" for s in args.suite), *rest]))
 
@@ -403,15 +410,20 @@ def prompt_show(args: argparse.Namespace, settings: Any, registry: Any) -> int:
     return 0
 
 
-def prompt_diff(args: argparse.Namespace, settings: Any, registry: Any) -> int:
+def diff_lines(registry: Any, prompt_id: str, a: str, b: str) -> list[str]:
+    """The unified diff of two versions (numbers or labels) of a prompt's file, line by line."""
     import difflib
 
-    a, b = registry.resolve(args.id, args.a), registry.resolve(args.id, args.b)
-    lines = difflib.unified_diff(registry.text(args.id, a["number"]).splitlines(keepends=True),
-                                 registry.text(args.id, b["number"]).splitlines(keepends=True),
-                                 f"{args.id} v{a['number']}", f"{args.id} v{b['number']}")
-    for line in lines:
-        line = safe(line.rstrip("\r\n")) + "\n"
+    va, vb = registry.resolve(prompt_id, a), registry.resolve(prompt_id, b)
+    return [line.rstrip("\r\n") for line in difflib.unified_diff(
+        registry.text(prompt_id, va["number"]).splitlines(keepends=True),
+        registry.text(prompt_id, vb["number"]).splitlines(keepends=True),
+        f"{prompt_id} v{va['number']}", f"{prompt_id} v{vb['number']}")]
+
+
+def prompt_diff(args: argparse.Namespace, settings: Any, registry: Any) -> int:
+    for line in diff_lines(registry, args.id, args.a, args.b):
+        line = safe(line) + "\n"
         if line.startswith("+") and not line.startswith("+++"):
             line = _bold(line.rstrip("\n"), "32") + "\n"
         elif line.startswith("-") and not line.startswith("---"):

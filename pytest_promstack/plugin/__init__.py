@@ -4,6 +4,7 @@ only. Without it no file is collected and nothing heavy is imported."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from .xdist import XdistHooks
 
         config.pluginmanager.register(XdistHooks(), "promstack-xdist")
+    if os.environ.get("PROMSTACK_PROGRESS_FILE"):  # a process that started this run shows its progress
+        from .progress import register
+
+        register(config, os.environ["PROMSTACK_PROGRESS_FILE"])
 
 
 def _interrupts(config: pytest.Config, ps: Any) -> Any:

@@ -15,30 +15,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pytest_promstack import Client
 from pytest_promstack.cli.serve import RegistryAPI, Server
 from pytest_promstack.model.errors import PromstackError, TemplateError
-from pytest_promstack.plan.prompts import load_prompt
 from pytest_promstack.versions import PromptRegistry, RegistryError, prompt_of
+from tests.support.project import record_prompt
 
 FIXTURES = json.loads((Path(__file__).parents[1] / "data/render/fixtures.json").read_text(encoding="utf-8"))["cases"]
-
-
-def record(root: Path, prompt: dict, version_text: str | None = None) -> None:
-    """Write the prompt's file and record it in the registry (a new version when it changed)."""
-    path = root / "prompts" / f"{prompt['id']}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(version_text or yaml.safe_dump(prompt, allow_unicode=True), encoding="utf-8")
-    p = load_prompt(path, root)
-    PromptRegistry(root).observe(p.id, p.version, path)
 
 
 @pytest.fixture
 def registry(tmp_path) -> Path:
     for case in FIXTURES:
-        record(tmp_path, case["prompt"])
+        record_prompt(tmp_path, case["prompt"])
     return tmp_path
 
 
@@ -87,7 +77,7 @@ def test_every_shared_fixture_renders_alike_from_files_from_the_api_and_from_its
 
 
 def test_lists_versions_and_labels_as_the_registry_has_them(registry, served):
-    record(registry, {"id": "support", "template": "둘째 {{ input }}"})
+    record_prompt(registry, {"id": "support", "template": "둘째 {{ input }}"})
     PromptRegistry(registry).set_label("support", "production", 1)
     status, _, listed = call(f"{served.url}/v1/prompts")
     assert status == 200
@@ -114,7 +104,7 @@ def test_a_version_is_cached_forever_and_a_label_revalidates_with_its_etag(regis
     PromptRegistry(registry).set_label("support", "production", 1)
     _, label_headers, _ = call(f"{served.url}/v1/prompts/support/labels/production")
     assert label_headers["Cache-Control"] == "public, no-cache"
-    record(registry, {"id": "support", "template": "셋째 {{ input }}"})
+    record_prompt(registry, {"id": "support", "template": "셋째 {{ input }}"})
     PromptRegistry(registry).set_label("support", "production", 2)  # a deploy: seen on the next request
     status, _, moved = call(f"{served.url}/v1/prompts/support/labels/production",
                             headers={"If-None-Match": label_headers["ETag"]})
@@ -127,7 +117,7 @@ def test_the_client_rereads_a_label_after_its_ttl_and_a_version_never(registry, 
     now = [1000.0]
     client.clock = lambda: now[0]
     assert client.get_prompt("support", label="production").number == 1
-    record(registry, {"id": "support", "template": "새 {{ input }}"})
+    record_prompt(registry, {"id": "support", "template": "새 {{ input }}"})
     PromptRegistry(registry).set_label("support", "production", 2)
     now[0] += 29
     assert client.get_prompt("support", label="production").number == 1
@@ -176,7 +166,7 @@ def test_each_refusal_is_one_json_error_with_its_reason(served, method, path, bo
 
 
 def test_a_korean_id_is_a_percent_encoded_segment(registry, served):
-    record(registry, {"id": "요약", "template": "요약: {{ text }}"})
+    record_prompt(registry, {"id": "요약", "template": "요약: {{ text }}"})
     status, _, doc = call(f"{served.url}/v1/prompts/{path_of('요약')}/versions/1")
     assert (status, doc["id"]) == (200, "요약")
     assert Client(registry, url=served.url).get_prompt("요약").render(text="가") == [

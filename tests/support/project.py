@@ -42,3 +42,16 @@ def one_error_line(capsys: Any) -> str:
     lines = [line for line in err.splitlines() if line]
     assert len(lines) == 1, err
     return lines[0]
+
+
+def record_prompt(root: Path, prompt: dict[str, Any], version_text: str | None = None) -> None:
+    """Write the prompt's file (prompts/ID.yaml) and record it in the registry (a new version
+    when it changed)."""
+    from pytest_promstack.plan.prompts import load_prompt
+    from pytest_promstack.versions import PromptRegistry
+
+    path = root / "prompts" / f"{prompt['id']}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(version_text or yaml.safe_dump(prompt, allow_unicode=True), encoding="utf-8")
+    p = load_prompt(path, root)
+    PromptRegistry(root).observe(p.id, p.version, path)

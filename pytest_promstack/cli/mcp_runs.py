@@ -1,0 +1,223 @@
+"""What ``promstack mcp`` runs, and what it answers about a run: ``promstack test``,
+``evaluate`` and ``deploy``, each in a child process of this Python with the project's folder
+as its working directory, exactly as a terminal would run them (the same engine, cache,
+cassettes, call log and gates). A child per run, because the server lives as long as the
+editor: the project's own code (``python:`` targets, conftest.py) is imported afresh by every
+run, and a run that is cancelled is stopped like Ctrl-C (SIGTERM), keeping what it finished.
+
+The child's progress comes back through ``PROMSTACK_PROGRESS_FILE`` (plugin/progress.py).
+This module imports neither ``mcp`` nor pytest; ``anyio`` is what the server runs on."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..model.errors import PromstackError
+
+CHILD = [sys.executable, "-m", "pytest_promstack.cli"]
+RESULTS = Path(".promstack", "mcp")  # the last run's results JSON and report, under the project
+MAX_FAILURES = 20  # listed in a run's answer; the rest are counted (the results JSON has them all)
+OUTPUT_CHARS = 600  # of a failing case's output, in the answer
+STOP_GRACE = 10.0  # seconds a cancelled run gets to finish its session before it is killed
+# what a `promstack test` exit status means (pytest's, then promstack's own)
+STATUS = {0: "passed", 1: "some cases failed", 2: "interrupted", 3: "internal error", 4: "usage error",
+          5: "no case collected", 6: "the cases passed but a gate failed",
+          7: "the cases passed but a regression against the baseline was found"}
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+RUNNING: set[Any] = set()  # the child processes of this server (stop_all on SIGTERM)
+
+
+@dataclass
+class Finished:
+    status: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = 12) -> str:
+        """The end of what the child printed: the lines that say why a run did not happen."""
+        text = "\n".join(x for x in (self.stderr.strip(), self.stdout.strip()) if x)
+        return "\n".join(text.splitlines()[-lines:])
+
+
+async def run_child(args: list[str], cwd: Path, progress: Progress | None = None,
+                    stdin: bytes | None = None, python: bool = False) -> Finished:
+    """``promstack ARGS`` (``python``: ``python ARGS``) in a child process; its progress lines
+    go to ``progress``."""
+    with tempfile.TemporaryDirectory(prefix="promstack-mcp-") as tmp:
+        feed, out_path, err_path = Path(tmp, "progress.jsonl"), Path(tmp, "stdout"), Path(tmp, "stderr")
+        feed.touch()
+        env = {**os.environ, "PROMSTACK_PROGRESS_FILE": str(feed), "PYTHONIOENCODING": "utf-8"}
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            command = [sys.executable, *args] if python else [*CHILD, *args]
+            process = await anyio.open_process(command, cwd=cwd, env=env, stdout=out, stderr=err,
+                                               stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+            RUNNING.add(process)
+            try:
+                if stdin is not None and process.stdin is not None:
+                    await process.stdin.send(stdin)
+                    await process.stdin.aclose()
+                offset, status = 0, None
+                while status is None:
+                    with anyio.move_on_after(0.2):
+                        status = await process.wait()
+                    offset = await _relay(feed, offset, progress)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await _stop(process)
+                raise
+            finally:
+                RUNNING.discard(process)
+        return Finished(int(status), out_path.read_text("utf-8", "replace"), err_path.read_text("utf-8", "replace"))
+
+
+async def stop_all() -> None:
+    """Stop every run in progress (the server is stopping), each as a cancelled one."""
+    async with anyio.create_task_group() as tg:
+        for process in list(RUNNING):
+            tg.start_soon(_stop, process)
+
+
+async def _stop(process: Any) -> None:
+    """SIGTERM (the run ends like Ctrl-C: what it finished is kept), then SIGKILL."""
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    with anyio.move_on_after(STOP_GRACE):
+        await process.wait()
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    await process.wait()
+
+
+async def _relay(feed: Path, offset: int, progress: Progress | None) -> int:
+    """Send the progress lines written since ``offset``; the offset after the last whole line."""
+    with open(feed, "rb") as f:
+        f.seek(offset)
+        chunk = f.read()
+    end = chunk.rfind(b"\n") + 1
+    for raw in chunk[:end].splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if progress is not None and "done" in line:
+            total = line.get("total")
+            await progress(float(line["done"]), float(total) if total else None,
+                           f"{line['done']}/{total or '?'} {line.get('outcome')}: {line.get('case')}")
+    return offset + end
+
+
+# -- what a run answers --------------------------------------------------------------------------
+
+SUMMARY_KEYS = ("suite", "model", "prompt_id", "prompt_version", "cases", "passed", "failed", "error", "xfailed",
+                "xpassed", "skipped", "pass_pct", "quality", "p50_ms", "p95_ms", "input_tokens", "output_tokens",
+                "cost_usd", "eval_cost_usd", "cache_hits", "calls")
+COUNTED = ("cases", "passed", "failed", "error", "xfailed", "xpassed", "skipped", "input_tokens", "output_tokens",
+           "cache_hits", "calls")
+
+
+def summarize(doc: dict[str, Any], status: int | None = None) -> dict[str, Any]:
+    """A results document as an agent reads it: totals, the summary's rows, the failing cases
+    (their failed assertions and output, cut short), the gates."""
+    rows = [{k: _rounded(row.get(k)) for k in SUMMARY_KEYS} for row in doc.get("summary") or []]
+    totals: dict[str, Any] = {k: sum(int(r.get(k) or 0) for r in rows) for k in COUNTED}
+    costs = [r["cost_usd"] for r in rows if r.get("cost_usd") is not None]
+    totals["cost_usd"] = round(sum(costs), 6) if costs else None
+    failing = [c for c in doc.get("cases") or [] if c.get("outcome") in ("failed", "error")]
+    run = doc.get("run") or {}
+    answer: dict[str, Any] = {
+        "run_id": run.get("id"), "finished": run.get("finished"), "interrupted": bool(run.get("interrupted")),
+        "totals": totals, "quality": _rounded(doc.get("quality")), "summary": rows,
+        "failures": [_failure(c) for c in failing[:MAX_FAILURES]],
+        "gates": [{k: _rounded(g.get(k)) for k in ("key", "scope", "value", "limit", "passed")}
+                  for g in doc.get("gates") or []],
+    }
+    if len(failing) > MAX_FAILURES:
+        answer["more_failures"] = len(failing) - MAX_FAILURES
+    if doc.get("baseline"):
+        answer["regressions"] = len((doc["baseline"] or {}).get("regressions") or [])
+    if status is not None:
+        answer = {"status": status, "verdict": STATUS.get(status, f"exit status {status}"), **answer}
+    return answer
+
+
+def _failure(case: dict[str, Any]) -> dict[str, Any]:
+    output = case.get("output")
+    if isinstance(output, str) and len(output) > OUTPUT_CHARS:
+        output = output[:OUTPUT_CHARS] + f"… ({len(output)} characters)"
+    return {"case": case.get("case_id"), "suite": case.get("suite"), "model": case.get("model"),
+            "outcome": case.get("outcome"), "error": case.get("error") or case.get("setup_error"),
+            "failed": [a.get("reason") for a in case.get("assertions") or [] if not a.get("passed")],
+            "output": output}
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 2) if isinstance(value, float) else value
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A results JSON, or one line saying why not."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PromstackError(f"{path}: no results yet; run a suite (the run_suite tool) or pass the path of a "
+                             "results JSON (--promstack-json)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise PromstackError(f"{path}: not a readable results JSON ({exc}); run the suite again") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
+        raise PromstackError(f"{path}: not a promstack results JSON (no cases); pass a file --promstack-json wrote")
+    return doc
+
+
+# -- one call with ad-hoc variables, in the child ---------------------------------------------------
+
+
+def adhoc_child() -> None:
+    """Read ``{"root", "config", "prompt", "version", "label", "variables", "model", "asserts",
+    "cache"}`` on stdin; call the model once through the SDK's engine and score the reply; write
+    the answer as JSON on stdout (anything else the call prints goes to stderr)."""
+    real = sys.stdout
+    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            answer = _adhoc(request)
+        except PromstackError as exc:
+            answer = {"problem": str(exc)}
+    real.write(json.dumps(answer, ensure_ascii=False))
+    real.flush()
+
+
+def _adhoc(request: dict[str, Any]) -> dict[str, Any]:
+    from ..model.errors import CallFailed, CheckFailed
+    from ..sdk import Client
+
+    with Client(root=request["root"], config=request.get("config"), cache=request.get("cache")) as client:
+        version = client.get_prompt(request["prompt"], version=request.get("version"), label=request.get("label"))
+        reply = client.complete(version, model=request.get("model"), **(request.get("variables") or {}))
+        answer: dict[str, Any] = {
+            "prompt": version.id, "number": version.number, "hash": version.hash, "model": reply.model,
+            "messages": list(reply.messages), "output": reply.output, "error": reply.error,
+            "tool_calls": list(reply.tool_calls or []) or None, "latency_ms": _rounded(reply.latency_ms),
+            "input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens, "cost_usd": reply.cost_usd,
+            "cached": reply.cached}
+        asserts = request.get("asserts") or []
+        if asserts:
+            try:
+                scores = client.check(reply, *asserts)
+                answer.update(passed=True, assertions=[{"type": s.type, "passed": s.passed, "score": s.score,
+                                                        "reason": s.reason} for s in scores])
+            except (CheckFailed, CallFailed) as exc:
+                answer.update(passed=False, failure=str(exc))
+        return answer

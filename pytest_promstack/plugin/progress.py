@@ -1,0 +1,53 @@
+"""A run's progress as JSON lines, for a process that started the run and shows it (the MCP
+server's progress notifications): registered at configure when ``PROMSTACK_PROGRESS_FILE``
+names a file, in the process that reports (xdist's controller, never its workers).
+
+    {"total": 11}
+    {"done": 1, "total": 11, "case": "prompt_tests/app.csv::환불[app]", "outcome": "passed"}
+
+Each line is written whole and flushed, so a reader tailing the file sees complete lines."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+import pytest
+
+ENV = "PROMSTACK_PROGRESS_FILE"
+
+
+class Progress:
+    def __init__(self, path: str) -> None:
+        self.out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole run
+        self.total: int | None = None
+        self.done = 0
+
+    def _write(self, line: dict[str, Any]) -> None:
+        self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.total = len(session.items)
+        self._write({"total": self.total})
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self.total is None:  # every worker collects the same items
+            self.total = len(ids)
+            self._write({"total": self.total})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # a case ends at its call, or at a setup that did not pass (then it has no call)
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.done += 1
+            outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
+            self._write({"done": self.done, "total": self.total, "case": report.nodeid, "outcome": outcome})
+
+    def pytest_unconfigure(self) -> None:
+        self.out.close()
+
+
+def register(config: pytest.Config, path: str) -> None:
+    if getattr(config, "workerinput", None) is None:
+        config.pluginmanager.register(Progress(path), "promstack-progress")
