@@ -120,11 +120,12 @@ class PromstackMCP(MCPServer):
                     listed.append(MCPPrompt(name=pid, description=f"unreadable: {exc}", arguments=[]))
                     continue
                 labels = registry.labels_of(pid, int(v["number"]))
+                needed = template_variables(prompt)
                 listed.append(MCPPrompt(
                     name=pid, description=_described(pid, v, labels, prompt),
-                    arguments=[*(PromptArgument(name=name, required=required)
-                                 for name, required in template_variables(prompt).items()),
-                               PromptArgument(name="version", required=False,
+                    arguments=[*(PromptArgument(name=name, required=required) for name, required in needed.items()),
+                               PromptArgument(name="prompt_version" if "version" in needed else "version",
+                                              required=False,
                                               description="a version number or a label (default: production, "
                                                           "else the latest version)")]))
         except PromstackError as exc:
@@ -134,12 +135,15 @@ class PromstackMCP(MCPServer):
     async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None,
                          context: Context[Any, Any] | None = None) -> GetPromptResult:
         values = dict(arguments or {})
-        ref = values.pop("version", None)
+        ref = values.pop("prompt_version", None)  # the version's argument when the template has a `version`
         try:
             registry = self.project.registry()
             if name not in registry.ids():
                 raise PromstackError(f"no prompt {name!r} in the registry; its prompts: "
                                      f"{', '.join(registry.ids()) or 'none'}")
+            if ref is None and "version" in values and "version" not in template_variables(
+                    self.version(registry, name)[1]):
+                ref = values.pop("version")
             v, prompt = self.version(registry, name, ref)
             try:
                 messages = prompt.render(values)

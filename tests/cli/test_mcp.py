@@ -89,6 +89,16 @@ async def test_the_registrys_prompts_are_mcp_prompts_with_their_variables_and_a_
 
 
 @pytest.mark.anyio
+async def test_a_template_variable_named_version_keeps_its_name(root):
+    record_prompt(root, {"id": "release", "template": "릴리스 {{ version }}: {{ notes }}"})
+    async with Client(in_process(root), mode="legacy") as client:
+        listed = {p.name: p for p in (await client.list_prompts()).prompts}
+        assert [a.name for a in listed["release"].arguments] == ["notes", "version", "prompt_version"]
+        got = await client.get_prompt("release", {"version": "2.1", "notes": "버그 수정", "prompt_version": "1"})
+        assert got.messages[0].content.text == "릴리스 2.1: 버그 수정"
+
+
+@pytest.mark.anyio
 async def test_every_shared_fixture_renders_alike_over_mcp(tmp_path, monkeypatch):
     monkeypatch.delenv("CI", raising=False)
     write(tmp_path, {"promstack.yaml": "suites: {}\n"})
