@@ -59,12 +59,20 @@ class Project:
 
     def __init__(self, start: Path, config: str | None) -> None:
         self.start, self.config = start, config
+        self._loaded: tuple[tuple[int, int] | None, Any] | None = None
         self.settings()  # a missing or broken config stops the command before it serves
 
     def settings(self) -> Any:
+        """The settings, read again when the config file changed (reading it is most of a
+        prompt request's time)."""
         from ..config.settings import load_settings
 
-        return load_settings(self.start, {"config": self.config})
+        if self._loaded is not None and self._loaded[0] is not None \
+                and self._loaded[0] == _stamp(self._loaded[1].config_file):
+            return self._loaded[1]
+        settings = load_settings(self.start, {"config": self.config})
+        self._loaded = (_stamp(settings.config_file), settings)
+        return settings
 
     def registry(self, settings: Any = None) -> Any:
         from ..versions import PromptRegistry
@@ -78,6 +86,14 @@ class Project:
         if not path.is_relative_to(root):
             raise PromstackError(f"{what} {given!r}: outside the project ({root}); give a path inside it")
         return path
+
+
+def _stamp(path: Path | None) -> tuple[int, int] | None:
+    try:
+        stat = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size) if stat is not None else None
 
 
 class PromstackMCP(MCPServer):

@@ -240,6 +240,20 @@ async def test_a_cancelled_run_stops_its_child_process(root, server):
 
 
 @pytest.mark.anyio
+async def test_an_edited_config_is_read_again_without_a_restart(root, server):
+    async with Client(in_process(root), mode="legacy") as client:
+        before = await client.call_tool("run_suite", {"suites": ["smoke"]})
+        assert before.is_error
+        assert "its suites: regression" in text_of(before)
+        suites = {"regression": {"prompt": "prompts/support.yaml", "tests": ["prompt_tests/support.csv"]},
+                  "smoke": {"prompt": "prompts/support.yaml", "tests": ["prompt_tests/support.csv"]}}
+        (root / "promstack.yaml").write_text(config(server.url, suites=suites), encoding="utf-8")
+        after = await client.call_tool("run_suite", {"suites": ["smoke"], "k": "환불"})
+        assert not after.is_error, text_of(after)
+        assert after.structured_content["summary"][0]["suite"] == "smoke"
+
+
+@pytest.mark.anyio
 async def test_deploy_passes_the_gates_as_the_cli_does(root):
     async with Client(in_process(root), mode="legacy") as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
