@@ -306,7 +306,7 @@ class PromptRegistry:
         """A version entry by number, by label, or (neither) the latest. ``version`` may also be
         a label name (as `diff A B` takes either)."""
         entry = self.entry(prompt_id)
-        if version is not None and not str(version).isdigit():
+        if version is not None and not _number(str(version)):
             version, label = None, str(version)
         if label is not None:
             number = (entry.get("labels") or {}).get(label)
@@ -424,6 +424,9 @@ class PromptRegistry:
     def set_label(self, prompt_id: str, label: str, number: int, action: str = "label", forced: bool = False,
                   reason: str = "", evaluation: dict[str, Any] | None = None) -> int | None:
         """Move a label; returns the number it pointed at before."""
+        if _number(label) or not label.strip():
+            raise RegistryError(f"label {label!r}: a label needs a name that is not a version number (it would read "
+                                "as one); use a word such as production, staging or rc-12")
         with self._writing():
             entry = self.entry(prompt_id)
             self.resolve(prompt_id, number)
@@ -461,6 +464,11 @@ class PromptRegistry:
     def last_evaluation(self, prompt_id: str, number: int) -> dict[str, Any] | None:
         evaluations = self.resolve(prompt_id, number).get("evaluations") or []
         return evaluations[-1] if evaluations else None
+
+
+def _number(text: str) -> bool:
+    """A version number as written: ASCII digits only (``"²".isdigit()`` is true too)."""
+    return text.isascii() and text.isdigit()
 
 
 def project_prompts(settings: Any, branches: bool = True) -> list[tuple[str, Any, Path]]:

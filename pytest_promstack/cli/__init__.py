@@ -33,6 +33,11 @@ EXIT_CODES = (
 )
 
 
+def said(exc: Exception) -> str:
+    """An error's line after the command's own name (a config error names promstack already)."""
+    return str(exc).removeprefix("promstack: ")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="promstack", epilog=EXIT_CODES,
                                      description="Prompt regression tests for LLM applications (pytest-promstack).")
@@ -226,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             return ab(args, settings, registry)
         return PROMPT_ACTIONS[args.action](args, settings, registry)
     except PromstackError as exc:
-        print(safe(f"promstack {args.command}: {exc}", newlines=True), file=sys.stderr)
+        print(safe(f"promstack {args.command}: {said(exc)}", newlines=True), file=sys.stderr)
         return 4
 
 
@@ -281,7 +286,7 @@ def run_probe(args: argparse.Namespace, rest: list[str]) -> int:
         select(args.family or None)
         path = _probe_prompt(settings, args.prompt)
     except (PromstackError, ProbeProblem) as exc:
-        print(safe(f"promstack probe: {exc}", newlines=True), file=sys.stderr)
+        print(safe(f"promstack probe: {said(exc)}", newlines=True), file=sys.stderr)
         return 4
     config = settings.config_file
     options = [f"--promstack-config={config}", f"--promstack-probe={path}", f"--promstack-probe-var={args.var}",

@@ -6,6 +6,7 @@ import."""
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 from ..model.errors import PromstackError
 from ..util.text import safe
 
-EXTRA = "pip install 'pytest-promstack[mcp]'"
+EXTRA = "pip install 'pytest-promstack[mcp]' (from a clone: pip install -e '.[mcp]')"
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser, epilog: str) -> None:
@@ -38,15 +39,21 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         print(f"promstack mcp: the MCP server needs the mcp extra: {EXTRA}", file=sys.stderr)
         return 4
-    if not args.port.isdigit() or int(args.port) > 65535:
+    if not re.fullmatch(r"[0-9]{1,5}", args.port) or int(args.port) > 65535:
         print(f"promstack mcp: --port {safe(args.port)}: not a port; give a number from 0 to 65535", file=sys.stderr)
+        return 4
+    if args.config is not None and not Path(args.config).is_file():
+        print(f"promstack mcp: --config {safe(args.config)}: file not found; pass a promstack.yaml or pyproject.toml",
+              file=sys.stderr)
         return 4
     from .mcp_server import Project, PromstackMCP
 
     try:
         server = PromstackMCP(Project(Path.cwd(), args.config), allow_force=args.allow_force)
     except PromstackError as exc:
-        print(safe(f"promstack mcp: {exc}", newlines=True), file=sys.stderr)
+        from . import said
+
+        print(safe(f"promstack mcp: {said(exc)}", newlines=True), file=sys.stderr)
         return 4
     if args.http:
         return _http(server, int(args.port))
@@ -57,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _stdio(server: Any) -> None:
-    """Until the client closes stdin. SIGTERM stops it too, with exit 0, after the runs in
+    """Until the client closes stdin. SIGTERM or Ctrl-C stop it too, with exit 0, after the runs in
     progress are stopped (their child processes get SIGTERM in turn: nothing is left running).
     The transport reads stdin in a thread that no cancel interrupts, so the process ends there."""
     import os
@@ -70,7 +77,7 @@ async def _stdio(server: Any) -> None:
     async with anyio.create_task_group() as tg:
 
         async def stop_on_sigterm() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async for _ in signals:
                     await mcp_runs.stop_all()
                     sys.stderr.flush()

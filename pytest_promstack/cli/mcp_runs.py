@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 
-from ..model.errors import PromstackError
+from ..model.errors import PromstackError, TemplateError
 
 CHILD = [sys.executable, "-m", "pytest_promstack.cli"]
 RESULTS = Path(".promstack", "mcp")  # the last run's results JSON and report, under the project
@@ -45,10 +45,11 @@ class Finished:
     stdout: str
     stderr: str
 
-    def tail(self, lines: int = 12) -> str:
-        """The end of what the child printed: the lines that say why a run did not happen."""
-        text = "\n".join(x for x in (self.stderr.strip(), self.stdout.strip()) if x)
-        return "\n".join(text.splitlines()[-lines:])
+    def tail(self, lines: int = 8) -> str:
+        """The lines that say why a run did not happen: pytest and promstack put them on stderr
+        (a usage error, a bad config); else the end of its output."""
+        said = self.stderr.strip() or self.stdout.strip()
+        return "\n".join(said.splitlines()[-lines:])
 
 
 async def run_child(args: list[str], cwd: Path, progress: Progress | None = None,
@@ -68,11 +69,11 @@ async def run_child(args: list[str], cwd: Path, progress: Progress | None = None
                 if stdin is not None and process.stdin is not None:
                     await process.stdin.send(stdin)
                     await process.stdin.aclose()
-                offset, status = 0, None
+                relay, status = Relay(progress), None
                 while status is None:
                     with anyio.move_on_after(0.2):
                         status = await process.wait()
-                    offset = await _relay(feed, offset, progress)
+                    await relay.read(feed)
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await _stop(process)
@@ -101,22 +102,46 @@ async def _stop(process: Any) -> None:
     await process.wait()
 
 
-async def _relay(feed: Path, offset: int, progress: Progress | None) -> int:
-    """Send the progress lines written since ``offset``; the offset after the last whole line."""
-    with open(feed, "rb") as f:
-        f.seek(offset)
-        chunk = f.read()
-    end = chunk.rfind(b"\n") + 1
-    for raw in chunk[:end].splitlines():
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            continue
-        if progress is not None and "done" in line:
-            total = line.get("total")
-            await progress(float(line["done"]), float(total) if total else None,
-                           f"{line['done']}/{total or '?'} {line.get('outcome')}: {line.get('case')}")
-    return offset + end
+class Relay:
+    """The child's progress lines as MCP progress, which must only grow: the model calls
+    first (``done`` of ``calls + cases``), then the cases scored after them."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.offset = 0
+        self.cases: int | None = None
+        self.calls = 0
+
+    async def read(self, feed: Path) -> None:
+        """Send the lines written since the last read (whole lines only)."""
+        with open(feed, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        for raw in chunk[:end].splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if self.progress is not None and isinstance(line, dict):
+                await self._send(line)
+
+    async def _send(self, line: dict[str, Any]) -> None:
+        assert self.progress is not None
+        if "calls" in line:
+            self.calls = int(line["of"])
+            await self.progress(float(line["calls"]), self._total(),
+                                f"model calls {line['calls']}/{line['of']} ({line.get('hits')} from the cache, "
+                                f"{line.get('errors')} errors)")
+        elif "done" in line:
+            await self.progress(float(self.calls + int(line["done"])), self._total(),
+                                f"case {line['done']}/{self.cases or '?'} {line.get('outcome')}: {line.get('case')}")
+        elif "total" in line:
+            self.cases = int(line["total"])
+
+    def _total(self) -> float | None:
+        return float(self.calls + self.cases) if self.cases is not None else None
 
 
 # -- what a run answers --------------------------------------------------------------------------
@@ -158,9 +183,23 @@ def _failure(case: dict[str, Any]) -> dict[str, Any]:
     if isinstance(output, str) and len(output) > OUTPUT_CHARS:
         output = output[:OUTPUT_CHARS] + f"… ({len(output)} characters)"
     return {"case": case.get("case_id"), "suite": case.get("suite"), "model": case.get("model"),
-            "outcome": case.get("outcome"), "error": case.get("error") or case.get("setup_error"),
+            "outcome": case.get("outcome"), "error": in_tool_terms(case.get("error") or case.get("setup_error") or "")
+            or None,
             "failed": [a.get("reason") for a in case.get("assertions") or [] if not a.get("passed")],
             "output": output}
+
+
+# the CLI's fixes, as this server's tools take them
+TOOL_TERMS = (("record it with --promstack-record, or run with --promstack-cache use",
+               'run with cache "record" (or "use")'),
+              ("or --force --reason WHY", "or force with a reason (when the server runs with --allow-force)"),
+              ("pass --version N", "pass version"))
+
+
+def in_tool_terms(text: str) -> str:
+    for cli, tool in TOOL_TERMS:
+        text = text.replace(cli, tool)
+    return text
 
 
 def _rounded(value: Any) -> Any:
@@ -200,24 +239,37 @@ def adhoc_child() -> None:
 
 
 def _adhoc(request: dict[str, Any]) -> dict[str, Any]:
+    from ..config.policy import runs_code
     from ..model.errors import CallFailed, CheckFailed
+    from ..pipeline.runner import Runner
     from ..sdk import Client
 
     with Client(root=request["root"], config=request.get("config"), cache=request.get("cache")) as client:
+        asserts = request.get("asserts") or []
+        problem = runs_code(Runner(client.settings).parse(*asserts), "an agent's assertion may not run code")
+        if problem is not None:  # as parsed: a file://check.py:fn is a python assertion too
+            raise PromstackError(problem)
         version = client.get_prompt(request["prompt"], version=request.get("version"), label=request.get("label"))
-        reply = client.complete(version, model=request.get("model"), **(request.get("variables") or {}))
+        try:
+            reply = client.complete(version, model=request.get("model"), **(request.get("variables") or {}))
+        except TemplateError as exc:
+            if exc.variable is None:
+                raise
+            name = json.dumps(exc.variable, ensure_ascii=False)
+            raise PromstackError(f"prompt {version.id!r} v{version.number} needs the variable {exc.variable!r}; "
+                                 f"give it in variables: {{{name}: ...}}") from None
         answer: dict[str, Any] = {
             "prompt": version.id, "number": version.number, "hash": version.hash, "model": reply.model,
-            "messages": list(reply.messages), "output": reply.output, "error": reply.error,
+            "messages": list(reply.messages), "output": reply.output,
+            "error": in_tool_terms(reply.error) if reply.error else None,
             "tool_calls": list(reply.tool_calls or []) or None, "latency_ms": _rounded(reply.latency_ms),
             "input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens, "cost_usd": reply.cost_usd,
             "cached": reply.cached}
-        asserts = request.get("asserts") or []
         if asserts:
             try:
                 scores = client.check(reply, *asserts)
                 answer.update(passed=True, assertions=[{"type": s.type, "passed": s.passed, "score": s.score,
                                                         "reason": s.reason} for s in scores])
             except (CheckFailed, CallFailed) as exc:
-                answer.update(passed=False, failure=str(exc))
+                answer.update(passed=False, failure=in_tool_terms(str(exc)))
         return answer

@@ -109,6 +109,18 @@ class PromstackMCP(MCPServer):
         _tools(self)
         _resources(self)
 
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """Arguments of the wrong shape are one line naming each argument and what it takes
+        (pydantic's own report spans lines and links to its docs)."""
+        from pydantic import ValidationError
+
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            raise ToolError(f"Error executing tool {name}: {_arguments_problem(exc.__cause__)}") from exc.__cause__
+
     # -- the registry -------------------------------------------------------------------------
 
     def version(self, registry: Any, prompt_id: str, ref: str | None = None) -> tuple[dict[str, Any], Any]:
@@ -246,6 +258,27 @@ def _described(pid: str, v: dict[str, Any], labels: list[str], prompt: Any) -> s
     return words
 
 
+def _rendered(prompt: Any, variables: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """The messages, or one line naming a missing variable in the tool's terms."""
+    try:
+        return prompt.render(variables)
+    except TemplateError as exc:
+        if exc.variable is None:
+            raise
+        name = json.dumps(exc.variable, ensure_ascii=False)
+        raise PromstackError(f"{where} needs the variable {exc.variable!r}; give it in variables: {{{name}: ...}}") \
+            from None
+
+
+def _arguments_problem(error: Any) -> str:
+    """``cache: Input should be 'use', 'replay', … (got 'nope'); version: …`` for each argument."""
+    said: dict[str, str] = {}
+    for e in error.errors():
+        field = str(e["loc"][0]) if e["loc"] else "arguments"
+        said.setdefault(field, f"{field}: {e['msg']} (got {json.dumps(e.get('input'), ensure_ascii=False)[:60]})")
+    return "; ".join(said.values())
+
+
 def _text(content: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
 
@@ -294,7 +327,7 @@ def _tools(server: PromstackMCP) -> None:
 
     @server.tool(annotations=READ_ONLY)
     def show_prompt(prompt: Annotated[str, Field(description="the prompt's id")],
-                    version: Annotated[str | None, Field(description="a version number or a label (default: "
+                    version: Annotated[str | int | None, Field(description="a version number or a label (default: "
                                                                      "production, else the latest)")] = None,
                     variables: Annotated[dict[str, Any] | None, Field(
                         description="render it with these values (any JSON: lists, numbers)")] = None
@@ -303,7 +336,7 @@ def _tools(server: PromstackMCP) -> None:
         evaluations; rendered with `variables` when given."""
         try:
             registry = project.registry()
-            v, p = server.version(registry, prompt, version)
+            v, p = server.version(registry, prompt, _ref(version))
             number = int(v["number"])
             shown: dict[str, Any] = {
                 "id": prompt, "number": number, "hash": v["hash"], "labels": registry.labels_of(prompt, number),
@@ -312,27 +345,27 @@ def _tools(server: PromstackMCP) -> None:
                 "messages": list(p.messages), "model": p.model, "params": p.params,
                 "variables": template_variables(p), "evaluations": v.get("evaluations") or []}
             if variables is not None:
-                shown["rendered"] = p.render(variables)
+                shown["rendered"] = _rendered(p, variables, f"prompt {prompt!r} v{number}")
             return shown
         except PromstackError as exc:
             raise refused(exc) from None
 
     @server.tool(annotations=READ_ONLY)
-    def diff_versions(prompt: str, a: Annotated[str, Field(description="a version number or a label")],
-                      b: Annotated[str, Field(description="a version number or a label")]) -> dict[str, Any]:
+    def diff_versions(prompt: str, a: Annotated[str | int, Field(description="a version number or a label")],
+                      b: Annotated[str | int, Field(description="a version number or a label")]) -> dict[str, Any]:
         """The unified diff of two versions of a prompt's file."""
         from . import diff_lines
 
         try:
-            return {"diff": "\n".join(diff_lines(project.registry(), prompt, a, b))}
+            return {"diff": "\n".join(diff_lines(project.registry(), prompt, str(a), str(b)))}
         except PromstackError as exc:
             raise refused(exc) from None
 
     @server.tool(annotations=RUNS)
     async def run_suite(ctx: Context,
-                        suites: Annotated[list[str] | None, Field(description="suite names (default: every suite)")]
-                        = None,
-                        models: Annotated[list[str] | None, Field(description="configured model names (default: "
+                        suites: Annotated[list[str] | str | None,
+                                          Field(description="suite names (default: every suite)")] = None,
+                        models: Annotated[list[str] | str | None, Field(description="configured model names (default: "
                                                                               "each suite's)")] = None,
                         k: Annotated[str | None, Field(description="pytest's -k expression over case ids")] = None,
                         cache: Annotated[CacheMode | None, Field(description="default: the config's cache.mode")]
@@ -360,7 +393,7 @@ def _tools(server: PromstackMCP) -> None:
                        model: Annotated[str | None, Field(description="a configured model (default: the "
                                                                       "prompt's, else the first configured)")]
                        = None,
-                       version: Annotated[str | None, Field(description="the prompt's version number or label")]
+                       version: Annotated[str | int | None, Field(description="the prompt's version number or label")]
                        = None,
                        asserts: Annotated[list[str | dict[str, Any]] | None, Field(
                            description='assertions as the test files write them: "icontains:환불", '
@@ -378,12 +411,12 @@ def _tools(server: PromstackMCP) -> None:
                     raise PromstackError(f"case {case!r}: not a case id; give FILE::NAME as the reports show it, "
                                          "the file relative to the project (prompt_tests/app.csv::환불 절차[app])")
                 return await _run(server, ctx, settings, [case, *([f"--promstack-cache={cache}"] if cache else [])])
-            _no_code(asserts or [])
             if model is not None:
                 _models(settings, [model])
+            ref = _ref(version)
             request = {"root": str(settings.root), "config": str(settings.config_file), "prompt": prompt,
-                       "version": int(version) if version and version.isdigit() else None,
-                       "label": version if version and not version.isdigit() else None,
+                       "version": int(ref) if ref and ref.isascii() and ref.isdigit() else None,
+                       "label": ref if ref and not (ref.isascii() and ref.isdigit()) else None,
                        "variables": variables or {}, "model": model, "asserts": asserts or [], "cache": cache}
         except PromstackError as exc:
             raise refused(exc) from None
@@ -402,11 +435,12 @@ def _tools(server: PromstackMCP) -> None:
 
     @server.tool(annotations=RUNS)
     async def evaluate_prompt(ctx: Context, prompt: str,
-                              version: Annotated[str | None, Field(description="a version number or label (default: "
-                                                                               "the prompt file as it is)")] = None
+                              version: Annotated[str | int | None, Field(
+                                  description="a version number or label (default: the prompt file as it is)")] = None
                               ) -> dict[str, Any]:
         """Score a prompt version 0-100 (`promstack evaluate`): run the suites that use it, keep the score and
         the gates' verdicts in the registry against the version (what deploy checks)."""
+        version = _ref(version)
         try:
             settings = project.settings()
         except PromstackError as exc:
@@ -426,7 +460,8 @@ def _tools(server: PromstackMCP) -> None:
         return {"prompt": prompt, "number": number, **(record or {})}
 
     @server.tool(annotations=READ_ONLY)
-    async def estimate_cost(ctx: Context, suites: list[str] | None = None, models: list[str] | None = None,
+    async def estimate_cost(ctx: Context, suites: list[str] | str | None = None,
+                            models: list[str] | str | None = None,
                             cache: CacheMode | None = None) -> dict[str, Any]:
         """An upper bound of what running the suites would cost (`--promstack-estimate`): calls per model,
         those the cache answers for free, tokens in, at most max_tokens out, at most this many USD. Calls nothing."""
@@ -464,7 +499,7 @@ def _tools(server: PromstackMCP) -> None:
     @server.tool(annotations=DEPLOYS)
     async def deploy(ctx: Context, prompt: str,
                      to: Annotated[str, Field(description="the label to move")] = "production",
-                     version: Annotated[str | None, Field(description="a version number or label (default: the "
+                     version: Annotated[str | int | None, Field(description="a version number or label (default: the "
                                                                       "prompt file as it is)")] = None,
                      force: Annotated[bool, Field(description="move it without a passing evaluation (only when "
                                                               "the server was started with --allow-force)")] = False,
@@ -478,6 +513,7 @@ def _tools(server: PromstackMCP) -> None:
                             "--force --reason WHY` yourself")
         if force and not (reason or "").strip():
             raise ToolError("force needs a reason: it is recorded with the label move")
+        version = _ref(version)
         try:
             settings = project.settings()
         except PromstackError as exc:
@@ -489,7 +525,8 @@ def _tools(server: PromstackMCP) -> None:
             done = await mcp_runs.run_child(args, settings.root, _progress(ctx))
         if done.status != 0:
             lines = [x for x in done.stderr.splitlines() if x.startswith(("promstack deploy", "promstack:"))]
-            raise ToolError("\n".join(lines[-3:]) or f"deploy failed (exit {done.status}):\n{done.tail()}")
+            raise ToolError(mcp_runs.in_tool_terms("\n".join(lines[-3:]))
+                            or f"deploy failed (exit {done.status}): {done.tail()}")
         return {"deployed": True, "said": done.stdout.strip()}
 
 
@@ -508,9 +545,12 @@ async def _run(server: PromstackMCP, ctx: Context, settings: Any, args: list[str
         for path in fresh.values():
             path.unlink(missing_ok=True)
         done = await mcp_runs.run_child(argv, settings.root, _progress(ctx))
-        if not fresh[results].is_file():
-            raise ToolError(f"the run did not happen ({mcp_runs.STATUS.get(done.status, done.status)}):\n"
-                            f"{done.tail()}")
+        if done.status in (3, 4, 5) or not fresh[results].is_file():  # no run: the last one's results stay
+            for path in fresh.values():
+                path.unlink(missing_ok=True)
+            why = ("no case matched the suites, k or case given" if done.status == 5 else done.tail())
+            raise ToolError(f"nothing ran ({mcp_runs.STATUS.get(done.status, done.status)}; the last run's results "
+                            f"stay): {why}")
         for final, path in fresh.items():
             if path.is_file():
                 path.replace(final)
@@ -522,7 +562,18 @@ def _progress(ctx: Context) -> mcp_runs.Progress:
     return ctx.report_progress
 
 
-def _suites(settings: Any, suites: list[str] | None) -> list[str]:
+def _listed(names: list[str] | str | None) -> list[str]:
+    """A list of names, or one name alone (what an agent often sends)."""
+    return [names] if isinstance(names, str) else list(names or [])
+
+
+def _ref(value: str | int | None) -> str | None:
+    """A version as the CLI reads it: a number (sent as a JSON number or text) or a label."""
+    return None if value is None else str(value)
+
+
+def _suites(settings: Any, suites: list[str] | str | None) -> list[str]:
+    suites = _listed(suites)
     for name in suites or []:
         if name not in settings.suites:
             raise PromstackError(f"no suite {name!r} in {settings.source}; its suites: "
@@ -530,9 +581,10 @@ def _suites(settings: Any, suites: list[str] | None) -> list[str]:
     return [f"--suite={name}" for name in suites or []]
 
 
-def _models(settings: Any, models: list[str] | None) -> list[str]:
+def _models(settings: Any, models: list[str] | str | None) -> list[str]:
     """``--promstack-model`` for each model: a configured name, or a provider's model
     (``openai/gpt-4o-mini``), never a python: target an agent made up."""
+    models = _listed(models)
     known = set(settings.models)
     for name in models or []:
         if name not in known and (name.startswith("python:") or "/" not in name):
@@ -540,20 +592,6 @@ def _models(settings: Any, models: list[str] | None) -> list[str]:
                                  f"{', '.join(sorted(known)) or 'none'}); name one of them, or a provider's model "
                                  "such as openai/gpt-4o-mini")
     return [f"--promstack-model={name}" for name in models or []]
-
-
-def _no_code(specs: list[Any]) -> None:
-    """Assertions from an agent are data: one that runs code (python, a transform) is refused."""
-    for spec in specs:
-        if isinstance(spec, str):
-            kind = spec.split(":", 1)[0].strip()
-            if kind.removeprefix("not-") == "python":
-                raise PromstackError(f"assertion {spec[:60]!r}: a python assertion runs code; use a declarative one")
-        elif isinstance(spec, dict):
-            if str(spec.get("type", "")).removeprefix("not-") == "python" or "transform" in spec:
-                raise PromstackError(f"assertion {json.dumps(spec, ensure_ascii=False)[:80]}: it runs code (python or "
-                                     "a transform); use a declarative assertion")
-            _no_code(spec.get("assert") or [])
 
 
 def _evaluated(settings: Any, registry: Any, prompt: str, version: str | None) -> int:

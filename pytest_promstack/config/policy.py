@@ -48,14 +48,21 @@ def refused(settings: Any, models: Iterable[str], asserts: Iterable[AssertionSpe
             if target.startswith(PREFIX):
                 return (f"{key} is a python: target ({target}), code from this repository; python is refused here "
                         "(--promstack-no-python or allow_python: false): name a model, or run it on trusted code only")
+    return runs_code(asserts, "python is refused here (--promstack-no-python or allow_python: false)",
+                     "or run it on trusted code only")
+
+
+def runs_code(asserts: Iterable[AssertionSpec], why: str, instead: str = "") -> str | None:
+    """Why one of these assertions runs code (a python assertion, also from a ``file://…py``, or
+    a transform), worded ``why`` and ``instead``; None when none does."""
+    tail = f", {instead}" if instead else ""
+    for a in asserts:
         if a.transform:
-            return (f"{a.origin or 'an assertion'}: a transform runs code ({a.transform[0][:60]}); python is refused "
-                    "here (--promstack-no-python or allow_python: false): drop the transform, or run it on trusted "
-                    "code only")
+            return (f"{a.origin or 'an assertion'}: a transform runs code ({a.transform[0][:60]}); {why}: drop the "
+                    f"transform{tail}")
         if a.type.removeprefix("not-") == "python":
-            return (f"{a.origin or 'an assertion'}: a python assertion runs code; python is refused here "
-                    "(--promstack-no-python or allow_python: false): use a declarative assertion, or run it on "
-                    "trusted code only")
+            return (f"{a.origin or 'an assertion'}: a python assertion runs code; {why}: use a declarative "
+                    f"assertion{tail}")
     return None
 
 

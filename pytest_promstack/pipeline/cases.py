@@ -50,6 +50,8 @@ class Batch:
         self.arena_games: dict[str, list[dict[str, Any]]] = {}  # owner -> its pairwise games
         self._counts = (0, 0, 0)  # calls done, hits, errors when the last wait ended
         self.chains = Chains(settings)  # conversations and agent loops: their steps
+        # told (calls done, calls submitted, cache hits, errors) while the run waits for calls
+        self.listeners: list[Callable[[int, int, int, int], None]] = []
 
     # -- execute ----------------------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class Batch:
         last_done, last_change = engine.done, time.monotonic()
         while engine.done < engine.total:
             progress.update(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
+            self._tell(engine)
             time.sleep(0.05)
             if engine.done != last_done:
                 last_done, last_change = engine.done, time.monotonic()
@@ -92,7 +95,12 @@ class Batch:
                 engine.expire(f"no call of this run ended for {stall:g} s (timeout {self.settings.timeout:g} s + "
                               f"{slack:g} s), so no answer came; please report it as a bug of pytest-promstack")
         progress.finish(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
+        self._tell(engine)
         self._counts = (engine.done, engine.hits, engine.errors)
+
+    def _tell(self, engine: Engine) -> None:
+        for listener in self.listeners:
+            listener(engine.done, engine.total, engine.hits, engine.errors)
 
     def answers(self, plan: Planned) -> list[Response]:
         """The case's answers, one per request (a row's ``__output`` stands in for a call); a

@@ -319,7 +319,7 @@ class Runner:
         """Score ``reply`` with assertions in the files' language (judged types ask the
         configured judge); raises ``AssertionError`` listing every assertion when the reply does
         not pass, and ``PromstackError`` for an unknown assertion or a judge with no verdict."""
-        parsed = [p for s in specs for p in self._specs(s)]  # a bad assertion is named first, whatever the reply
+        parsed = self.parse(*specs)  # a bad assertion is named first, whatever the reply
         self._allowed([], parsed)
         if reply.error:
             raise CallFailed(self._shown(f"model call failed: {reply.model}: {reply.error}", reply))
@@ -348,6 +348,11 @@ class Runner:
         problem = refused(self.settings, models, specs)
         if problem is not None:
             raise PromstackError(problem)
+
+    def parse(self, *specs: str | dict[str, Any]) -> list[AssertionSpec]:
+        """Assertions as ``check`` reads them (an assert-set with its own), or ``PromstackError``
+        naming a bad one."""
+        return [p for s in specs for p in self._specs(s)]
 
     def _specs(self, spec: str | dict[str, Any]) -> list[AssertionSpec]:
         """One assertion as a test file reads it (an assert-set: it and its own assertions;

@@ -2,10 +2,13 @@
 server's progress notifications): registered at configure when ``PROMSTACK_PROGRESS_FILE``
 names a file, in the process that reports (xdist's controller, never its workers).
 
-    {"total": 11}
+    {"total": 11}                                        the cases collected
+    {"calls": 4, "of": 11, "hits": 2, "errors": 0}       model calls done (while the run waits for them)
     {"done": 1, "total": 11, "case": "prompt_tests/app.csv::환불[app]", "outcome": "passed"}
 
-Each line is written whole and flushed, so a reader tailing the file sees complete lines."""
+The model calls of a run are made before its cases are scored, so a slow run's progress is in
+its calls lines. Each line is written whole and flushed, so a reader tailing the file sees
+complete lines."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ class Progress:
         self.out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole run
         self.total: int | None = None
         self.done = 0
+        self.calls: tuple[int, int] | None = None  # the last (done, submitted) written
 
     def _write(self, line: dict[str, Any]) -> None:
         self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -44,10 +48,21 @@ class Progress:
             outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
             self._write({"done": self.done, "total": self.total, "case": report.nodeid, "outcome": outcome})
 
+    def on_calls(self, done: int, total: int, hits: int, errors: int) -> None:
+        if (done, total) != self.calls:
+            self.calls = (done, total)
+            self._write({"calls": done, "of": total, "hits": hits, "errors": errors})
+
     def pytest_unconfigure(self) -> None:
         self.out.close()
 
 
 def register(config: pytest.Config, path: str) -> None:
+    """In the process that reports: its cases' outcomes, and the model calls it waits for
+    (with xdist the workers make the calls, and only the cases are told)."""
     if getattr(config, "workerinput", None) is None:
-        config.pluginmanager.register(Progress(path), "promstack-progress")
+        from .stash import SESSION_KEY
+
+        progress = Progress(path)
+        config.pluginmanager.register(progress, "promstack-progress")
+        config.stash[SESSION_KEY].batch.listeners.append(progress.on_calls)

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -141,8 +142,11 @@ async def test_a_suite_runs_with_progress_and_answers_failures_and_gates_from_th
         assert "상담 가능" in failure["failed"][0]
         assert result["gates"] == [{"key": "min_pass_rate", "scope": "overall", "value": 75.0, "limit": 100.0,
                                     "passed": False}]
-        assert [(d, t) for d, t, _ in progress] == [(1.0, 4.0), (2.0, 4.0), (3.0, 4.0), (4.0, 4.0)]
-        assert progress[-1][2].startswith("4/4 ")
+        # the 4 model calls first, then the 4 cases scored after them: one scale that only grows
+        assert [(d, t) for d, t, _ in progress][-4:] == [(5.0, 8.0), (6.0, 8.0), (7.0, 8.0), (8.0, 8.0)]
+        assert progress[-5][2].startswith("model calls 4/4")
+        assert progress[-1][2].startswith("case 4/4 ")
+        assert [d for d, _, _ in progress] == sorted({d for d, _, _ in progress})
         assert server.count == 4
         saved = json.loads(Path(result["results"]).read_text(encoding="utf-8"))
         assert len(saved["cases"]) == 4
@@ -158,6 +162,24 @@ async def test_a_suite_runs_with_progress_and_answers_failures_and_gates_from_th
         last = (await client.call_tool("last_results", {})).structured_content
         assert last["run_id"] == again["run_id"]
         assert last["totals"] == again["totals"]
+
+
+@pytest.mark.anyio
+async def test_progress_comes_while_the_model_calls_are_made(root, server):
+    server.latency = 0.4
+    suites = {"regression": {"prompt": "prompts/support.yaml", "tests": ["prompt_tests/support.csv"]}}
+    (root / "promstack.yaml").write_text(config(server.url, suites=suites, concurrency=1), encoding="utf-8")
+    heard = []
+
+    async def on_progress(done, total, message):
+        heard.append((time.monotonic(), message))
+
+    async with Client(in_process(root), mode="legacy") as client:
+        await client.call_tool("run_suite", {"cache": "off"}, progress_callback=on_progress)
+        ended = time.monotonic()
+    calls = [(t, m) for t, m in heard if m.startswith("model calls ")]
+    assert [m.split(" (")[0] for _, m in calls][-4:] == [f"model calls {i}/4" for i in range(1, 5)]
+    assert ended - calls[0][0] > 0.8  # told during the calls (4 x 0.4 s one at a time), not at the end
 
 
 @pytest.mark.anyio
@@ -182,24 +204,46 @@ async def test_one_case_and_an_ad_hoc_call_through_the_same_engine(root, server)
 
         refusals = {
             "python assertion": ({"prompt": "support", "variables": {"input": "x"},
-                                  "asserts": [{"type": "python", "value": "True"}]}, "it runs code (python"),
+                                  "asserts": [{"type": "python", "value": "True"}]}, "a python assertion runs code"),
+            # as parsed: a file://….py assertion is a python one, whatever its text says
+            "python file": ({"prompt": "support", "variables": {"input": "x"}, "asserts": ["file://check.py:ok"]},
+                            "a python assertion runs code; an agent's assertion may not run code"),
+            "in an assert-set": ({"prompt": "support", "variables": {"input": "x"},
+                                  "asserts": [{"type": "assert-set", "assert": [{"type": "not-python", "value": "1"}]}]},
+                                 "a python assertion runs code"),
             "transform": ({"prompt": "support", "variables": {"input": "x"},
                            "asserts": [{"type": "contains", "value": "x", "transform": "output.upper()"}]},
-                          "it runs code"),
+                          "a transform runs code"),
             "python target": ({"prompt": "support", "variables": {"input": "x"}, "model": "python:os:system"},
                               "model 'python:os:system': not configured"),
             "both": ({"case": "prompt_tests/support.csv::교환", "prompt": "support"}, "not both"),
             "outside": ({"case": "../elsewhere.csv::x"}, "outside the project"),
-            "missing variable": ({"prompt": "support", "variables": {}}, "'input' is undefined"),
+            "missing variable": ({"prompt": "support", "variables": {}},
+                                 "prompt 'support' v1 needs the variable 'input'; give it in variables: {\"input\": ...}"),
+            "bad cache": ({"case": "prompt_tests/support.csv::교환", "cache": "nope"},
+                          "cache: Input should be 'use', 'replay', 'refresh', 'off' or 'record' (got \"nope\")"),
         }
+        write(root, {"check.py": "def ok(output, context):\n    open('ran', 'w').close()\n    return True\n"})
         for name, (args, words) in refusals.items():
             refused = await client.call_tool("run_case", args)
             assert refused.is_error, name
             assert words in text_of(refused), (name, text_of(refused))
+            assert "\n" not in text_of(refused), name  # one line
+        assert not (root / "ran").exists()  # the refused check never ran
         bad_suite = await client.call_tool("run_suite", {"suites": ["nope"]})
         assert bad_suite.is_error
         assert "no suite 'nope'" in text_of(bad_suite)
         assert "regression" in text_of(bad_suite)
+
+        last = (await client.call_tool("last_results", {})).structured_content
+        for args, words in (({"k": "and ("}, "Wrong expression passed to '-k'"),
+                            ({"k": "없는것"}, "no case matched the suites, k or case given")):
+            nothing = await client.call_tool("run_suite", args)
+            assert nothing.is_error
+            assert "nothing ran" in text_of(nothing)
+            assert words in text_of(nothing)
+        again = (await client.call_tool("last_results", {})).structured_content
+        assert again["run_id"] == last["run_id"]  # the last real run's results stay
 
 
 def children_of(root: Path) -> list[int]:
@@ -223,7 +267,7 @@ async def test_a_cancelled_run_stops_its_child_process(root, server):
     started = []
 
     async def on_progress(done, total, message):
-        started.append(done)
+        started.append(message)
 
     async with Client(in_process(root), mode="legacy") as client:
         with anyio.move_on_after(3) as waited:
@@ -234,7 +278,7 @@ async def test_a_cancelled_run_stops_its_child_process(root, server):
                 break
             await anyio.sleep(0.1)
         assert children_of(root) == []  # not left running
-        assert started == []
+        assert started[-1].startswith("model calls 0/4")  # under way, no answer yet
         quick = await client.call_tool("list_prompts", {})  # the server goes on
         assert not quick.is_error
 
@@ -280,6 +324,9 @@ async def test_deploy_passes_the_gates_as_the_cli_does(root):
         assert PromptRegistry(root).entry("support")["labels"] == {"production": 1}
 
     async with Client(in_process(root, allow_force=True), mode="legacy") as client:
+        digits = await client.call_tool("deploy", {"prompt": "support", "to": "12", "force": True, "reason": "x"})
+        assert digits.is_error
+        assert "label '12': a label needs a name that is not a version number" in text_of(digits)
         no_reason = await client.call_tool("deploy", {"prompt": "support", "to": "staging", "force": True})
         assert no_reason.is_error
         assert "needs a reason" in text_of(no_reason)
@@ -308,8 +355,10 @@ async def test_results_report_and_prompt_files_are_resources(root):
         assert prompt_file.mime_type == "application/yaml"
         with pytest.raises(MCPError, match="no version 9"):
             await client.read_resource("promstack://prompts/support/9")
-        diff = await client.call_tool("diff_versions", {"prompt": "support", "a": "1", "b": "1"})
+        diff = await client.call_tool("diff_versions", {"prompt": "support", "a": 1, "b": "1"})  # numbers as JSON too
         assert diff.structured_content == {"diff": ""}
+        shown = await client.call_tool("show_prompt", {"prompt": "support", "version": 1})
+        assert shown.structured_content["number"] == 1
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -335,13 +384,14 @@ async def test_over_stdio_as_an_editor_starts_it(root):
         ran = await client.call_tool("run_suite", {"cache": "off"}, progress_callback=on_progress)
         assert not ran.is_error, text_of(ran)
         assert ran.structured_content["totals"]["failed"] == 1
-        assert steps == [1.0, 2.0, 3.0, 4.0]
+        assert steps[-4:] == [5.0, 6.0, 7.0, 8.0]  # the 4 calls, then the 4 cases
         refused = await client.call_tool("deploy", {"prompt": "support"})
         assert refused.is_error
         assert "refused" in text_of(refused)
 
 
-def test_over_stdio_sigterm_stops_it_with_exit_0(root):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_over_stdio_sigterm_or_ctrl_c_stops_it_with_exit_0(root, stop):
     import subprocess
 
     server = subprocess.Popen([sys.executable, "-m", "pytest_promstack.cli", "mcp"], cwd=root,
@@ -355,7 +405,7 @@ def test_over_stdio_sigterm_stops_it_with_exit_0(root):
         server.stdin.flush()
         answer = json.loads(server.stdout.readline())  # serving: the handler for SIGTERM is in place
         assert answer["result"]["serverInfo"]["name"] == "promstack"
-        server.send_signal(signal.SIGTERM)
+        server.send_signal(stop)
         assert server.wait(timeout=30) == 0
         assert "Traceback" not in server.stderr.read()
     finally:
@@ -401,13 +451,17 @@ def test_over_streamable_http_on_loopback_and_stopped_by_sigterm(root):
 def test_bad_starts_are_one_line_each(tmp_path):
     no_config = run_promstack("mcp", cwd=tmp_path)
     assert no_config.returncode == 4
-    assert no_config.stderr.startswith("promstack mcp: ")
+    assert no_config.stderr.startswith("promstack mcp: no promstack.yaml")  # not "promstack mcp: promstack: …"
     assert "no promstack.yaml" in no_config.stderr
     assert "Traceback" not in no_config.stderr
     write(tmp_path, {"promstack.yaml": yaml.safe_dump({"suites": {}})})
-    bad_port = run_promstack("mcp", "--http", "--port", "http", cwd=tmp_path)
-    assert (bad_port.returncode, bad_port.stderr.strip()) == (
-        4, "promstack mcp: --port http: not a port; give a number from 0 to 65535")
+    for port in ("http", "²", "70000"):
+        bad_port = run_promstack("mcp", "--http", "--port", port, cwd=tmp_path)
+        assert (bad_port.returncode, bad_port.stderr.strip()) == (
+            4, f"promstack mcp: --port {port}: not a port; give a number from 0 to 65535")
+    missing = run_promstack("mcp", "--config", "nope.yaml", cwd=tmp_path)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        4, "promstack mcp: --config nope.yaml: file not found; pass a promstack.yaml or pyproject.toml")
     import socket
 
     with socket.socket() as taken:

@@ -88,6 +88,18 @@ def test_ci_never_writes_the_registry_and_reports_the_unrecorded_prompt(repo):
     assert "(read-only: --promstack-registry readonly)" in run.stdout
 
 
+def test_a_label_that_reads_as_a_version_number_is_refused(repo):
+    repo.run("prompt", "list", check=True)
+    for label in ("12", "007"):
+        refused = repo.run("prompt", "label", "support", label, "--version", "1")
+        assert refused.returncode == 4
+        assert refused.stderr.strip() == (f"promstack prompt: label '{label}': a label needs a name that is not a "
+                                          "version number (it would read as one); use a word such as production, "
+                                          "staging or rc-12")
+    assert "labels" not in repo.index["prompts"]["support"] or repo.index["prompts"]["support"]["labels"] == {}
+    assert repo.run("prompt", "label", "support", "rc-12", "--version", "1").returncode == 0
+
+
 def test_an_unknown_prompt_id_in_prompt_version_is_named(repo):
     run = repo.pytest("--promstack-prompt-version=suport=1")
     assert run.returncode == 0
