@@ -371,7 +371,8 @@ def _tools(server: PromstackMCP) -> None:
                         cache: Annotated[CacheMode | None, Field(description="default: the config's cache.mode")]
                         = None) -> dict[str, Any]:
         """Run the suites (`promstack test`): the summary per suite and model, the failing cases with their
-        failed assertions, the gates, and where the results JSON and HTML report are. Progress comes per case."""
+        failed assertions, the gates, and where the results JSON and HTML report are. Progress comes as the model
+        calls finish, then as each case is scored."""
         try:
             settings = project.settings()
             args = [*_suites(settings, suites), *_models(settings, models), *([f"-k{k}"] if k else []),
