@@ -424,9 +424,7 @@ class PromptRegistry:
     def set_label(self, prompt_id: str, label: str, number: int, action: str = "label", forced: bool = False,
                   reason: str = "", evaluation: dict[str, Any] | None = None) -> int | None:
         """Move a label; returns the number it pointed at before."""
-        if _number(label) or not label.strip():
-            raise RegistryError(f"label {label!r}: a label needs a name that is not a version number (it would read "
-                                "as one); use a word such as production, staging or rc-12")
+        check_label(label)
         with self._writing():
             entry = self.entry(prompt_id)
             self.resolve(prompt_id, number)
@@ -464,6 +462,13 @@ class PromptRegistry:
     def last_evaluation(self, prompt_id: str, number: int) -> dict[str, Any] | None:
         evaluations = self.resolve(prompt_id, number).get("evaluations") or []
         return evaluations[-1] if evaluations else None
+
+
+def check_label(label: str) -> None:
+    """A label is a name: never empty, never made of digits only (it would read as a version)."""
+    if _number(label) or not label.strip():
+        raise RegistryError(f"label {label!r}: a label needs a name that is not a version number (it would read "
+                            "as one); use a word such as production, staging or rc-12")
 
 
 def _number(text: str) -> bool:

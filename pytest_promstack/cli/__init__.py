@@ -506,9 +506,10 @@ def evaluate(args: argparse.Namespace, settings: Any, registry: Any, extra: list
 
 def deploy(args: argparse.Namespace, settings: Any, registry: Any) -> int:
     from ..safety.mask import Masker
-    from ..versions import author
+    from ..versions import author, check_label
     from .evaluation import evaluate as run
 
+    check_label(args.to)  # before an evaluation that may call models
     number = (_current(settings, registry, args.prompt, record=True) if args.prompt_version is None
               else registry.resolve(args.prompt, args.prompt_version)["number"])
     if number is None:

@@ -45,11 +45,11 @@ class Finished:
     stdout: str
     stderr: str
 
-    def tail(self, lines: int = 8) -> str:
-        """The lines that say why a run did not happen: pytest and promstack put them on stderr
-        (a usage error, a bad config); else the end of its output."""
+    def tail(self, lines: int = 4) -> str:
+        """Why a run did not happen, on one line: pytest and promstack say it on stderr (a usage
+        error, a bad config); else the end of the output."""
         said = self.stderr.strip() or self.stdout.strip()
-        return "\n".join(said.splitlines()[-lines:])
+        return " ".join(line.strip() for line in said.splitlines()[-lines:] if line.strip())
 
 
 async def run_child(args: list[str], cwd: Path, progress: Progress | None = None,
@@ -214,7 +214,8 @@ def read_results(path: Path) -> dict[str, Any]:
         raise PromstackError(f"{path}: no results yet; run a suite (the run_suite tool) or pass the path of a "
                              "results JSON (--promstack-json)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PromstackError(f"{path}: not a readable results JSON ({exc}); run the suite again") from None
+        raise PromstackError(f"{path}: not a results JSON ({exc}); pass a file --promstack-json or run_suite "
+                             "wrote") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
         raise PromstackError(f"{path}: not a promstack results JSON (no cases); pass a file --promstack-json wrote")
     return doc

@@ -32,13 +32,14 @@ from mcp.types import INVALID_PARAMS, GetPromptResult, PromptArgument, PromptMes
 from mcp.types import Prompt as MCPPrompt
 from mcp.types import Resource as MCPResource
 from mcp.types import ResourceTemplate as MCPResourceTemplate
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from .. import __version__
 from ..model.errors import PromstackError, TemplateError
 from . import mcp_runs
 
 CacheMode = Literal["use", "replay", "refresh", "off", "record"]
+Ref = str | StrictInt  # a version number (as a JSON number or text) or a label; never true or 1.5
 PROMPT_URI = "promstack://prompts/{prompt_id}/{version}"
 RESULTS_URI = "promstack://results/latest.json"
 REPORT_URI = "promstack://results/latest.html"
@@ -327,7 +328,7 @@ def _tools(server: PromstackMCP) -> None:
 
     @server.tool(annotations=READ_ONLY)
     def show_prompt(prompt: Annotated[str, Field(description="the prompt's id")],
-                    version: Annotated[str | int | None, Field(description="a version number or a label (default: "
+                    version: Annotated[Ref | None, Field(description="a version number or a label (default: "
                                                                      "production, else the latest)")] = None,
                     variables: Annotated[dict[str, Any] | None, Field(
                         description="render it with these values (any JSON: lists, numbers)")] = None
@@ -351,8 +352,8 @@ def _tools(server: PromstackMCP) -> None:
             raise refused(exc) from None
 
     @server.tool(annotations=READ_ONLY)
-    def diff_versions(prompt: str, a: Annotated[str | int, Field(description="a version number or a label")],
-                      b: Annotated[str | int, Field(description="a version number or a label")]) -> dict[str, Any]:
+    def diff_versions(prompt: str, a: Annotated[Ref, Field(description="a version number or a label")],
+                      b: Annotated[Ref, Field(description="a version number or a label")]) -> dict[str, Any]:
         """The unified diff of two versions of a prompt's file."""
         from . import diff_lines
 
@@ -394,7 +395,7 @@ def _tools(server: PromstackMCP) -> None:
                        model: Annotated[str | None, Field(description="a configured model (default: the "
                                                                       "prompt's, else the first configured)")]
                        = None,
-                       version: Annotated[str | int | None, Field(description="the prompt's version number or label")]
+                       version: Annotated[Ref | None, Field(description="the prompt's version number or label")]
                        = None,
                        asserts: Annotated[list[str | dict[str, Any]] | None, Field(
                            description='assertions as the test files write them: "icontains:환불", '
@@ -408,9 +409,12 @@ def _tools(server: PromstackMCP) -> None:
                 raise PromstackError("give case (a case id) or prompt (with variables), not both and not neither")
             if case is not None:
                 file = case.split("::", 1)[0]
-                if "::" not in case or not project.inside(file, "case").is_file():
+                if "::" not in case:
                     raise PromstackError(f"case {case!r}: not a case id; give FILE::NAME as the reports show it, "
                                          "the file relative to the project (prompt_tests/app.csv::환불 절차[app])")
+                if not project.inside(file, "case").is_file():
+                    raise PromstackError(f"case {case!r}: no test file {file} in the project; give the file as the "
+                                         "reports show it, relative to the project")
                 return await _run(server, ctx, settings, [case, *([f"--promstack-cache={cache}"] if cache else [])])
             if model is not None:
                 _models(settings, [model])
@@ -436,7 +440,7 @@ def _tools(server: PromstackMCP) -> None:
 
     @server.tool(annotations=RUNS)
     async def evaluate_prompt(ctx: Context, prompt: str,
-                              version: Annotated[str | int | None, Field(
+                              version: Annotated[Ref | None, Field(
                                   description="a version number or label (default: the prompt file as it is)")] = None
                               ) -> dict[str, Any]:
         """Score a prompt version 0-100 (`promstack evaluate`): run the suites that use it, keep the score and
@@ -500,7 +504,7 @@ def _tools(server: PromstackMCP) -> None:
     @server.tool(annotations=DEPLOYS)
     async def deploy(ctx: Context, prompt: str,
                      to: Annotated[str, Field(description="the label to move")] = "production",
-                     version: Annotated[str | int | None, Field(description="a version number or label (default: the "
+                     version: Annotated[Ref | None, Field(description="a version number or label (default: the "
                                                                       "prompt file as it is)")] = None,
                      force: Annotated[bool, Field(description="move it without a passing evaluation (only when "
                                                               "the server was started with --allow-force)")] = False,
@@ -525,9 +529,9 @@ def _tools(server: PromstackMCP) -> None:
         async with server.running:
             done = await mcp_runs.run_child(args, settings.root, _progress(ctx))
         if done.status != 0:
-            lines = [x for x in done.stderr.splitlines() if x.startswith(("promstack deploy", "promstack:"))]
-            raise ToolError(mcp_runs.in_tool_terms("\n".join(lines[-3:]))
-                            or f"deploy failed (exit {done.status}): {done.tail()}")
+            said = [x for x in done.stderr.splitlines() if x.startswith("promstack deploy")]  # its refusal
+            raise ToolError(mcp_runs.in_tool_terms(said[-1]) if said
+                            else f"deploy failed (exit {done.status}): {done.tail()}")
         return {"deployed": True, "said": done.stdout.strip()}
 
 

@@ -218,6 +218,7 @@ async def test_one_case_and_an_ad_hoc_call_through_the_same_engine(root, server)
                               "model 'python:os:system': not configured"),
             "both": ({"case": "prompt_tests/support.csv::교환", "prompt": "support"}, "not both"),
             "outside": ({"case": "../elsewhere.csv::x"}, "outside the project"),
+            "no such file": ({"case": "prompt_tests/nope.csv::x"}, "no test file prompt_tests/nope.csv in the project"),
             "missing variable": ({"prompt": "support", "variables": {}},
                                  "prompt 'support' v1 needs the variable 'input'; give it in variables: {\"input\": ...}"),
             "bad cache": ({"case": "prompt_tests/support.csv::교환", "cache": "nope"},
@@ -236,10 +237,12 @@ async def test_one_case_and_an_ad_hoc_call_through_the_same_engine(root, server)
         assert "regression" in text_of(bad_suite)
 
         last = (await client.call_tool("last_results", {})).structured_content
-        for args, words in (({"k": "and ("}, "Wrong expression passed to '-k'"),
-                            ({"k": "없는것"}, "no case matched the suites, k or case given")):
-            nothing = await client.call_tool("run_suite", args)
+        for tool, args, words in (("run_suite", {"k": "and ("}, "Wrong expression passed to '-k'"),
+                                  ("run_suite", {"k": "없는것"}, "no case matched the suites, k or case given"),
+                                  ("run_case", {"case": "prompt_tests/support.csv::없는 케이스"}, "not found")):
+            nothing = await client.call_tool(tool, args)
             assert nothing.is_error
+            assert "\n" not in text_of(nothing)
             assert "nothing ran" in text_of(nothing)
             assert words in text_of(nothing)
         again = (await client.call_tool("last_results", {})).structured_content
@@ -305,8 +308,14 @@ async def test_deploy_passes_the_gates_as_the_cli_does(root):
         assert tools["run_suite"].annotations.destructive_hint is False
         assert tools["list_prompts"].annotations.read_only_hint is True
 
+        digits = await client.call_tool("deploy", {"prompt": "support", "to": "12"})
+        assert digits.is_error
+        assert "label '12': a label needs a name that is not a version number" in text_of(digits)
+        assert PromptRegistry(root).last_evaluation("support", 1) is None  # refused before evaluating
+
         refused = await client.call_tool("deploy", {"prompt": "support"})  # evaluates first: 3 of 4 pass
         assert refused.is_error
+        assert "\n" not in text_of(refused)  # the refusal, not the evaluation's output
         assert "refused" in text_of(refused)
         assert "min_pass_rate [overall]: 75.0 vs 100.0: FAILED" in text_of(refused)
         assert "production" not in (PromptRegistry(root).entry("support").get("labels") or {})
@@ -359,6 +368,10 @@ async def test_results_report_and_prompt_files_are_resources(root):
         assert diff.structured_content == {"diff": ""}
         shown = await client.call_tool("show_prompt", {"prompt": "support", "version": 1})
         assert shown.structured_content["number"] == 1
+        for odd in (True, 1.5):
+            refused = await client.call_tool("show_prompt", {"prompt": "support", "version": odd})
+            assert refused.is_error
+            assert "version: Input should be" in text_of(refused)
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -98,6 +98,10 @@ def test_a_label_that_reads_as_a_version_number_is_refused(repo):
                                           "staging or rc-12")
     assert "labels" not in repo.index["prompts"]["support"] or repo.index["prompts"]["support"]["labels"] == {}
     assert repo.run("prompt", "label", "support", "rc-12", "--version", "1").returncode == 0
+    deploy = repo.run("deploy", "--prompt", "support", "--to", "12")  # refused before it evaluates anything
+    assert deploy.returncode == 4
+    assert deploy.stderr.startswith("promstack deploy: label '12': a label needs a name")
+    assert not repo.index["prompts"]["support"]["versions"][0].get("evaluations")
 
 
 def test_an_unknown_prompt_id_in_prompt_version_is_named(repo):
