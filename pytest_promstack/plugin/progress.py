@@ -17,8 +17,6 @@ from typing import IO, Any
 
 import pytest
 
-ENV = "PROMSTACK_PROGRESS_FILE"
-
 
 class Progress:
     def __init__(self, path: str) -> None:
