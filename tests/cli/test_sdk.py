@@ -8,6 +8,7 @@ import json
 import pytest
 
 from pytest_promstack import Client
+from pytest_promstack.errors import PromstackError
 from pytest_promstack.versions import PromptRegistry
 from tests.support.project import KEY_ENV, config, write
 from tests.support.run import run_python
@@ -91,6 +92,20 @@ def test_complete_goes_through_the_engine_with_cache_and_call_log(project, serve
     assert [x["cached"] for x in log] == [False, True, True]  # as the replies said
     assert log[0]["prompt_id"] == "support"
     assert log[0]["user_id"] == "user_9"
+
+
+def test_the_client_may_set_its_own_cache_mode(project, server):
+    with Client(project) as client:
+        p = client.get_prompt("support", version=1)
+        assert not client.complete(p, input="캐시", model="mine").cached
+    with Client(project, cache="off") as fresh:  # calls again, though the disk cache has the answer
+        assert not fresh.complete(fresh.get_prompt("support", version=1), input="캐시", model="mine").cached
+    with Client(project, cache="replay") as replay:
+        missed = replay.complete(replay.get_prompt("support", version=1), input="새 질문", model="mine")
+        assert "cache miss in replay mode" in missed.error
+    assert server.count == 2
+    with pytest.raises(PromstackError, match=r"cache='of': not a cache mode; use one of use, off, refresh, replay"):
+        Client(project, cache="of")
 
 
 def test_the_application_may_log_outside_the_project_and_rotation_still_applies(project, server, tmp_path_factory):
