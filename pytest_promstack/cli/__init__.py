@@ -24,8 +24,9 @@ EXIT_CODES = (
     "when they passed but --promstack-fail-on-regression "
     "found a regression. `evaluate`: 0 passed, 1 a case failed (unless a passing min_pass_rate gate allows it), 6 a "
     "gate failed. `deploy`: "
-    "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`, "
-    "`monitor --check`: 0 no rule at alert level (warnings included), 1 an alert. "
+    "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`: "
+    "0 (`report` of several shards' files: 0 passed, 1 a case failed, 6 a gate failed); `monitor --check`: 0 no "
+    "rule at alert level (warnings included), 1 an alert. "
     "`serve`, `mcp`: 0 when stopped (Ctrl-C or SIGTERM; stdio: when the client closes it). "
     "`init`, `import`, `monitor`, `serve`, `mcp`: 0 done, 4 bad input (an unknown prompt, "
     "version or label; an unreadable file; for init and import, files that exist already; for monitor, no log, a "
@@ -112,10 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("a", metavar="A")
     ab.add_argument("b", metavar="B")
 
-    rep = sub.add_parser("report", help="write the HTML report from a results JSON", epilog=EXIT_CODES,
+    rep = sub.add_parser("report", help="write the HTML report from a results JSON (or merge shards')",
+                         epilog=EXIT_CODES,
                          description="Render the self-contained HTML report from a results JSON "
-                                     "(--promstack-json), optionally compared with a baseline results JSON.")
-    rep.add_argument("results", metavar="RESULTS_JSON", help="a results JSON written by --promstack-json")
+                                     "(--promstack-json), optionally compared with a baseline results JSON. Several "
+                                     "files are the shards of one run (--promstack-shard I/N): merged into the run's "
+                                     "one document, the gates judged on the whole.")
+    rep.add_argument("results", metavar="RESULTS_JSON", nargs="+",
+                     help="a results JSON written by --promstack-json; several: the shards of one run")
+    rep.add_argument("--json", metavar="PATH", default=None, dest="merged_json",
+                     help="also write the (merged) results JSON here")
     rep.add_argument("-o", "--output", metavar="PATH", default="report.html",
                      help="where to write the HTML (default: %(default)s)")
     rep.add_argument("--baseline", metavar="PATH", default=None,
@@ -592,15 +599,50 @@ def _side(prompt_id: str, ref: str, settings: Any, registry: Any) -> tuple[str, 
 
 
 def report(args: argparse.Namespace) -> int:
+    """The HTML report of a results JSON; of several, the shards of one run, merged: the gates'
+    verdicts printed, and the status a single run would have had (0, 1 a case failed, 6 a
+    gate failed)."""
     from ..report import html
     from ..results.baseline import compare, load
 
-    doc = load(Path(args.results), "results JSON")
+    docs = [(Path(p), load(Path(p), "results JSON")) for p in args.results]
+    baseline = None
     if args.baseline:
-        doc["baseline"] = compare(doc["cases"], load(Path(args.baseline)), args.regression_margin, args.baseline)
+        cases = [c for _, d in docs for c in d["cases"]]
+        baseline = compare(cases, load(Path(args.baseline)), args.regression_margin, args.baseline)
+    status = 0
+    if len(docs) == 1:
+        doc = docs[0][1]
+        if baseline is not None:
+            doc["baseline"] = baseline
+    else:
+        doc, status = _merged(docs, baseline)
+    if args.merged_json:
+        from ..results.document import write as write_json
+
+        write_json(Path(args.merged_json), doc)
+        print(f"promstack: wrote {args.merged_json} ({len(doc['cases'])} cases)")
     size = html.write(Path(args.output), doc)
     print(f"promstack: wrote {args.output} ({html.human_size(size)}, {len(doc['cases'])} cases)")
-    return 0
+    return status
+
+
+def _merged(docs: list[tuple[Path, dict[str, Any]]], baseline: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+    from ..results.gates import GATE_FAILED, Verdict
+    from ..results.merge import merge, problems
+
+    doc = merge(docs, baseline)
+    for problem in problems(docs):
+        print(f"promstack report: {problem}", file=sys.stderr)
+    for verdict in doc["gates"]:
+        print(Verdict(**verdict).line())
+    for warning in doc["gate_warnings"]:
+        print(warning)
+    failed = sum(c.get("outcome") in ("failed", "error") for c in doc["cases"])
+    print(f"promstack: merged {len(docs)} files: {len(doc['cases'])} cases, {failed} failed")
+    if any(not v["passed"] for v in doc["gates"]):
+        return doc, GATE_FAILED
+    return doc, 1 if failed else 0
 
 
 if __name__ == "__main__":

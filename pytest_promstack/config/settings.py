@@ -472,6 +472,7 @@ class RunOptions:
     prompt_versions: tuple[tuple[str, str], ...] = ()  # (prompt id, version or label) to run instead of the file
     prompt_branches: bool = False
     estimate: bool = False  # --promstack-estimate: print the cost bound, call nothing
+    shard: tuple[int, int] | None = None  # --promstack-shard I/N: this job's shard (1-based) of N
 
 
 @dataclass(frozen=True)

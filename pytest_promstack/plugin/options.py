@@ -46,6 +46,14 @@ def repeat_count(value: str) -> int:
     return n
 
 
+def shard_type(value: str) -> tuple[int, int]:
+    index, sep, count = value.partition("/")
+    if not (sep and index.isascii() and index.isdigit() and count.isascii() and count.isdigit()) \
+            or not 1 <= int(index) <= int(count):
+        raise argparse.ArgumentTypeError(f"{value!r}: write I/N, this job's shard of N, from 1/N to N/N (e.g. 2/4)")
+    return int(index), int(count)
+
+
 def add_options(add: Any) -> None:
     """``add`` is a pytest option group's ``addoption`` or argparse's ``add_argument``."""
     add("--promstack", action="store_true", default=False, dest="promstack",
@@ -117,6 +125,10 @@ def add_options(add: Any) -> None:
     add("--promstack-probe-family", metavar="FAMILY", action="append", default=[], dest="promstack_probe_families",
         help="Only this family of probes (override, roleplay, extraction, delimiter, encoding, smuggling, "
              "indirect); repeatable. Default: %(default)r (every family)")
+    add("--promstack-shard", metavar="I/N", type=shard_type, default=None, dest="promstack_shard",
+        help="Run only shard I of N of the selected cases (whole test rows, balanced by planned model calls, the "
+             "same split in every job); each job writes its --promstack-json and `promstack report A.json B.json ...` "
+             "merges them, judging the gates on the whole. Default: %(default)r")
     add("--promstack-repeat", metavar="N", type=repeat_count, default=None, dest="promstack_repeat",
         help=f"Run each case N times, at most {MAX_REPEAT} (see min_pass in the config). Default: %(default)r "
              "(the config's repeat, else 1)")
@@ -157,4 +169,4 @@ def run_options(option: Any) -> Any:
         regression_margin=option.promstack_regression_margin,
         fail_on_regression=option.promstack_fail_on_regression, registry=option.promstack_registry,
         prompt_versions=tuple(option.promstack_prompt_versions), prompt_branches=option.promstack_prompt_branches,
-        estimate=option.promstack_estimate)
+        estimate=option.promstack_estimate, shard=option.promstack_shard)

@@ -81,6 +81,13 @@ class PromstackSession:
             plan_skipped(collector)
         return report
 
+    @pytest.hookimpl(trylast=True)  # after -k, -m and --lf: the shards split what they selected
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if self.settings.run.shard is not None:
+            from .shard import apply
+
+            apply(config, items, self.settings.run.shard)
+
     @pytest.hookimpl(trylast=True)  # pytest prints these lines last-called first: ours above --lf's
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> str:
         return self.header(items)
@@ -175,8 +182,9 @@ class PromstackSession:
                     session.config.hook.pytest_runtest_logreport(report=report)
         if self.is_worker:
             return
-        self.results.check_gates()
-        self.compare_baseline()
+        if self.settings.run.shard is None:  # a shard's gates and baseline are judged on the merged results
+            self.results.check_gates()
+            self.compare_baseline()
         status = self.results.exit_status()
         if session.exitstatus == pytest.ExitCode.OK and status is not None:
             session.exitstatus = status  # the tests passed, a gate or the baseline did not: a status of its own

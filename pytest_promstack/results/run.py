@@ -107,6 +107,17 @@ class RunResults:
         games.sort(key=lambda g: (g["case"], g["a"], g["b"]))
         return summarise(games, arena["contenders"], arena["seed"], arena["bootstrap"])
 
+    def judged_by(self) -> dict[str, Any]:
+        """What the run-wide verdicts are computed with, kept in the document so that a merge of
+        shards (results/merge.py) computes them as this run would: the gates and the arena."""
+        s = self.settings
+        judged: dict[str, Any] = {"gates": {"overall": [list(g) for g in s.gates],
+                                            "suites": {name: [list(g) for g in suite.gates.items()]
+                                                       for name, suite in s.suites.items() if suite.gates}}}
+        if s.arena:
+            judged["arena"] = {k: s.arena[k] for k in ("contenders", "seed", "bootstrap")}
+        return judged
+
     def document(self, run_id: str, started: str, interrupted: bool, planned: int, prompts: list[dict[str, Any]],
                  numbers: dict[tuple[str, str], tuple[int | None, list[str]]]) -> dict[str, Any]:
         """The results JSON document: the run (``planned``: the cases it set out to run), the
@@ -119,8 +130,8 @@ class RunResults:
                "planned": planned,
                "settings": {"source": s.source, "suites": list(s.suites), "models": list(s.models),
                             "cache_mode": str(s.cache_mode), "concurrency": s.concurrency, "repeat": s.repeat,
-                            "judges": sorted(s.judges)},
-               "seed": (s.arena or {}).get("seed")}
+                            "judges": sorted(s.judges), **self.judged_by()},
+               "seed": (s.arena or {}).get("seed"), "shard": list(s.run.shard) if s.run.shard else None}
         cases = [{**c, "prompt_number": n, "prompt_labels": labels}
                  for c in self.cases()
                  for n, labels in [numbers.get((str(c.get("prompt_id")), str(c.get("prompt_version"))), (None, []))]]

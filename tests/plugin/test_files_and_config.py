@@ -105,7 +105,7 @@ def test_help_documents_each_option_with_default(pytester):
              "--promstack-fail-on-regression", "--promstack-regression-margin", "--promstack-save-baseline",
              "--promstack-gate", "--promstack-estimate", "--promstack-registry", "--promstack-prompt-version",
              "--promstack-prompt-branches", "--promstack-no-python", "--promstack-probe", "--promstack-probe-var",
-             "--promstack-probe-family", "--promstack-repeat")
+             "--promstack-probe-family", "--promstack-shard", "--promstack-repeat")
     blocks = [b for b in section.split("\n  --")[1:]]
     assert len(blocks) == len(flags)
     assert all("Default:" in b for b in blocks)

@@ -1,0 +1,156 @@
+"""`--promstack-shard I/N` and `promstack report A.json B.json ...`: the shards split the cases by
+whole rows, balanced by planned calls, the same with xdist; their results merge into exactly
+the document, gate verdicts and exit status a single run gives (an arena too)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_promstack.cli import main
+from pytest_promstack.plugin.shard import split
+from tests.support.fake_openai import Reply
+from tests.support.project import KEY_ENV, config, write
+from tests.support.redis_server import RedisServer
+
+# the last row fails, as expected: no case fails the run, and the pass rate gate does
+ROWS = ("input,__expected,__marks\n" + "\n".join(f"질문 {i},contains:질문 {i}," for i in range(7))
+        + "\n없는 답,contains:다른 말,xfail: the model cannot\n")
+ARENA = "input\n" + "\n".join(f"비교 {i}" for i in range(4)) + "\n"
+RUN_ONLY = ("id", "started", "finished", "shard", "merged_from")  # what differs between a run and a merge
+
+
+def sharded_config(url: str) -> str:
+    def model(name: str, litellm: str) -> dict:
+        return {"name": name, "model": litellm, "api_base": url, "api_key_env": KEY_ENV}
+
+    return json.dumps({
+        "models": [model("m1", "openai/m1"), model("m2", "openai/m2"), model("judge", "openai/judge-model")],
+        "judges": {"pref": {"model": "judge", "criteria": ["응답이 질문에 적절한가?"]}},
+        "arena": {"models": ["m1", "m2"], "judge": "pref", "tests": ["arena/*.csv"], "seed": 3, "bootstrap": 50},
+        "gates": {"min_pass_rate": 95},
+        "suites": {"qa": {"tests": ["prompt_tests/qa.csv"], "models": ["m1", "m2"], "gates": {"max_error_rate": 10}},
+                   "more": {"tests": ["prompt_tests/more.csv"], "models": ["m1"]}},
+    }, ensure_ascii=False)
+
+
+def respond(body: dict) -> Reply | None:
+    if body["model"] == "judge-model":  # the arena's judge prefers m2's answers, in either position
+        prompt = body["messages"][0]["content"]
+        first = prompt.split("[응답 A]\n", 1)[1].split(":", 1)[0]
+        return Reply(text=json.dumps({"winner": "A" if first == "m2" else "B", "reason": "m2"}))
+    return Reply(text=f"{body['model']}: {body['messages'][-1]['content']}")
+
+
+@pytest.fixture
+def sharded(project):
+    project.server.respond = respond
+    project.write({"promstack.yaml": sharded_config(project.server.url), "prompt_tests/qa.csv": ROWS,
+                   "prompt_tests/more.csv": ROWS.replace("질문", "추가"), "arena/a.csv": ARENA})
+    return project
+
+
+def case_ids(path) -> list[str]:
+    return [c["case_id"] for c in json.loads(path.read_text(encoding="utf-8"))["cases"]]
+
+
+def without_run_ids(doc: dict) -> dict:
+    return {**doc, "run": {k: v for k, v in doc["run"].items() if k not in RUN_ONLY}}
+
+
+def test_the_merged_shards_are_the_document_and_verdict_of_one_run(sharded, capsys):
+    sharded.run()  # the answers into the cache: the whole run and the shards read the same ones
+    whole = sharded.run("--promstack-json=all.json")
+    assert whole.ret == 6  # every case ran; the overall pass rate gate failed
+    for i in (1, 2):
+        shard = sharded.run(f"--promstack-shard={i}/2", f"--promstack-json=s{i}.json")
+        assert shard.ret == 0  # the gates wait for the merge
+        shard.stdout.fnmatch_lines([f"promstack: * cases from *, shard {i}/2 (gates wait for the merge: *"])
+    first, second = case_ids(sharded.path / "s1.json"), case_ids(sharded.path / "s2.json")
+    assert not set(first) & set(second)
+    assert sorted(first + second) == case_ids(sharded.path / "all.json")
+    for ids in (first, second):  # a row's variants stay together (m1 and m2 of each qa row)
+        rows = {i.rsplit("[", 1)[0] for i in ids if i.startswith("prompt_tests/qa.csv")}
+        assert all(f"{row}[m1]" in ids and f"{row}[m2]" in ids for row in rows)
+
+    capsys.readouterr()
+    status = main(["report", str(sharded.path / "s1.json"), str(sharded.path / "s2.json"),
+                   "--json", str(sharded.path / "merged.json"), "-o", str(sharded.path / "merged.html")])
+    out = capsys.readouterr().out
+    assert status == whole.ret
+    assert "promstack: gate min_pass_rate [overall]: 89.3%, limit 95.0%: FAILED (passed / cases)" in out
+    assert "promstack: merged 2 files: 28 cases, 0 failed" in out
+    single = json.loads((sharded.path / "all.json").read_text(encoding="utf-8"))
+    merged = json.loads((sharded.path / "merged.json").read_text(encoding="utf-8"))
+    assert single["arena"]["games"] == 4  # what is compared is there
+    assert len(single["gates"]) == 2
+    assert without_run_ids(merged) == without_run_ids(single)
+    assert [m["shard"] for m in merged["run"]["merged_from"]] == [[1, 2], [2, 2]]
+    assert (sharded.path / "merged.html").stat().st_size > 10_000
+
+
+def test_a_shard_is_the_same_with_xdist(sharded):
+    sharded.run("--promstack-shard=2/2", "--promstack-json=plain.json")
+    sharded.run("--promstack-shard=2/2", "--promstack-json=xdist.json", "-n", "2")
+    assert case_ids(sharded.path / "xdist.json") == case_ids(sharded.path / "plain.json")
+
+
+def test_rows_go_to_the_shard_with_the_fewest_planned_calls():
+    rows = [("a", 4), ("b", 1), ("c", 1), ("d", 1), ("e", 1), ("f", 3)]
+    assert split(rows, 2) == [["a", "f"], ["b", "c", "d", "e"]]
+    assert split(rows, 3) == [["a"], ["b", "d", "f"], ["c", "e"]]  # a tie goes to the lower index
+    assert split(rows[:1], 3) == [["a"], [], []]  # more shards than rows: the others run nothing
+
+
+@pytest.mark.parametrize("value", ["3/2", "0/2", "1", "a/b", "1/0", "²/3"])
+def test_a_bad_shard_is_one_usage_error(sharded, value):
+    result = sharded.run(f"--promstack-shard={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--promstack-shard: '{value}': write I/N, this job's shard of N, from 1/N to N/N*"])
+
+
+def test_merging_refuses_overlaps_and_other_configs_and_names_a_missing_shard(sharded, capsys):
+    for i in (1, 2, 3):
+        sharded.run(f"--promstack-shard={i}/3", f"--promstack-json=s{i}.json")
+    s1, s2 = (str(sharded.path / f"s{i}.json") for i in (1, 2))
+    capsys.readouterr()
+    assert main(["report", s1, s1, "-o", str(sharded.path / "x.html")]) == 4
+    overlap = capsys.readouterr().err
+    assert f"is in {s1} and in {s1}: the files overlap; merge the shards of one run (--promstack-shard I/N), each " \
+           "once" in overlap
+    assert len(overlap.strip().splitlines()) == 1
+    main(["report", s1, s2, "-o", str(sharded.path / "x.html")])
+    assert "promstack report: shard 3/3 missing: the merged results hold only the shards given" in \
+        capsys.readouterr().err
+    other = json.loads((sharded.path / "s3.json").read_text(encoding="utf-8"))
+    other["run"]["settings"]["gates"]["overall"] = [["min_pass_rate", 50.0]]
+    (sharded.path / "other.json").write_text(json.dumps(other, ensure_ascii=False), encoding="utf-8")
+    assert main(["report", s1, s2, str(sharded.path / "other.json"), "-o", str(sharded.path / "x.html")]) == 4
+    err = capsys.readouterr().err
+    assert "are not shards of one run: their suites, gates or arena differ" in err
+    assert "Traceback" not in err
+
+
+def test_shards_on_separate_machines_share_their_answers_through_redis(project, tmp_path):
+    redis = RedisServer(tmp_path)
+    try:
+        shared = config(project.server.url, cache={"backend": "redis", "url": redis.url, "ttl": 3600},
+                        suites={"qa": {"tests": ["qa.csv"]}})
+        rows = "input,__expected\n" + "\n".join(f"질문 {i},contains:질문 {i}" for i in range(10)) + "\n"
+        checkouts = []
+        for name in ("job-1", "job-2", "later"):  # each its own folder and disk cache
+            write(tmp_path / name, {"promstack.yaml": shared, "qa.csv": rows})
+            checkouts.append(tmp_path / name)
+
+        def run(folder, *args):
+            return project.pytester.runpytest("--promstack", "-p", "no:cacheprovider", f"--rootdir={folder}",
+                                              str(folder), *args)
+
+        run(checkouts[0], "--promstack-shard=1/2").assert_outcomes(passed=5)
+        run(checkouts[1], "--promstack-shard=2/2").assert_outcomes(passed=5)
+        assert project.server.count == 10
+        run(checkouts[2], "--promstack-cache=replay").assert_outcomes(passed=10)  # every answer from Redis
+        assert project.server.count == 10
+    finally:
+        redis.stop()
