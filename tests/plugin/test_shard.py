@@ -5,6 +5,10 @@ the document, gate verdicts and exit status a single run gives (an arena too).""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -12,7 +16,7 @@ from pytest_promstack.cli import main
 from pytest_promstack.plugin.shard import split
 from tests.support.fake_openai import Reply
 from tests.support.project import KEY_ENV, config, write
-from tests.support.redis_server import RedisServer
+from tests.support.redis_server import RedisServer, free_port
 
 # the last row fails, as expected: no case fails the run, and the pass rate gate does
 ROWS = ("input,__expected,__marks\n" + "\n".join(f"질문 {i},contains:질문 {i}," for i in range(7))
@@ -154,3 +158,37 @@ def test_shards_on_separate_machines_share_their_answers_through_redis(project, 
         assert project.server.count == 10
     finally:
         redis.stop()
+
+
+def test_xdist_across_hosts_runs_on_two_execnet_socket_gateways(project, tmp_path):
+    """`--tx socket=HOST:PORT` workers (here two socket servers on 127.0.0.1, each what a
+    remote host runs): the cases spread over both, each answer called once, and a shard too."""
+    rows = "input,__expected\n" + "\n".join(f"질문 {i},contains:질문 {i}" for i in range(12)) + "\n"
+    project.write({"prompt_tests/qa.csv": rows})
+    ports, servers = [free_port(), free_port()], []
+    env = {**os.environ, KEY_ENV: "test-key", "NO_PROXY": "127.0.0.1"}
+    try:
+        for i, port in enumerate(ports):
+            log = open(tmp_path / f"gateway-{i}.log", "w", encoding="utf-8")  # noqa: SIM115 - the server's life
+            servers.append((subprocess.Popen([sys.executable, "-u", "-m", "execnet.script.socketserver",
+                                              f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
+                                             env=env), log))
+        deadline = time.monotonic() + 15
+        while not all("Entering Accept loop" in (tmp_path / f"gateway-{i}.log").read_text(encoding="utf-8")
+                      for i in range(2)):  # listening: a worker's connection is not retried
+            assert time.monotonic() < deadline, "the socket servers did not start"
+            time.sleep(0.05)
+        hosts = [f"--tx=socket=127.0.0.1:{port}//chdir={project.path}" for port in ports]
+        whole = project.run("--dist=load", *hosts, "--promstack-json=tx.json")
+        whole.assert_outcomes(passed=12)
+        assert project.server.count == 12
+        shard = project.run("--dist=load", *hosts, "--promstack-shard=2/2", "--promstack-json=tx-shard.json")
+        shard.assert_outcomes(passed=6)
+        assert len(json.loads((project.path / "tx-shard.json").read_text(encoding="utf-8"))["cases"]) == 6
+    finally:
+        for server, log in servers:
+            server.kill()
+            server.wait()
+            log.close()
+    for i in range(2):  # both gateways served the runs
+        assert "got new connection" in (tmp_path / f"gateway-{i}.log").read_text(encoding="utf-8")
