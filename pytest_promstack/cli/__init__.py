@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="compare with this earlier results JSON (as --promstack-baseline does)")
     rep.add_argument("--regression-margin", metavar="POINTS", type=float, default=5.0,
                      help="quality drop that counts as a regression (default: %(default)s)")
+    rep.add_argument("--fail-on-regression", action="store_true",
+                     help="with --baseline, exit 7 when a case regressed and the cases and gates passed (as "
+                          "--promstack-fail-on-regression)")
 
     pr = sub.add_parser("prompt", help="prompt versions and labels", epilog=EXIT_CODES,
                         description="The prompt registry in .promstack/prompts: numbered versions, labels, diffs.")
@@ -611,12 +614,12 @@ def report(args: argparse.Namespace) -> int:
         cases = [c for _, d in docs for c in d["cases"]]
         baseline = compare(cases, load(Path(args.baseline)), args.regression_margin, args.baseline)
     status = 0
-    if len(docs) == 1:
+    if len(docs) == 1 and not docs[0][1]["run"].get("shard"):
         doc = docs[0][1]
         if baseline is not None:
             doc["baseline"] = baseline
     else:
-        doc, status = _merged(docs, baseline)
+        doc, status = _merged(docs, baseline, args.fail_on_regression)
     if args.merged_json:
         from ..results.document import write as write_json
 
@@ -627,22 +630,33 @@ def report(args: argparse.Namespace) -> int:
     return status
 
 
-def _merged(docs: list[tuple[Path, dict[str, Any]]], baseline: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
+def _merged(docs: list[tuple[Path, dict[str, Any]]], baseline: dict[str, Any] | None,
+            fail_on_regression: bool) -> tuple[dict[str, Any], int]:
+    """The shards' one document, its gates' verdicts and the status a single run has: 1 a case
+    failed, else 6 a gate failed, else 7 a regression (when asked), else 0."""
+    from ..results.baseline import REGRESSION
+    from ..results.baseline import lines as baseline_lines
     from ..results.gates import GATE_FAILED, Verdict
-    from ..results.merge import merge, problems
+    from ..results.merge import check_shards, merge
 
+    said = check_shards(docs)
     doc = merge(docs, baseline)
-    for problem in problems(docs):
-        print(f"promstack report: {problem}", file=sys.stderr)
+    for line in said:
+        print(f"promstack report: {line}", file=sys.stderr)
     for verdict in doc["gates"]:
         print(Verdict(**verdict).line())
     for warning in doc["gate_warnings"]:
         print(warning)
+    if baseline is not None:
+        print("\n".join(baseline_lines(baseline, doc["cases"])))
     failed = sum(c.get("outcome") in ("failed", "error") for c in doc["cases"])
-    print(f"promstack: merged {len(docs)} files: {len(doc['cases'])} cases, {failed} failed")
+    print(f"promstack: merged {len(docs)} file{'s' if len(docs) > 1 else ''}: {len(doc['cases'])} cases, "
+          f"{failed} failed")
+    if failed:
+        return doc, 1
     if any(not v["passed"] for v in doc["gates"]):
         return doc, GATE_FAILED
-    return doc, 1 if failed else 0
+    return doc, REGRESSION if fail_on_regression and baseline and baseline["regressed"] else 0
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class PromstackSession:
                                marks=Marks(config), swap=self.versions.swap)
         self.batch = Batch(settings, registry, self.run_id, self.warn)
         self.results = RunResults(settings)
+        self.selected = 0  # the cases selected before --promstack-shard took this job's share
         self.mine: list[CaseItem] = []  # this process's cases (an xdist worker's share)
         self.written: list[str] = []
         self.reported: set[str] = set()  # node ids pytest (or xdist) sent a report for
@@ -86,7 +87,7 @@ class PromstackSession:
         if self.settings.run.shard is not None:
             from .shard import apply
 
-            apply(config, items, self.settings.run.shard)
+            self.selected = apply(config, items, self.settings.run.shard)["of"]
 
     @pytest.hookimpl(trylast=True)  # pytest prints these lines last-called first: ours above --lf's
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> str:
@@ -186,6 +187,9 @@ class PromstackSession:
             self.results.check_gates()
             self.compare_baseline()
         status = self.results.exit_status()
+        if self.settings.run.shard is not None and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED \
+                and self.selected:  # more shards than rows: this job has nothing to do, and that is fine
+            session.exitstatus = pytest.ExitCode.OK
         if session.exitstatus == pytest.ExitCode.OK and status is not None:
             session.exitstatus = status  # the tests passed, a gate or the baseline did not: a status of its own
         run = self.settings.run

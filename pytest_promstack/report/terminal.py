@@ -162,8 +162,8 @@ def header_line(settings: Any, cases: int, files: int, decoded: dict[str, str]) 
         cache += f" + redis {safe_url(s.cache_url)}"
     repeat = f", repeat {s.repeat} (min_pass {s.min_pass})" if s.repeat > 1 else ""
     read_as = "".join(f"; {path} read as {enc}" for path, enc in sorted(decoded.items()))
-    shard = (f", shard {s.run.shard[0]}/{s.run.shard[1]} (gates wait for the merge: promstack report)"
-             if s.run.shard else "")
+    shard = (f", shard {s.run.shard[0]}/{s.run.shard[1]} (gates, baseline and cheapest model wait for the merge: "
+             "promstack report)" if s.run.shard else "")
     return (f"promstack: {_count(cases, 'case')} from {_count(files, 'file')}, suites {', '.join(s.suites) or '-'}, "
             f"cache {cache}, concurrency {s.concurrency}{repeat}{shard}{read_as}")
 

@@ -41,8 +41,8 @@ def load(path: Path, what: str = "baseline") -> dict[str, Any]:
         raise PromstackError(f"{exc.at(str(path))}; not a results JSON as --promstack-json writes it: write it "
                              "again with --promstack-json or --promstack-save-baseline") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PromstackError(f"{path}: not a readable results JSON ({exc}); write it again with "
-                             "--promstack-save-baseline") from None
+        again = "--promstack-save-baseline" if what == "baseline" else "--promstack-json"
+        raise PromstackError(f"{path}: not a readable results JSON ({exc}); write it again with {again}") from None
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("cases"), list):
         found = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
         raise PromstackError(f"{path}: schema {found!r} is not {SCHEMA!r}: not a results JSON as "

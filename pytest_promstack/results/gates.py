@@ -84,6 +84,22 @@ def check(records: list[dict[str, Any]], gates: Gates, scope: str) -> tuple[list
     return verdicts, warnings
 
 
+def judge(records: list[dict[str, Any]], overall: Gates,
+          suites: Mapping[str, Gates]) -> tuple[list[Verdict], list[str]]:
+    """The run's gates: ``overall`` on every case, each suite's own on its cases."""
+    verdicts: list[Verdict] = []
+    warnings: list[str] = []
+    scopes = [("overall", records, overall)]
+    scopes += [(f"suite {name}", [r for r in records if r.get("suite") == name], gates)
+               for name, gates in suites.items()]
+    for scope, rows, gates in scopes:
+        if gates:
+            found, said = check(rows, gates, scope)
+            verdicts += found
+            warnings += said
+    return verdicts, warnings
+
+
 def measure(records: list[dict[str, Any]], key: str) -> tuple[float | None, str]:
     counted = [r for r in records if r.get("outcome") != "skipped"]
     if key == "min_quality_score":

@@ -4,8 +4,8 @@
 Every run-wide figure is computed again from the cases, as a single run computes it: the
 summary, quality, calibration, probes, the gates (with the gates each shard recorded), the
 arena's standings (from every game of every shard, with its contenders, seed and bootstrap),
-the cheapest passing model. A case in two files, shards of different configs, or a missing
-shard is one line naming the files."""
+the cheapest passing model. A case in two files, shards of different configs or of another
+split, or a missing shard, is one line naming the files."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def merge(docs: list[tuple[Path, dict[str, Any]]], baseline: dict[str, Any] | No
     """One document from ``(path, document)`` pairs; ``baseline``: the comparison to attach."""
     from ..score.arena import summarise
     from . import document
-    from .gates import cheapest, check
+    from .gates import cheapest, judge
 
     first = docs[0][1]
     judged = _same_judging(docs)
@@ -29,14 +29,7 @@ def merge(docs: list[tuple[Path, dict[str, Any]]], baseline: dict[str, Any] | No
     gates = judged.get("gates") or {"overall": [], "suites": {}}
     overall = [(str(k), float(v)) for k, v in gates.get("overall") or []]
     suites = {name: {str(k): float(v) for k, v in pairs} for name, pairs in (gates.get("suites") or {}).items()}
-    verdicts, warnings = [], []
-    scopes = [("overall", cases, overall)]
-    scopes += [(f"suite {name}", [c for c in cases if c.get("suite") == name], pairs) for name, pairs in suites.items()]
-    for scope, rows, pairs in scopes:
-        if pairs:
-            found, said = check(rows, pairs, scope)
-            verdicts += found
-            warnings += said
+    verdicts, warnings = judge(cases, overall, suites)
     arena = None
     games = sorted((g for c in cases for g in c.get("arena") or []), key=lambda g: (g["case"], g["a"], g["b"]))
     if judged.get("arena") and games:
@@ -57,22 +50,40 @@ def merge(docs: list[tuple[Path, dict[str, Any]]], baseline: dict[str, Any] | No
                              prompts=list(prompts.values()))
 
 
-def problems(docs: list[tuple[Path, dict[str, Any]]]) -> list[str]:
-    """What a reader should know about the merge that does not stop it: shards missing, or
-    run from other commits."""
-    said = []
-    marks = [doc["run"].get("shard") for _, doc in docs]
-    counts = {m[1] for m in marks if m}
-    if len(counts) == 1:
-        count = counts.pop()
-        missing = sorted(set(range(1, count + 1)) - {m[0] for m in marks if m})
+def check_shards(docs: list[tuple[Path, dict[str, Any]]]) -> list[str]:
+    """Refuse shards of different counts and a missing shard (gates judged on a subset say the
+    wrong thing); what a reader should know besides: files from other commits."""
+    paths = [path for path, _ in docs]
+    twice = next((p for p in paths if paths.count(p) > 1), None)
+    if twice is not None:
+        raise PromstackError(f"{twice} is given twice; merge each shard's file once")
+    marks = [(path, doc["run"].get("shard")) for path, doc in docs]
+    counts = sorted({m[1] for _, m in marks if m})
+    if len(counts) > 1 or (counts and any(m is None for _, m in marks)):
+        shown = ", ".join(f"{path.name}: {'/'.join(map(str, m)) if m else 'not a shard'}" for path, m in marks)
+        raise PromstackError(f"these files are not the shards of one split ({shown}); merge the files of one "
+                             "--promstack-shard I/N run, every I once")
+    if counts:
+        missing = sorted(set(range(1, counts[0] + 1)) - {m[0] for _, m in marks if m})
         if missing:
-            said.append(f"shard{'s' if len(missing) > 1 else ''} {', '.join(f'{i}/{count}' for i in missing)} "
-                        "missing: the merged results hold only the shards given")
+            raise PromstackError(f"shard{'s' if len(missing) > 1 else ''} {_ranges(missing)} of {counts[0]} missing: "
+                                 "gates judged on a subset say the wrong thing; merge every shard's file (a job with "
+                                 "a failing case must still upload its results)")
     commits = {doc["run"].get("git_commit") for _, doc in docs}
     if len(commits) > 1:
-        said.append(f"the files come from different commits ({', '.join(sorted(str(c)[:12] for c in commits))})")
-    return said
+        return [f"the files come from different commits ({', '.join(sorted(str(c)[:12] for c in commits))})"]
+    return []
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` as ``1-3, 7``."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _same_judging(docs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
@@ -100,6 +111,8 @@ def _cases(docs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
         for case in doc["cases"]:
             key = str(case.get("case_id"))
             if key in seen:
+                if seen[key] == path:
+                    raise PromstackError(f"{path} is given twice; merge each shard's file once")
                 raise PromstackError(f"case {key} is in {seen[key]} and in {path}: the files overlap; merge the "
                                      "shards of one run (--promstack-shard I/N), each once")
             seen[key] = path

@@ -48,18 +48,11 @@ class RunResults:
 
     def check_gates(self) -> bool:
         """Evaluate the gates, overall and per suite; True when every gate passed."""
-        from .gates import check
+        from .gates import judge
 
-        records = list(self.records.values())
-        self.gate_verdicts, self.gate_warnings = [], []
-        scopes = [("overall", records, self.settings.gates)]
-        scopes += [(f"suite {name}", [r for r in records if r.get("suite") == name], suite.gates)
-                   for name, suite in self.settings.suites.items() if suite.gates]
-        for scope, rows, gates in scopes:
-            if gates:
-                verdicts, warnings = check(rows, gates, scope)
-                self.gate_verdicts += verdicts
-                self.gate_warnings += warnings
+        self.gate_verdicts, self.gate_warnings = judge(
+            list(self.records.values()), self.settings.gates,
+            {name: suite.gates for name, suite in self.settings.suites.items() if suite.gates})
         return all(v.passed for v in self.gate_verdicts)
 
     def compare_baseline(self, path: str, known_ids: set[str]) -> str | None:
@@ -90,8 +83,12 @@ class RunResults:
         return None
 
     def selection(self) -> list[dict[str, Any]]:
-        """The cheapest model that passes the gates, per suite (``model: [a, b]`` runs)."""
+        """The cheapest model that passes the gates, per suite (``model: [a, b]`` runs); none on a
+        shard (judged when the shards are merged)."""
         from .gates import cheapest
+
+        if self.settings.run.shard is not None:
+            return []
 
         return cheapest(list(self.records.values()), self.settings.gates,
                         {name: suite.gates for name, suite in self.settings.suites.items() if suite.gates})

@@ -70,7 +70,7 @@ def test_the_merged_shards_are_the_document_and_verdict_of_one_run(sharded, caps
     for i in (1, 2):
         shard = sharded.run(f"--promstack-shard={i}/2", f"--promstack-json=s{i}.json")
         assert shard.ret == 0  # the gates wait for the merge
-        shard.stdout.fnmatch_lines([f"promstack: * cases from *, shard {i}/2 (gates wait for the merge: *"])
+        shard.stdout.fnmatch_lines([f"promstack: * cases from *, shard {i}/2 (gates, baseline and cheapest model wait *"])
     first, second = case_ids(sharded.path / "s1.json"), case_ids(sharded.path / "s2.json")
     assert not set(first) & set(second)
     assert sorted(first + second) == case_ids(sharded.path / "all.json")
@@ -114,26 +114,57 @@ def test_a_bad_shard_is_one_usage_error(sharded, value):
     result.stderr.fnmatch_lines([f"*--promstack-shard: '{value}': write I/N, this job's shard of N, from 1/N to N/N*"])
 
 
-def test_merging_refuses_overlaps_and_other_configs_and_names_a_missing_shard(sharded, capsys):
+def test_merging_refuses_overlaps_other_configs_other_splits_and_a_missing_shard(sharded, capsys):
     for i in (1, 2, 3):
         sharded.run(f"--promstack-shard={i}/3", f"--promstack-json=s{i}.json")
-    s1, s2 = (str(sharded.path / f"s{i}.json") for i in (1, 2))
-    capsys.readouterr()
-    assert main(["report", s1, s1, "-o", str(sharded.path / "x.html")]) == 4
-    overlap = capsys.readouterr().err
-    assert f"is in {s1} and in {s1}: the files overlap; merge the shards of one run (--promstack-shard I/N), each " \
-           "once" in overlap
-    assert len(overlap.strip().splitlines()) == 1
-    main(["report", s1, s2, "-o", str(sharded.path / "x.html")])
-    assert "promstack report: shard 3/3 missing: the merged results hold only the shards given" in \
-        capsys.readouterr().err
+    sharded.run("--promstack-shard=1/2", "--promstack-json=half.json")
+    s1, s2, s3, half = (str(sharded.path / name) for name in ("s1.json", "s2.json", "s3.json", "half.json"))
+    html = str(sharded.path / "x.html")
     other = json.loads((sharded.path / "s3.json").read_text(encoding="utf-8"))
     other["run"]["settings"]["gates"]["overall"] = [["min_pass_rate", 50.0]]
     (sharded.path / "other.json").write_text(json.dumps(other, ensure_ascii=False), encoding="utf-8")
-    assert main(["report", s1, s2, str(sharded.path / "other.json"), "-o", str(sharded.path / "x.html")]) == 4
-    err = capsys.readouterr().err
-    assert "are not shards of one run: their suites, gates or arena differ" in err
-    assert "Traceback" not in err
+    refusals = [
+        ([s1, s1], f"{s1} is given twice; merge each shard's file once"),
+        ([s1, s2], "shard 3 of 3 missing: gates judged on a subset say the wrong thing; merge every shard's file"),
+        ([s2], "shards 1, 3 of 3 missing"),  # one file of a split is merged (and refused) too
+        ([s1, s2, half], "these files are not the shards of one split (s1.json: 1/3, s2.json: 2/3, half.json: 1/2)"),
+        ([s1, s2, str(sharded.path / "other.json")], "are not shards of one run: their suites, gates or arena differ"),
+    ]
+    capsys.readouterr()
+    for files, words in refusals:
+        assert main(["report", *files, "-o", html]) == 4, words
+        err = capsys.readouterr().err
+        assert words in err
+        assert len(err.strip().splitlines()) == 1
+    assert main(["report", s1, s2, s3, "-o", html]) == 6  # the whole, merged: the pass rate gate fails
+
+
+def test_a_merge_exits_as_the_single_run_would(sharded, capsys):
+    sharded.run("--promstack-json=base.json")  # before the change: the baseline
+    failing = ROWS.replace("contains:질문 3,", "contains:없는 말,")  # a failed case, and the pass rate gate fails
+    (sharded.path / "prompt_tests/qa.csv").write_text(failing, encoding="utf-8")
+    assert sharded.run().ret == 1  # a failed case outranks a failed gate
+    for i in (1, 2):
+        sharded.run(f"--promstack-shard={i}/2", f"--promstack-json=f{i}.json")
+    capsys.readouterr()
+    assert main(["report", str(sharded.path / "f1.json"), str(sharded.path / "f2.json"), "-o",
+                 str(sharded.path / "x.html"), "--baseline", str(sharded.path / "base.json"),
+                 "--fail-on-regression"]) == 1
+    out = capsys.readouterr().out
+    assert "gate min_pass_rate [overall]: " in out
+    assert "promstack: REGRESSED: prompt_tests/qa.csv::row-5[m1] [qa]: passed -> failed" in out  # as a run prints
+    alone = sharded.run("--promstack-shard=1/1", "--promstack-json=one.json")  # its gates wait too
+    assert alone.ret == 1
+    assert main(["report", str(sharded.path / "one.json"), "-o", str(sharded.path / "x.html")]) == 1
+    out = capsys.readouterr().out
+    assert "promstack: gate min_pass_rate [overall]" in out  # one shard's file is judged, not passed through
+    assert "promstack: merged 1 file: 28 cases, 2 failed" in out
+
+
+def test_a_shard_with_nothing_to_run_passes(sharded):
+    empty = sharded.run("--promstack-shard=30/30", "--promstack-json=empty.json")
+    assert empty.ret == 0  # more shards than rows: the job has nothing to do
+    assert json.loads((sharded.path / "empty.json").read_text(encoding="utf-8"))["cases"] == []
 
 
 def test_shards_on_separate_machines_share_their_answers_through_redis(project, tmp_path):
