@@ -25,7 +25,8 @@ EXIT_CODES = (
     "found a regression. `evaluate`: 0 passed, 1 a case failed (unless a passing min_pass_rate gate allows it), 6 a "
     "gate failed. `deploy`: "
     "0 label moved, 1 refused. `audit verify`: 0 chain intact, 1 broken, 4 no log there. `prompt`, `ab`, `report`: "
-    "0 (`report` of several shards' files: 0 passed, 1 a case failed, 6 a gate failed); `monitor --check`: 0 no "
+    "0 (`report` of a --promstack-shard split: 0 passed, 1 a case failed, 6 a gate failed, 7 a regression with "
+    "--fail-on-regression, 4 a shard missing); `monitor --check`: 0 no "
     "rule at alert level (warnings included), 1 an alert. "
     "`serve`, `mcp`: 0 when stopped (Ctrl-C or SIGTERM; stdio: when the client closes it). "
     "`init`, `import`, `monitor`, `serve`, `mcp`: 0 done, 4 bad input (an unknown prompt, "
@@ -602,9 +603,8 @@ def _side(prompt_id: str, ref: str, settings: Any, registry: Any) -> tuple[str, 
 
 
 def report(args: argparse.Namespace) -> int:
-    """The HTML report of a results JSON; of several, the shards of one run, merged: the gates'
-    verdicts printed, and the status a single run would have had (0, 1 a case failed, 6 a
-    gate failed)."""
+    """The HTML report of a results JSON; of a shard split's files, merged into the run's: the
+    gates' verdicts printed, and the status a single run would have had (_merged)."""
     from ..report import html
     from ..results.baseline import compare, load
 

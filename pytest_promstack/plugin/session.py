@@ -87,7 +87,7 @@ class PromstackSession:
         if self.settings.run.shard is not None:
             from .shard import apply
 
-            self.selected = apply(config, items, self.settings.run.shard)["of"]
+            self.selected = apply(config, items, self.settings.run.shard)
 
     @pytest.hookimpl(trylast=True)  # pytest prints these lines last-called first: ours above --lf's
     def pytest_report_collectionfinish(self, items: list[pytest.Item]) -> str:

@@ -9,7 +9,6 @@ into the run's (``promstack report A.json B.json ...``, results/merge.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
@@ -44,10 +43,11 @@ def select(items: list[pytest.Item], index: int, count: int) -> tuple[list[pytes
     return kept, [i for i in items if row_of(i.nodeid) not in mine]
 
 
-def apply(config: pytest.Config, items: list[pytest.Item], shard: tuple[int, int]) -> dict[str, Any]:
-    """Keep this shard's items (the rest deselected, as -k does); what was kept, for the run's header."""
+def apply(config: pytest.Config, items: list[pytest.Item], shard: tuple[int, int]) -> int:
+    """Keep this shard's items (the rest deselected, as -k does); how many were selected before."""
+    selected = len(items)
     kept, dropped = select(items, *shard)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = kept
-    return {"shard": list(shard), "kept": len(kept), "of": len(kept) + len(dropped)}
+    return selected
