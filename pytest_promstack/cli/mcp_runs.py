@@ -113,7 +113,10 @@ class Relay:
         self.calls = 0
 
     async def read(self, feed: Path) -> None:
-        """Send the lines written since the last read (whole lines only)."""
+        """Send the lines written since the last read (whole lines only); nothing to read when
+        the caller asked for no progress."""
+        if self.progress is None:
+            return
         with open(feed, "rb") as f:
             f.seek(self.offset)
             chunk = f.read()
@@ -124,18 +127,17 @@ class Relay:
                 line = json.loads(raw)
             except ValueError:
                 continue
-            if self.progress is not None and isinstance(line, dict):
-                await self._send(line)
+            if isinstance(line, dict):
+                await self._send(self.progress, line)
 
-    async def _send(self, line: dict[str, Any]) -> None:
-        assert self.progress is not None
+    async def _send(self, progress: Progress, line: dict[str, Any]) -> None:
         if "calls" in line:
             self.calls = int(line["of"])
-            await self.progress(float(line["calls"]), self._total(),
+            await progress(float(line["calls"]), self._total(),
                                 f"model calls {line['calls']}/{line['of']} ({line.get('hits')} from the cache, "
                                 f"{line.get('errors')} errors)")
         elif "done" in line:
-            await self.progress(float(self.calls + int(line["done"])), self._total(),
+            await progress(float(self.calls + int(line["done"])), self._total(),
                                 f"case {line['done']}/{self.cases or '?'} {line.get('outcome')}: {line.get('case')}")
         elif "total" in line:
             self.cases = int(line["total"])

@@ -75,10 +75,10 @@ class Project:
         self._loaded = (_stamp(settings.config_file), settings)
         return settings
 
-    def registry(self, settings: Any = None) -> Any:
+    def registry(self) -> Any:
         from ..versions import PromptRegistry
 
-        return PromptRegistry((settings or self.settings()).root, readonly=True)
+        return PromptRegistry(self.settings().root, readonly=True)
 
     def inside(self, given: str, what: str) -> Path:
         """A path an agent gave, relative to the project's folder; never outside it."""
@@ -235,7 +235,7 @@ def prompt_uri(prompt_id: str, ref: str) -> str:
 
 def template_variables(prompt: Any) -> dict[str, bool]:
     """The template's variables, each with whether a render needs it: one left out fails
-    the render (a ``default`` or an ``if`` makes it optional)."""
+    the render (a ``default`` or an ``is defined`` test makes it optional; undefined is an error)."""
     from ..plan.probes import prompt_variables
 
     names = sorted(prompt_variables(prompt))
@@ -453,7 +453,7 @@ def _tools(server: PromstackMCP) -> None:
         args = ["evaluate", "--config", str(settings.config_file), "--prompt", prompt,
                 *(["--version", version] if version else [])]
         async with server.running:
-            done = await mcp_runs.run_child(args, settings.root, _progress(ctx))
+            done = await mcp_runs.run_child(args, settings.root, ctx.report_progress)
         if done.status not in (0, 1, 6):
             raise ToolError(f"no evaluation of {prompt} (exit {done.status}):\n{done.tail()}")
         try:
@@ -527,7 +527,7 @@ def _tools(server: PromstackMCP) -> None:
                 *(["--version", version] if version else []),
                 *(["--force", "--reason", reason or ""] if force else [])]
         async with server.running:
-            done = await mcp_runs.run_child(args, settings.root, _progress(ctx))
+            done = await mcp_runs.run_child(args, settings.root, ctx.report_progress)
         if done.status != 0:
             said = [x for x in done.stderr.splitlines() if x.startswith("promstack deploy")]  # its refusal
             raise ToolError(mcp_runs.in_tool_terms(said[-1]) if said
@@ -549,7 +549,7 @@ async def _run(server: PromstackMCP, ctx: Context, settings: Any, args: list[str
     async with server.running:
         for path in fresh.values():
             path.unlink(missing_ok=True)
-        done = await mcp_runs.run_child(argv, settings.root, _progress(ctx))
+        done = await mcp_runs.run_child(argv, settings.root, ctx.report_progress)
         if done.status in (3, 4, 5) or not fresh[results].is_file():  # no run: the last one's results stay
             for path in fresh.values():
                 path.unlink(missing_ok=True)
@@ -561,10 +561,6 @@ async def _run(server: PromstackMCP, ctx: Context, settings: Any, args: list[str
                 path.replace(final)
     answer = mcp_runs.summarize(mcp_runs.read_results(results), done.status)
     return {**answer, "results": str(results), "report": str(report) if report.is_file() else None}
-
-
-def _progress(ctx: Context) -> mcp_runs.Progress:
-    return ctx.report_progress
 
 
 def _listed(names: list[str] | str | None) -> list[str]:
@@ -579,11 +575,11 @@ def _ref(value: str | int | None) -> str | None:
 
 def _suites(settings: Any, suites: list[str] | str | None) -> list[str]:
     suites = _listed(suites)
-    for name in suites or []:
+    for name in suites:
         if name not in settings.suites:
             raise PromstackError(f"no suite {name!r} in {settings.source}; its suites: "
                                  f"{', '.join(settings.suites) or 'none'}")
-    return [f"--suite={name}" for name in suites or []]
+    return [f"--suite={name}" for name in suites]
 
 
 def _models(settings: Any, models: list[str] | str | None) -> list[str]:
@@ -591,24 +587,24 @@ def _models(settings: Any, models: list[str] | str | None) -> list[str]:
     (``openai/gpt-4o-mini``), never a python: target an agent made up."""
     models = _listed(models)
     known = set(settings.models)
-    for name in models or []:
+    for name in models:
         if name not in known and (name.startswith("python:") or "/" not in name):
             raise PromstackError(f"model {name!r}: not configured in {settings.source} (its models: "
                                  f"{', '.join(sorted(known)) or 'none'}); name one of them, or a provider's model "
                                  "such as openai/gpt-4o-mini")
-    return [f"--promstack-model={name}" for name in models or []]
+    return [f"--promstack-model={name}" for name in models]
 
 
 def _evaluated(settings: Any, registry: Any, prompt: str, version: str | None) -> int:
     """The version number an evaluation just scored: ``version``'s, else the prompt file's."""
-    from ..versions import project_prompts
+    from . import _current
 
     if version:
         return int(registry.resolve(prompt, version)["number"])
-    for _, p, _ in project_prompts(settings):
-        if p.id == prompt and (number := registry.number_of(prompt, p.version)) is not None:
-            return int(number)
-    raise PromstackError(f"no suite's prompt file has id {prompt!r}")
+    number = _current(settings, registry, prompt)
+    if number is None:
+        raise PromstackError(f"no suite's prompt file has id {prompt!r}")
+    return int(number)
 
 
 def _resources(server: PromstackMCP) -> None:
@@ -627,8 +623,3 @@ def _resources(server: PromstackMCP) -> None:
                      description="the HTML report of the last run over MCP")
     def latest_report() -> str:
         return results_file("report.html")
-
-
-def serve_stdio(server: PromstackMCP) -> None:
-    anyio.run(server.run_stdio_async)
-
