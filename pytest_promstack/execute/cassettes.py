@@ -11,8 +11,10 @@ that is an agent ran itself (``"steps": [{"step", "name", "arguments", "result"}
 model calls it reported (``"model_calls"``).
 
 Token counts are stored, not a cost: a replayed answer is priced when it is scored, at the
-model's current price (see ``pricing``). Only a Python target's entry keeps ``cost_usd``, the
-cost the application reported about itself.
+model's current price (see ``pricing``). The token details that change a price sit beside the
+counts in ``usage`` when an answer has them (``"usage": {"input_tokens": 1200, "output_tokens":
+80, "cache_read": 1024}``; ``Response.usage``). Only a Python target's entry keeps ``cost_usd``,
+the cost the application reported about itself.
 
 An entry answers the request whose key it holds only when its ``model`` and ``request`` are
 that request (what the key covers: messages and the keyed params); an edited request under an
@@ -44,7 +46,7 @@ def entry(case_id: str, req: Request, resp: Response, masking: Any = None) -> di
         "request": {"messages": list(req.messages), "params": req.params},
         "response": resp.text,
         "finish_reason": resp.finish_reason,
-        "usage": {"input_tokens": resp.input_tokens, "output_tokens": resp.output_tokens},
+        "usage": {"input_tokens": resp.input_tokens, "output_tokens": resp.output_tokens, **(resp.usage or {})},
         "latency_ms": resp.latency_ms,
     }
     if req.litellm_model.startswith("python:"):
@@ -73,7 +75,7 @@ def entry(case_id: str, req: Request, resp: Response, masking: Any = None) -> di
 def to_response(e: dict[str, Any]) -> Response:
     usage = e.get("usage") or {}
     python = str(e.get("model") or "").startswith("python:")
-    return Response(text=e.get("response"), input_tokens=usage.get("input_tokens"),
+    return Response(text=e.get("response"), input_tokens=usage.get("input_tokens"), usage=_details(usage),
                     output_tokens=usage.get("output_tokens"), cost_usd=e.get("cost_usd") if python else None,
                     latency_ms=e.get("latency_ms"), finish_reason=e.get("finish_reason") or "stop",
                     logprobs=tuple(e["logprobs"]) if e.get("logprobs") is not None else None,
@@ -82,6 +84,14 @@ def to_response(e: dict[str, Any]) -> Response:
                     function_call=e.get("function_call"),
                     trajectory=tuple(e["steps"]) if e.get("steps") is not None else None,
                     model_calls=e.get("model_calls"))
+
+
+def _details(usage: dict[str, Any]) -> dict[str, Any] | None:
+    """The price details of an entry's ``usage``: everything beside its two counts."""
+    return {k: v for k, v in usage.items() if k not in COUNTED} or None
+
+
+COUNTED = ("input_tokens", "output_tokens")
 
 
 class Cassettes(dict[str, Response]):
@@ -202,7 +212,7 @@ def problem(e: dict[str, Any]) -> str | None:
                            "cost_usd": e.get("cost_usd"), "finish_reason": e.get("finish_reason"),
                            "logprobs": e.get("logprobs"), "vector": e.get("vector"), "tool_calls": e.get("tool_calls"),
                            "function_call": e.get("function_call"), "trajectory": e.get("steps"),
-                           "model_calls": e.get("model_calls")})
+                           "model_calls": e.get("model_calls"), "usage": _details(usage)})
 
 
 def load(directory: Path, suites: list[str], record: bool = False, warn: Any = None, masking: Any = None

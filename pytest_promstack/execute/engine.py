@@ -29,7 +29,7 @@ from typing import Any
 from ..config.modes import CacheMode
 from ..model.types import Request, Response, is_count
 from .negotiate import Formats, Ladder, endpoint, negotiable, not_transient
-from .pricing import priced
+from .pricing import priced, usage_details
 from .retry_after import parse_retry_after
 from .stored import cacheable, function_call_of, numbers_problem, token_logprobs, tool_calls_of
 
@@ -574,6 +574,7 @@ def _response(raw: Any, latency_ms: float) -> Response:
         input_tokens=tokens_in,
         output_tokens=tokens_out,
         latency_ms=round(latency_ms, 3),  # the cost: from the tokens, by the engine (pricing.priced)
+        usage=usage_details(usage, getattr(raw, "service_tier", None)) if usage is not None else None,
         finish_reason=choices[0].finish_reason,
         logprobs=token_logprobs(getattr(choices[0], "logprobs", None)),
         tool_calls=calls,

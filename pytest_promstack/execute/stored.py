@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from ..model.types import Response, is_count
+from ..model.types import USAGE_COUNTS, USAGE_KEYS, USAGE_WORDS, Response, is_count
 
 
 def cacheable(response: Response) -> bool:
@@ -57,7 +57,32 @@ def problem(data: Any) -> str | None:
         return "finish_reason is not a string"
     return (logprobs_problem(data.get("logprobs")) or vector_problem(data.get("vector"))
             or calls_problem(data.get("tool_calls"), data.get("function_call"))
-            or steps_problem(data.get("trajectory"), data.get("model_calls")))
+            or steps_problem(data.get("trajectory"), data.get("model_calls")) or usage_problem(data.get("usage")))
+
+
+def usage_problem(value: Any) -> str | None:
+    """None when ``value`` is absent or an answer's price details (``Response.usage``): token
+    counts whole and not negative, the provider's words short texts, its stated cost a finite
+    amount; else what is wrong, in one line."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return f"usage is {type(value).__name__}, not an object"
+    unknown = sorted(str(k) for k in value if k not in USAGE_KEYS)
+    if unknown:
+        return f"usage has {', '.join(map(repr, unknown))[:80]} (it may have {', '.join(USAGE_KEYS)})"
+    for key in USAGE_COUNTS:
+        v = value.get(key)
+        if not is_count(v) or (v is not None and v > MAX_TOKENS):
+            return f"usage.{key} {_shown(v)} is not a whole number of tokens"
+    for key in USAGE_WORDS:
+        v = value.get(key)
+        if v is not None and (not isinstance(v, str) or not 0 < len(v) <= MAX_WORD):
+            return f"usage.{key} {_shown(v)} is not a text of 1 to {MAX_WORD} characters"
+    return _amount_problem("usage.cost", value.get("cost"), *AMOUNTS["cost_usd"])
+
+
+MAX_WORD = 64  # a service tier, a region, a speed: short words
 
 
 MAX_DIMENSIONS = 65536  # embedding models give up to a few thousand
@@ -94,15 +119,21 @@ def numbers_problem(data: dict[str, Any]) -> str | None:
         if v is not None and v > MAX_TOKENS:
             return f"{key} {_shown(v)} is beyond {MAX_TOKENS:,} tokens"
     for key, (limit, unit) in AMOUNTS.items():
-        v = data.get(key)
-        if v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-            return f"{key} {_shown(v)} is not a non-negative number"
-        if isinstance(v, float) and not math.isfinite(v):
-            return f"{key} {_shown(v)} is not a finite number"
-        if v > limit:
-            return f"{key} {_shown(v)} is beyond {limit:,} {unit}"
+        bad = _amount_problem(key, data.get(key), limit, unit)
+        if bad is not None:
+            return bad
+    return None
+
+
+def _amount_problem(key: str, v: Any, limit: int, unit: str) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        return f"{key} {_shown(v)} is not a non-negative number"
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"{key} {_shown(v)} is not a finite number"
+    if v > limit:
+        return f"{key} {_shown(v)} is beyond {limit:,} {unit}"
     return None
 
 

@@ -13,6 +13,14 @@ def is_count(value: Any) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
+# the token details of an answer beyond its input/output tokens that change its price
+# (Response.usage; execute/pricing.py reads them, execute/stored.py checks them on read):
+# counts of tokens, the provider's words for how it served the call, and the cost it stated
+USAGE_COUNTS = ("cache_read", "cache_write", "cache_write_1h", "reasoning", "audio_in", "audio_out")
+USAGE_WORDS = ("service_tier", "inference_geo", "speed")
+USAGE_KEYS = (*USAGE_COUNTS, *USAGE_WORDS, "cost")
+
+
 # request params that do not change the answer: left out of the cache key (plan/requests.py)
 # and out of the comparison of a cassette entry with the request that looks it up
 NOT_IN_KEY = frozenset({"timeout", "api_key", "num_retries", "max_retries", "stream", "metadata", "drop_params",
@@ -172,6 +180,10 @@ class Response:
     # that asked it, 1-based), "name", "arguments", "result"}, and its model calls as it reports them
     trajectory: tuple[dict[str, Any], ...] | None = None
     model_calls: int | None = None
+    # what of the call changes its price beyond input/output tokens (USAGE_KEYS: cached, cache-written,
+    # reasoning and audio tokens, the service tier served, a cost the provider stated), only the
+    # non-zero ones; None for most answers (pricing.usage_details makes it from a provider's usage)
+    usage: dict[str, Any] | None = None
 
     @property
     def output(self) -> str:
@@ -207,7 +219,7 @@ class Response:
         data.pop("retry")
         data.pop("miss")
         # most answers have none of these: their rows stay as they were
-        for key in ("tool_calls", "function_call", "vector", "trajectory", "model_calls"):
+        for key in ("tool_calls", "function_call", "vector", "trajectory", "model_calls", "usage"):
             if data[key] is None:
                 data.pop(key)
         return data
