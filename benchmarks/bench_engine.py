@@ -1,12 +1,15 @@
 """The engine benchmarks of issue 3, each side by side with its reference in the same run.
 
-  stress     N=1000, L=0.2 s, C=64, cache off: promstack, promstack -n 2, a bare litellm
-             script, and promptfoo -j 64 when `npx promptfoo` is installed
+  stress     N=1000, L=0.2 s, C=64, cache off: promstack (an unpriced openai/ model on a
+             self-hosted server), promstack -n 2, the priced openai/gpt-4o-mini and
+             anthropic/claude-haiku-4-5 on the same server (direct, and openai's through litellm),
+             a bare litellm script, and promptfoo -j 64 when `npx promptfoo` is installed
   realistic  N=500, L=1 s, C=32: the server-side span (first request to last answer)
              beside N*L/C
   warm       N=1000 from cache: promstack beside plain pytest running 1000 trivial
              parametrized tests; litellm must not be imported, the server sees 0 requests
-  big        25k/50k/100k rows from cache: time and peak RSS (should grow linearly)
+  big        25k/50k/100k rows from cache: time and peak RSS (should grow linearly), beside
+             plain pytest running as many trivial parametrized tests
   importtime `import pytest_promstack.plugin` in a fresh interpreter, compiling the package
              (as every run here does: PYTHONDONTWRITEBYTECODE=1) and from cached bytecode,
              beside `import pytest`
@@ -40,7 +43,7 @@ from benchmarks.common import BARE, PYTEST, ROOT, Server, make_project, report, 
 from benchmarks.sources import Source, order, prepare
 
 FLAGS = PYTEST[3:]  # PYTEST's options after `python -m pytest`
-PLAIN = "import pytest\n\n@pytest.mark.parametrize('i', range(1000))\ndef test_x(i):\n    assert i >= 0\n"
+PLAIN = "import pytest\n\n@pytest.mark.parametrize('i', range({n}))\ndef test_x(i):\n    assert i >= 0\n"
 
 WARM = textwrap.dedent("""
     import sys, pytest
@@ -68,7 +71,9 @@ def promptfoo_config(root: Path, url: str, n: int) -> list[str] | None:
 def stress(repeat: int) -> None:
     n, lat, c = 1000, 0.2, 64
     server = Server(lat)
-    names = ("promstack", "promstack -n 2", "promstack transport: litellm", "bare litellm script", "promptfoo -j 64")
+    names = ("promstack", "promstack -n 2", "promstack transport: litellm", "priced gpt-4o-mini",
+             "priced claude-haiku-4-5", "priced gpt-4o-mini transport: litellm", "bare litellm script",
+             "promptfoo -j 64")
     res: dict[str, list[float]] = {name: [] for name in names}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -76,6 +81,13 @@ def stress(repeat: int) -> None:
             make_project(p, server.url, n, c)
             via = p / "via-litellm"
             make_project(via, server.url, n, c, transport="litellm")
+            priced = {"priced gpt-4o-mini": p / "gpt", "priced claude-haiku-4-5": p / "claude",
+                      "priced gpt-4o-mini transport: litellm": p / "gpt-litellm"}
+            make_project(priced["priced gpt-4o-mini"], server.url, n, c, model="openai/gpt-4o-mini")
+            make_project(priced["priced claude-haiku-4-5"], server.url.removesuffix("/v1"), n, c,
+                         model="anthropic/claude-haiku-4-5")
+            make_project(priced["priced gpt-4o-mini transport: litellm"], server.url, n, c,
+                         model="openai/gpt-4o-mini", transport="litellm")
             pf = promptfoo_config(p, server.url, n)
             for _ in range(repeat):
                 res["bare litellm script"].append(run([sys.executable, "-c", BARE, str(n), str(c), server.url], p)[0])
@@ -83,6 +95,8 @@ def stress(repeat: int) -> None:
                 res["promstack -n 2"].append(run([*PYTEST, "--promstack", "--promstack-cache=off", "-n", "2"], p)[0])
                 cold = [*PYTEST, "--promstack", "--promstack-cache=off"]
                 res["promstack transport: litellm"].append(run(cold, via)[0])
+                for name, folder in priced.items():
+                    res[name].append(run(cold, folder)[0])
                 if pf:
                     res["promptfoo -j 64"].append(run(pf, p, check=False)[0])
     finally:
@@ -92,6 +106,8 @@ def stress(repeat: int) -> None:
     for k in ("promstack", "promstack -n 2", "promstack transport: litellm", "promptfoo -j 64"):
         if k in med:
             print(f"  {k} / bare litellm = {med[k] / base:.2f}x")
+    for k in ("priced gpt-4o-mini", "priced claude-haiku-4-5", "priced gpt-4o-mini transport: litellm"):
+        print(f"  {k} / promstack (unpriced, direct) = {med[k] / med['promstack']:.2f}x")
     if "promptfoo -j 64" in med:
         best = min(med["promstack"], med["promstack -n 2"])
         print(f"  promptfoo / best promstack = {med['promptfoo -j 64'] / best:.2f}x faster")
@@ -140,11 +156,11 @@ def warm(repeat: int) -> None:
     print(f"  promstack warm / plain pytest = {med['promstack warm'] / med['plain pytest, 1000 trivial tests']:.2f}x")
 
 
-def plain_project(folder: Path) -> Path:
-    """1,000 trivial tests, in a folder of their own: a promstack project's run must not collect them."""
+def plain_project(folder: Path, n: int = 1000) -> Path:
+    """``n`` trivial tests, in a folder of their own: a promstack project's run must not collect them."""
     folder.mkdir()
     (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    (folder / "test_plain.py").write_text(PLAIN, encoding="utf-8")
+    (folder / "test_plain.py").write_text(PLAIN.format(n=n), encoding="utf-8")
     return folder
 
 
@@ -256,15 +272,22 @@ def big(repeat: int) -> None:
                           Response(text=f"question {i}", input_tokens=2, output_tokens=2, latency_ms=10.0,
                                    finish_reason="stop"))
             cache.close()
-            walls, rss = [], []
-            for _ in range(repeat):
-                wall, _peak, _ = run([sys.executable, str(ROOT / "benchmarks/peak.py"), *PYTEST[1:], "--promstack",
-                                     "--promstack-cache=replay"], p)
-                walls.append(wall)
-                rss.append(float(Path(p / "peak.txt").read_text()))
-            med = report(f"big: {n} rows from cache", {"wall": walls})
-            print(f"  peak RSS median {sorted(rss)[len(rss) // 2]:.0f} MiB;  per 1k rows: "
-                  f"{med['wall'] / n * 1000:.3f} s, {sorted(rss)[len(rss) // 2] / n * 1000:.2f} MiB")
+            plain = plain_project(p / "plain", n)
+            walls: dict[str, list[float]] = {"promstack": [], "plain pytest": []}
+            rss: dict[str, list[float]] = {"promstack": [], "plain pytest": []}
+            for i in range(repeat):  # alternating, so both see the same machine
+                for name in (("promstack", "plain pytest") if i % 2 == 0 else ("plain pytest", "promstack")):
+                    folder, extra = (p, ["--promstack", "--promstack-cache=replay"]) if name == "promstack" else (
+                        plain, [])
+                    walls[name].append(run([sys.executable, str(ROOT / "benchmarks/peak.py"), *PYTEST[1:], *extra],
+                                           folder)[0])
+                    rss[name].append(float((folder / "peak.txt").read_text()))
+            med = report(f"big: {n} rows from cache, beside plain pytest with {n} trivial tests", walls)
+            peak = {k: statistics.median(v) for k, v in rss.items()}
+            ours, theirs = peak["promstack"], peak["plain pytest"]
+            print(f"  peak RSS median: promstack {ours:.0f} MiB, plain pytest {theirs:.0f} MiB ({ours / theirs:.2f}x);"
+                  f" time {med['promstack'] / med['plain pytest']:.2f}x;  promstack per 1k rows: "
+                  f"{med['promstack'] / n * 1000:.3f} s, {ours / n * 1000:.2f} MiB")
 
 
 BENCHES = ("stress", "realistic", "warm", "big", "importtime")

@@ -294,9 +294,9 @@ class Engine:
                 loop.close()
 
     def _direct(self, req: Request) -> bool:
-        from .providers.openai_compat import eligible
+        from .providers.routes import route
 
-        return self.transport == "auto" and req.call == "chat" and eligible(req)
+        return route(req, self.transport).direct
 
     async def _main(self, requests: list[Request], direct: set[str], via_litellm: list[Request]) -> None:
         from .providers.openai_compat import Transport

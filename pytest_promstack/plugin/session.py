@@ -262,11 +262,18 @@ class PromstackSession:
     # -- terminal -------------------------------------------------------------------------------
 
     def header(self, items: list[pytest.Item]) -> str:
+        from ..execute.providers.routes import summary
         from ..report.terminal import header_line
 
         cases = [i for i in items if isinstance(i, CaseItem)]
         line = header_line(self.settings, len(cases), len({i.plan.case.file for i in cases}),
                            self.planner.loader.decoded)
+        seen: dict[tuple[str, str], Any] = {}
+        for i in cases:
+            if i.plan.requests:
+                seen.setdefault((i.plan.model, i.plan.prompt_id), i.plan.requests[0])
+        ways = summary(list(seen.values()), self.settings.transport)
+        line += f"\npromstack: {ways}" if ways else ""
         return safe(line + ("" if cases else self._outside()), newlines=True)
 
     def _outside(self) -> str:

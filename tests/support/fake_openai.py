@@ -6,7 +6,8 @@ answers ``replies[<last user message>]`` or echoes it; ``latency`` adds a delay;
 ``{"text", "json_object"}``) makes it refuse any other ``response_format`` type with the
 HTTP 500 that llama-cpp-python's server gives. A request with ``logprobs: true`` gets each
 word's log probability (``Reply.logprobs``, else -0.1 each). ``Reply(tool_calls=[(name, args)])``
-answers with tool calls instead of text. Each request's body is kept in ``requests``
+answers with tool calls instead of text. ``/v1/messages`` answers in the shape of Anthropic's
+Messages API (text, ``usage`` with ``input_tokens``/``output_tokens``). Each request's body is kept in ``requests``
 and its headers in ``headers``. ``/v1/embeddings`` answers a bag-of-words vector (texts sharing
 words are similar; ``embed``), ``/v1/moderations`` flags the categories whose trigger words
 a text holds (``MODERATION``). ``respond=obedient`` scripts a model that obeys prompt-injection
@@ -44,6 +45,10 @@ class Reply:
     # the assistant calls tools: [(name, arguments)], arguments a dict (sent as JSON text) or raw text;
     # content is null unless ``text`` is given too, and finish_reason is "tool_calls"
     tool_calls: list[tuple[str, Any]] | None = None
+    # merged into the answer's usage: OpenAI's prompt_tokens_details/completion_tokens_details, or
+    # Anthropic's cache_read_input_tokens/cache_creation_input_tokens/cache_creation/service_tier
+    usage_extra: dict[str, Any] | None = None
+    fields: dict[str, Any] | None = None  # more top-level fields of a chat completion (e.g. service_tier)
 
 
 class FakeOpenAI:
@@ -116,6 +121,7 @@ class FakeOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/chat/completions", self._handle)
+        app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/moderations", self._moderations)
         app.router.add_get("/stats", self._stats)
@@ -157,6 +163,31 @@ class FakeOpenAI:
                              "type": "server_error", "code": reply.status}}
             return web.json_response(err, status=reply.status, headers=reply.headers)
         return web.json_response(completion(body, reply), headers=reply.headers)
+
+    async def _messages(self, request: Any) -> Any:
+        """Anthropic's Messages API: the reply as one text block, usage counted in words."""
+        from aiohttp import web
+
+        body = await request.json()
+        self._note(body, request)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        turns = [{"role": m.get("role"), "content": " ".join(b.get("text", "") for b in m.get("content", []))
+                  if isinstance(m.get("content"), list) else m.get("content")} for m in body.get("messages", [])]
+        reply = self._reply({**body, "messages": turns})
+        if reply.body is not None:
+            return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+        if reply.status != 200:
+            return web.json_response({"type": "error", "error": {"type": "api_error", "message": reply.text}},
+                                     status=reply.status, headers=reply.headers)
+        text = reply.text or ""
+        words = sum(len(str(m["content"]).split()) for m in turns) + sum(
+            len(str(b.get("text", "")).split()) for b in body.get("system") or [])
+        usage = {"input_tokens": words, "output_tokens": len(text.split()), **(reply.usage_extra or {})}
+        stop = {"stop": "end_turn", "length": "max_tokens"}.get(reply.finish_reason, reply.finish_reason)
+        return web.json_response({"id": f"msg_{time.monotonic_ns()}", "type": "message", "role": "assistant",
+                                  "model": body.get("model"), "content": [{"type": "text", "text": text}],
+                                  "stop_reason": stop, "stop_sequence": None, "usage": usage}, headers=reply.headers)
 
     async def _embeddings(self, request: Any) -> Any:
         from aiohttp import web
@@ -269,6 +300,7 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                      "finish_reason": reply.finish_reason}],
     }
+    out.update(reply.fields or {})
     if reply.tool_calls is not None:
         out["choices"][0]["message"] = tool_message(reply)
         out["choices"][0]["finish_reason"] = "tool_calls" if reply.finish_reason == "stop" else reply.finish_reason
@@ -280,7 +312,7 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
             for i, v in enumerate(values)]}
     if reply.usage:
         out["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": len(text.split()),
-                        "total_tokens": prompt_tokens + len(text.split())}
+                        "total_tokens": prompt_tokens + len(text.split()), **(reply.usage_extra or {})}
     return out
 
 

@@ -1,65 +1,32 @@
-"""The direct transport for OpenAI-compatible servers: ``openai/<model>`` with an ``api_base``
-(vLLM, Ollama, LM Studio, llama.cpp's server, TGI, a company gateway) is one JSON POST to
-``<api_base>/chat/completions``, made here with aiohttp (which litellm itself depends on).
+"""The direct transport: one JSON POST per call, made with aiohttp (which litellm itself
+depends on), to an OpenAI-compatible server (``<base>/chat/completions``) or to Anthropic's
+Messages API (``<base>/v1/messages``, see ``anthropic``). Which requests take it, with which
+URL and key, is decided in ``routes``.
 
-Why: on a small machine litellm's own CPU per call is the wall of a big run (about 6 ms a
-call here, against 0.2 ms for the request itself; most of it pricing and logging an answer
-that, from a self-hosted server, has no price). So a request takes this path only when
-litellm would add nothing to it:
+Every param of a self-hosted server's request goes into the JSON body as it is, so a
+server's own sampling params (llama.cpp's ``repeat_penalty``, ``top_k``, ``min_p``,
+``mirostat_mode``; vLLM's ``min_tokens``) reach it, as litellm passes them on too;
+``extra_body`` is merged into the body and ``extra_headers`` into the headers, as the OpenAI
+client does. Our own keys (``drop_params``, the ``*_cost_per_token`` prices) never leave.
 
-- the model is ``openai/<name>`` with an ``api_base`` (the OpenAI wire format, nothing to map);
-- litellm's bundled price map does not know ``<name>`` (a hosted model litellm knows stays
-  with litellm), unless the model's params carry its own ``input_cost_per_token`` and
-  ``output_cost_per_token``. Either way the answer is priced the same, afterwards, from its
-  tokens (see ``pricing``);
-- no param asks for a litellm feature (``stream``, ``mock_response``, ``fallbacks``, ...).
-
-Every other param goes into the JSON body as it is, so a server's own sampling params
-(llama.cpp's ``repeat_penalty``, ``top_k``, ``min_p``, ``mirostat_mode``; vLLM's
-``min_tokens``) reach it, as litellm passes them on too; ``extra_body`` is merged into the
-body and ``extra_headers`` into the headers, as the OpenAI client does. Our own keys
-(``drop_params``, the ``*_cost_per_token`` prices) never leave. The key is the one
-``api_key_env`` names, or none: no Authorization header, and never OPENAI_API_KEY by default.
-
-``transport: litellm`` in promstack.yaml sends every call through litellm. Errors are named
-as litellm names them (``RateLimitError (HTTP 429): …``), and statuses and ``Retry-After``
-reach the engine's retry loop unchanged.
+Errors are named as litellm names them (``RateLimitError (HTTP 429): …``), and statuses and
+``Retry-After`` reach the engine's retry loop unchanged. The answer is priced by the engine
+(``pricing.priced``) from its tokens and their details, as litellm prices it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from functools import cache
 from typing import Any
 
 from ...model.types import Request, Response, is_count
-from ..pricing import price_map
+from ..pricing import usage_details
 from ..stored import function_call_of, token_logprobs, tool_calls_of
+from .routes import HOSTS, OURS, route
 
-OURS = frozenset({"drop_params", "input_cost_per_token", "output_cost_per_token"})
-# litellm's own features: a request with one of these goes through litellm
-LITELLM_ONLY = frozenset({"stream", "stream_options", "mock_response", "fallbacks", "caching", "api_version",
-                          "custom_llm_provider", "base_model", "metadata", "num_retries", "max_retries", "timeout"})
 NAMES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
          408: "Timeout", 422: "UnprocessableEntityError", 429: "RateLimitError", 503: "ServiceUnavailableError"}
-
-
-@cache
-def _priced_by_litellm(name: str) -> bool:
-    prices = price_map()
-    if prices is None:
-        return True  # unknown: let litellm decide
-    return any(k in prices for k in (name, f"openai/{name}"))
-
-
-def eligible(req: Request) -> bool:
-    if not req.litellm_model.startswith("openai/") or not req.api_base:
-        return False
-    if not LITELLM_ONLY.isdisjoint(req.params) or req.params.get("n", 1) != 1:
-        return False
-    custom = "input_cost_per_token" in req.params and "output_cost_per_token" in req.params
-    return custom or not _priced_by_litellm(req.litellm_model.removeprefix("openai/"))
 
 
 class Transport:
@@ -84,10 +51,24 @@ class Transport:
     async def call(self, req: Request, api_key: str | None, timeout: float) -> Response:
         import aiohttp
 
-        body, headers = request_body(req)
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        url = req.api_base.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
+        way = route(req)
+        variable = None
+        if api_key is None and way.hosted:
+            found = way.key(req.api_base)
+            if found is None and not req.api_base:
+                names = " or ".join(HOSTS[way.provider][2])
+                return Response(error=f"AuthenticationError: no API key for {req.model}: set {names} (or name the "
+                                      "variable holding it in api_key_env)", retry=False)
+            variable, api_key = found or (None, None)
+        if way.wire == "anthropic":
+            from .anthropic import request_body as anthropic_body
+
+            body, headers = anthropic_body(req, way, api_key, bearer=variable == "ANTHROPIC_AUTH_TOKEN")
+        else:
+            body, headers = request_body(req)
+            if api_key:
+                headers["Authorization"] = f"Bearer {api_key}"
+        url = way.url(req.api_base)
         start = time.perf_counter()
         try:
             async with self._session().post(url, json=body, headers=headers,
@@ -108,6 +89,10 @@ class Transport:
         except ValueError:
             return Response(error=f"APIError: the answer of {url} is not JSON: {_snippet(raw)}", latency_ms=latency,
                             retry=False)
+        if way.wire == "anthropic":
+            from .anthropic import response as anthropic_response
+
+            return anthropic_response(data, latency)
         return _response(data, req, latency)
 
 
@@ -116,8 +101,8 @@ def request_body(req: Request) -> tuple[dict[str, Any], dict[str, str]]:
     params = {k: v for k, v in req.params.items() if k not in OURS}
     extra_body = params.pop("extra_body", None) or {}
     headers = {str(k): str(v) for k, v in (params.pop("extra_headers", None) or {}).items()}
-    body = {"model": req.litellm_model.removeprefix("openai/"), "messages": list(req.messages), **params,
-            **extra_body}
+    body = {"model": route(req).name or req.litellm_model.removeprefix("openai/"), "messages": list(req.messages),
+            **params, **extra_body}
     return body, headers
 
 
@@ -160,7 +145,8 @@ def _response(data: Any, req: Request, latency: float) -> Response:
                         retry=False)
     content = message.get("content")
     return Response(text=content if isinstance(content, str) else "", input_tokens=tokens_in,
-                    output_tokens=tokens_out, latency_ms=latency,  # priced by the engine (pricing.priced)
+                    output_tokens=tokens_out, latency_ms=latency,  # priced by the engine, from these
+                    usage=usage_details(usage, data.get("service_tier")),
                     finish_reason=choices[0].get("finish_reason"), logprobs=token_logprobs(choices[0].get("logprobs")),
                     tool_calls=calls, function_call=function_call)
 

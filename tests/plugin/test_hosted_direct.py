@@ -1,0 +1,130 @@
+"""Priced hosted models (OpenAI, Anthropic, ...) go through the direct transport: called
+without importing litellm, shown in the header, priced as litellm prices them, with the key
+litellm would use (execute/providers/routes.py)."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from pytest_promstack.execute.providers.routes import model_route, route, summary
+from pytest_promstack.model.types import Request
+from tests.support.fake_openai import Reply
+from tests.support.project import KEY_ENV
+from tests.support.run import run_pytest
+
+CASES = "input,__expected\n주문 상태,contains:주문\nrefund please,contains:refund\n"
+HOOK = "import sys\n\ndef pytest_unconfigure(config):\n    print('LITELLM', 'litellm' in sys.modules)\n"
+
+
+def _config(models, **extra):
+    return yaml.safe_dump({"models": models, "defaults": {"temperature": 0, "max_tokens": 64},
+                           "suites": {"s": {"tests": ["prompt_tests/*"]}}, **extra}, allow_unicode=True)
+
+
+def _costs(path):
+    doc = json.loads((path / "results.json").read_text(encoding="utf-8"))
+    return {(c["model"], c["vars"]["input"]): (c["input_tokens"], c["output_tokens"], c["cost_usd"]) for c in doc["cases"]}
+
+
+def test_priced_openai_and_anthropic_models_are_called_directly_and_priced_as_litellm(project):
+    root = project.server.url.removesuffix("/v1")
+    models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": project.server.url, "api_key_env": KEY_ENV},
+              {"name": "claude", "model": "anthropic/claude-haiku-4-5", "api_base": root, "api_key_env": KEY_ENV}]
+    project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES, "conftest.py": HOOK})
+    out = run_pytest("-s", "--promstack-json", "results.json", cwd=project.path, env={KEY_ENV: "sk-test"})
+    assert out.returncode == 0, out.stdout
+    assert "promstack: transport: direct gpt, claude" in out.stdout
+    assert "LITELLM False" in out.stdout
+    assert project.server.count == 4
+    assert [h.get("x-api-key") for h in project.server.headers if "anthropic-version" in h] == ["sk-test"] * 2
+
+    from pytest_promstack.execute.litellm_import import import_litellm
+
+    litellm = import_litellm()
+    for (model, _), (tokens_in, tokens_out, cost) in _costs(project.path).items():
+        name = {"gpt": "openai/gpt-4o-mini", "claude": "anthropic/claude-haiku-4-5"}[model]
+        expected = sum(litellm.cost_per_token(model=name, prompt_tokens=tokens_in, completion_tokens=tokens_out))
+        assert tokens_in > 0
+        assert tokens_out > 0
+        assert cost == expected, (model, cost, expected)
+
+
+def test_a_hosted_model_takes_the_key_and_base_url_litellm_would_take_from_the_environment(project):
+    models = [{"name": "gpt", "model": "openai/gpt-4o-mini"}, {"name": "claude", "model": "anthropic/claude-haiku-4-5"}]
+    project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
+    env = {"OPENAI_BASE_URL": project.server.url, "OPENAI_API_KEY": "sk-openai",
+           "ANTHROPIC_API_BASE": project.server.url.removesuffix("/v1"), "ANTHROPIC_API_KEY": "sk-ant"}
+    out = run_pytest(cwd=project.path, env=env)
+    assert out.returncode == 0, out.stdout
+    keys = sorted(h.get("Authorization") or h.get("x-api-key") for h in project.server.headers)
+    assert keys == ["Bearer sk-openai", "Bearer sk-openai", "sk-ant", "sk-ant"]
+
+
+def test_openai_api_key_never_goes_to_a_custom_api_base_unnamed(project):
+    models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": project.server.url}]
+    project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
+    out = run_pytest(cwd=project.path, env={"OPENAI_API_KEY": "sk-openai"})
+    assert out.returncode == 0, out.stdout
+    assert [h.get("Authorization") for h in project.server.headers] == [None, None]
+
+
+def test_a_hosted_model_without_a_key_errors_naming_the_variable_to_set(project, monkeypatch):
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    project.write({"promstack.yaml": _config([{"name": "gpt", "model": "openai/gpt-4o-mini"}]),
+                   "prompt_tests/a.csv": CASES})
+    out = run_pytest(cwd=project.path)
+    assert out.returncode == 1
+    assert "AuthenticationError: no API key for gpt: set OPENAI_API_KEY (or name the variable holding it in " \
+           "api_key_env)" in out.stdout
+    assert project.server.count == 0
+
+
+def test_the_header_says_which_models_stay_with_litellm_and_why():
+    def req(model, **params):
+        return Request(model=model.split("/")[0], litellm_model=model, messages=({"role": "user", "content": "x"},),
+                       params=params, key=model)
+
+    line = summary([req("openai/gpt-4o-mini", temperature=0), req("gemini/gemini-2.5-flash"),
+                    req("anthropic/claude-haiku-4-5", reasoning_effort="low"), req("local/gemma-3-270m")], "auto")
+    assert line == ("transport: direct openai; litellm gemini (gemini: not a provider promstack calls directly), "
+                    "anthropic (param reasoning_effort is mapped by litellm for anthropic)")
+    assert summary([req("openai/gpt-4o-mini")], "litellm") == "transport: litellm openai (transport: litellm)"
+    assert not model_route("openai/gpt-5-mini", False, frozenset(), False).direct
+    assert not model_route("openai/my-llama", False, frozenset(), False).direct  # no api_base, not priced
+    assert model_route("openai/my-llama", True, frozenset({"repeat_penalty"}), False).direct  # self-hosted
+
+
+def test_messages_litellm_reshapes_keep_the_request_with_litellm():
+    def way(model, *messages):
+        return route(Request(model="m", litellm_model=model, messages=messages, params={}, key="k"))
+
+    user, assistant = {"role": "user", "content": "질문"}, {"role": "assistant", "content": "답"}
+    system = {"role": "system", "content": "간결하게"}
+    image = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}
+    assert way("anthropic/claude-haiku-4-5", system, user, assistant, user).wire == "anthropic"
+    assert not way("anthropic/claude-haiku-4-5", user, assistant).direct  # a prefilled answer
+    assert not way("anthropic/claude-haiku-4-5", user, system, user).direct  # a system turn mid-way
+    assert not way("anthropic/claude-haiku-4-5", image).direct
+    assert not way("openai/gpt-4o-mini", image).direct
+    call = {"role": "assistant", "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    result = {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+    assert way("openai/gpt-4o-mini", user, call, result).wire == "openai"
+    assert not way("groq/openai/gpt-oss-20b", user).direct  # a reasoning model
+
+
+def test_an_anthropic_error_or_malformed_answer_is_one_line_as_litellm_names_it(project):
+    answers = iter([Reply(status=429, text="Number of request tokens has exceeded your per-minute rate limit"),
+                    Reply(body={"type": "message", "content": "not blocks"})])
+    project.server.respond = lambda body: next(answers)
+    models = [{"name": "claude", "model": "anthropic/claude-haiku-4-5", "api_base": project.server.url.removesuffix("/v1"),
+               "api_key_env": KEY_ENV}]
+    project.write({"promstack.yaml": _config(models, max_retries=0), "prompt_tests/a.csv": CASES})
+    result = project.run("-p", "no:xdist")
+    result.assert_outcomes(errors=2)
+    text = result.stdout.str()
+    assert "RateLimitError (HTTP 429): Number of request tokens has exceeded your per-minute rate limit" in text
+    assert "APIError: the provider's answer is not a message: no content or usage" in text
