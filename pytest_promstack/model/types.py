@@ -27,7 +27,7 @@ NOT_IN_KEY = frozenset({"timeout", "api_key", "num_retries", "max_retries", "str
                         "input_cost_per_token", "output_cost_per_token"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AssertionSpec:
     """One check: ``type`` (``not-`` prefix negates), its ``value``, threshold and weight."""
 
@@ -40,7 +40,7 @@ class AssertionSpec:
     transform: tuple[str, ...] = ()  # python expressions (or file://x.py:fn) applied to the output first, in order
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Turn:
     """One user turn of a conversation: its own variables (over the case's; ``input`` is the usual
     one), the assertions on the reply to it, and where it was written."""
@@ -52,7 +52,7 @@ class Turn:
     store_as: str | None = None  # promptfoo's options.storeOutputAs: later turns see the reply as this variable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Agent:
     """How a case runs the tools its model calls: ``results`` canned by tool name (and arguments),
     or ``impl`` a python function ``module:function`` called as ``fn(name, arguments)``; at most
@@ -63,7 +63,7 @@ class Agent:
     max_steps: int = 10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Simulation:
     """A simulated user: a model plays the user (its ``instructions``, ``persona``, ``goal``) against
     the prompt for at most ``max_turns`` turns, or until it says its goal is reached."""
@@ -75,7 +75,7 @@ class Simulation:
     max_turns: int = 6
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Case:
     """One test case: the variables of one row plus its expectations."""
 
@@ -113,7 +113,7 @@ class Case:
         return self.case_id or self.description or f"row-{self.row}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Request:
     """A rendered model call. ``key`` is the cache key."""
 
@@ -153,7 +153,7 @@ class Request:
                        function_call=back(resp.function_call))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     """What a model call produced; ``error`` set means the call failed."""
 
@@ -233,7 +233,7 @@ class Response:
         return cls(**known)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Score:
     """The outcome of one assertion."""
 

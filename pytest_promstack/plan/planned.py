@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from .chain import ChainPlan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Planned:
     """Everything an item needs, decided at collection."""
 

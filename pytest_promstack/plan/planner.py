@@ -51,6 +51,7 @@ class Planner:
         self.planned_ids: set[str] = set()
         self._default_transforms: dict[str, tuple[str, ...]] = {}  # suite -> its case_defaults transform
         self.suite_vars: dict[str, dict[str, Any]] = {}  # suite -> its vars:, a file:// value read
+        self._keyword_sets: dict[frozenset[str], frozenset[str]] = {}
         self.suite_asserts = self._parse_suite_asserts()
         self.probes = self._probes()  # each probe suite -> its probes (safety/probes.yaml)
 
@@ -177,7 +178,7 @@ class Planner:
         error = error or value_error
         plan = Planned(case=case, suite=suite.name, model=model, prompt_id=pid, prompt_version=version,
                        name=name, case_id=f"{rel}::{name}", asserts=asserts,
-                       error=error, markers=tuple(markers), keywords=frozenset(keywords),
+                       error=error, markers=tuple(markers), keywords=self._shared(frozenset(keywords)),
                        variant="-".join(params))
         if suite.arena:
             plan = replace(plan, asserts=(), contenders=suite.models)
@@ -275,6 +276,10 @@ class Planner:
     def _code(self, code: str, base: Path) -> str:
         """A transform as written, or its file://x.py:fn resolved relative to the config (inside the project)."""
         return transform_code(code, base, self.settings.root)
+
+    def _shared(self, keywords: frozenset[str]) -> frozenset[str]:
+        """One set object for the many cases with the same keywords (a suite's, a model's)."""
+        return self._keyword_sets.setdefault(keywords, keywords)
 
     def _with_requests(self, plan: Planned, suite: Suite, prompt: Prompt) -> Planned:
         """The case's requests (one per repeat, or per contender); a conversation's or an agent's

@@ -76,6 +76,25 @@ def masked(settings: Settings, messages: Sequence[dict[str, Any]]) -> tuple[list
     return out, tuple(masker.values.items())
 
 
+_NONE: dict[str, Any] = {}
+_MERGED: dict[tuple[int, int, int], tuple[dict[str, Any], Any, Any, Any]] = {}
+
+
+def _merged(defaults: dict[str, Any], own: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` < a model's ``own`` params < a prompt's ``params``, one dict shared by every
+    request merging the same three dicts (on a large run, a dict per case less). The entry
+    holds the three, so their ids stay theirs while it lives; a few dozen entries are kept."""
+    key = (id(defaults), id(own), id(params))
+    hit = _MERGED.get(key)
+    if hit is not None and hit[1] is defaults and hit[2] is own and hit[3] is params:
+        return hit[0]
+    if len(_MERGED) >= 64:  # per-case params (tools rendered for each case) would otherwise pile up
+        _MERGED.clear()
+    merged = {**defaults, **own, **params}
+    _MERGED[key] = (merged, defaults, own, params)
+    return merged
+
+
 def build(settings: Settings, model: str, messages: Sequence[dict[str, Any]], meta: dict[str, Any], *,
           params: dict[str, Any] | None = None, defaults: bool = True, repeat: int = 0,
           variables: dict[str, Any] | None = None, judge: bool = False) -> Request:
@@ -90,7 +109,7 @@ def build(settings: Settings, model: str, messages: Sequence[dict[str, Any]], me
     unmask: tuple[tuple[str, str], ...] = ()
     if masks_inputs(settings, meta) and not spec.model.startswith(PREFIX):  # a python: target is the app itself
         messages, unmask = masked(settings, messages)
-    merged = {**(settings.defaults if defaults else {}), **spec.params, **(params or {})}
+    merged = _merged(settings.defaults if defaults else _NONE, spec.params, params or _NONE)
     is_app = spec.model.startswith(PREFIX) and variables is not None
     key = cache_key(spec.model, list(messages), merged, spec.api_base, repeat=repeat,
                     extra={"vars": variables} if is_app else None)

@@ -104,8 +104,8 @@ class CaseItem(pytest.Item):
 
     def setup(self) -> None:
         self.responses, problem = self.ps.batch.setup(self.nodeid, self.plan)
-        if self.responses:
-            self.user_properties.extend(junit_properties(self.plan, self.responses))
+        if self.responses and getattr(self.config.option, "xmlpath", None):  # only JUnit reads them: on a
+            self.user_properties.extend(junit_properties(self.plan, self.responses))  # big run, ~1.5 KB a case
         if problem is not None:
             raise CaseErrored(problem)
 

@@ -146,11 +146,12 @@ class PromstackSession:
             problem = str(call.excinfo.value) if call.excinfo is not None else None
             report.promstack = self.batch.record(item.nodeid, item.plan, item.responses, item.outcome, call.when,
                                                  problem)
+            item.responses, item.outcome = [], None  # in the record now; pytest keeps every item to the end
             # The models answered before the items ran (the item only scores), so the measured
             # duration is about 1 ms; JUnit's time and --durations get the case's model latency.
             report.duration += sum(report.promstack["latencies"]) / 1000
         elif call.when == "setup" and isinstance(item, CaseItem):
-            report.promstack = records.identity(item.plan)  # small: so a crash before the call is still counted
+            report.promstack = records.identity(item.plan)  # so a crash before the call is still counted
         elif carries and isinstance(item, FileErrorItem):
             # an unreadable file counts once, as an error, under the first suite that uses it
             path = Path(item.path)
@@ -166,7 +167,10 @@ class PromstackSession:
         """Gathers the per-case records that travel on the reports, so xdist and no xdist give
         the same totals."""
         self.reported.add(report.nodeid)
-        self.results.add(report.nodeid, getattr(report, "promstack", None), lambda current: _outcome(report, current))
+        data = getattr(report, "promstack", None)
+        self.results.add(report.nodeid, data, lambda current: _outcome(report, current), owned=not self.is_worker)
+        if data is not None and not self.is_worker:  # pytest keeps every report to the end: one copy is enough
+            report.promstack = None  # (a worker's report still carries its record to the controller)
 
     # -- the end ------------------------------------------------------------------------------
 

@@ -23,18 +23,25 @@ class RunResults:
         self.gate_warnings: list[str] = []
         self.comparison: dict[str, Any] | None = None  # against --promstack-baseline
 
-    def add(self, nodeid: str, data: dict[str, Any] | None, outcome: Callable[[str], str]) -> None:
+    def add(self, nodeid: str, data: dict[str, Any] | None, outcome: Callable[[str], str], *,
+            owned: bool = False) -> None:
         """A report's record (``data``, None when the report carries none) and how the report
-        changes the case's outcome (``outcome(current) -> new``)."""
+        changes the case's outcome (``outcome(current) -> new``). ``owned``: nothing else keeps
+        ``data`` (its report lets go of it), so it becomes the case's record as it is, uncopied."""
         if data is None:  # e.g. xdist's report for an item whose worker crashed
             rec = self.records.get(nodeid)
             if rec is not None and not rec.get("salvaged"):  # a salvaged case's scored outcome stands
                 rec["outcome"] = outcome(rec["outcome"])
             return
-        data = dict(data)
+        if not owned:
+            data = dict(data)
         for entry in data.pop("cassette", None) or []:
             self.cassette_entries.setdefault(data["suite"], []).append(entry)
-        rec = self.records.setdefault(nodeid, {"outcome": "passed"})
+        rec = self.records.get(nodeid)
+        if rec is None:
+            rec = self.records[nodeid] = data
+            rec["outcome"] = outcome(rec.get("outcome", "passed"))
+            return
         rec.update(data)
         rec["outcome"] = outcome(rec["outcome"])
 

@@ -14,7 +14,7 @@ from ..util.text import safe
 from . import assertions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What scoring gave a case: passed, how many runs passed, the mean score, the scores of
     the run shown (the first, or the first failing one), and why it failed."""
