@@ -10,6 +10,7 @@
              parametrized tests; litellm must not be imported, the server sees 0 requests
   big        25k/50k/100k rows from cache: time and peak RSS (should grow linearly), beside
              plain pytest running as many trivial parametrized tests
+  cpu        N=1000 from cache with a ~5 ms python assertion each: with and without -n 2
   importtime `import pytest_promstack.plugin` in a fresh interpreter, compiling the package
              (as every run here does: PYTHONDONTWRITEBYTECODE=1) and from cached bytecode,
              beside `import pytest`
@@ -263,7 +264,7 @@ def big(repeat: int) -> None:
     params = {"temperature": 0, "max_tokens": 64}
     for n in (25_000, 50_000, 100_000):
         with tempfile.TemporaryDirectory() as tmp:
-            p = Path(tmp)
+            p = Path(tmp) / "project"  # beside the plain project, which it must not collect
             make_project(p, "http://127.0.0.1:9/v1", n, 64)
             cache = DiskCache(p / ".promstack/cache", print)
             for i in range(n):  # fill the cache directly: this measures the warm path, not the calls
@@ -272,15 +273,16 @@ def big(repeat: int) -> None:
                           Response(text=f"question {i}", input_tokens=2, output_tokens=2, latency_ms=10.0,
                                    finish_reason="stop"))
             cache.close()
-            plain = plain_project(p / "plain", n)
+            plain = plain_project(Path(tmp) / "plain", n)
             walls: dict[str, list[float]] = {"promstack": [], "plain pytest": []}
             rss: dict[str, list[float]] = {"promstack": [], "plain pytest": []}
             for i in range(repeat):  # alternating, so both see the same machine
                 for name in (("promstack", "plain pytest") if i % 2 == 0 else ("plain pytest", "promstack")):
                     folder, extra = (p, ["--promstack", "--promstack-cache=replay"]) if name == "promstack" else (
                         plain, [])
-                    walls[name].append(run([sys.executable, str(ROOT / "benchmarks/peak.py"), *PYTEST[1:], *extra],
-                                           folder)[0])
+                    wall, _, out = run([sys.executable, str(ROOT / "benchmarks/peak.py"), *PYTEST[1:], *extra], folder)
+                    passed(out, n)  # each ran its own n tests, no more
+                    walls[name].append(wall)
                     rss[name].append(float((folder / "peak.txt").read_text()))
             med = report(f"big: {n} rows from cache, beside plain pytest with {n} trivial tests", walls)
             peak = {k: statistics.median(v) for k, v in rss.items()}
@@ -290,7 +292,33 @@ def big(repeat: int) -> None:
                   f"{med['promstack'] / n * 1000:.3f} s, {ours / n * 1000:.2f} MiB")
 
 
-BENCHES = ("stress", "realistic", "warm", "big", "importtime")
+def cpu(repeat: int) -> None:
+    """Scoring is the work: 1,000 cached cases, each with a python assertion costing ~5 ms of CPU,
+    with and without ``-n 2`` (when xdist pays on 2 cores)."""
+    n = 1000
+    server = Server(0.0)
+    res: dict[str, list[float]] = {"promstack": [], "promstack -n 2": []}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp)
+            make_project(p, server.url, n, 64)
+            check = "python:sum(i * i for i in range(150000)) >= 0 and 'question' in output"
+            rows = ["input,__expected"] + [f"question {i},\"{check}\"" for i in range(n)]
+            (p / "cases/bench.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+            run([*PYTEST, "--promstack"], p)  # fills the cache
+            for i in range(repeat):
+                for name in (("promstack", "promstack -n 2") if i % 2 == 0 else ("promstack -n 2", "promstack")):
+                    extra = ["-n", "2"] if name.endswith("-n 2") else []
+                    wall, _, out = run([*PYTEST, "--promstack", *extra], p)
+                    passed(out, n)
+                    res[name].append(wall)
+    finally:
+        server.stop()
+    med = report(f"cpu: N={n} from cache, a ~5 ms python assertion each", res)
+    print(f"  -n 2 / without = {med['promstack -n 2'] / med['promstack']:.2f}x")
+
+
+BENCHES = ("stress", "realistic", "warm", "big", "importtime", "cpu")
 PER_SOURCE = {"stress": stress_sources, "warm": warm_sources, "importtime": importtime}
 
 

@@ -174,3 +174,11 @@ def test_a_param_litellm_maps_keeps_the_request_with_litellm():
         assert not model_route(model, False, frozenset({"reasoning_effort"}), False).direct, provider
         assert model_route(model, False, frozenset(allowed), False).direct, provider
     assert all(OURS.isdisjoint(allowed) for allowed in PARAMS.values())
+
+
+def test_anthropic_stop_reasons_read_as_litellm_reads_them(litellm):
+    from litellm.litellm_core_utils.core_helpers import map_finish_reason
+
+    from pytest_promstack.execute.providers.anthropic import FINISH
+
+    assert {reason: map_finish_reason(reason) for reason in FINISH} == FINISH

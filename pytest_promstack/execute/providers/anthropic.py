@@ -22,8 +22,10 @@ from .routes import Route
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 128000  # litellm's DEFAULT_ANTHROPIC_CHAT_MAX_TOKENS, for a model without max_output_tokens
+# Anthropic's stop reasons as litellm maps them (tests/plugin/test_direct_parity.py compares)
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-          "pause_turn": "stop", "refusal": "content_filter"}
+          "refusal": "content_filter", "compaction": "length", "pause_turn": "length",
+          "model_context_window_exceeded": "length"}
 
 
 def request_body(req: Request, way: Route, api_key: str | None,

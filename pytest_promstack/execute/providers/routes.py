@@ -108,9 +108,6 @@ class Route:
         return None
 
 
-LITELLM = Route("litellm", why="not a provider promstack calls directly")
-
-
 def route(req: Request, transport: str = "auto") -> Route:
     """The transport of one chat request (see the module's docstring)."""
     if transport != "auto" or req.call != "chat":
