@@ -30,6 +30,7 @@ from ..config.modes import CacheMode
 from ..model.types import Request, Response, is_count
 from .negotiate import Formats, Ladder, endpoint, negotiable, not_transient
 from .pricing import priced, usage_details
+from .providers.routes import HOSTS
 from .retry_after import parse_retry_after
 from .stored import cacheable, function_call_of, numbers_problem, token_logprobs, tool_calls_of
 
@@ -519,7 +520,7 @@ async def call(litellm: Any, req: Request, timeout: float) -> Response:
         kwargs["api_base"] = req.api_base
     if key:
         kwargs["api_key"] = key
-    elif req.api_base and req.litellm_model.startswith("openai/"):
+    elif req.api_base and req.litellm_model.split("/", 1)[0] in HOSTS:  # never the environment's key
         kwargs["api_key"] = NO_KEY
     start = time.perf_counter()
     try:
@@ -626,7 +627,8 @@ def _unexpected(exc: Exception) -> Response:
 
 def _error(exc: Exception, latency_ms: float) -> Response:
     status = getattr(exc, "status_code", None)
-    message = " ".join(str(getattr(exc, "message", None) or exc).split())
+    message = str(getattr(exc, "message", None) or exc).split("Traceback (most recent call last)")[0]
+    message = " ".join(message.split()) or type(exc).__name__
     if len(message) > 400:
         message = message[:399] + "…"
     prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")

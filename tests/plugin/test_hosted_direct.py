@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from pytest_promstack.execute.providers.routes import model_route, route, summary
@@ -62,12 +63,30 @@ def test_a_hosted_model_takes_the_key_and_base_url_litellm_would_take_from_the_e
     assert keys == ["Bearer sk-openai", "Bearer sk-openai", "sk-ant", "sk-ant"]
 
 
-def test_openai_api_key_never_goes_to_a_custom_api_base_unnamed(project):
-    models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": project.server.url}]
-    project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
-    out = run_pytest(cwd=project.path, env={"OPENAI_API_KEY": "sk-openai"})
+@pytest.mark.parametrize("transport", ["auto", "litellm"])
+def test_a_key_from_the_environment_never_goes_to_an_api_base_of_the_config(project, transport):
+    models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": project.server.url},
+              {"name": "claude", "model": "anthropic/claude-haiku-4-5",
+               "api_base": project.server.url.removesuffix("/v1")}]
+    project.write({"promstack.yaml": _config(models, transport=transport), "prompt_tests/a.csv": CASES})
+    out = run_pytest(cwd=project.path, env={"OPENAI_API_KEY": "sk-openai-secret", "ANTHROPIC_API_KEY": "sk-ant-secret"})
     assert out.returncode == 0, out.stdout
-    assert [h.get("Authorization") for h in project.server.headers] == [None, None]
+    assert project.server.count == 4
+    sent = json.dumps(project.server.headers)
+    assert "secret" not in sent
+
+
+def test_null_params_are_left_out_as_litellm_leaves_them_out(project):
+    models = [{"name": "gpt", "model": "openai/gpt-4o-mini", "api_base": project.server.url, "api_key_env": KEY_ENV,
+               "params": {"temperature": None, "max_tokens": None}},
+              {"name": "claude", "model": "anthropic/claude-haiku-4-5", "api_key_env": KEY_ENV,
+               "api_base": project.server.url.removesuffix("/v1"), "params": {"temperature": None, "max_tokens": None}}]
+    project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
+    out = run_pytest(cwd=project.path, env={KEY_ENV: "sk-test"})
+    assert out.returncode == 0, out.stdout
+    assert all(None not in body.values() for body in project.server.requests)
+    assert sorted(body.get("max_tokens") for body in project.server.requests if "system" in body or
+                  body["model"].startswith("claude")) == [64000, 64000]  # the model's max_output_tokens
 
 
 def test_a_hosted_model_without_a_key_errors_naming_the_variable_to_set(project, monkeypatch):
@@ -118,7 +137,7 @@ def test_messages_litellm_reshapes_keep_the_request_with_litellm():
 
 def test_an_anthropic_error_or_malformed_answer_is_one_line_as_litellm_names_it(project):
     answers = iter([Reply(status=429, text="Number of request tokens has exceeded your per-minute rate limit"),
-                    Reply(body={"type": "message", "content": "not blocks"})])
+                    Reply(body={"type": "message", "content": [{"type": "text", "text": 5}], "usage": {}})])
     project.server.respond = lambda body: next(answers)
     models = [{"name": "claude", "model": "anthropic/claude-haiku-4-5", "api_base": project.server.url.removesuffix("/v1"),
                "api_key_env": KEY_ENV}]
@@ -127,4 +146,13 @@ def test_an_anthropic_error_or_malformed_answer_is_one_line_as_litellm_names_it(
     result.assert_outcomes(errors=2)
     text = result.stdout.str()
     assert "RateLimitError (HTTP 429): Number of request tokens has exceeded your per-minute rate limit" in text
-    assert "APIError: the provider's answer is not a message: no content or usage" in text
+    assert "APIError: the provider's answer is not a message: a text block's text is 5, not a text" in text
+
+
+def test_an_openai_answer_without_a_message_is_an_error_not_an_empty_reply():
+    from pytest_promstack.execute.providers.openai_compat import _response
+
+    req = Request(model="gpt", litellm_model="openai/gpt-4o-mini", messages=(), params={}, key="k")
+    resp = _response({"choices": [{"message": None, "finish_reason": "stop"}], "usage": {}}, req, 1.0)
+    assert resp.error == "APIError: the provider's answer is not a chat completion: choices[0].message is NoneType, " \
+                         "not an object"

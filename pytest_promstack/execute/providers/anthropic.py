@@ -31,7 +31,7 @@ FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "
 def request_body(req: Request, way: Route, api_key: str | None,
                  bearer: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
     """The body and headers; ``bearer``: the key is ``ANTHROPIC_AUTH_TOKEN``'s."""
-    params = dict(req.params)
+    params = {k: v for k, v in req.params.items() if v is not None}  # null: unset, as litellm
     headers = {"anthropic-version": VERSION, **{str(k): str(v) for k, v in (params.pop("extra_headers", None)
                                                                               or {}).items()}}
     if api_key:
@@ -78,7 +78,12 @@ def response(data: Any, latency: float) -> Response:
     if wrong is not None:
         return Response(error=f"APIError: the provider's answer is not a message: usage.{wrong} is "
                               f"{usage.get(wrong)!r}, not a whole number", latency_ms=latency, retry=False)
-    text = "".join(b.get("text") or "" for b in blocks if isinstance(b, dict) and b.get("type") == "text")
+    texts = [b.get("text") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+    if not all(isinstance(t, str) for t in texts):
+        bad = next(t for t in texts if not isinstance(t, str))
+        return Response(error=f"APIError: the provider's answer is not a message: a text block's text is {bad!r}, "
+                              "not a text", latency_ms=latency, retry=False)
+    text = "".join(texts)
     prompt = counts["input_tokens"] + counts["cache_creation_input_tokens"] + counts["cache_read_input_tokens"]
     tokens_in, tokens_out = (prompt, counts["output_tokens"]) if prompt or counts["output_tokens"] else (None, None)
     reason = data.get("stop_reason")

@@ -26,7 +26,8 @@ from ..stored import function_call_of, token_logprobs, tool_calls_of
 from .routes import HOSTS, OURS, route
 
 NAMES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError",
-         408: "Timeout", 422: "UnprocessableEntityError", 429: "RateLimitError", 503: "ServiceUnavailableError"}
+         408: "Timeout", 422: "UnprocessableEntityError", 429: "RateLimitError", 502: "BadGatewayError",
+         503: "ServiceUnavailableError"}
 
 
 class Transport:
@@ -88,7 +89,7 @@ class Transport:
             data = json.loads(raw)
         except ValueError:
             return Response(error=f"APIError: the answer of {url} is not JSON: {_snippet(raw)}", latency_ms=latency,
-                            retry=False)
+                            status_code=500)  # litellm retries it as a server error (a proxy's page)
         if way.wire == "anthropic":
             from .anthropic import response as anthropic_response
 
@@ -98,7 +99,7 @@ class Transport:
 
 def request_body(req: Request) -> tuple[dict[str, Any], dict[str, str]]:
     """The JSON body (every param but ours, ``extra_body`` merged in) and the extra headers."""
-    params = {k: v for k, v in req.params.items() if k not in OURS}
+    params = {k: v for k, v in req.params.items() if k not in OURS and v is not None}  # null: unset, as litellm
     extra_body = params.pop("extra_body", None) or {}
     headers = {str(k): str(v) for k, v in (params.pop("extra_headers", None) or {}).items()}
     body = {"model": route(req).name or req.litellm_model.removeprefix("openai/"), "messages": list(req.messages),
@@ -129,7 +130,7 @@ def _response(data: Any, req: Request, latency: float) -> Response:
     choices = data.get("choices") if isinstance(data, dict) else None
     if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
         return Response(error="the provider returned no choices", latency_ms=latency, retry=False)
-    message = choices[0].get("message") or {}
+    message = choices[0].get("message")
     usage = data.get("usage") or {}
     wrong = _shape(message, usage, choices[0].get("finish_reason"))
     if wrong is not None:

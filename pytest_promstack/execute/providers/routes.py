@@ -22,9 +22,10 @@ depends on) and is priced from litellm's price map read as data (``pricing``):
   else (tools for Anthropic, images, ``drop_params`` with a param to drop, ``stream``, ...).
 
 The key is what litellm would use: ``api_key_env`` if named, else the provider's own
-variables in litellm's order (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...). One exception
-kept from before: an ``openai/`` model with a custom ``api_base`` is never sent
-``OPENAI_API_KEY`` implicitly (a gateway names its key in ``api_key_env``). The base URL is
+variables in litellm's order (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...), with one rule
+of ours: a model with an ``api_base`` in the config gets no key from the environment unless
+``api_key_env`` names it (a pull request that points ``api_base`` elsewhere must not receive
+the key; ``HOSTS`` providers under litellm get the same rule, engine.call). The base URL is
 ``api_base``, else the provider's variable litellm reads (``OPENAI_BASE_URL``,
 ``ANTHROPIC_API_BASE``, ...), else the provider's.
 """
@@ -100,7 +101,7 @@ class Route:
 
     def key(self, api_base: str | None) -> tuple[str, str] | None:
         """(variable, key) from the provider's variables when no ``api_key_env`` is named."""
-        if not self.hosted or (self.provider == "openai" and api_base):
+        if not self.hosted or api_base:  # a key from the environment never goes to an api_base of the config
             return None
         for variable in HOSTS[self.provider][2]:
             if os.environ.get(variable):
@@ -119,7 +120,7 @@ def route(req: Request, transport: str = "auto") -> Route:
     if req.params.get("n", 1) != 1:
         return Route("litellm", why="n > 1")
     if base.hosted and not _plain(req.messages, base.provider):
-        return Route("litellm", why="messages other than plain text")
+        return Route("litellm", why="messages litellm reshapes (parts, a prefill, a system turn mid-way)")
     return base
 
 
