@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from ...model.types import Request, Response, is_count
-from ..pricing import price_map, usage_details
-from .routes import Route
+from ..pricing import usage_details
+from .routes import Route, entry
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 128000  # litellm's DEFAULT_ANTHROPIC_CHAT_MAX_TOKENS, for a model without max_output_tokens
@@ -60,8 +60,8 @@ def request_body(req: Request, way: Route, api_key: str | None,
 
 
 def _max_tokens(name: str) -> int:
-    entry = (price_map() or {}).get(name) or (price_map() or {}).get(f"anthropic/{name}") or {}
-    value = entry.get("max_output_tokens") or entry.get("max_tokens")
+    found = entry("anthropic", name) or {}
+    value = found.get("max_output_tokens") or found.get("max_tokens")
     return value if is_count(value) and value else DEFAULT_MAX_TOKENS
 
 

@@ -66,7 +66,7 @@ class Transport:
 
             body, headers = anthropic_body(req, way, api_key, bearer=variable == "ANTHROPIC_AUTH_TOKEN")
         else:
-            body, headers = request_body(req)
+            body, headers = request_body(req, way.name)
             if api_key:
                 headers["Authorization"] = f"Bearer {api_key}"
         url = way.url(req.api_base)
@@ -97,13 +97,13 @@ class Transport:
         return _response(data, req, latency)
 
 
-def request_body(req: Request) -> tuple[dict[str, Any], dict[str, str]]:
-    """The JSON body (every param but ours, ``extra_body`` merged in) and the extra headers."""
+def request_body(req: Request, name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The JSON body for model ``name`` (every param but ours, ``extra_body`` merged in) and the
+    extra headers."""
     params = {k: v for k, v in req.params.items() if k not in OURS and v is not None}  # null: unset, as litellm
     extra_body = params.pop("extra_body", None) or {}
     headers = {str(k): str(v) for k, v in (params.pop("extra_headers", None) or {}).items()}
-    body = {"model": route(req).name or req.litellm_model.removeprefix("openai/"), "messages": list(req.messages),
-            **params, **extra_body}
+    body = {"model": name, "messages": list(req.messages), **params, **extra_body}
     return body, headers
 
 

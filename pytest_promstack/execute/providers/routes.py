@@ -134,19 +134,19 @@ def model_route(litellm_model: str, has_base: bool, params: frozenset[str], own_
     provider, _, name = litellm_model.partition("/")
     if not name:
         provider, name = _bare(litellm_model), litellm_model
-    if provider == "openai" and has_base and (own_price or _entry(provider, name) is None):
+    if provider == "openai" and has_base and (own_price or entry(provider, name) is None):
         return Route("openai", "openai", name)  # a self-hosted server: every param as written
     if provider not in PARAMS:
         return Route("litellm", why=f"{provider or litellm_model}: not a provider promstack calls directly")
-    entry = _entry(provider, name)
-    if entry is None:
+    found = entry(provider, name)
+    if found is None:
         return Route("litellm", why=f"{name} is not in litellm's price map")
     if provider == "openai" and ("gpt-5" in name or name.split("-")[0] in ("o1", "o3", "o4")):
         return Route("litellm", why="a reasoning model (litellm maps its params)")
-    if entry.get("supports_reasoning") and (provider != "anthropic" or entry.get("thinking_always_on")
-                                            or entry.get("thinking_on_by_default")):
+    if found.get("supports_reasoning") and (provider != "anthropic" or found.get("thinking_always_on")
+                                            or found.get("thinking_on_by_default")):
         return Route("litellm", why="a reasoning model (litellm maps its params)")
-    if entry.get("supports_sampling_params") is False:
+    if found.get("supports_sampling_params") is False:
         return Route("litellm", why="a model without sampling params (litellm checks them)")
     extra = params - PARAMS[provider] - {"n", "extra_headers"}
     if extra:
@@ -157,17 +157,17 @@ def model_route(litellm_model: str, has_base: bool, params: frozenset[str], own_
 def _bare(model: str) -> str:
     """A name without a prefix is OpenAI's when the price map says so (litellm infers the
     provider of a few bare names; we take only OpenAI's)."""
-    entry = (price_map() or {}).get(model)
-    return "openai" if isinstance(entry, dict) and entry.get("litellm_provider") == "openai" else ""
+    found = (price_map() or {}).get(model)
+    return "openai" if isinstance(found, dict) and found.get("litellm_provider") == "openai" else ""
 
 
-def _entry(provider: str, name: str) -> dict[str, Any] | None:
+def entry(provider: str, name: str) -> dict[str, Any] | None:
     """The price map's chat entry for a provider's model, as litellm looks it up."""
     prices = price_map() or {}
     for key in (f"{provider}/{name}", name):
-        entry = prices.get(key)
-        if isinstance(entry, dict) and entry.get("litellm_provider") == provider and entry.get("mode") == "chat":
-            return entry
+        found = prices.get(key)
+        if isinstance(found, dict) and found.get("litellm_provider") == provider and found.get("mode") == "chat":
+            return found
     return None
 
 
