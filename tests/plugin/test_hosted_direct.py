@@ -156,3 +156,36 @@ def test_an_openai_answer_without_a_message_is_an_error_not_an_empty_reply():
     resp = _response({"choices": [{"message": None, "finish_reason": "stop"}], "usage": {}}, req, 1.0)
     assert resp.error == "APIError: the provider's answer is not a chat completion: choices[0].message is NoneType, " \
                          "not an object"
+
+
+def test_the_proxy_the_environment_names_carries_the_calls_and_a_netrc_login_does_not_clash_with_the_key(
+        project, tmp_path):
+    # HTTP_PROXY names the loopback server as the proxy (it answers the absolute-form request), so
+    # a server that does not exist is reached through it; ~/.netrc holds a login for that server,
+    # which aiohttp's trust_env added as Basic auth beside the key's header (a ValueError per call)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text("machine models.invalid login someone password secret\n", encoding="utf-8")
+    (home / ".netrc").chmod(0o600)
+    models = [{"name": "m", "model": "openai/own-model", "api_base": "http://models.invalid/v1",
+               "api_key_env": KEY_ENV}]
+    project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
+    proxy = project.server.url.removesuffix("/v1").replace("http://", "http://proxy-user:proxy-pw@")
+    out = run_pytest("--promstack-cache", "off", cwd=project.path,
+                     env={KEY_ENV: "sk-test", "HOME": str(home), "HTTP_PROXY": proxy, "NO_PROXY": ""})
+    assert out.returncode == 0, out.stdout
+    assert project.server.count == 2
+    import base64
+
+    login = "Basic " + base64.b64encode(b"proxy-user:proxy-pw").decode()
+    assert [(h.get("Authorization"), h.get("Proxy-Authorization"), h.get("Host")) for h in project.server.headers] \
+        == [("Bearer sk-test", login, "models.invalid")] * 2
+
+
+def test_no_proxy_keeps_the_calls_to_its_hosts_direct(project):
+    models = [{"name": "m", "model": "openai/own-model", "api_base": project.server.url, "api_key_env": KEY_ENV}]
+    project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
+    out = run_pytest("--promstack-cache", "off", cwd=project.path,
+                     env={KEY_ENV: "sk-test", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"})
+    assert out.returncode == 0, out.stdout
+    assert project.server.count == 2

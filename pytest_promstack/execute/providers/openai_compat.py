@@ -9,6 +9,11 @@ server's own sampling params (llama.cpp's ``repeat_penalty``, ``top_k``, ``min_p
 ``extra_body`` is merged into the body and ``extra_headers`` into the headers, as the OpenAI
 client does. Our own keys (``drop_params``, the ``*_cost_per_token`` prices) never leave.
 
+A proxy named by the environment (``HTTPS_PROXY``/``HTTP_PROXY``, ``NO_PROXY``) is used as
+litellm's client uses it, looked up once per server rather than on every call (aiohttp's
+``trust_env`` would ask twice per call, in a thread each time, and would add a ``~/.netrc``
+login that clashes with the key's ``Authorization`` header; litellm reads no netrc either).
+
 Errors are named as litellm names them (``RateLimitError (HTTP 429): …``), and statuses and
 ``Retry-After`` reach the engine's retry loop unchanged. The answer is priced by the engine
 (``pricing.priced``) from its tokens and their details, as litellm prices it.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...model.types import Request, Response, is_count
 from ..pricing import usage_details
@@ -35,6 +41,23 @@ class Transport:
 
     def __init__(self) -> None:
         self.session: Any = None
+        self.proxies: dict[tuple[str, str, int | None], tuple[Any, Any]] = {}  # by scheme, host, port
+
+    def _proxy(self, url: str) -> tuple[Any, Any]:
+        """(proxy URL, its Basic auth) the environment names for ``url``'s server, or (None, None)."""
+        parts = urlsplit(url)
+        try:
+            origin = (parts.scheme, parts.hostname or "", parts.port)
+        except ValueError:  # a port that is no number: aiohttp's error names the URL
+            return None, None
+        if origin not in self.proxies:  # as aiohttp's get_env_proxy_for_url, once
+            from urllib.request import proxy_bypass
+
+            from aiohttp.helpers import proxies_from_env
+
+            found = None if parts.hostname and proxy_bypass(parts.hostname) else proxies_from_env().get(parts.scheme)
+            self.proxies[origin] = (found.proxy, found.proxy_auth) if found is not None else (None, None)
+        return self.proxies[origin]
 
     async def close(self) -> None:
         if self.session is not None:
@@ -46,7 +69,7 @@ class Transport:
             import aiohttp
 
             # no connection cap of its own: the engine's semaphore and limiter bound what is in flight
-            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=True)
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         return self.session
 
     async def call(self, req: Request, api_key: str | None, timeout: float) -> Response:
@@ -72,7 +95,8 @@ class Transport:
         url = way.url(req.api_base)
         start = time.perf_counter()
         try:
-            async with self._session().post(url, json=body, headers=headers,
+            proxy, proxy_auth = self._proxy(url)
+            async with self._session().post(url, json=body, headers=headers, proxy=proxy, proxy_auth=proxy_auth,
                                             timeout=aiohttp.ClientTimeout(total=timeout)) as r:
                 raw = await r.read()
                 status, got = r.status, r.headers
