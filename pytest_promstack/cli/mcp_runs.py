@@ -103,14 +103,18 @@ async def _stop(process: Any) -> None:
 
 
 class Relay:
-    """The child's progress lines as MCP progress, which must only grow: the model calls
-    first (``done`` of ``calls + cases``), then the cases scored after them."""
+    """The child's progress lines as MCP progress, which must only grow: model calls done plus
+    cases scored, of calls submitted plus cases collected (the cases are scored after the calls,
+    or as each one's answers arrive, plugin/progress.py)."""
 
     def __init__(self, progress: Progress | None) -> None:
         self.progress = progress
         self.offset = 0
         self.cases: int | None = None
-        self.calls = 0
+        self.calls = 0  # submitted so far
+        self.calls_done = 0
+        self.cases_done = 0
+        self.sent = 0.0  # the last progress value sent
 
     async def read(self, feed: Path) -> None:
         """Send the lines written since the last read (whole lines only); nothing to read when
@@ -132,15 +136,20 @@ class Relay:
 
     async def _send(self, progress: Progress, line: dict[str, Any]) -> None:
         if "calls" in line:
-            self.calls = int(line["of"])
-            await progress(float(line["calls"]), self._total(),
-                                f"model calls {line['calls']}/{line['of']} ({line.get('hits')} from the cache, "
-                                f"{line.get('errors')} errors)")
+            self.calls, self.calls_done = int(line["of"]), int(line["calls"])
+            message = (f"model calls {line['calls']}/{line['of']} ({line.get('hits')} from the cache, "
+                       f"{line.get('errors')} errors)")
         elif "done" in line:
-            await progress(float(self.calls + int(line["done"])), self._total(),
-                                f"case {line['done']}/{self.cases or '?'} {line.get('outcome')}: {line.get('case')}")
-        elif "total" in line:
-            self.cases = int(line["total"])
+            self.cases_done = int(line["done"])
+            message = f"case {line['done']}/{self.cases or '?'} {line.get('outcome')}: {line.get('case')}"
+        else:
+            if "total" in line:
+                self.cases = int(line["total"])
+            return
+        value = float(self.calls_done + self.cases_done)
+        if value > self.sent:  # MCP's progress must grow with every notification
+            self.sent = value
+            await progress(value, self._total(), message)
 
     def _total(self) -> float | None:
         return float(self.calls + self.cases) if self.cases is not None else None

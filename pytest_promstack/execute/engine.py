@@ -130,6 +130,8 @@ class Engine:
         self._running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = []
         self._lock = threading.Lock()
         self._submitting = threading.RLock()
+        self.settled = threading.Event()  # set while every call submitted so far has ended
+        self.settled.set()
         # record mode: every request by (suite, case id), judge and arena calls included, so a
         # case's cassette entries hold all it needs to replay
         self.by_case: dict[tuple[str, str], list[Request]] | None = {} if mode == "record" else None
@@ -187,6 +189,7 @@ class Engine:
                 pending.append(req)
                 self.calling[req.key] = req
         if pending:
+            self.settled.clear()
             self._start(pending)
         self._report()
         return reused
@@ -241,6 +244,7 @@ class Engine:
                 with self._lock:
                     self.done += 1
                     self.errors += 1
+        self.settled.set()
 
     # -- cache ------------------------------------------------------------------------------
 
@@ -430,6 +434,8 @@ class Engine:
         with self._lock:
             self.done += 1
             self.errors += resp.error is not None
+            if self.done >= self.total:
+                self.settled.set()
 
     def _report(self) -> None:
         if self.progress is not None:

@@ -8,6 +8,7 @@ node id); the pytest glue (plugin/items.py) keeps what comes back on the item an
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,9 @@ class Batch:
         self.judge_jobs: dict[str, list[Any]] = {}  # owner -> its judge and arena jobs
         self.arena_games: dict[str, list[dict[str, Any]]] = {}  # owner -> its pairwise games
         self._counts = (0, 0, 0)  # calls done, hits, errors when the last wait ended
+        self._last_end = (0, 0.0)  # calls done, and when that count last changed (the stall guard)
+        # when the items are scored as their answers arrive (``judge`` did not wait): since when
+        self.streaming: float | None = None
         self.chains = Chains(settings)  # conversations and agent loops: their steps
         # told (calls done, calls submitted, cache hits, errors) while the run waits for calls
         self.listeners: list[Callable[[int, int, int, int], None]] = []
@@ -79,24 +83,44 @@ class Batch:
         if total <= 0:
             return
         progress = Progress(reporter, total, what)
-        # Every call has a deadline (`timeout`, its retries and waits included), so while calls
-        # are pending one must end at least that often; a longer silence means the engine is
-        # stuck, and the wait ends instead of hanging the CI job until its own limit.
-        slack = max(2.0, self.settings.timeout / 10)
-        stall = self.settings.timeout + slack
-        last_done, last_change = engine.done, time.monotonic()
+        self._last_end = (engine.done, time.monotonic())
         while engine.done < engine.total:
             progress.update(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
             self._tell(engine)
-            time.sleep(0.05)
-            if engine.done != last_done:
-                last_done, last_change = engine.done, time.monotonic()
-            elif time.monotonic() - last_change > stall:
-                engine.expire(f"no call of this run ended for {stall:g} s (timeout {self.settings.timeout:g} s + "
-                              f"{slack:g} s), so no answer came; please report it as a bug of pytest-promstack")
+            engine.settled.wait(0.05)  # set when the last call submitted so far ends
+            self._guard(engine)
         progress.finish(engine.done - start_done, engine.hits - start_hits, engine.errors - start_errors)
         self._tell(engine)
         self._counts = (engine.done, engine.hits, engine.errors)
+
+    def _guard(self, engine: Engine) -> None:
+        """Every call has a deadline (`timeout`, its retries and waits included), so while calls
+        are pending one must end at least that often; a longer silence means the engine is
+        stuck, and the waiting ends instead of hanging the CI job until its own limit."""
+        slack = max(2.0, self.settings.timeout / 10)
+        stall = self.settings.timeout + slack
+        done, since = self._last_end
+        if engine.done != done:
+            self._last_end = (engine.done, time.monotonic())
+        elif time.monotonic() - since > stall:
+            engine.expire(f"no call of this run ended for {stall:g} s (timeout {self.settings.timeout:g} s + "
+                          f"{slack:g} s), so no answer came; please report it as a bug of pytest-promstack")
+
+    def streamed(self, reporter: Any) -> None:
+        """The line ``wait`` ends with (calls done / total, cache hits, errors, seconds) for
+        calls the items waited for one by one (``judge``): written once, after the items."""
+        if self.streaming is None or self.engine is None:
+            return
+        from ..report.terminal import Progress
+
+        engine, (done, hits, errors) = self.engine, self._counts
+        if engine.total > done:
+            progress = Progress(reporter, engine.total - done, "calls")
+            progress.start = self.streaming
+            progress.done_line(engine.done - done, engine.hits - hits, engine.errors - errors)
+        self._tell(engine)
+        self._counts = (engine.done, engine.hits, engine.errors)
+        self.streaming = None
 
     def _tell(self, engine: Engine) -> None:
         for listener in self.listeners:
@@ -133,14 +157,29 @@ class Batch:
         engine = self.open()
         if request.key not in engine.futures:
             engine.submit([request])  # a case this process did not pre-run
+        future = engine.futures[request.key]
+        while not future.done():  # the items are scored as the answers arrive (``judge``)
+            with contextlib.suppress(TimeoutError):
+                future.result(timeout=0.25)
+            self._tell(engine)
+            self._guard(engine)
         return engine.result(request)
 
     # -- score: the arena and the judges ------------------------------------------------------
 
     def judge(self, reporter: Any) -> None:
         """After the calls: every arena case's games, then every judged assertion's verdicts,
-        each phase concurrently through the same engine."""
+        each phase concurrently through the same engine. When calls are still on their way and
+        no case waits for another's answers (no judge, arena, select-best, conversation or
+        agent), nothing is waited for here: each item is scored as soon as its own answers are
+        in, while the later calls are still on their way (``streamed`` tells how the calls
+        went, after the items)."""
         if self.engine is None:
+            return
+        if self.engine.done < self.engine.total and not any(
+                p.judged or p.contenders or p.chain is not None for p in self.plans.values()):
+            self.streaming = time.monotonic()
+            self._last_end = (self.engine.done, self.streaming)
             return
         self.wait(reporter, "calls")
         self.run_chains(reporter)

@@ -5,6 +5,7 @@ carries its planned case and keeps the answers and the ``Outcome`` the batch giv
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -92,6 +93,8 @@ class FileErrorItem(pytest.Item):
 class CaseItem(pytest.Item):
     """One case on one model with one prompt."""
 
+    waited = 0.0  # seconds its setup waited for its answers (plugin/session.py takes them off its time)
+
     def __init__(self, *, plan: Planned, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = plan
@@ -103,7 +106,9 @@ class CaseItem(pytest.Item):
         return self.config.stash[_key()]
 
     def setup(self) -> None:
+        start = time.perf_counter()
         self.responses, problem = self.ps.batch.setup(self.nodeid, self.plan)
+        self.waited = time.perf_counter() - start  # for its answers, mostly: not the case's own time
         if self.responses and getattr(self.config.option, "xmlpath", None):  # only JUnit reads them: on a
             self.user_properties.extend(junit_properties(self.plan, self.responses))  # big run, ~1.5 KB a case
         if problem is not None:

@@ -3,12 +3,13 @@ server's progress notifications): registered at configure when ``PROMSTACK_PROGR
 names a file, in the process that reports (xdist's controller, never its workers).
 
     {"total": 11}                                        the cases collected
-    {"calls": 4, "of": 11, "hits": 2, "errors": 0}       model calls done (while the run waits for them)
+    {"calls": 4, "of": 11, "hits": 2, "errors": 0}       model calls done, of those submitted so far
     {"done": 1, "total": 11, "case": "prompt_tests/app.csv::환불[app]", "outcome": "passed"}
 
-The model calls of a run are made before its cases are scored, so a slow run's progress is in
-its calls lines. Each line is written whole and flushed, so a reader tailing the file sees
-complete lines."""
+The cases are scored after every call (a run with judges, an arena, conversations or agents),
+or each as soon as its own answers are in (pipeline/cases.py ``Batch.judge``): then the calls
+and cases lines interleave. Each line is written whole and flushed, so a reader tailing the
+file sees complete lines."""
 
 from __future__ import annotations
 

@@ -135,6 +135,9 @@ class PromstackSession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
                                   ) -> Generator[None, Any, Any]:
         report = yield
+        if call.when == "setup" and isinstance(item, CaseItem) and "waited" in item.__dict__:
+            # the items are scored as their answers arrive: the wait is the calls', not the case's time
+            report.duration = max(0.0, report.duration - item.__dict__.pop("waited"))
         if call.excinfo is not None and isinstance(call.excinfo.value, PromstackError):
             # users' mistakes get one line, not a traceback; a provider's or a file's control
             # characters are shown escaped, never sent to the terminal
@@ -180,6 +183,8 @@ class PromstackSession:
         # the cases after it did not run, and none is scored as if it had)
         self.interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED and not session.shouldstop
         self.planned = session.testscollected
+        if not self.is_worker:  # the calls' line, below the items that waited for them one by one
+            self.batch.streamed(session.config.pluginmanager.get_plugin("terminalreporter"))
         if self.interrupted:
             self.salvage()
             if not self.is_worker:  # a worker's go to the controller with its end (plugin/xdist.py)

@@ -148,6 +148,11 @@ class Progress:
         else:
             self.reporter.write_line(self._line(done, hits, errors))
 
+    def done_line(self, done: int, hits: int, errors: int) -> None:
+        """The last line alone, on a line of its own (below pytest's progress of the items)."""
+        if not self.quiet:
+            self.reporter.write_line(self._line(done, hits, errors))
+
 
 def header_line(settings: Any, cases: int, files: int, decoded: dict[str, str]) -> str:
     """What the run is about to do, under pytest's header: cases, files, suites, cache,

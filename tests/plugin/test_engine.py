@@ -369,6 +369,24 @@ def test_progress_prints_a_few_lines_without_a_tty_and_nothing_under_q(project):
     assert not [line for line in result.stdout.lines if line.startswith("promstack: calls")]
 
 
+def test_each_case_is_scored_when_its_answers_are_in_while_later_calls_are_on_their_way(project, monkeypatch):
+    # one call at a time, 0.2 s each: the first case is scored after the first answer, long before
+    # the last one; the calls' line follows pytest's progress of the items
+    progress = project.path / "progress.jsonl"
+    monkeypatch.setenv("PROMSTACK_PROGRESS_FILE", str(progress))
+    monkeypatch.setattr(project.server, "latency", 0.2)
+    rows = "\n".join(f"q{i},contains:q{i}" for i in range(5))
+    project.write({"prompt_tests/a.csv": f"input,__expected\n{rows}\n"}, concurrency=1)
+    result = project.run()
+    result.assert_outcomes(passed=5)
+    lines = [json.loads(line) for line in progress.read_text(encoding="utf-8").splitlines()]
+    first_case = next(i for i, line in enumerate(lines) if "done" in line)
+    last_call = next(i for i, line in enumerate(lines) if line.get("calls") == 5)
+    assert first_case < last_call, lines
+    assert lines[last_call] == {"calls": 5, "of": 5, "hits": 0, "errors": 0}
+    result.stdout.fnmatch_lines(["*[[]100%[]]", "promstack: calls 5/5 done, 0 from cache, 0 errors, *s"])
+
+
 def test_server_specific_params_reach_the_body_and_our_own_keys_do_not(project):
     project.write({
         "promstack.yaml": f"""

@@ -117,6 +117,23 @@ def test_seed_csv_expected_output_is_judged_by_the_default_judge(project):
     assert "환불하고 싶어요" in seen[0]
 
 
+def test_cases_with_a_judge_are_scored_after_every_call_and_verdict(project, monkeypatch):
+    # the judges' calls are asked for once every answer is in: no case ends before the last call
+    # (cases without a judge are scored as their answers arrive, test_engine.py)
+    progress = project.path / "progress.jsonl"
+    monkeypatch.setenv("PROMSTACK_PROGRESS_FILE", str(progress))
+    project.server.respond = lambda body: (
+        Reply(text=json.dumps({"scores": [{"criterion": "c", "score": 5, "reason": "ok"}]})) if is_judge(body) else None)
+    config = json.loads(judge_config(project)["promstack.yaml"])
+    del config["judges"]
+    project.write({"promstack.yaml": json.dumps({**config, "default_judge": "judge", "concurrency": 1}),
+                   "prompt_tests/a.csv": "input,__expected\n" + "".join(f"q{i},llm-rubric:says q{i}\n" for i in range(3))})
+    project.run().assert_outcomes(passed=3)
+    lines = [json.loads(line) for line in progress.read_text(encoding="utf-8").splitlines()]
+    first_case = next(i for i, line in enumerate(lines) if "done" in line)
+    assert {"calls": 6, "of": 6, "hits": 0, "errors": 0} in lines[:first_case], lines
+
+
 def test_judge_calls_are_cached_and_their_cost_counted_apart(project):
     project.server.respond = scripted({"a": verdict(5, 5, 5), "b": verdict(4, 4, 4)})
     project.write({**judge_config(project), "prompt_tests/a.csv": "input,__expected\na,judge:support_quality\n"

@@ -209,3 +209,4 @@ def test_lf_under_xdist_reruns_only_the_failed_case(project):
     result = run(project, "-n", "2", "--lf")
     result.assert_outcomes(failed=1)
     result.stdout.no_fnmatch_line("*known failures not in selected tests*")
+
