@@ -21,6 +21,18 @@ if TYPE_CHECKING:
     from .session import PromstackSession
 
 
+class _OneLineSetupErrors:
+    """pytest formats an error in setup with ``_repr_failure_py`` (``repr_failure`` only in
+    the call): a traceback with the source of every frame, about 50 ms each, which the
+    session replaces with the error's one line anyway. A thousand cases whose key is missing
+    took a minute to report; one line each costs nothing."""
+
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, PromstackError):
+            return str(excinfo.value)
+        return super()._repr_failure_py(excinfo, style)  # type: ignore[misc]
+
+
 class PromptFile(pytest.File):
     """A test file of one or more suites; yields one item per case x model x prompt."""
 
@@ -70,7 +82,7 @@ def _key() -> Any:
     return SESSION_KEY
 
 
-class FileErrorItem(pytest.Item):
+class FileErrorItem(_OneLineSetupErrors, pytest.Item):
     """An unreadable file: one item that errors with the file's one-line message."""
 
     def __init__(self, *, message: str, **kwargs: Any) -> None:
@@ -90,7 +102,7 @@ class FileErrorItem(pytest.Item):
         return self.path, None, self.message
 
 
-class CaseItem(pytest.Item):
+class CaseItem(_OneLineSetupErrors, pytest.Item):
     """One case on one model with one prompt."""
 
     waited = 0.0  # seconds its setup waited for its answers (plugin/session.py takes them off its time)
@@ -131,3 +143,4 @@ def _repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], style
     if isinstance(excinfo.value, PromstackError):
         return str(excinfo.value)
     return pytest.Item.repr_failure(item, excinfo, style)
+

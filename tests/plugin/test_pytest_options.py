@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.conftest import check_invariants, summary_rows
+from tests.support.project import KEY_ENV
+from tests.support.run import run_pytest
 
 # row-2 and row-4 pass; row-3 fails (the server echoes: "echo: 둘")
 THREE = "input,__expected\n하나,contains:하나\n둘,contains:없음\n셋,contains:셋\n"
@@ -210,3 +212,32 @@ def test_lf_under_xdist_reruns_only_the_failed_case(project):
     result.assert_outcomes(failed=1)
     result.stdout.no_fnmatch_line("*known failures not in selected tests*")
 
+
+COUNT_TRACEBACKS = """
+import _pytest._code.code as code
+
+formatted = []
+_getrepr = code.ExceptionInfo.getrepr
+
+
+def getrepr(self, *args, **kwargs):
+    formatted.append(type(self.value).__name__)
+    return _getrepr(self, *args, **kwargs)
+
+
+code.ExceptionInfo.getrepr = getrepr
+
+
+def pytest_unconfigure(config):
+    print("TRACEBACKS FORMATTED", formatted)
+"""
+
+
+def test_a_cases_error_in_setup_is_one_line_without_formatting_a_traceback_first(project):
+    # pytest formats an error in setup as a traceback with every frame's source (about 50 ms a
+    # case) before the plugin puts the one line in its place: 1,000 cases without their key
+    # took a minute to report
+    project.write({"prompt_tests/a.csv": THREE, "conftest.py": COUNT_TRACEBACKS})
+    out = run_pytest("-s", "--promstack-cache", "off", cwd=project.path)  # no key: every case errors in setup
+    out.fnmatch_lines(["*3 errors*", "TRACEBACKS FORMATTED []"])
+    assert out.stdout.count(f"environment variable {KEY_ENV} is not set") == 3
