@@ -100,6 +100,20 @@ def weight(value: Any, cap: int = MAX_SIZE) -> int:
     return total
 
 
+def _weights(items: Any) -> int:
+    """The weights of a list's items added up, each distinct object weighed once:
+    ``[[1] * 100] * 10000`` holds one list 10,000 times (the list holds every item, so no id
+    is reused while this runs)."""
+    sizes: dict[int, int] = {}
+    total = 0
+    for item in items:
+        key = id(item)
+        if key not in sizes:
+            sizes[key] = weight(item)
+        total += sizes[key]
+    return total
+
+
 def _size(value: Any) -> int:
     """What a value made counts for in the budget."""
     if isinstance(value, str | bytes):
@@ -241,7 +255,7 @@ def _wordwrap(s: Any, width: Any = 79, break_long_words: bool = True, wrapstring
 
 def _join(value: Any, d: Any = "", attribute: Any = None) -> int:
     items = value if isinstance(value, list | tuple | str) else []
-    return sum(weight(i) for i in items) + max(len(items) - 1, 0) * weight(d)
+    return _weights(items) + max(len(items) - 1, 0) * weight(d)
 
 
 def _replace(s: Any, old: Any = "", new: Any = "", count: Any = None) -> int:
@@ -274,7 +288,7 @@ def _urlize(value: Any, trim_url_limit: Any = None, nofollow: bool = False, targ
 def _sum(iterable: Any, attribute: Any = None, start: Any = 0) -> int:
     if isinstance(start, int | float) or not isinstance(iterable, list | tuple):
         return 0
-    total = weight(start) + sum(weight(i) for i in iterable)
+    total = weight(start) + _weights(iterable)
     # each + copies what was summed so far: n additions copy up to n times the total
     _refuse("sum(start=…) of these values", len(iterable) * total, "characters copied", BUDGET)
     return total
@@ -328,7 +342,7 @@ def _method_size(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         return len(owner) + len(args[0]) if grows else 0
     if name == "join":
         items = args[0] if args else []
-        return sum(weight(i) for i in items) + max(len(items) - 1, 0) * len(owner)
+        return _weights(items) + max(len(items) - 1, 0) * len(owner)
     if name == "replace" and len(args) >= 2:
         return _replace(owner, *args) if isinstance(owner, str) else len(owner) * max(len(args[1]), 1)
     if name == "expandtabs":
