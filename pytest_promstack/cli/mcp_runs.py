@@ -114,7 +114,7 @@ class Relay:
         self.calls = 0  # submitted so far
         self.calls_done = 0
         self.cases_done = 0
-        self.sent = 0.0  # the last progress value sent
+        self.sent = -1.0  # the last progress value sent (0 first: the run is under way)
 
     async def read(self, feed: Path) -> None:
         """Send the lines written since the last read (whole lines only); nothing to read when
