@@ -44,7 +44,14 @@ def test_a_judged_project_runs_against_llama_cpp_server_under_both_transports(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-this-server")  # not needed (test_engine checks it is never sent)
     project.write(llama_project(llama_server.url, transport))
     result = project.run("--promstack-json=r.json")
-    result.assert_outcomes(passed=3, errors=3)
+    outcomes = {k: v for k, v in result.parseoutcomes().items() if k in ("passed", "failed", "errors")}
+    # gemma-bad's three cases error (its param is refused); gemma's pass, unless the 270M judge
+    # answers a verdict outside its scale (llama.cpp builds differ on it): that case errors saying so
+    assert outcomes.get("errors", 0) >= 3
+    assert outcomes.get("passed", 0) + outcomes["errors"] == 6
+    judged = [line for line in result.stdout.lines if line.startswith("prompt_tests/a.csv:") and " [gemma]: " in line]
+    assert len(judged) == outcomes["errors"] - 3
+    assert all(" [gemma]: judge sanity gave no usable verdict: " in line for line in judged), judged
     result.stdout.fnmatch_lines(["promstack: 3 of 6 cases have an answer cut at max_tokens (finish_reason length*"])
     doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
     assert sorted(c["truncated"] for c in doc["cases"]) == [0, 0, 0, 1, 1, 1]
@@ -56,15 +63,17 @@ def test_a_judged_project_runs_against_llama_cpp_server_under_both_transports(
     assert "asked for json_object with the schema instead" in warnings[0]
     calls = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()]
     judge = [c for c in calls if c["kind"] == "judge"]
-    # one refused judge call, remembered: every other judge call asked json_object first time
-    assert [c["status"] for c in judge] == ["retry"] + ["ok"] * 3
+    # one refused judge call, remembered: every other judge call asked json_object first time (a
+    # verdict outside the scale is asked for once more, so there may be a fourth)
+    assert [c["status"] for c in judge] == ["retry"] + ["ok"] * (len(judge) - 1)
+    assert len(judge) - 1 >= 3
     assert [c["attempts"] for c in judge if c["status"] == "ok"].count(2) == 1
     good = [c for c in calls if c["kind"] == "model" and c["model"] == "gemma"]
     assert [(c["status"], c["attempts"]) for c in good] == [("ok", 1)] * 3
     assert [c["attempts"] for c in calls if c["model"] == "gemma-bad"] == [1] * 3
     rerun = project.run()  # the cut answers and the verdicts were cached: nothing reaches the server again
-    rerun.assert_outcomes(passed=3, errors=3)
+    rerun.assert_outcomes(passed=outcomes.get("passed", 0), errors=outcomes["errors"])
     again = [json.loads(x) for x in (project.path / ".promstack/calls.jsonl").read_text().splitlines()][len(calls):]
     replayed = [c for c in again if c["model"] == "gemma"]
-    assert len(replayed) == 6  # 3 answers, 3 verdicts
+    assert len(replayed) == 3 + len(judge) - 1  # 3 answers, and the verdicts
     assert all(c["cached"] for c in replayed)
