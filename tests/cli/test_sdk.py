@@ -228,4 +228,9 @@ def test_threads_sharing_one_client_each_get_their_answer(project, server):
         for t in threads:
             t.join(timeout=60)
     assert failures == []
-    assert server.count == 4  # one call per distinct question, whichever thread asked first
+    # one call per distinct question, whichever thread asked first (on a loaded machine a call
+    # may be retried: the call log says so, and the server counts that request too)
+    log = [json.loads(x) for x in (project / ".promstack/calls.jsonl").read_text(encoding="utf-8").splitlines()]
+    called = [r for r in log if r["kind"] == "model" and not r["cached"]]
+    assert sorted(r["status"] for r in called if r["status"] != "retry") == ["ok"] * 4
+    assert server.count == len(called)
