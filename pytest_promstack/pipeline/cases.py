@@ -158,6 +158,8 @@ class Batch:
         if request.key not in engine.futures:
             engine.submit([request])  # a case this process did not pre-run
         future = engine.futures[request.key]
+        if not future.done() and self.streaming is None:  # not since ``judge``: the waiting starts now
+            self._last_end = (engine.done, time.monotonic())
         while not future.done():  # the items are scored as the answers arrive (``judge``)
             with contextlib.suppress(TimeoutError):
                 future.result(timeout=0.25)
