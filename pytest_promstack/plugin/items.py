@@ -94,7 +94,7 @@ class CaseItem(pytest.Item):
 
     def __init__(self, *, plan: Planned, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.plan = plan
+        self.plan: Planned | None = plan  # None once it passed: its record has what it was (session.py)
         self.responses: list[Response] = []  # set up from the engine: one per repeat (or per contender)
         self.outcome: Outcome | None = None  # what scoring gave it (score/case.py); None until it ran
 
@@ -103,6 +103,9 @@ class CaseItem(pytest.Item):
         return self.config.stash[_key()]
 
     def setup(self) -> None:
+        if self.plan is None:
+            raise CaseErrored(f"{self.nodeid}: this case passed once in this session; run it in a session of its "
+                              "own to run it again")
         self.responses, problem = self.ps.batch.setup(self.nodeid, self.plan)
         if self.responses and getattr(self.config.option, "xmlpath", None):  # only JUnit reads them: on a
             self.user_properties.extend(junit_properties(self.plan, self.responses))  # big run, ~1.5 KB a case
@@ -110,6 +113,7 @@ class CaseItem(pytest.Item):
             raise CaseErrored(problem)
 
     def runtest(self) -> None:
+        assert self.plan is not None  # setup checked it
         self.outcome = self.ps.batch.score(self.nodeid, self.plan, self.responses)
         if not self.outcome.passed:
             raise CaseFailed(self.outcome.failure)
@@ -118,8 +122,9 @@ class CaseItem(pytest.Item):
         return _repr(self, excinfo, style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        case = self.plan.case
-        return self.path, case.row - 1, self.plan.where
+        if self.plan is None:  # it passed: pytest kept the location it gave before it ran
+            return self.path, self.location[1], self.location[2]
+        return self.path, self.plan.case.row - 1, self.plan.where
 
 
 def _repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], style: Any) -> Any:
