@@ -337,6 +337,12 @@ class Batch:
             out["cassette"] = [entry(plan.case_id, req, r, masking) for req, r in calls]
         return out
 
+    def forget(self, owner: str) -> None:
+        """Let go of what is kept for a case that was recorded and will not run again: its plan,
+        its judges' verdicts and jobs, its arena games."""
+        for kept in (self.plans, self.verdicts, self.judge_jobs, self.arena_games):
+            kept.pop(owner, None)
+
     def run_one(self, owner: str, plan: Planned) -> dict[str, Any]:
         """Setup, score and record one case whose answers are in (an interrupted run scores
         the finished cases pytest never ran this way): its record with ``outcome`` and the

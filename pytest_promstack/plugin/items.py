@@ -109,7 +109,7 @@ class CaseItem(_OneLineSetupErrors, pytest.Item):
 
     def __init__(self, *, plan: Planned, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.plan = plan
+        self.plan: Planned | None = plan  # None once it passed: its record has what it was (session.py)
         self.responses: list[Response] = []  # set up from the engine: one per repeat (or per contender)
         self.outcome: Outcome | None = None  # what scoring gave it (score/case.py); None until it ran
 
@@ -118,6 +118,9 @@ class CaseItem(_OneLineSetupErrors, pytest.Item):
         return self.config.stash[_key()]
 
     def setup(self) -> None:
+        if self.plan is None:
+            raise CaseErrored(f"{self.nodeid}: this case passed once in this session; run it in a session of its "
+                              "own to run it again")
         start = time.perf_counter()
         self.responses, problem = self.ps.batch.setup(self.nodeid, self.plan)
         self.waited = time.perf_counter() - start  # for its answers, mostly: not the case's own time
@@ -127,6 +130,7 @@ class CaseItem(_OneLineSetupErrors, pytest.Item):
             raise CaseErrored(problem)
 
     def runtest(self) -> None:
+        assert self.plan is not None  # setup checked it
         self.outcome = self.ps.batch.score(self.nodeid, self.plan, self.responses)
         if not self.outcome.passed:
             raise CaseFailed(self.outcome.failure)
@@ -135,8 +139,9 @@ class CaseItem(_OneLineSetupErrors, pytest.Item):
         return _repr(self, excinfo, style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        case = self.plan.case
-        return self.path, case.row - 1, self.plan.where
+        if self.plan is None:  # it passed: pytest kept the location it gave before it ran
+            return self.path, self.location[1], self.location[2]
+        return self.path, self.plan.case.row - 1, self.plan.where
 
 
 def _repr(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], style: Any) -> Any:

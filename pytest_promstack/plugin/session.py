@@ -145,11 +145,16 @@ class PromstackSession:
         # The case's record travels once: on the call report, or on a failed/skipped setup (then
         # there is no call). pytest keeps every report until the end, so this also keeps memory flat.
         carries = call.when == "call" or (call.when == "setup" and not report.passed)
-        if carries and isinstance(item, CaseItem):
+        if isinstance(item, CaseItem) and item.plan is None:  # it passed before (see below): recorded then
+            pass
+        elif carries and isinstance(item, CaseItem):
             problem = str(call.excinfo.value) if call.excinfo is not None else None
             report.promstack = self.batch.record(item.nodeid, item.plan, item.responses, item.outcome, call.when,
                                                  problem)
             item.responses, item.outcome = [], None  # in the record now; pytest keeps every item to the end
+            if call.when == "call" and report.passed:  # never run again (a rerun plugin reruns failures):
+                self.batch.forget(item.nodeid)  # what it was planned with, asked and answered is in its
+                item.plan = None  # record now (about 1 KB a case that a large run would keep to its end)
             # The models answered before the items ran (the item only scores), so the measured
             # duration is about 1 ms; JUnit's time and --durations get the case's model latency.
             report.duration += sum(report.promstack["latencies"]) / 1000
@@ -233,7 +238,7 @@ class PromstackSession:
         are scored (pipeline/cases.Batch.salvage), so the reports hold every finished case.
         Returns how many were added. An xdist worker hands them to the controller in its
         ``workeroutput``."""
-        pending = {i.nodeid: i.plan for i in self.mine if i.nodeid not in self.results.records}
+        pending = {i.nodeid: i.plan for i in self.mine if i.nodeid not in self.results.records and i.plan is not None}
         scored = self.batch.salvage(pending)
         for nodeid, record in scored.items():
             self.results.add_salvaged(nodeid, record)

@@ -6,7 +6,7 @@ its setup, an unreadable file, a reply of the fixture or the SDK): ``blank`` hol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..model.types import Response
@@ -37,6 +37,75 @@ def blank(**known: Any) -> dict[str, Any]:
         "model_calls": 0,  # the case's model calls (an agent loop's and every turn's; its judges' are judge_calls)
         **known,
     }
+
+
+# a record's keys in the order ``blank`` gives them, then the outcome its reports give it
+KEYS = tuple(blank())
+FULL = (*KEYS, "outcome")
+_AT = {key: i for i, key in enumerate(FULL)}
+_LISTS = tuple(_AT[k] for k in ("judges", "arena", "turns", "steps"))  # empty in most cases
+_NONE = object()  # an empty list of one of those, stored as nothing
+
+
+class Record(Mapping[str, Any]):
+    """A case's record as the run keeps it: the values of a record whose keys are ``FULL``, in
+    that order, in one tuple (about 0.4 KB instead of a dict's 0.8 KB and its empty lists; a
+    large run keeps one per case to its end). Read like the dict it was made from (same keys,
+    order and values; an empty list comes back as a new ``[]``); ``record.as_dict()`` or
+    ``{**record}`` is that dict. Only the values of its keys can change (the outcome does)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values[_AT[key]]
+        return [] if value is _NONE else value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        i = _AT.get(key)
+        if i is None:
+            return default
+        value = self._values[i]
+        return [] if value is _NONE else value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        values = list(self._values)
+        values[_AT[key]] = value
+        self._values = tuple(values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in _AT
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FULL)
+
+    def __len__(self) -> int:
+        return len(FULL)
+
+    def __repr__(self) -> str:
+        return f"Record({self.as_dict()!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as a dict of its own (what ``dict(record)`` gives, faster)."""
+        out = dict(zip(FULL, self._values, strict=True))
+        for i in _LISTS:
+            if self._values[i] is _NONE:
+                out[FULL[i]] = []
+        return out
+
+
+def compact(record: dict[str, Any]) -> Mapping[str, Any]:
+    """``record`` as a ``Record`` when its keys are ``FULL`` in that order (a case's record
+    with its outcome); any other shape (a salvaged case's, a test's own) stays as it is."""
+    if tuple(record) != FULL:
+        return record
+    values = list(record.values())
+    for i in _LISTS:
+        if type(values[i]) is list and not values[i]:
+            values[i] = _NONE
+    return Record(tuple(values))
 
 
 def total(responses: Sequence[Response], name: str) -> Any:

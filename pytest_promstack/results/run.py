@@ -12,12 +12,13 @@ from typing import Any
 
 from ..config.settings import Settings
 from ..model.errors import PromstackError
+from . import records
 
 
 class RunResults:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.records: dict[str, dict[str, Any]] = {}  # node id -> the case's record
+        self.records: dict[str, Any] = {}  # node id -> the case's record (a dict, or a records.Record)
         self.cassette_entries: dict[str, list[dict[str, Any]]] = {}  # suite -> recorded calls
         self.gate_verdicts: list[Any] = []
         self.gate_warnings: list[str] = []
@@ -27,23 +28,31 @@ class RunResults:
             owned: bool = False) -> None:
         """A report's record (``data``, None when the report carries none) and how the report
         changes the case's outcome (``outcome(current) -> new``). ``owned``: nothing else keeps
-        ``data`` (its report lets go of it), so it becomes the case's record as it is, uncopied."""
+        ``data`` (its report lets go of it), so it becomes the case's record as it is, uncopied.
+        A case's record is kept compact (``records.Record``) once a later report of the case
+        came (its call, else its teardown): a large run keeps every case's to its end."""
+        rec = self.records.get(nodeid)
         if data is None:  # e.g. xdist's report for an item whose worker crashed
-            rec = self.records.get(nodeid)
             if rec is not None and not rec.get("salvaged"):  # a salvaged case's scored outcome stands
-                rec["outcome"] = outcome(rec["outcome"])
+                current = rec["outcome"]
+                if (changed := outcome(current)) != current:
+                    rec["outcome"] = changed
+                if type(rec) is dict:
+                    self.records[nodeid] = records.compact(rec)
             return
         if not owned:
             data = dict(data)
         for entry in data.pop("cassette", None) or []:
             self.cassette_entries.setdefault(data["suite"], []).append(entry)
-        rec = self.records.get(nodeid)
         if rec is None:
-            rec = self.records[nodeid] = data
-            rec["outcome"] = outcome(rec.get("outcome", "passed"))
+            self.records[nodeid] = data
+            data["outcome"] = outcome(data.get("outcome", "passed"))
             return
+        if type(rec) is not dict:
+            rec = rec.as_dict()
         rec.update(data)
         rec["outcome"] = outcome(rec["outcome"])
+        self.records[nodeid] = records.compact(rec)
 
     def add_salvaged(self, nodeid: str, record: dict[str, Any]) -> None:
         """A case scored after an interrupt (here or by a worker); a case already reported stays."""
@@ -136,7 +145,7 @@ class RunResults:
                             "cache_mode": str(s.cache_mode), "concurrency": s.concurrency, "repeat": s.repeat,
                             "judges": sorted(s.judges), **self.judged_by()},
                "seed": (s.arena or {}).get("seed"), "shard": list(s.run.shard) if s.run.shard else None}
-        cases = [{**c, "prompt_number": n, "prompt_labels": labels}
+        cases = [{**(c.as_dict() if type(c) is records.Record else c), "prompt_number": n, "prompt_labels": labels}
                  for c in self.cases()
                  for n, labels in [numbers.get((str(c.get("prompt_id")), str(c.get("prompt_version"))), (None, []))]]
         return document.document(run, cases, self.arena(), gates=[asdict(v) for v in self.gate_verdicts],

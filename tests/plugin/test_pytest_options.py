@@ -241,3 +241,32 @@ def test_a_cases_error_in_setup_is_one_line_without_formatting_a_traceback_first
     out = run_pytest("-s", "--promstack-cache", "off", cwd=project.path)  # no key: every case errors in setup
     out.fnmatch_lines(["*3 errors*", "TRACEBACKS FORMATTED []"])
     assert out.stdout.count(f"environment variable {KEY_ENV} is not set") == 3
+
+
+RERUN = '''
+import pytest
+from _pytest.runner import runtestprotocol
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):  # as a rerun plugin does: a failed case runs again
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for _ in range(3):
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        if not any(r.failed for r in reports):
+            break
+    for report in reports:
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+'''
+
+
+def test_a_rerun_plugin_runs_a_failed_case_again_and_the_results_count_it_once(project):
+    project.write({"prompt_tests/a.csv": THREE, "conftest.py": RERUN})
+    result = project.run("--promstack-json=r.json", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*row-3*FAILED*", "*contains*없음*"])
+    doc = json.loads((project.path / "r.json").read_text(encoding="utf-8"))
+    assert sorted((c["case_id"].split("::")[-1], c["outcome"]) for c in doc["cases"]) == [
+        ("row-2[mine]", "passed"), ("row-3[mine]", "failed"), ("row-4[mine]", "passed")]

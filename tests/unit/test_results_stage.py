@@ -89,6 +89,38 @@ def test_a_case_records_quality_is_the_mean_of_its_usable_verdicts_and_its_judge
     assert (rec["judge_calls"], rec["judge_cached"], rec["judge_flaky"], rec["human_score"]) == (2, 1, True, 4)
 
 
+def test_a_run_keeps_each_case_record_compact_and_reads_it_back_as_it_came():
+    from pytest_promstack.results.run import RunResults
+
+    called = records.case_record(planned(), [Response(text="네", latency_ms=5.0)],
+                                 Outcome(False, 0, 0.0, (Score("contains", False, 0.0, "contains: no"),)))
+    expected = {**called, "outcome": "failed"}
+    results = RunResults(None)  # type: ignore[arg-type]  # add() reads no setting
+    results.add("n1", records.identity(planned()), lambda current: current, owned=True)  # the setup's report
+    results.add("n1", dict(called), lambda current: "failed", owned=True)  # the call's
+    results.add("n1", None, lambda current: current)  # the teardown's
+    rec = results.records["n1"]
+    assert isinstance(rec, records.Record)
+    assert rec == expected
+    assert list(rec) == list(expected)
+    assert rec.as_dict() == expected
+    assert list(rec.as_dict()) == list(expected)
+    assert json.dumps({**rec}) == json.dumps(expected, default=str)
+    assert (rec["judges"], rec.get("arena"), rec.get("nope", 0), "turns" in rec, "nope" in rec) == ([], [], 0, True,
+                                                                                                       False)
+    rec["judges"].append("x")  # an empty list comes back as a new one each time
+    assert rec["judges"] == []
+    results.add("n1", None, lambda current: "error")  # e.g. a failing teardown
+    assert rec["outcome"] == "error"
+    assert results.records["n1"] is rec
+    with pytest.raises(KeyError):
+        rec["nope"] = 1
+    # any other shape stays the dict it was: a salvaged case's, with its outcome first
+    results.add_salvaged("n2", {"outcome": "passed", **called})
+    assert type(results.records["n2"]) is dict
+    assert results.records["n2"]["salvaged"] is True
+
+
 def test_a_fixture_reply_is_a_called_case_of_its_own_suite():
     rec = records.reply_record("fixture", reply(finish_reason="length"))
     assert (rec["suite"], rec["outcome"], rec["called"], rec["repeats"], rec["truncated"]) == (
