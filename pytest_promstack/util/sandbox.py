@@ -65,7 +65,23 @@ class _Overtime(BaseException):
 
 def compile_template(text: str) -> jinja2.Template:
     """``text`` compiled in the bounded sandbox (compiling folds constants, which runs filters)."""
-    return _limited(environment().from_string, text)
+    template = _limited(environment().from_string, text)
+    template.plain = _plain(text)
+    return template
+
+
+def _plain(text: str) -> bool:
+    """Whether ``text`` is only text and ``{{ name }}`` (no filter, test, call, attribute, item,
+    operator, loop or block): rendering it writes its variables out, which the size checks of
+    the compiled template bound (``_check_shown``, ``_joined_output``), so it runs without the
+    CPU timer and the budget, each of which costs more than such a render (most prompts:
+    ``{{ input }}``, a system text and a question)."""
+    from jinja2 import nodes
+
+    body = environment().parse(text).body
+    return all(isinstance(node, nodes.Output) and all(
+        isinstance(part, nodes.TemplateData) or (isinstance(part, nodes.Name) and part.ctx == "load")
+        for part in node.nodes) for node in body)
 
 
 @functools.cache
@@ -466,8 +482,11 @@ class BoundedTemplate(jinja2.Template):
     """A template whose every render runs under the CPU limit and the budget."""
 
     _stopped: str | None = None
+    plain = False  # only text and {{ name }} (compile_template): its render needs no timer
 
     def render(self, *args: Any, **kwargs: Any) -> str:
+        if self.plain:
+            return super().render(*args, **kwargs)
         if self._stopped is not None:
             raise TemplateLimitError(f"{self._stopped} (on an earlier render; it is not run again)")
         try:

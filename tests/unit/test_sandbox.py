@@ -208,3 +208,32 @@ def test_the_dump_filter_writes_json_as_nunjucks_does_and_is_bounded():
     assert render_text(template, {"x": {"답": "환불 <가능>"}}, "p.txt") == '{"답": "환불 <가능>"}'
     with pytest.raises(TemplateError, match=r"p\.txt: .*more than the limit"):
         render_text(template, {"x": ["가" * 100_000] * 100}, "p.txt")  # 10 million characters
+
+
+@pytest.mark.parametrize(("text", "plain"), [
+    ("{{ input }}", True), ("Q: {{ input }}\nA:", True), ("plain text", True), ("{# note #}{{ x }}", True),
+    ("{{ input|upper }}", False), ("{{ a.b }}", False), ("{{ a['b'] }}", False), ("{{ a ~ b }}", False),
+    ("{{ 'x' }}", False), ("{% for i in xs %}{{ i }}{% endfor %}", False), ("{% if a %}{{ a }}{% endif %}", False),
+    ("{{ f() }}", False), ("{% set y = x %}{{ y }}", False),
+])
+def test_only_text_and_names_render_without_the_cpu_timer_and_keep_their_size_limits(monkeypatch, text, plain):
+    # the timer and the budget cost more than writing a variable out (most prompts are such
+    # templates, rendered once a case); the compiled template's size checks still apply
+    import pytest_promstack.util.sandbox as sandbox
+
+    timed = []
+    real = sandbox._timed
+    monkeypatch.setattr(sandbox, "_timed", lambda fn, args, kwargs: timed.append(1) or real(fn, args, kwargs))
+    template = compile_template(text)
+    timed.clear()  # compiling runs under the timer
+    values = {"input": "x", "x": "y", "a": {"b": "c"}, "b": "d", "xs": [1], "f": lambda: "g"}
+    assert template.render(**values) == SandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(
+        text).render(**values)
+    assert timed == ([] if plain else [1])
+    if plain and "{{ input }}" in text:
+        with pytest.raises(TemplateLimitError, match="rendered text would be more than"):
+            template.render(input="a" * (MAX_SIZE + 1))
+        with pytest.raises(TemplateLimitError, match="printing a value would make"):
+            template.render(input=["a" * 1000] * 10_000)
+        with pytest.raises(jinja2.UndefinedError):
+            template.render()
