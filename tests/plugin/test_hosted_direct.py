@@ -171,7 +171,9 @@ def test_the_proxy_the_environment_names_carries_the_calls_and_a_netrc_login_doe
                "api_key_env": KEY_ENV}]
     project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
     proxy = project.server.url.removesuffix("/v1").replace("http://", "http://proxy-user:proxy-pw@")
-    out = run_pytest("--promstack-cache", "off", cwd=project.path,
+    # -W error: aiohttp 3.14 deprecates proxy_auth and BasicAuth, and a project with
+    # filterwarnings = error had every proxied call fail on that warning
+    out = run_pytest("--promstack-cache", "off", "-W", "error", cwd=project.path,
                      env={KEY_ENV: "sk-test", "HOME": str(home), "HTTP_PROXY": proxy, "NO_PROXY": ""})
     assert out.returncode == 0, out.stdout
     assert project.server.count == 2
@@ -182,10 +184,34 @@ def test_the_proxy_the_environment_names_carries_the_calls_and_a_netrc_login_doe
         == [("Bearer sk-test", login, "models.invalid")] * 2
 
 
+def test_a_proxy_without_a_scheme_is_an_http_proxy_and_an_https_proxy_is_not_bypassed(project):
+    # as litellm's client (httpx) reads them: "host:port" is http://host:port; an https:// proxy
+    # is used, not dropped (aiohttp's own lookup drops it, and the calls went around the proxy)
+    models = [{"name": "m", "model": "openai/own-model", "api_base": "http://models.invalid/v1",
+               "api_key_env": KEY_ENV}]
+    project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
+    bare = project.server.url.removesuffix("/v1").removeprefix("http://")
+    out = run_pytest("--promstack-cache", "off", cwd=project.path,
+                     env={KEY_ENV: "sk-test", "HTTP_PROXY": bare, "NO_PROXY": ""})
+    assert out.returncode == 0, out.stdout
+    assert [h.get("Host") for h in project.server.headers] == ["models.invalid"] * 2
+
+    models[0]["api_base"] = project.server.url  # reachable directly: a dropped proxy would pass
+    project.write({"promstack.yaml": _config(models, max_retries=0)})
+    out = run_pytest("--promstack-cache", "off", cwd=project.path,
+                     env={KEY_ENV: "sk-test", "HTTP_PROXY": "https://proxy-user:pw@127.0.0.1:9", "NO_PROXY": ""})
+    assert out.returncode == 1, out.stdout
+    assert project.server.count == 2  # the first run's only
+    assert out.stdout.count("model call failed: APIConnectionError: through the proxy https://127.0.0.1:9 "
+                            "(NO_PROXY keeps a host direct): Cannot connect to host 127.0.0.1:9") == 2, out.stdout
+    assert "proxy-user" not in out.stdout
+
+
 def test_no_proxy_keeps_the_calls_to_its_hosts_direct(project):
     models = [{"name": "m", "model": "openai/own-model", "api_base": project.server.url, "api_key_env": KEY_ENV}]
     project.write({"promstack.yaml": _config(models), "prompt_tests/a.csv": CASES})
     out = run_pytest("--promstack-cache", "off", cwd=project.path,
-                     env={KEY_ENV: "sk-test", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"})
+                     env={KEY_ENV: "sk-test", "HTTP_PROXY": "http://127.0.0.1:9",
+                          "NO_PROXY": "example.com, 127.0.0.1 ,.corp.local"})
     assert out.returncode == 0, out.stdout
     assert project.server.count == 2

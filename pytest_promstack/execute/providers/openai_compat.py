@@ -41,22 +41,21 @@ class Transport:
 
     def __init__(self) -> None:
         self.session: Any = None
-        self.proxies: dict[tuple[str, str, int | None], tuple[Any, Any]] = {}  # by scheme, host, port
+        # by scheme, host, port: the proxy URL (no credentials) and its Proxy-Authorization header
+        self.proxies: dict[tuple[str, str, int | None], tuple[Any, dict[str, str] | None]] = {}
 
-    def _proxy(self, url: str) -> tuple[Any, Any]:
-        """(proxy URL, its Basic auth) the environment names for ``url``'s server, or (None, None)."""
+    def _proxy(self, url: str) -> tuple[Any, dict[str, str] | None]:
+        """(proxy URL, its headers) the environment names for ``url``'s server, or (None, None)."""
         parts = urlsplit(url)
         try:
             origin = (parts.scheme, parts.hostname or "", parts.port)
         except ValueError:  # a port that is no number: aiohttp's error names the URL
             return None, None
-        if origin not in self.proxies:  # as aiohttp's get_env_proxy_for_url, once
-            from urllib.request import proxy_bypass
+        if origin not in self.proxies:
+            from urllib.request import getproxies, proxy_bypass
 
-            from aiohttp.helpers import proxies_from_env
-
-            found = None if parts.hostname and proxy_bypass(parts.hostname) else proxies_from_env().get(parts.scheme)
-            self.proxies[origin] = (found.proxy, found.proxy_auth) if found is not None else (None, None)
+            found = None if parts.hostname and proxy_bypass(parts.hostname) else getproxies().get(parts.scheme)
+            self.proxies[origin] = _proxy_info(found) if found else (None, None)
         return self.proxies[origin]
 
     async def close(self) -> None:
@@ -95,8 +94,10 @@ class Transport:
         url = way.url(req.api_base)
         start = time.perf_counter()
         try:
-            proxy, proxy_auth = self._proxy(url)
-            async with self._session().post(url, json=body, headers=headers, proxy=proxy, proxy_auth=proxy_auth,
+            proxy, proxy_headers = self._proxy(url)
+            if proxy_headers and not url.startswith("https:"):  # aiohttp sends proxy_headers with a CONNECT
+                headers, proxy_headers = {**headers, **proxy_headers}, None  # only: a plain request carries them
+            async with self._session().post(url, json=body, headers=headers, proxy=proxy, proxy_headers=proxy_headers,
                                             timeout=aiohttp.ClientTimeout(total=timeout)) as r:
                 raw = await r.read()
                 status, got = r.status, r.headers
@@ -104,7 +105,9 @@ class Transport:
             return Response(error=f"Timeout: no answer from {url} within {timeout:.3g} s",
                             latency_ms=round((time.perf_counter() - start) * 1000, 3))
         except aiohttp.ClientError as exc:
-            return Response(error=f"APIConnectionError: {' '.join(str(exc).split()) or type(exc).__name__}",
+            through = f"through the proxy {proxy} (NO_PROXY keeps a host direct): " \
+                if isinstance(exc, aiohttp.ClientProxyConnectionError) else ""
+            return Response(error=f"APIConnectionError: {through}{' '.join(str(exc).split()) or type(exc).__name__}",
                             latency_ms=round((time.perf_counter() - start) * 1000, 3))
         latency = round((time.perf_counter() - start) * 1000, 3)
         if status != 200:
@@ -119,6 +122,24 @@ class Transport:
 
             return anthropic_response(data, latency)
         return _response(data, req, latency)
+
+
+def _proxy_info(value: str) -> tuple[Any, dict[str, str] | None]:
+    """A proxy variable's value read as litellm's client (httpx) reads it: with no scheme it is
+    an http:// proxy, an https:// one is used too (aiohttp's own lookup drops it with a log
+    line, and the calls then bypassed the proxy), and ``user:password@`` becomes the
+    Proxy-Authorization header (aiohttp 3.14 deprecates ``proxy_auth`` and ``BasicAuth``: its
+    warning failed every call under ``filterwarnings = error``). No netrc login is added for
+    the proxy (httpx adds none)."""
+    import base64
+    from urllib.parse import unquote
+
+    parts = urlsplit(value if "://" in value else f"http://{value}")
+    if parts.username is None and parts.password is None:
+        return parts.geturl(), None
+    login = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()  # UTF-8, as httpx
+    plain = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return plain, {"Proxy-Authorization": "Basic " + base64.b64encode(login).decode("ascii")}
 
 
 def request_body(req: Request, name: str) -> tuple[dict[str, Any], dict[str, str]]:
