@@ -165,6 +165,8 @@ class Batch:
                 future.result(timeout=0.25)
             self._tell(engine)
             self._guard(engine)
+        if self.streaming is not None:  # the calls counted before the case that waited for one
+            self._tell(engine)
         return engine.result(request)
 
     # -- score: the arena and the judges ------------------------------------------------------

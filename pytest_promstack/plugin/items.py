@@ -105,8 +105,6 @@ class FileErrorItem(_OneLineSetupErrors, pytest.Item):
 class CaseItem(_OneLineSetupErrors, pytest.Item):
     """One case on one model with one prompt."""
 
-    waited = 0.0  # seconds its setup waited for its answers (plugin/session.py takes them off its time)
-
     def __init__(self, *, plan: Planned, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan: Planned | None = plan  # None once it passed: its record has what it was (session.py)
@@ -123,7 +121,8 @@ class CaseItem(_OneLineSetupErrors, pytest.Item):
                               "own to run it again")
         start = time.perf_counter()
         self.responses, problem = self.ps.batch.setup(self.nodeid, self.plan)
-        self.waited = time.perf_counter() - start  # for its answers, mostly: not the case's own time
+        # the time it waited for its answers, mostly: the session takes it off the case's own time
+        self.ps.waited = (self.nodeid, time.perf_counter() - start)
         if self.responses and getattr(self.config.option, "xmlpath", None):  # only JUnit reads them: on a
             self.user_properties.extend(junit_properties(self.plan, self.responses))  # big run, ~1.5 KB a case
         if problem is not None:

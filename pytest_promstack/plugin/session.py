@@ -52,6 +52,9 @@ class PromstackSession:
         self.written: list[str] = []
         self.reported: set[str] = set()  # node ids pytest (or xdist) sent a report for
         self.interrupted = False
+        # (node id, seconds) the item being set up waited for its answers (not kept on the item:
+        # one more attribute on each of 100,000 items costs more than it says)
+        self.waited: tuple[str, float] | None = None
         self.planned = 0  # the cases this run set out to run (set at the end; the xdist controller collects none)
         self.worker_pids: list[int] = []  # xdist workers, to pass a SIGTERM on to
         self.restore_sigterm: Any = None
@@ -135,9 +138,10 @@ class PromstackSession:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
                                   ) -> Generator[None, Any, Any]:
         report = yield
-        if call.when == "setup" and isinstance(item, CaseItem) and "waited" in item.__dict__:
+        if call.when == "setup" and self.waited is not None and self.waited[0] == item.nodeid:
             # the items are scored as their answers arrive: the wait is the calls', not the case's time
-            report.duration = max(0.0, report.duration - item.__dict__.pop("waited"))
+            report.duration = max(0.0, report.duration - self.waited[1])
+            self.waited = None
         if call.excinfo is not None and isinstance(call.excinfo.value, PromstackError):
             # users' mistakes get one line, not a traceback; a provider's or a file's control
             # characters are shown escaped, never sent to the terminal
@@ -188,13 +192,13 @@ class PromstackSession:
         # the cases after it did not run, and none is scored as if it had)
         self.interrupted = session.exitstatus == pytest.ExitCode.INTERRUPTED and not session.shouldstop
         self.planned = session.testscollected
-        if not self.is_worker:  # the calls' line, below the items that waited for them one by one
-            self.batch.streamed(session.config.pluginmanager.get_plugin("terminalreporter"))
         if self.interrupted:
             self.salvage()
             if not self.is_worker:  # a worker's go to the controller with its end (plugin/xdist.py)
                 for report in self.salvaged_reports():
                     session.config.hook.pytest_runtest_logreport(report=report)
+        if not self.is_worker:  # the calls' line, below the items (and salvaged cases) that waited for them
+            self.batch.streamed(session.config.pluginmanager.get_plugin("terminalreporter"))
         if self.is_worker:
             return
         if self.settings.run.shard is None:  # a shard's gates and baseline are judged on the merged results

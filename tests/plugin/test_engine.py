@@ -384,6 +384,10 @@ def test_each_case_is_scored_when_its_answers_are_in_while_later_calls_are_on_th
     last_call = next(i for i, line in enumerate(lines) if line.get("calls") == 5)
     assert first_case < last_call, lines
     assert lines[last_call] == {"calls": 5, "of": 5, "hits": 0, "errors": 0}
+    counted = 0  # a case is told after the call it waited for is counted
+    for line in lines:
+        counted = line.get("calls", counted)
+        assert line.get("done", 0) <= counted, lines
     result.stdout.fnmatch_lines(["*[[]100%[]]", "promstack: calls 5/5 done, 0 from cache, 0 errors, *s"])
 
 
