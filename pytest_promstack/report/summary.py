@@ -95,7 +95,8 @@ def cache_lines(records: list[dict[str, Any]], cache_mode: CacheMode) -> list[st
     if not fresh or cache_mode == CacheMode.REPLAY:  # replay calls nothing: a miss says so itself
         return []
     if cache_mode == CacheMode.OFF:
-        return [f"promstack: cache off: the {len(fresh)} answers of this run were not stored; the next run "
+        answers = "the answer of this run was" if len(fresh) == 1 else f"the {len(fresh)} answers of this run were"
+        return [f"promstack: cache off: {answers} not stored; the next run "
                 "calls the models again (--promstack-cache use keeps them)"]
     if failed:
         return [f"promstack: {failed} of {len(fresh)} new answers were not cached: their calls failed, "

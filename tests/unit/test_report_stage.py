@@ -8,7 +8,7 @@ import json
 
 from pytest_promstack.config.modes import CacheMode
 from pytest_promstack.report import html
-from pytest_promstack.report.summary import run_summary, trajectory_lines
+from pytest_promstack.report.summary import cache_lines, run_summary, trajectory_lines
 from tests.support import tables
 from tests.support.records import (
     PROBE,
@@ -106,3 +106,13 @@ def test_korean_suite_and_prompt_names_keep_the_summary_table_aligned_on_a_termi
     table = lines[lines.index(next(line for line in lines if line.startswith("suite"))):][:4]
     assert any("고객지원" in line for line in table)
     assert tables.misaligned(table) == []
+
+
+def test_cache_off_says_how_many_answers_were_not_stored_in_words_that_agree():
+    called = {"called": True, "cached": False, "error": None}
+    assert cache_lines([called], CacheMode.OFF) == [
+        "promstack: cache off: the answer of this run was not stored; the next run calls the models again "
+        "(--promstack-cache use keeps them)"]
+    assert cache_lines([called, called], CacheMode.OFF)[0].startswith(
+        "promstack: cache off: the 2 answers of this run were not stored; ")
+    assert cache_lines([{**called, "cached": True}], CacheMode.OFF) == []
