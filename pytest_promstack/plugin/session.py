@@ -51,6 +51,9 @@ class PromstackSession:
         self.mine: list[CaseItem] = []  # this process's cases (an xdist worker's share)
         self.written: list[str] = []
         self.reported: set[str] = set()  # node ids pytest (or xdist) sent a report for
+        # node ids whose setup passed and whose call has not been reported (one per process that
+        # runs items): an interrupt there leaves them unscored, so salvage scores them
+        self.awaiting_call: set[str] = set()
         self.interrupted = False
         # (node id, seconds) the item being set up waited for its answers (not kept on the item:
         # one more attribute on each of 100,000 items costs more than it says)
@@ -179,6 +182,10 @@ class PromstackSession:
         """Gathers the per-case records that travel on the reports, so xdist and no xdist give
         the same totals."""
         self.reported.add(report.nodeid)
+        if report.when == "setup" and report.passed:  # its record is the case's identity until its call
+            self.awaiting_call.add(report.nodeid)
+        else:
+            self.awaiting_call.discard(report.nodeid)
         data = getattr(report, "promstack", None)
         self.results.add(report.nodeid, data, lambda current: _outcome(report, current), owned=not self.is_worker)
         if data is not None and not self.is_worker:  # pytest keeps every report to the end: one copy is enough
@@ -242,10 +249,11 @@ class PromstackSession:
         are scored (pipeline/cases.Batch.salvage), so the reports hold every finished case.
         Returns how many were added. An xdist worker hands them to the controller in its
         ``workeroutput``."""
-        pending = {i.nodeid: i.plan for i in self.mine if i.nodeid not in self.results.records and i.plan is not None}
+        pending = {i.nodeid: i.plan for i in self.mine if i.plan is not None
+                   and (i.nodeid not in self.results.records or i.nodeid in self.awaiting_call)}
         scored = self.batch.salvage(pending)
         for nodeid, record in scored.items():
-            self.results.add_salvaged(nodeid, record)
+            self.results.add_salvaged(nodeid, record, replace=nodeid in self.awaiting_call)
             if self.is_worker:  # sent with the worker's end (xdist's workerfinished)
                 self.config.workeroutput.setdefault("promstack_salvaged", {})[nodeid] = record
         return len(scored)
@@ -255,7 +263,7 @@ class PromstackSession:
         pytest never reported, so JUnit and the terminal count them as the JSON and HTML do."""
         out = []
         for nodeid, rec in list(self.results.records.items()):
-            if rec.get("salvaged") and nodeid not in self.reported:
+            if rec.get("salvaged") and (nodeid not in self.reported or nodeid in self.awaiting_call):
                 out += reports_of_salvaged(nodeid, rec)
         return out
 

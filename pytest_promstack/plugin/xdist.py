@@ -87,7 +87,7 @@ class XdistHooks:
         salvaged = (getattr(node, "workeroutput", None) or {}).get("promstack_salvaged") or {}
         if ps is not None:
             for nodeid, record in salvaged.items():
-                ps.results.add_salvaged(nodeid, record)
+                ps.results.add_salvaged(nodeid, record, replace=nodeid in ps.awaiting_call)
 
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
         """The item a worker was on when it was interrupted: when that worker scored it (its

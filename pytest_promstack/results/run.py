@@ -54,9 +54,11 @@ class RunResults:
         rec["outcome"] = outcome(rec["outcome"])
         self.records[nodeid] = records.compact(rec)
 
-    def add_salvaged(self, nodeid: str, record: dict[str, Any]) -> None:
-        """A case scored after an interrupt (here or by a worker); a case already reported stays."""
-        if nodeid not in self.records:
+    def add_salvaged(self, nodeid: str, record: dict[str, Any], replace: bool = False) -> None:
+        """A case scored after an interrupt (here or by a worker); a case already reported
+        stays, unless ``replace``: only its setup was (its record was its identity)."""
+        if replace or nodeid not in self.records:
+            self.records.pop(nodeid, None)
             self.add(nodeid, {**record, "salvaged": True}, lambda _current: record["outcome"])
 
     def cases(self) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.support.project import KEY_ENV
-from tests.support.run import pytest_argv, run_python, start
+from tests.support.run import pytest_argv, run_pytest, run_python, start
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
@@ -87,3 +87,21 @@ def test_temp_files_of_a_writer_killed_hard_are_removed_by_the_next_run(project)
     finally:
         live.kill()
         live.communicate()
+
+
+ONCE = ("python:__import__('pathlib').Path('signalled').exists() or bool(__import__('pathlib').Path('signalled')"
+        ".touch() or __import__('os').kill(__import__('os').getpid(), __import__('signal').SIGINT)) or True")
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "1"]], ids=["no-xdist", "xdist"])
+def test_an_interrupt_while_a_case_is_scored_keeps_that_case_scored(project, xdist):
+    # the signal lands after the case's setup was reported (its record was its identity) and
+    # before its call was: the interrupted run scores it as it scores every finished case,
+    # instead of leaving it unscored (or, under xdist, "crashed")
+    project.write({"prompt_tests/a.csv": f'input,__expected\nq1,"{ONCE}"\n'})
+    out = run_pytest("--promstack-json=r.json", "--junitxml=j.xml", *xdist, cwd=project.path, env={KEY_ENV: "k"})
+    assert out.returncode == pytest.ExitCode.INTERRUPTED, out.stdout
+    (case,) = json.loads((project.path / "r.json").read_text(encoding="utf-8"))["cases"]
+    assert (case["outcome"], case["called"], len(case["latencies"])) == ("passed", True, 1), case
+    (testcase,) = ET.parse(project.path / "j.xml").getroot().iter("testcase")
+    assert not list(testcase.iter("error")) + list(testcase.iter("failure"))
