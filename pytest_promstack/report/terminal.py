@@ -146,7 +146,7 @@ class Progress:
             self.reporter.rewrite(self._line(done, hits, errors), erase=True)
             self.reporter.write_line("")
         else:
-            self.reporter.write_line(self._line(done, hits, errors))
+            self.done_line(done, hits, errors)
 
     def done_line(self, done: int, hits: int, errors: int) -> None:
         """The last line alone, on a line of its own (below pytest's progress of the items)."""

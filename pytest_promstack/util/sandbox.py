@@ -65,20 +65,25 @@ class _Overtime(BaseException):
 
 def compile_template(text: str) -> jinja2.Template:
     """``text`` compiled in the bounded sandbox (compiling folds constants, which runs filters)."""
-    template = _limited(environment().from_string, text)
-    template.plain = _plain(text)
+    return _limited(_compiled, text)
+
+
+def _compiled(text: str) -> jinja2.Template:
+    tree = environment().parse(text)  # parsed once: compiled, and read by _plain
+    template = environment().from_string(tree)
+    template.plain = _plain(tree)
     return template
 
 
-def _plain(text: str) -> bool:
-    """Whether ``text`` is only text and ``{{ name }}`` (no filter, test, call, attribute, item,
-    operator, loop or block): rendering it writes its variables out, which the size checks of
-    the compiled template bound (``_check_shown``, ``_joined_output``), so it runs without the
-    CPU timer and the budget, each of which costs more than such a render (most prompts:
-    ``{{ input }}``, a system text and a question)."""
+def _plain(tree: jinja2.nodes.Template) -> bool:
+    """Whether the template is only text and ``{{ name }}`` (no filter, test, call, attribute,
+    item, operator, loop or block): rendering it writes its variables out, which the size
+    checks of the compiled template bound (``_check_shown``, ``_joined_output``), so it runs
+    without the CPU timer and the budget, each of which costs more than such a render (most
+    prompts: ``{{ input }}``, a system text and a question)."""
     from jinja2 import nodes
 
-    body = environment().parse(text).body
+    body = tree.body
     return all(isinstance(node, nodes.Output) and all(
         isinstance(part, nodes.TemplateData) or (isinstance(part, nodes.Name) and part.ctx == "load")
         for part in node.nodes) for node in body)
