@@ -124,7 +124,10 @@ def weight(value: Any, cap: int = MAX_SIZE) -> int:
 def _weights(items: Any) -> int:
     """The weights of a list's items added up, each distinct object weighed once:
     ``[[1] * 100] * 10000`` holds one list 10,000 times (the list holds every item, so no id
-    is reused while this runs)."""
+    is reused while this runs; any other sequence, e.g. a range, makes its items as it goes and
+    is weighed item by item)."""
+    if not isinstance(items, list | tuple):
+        return sum(weight(i) for i in items)
     sizes: dict[int, int] = {}
     total = 0
     for item in items:
