@@ -27,9 +27,10 @@ class Prompt:
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """Short content hash: changes whenever the text, model or params change."""
+        """Short content hash: changes whenever the text, model or params change (each case of
+        a suite reads it: computed once a prompt)."""
         body = {"messages": list(self.messages), "model": self.model, "params": self.params}
         raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]

@@ -43,7 +43,8 @@ from jinja2.compiler import CodeGenerator
 from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-MAX_SIZE = 4 * 1024 * 1024  # characters of one value, items of one list, and of the rendered text
+from .limits import MAX_SIZE
+
 BUDGET = 8 * MAX_SIZE  # characters of all the values one render makes (a list item counts as 8)
 MAX_BITS = 65_536  # of a whole number
 CPU_S = 1.0  # of CPU time per render or compile

@@ -4,6 +4,7 @@ templates render exactly as in Jinja2's own sandbox."""
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -237,3 +238,36 @@ def test_only_text_and_names_render_without_the_cpu_timer_and_keep_their_size_li
             template.render(input=["a" * 1000] * 10_000)
         with pytest.raises(jinja2.UndefinedError):
             template.render()
+
+
+
+@pytest.mark.parametrize("text", [
+    "{{ input }}", "질문: {{ input }}\n답: ", "{{input}}{{ x }}", "  {{- input -}}  \n{{ x }}", "a\r\nb {{ input }}",
+    "{% raw %}{{ no }}{% endraw %}{{ input }}", "{{{ input }}", "{{ input }}}", "{{ true }}", "{{ range }}",
+    "{{ missing }}", "{# c #}{{ input }}", "text only\n", "", "{{\tinput\t}}", "{{ input|upper }}",
+])
+@pytest.mark.parametrize("value", ["환불하고 싶어요", "", 7, None, ["a"], {"k": "v"}, "a" * (MAX_SIZE + 1)])
+def test_templates_render_exactly_as_the_sandbox_does(text, value):
+    # text and {{ name }} render without Jinja2 when each value is a text; the output, and the
+    # error (a missing name, a size limit), must be the sandbox's own
+    from pytest_promstack.model.errors import TemplateError
+    from pytest_promstack.plan.templates import Plain, compile_text
+
+    try:
+        jinja = compile_template(text)
+    except jinja2.TemplateSyntaxError:  # {{{ input }}
+        with pytest.raises(TemplateError, match="template syntax error"):
+            compile_text(text, "p.txt")
+        return
+    template = compile_text(text, "p.txt")
+    values = {"input": value, "x": "y"}
+    try:
+        expected = jinja.render(**values)
+    except jinja2.TemplateError as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            template.render(**values)
+    else:
+        assert template.render(**values) == expected
+    plain = text in ("{{ input }}", "질문: {{ input }}\n답: ", "{{input}}{{ x }}", "{{ input }}}", "{{ range }}",
+                     "{{ missing }}", "text only\n", "", "{{\tinput\t}}")
+    assert isinstance(template, Plain) == plain
