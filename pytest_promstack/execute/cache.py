@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +122,46 @@ class DiskCache:
             self.warn(f"security: {what}. Delete the cache folder if you did not put it there")
 
     def get(self, key: str) -> Response | None:
+        return self._read(self._cache.get, key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Response]:
+        """The stored answers of ``keys`` (a miss is left out), a few hundred rows a query:
+        diskcache's ``get`` costs more in its own bookkeeping than reading the row, and a warm
+        run reads one row a case. Each row is vetted exactly as ``get`` vets it (``JSONDisk``,
+        ``decode``), with diskcache's select (its key, not expired). When the cache counts its
+        reads (statistics, an eviction policy that records them) or the query fails, each key
+        is read with ``get``, which does that bookkeeping."""
+        rows = self._rows(keys)
+        if rows is None:
+            return {key: hit for key in dict.fromkeys(keys) if (hit := self.get(key)) is not None}
+        fetch = self._cache.disk.fetch
+        return {key: hit for key, mode, filename, value in rows
+                if (hit := self._read(_fetched, fetch, mode, filename, value)) is not None}
+
+    def _rows(self, keys: Sequence[str]) -> list[tuple[Any, ...]] | None:
+        import time
+
+        from diskcache.core import EVICTION_POLICY
+
+        cache = self._cache
         try:
-            raw = self._cache.get(key)
+            if cache.statistics or EVICTION_POLICY[cache.eviction_policy]["get"] is not None:
+                return None
+            rows: list[tuple[Any, ...]] = []
+            unique = list(dict.fromkeys(keys))
+            for at in range(0, len(unique), 500):  # within SQLite's limit of parameters
+                chunk = unique[at:at + 500]
+                rows += cache._sql(  # a text key is stored as it is (raw = 1)
+                    "SELECT key, mode, filename, value FROM Cache WHERE raw = 1 AND key IN "
+                    f"({','.join('?' * len(chunk))}) AND (expire_time IS NULL OR expire_time > ?)",
+                    (*chunk, time.time())).fetchall()
+        except Exception:  # another diskcache than ours was written for
+            return None
+        return rows
+
+    def _read(self, read: Callable[..., Any], *args: Any) -> Response | None:
+        try:
+            raw = read(*args)
         except Unsafe as exc:
             if exc.kind == "pickle":
                 self._security("pickle", f"a row of the cache {self.directory} is pickled, which promstack never "
@@ -219,14 +257,21 @@ class Layered:
     def __init__(self, primary: Any, cassettes: dict[str, Response]) -> None:
         self.primary, self.cassettes = primary, cassettes
 
-    def get(self, key: str, request: Request | None = None) -> Response | None:
+    def get(self, key: str, request: Request | None = None, primary: bool = True) -> Response | None:
         """The answer under ``key``. With the live ``request``, a cassette entry answers only
-        when it was recorded for that request (see ``cassettes.Cassettes.answer``)."""
-        hit = self.primary.get(key) if self.primary is not None else None
+        when it was recorded for that request (see ``cassettes.Cassettes.answer``).
+        ``primary=False``: the working cache was asked already (``get_many``)."""
+        hit = self.primary.get(key) if self.primary is not None and primary else None
         if hit is not None:
             return hit
         answer = getattr(self.cassettes, "answer", None)
         return answer(request) if answer is not None and request is not None else self.cassettes.get(key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Response] | None:
+        """The working cache's answers of ``keys`` read at once, or None when it cannot (Redis,
+        none): ``get`` asks it then."""
+        get_many = getattr(self.primary, "get_many", None)
+        return get_many(keys) if get_many is not None else None
 
     def set(self, key: str, response: Response) -> None:
         if self.primary is not None:
@@ -235,6 +280,14 @@ class Layered:
     def close(self) -> None:
         if self.primary is not None:
             self.primary.close()
+
+
+def _fetched(fetch: Callable[..., Any], mode: int, filename: Any, value: Any) -> Any:
+    """A row's value, as diskcache's ``get`` reads it: a value file deleted meanwhile is a miss."""
+    try:
+        return fetch(mode, filename, value, False)
+    except OSError:
+        return None
 
 
 def _prepare(directory: Path) -> None:

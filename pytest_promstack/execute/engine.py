@@ -170,6 +170,8 @@ class Engine:
     def _submit(self, requests: Iterable[Request]) -> list[bool]:
         pending: list[Request] = []
         reused: list[bool] = []
+        requests = list(requests)
+        read = self._read_at_once(requests)
         for req in requests:
             if self.by_case is not None:
                 self.by_case.setdefault((req.meta.get("suite"), req.meta.get("case_id")), []).append(req)
@@ -178,7 +180,7 @@ class Engine:
                 self._log_hit(req, dedup=True)
                 continue
             self.total += 1
-            hit = self._lookup(req)
+            hit = self._lookup(req, read)
             if hit is not None:
                 self.futures[req.key] = Answered(hit)
                 self.done += 1
@@ -248,10 +250,20 @@ class Engine:
 
     # -- cache ------------------------------------------------------------------------------
 
-    def _lookup(self, req: Request) -> Response | None:
+    def _read_at_once(self, requests: list[Request]) -> dict[str, Response] | None:
+        """The working cache's answers to the requests not asked before, read in bulk (a warm
+        run reads one a case); None when the cache reads key by key."""
         if self.cache is None or not self.mode.reads:
             return None
-        hit = self.cache.get(req.key, req)  # with the request: a cassette entry must be this request's
+        return self.cache.get_many([r.key for r in requests if r.key not in self.futures])
+
+    def _lookup(self, req: Request, read: dict[str, Response] | None = None) -> Response | None:
+        """``read``: what ``_read_at_once`` found (a key it lacks is not in the working cache)."""
+        if self.cache is None or not self.mode.reads:
+            return None
+        hit = read.get(req.key) if read is not None else None
+        if hit is None:  # with the request: a cassette entry must be this request's
+            hit = self.cache.get(req.key, req, primary=read is None)
         return priced(req, replace(hit, cached=True)) if hit is not None else None
 
     def _log_hit(self, req: Request, response: Response | None = None, dedup: bool = False) -> None:

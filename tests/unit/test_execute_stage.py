@@ -72,6 +72,40 @@ def test_a_disk_cache_survives_a_reopen_and_marks_its_folder_as_a_cache(tmp_path
     assert (tmp_path / "c/.gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
 
 
+
+@pytest.mark.parametrize("statistics", [False, True])
+def test_reading_many_keys_at_once_gives_what_reading_each_gives(tmp_path, statistics):
+    # a warm run reads its rows in bulk; every row must come out (or be refused, with the same
+    # one warning) exactly as get reads it, and a cache that counts its reads is read key by key
+    warnings = []
+    cache = DiskCache(tmp_path / "c", warnings.append)
+    cache._cache.reset("statistics", statistics)
+    for i in range(1200):  # more than one query's worth
+        cache.set(f"k{i}", Response(text=f"답 {i}", output_tokens=i))
+    cache.set("big", Response(text="가" * 40_000))  # from 32 KiB in a value file of its own
+    cache._cache.set("foreign", json.dumps({"text": 1}))
+    cache._cache.set("pickled", {"not": "json"})
+    cache._cache.set("expired", json.dumps({"text": "old"}), expire=60)
+    cache._cache.set("elsewhere", "x")
+    with cache._cache.transact():
+        cache._cache._sql("UPDATE Cache SET expire_time = 1 WHERE key = 'expired'")
+        cache._cache._sql("UPDATE Cache SET mode = 3, filename = '/etc/hostname', value = NULL "
+                          "WHERE key = 'elsewhere'")
+    keys = [f"k{i}" for i in range(1200)] + ["big", "foreign", "pickled", "expired", "elsewhere", "absent", "k5"]
+    one_by_one = {k: hit for k in keys if (hit := cache.get(k)) is not None}
+    said = list(warnings)
+    warnings.clear()
+    cache._warned.clear()
+    assert cache.get_many(keys) == one_by_one
+    assert sorted(warnings) == sorted(said)
+    assert len(one_by_one) == 1201
+    assert one_by_one["k7"] == Response(text="답 7", output_tokens=7)
+    assert len(said) == 3  # not ours, pickled, a foreign file: one warning each, and a miss
+    hits, misses = cache._cache.stats()  # read key by key: every read counted (a repeated key once in bulk)
+    assert (hits, misses) == ((1203 + 1202, 2 + 2) if statistics else (0, 0))
+    cache.close()
+
+
 # ---- cassettes ----------------------------------------------------------------------------
 
 
