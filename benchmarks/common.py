@@ -81,6 +81,14 @@ def run(cmd: list[str], cwd: Path, check: bool = True, env: dict[str, str] | Non
     return elapsed, max(peak, before) / 1024, out.stdout
 
 
+def bytecode(folder: Path) -> dict[str, str]:
+    """Runs that load bytecode, as a user's do: written on the first run into ``folder`` (the
+    checkouts stay clean), read on the next. The machines set PYTHONDONTWRITEBYTECODE=1, under
+    which our modules compile from source every run while pytest's installed ones have
+    bytecode: a start-up comparison of the two would measure the compiler, not the code."""
+    return {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(folder)}
+
+
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--no-header"]
 
 
